@@ -1,0 +1,34 @@
+//! The shared vocabulary of mdp: which ad platforms exist, what a date window is, how a run is named.
+//!
+//! Every other mdp crate depends on this one, so it stays small and boring.
+//!
+//! **Architecture invariant:** `mdp-core` does no I/O. It never reads files or the environment, never
+//! touches the network or a database, and never looks at the clock except through [`RunId::new`] (whose
+//! UUID v7 embeds a timestamp). Anything that needs "today" takes it as an argument.
+//!
+//! ```
+//! use mdp_core::{DateWindow, Platform};
+//! use chrono::NaiveDate;
+//!
+//! let platform: Platform = "meta_ads".parse().unwrap();
+//! assert_eq!(platform, Platform::MetaAds);
+//!
+//! let january = DateWindow::new(
+//!     NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+//!     NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+//! ).unwrap();
+//! assert_eq!(january.days(), 31);
+//! assert_eq!(january.split(7).len(), 5);
+//! assert_eq!(january.to_string(), "2026-01-01..2026-01-31");
+//! ```
+
+mod date_window;
+mod platform;
+mod run_id;
+
+pub use date_window::{DateWindow, DateWindowError};
+pub use platform::{Platform, UnknownPlatformError};
+pub use run_id::RunId;
+
+/// The version of mdp, as written in the workspace's Cargo.toml.
+pub const MDP_VERSION: &str = env!("CARGO_PKG_VERSION");

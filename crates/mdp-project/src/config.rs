@@ -1,0 +1,131 @@
+//! The typed contents of `mdp.yml`. The doc comments here are the reference for the file's keys.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use mdp_core::Platform;
+use serde::Deserialize;
+
+use crate::secret::SecretRef;
+use crate::target::TargetConfig;
+use crate::values::{deserialize_account_ids, deserialize_optional_date, deserialize_time_zone, Currency, Identifier};
+
+/// The whole project file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// The project's name, a lowercase identifier such as `my_marketing`.
+    pub name: Identifier,
+    pub reporting: ReportingConfig,
+    pub warehouse: WarehouseConfig,
+    /// The ad accounts to ingest, one entry per platform connection.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// How numbers are reported across platforms.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingConfig {
+    /// Money from every account is converted to this ISO 4217 currency (`spend_reporting`, ...).
+    pub currency: Currency,
+    /// The IANA time zone of cross-platform reports and of "today" for schedules, e.g. `Europe/Berlin`.
+    #[serde(deserialize_with = "deserialize_time_zone")]
+    pub timezone: Tz,
+}
+
+/// Where data is stored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// The target used unless `--target` names another; must be a key of `targets`.
+    pub default: Identifier,
+    /// Named warehouses, e.g. a local DuckDB file and a production Postgres.
+    pub targets: BTreeMap<Identifier, TargetConfig>,
+    /// The schema holding mdp's own state: cursors, run history, check results.
+    #[serde(default = "default_metadata_schema")]
+    pub metadata_schema: Identifier,
+}
+
+fn default_metadata_schema() -> Identifier {
+    "mdp_meta".parse().expect("a valid identifier")
+}
+
+/// One connection to an ad platform: a set of accounts read with one set of credentials.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Unique among sources; names the raw tables. Defaults to the platform's name.
+    pub name: Identifier,
+    pub platform: Platform,
+    /// A disabled source is kept in the file but never ingested or checked for credentials.
+    pub enabled: bool,
+    /// Account ids as the platform writes them; at least one when enabled.
+    pub accounts: Vec<String>,
+    /// Days re-read on every run because the platform restates them (0 to 400). Defaults per platform.
+    pub lookback_days: u32,
+    /// The first day a backfill reads.
+    pub start_date: Option<NaiveDate>,
+    /// The API's scheme and host; override it for the sandbox or a proxy. Defaults per platform.
+    pub base_url: String,
+    /// The API version mdp requests. Defaults per platform.
+    pub api_version: String,
+    /// Credential name → where to find it, e.g. `access_token: { env: GOOGLE_ADS_ACCESS_TOKEN }`.
+    pub credentials: BTreeMap<String, SecretRef>,
+    /// Platform-specific settings, validated by the connector.
+    pub options: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// A source as written, before the platform's defaults fill what was left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenSourceConfig {
+    #[serde(default)]
+    name: Option<Identifier>,
+    platform: Platform,
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+    #[serde(default, deserialize_with = "deserialize_account_ids")]
+    accounts: Vec<String>,
+    #[serde(default)]
+    lookback_days: Option<u32>,
+    #[serde(default, deserialize_with = "deserialize_optional_date")]
+    start_date: Option<NaiveDate>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    credentials: BTreeMap<String, SecretRef>,
+    #[serde(default)]
+    options: BTreeMap<String, serde_yaml::Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl From<WrittenSourceConfig> for SourceConfig {
+    fn from(written: WrittenSourceConfig) -> Self {
+        let kind = mdp_sources::kind(written.platform);
+        SourceConfig {
+            name: written.name.unwrap_or_else(|| kind.name().parse().expect("platform names are identifiers")),
+            platform: written.platform,
+            enabled: written.enabled,
+            accounts: written.accounts,
+            lookback_days: written.lookback_days.unwrap_or(kind.default_lookback_days),
+            start_date: written.start_date,
+            base_url: written.base_url.unwrap_or_else(|| kind.default_base_url.to_owned()),
+            api_version: written.api_version.unwrap_or_else(|| kind.default_api_version.to_owned()),
+            credentials: written.credentials,
+            options: written.options,
+        }
+    }
+}
+
+// By hand rather than `#[serde(from = ...)]` so the written form stays private.
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        WrittenSourceConfig::deserialize(deserializer).map(SourceConfig::from)
+    }
+}

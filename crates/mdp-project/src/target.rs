@@ -1,0 +1,315 @@
+//! Warehouse targets: where a project's tables live.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::env::{EnvLookup, ProcessEnv};
+use crate::error::ProjectError;
+use crate::secret::{Secret, SecretRef};
+use crate::values::Identifier;
+
+/// One named warehouse, selected by `type:`.
+#[derive(Debug, Clone)]
+pub enum TargetConfig {
+    /// An embedded DuckDB file: the default, nothing to install.
+    DuckDb(DuckDbTarget),
+    Postgres(PostgresTarget),
+}
+
+impl TargetConfig {
+    /// The schema mdp's tables go to by default.
+    pub fn schema(&self) -> &Identifier {
+        match self {
+            TargetConfig::DuckDb(target) => &target.schema,
+            TargetConfig::Postgres(target) => &target.schema,
+        }
+    }
+
+    /// `"duckdb"` or `"postgres"`, as written after `type:`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TargetConfig::DuckDb(_) => "duckdb",
+            TargetConfig::Postgres(_) => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DuckDbTarget {
+    /// The database file, relative to the project directory.
+    pub path: PathBuf,
+    /// Default: `main`.
+    pub schema: Identifier,
+}
+
+impl DuckDbTarget {
+    /// The database file's path, resolved against the project directory.
+    pub fn resolved_path(&self, project_root: &Path) -> PathBuf {
+        project_root.join(&self.path)
+    }
+}
+
+fn default_duckdb_schema() -> Identifier {
+    "main".parse().expect("a valid identifier")
+}
+
+/// A PostgreSQL database. Its `url` may hold a password (from an environment variable): it is never
+/// printed, and `Debug` shows it redacted.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    /// `postgres://user@host:port/database`; write it as `${MDP_POSTGRES_URL}` if it holds a password.
+    pub url: String,
+    /// The password, when not in the url; it takes precedence over one in the url.
+    pub password: Option<SecretRef>,
+    /// Default: `public`.
+    pub schema: Identifier,
+}
+
+fn default_postgres_schema() -> Identifier {
+    "public".parse().expect("a valid identifier")
+}
+
+impl PostgresTarget {
+    /// The url to connect with, with the `password` reference (if any) resolved and merged in.
+    /// `project_root` resolves `{ file: ... }` references.
+    pub fn connection_string(&self, project_root: &Path) -> Result<Secret, ProjectError> {
+        self.connection_string_with_env(project_root, &ProcessEnv)
+    }
+
+    /// [`PostgresTarget::connection_string`] with an injected environment.
+    pub fn connection_string_with_env(&self, project_root: &Path, env: &dyn EnvLookup) -> Result<Secret, ProjectError> {
+        let Some(reference) = &self.password else {
+            return Ok(Secret::new(self.url.clone()));
+        };
+        let password = reference.resolve_with_env(project_root, env).map_err(|source| ProjectError::Secret {
+            what: format!("the Postgres password ({})", reference.describe()),
+            source,
+        })?;
+        let url = PostgresUrl::parse(&self.url).ok_or(ProjectError::UnusablePostgresUrl)?;
+        Ok(Secret::new(url.with_password(&percent_encode(password.expose_secret()))))
+    }
+
+    /// The url with any password replaced by `***`, safe to print.
+    pub fn display_redacted(&self) -> String {
+        match PostgresUrl::parse(&self.url) {
+            Some(url) if url.password.is_some() || self.password.is_some() => {
+                redact_query_password(url.with_password("***"))
+            }
+            Some(url) => redact_query_password(url.with_password_unchanged()),
+            // Not a url we understand: it could be anything, so show nothing of it.
+            None => "<postgres url>".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresTarget {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("PostgresTarget")
+            .field("url", &self.display_redacted())
+            .field("password", &self.password)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+// By hand, reading one key at a time, rather than serde's internally tagged enum: that buffers the whole
+// mapping first, and serde_yaml then loses the line and key of any error inside it.
+impl<'de> Deserialize<'de> for TargetConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TargetVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TargetType {
+    DuckDb,
+    Postgres,
+}
+
+const DUCKDB_KEYS: &[&str] = &["type", "path", "schema"];
+const POSTGRES_KEYS: &[&str] = &["type", "url", "password", "schema"];
+const ALL_KEYS: &[&str] = &["type", "path", "url", "password", "schema"];
+
+struct TargetVisitor;
+
+impl<'de> Visitor<'de> for TargetVisitor {
+    type Value = TargetConfig;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a target such as { type: duckdb, path: warehouse.duckdb }")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TargetConfig, A::Error> {
+        let (mut target_type, mut path, mut url, mut password, mut schema) = (None, None, None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "type" => target_type = Some(map.next_value::<TargetType>()?),
+                "path" => path = Some(map.next_value::<PathBuf>()?),
+                "url" => url = Some(map.next_value::<String>()?),
+                "password" => password = Some(map.next_value::<SecretRef>()?),
+                "schema" => schema = Some(map.next_value::<Identifier>()?),
+                other => return Err(de::Error::unknown_field(other, ALL_KEYS)),
+            }
+        }
+        match target_type.ok_or_else(|| de::Error::missing_field("type"))? {
+            TargetType::DuckDb => {
+                if url.is_some() {
+                    return Err(de::Error::unknown_field("url", DUCKDB_KEYS));
+                }
+                if password.is_some() {
+                    return Err(de::Error::unknown_field("password", DUCKDB_KEYS));
+                }
+                Ok(TargetConfig::DuckDb(DuckDbTarget {
+                    path: path.ok_or_else(|| de::Error::missing_field("path"))?,
+                    schema: schema.unwrap_or_else(default_duckdb_schema),
+                }))
+            }
+            TargetType::Postgres => {
+                if path.is_some() {
+                    return Err(de::Error::unknown_field("path", POSTGRES_KEYS));
+                }
+                Ok(TargetConfig::Postgres(PostgresTarget {
+                    url: url.ok_or_else(|| de::Error::missing_field("url"))?,
+                    password,
+                    schema: schema.unwrap_or_else(default_postgres_schema),
+                }))
+            }
+        }
+    }
+}
+
+/// The parts of `postgres://user:password@host:port/database?options` that matter for credentials.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PostgresUrl<'a> {
+    /// `postgres://` or `postgresql://`.
+    scheme: &'a str,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) password: Option<&'a str>,
+    /// Host, port, database and query: everything after the `@`.
+    rest: &'a str,
+}
+
+impl<'a> PostgresUrl<'a> {
+    pub(crate) fn parse(url: &'a str) -> Option<Self> {
+        let scheme_length = ["postgres://", "postgresql://"].into_iter().find(|scheme| url.starts_with(scheme))?.len();
+        let (scheme, after_scheme) = url.split_at(scheme_length);
+        let authority_end = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
+        let (user, password, rest) = match after_scheme[..authority_end].rfind('@') {
+            Some(at) => {
+                let userinfo = &after_scheme[..at];
+                let (user, password) = match userinfo.split_once(':') {
+                    Some((user, password)) => (user, Some(password)),
+                    None => (userinfo, None),
+                };
+                (Some(user).filter(|user| !user.is_empty()), password, &after_scheme[at + 1..])
+            }
+            None => (None, None, after_scheme),
+        };
+        if rest.is_empty() {
+            return None;
+        }
+        Some(PostgresUrl { scheme, user, password, rest })
+    }
+
+    fn with_password(&self, password: &str) -> String {
+        format!("{}{}:{password}@{}", self.scheme, self.user.unwrap_or_default(), self.rest)
+    }
+
+    fn with_password_unchanged(&self) -> String {
+        match self.user {
+            Some(user) => format!("{}{user}@{}", self.scheme, self.rest),
+            None => format!("{}{}", self.scheme, self.rest),
+        }
+    }
+}
+
+/// libpq also accepts a password as `?password=...`.
+fn redact_query_password(url: String) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let parameters: Vec<&str> = query
+        .split('&')
+        .map(|parameter| if parameter.starts_with("password=") { "password=***" } else { parameter })
+        .collect();
+    format!("{base}?{}", parameters.join("&"))
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, as a url's userinfo requires.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str, password: Option<SecretRef>) -> PostgresTarget {
+        PostgresTarget { url: url.to_owned(), password, schema: default_postgres_schema() }
+    }
+
+    fn env(name: &str) -> Option<String> {
+        (name == "PGPASSWORD").then(|| "p@ss:w/rd".to_owned())
+    }
+
+    #[test]
+    fn redacts_passwords_wherever_they_are() {
+        let check = |url: &str, password: Option<SecretRef>, expected: &str| {
+            assert_eq!(target(url, password).display_redacted(), expected, "{url}");
+        };
+        check("postgres://mdp:hunter2@db:5432/analytics", None, "postgres://mdp:***@db:5432/analytics");
+        check("postgres://mdp@db/analytics", None, "postgres://mdp@db/analytics");
+        check(
+            "postgres://mdp@db/analytics",
+            Some(SecretRef::Env("PGPASSWORD".into())),
+            "postgres://mdp:***@db/analytics",
+        );
+        check(
+            "postgresql://db/analytics?sslmode=require&password=x",
+            None,
+            "postgresql://db/analytics?sslmode=require&password=***",
+        );
+        check("postgres://u:a@b@db/x", None, "postgres://u:***@db/x");
+        check("host=db password=hunter2", None, "<postgres url>");
+        let debug = format!("{:?}", target("postgres://mdp:hunter2@db/x", None));
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[test]
+    fn connection_string_merges_the_encoded_password() {
+        let root = Path::new(".");
+        let with_reference = target("postgres://mdp:old@db:5432/analytics", Some(SecretRef::Env("PGPASSWORD".into())));
+        let connection = with_reference.connection_string_with_env(root, &env).unwrap();
+        assert_eq!(connection.expose_secret(), "postgres://mdp:p%40ss%3Aw%2Frd@db:5432/analytics");
+
+        let plain = target("postgres://mdp:inline@db/x", None);
+        assert_eq!(plain.connection_string_with_env(root, &env).unwrap().expose_secret(), "postgres://mdp:inline@db/x");
+
+        let missing = target("postgres://mdp@db/x", Some(SecretRef::Env("NOPE".into())));
+        let error = missing.connection_string_with_env(root, &env).unwrap_err().to_string();
+        assert_eq!(error, "the Postgres password (env NOPE): environment variable NOPE is not set");
+    }
+
+    #[test]
+    fn parses_the_userinfo() {
+        let url = PostgresUrl::parse("postgres://mdp:pw@db:5432/x").unwrap();
+        assert_eq!((url.user, url.password), (Some("mdp"), Some("pw")));
+        let url = PostgresUrl::parse("postgresql://db/x?user=a").unwrap();
+        assert_eq!((url.user, url.password), (None, None));
+        assert!(PostgresUrl::parse("mysql://db/x").is_none());
+        assert!(PostgresUrl::parse("postgres://").is_none());
+    }
+}

@@ -1,0 +1,81 @@
+//! Ad-platform connectors. For now this crate holds only the static description of each platform (what
+//! credentials it needs, its default look-back, API version and base URL), which the project file and
+//! `mdp doctor` use; the HTTP connectors themselves come later and will live in one folder per platform.
+//!
+//! **Architecture invariant:** only `mdp-sources` speaks HTTP to ad platforms. It never talks to the
+//! warehouse and never reads the project file: it receives configuration already validated.
+//!
+//! ```
+//! use mdp_core::Platform;
+//!
+//! let meta = mdp_sources::kind(Platform::MetaAds);
+//! assert_eq!(meta.default_lookback_days, 28);
+//! assert!(meta.credential("access_token").unwrap().required);
+//! ```
+
+mod google_ads;
+mod kind;
+mod linkedin_ads;
+mod meta_ads;
+mod tiktok_ads;
+
+pub use kind::{CredentialSpec, SourceKind};
+
+use mdp_core::Platform;
+
+/// Every platform mdp can ingest from, one entry per [`Platform`], in [`Platform::ALL`] order.
+/// Help text and `mdp doctor` are generated from this list.
+pub const REGISTRY: &[SourceKind] = &[google_ads::KIND, meta_ads::KIND, tiktok_ads::KIND, linkedin_ads::KIND];
+
+/// The registry entry for `platform`.
+pub fn kind(platform: Platform) -> &'static SourceKind {
+    REGISTRY
+        .iter()
+        .find(|kind| kind.platform == platform)
+        .expect("REGISTRY has an entry for every Platform (checked by a test)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_platform_has_exactly_one_entry_in_platform_order() {
+        let registered: Vec<Platform> = REGISTRY.iter().map(|kind| kind.platform).collect();
+        assert_eq!(registered, Platform::ALL);
+        for platform in Platform::ALL {
+            assert_eq!(kind(platform).platform, platform);
+        }
+    }
+
+    #[test]
+    fn every_entry_is_well_formed() {
+        for kind in REGISTRY {
+            let platform = kind.platform;
+            assert!(kind.default_base_url.starts_with("https://"), "{platform}");
+            assert!(!kind.default_base_url.ends_with('/'), "{platform}: base URL without trailing slash");
+            assert!(kind.docs_url.starts_with("https://"), "{platform}");
+            assert!(!kind.default_api_version.is_empty(), "{platform}");
+            assert!((1..=400).contains(&kind.default_lookback_days), "{platform}");
+            assert!(kind.credentials.iter().any(|credential| credential.required), "{platform}");
+            for (index, credential) in kind.credentials.iter().enumerate() {
+                assert!(is_snake_case(credential.name), "{platform}: '{}'", credential.name);
+                assert!(!credential.description.is_empty(), "{platform}: {}", credential.name);
+                assert!(
+                    kind.credentials[..index].iter().all(|earlier| earlier.name != credential.name),
+                    "{platform}: credential '{}' is listed twice",
+                    credential.name
+                );
+            }
+        }
+    }
+
+    fn is_snake_case(name: &str) -> bool {
+        name.starts_with(|first: char| first.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_')
+            && !name.ends_with('_')
+            && !name.contains("__")
+    }
+}

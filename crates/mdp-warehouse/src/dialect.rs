@@ -1,0 +1,288 @@
+//! SQL dialects: how each warehouse spells identifiers, literals, types, upserts and date maths.
+//!
+//! The layers above (loader, transformation engine, checks) never write engine-specific SQL
+//! themselves; they ask the [`Dialect`] of the warehouse they run on.
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::error::{Result, WarehouseError};
+use crate::types::{ColumnType, TableSchema};
+
+/// A table or view, always addressed as schema + name. Both parts are quoted whenever rendered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableRef {
+    pub schema: String,
+    pub name: String,
+}
+
+impl TableRef {
+    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
+        TableRef { schema: schema.into(), name: name.into() }
+    }
+}
+
+impl std::fmt::Display for TableRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// Date parts accepted by [`Dialect::date_trunc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl DatePart {
+    fn as_str(self) -> &'static str {
+        match self {
+            DatePart::Day => "day",
+            DatePart::Week => "week",
+            DatePart::Month => "month",
+            DatePart::Quarter => "quarter",
+            DatePart::Year => "year",
+        }
+    }
+}
+
+/// A literal value rendered into SQL by a dialect (metadata statements, filters).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Text(&'a str),
+    Date(NaiveDate),
+    Timestamp(NaiveDateTime),
+}
+
+/// What the layers above need to know about a warehouse's SQL.
+///
+/// Required methods are the few that really differ; everything else has a standard-SQL default.
+pub trait Dialect: Send + Sync + std::fmt::Debug {
+    /// Short engine name: `duckdb`, `postgres`.
+    fn name(&self) -> &'static str;
+
+    /// The DDL spelling of a column type.
+    fn column_type(&self, ty: ColumnType) -> String;
+
+    /// The default schema of a fresh database (`main` in DuckDB, `public` in Postgres).
+    fn default_schema(&self) -> &'static str;
+
+    /// `expr + days` as a date.
+    fn date_add_days(&self, date_expr: &str, days: i64) -> String;
+
+    /// Quote an identifier so that any name, even `a"; DROP TABLE x; --`, is one identifier.
+    fn quote_identifier(&self, ident: &str) -> Result<String> {
+        if ident.is_empty() || ident.contains('\0') {
+            return Err(WarehouseError::InvalidIdentifier(ident.to_string()));
+        }
+        Ok(format!("\"{}\"", ident.replace('"', "\"\"")))
+    }
+
+    /// `"schema"."name"`.
+    fn qualified(&self, table: &TableRef) -> Result<String> {
+        Ok(format!("{}.{}", self.quote_identifier(&table.schema)?, self.quote_identifier(&table.name)?))
+    }
+
+    /// A single-quoted string literal. Both engines use standard-conforming strings (mdp enforces it
+    /// on Postgres connections), so only `'` needs doubling. NUL bytes cannot be stored and are refused.
+    fn string_literal(&self, value: &str) -> Result<String> {
+        if value.contains('\0') {
+            return Err(WarehouseError::Internal("string literal contains a NUL byte".into()));
+        }
+        Ok(format!("'{}'", value.replace('\'', "''")))
+    }
+
+    /// Any literal.
+    fn literal(&self, value: &Literal<'_>) -> Result<String> {
+        Ok(match value {
+            Literal::Null => "NULL".to_string(),
+            Literal::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+            Literal::Int(i) => i.to_string(),
+            Literal::Text(s) => self.string_literal(s)?,
+            Literal::Date(d) => format!("DATE '{}'", d.format("%Y-%m-%d")),
+            Literal::Timestamp(t) => format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f")),
+        })
+    }
+
+    /// `numerator / denominator`, NULL when the denominator is 0 or NULL (KPIs: CTR, CPC, CPA, ROAS…).
+    fn safe_divide(&self, numerator: &str, denominator: &str) -> String {
+        format!("(({numerator}) / NULLIF(({denominator}), 0))")
+    }
+
+    /// Truncate a date or timestamp to the start of `part`.
+    fn date_trunc(&self, part: DatePart, expr: &str) -> String {
+        format!("CAST(date_trunc('{}', {expr}) AS DATE)", part.as_str())
+    }
+
+    /// Whole days from `start` to `end` (dates).
+    fn date_diff_days(&self, start: &str, end: &str) -> String {
+        format!("(({end}) - ({start}))")
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for a schema mdp declares.
+    fn create_table_sql(&self, table: &TableRef, schema: &TableSchema) -> Result<String> {
+        let mut parts = Vec::with_capacity(schema.columns.len() + 1);
+        for column in &schema.columns {
+            let null = if column.nullable { "" } else { " NOT NULL" };
+            parts.push(format!("{} {}{}", self.quote_identifier(&column.name)?, self.column_type(column.ty), null));
+        }
+        if !schema.primary_key.is_empty() {
+            parts.push(format!("PRIMARY KEY ({})", self.quote_list(&schema.primary_key)?));
+        }
+        Ok(format!("CREATE TABLE IF NOT EXISTS {} ({})", self.qualified(table)?, parts.join(", ")))
+    }
+
+    /// `CREATE SCHEMA IF NOT EXISTS`.
+    fn create_schema_sql(&self, schema: &str) -> Result<String> {
+        Ok(format!("CREATE SCHEMA IF NOT EXISTS {}", self.quote_identifier(schema)?))
+    }
+
+    /// Comma-separated quoted identifiers.
+    fn quote_list(&self, idents: &[String]) -> Result<String> {
+        let quoted: Result<Vec<String>> = idents.iter().map(|i| self.quote_identifier(i)).collect();
+        Ok(quoted?.join(", "))
+    }
+
+    /// Upsert the rows of `source` (a table or a parenthesised query) into `target`, matching on `key`
+    /// and updating `update_columns`. Both engines speak standard `MERGE` (Postgres ≥ 15, DuckDB ≥ 1.4).
+    fn merge_sql(&self, target: &TableRef, source: &str, key: &[String], update_columns: &[String]) -> Result<String> {
+        if key.is_empty() {
+            return Err(WarehouseError::Internal("merge needs at least one key column".into()));
+        }
+        let on: Result<Vec<String>> = key
+            .iter()
+            .map(|k| {
+                let q = self.quote_identifier(k)?;
+                Ok(format!("t.{q} = s.{q}"))
+            })
+            .collect();
+        let set: Result<Vec<String>> = update_columns
+            .iter()
+            .map(|c| {
+                let q = self.quote_identifier(c)?;
+                Ok(format!("{q} = s.{q}"))
+            })
+            .collect();
+        let all_columns: Vec<String> = key.iter().chain(update_columns).cloned().collect();
+        let insert_values: Result<Vec<String>> =
+            all_columns.iter().map(|c| Ok(format!("s.{}", self.quote_identifier(c)?))).collect();
+        let mut sql = format!("MERGE INTO {} AS t USING {} AS s ON {}", self.qualified(target)?, source, on?.join(" AND "));
+        let set = set?;
+        if !set.is_empty() {
+            sql.push_str(&format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", ")));
+        }
+        sql.push_str(&format!(
+            " WHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+            self.quote_list(&all_columns)?,
+            insert_values?.join(", ")
+        ));
+        Ok(sql)
+    }
+}
+
+/// DuckDB's dialect.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DuckDbDialect;
+
+impl Dialect for DuckDbDialect {
+    fn name(&self) -> &'static str {
+        "duckdb"
+    }
+    fn default_schema(&self) -> &'static str {
+        "main"
+    }
+    fn column_type(&self, ty: ColumnType) -> String {
+        match ty {
+            ColumnType::Text => "VARCHAR".into(),
+            ColumnType::Int32 => "INTEGER".into(),
+            ColumnType::Int64 => "BIGINT".into(),
+            ColumnType::Float64 => "DOUBLE".into(),
+            ColumnType::Decimal(p, s) => format!("DECIMAL({p},{s})"),
+            ColumnType::Boolean => "BOOLEAN".into(),
+            ColumnType::Date => "DATE".into(),
+            ColumnType::Timestamp => "TIMESTAMP".into(),
+            ColumnType::Json => "JSON".into(),
+        }
+    }
+    fn date_add_days(&self, date_expr: &str, days: i64) -> String {
+        format!("CAST(({date_expr}) + INTERVAL ({days}) DAY AS DATE)")
+    }
+    fn date_diff_days(&self, start: &str, end: &str) -> String {
+        format!("date_diff('day', {start}, {end})")
+    }
+}
+
+/// PostgreSQL's dialect (version 15 or later: `MERGE`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PostgresDialect;
+
+impl Dialect for PostgresDialect {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+    fn default_schema(&self) -> &'static str {
+        "public"
+    }
+    fn column_type(&self, ty: ColumnType) -> String {
+        match ty {
+            ColumnType::Text => "text".into(),
+            ColumnType::Int32 => "integer".into(),
+            ColumnType::Int64 => "bigint".into(),
+            ColumnType::Float64 => "double precision".into(),
+            ColumnType::Decimal(p, s) => format!("numeric({p},{s})"),
+            ColumnType::Boolean => "boolean".into(),
+            ColumnType::Date => "date".into(),
+            ColumnType::Timestamp => "timestamp".into(),
+            ColumnType::Json => "jsonb".into(),
+        }
+    }
+    fn date_add_days(&self, date_expr: &str, days: i64) -> String {
+        format!("(CAST(({date_expr}) AS date) + ({days}))")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_makes_any_name_one_identifier() {
+        let d = DuckDbDialect;
+        assert_eq!(d.quote_identifier("spend").unwrap(), "\"spend\"");
+        assert_eq!(d.quote_identifier("a\"; DROP TABLE x; --").unwrap(), "\"a\"\"; DROP TABLE x; --\"");
+        assert!(d.quote_identifier("").is_err());
+        assert!(d.quote_identifier("a\0b").is_err());
+        assert_eq!(d.qualified(&TableRef::new("raw", "Meta Ads")).unwrap(), "\"raw\".\"Meta Ads\"");
+    }
+
+    #[test]
+    fn string_literals_double_single_quotes() {
+        assert_eq!(PostgresDialect.string_literal("O'Brien's").unwrap(), "'O''Brien''s'");
+        assert_eq!(PostgresDialect.literal(&Literal::Null).unwrap(), "NULL");
+        let date = NaiveDate::from_ymd_opt(2026, 2, 3).unwrap();
+        assert_eq!(DuckDbDialect.literal(&Literal::Date(date)).unwrap(), "DATE '2026-02-03'");
+    }
+
+    #[test]
+    fn safe_divide_is_null_on_zero() {
+        assert_eq!(PostgresDialect.safe_divide("clicks", "impressions"), "((clicks) / NULLIF((impressions), 0))");
+    }
+
+    #[test]
+    fn merge_renders_standard_sql() {
+        let sql = PostgresDialect
+            .merge_sql(&TableRef::new("s", "t"), "(SELECT 1 AS k, 2 AS v)", &["k".into()], &["v".into()])
+            .unwrap();
+        assert_eq!(
+            sql,
+            "MERGE INTO \"s\".\"t\" AS t USING (SELECT 1 AS k, 2 AS v) AS s ON t.\"k\" = s.\"k\" \
+             WHEN MATCHED THEN UPDATE SET \"v\" = s.\"v\" WHEN NOT MATCHED THEN INSERT (\"k\", \"v\") VALUES (s.\"k\", s.\"v\")"
+        );
+    }
+}

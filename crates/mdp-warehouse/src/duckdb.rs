@@ -1,0 +1,293 @@
+//! The embedded DuckDB adapter: a database file in the project, zero set-up.
+//!
+//! DuckDB calls block, so each runs on tokio's blocking pool on its own connection cloned from the
+//! database handle (DuckDB connections to one database may work concurrently; writes are MVCC).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::RecordBatch;
+use async_trait::async_trait;
+use futures::StreamExt;
+
+use crate::dialect::{Dialect, DuckDbDialect, TableRef};
+use crate::error::{Result, WarehouseError};
+use crate::lock::{lock_file_path, FileLock, LockHolder};
+use crate::{Access, BatchStream, Transaction, Warehouse};
+
+const ENGINE: &str = "duckdb";
+
+/// Batches in flight between the async side and a blocking DuckDB thread.
+const CHANNEL_DEPTH: usize = 4;
+
+pub struct DuckDbWarehouse {
+    /// The handle every operation clones its own connection from.
+    root: Arc<Mutex<duckdb::Connection>>,
+    path: PathBuf,
+    metadata_schema: String,
+    lock: Option<FileLock>,
+}
+
+fn db_error(e: duckdb::Error, sql: &str) -> WarehouseError {
+    WarehouseError::sql(ENGINE, e, sql)
+}
+
+fn join_error(e: tokio::task::JoinError) -> WarehouseError {
+    WarehouseError::Internal(format!("a DuckDB worker thread failed: {e}"))
+}
+
+impl DuckDbWarehouse {
+    /// Open (creating if needed) the database at `path`. Writers take the lock file first, because
+    /// DuckDB itself lets only one process open a file for writing and would answer a second one
+    /// with an opaque I/O error.
+    pub(crate) async fn open(path: &Path, metadata_schema: &str, access: &Access) -> Result<(Self, Option<LockHolder>)> {
+        let lock_path = lock_file_path(path);
+        let (lock, stale) = match access {
+            Access::Write(holder) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|source| WarehouseError::Io {
+                        context: format!("cannot create directory {}", parent.display()),
+                        source,
+                    })?;
+                }
+                let acquired = FileLock::acquire(&lock_path, holder)?;
+                (Some(acquired.guard), acquired.stale)
+            }
+            Access::Read => {
+                if let Some(holder) = FileLock::holder(&lock_path)? {
+                    return Err(WarehouseError::Locked { holder });
+                }
+                (None, None)
+            }
+        };
+        let owned_path = path.to_path_buf();
+        let read_only = matches!(access, Access::Read);
+        let conn = tokio::task::spawn_blocking(move || {
+            let config = if read_only {
+                duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)
+            } else {
+                Ok(duckdb::Config::default())
+            };
+            config.and_then(|c| duckdb::Connection::open_with_flags(&owned_path, c))
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(|e| WarehouseError::Connect { target: format!("duckdb {}", path.display()), message: e.to_string() })?;
+        Ok((
+            DuckDbWarehouse {
+                root: Arc::new(Mutex::new(conn)),
+                path: path.to_path_buf(),
+                metadata_schema: metadata_schema.to_string(),
+                lock,
+            },
+            stale,
+        ))
+    }
+
+    fn connection(&self) -> Result<duckdb::Connection> {
+        let root = self.root.lock().map_err(|_| WarehouseError::Internal("DuckDB handle poisoned".into()))?;
+        root.try_clone().map_err(|e| WarehouseError::Connect { target: self.describe(), message: e.to_string() })
+    }
+
+    /// Run a blocking closure on a fresh connection.
+    async fn with_connection<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&duckdb::Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.connection()?;
+        tokio::task::spawn_blocking(move || f(&conn)).await.map_err(join_error)?
+    }
+}
+
+#[async_trait]
+impl Warehouse for DuckDbWarehouse {
+    fn dialect(&self) -> &dyn Dialect {
+        &DuckDbDialect
+    }
+
+    fn describe(&self) -> String {
+        format!("duckdb {}", self.path.display())
+    }
+
+    fn metadata_schema(&self) -> &str {
+        &self.metadata_schema
+    }
+
+    async fn execute(&self, sql: &str) -> Result<()> {
+        let sql = sql.to_string();
+        self.with_connection(move |c| c.execute_batch(&sql).map_err(|e| db_error(e, &sql))).await
+    }
+
+    async fn query(&self, sql: &str) -> Result<BatchStream> {
+        let conn = self.connection()?;
+        Ok(stream_query(conn, sql.to_string()).await?.0)
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        let conn = self.connection()?;
+        let conn = tokio::task::spawn_blocking(move || {
+            conn.execute_batch("BEGIN TRANSACTION").map_err(|e| db_error(e, "BEGIN TRANSACTION"))?;
+            Ok::<_, WarehouseError>(conn)
+        })
+        .await
+        .map_err(join_error)??;
+        Ok(Box::new(DuckDbTransaction { conn: Some(conn) }))
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        // Checkpoint so the next process opens a compact file without replaying the WAL.
+        let writer = self.lock.is_some();
+        if writer {
+            self.execute("CHECKPOINT").await?;
+        }
+        drop(self);
+        Ok(())
+    }
+}
+
+/// Run `sql` on `conn` in a blocking thread, sending batches back as they are produced. Returns the
+/// stream and, once the stream ends, the connection back through the join handle.
+async fn stream_query(
+    conn: duckdb::Connection,
+    sql: String,
+) -> Result<(BatchStream, tokio::task::JoinHandle<duckdb::Connection>)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(CHANNEL_DEPTH);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<()>>();
+    let handle = tokio::task::spawn_blocking(move || {
+        {
+            let mut ready = Some(ready_tx);
+            let result = (|| {
+                let mut stmt = conn.prepare(&sql).map_err(|e| db_error(e, &sql))?;
+                let stream = stmt.stream_arrow([]).map_err(|e| db_error(e, &sql))?;
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Ok(()));
+                }
+                for batch in stream {
+                    let item = batch.map_err(|e| db_error(e, &sql));
+                    let failed = item.is_err();
+                    if tx.blocking_send(item).is_err() || failed {
+                        break; // the reader went away, or we reported the error
+                    }
+                }
+                Ok(())
+            })();
+            if let (Some(r), Err(e)) = (ready.take(), result) {
+                let _ = r.send(Err(e));
+            }
+        }
+        conn
+    });
+    // Statement errors (bad SQL) surface from `query` itself, not from the first poll of the stream.
+    match ready_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(WarehouseError::Internal("DuckDB query thread ended early".into())),
+    }
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
+    Ok((stream, handle))
+}
+
+/// A transaction on its own DuckDB connection. Dropping it closes the connection, which rolls back.
+struct DuckDbTransaction {
+    conn: Option<duckdb::Connection>,
+}
+
+impl DuckDbTransaction {
+    async fn run<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&duckdb::Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.take().ok_or_else(|| WarehouseError::Internal("transaction already finished".into()))?;
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&conn);
+            (conn, result)
+        })
+        .await
+        .map_err(join_error)?;
+        self.conn = Some(conn);
+        result
+    }
+}
+
+#[async_trait]
+impl Transaction for DuckDbTransaction {
+    async fn execute(&mut self, sql: &str) -> Result<()> {
+        let sql = sql.to_string();
+        self.run(move |c| c.execute_batch(&sql).map_err(|e| db_error(e, &sql))).await
+    }
+
+    async fn query_all(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let sql = sql.to_string();
+        self.run(move |c| {
+            let mut stmt = c.prepare(&sql).map_err(|e| db_error(e, &sql))?;
+            let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(|e| db_error(e, &sql))?.collect();
+            Ok(batches)
+        })
+        .await
+    }
+
+    async fn bulk_load(&mut self, table: &TableRef, mut batches: BatchStream) -> Result<u64> {
+        let conn = self.conn.take().ok_or_else(|| WarehouseError::Internal("transaction already finished".into()))?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(CHANNEL_DEPTH);
+        let target = table.clone();
+        // The appender runs on a blocking thread and drains the channel; the async side feeds it.
+        let worker = tokio::task::spawn_blocking(move || {
+            let result = (|| {
+                let mut rows = 0u64;
+                let mut appender: Option<duckdb::Appender<'_>> = None;
+                while let Some(batch) = rx.blocking_recv() {
+                    if appender.is_none() {
+                        let schema = batch.schema();
+                        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                        appender = Some(
+                            conn.appender_with_columns_to_db(&target.name, &target.schema, &columns)
+                                .map_err(|e| load_error(&target, e))?,
+                        );
+                    }
+                    rows += batch.num_rows() as u64;
+                    if let Some(app) = appender.as_mut() {
+                        app.append_record_batch(batch).map_err(|e| load_error(&target, e))?;
+                    }
+                }
+                if let Some(mut app) = appender {
+                    app.flush().map_err(|e| load_error(&target, e))?;
+                }
+                Ok(rows)
+            })();
+            (conn, result)
+        });
+        let mut feed_error = None;
+        while let Some(batch) = batches.next().await {
+            match batch {
+                Ok(batch) => {
+                    if tx.send(batch).await.is_err() {
+                        break; // the appender failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    feed_error = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let (conn, result) = worker.await.map_err(join_error)?;
+        self.conn = Some(conn);
+        match feed_error {
+            Some(e) => Err(e),
+            None => result,
+        }
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.run(|c| c.execute_batch("COMMIT").map_err(|e| db_error(e, "COMMIT"))).await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<()> {
+        self.run(|c| c.execute_batch("ROLLBACK").map_err(|e| db_error(e, "ROLLBACK"))).await
+    }
+}
+
+fn load_error(table: &TableRef, e: duckdb::Error) -> WarehouseError {
+    WarehouseError::Load { table: table.to_string(), message: e.to_string() }
+}

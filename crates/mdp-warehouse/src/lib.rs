@@ -1,0 +1,304 @@
+//! The warehouse layer: the only part of mdp that speaks SQL to a database.
+//!
+//! A [`Warehouse`] runs statements, streams query results as Arrow record batches, bulk-loads
+//! record batches (DuckDB appender, Postgres binary `COPY`), runs several operations in one
+//! [`Transaction`], introspects relations and columns, and supplies its SQL [`Dialect`] to the layers
+//! above. Adapters: embedded DuckDB ([`duckdb`]) and Postgres ([`postgres`]).
+//!
+//! [`connect`] opens a warehouse for reading or for writing. A writer holds the warehouse's writer
+//! lock ([`lock`]) and brings the metadata schema ([`meta`]) up to date before anything else runs.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mdp_warehouse::WarehouseError> {
+//! use mdp_warehouse::{connect, Access, ConnectOptions, LockHolder};
+//! let options = ConnectOptions::duckdb("warehouse.duckdb");
+//! let opened = connect(&options, Access::Write(LockHolder::current("run-1", "ingest"))).await?;
+//! let batches = opened.warehouse.query_all("SELECT 42 AS answer").await?;
+//! opened.warehouse.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Architecture invariant: nothing here knows about ad platforms, projects or models; the crate
+//! takes connection options and SQL, and gives back batches.
+
+pub mod dialect;
+pub mod duckdb;
+pub mod error;
+pub mod lock;
+pub mod meta;
+pub mod postgres;
+pub mod types;
+
+use std::path::PathBuf;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::DataType;
+use async_trait::async_trait;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+
+pub use crate::dialect::{DatePart, Dialect, DuckDbDialect, Literal, PostgresDialect, TableRef};
+pub use crate::error::{Result, WarehouseError};
+pub use crate::lock::LockHolder;
+pub use crate::types::{ColumnDef, ColumnType, TableSchema};
+
+/// A stream of record batches (query results, data to load).
+pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
+
+/// Turn an iterator of batches into a [`BatchStream`].
+pub fn batch_stream<I>(batches: I) -> BatchStream
+where
+    I: IntoIterator<Item = RecordBatch>,
+    I::IntoIter: Send + 'static,
+{
+    futures::stream::iter(batches.into_iter().map(Ok)).boxed()
+}
+
+/// A table or view found by introspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    pub table: TableRef,
+    pub kind: RelationKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    View,
+}
+
+/// A column found by introspection; `data_type` is the engine's own spelling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+/// A connected warehouse.
+///
+/// Few required methods; introspection has standard `information_schema` defaults.
+#[async_trait]
+pub trait Warehouse: Send + Sync {
+    /// The SQL dialect of this warehouse.
+    fn dialect(&self) -> &dyn Dialect;
+
+    /// A human description without secrets, e.g. `duckdb /p/warehouse.duckdb`.
+    fn describe(&self) -> String;
+
+    /// The schema mdp's metadata lives in.
+    fn metadata_schema(&self) -> &str;
+
+    /// Run one or more `;`-separated statements, outside any explicit transaction.
+    async fn execute(&self, sql: &str) -> Result<()>;
+
+    /// Run a query and stream its result.
+    async fn query(&self, sql: &str) -> Result<BatchStream>;
+
+    /// Start a transaction: everything done through it commits or rolls back together.
+    async fn begin(&self) -> Result<Box<dyn Transaction>>;
+
+    /// Release the writer lock cleanly and close. Dropping without `close` is safe but a Postgres
+    /// writer then leaves its lock details behind, reported as stale by the next writer.
+    async fn close(self: Box<Self>) -> Result<()>;
+
+    /// Run a query and collect every batch (for small results).
+    async fn query_all(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.query(sql).await?.try_collect().await
+    }
+
+    /// Bulk-load batches into an existing table in one transaction; returns the rows loaded.
+    async fn bulk_load(&self, table: &TableRef, batches: BatchStream) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let rows = tx.bulk_load(table, batches).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// Tables and views, in one schema or in all non-system schemas.
+    async fn relations(&self, schema: Option<&str>) -> Result<Vec<Relation>> {
+        let d = self.dialect();
+        let filter = match schema {
+            Some(s) => format!("table_schema = {}", d.string_literal(s)?),
+            None => "table_schema NOT IN ('information_schema', 'pg_catalog')".to_string(),
+        };
+        let sql = format!(
+            "SELECT CAST(table_schema AS VARCHAR), CAST(table_name AS VARCHAR), CAST(table_type AS VARCHAR) \
+             FROM information_schema.tables WHERE {filter} ORDER BY 1, 2"
+        );
+        let rows = string_rows(&self.query_all(&sql).await?)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Relation {
+                table: TableRef::new(r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default()),
+                kind: if r[2].as_deref() == Some("VIEW") { RelationKind::View } else { RelationKind::Table },
+            })
+            .collect())
+    }
+
+    /// The columns of a table or view in order; empty when it does not exist.
+    async fn columns(&self, table: &TableRef) -> Result<Vec<ColumnInfo>> {
+        let d = self.dialect();
+        let sql = format!(
+            "SELECT CAST(column_name AS VARCHAR), CAST(data_type AS VARCHAR), CAST(is_nullable AS VARCHAR) \
+             FROM information_schema.columns WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            d.string_literal(&table.schema)?,
+            d.string_literal(&table.name)?
+        );
+        let rows = string_rows(&self.query_all(&sql).await?)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ColumnInfo {
+                name: r[0].clone().unwrap_or_default(),
+                data_type: r[1].clone().unwrap_or_default(),
+                nullable: r[2].as_deref() == Some("YES"),
+            })
+            .collect())
+    }
+
+    /// Whether a table or view exists.
+    async fn exists(&self, table: &TableRef) -> Result<bool> {
+        Ok(!self.columns(table).await?.is_empty())
+    }
+
+    /// Create `table` (and its schema) from a declared schema, if it does not exist yet.
+    async fn create_table(&self, table: &TableRef, schema: &TableSchema) -> Result<()> {
+        let d = self.dialect();
+        let sql = format!("{};\n{}", d.create_schema_sql(&table.schema)?, d.create_table_sql(table, schema)?);
+        self.execute(&sql).await
+    }
+}
+
+/// Operations that commit or roll back together (e.g. replace a date window and advance the cursor).
+///
+/// Dropping a transaction without [`Transaction::commit`] rolls it back.
+#[async_trait]
+pub trait Transaction: Send {
+    async fn execute(&mut self, sql: &str) -> Result<()>;
+    async fn query_all(&mut self, sql: &str) -> Result<Vec<RecordBatch>>;
+    async fn bulk_load(&mut self, table: &TableRef, batches: BatchStream) -> Result<u64>;
+    async fn commit(self: Box<Self>) -> Result<()>;
+    async fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// Where a warehouse is.
+#[derive(Clone)]
+pub enum ConnectOptions {
+    DuckDb {
+        path: PathBuf,
+        metadata_schema: String,
+    },
+    Postgres {
+        /// A libpq-style URL or key=value string; may hold a password, so never printed.
+        connection_string: String,
+        /// What to show instead of the connection string.
+        display: String,
+        metadata_schema: String,
+    },
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectOptions::DuckDb { path, metadata_schema } => {
+                f.debug_struct("DuckDb").field("path", path).field("metadata_schema", metadata_schema).finish()
+            }
+            ConnectOptions::Postgres { display, metadata_schema, .. } => f
+                .debug_struct("Postgres")
+                .field("display", display)
+                .field("metadata_schema", metadata_schema)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// The default metadata schema name.
+pub const DEFAULT_METADATA_SCHEMA: &str = "mdp_meta";
+
+impl ConnectOptions {
+    pub fn duckdb(path: impl Into<PathBuf>) -> Self {
+        ConnectOptions::DuckDb { path: path.into(), metadata_schema: DEFAULT_METADATA_SCHEMA.to_string() }
+    }
+    pub fn postgres(connection_string: impl Into<String>, display: impl Into<String>) -> Self {
+        ConnectOptions::Postgres {
+            connection_string: connection_string.into(),
+            display: display.into(),
+            metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(),
+        }
+    }
+    pub fn with_metadata_schema(mut self, schema: impl Into<String>) -> Self {
+        match &mut self {
+            ConnectOptions::DuckDb { metadata_schema, .. } | ConnectOptions::Postgres { metadata_schema, .. } => {
+                *metadata_schema = schema.into()
+            }
+        }
+        self
+    }
+}
+
+/// How a command uses the warehouse.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// Reads only: no lock, no migration. DuckDB refuses to open while a writer runs.
+    Read,
+    /// Writes: takes the writer lock for `LockHolder` and migrates the metadata schema.
+    Write(LockHolder),
+}
+
+/// A connected warehouse, and what was found when it was opened.
+pub struct Opened {
+    pub warehouse: Box<dyn Warehouse>,
+    /// A writer that died without releasing the lock; its run has been marked failed.
+    pub stale_lock: Option<LockHolder>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened").field("warehouse", &self.warehouse.describe()).field("stale_lock", &self.stale_lock).finish()
+    }
+}
+
+/// Open a warehouse. Writers get the lock and an up-to-date metadata schema, or an error.
+pub async fn connect(options: &ConnectOptions, access: Access) -> Result<Opened> {
+    let (warehouse, stale_lock): (Box<dyn Warehouse>, Option<LockHolder>) = match options {
+        ConnectOptions::DuckDb { path, metadata_schema } => {
+            let (w, stale) = duckdb::DuckDbWarehouse::open(path, metadata_schema, &access).await?;
+            (Box::new(w), stale)
+        }
+        ConnectOptions::Postgres { connection_string, display, metadata_schema } => {
+            let (w, stale) = postgres::PostgresWarehouse::open(connection_string, display, metadata_schema, &access).await?;
+            (Box::new(w), stale)
+        }
+    };
+    if let Access::Write(holder) = &access {
+        let meta = meta::Metadata::new(warehouse.as_ref());
+        meta.migrate().await?;
+        if let Some(stale) = &stale_lock {
+            meta.mark_run_abandoned(stale, holder).await?;
+        }
+    }
+    Ok(Opened { warehouse, stale_lock })
+}
+
+/// Read every column of small results as optional strings (introspection, metadata reads).
+pub fn string_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let columns: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::cast(c, &DataType::Utf8).map_err(|e| WarehouseError::Internal(e.to_string())))
+            .collect::<Result<_>>()?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                columns
+                    .iter()
+                    .map(|c| {
+                        let strings = c.as_any().downcast_ref::<arrow::array::StringArray>()?;
+                        (!strings.is_null(row)).then(|| strings.value(row).to_string())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}

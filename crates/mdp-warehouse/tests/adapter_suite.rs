@@ -1,0 +1,507 @@
+//! One adapter test suite, run against every warehouse adapter.
+//!
+//! DuckDB always runs. Postgres runs when `MDP_TEST_POSTGRES_URL` names a server (`.ci/run` starts
+//! one and sets it); without it each Postgres test prints a notice and passes vacuously. Every test
+//! works in its own schemas, so the suite runs in parallel against one server.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
+};
+use futures::StreamExt;
+use mdp_warehouse::meta::{self, CheckResult, Metadata, RunStatus, StreamCursor};
+use mdp_warehouse::{
+    batch_stream, connect, string_rows, Access, ColumnDef, ColumnType, ConnectOptions, DatePart, LockHolder, Opened,
+    RelationKind, TableRef, TableSchema, Warehouse, WarehouseError,
+};
+
+struct Harness {
+    options: ConnectOptions,
+    /// The schema this test creates its tables in.
+    schema: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl Harness {
+    fn duckdb() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let options = ConnectOptions::duckdb(dir.path().join("warehouse.duckdb"));
+        Harness { options, schema: unique("t"), _dir: Some(dir) }
+    }
+
+    fn postgres() -> Option<Harness> {
+        let Ok(url) = std::env::var("MDP_TEST_POSTGRES_URL") else {
+            eprintln!("NOTICE: skipping Postgres adapter test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+            return None;
+        };
+        let options = ConnectOptions::postgres(url, "test server").with_metadata_schema(unique("mdp_meta_t"));
+        Some(Harness { options, schema: unique("t"), _dir: None })
+    }
+
+    async fn writer(&self, run_id: &str) -> Opened {
+        connect(&self.options, Access::Write(LockHolder::current(run_id, "test"))).await.expect("open writer")
+    }
+
+    fn table(&self, name: &str) -> TableRef {
+        TableRef::new(&self.schema, name)
+    }
+
+    /// Drop what the test created (Postgres keeps schemas between runs; DuckDB's temp dir goes anyway).
+    async fn cleanup(&self, w: &dyn Warehouse) {
+        let d = w.dialect();
+        let sql = format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE",
+            d.quote_identifier(&self.schema).unwrap(),
+            d.quote_identifier(w.metadata_schema()).unwrap()
+        );
+        w.execute(&sql).await.unwrap();
+    }
+}
+
+macro_rules! adapter_suite {
+    ($($test:ident),* $(,)?) => {
+        mod duckdb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Harness::duckdb()).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some(harness) = super::Harness::postgres() {
+                        super::$test(harness).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+adapter_suite!(
+    typed_batches_round_trip_exactly,
+    large_results_stream_in_batches,
+    transactions_commit_together_and_roll_back,
+    bad_sql_reports_the_database_message_and_the_sql,
+    identifiers_can_never_inject_sql,
+    introspection_lists_relations_and_columns,
+    loads_with_unknown_columns_fail_clearly,
+    metadata_is_created_once_and_records_runs_state_and_checks,
+    a_second_writer_is_locked_out_until_the_first_closes,
+    a_killed_writer_leaves_a_stale_lock_that_is_detected,
+    merge_upserts_without_duplicates,
+    dialect_functions_agree_across_engines,
+);
+
+/// An ad-performance-like schema that uses every column type.
+fn every_type_schema() -> TableSchema {
+    use ColumnType::*;
+    TableSchema::new(vec![
+        ColumnDef::new("ad_id", Text).not_null(),
+        ColumnDef::new("impressions", Int64),
+        ColumnDef::new("clicks", Int32),
+        ColumnDef::new("spend", Decimal(18, 6)),
+        ColumnDef::new("score", Float64),
+        ColumnDef::new("active", Boolean),
+        ColumnDef::new("date", Date),
+        ColumnDef::new("extracted_at", Timestamp),
+        ColumnDef::new("payload", Json),
+    ])
+}
+
+fn every_type_batch() -> RecordBatch {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["ad-1", "ad-'2'", "ad-3"])),
+        Arc::new(Int64Array::from(vec![Some(1_000_000_000_000), Some(0), None])),
+        Arc::new(Int32Array::from(vec![Some(17), None, Some(-1)])),
+        Arc::new(Decimal128Array::from(vec![Some(12_340_000), Some(1), None]).with_precision_and_scale(18, 6).unwrap()),
+        Arc::new(Float64Array::from(vec![Some(0.5), None, Some(-2.25)])),
+        Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+        Arc::new(Date32Array::from(vec![Some(20_454), None, Some(0)])), // 2026-01-01, NULL, 1970-01-01
+        Arc::new(TimestampMicrosecondArray::from(vec![Some(1_767_225_600_123_456), None, Some(0)])),
+        Arc::new(StringArray::from(vec![Some(r#"{"a": 1, "b": [true, null]}"#), Some("[]"), None])),
+    ];
+    RecordBatch::try_new(every_type_schema().arrow_schema(), columns).unwrap()
+}
+
+async fn typed_batches_round_trip_exactly(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let t = h.table("perf");
+    w.create_table(&t, &every_type_schema()).await.unwrap();
+    let rows = w.bulk_load(&t, batch_stream(vec![every_type_batch()])).await.unwrap();
+    assert_eq!(rows, 3);
+    let sql = format!(
+        "SELECT ad_id, CAST(impressions AS VARCHAR), CAST(clicks AS VARCHAR), CAST(spend AS VARCHAR), \
+         CAST(score AS VARCHAR), CAST(active AS VARCHAR), CAST(date AS VARCHAR), CAST(extracted_at AS VARCHAR), \
+         CAST(payload AS VARCHAR) FROM {} ORDER BY ad_id",
+        w.dialect().qualified(&t).unwrap()
+    );
+    let got = string_rows(&w.query_all(&sql).await.unwrap()).unwrap();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        got[0][..8],
+        [s("ad-'2'"), s("0"), None, s("0.000001"), None, s("false"), None, None],
+        "NULLs and the smallest money unit survive"
+    );
+    assert_eq!(
+        got[1][..8],
+        [
+            s("ad-1"),
+            s("1000000000000"),
+            s("17"),
+            s("12.340000"),
+            s("0.5"),
+            s("true"),
+            s("2026-01-01"),
+            s("2026-01-01 00:00:00.123456")
+        ]
+    );
+    let json: serde_json::Value = serde_json::from_str(got[1][8].as_deref().unwrap()).unwrap();
+    assert_eq!(json, serde_json::json!({"a": 1, "b": [true, null]}));
+    assert_eq!(got[2][7], s("1970-01-01 00:00:00"));
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+/// `n` rows of (id, spend) where spend is id micros, in batches of `batch` rows.
+fn numbered_batches(n: i64, batch: i64) -> Vec<RecordBatch> {
+    let schema = TableSchema::new(vec![
+        ColumnDef::new("id", ColumnType::Int64),
+        ColumnDef::new("spend", ColumnType::Decimal(18, 6)),
+    ])
+    .arrow_schema();
+    (0..n)
+        .step_by(batch as usize)
+        .map(|start| {
+            let ids: Vec<i64> = (start..(start + batch).min(n)).collect();
+            let spend = Decimal128Array::from(ids.iter().map(|i| *i as i128).collect::<Vec<_>>())
+                .with_precision_and_scale(18, 6)
+                .unwrap();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(ids)), Arc::new(spend)]).unwrap()
+        })
+        .collect()
+}
+
+async fn create_numbered(w: &dyn Warehouse, t: &TableRef) {
+    let schema = TableSchema::new(vec![
+        ColumnDef::new("id", ColumnType::Int64),
+        ColumnDef::new("spend", ColumnType::Decimal(18, 6)),
+    ]);
+    w.create_table(t, &schema).await.unwrap();
+}
+
+async fn large_results_stream_in_batches(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let t = h.table("numbers");
+    create_numbered(w, &t).await;
+    let n = 50_000;
+    assert_eq!(w.bulk_load(&t, batch_stream(numbered_batches(n, 7_000))).await.unwrap(), n as u64);
+    let q = w.dialect().qualified(&t).unwrap();
+    let mut stream = w.query(&format!("SELECT id, spend FROM {q}")).await.unwrap();
+    let (mut batches, mut rows) = (0, 0);
+    while let Some(batch) = stream.next().await {
+        batches += 1;
+        rows += batch.unwrap().num_rows();
+    }
+    assert_eq!(rows, n as usize);
+    assert!(batches > 1, "50k rows must arrive in several batches, got {batches}");
+    // Exact decimal sum: sum of 0..n micros.
+    let total = string_rows(&w.query_all(&format!("SELECT CAST(sum(spend) AS VARCHAR) FROM {q}")).await.unwrap()).unwrap();
+    let expected_micros = n * (n - 1) / 2;
+    assert_eq!(total[0][0].as_deref(), Some(format!("{}.{:06}", expected_micros / 1_000_000, expected_micros % 1_000_000).as_str()));
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn count(w: &dyn Warehouse, t: &TableRef) -> i64 {
+    let sql = format!("SELECT CAST(count(*) AS BIGINT) FROM {}", w.dialect().qualified(t).unwrap());
+    string_rows(&w.query_all(&sql).await.unwrap()).unwrap()[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+async fn transactions_commit_together_and_roll_back(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let t = h.table("window");
+    create_numbered(w, &t).await;
+    w.bulk_load(&t, batch_stream(numbered_batches(100, 100))).await.unwrap();
+    let q = w.dialect().qualified(&t).unwrap();
+
+    // Replace-by-window, rolled back: nothing changes.
+    let mut tx = w.begin().await.unwrap();
+    tx.execute(&format!("DELETE FROM {q} WHERE id >= 50")).await.unwrap();
+    tx.bulk_load(&t, batch_stream(numbered_batches(10, 10))).await.unwrap();
+    let inside = string_rows(&tx.query_all(&format!("SELECT count(*) FROM {q}")).await.unwrap()).unwrap();
+    assert_eq!(inside[0][0].as_deref(), Some("60"), "the transaction sees its own writes");
+    tx.rollback().await.unwrap();
+    assert_eq!(count(w, &t).await, 100);
+
+    // Dropped without commit (a crash mid-window): rolled back too.
+    let mut tx = w.begin().await.unwrap();
+    tx.execute(&format!("DELETE FROM {q}")).await.unwrap();
+    drop(tx);
+    assert_eq!(count(w, &t).await, 100);
+
+    // Committed: delete, load and a statement land together.
+    let mut tx = w.begin().await.unwrap();
+    tx.execute(&format!("DELETE FROM {q} WHERE id >= 50")).await.unwrap();
+    tx.bulk_load(&t, batch_stream(numbered_batches(10, 10))).await.unwrap();
+    tx.execute(&format!("INSERT INTO {q} (id, spend) VALUES (-1, 1.5)")).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(w, &t).await, 61);
+
+    // A failing statement inside a transaction is reported, and commit-less drop loses nothing.
+    let mut tx = w.begin().await.unwrap();
+    tx.execute(&format!("DELETE FROM {q}")).await.unwrap();
+    assert!(tx.execute("INSERT INTO no_such_table VALUES (1)").await.is_err());
+    drop(tx);
+    assert_eq!(count(w, &t).await, 61);
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn bad_sql_reports_the_database_message_and_the_sql(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    match w.execute("SELEC 1 FROM nowhere").await {
+        Err(WarehouseError::Sql { message, sql, .. }) => {
+            assert!(message.to_lowercase().contains("syntax"), "message: {message}");
+            assert_eq!(sql, "SELEC 1 FROM nowhere");
+        }
+        other => panic!("expected a SQL error, got {other:?}"),
+    }
+    match w.query("SELECT * FROM missing_table_xyz").await {
+        Err(WarehouseError::Sql { message, .. }) => assert!(message.contains("missing_table_xyz"), "{message}"),
+        Err(other) => panic!("expected a SQL error, got {other:?}"),
+        Ok(_) => panic!("expected a SQL error"),
+    }
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn identifiers_can_never_inject_sql(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let keep = h.table("keep");
+    create_numbered(w, &keep).await;
+    let evil = h.table("evil\"; DROP TABLE keep; --");
+    let schema = TableSchema::new(vec![ColumnDef::new("x\"y'; --", ColumnType::Text)]);
+    w.create_table(&evil, &schema).await.unwrap();
+    let batch = RecordBatch::try_new(schema.arrow_schema(), vec![Arc::new(StringArray::from(vec!["v"]))]).unwrap();
+    assert_eq!(w.bulk_load(&evil, batch_stream(vec![batch])).await.unwrap(), 1);
+    assert!(w.exists(&keep).await.unwrap(), "the table named in the injection attempt survives");
+    let names: Vec<String> =
+        w.relations(Some(&h.schema)).await.unwrap().into_iter().map(|r| r.table.name).collect();
+    assert_eq!(names, vec!["evil\"; DROP TABLE keep; --".to_string(), "keep".to_string()]);
+    let columns = w.columns(&evil).await.unwrap();
+    assert_eq!(columns[0].name, "x\"y'; --");
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn introspection_lists_relations_and_columns(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let t = h.table("perf");
+    w.create_table(&t, &every_type_schema()).await.unwrap();
+    let d = w.dialect();
+    w.execute(&format!(
+        "CREATE VIEW {} AS SELECT ad_id FROM {}",
+        d.qualified(&h.table("perf_view")).unwrap(),
+        d.qualified(&t).unwrap()
+    ))
+    .await
+    .unwrap();
+    let relations = w.relations(Some(&h.schema)).await.unwrap();
+    let kinds: Vec<(String, RelationKind)> = relations.into_iter().map(|r| (r.table.name, r.kind)).collect();
+    assert_eq!(kinds, vec![("perf".into(), RelationKind::Table), ("perf_view".into(), RelationKind::View)]);
+    let columns = w.columns(&t).await.unwrap();
+    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["ad_id", "impressions", "clicks", "spend", "score", "active", "date", "extracted_at", "payload"]);
+    assert!(!columns[0].nullable && columns[1].nullable);
+    assert!(columns[3].data_type.to_lowercase().starts_with(if d.name() == "duckdb" { "decimal" } else { "numeric" }));
+    assert!(!w.exists(&h.table("nope")).await.unwrap());
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn loads_with_unknown_columns_fail_clearly(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let t = h.table("numbers");
+    create_numbered(w, &t).await;
+    let schema = TableSchema::new(vec![ColumnDef::new("not_a_column", ColumnType::Int64)]).arrow_schema();
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+    match w.bulk_load(&t, batch_stream(vec![batch])).await {
+        Err(WarehouseError::Load { table, message }) => {
+            assert_eq!(table, t.to_string());
+            assert!(message.contains("not_a_column"), "{message}");
+        }
+        other => panic!("expected a load error, got {other:?}"),
+    }
+    assert_eq!(count(w, &t).await, 0, "a failed load leaves nothing behind");
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn metadata_is_created_once_and_records_runs_state_and_checks(h: Harness) {
+    let opened = h.writer("run-a").await;
+    let w = opened.warehouse.as_ref();
+    let m = Metadata::new(w);
+    assert_eq!(m.version().await.unwrap(), Some(meta::current_version()));
+    assert!(m.migrate().await.unwrap().is_empty(), "a migrated schema is not migrated again");
+    for table in [meta::RUNS, meta::STREAM_STATE, meta::CHECK_RESULTS] {
+        assert!(w.exists(&TableRef::new(w.metadata_schema(), table)).await.unwrap(), "{table}");
+    }
+
+    let holder = LockHolder::current("run-a", "ingest");
+    m.start_run(&holder).await.unwrap();
+    m.finish_run("run-a", RunStatus::Failed, Some("Meta Ads said: (#17) User request limit reached")).await.unwrap();
+    let runs = m.recent_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].status.as_str(), runs[0].command.as_str()), ("failed", "ingest"));
+    assert_eq!(runs[0].error.as_deref(), Some("Meta Ads said: (#17) User request limit reached"));
+
+    let date = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+    let mut cursor = StreamCursor {
+        source: "meta_ads".into(),
+        stream: "ad_daily".into(),
+        account_id: "act_1".into(),
+        cursor_date: Some(date("2026-03-01")),
+        last_run_id: Some("run-a".into()),
+    };
+    for cursor_date in ["2026-03-01", "2026-03-05"] {
+        cursor.cursor_date = Some(date(cursor_date));
+        let mut tx = w.begin().await.unwrap();
+        tx.execute(&m.set_cursor_sql(&cursor, (date("2026-02-01"), date(cursor_date)), 42).unwrap()).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(m.cursor("meta_ads", "ad_daily", "act_1").await.unwrap(), Some(cursor));
+    assert_eq!(m.cursor("meta_ads", "ad_daily", "act_2").await.unwrap(), None);
+
+    m.record_check(&CheckResult {
+        run_id: "run-a",
+        check_name: "reconcile_spend",
+        check_kind: "reconciliation",
+        relation: Some("marts.fct_ad_performance_daily"),
+        status: "fail",
+        observed: Some("100.01"),
+        expected: Some("100.00"),
+        failing_rows: Some(1),
+        message: Some("spend differs on 2026-03-01"),
+        sample_query: Some("SELECT 1"),
+    })
+    .await
+    .unwrap();
+    let q = w.dialect().qualified(&TableRef::new(w.metadata_schema(), meta::CHECK_RESULTS)).unwrap();
+    let rows = string_rows(&w.query_all(&format!("SELECT check_name, status, observed FROM {q}")).await.unwrap()).unwrap();
+    assert_eq!(rows, vec![vec![Some("reconcile_spend".into()), Some("fail".into()), Some("100.01".into())]]);
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn a_second_writer_is_locked_out_until_the_first_closes(h: Harness) {
+    let first = h.writer("run-first").await;
+    match connect(&h.options, Access::Write(LockHolder::current("run-second", "build"))).await {
+        Err(e @ WarehouseError::Locked { .. }) => {
+            let WarehouseError::Locked { holder } = &e else { unreachable!() };
+            assert_eq!(holder.run_id, "run-first");
+            assert_eq!(holder.pid, std::process::id());
+            let message = e.to_string();
+            assert!(message.contains("locked by run run-first since") && message.contains("(pid "), "{message}");
+        }
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("a second writer must be refused"),
+    }
+    first.warehouse.close().await.unwrap();
+    let second = h.writer("run-second").await;
+    assert!(second.stale_lock.is_none(), "a cleanly closed writer leaves no stale lock");
+    h.cleanup(second.warehouse.as_ref()).await;
+    second.warehouse.close().await.unwrap();
+}
+
+async fn a_killed_writer_leaves_a_stale_lock_that_is_detected(h: Harness) {
+    let first = h.writer("run-killed").await;
+    Metadata::new(first.warehouse.as_ref()).start_run(&LockHolder::current("run-killed", "ingest")).await.unwrap();
+    let dead = LockHolder::current("run-killed", "ingest");
+    // Simulate a crash: the connection/handle goes away without `close`. For DuckDB, the OS releases
+    // the flock but the holder's details stay in the file, exactly as after `kill -9`.
+    drop(first);
+    if let ConnectOptions::DuckDb { path, .. } = &h.options {
+        let lock = mdp_warehouse::lock::lock_file_path(path);
+        std::fs::write(lock, serde_json::to_vec(&dead).unwrap()).unwrap();
+    }
+    // Postgres notices the closed connection asynchronously; give it a moment to drop the lock.
+    let mut attempts = 0;
+    let next = loop {
+        match connect(&h.options, Access::Write(LockHolder::current("run-next", "ingest"))).await {
+            Ok(opened) => break opened,
+            Err(WarehouseError::Locked { .. }) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(next.stale_lock.as_ref().map(|s| s.run_id.as_str()), Some("run-killed"));
+    let runs = Metadata::new(next.warehouse.as_ref()).recent_runs(10).await.unwrap();
+    let killed = runs.iter().find(|r| r.run_id == "run-killed").expect("the killed run is recorded");
+    assert_eq!(killed.status, "failed");
+    assert!(killed.error.as_deref().unwrap().contains("stopped without finishing"));
+    h.cleanup(next.warehouse.as_ref()).await;
+    next.warehouse.close().await.unwrap();
+}
+
+async fn merge_upserts_without_duplicates(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let d = w.dialect();
+    let t = h.table("state");
+    let schema = TableSchema::new(vec![
+        ColumnDef::new("k", ColumnType::Text).not_null(),
+        ColumnDef::new("v", ColumnType::Int64),
+    ])
+    .with_primary_key(&["k"]);
+    w.create_table(&t, &schema).await.unwrap();
+    for (k, v) in [("a", 1), ("b", 2), ("a", 3)] {
+        let source = format!("(SELECT {} AS k, CAST({v} AS BIGINT) AS v)", d.string_literal(k).unwrap());
+        w.execute(&d.merge_sql(&t, &source, &["k".into()], &["v".into()]).unwrap()).await.unwrap();
+    }
+    let rows =
+        string_rows(&w.query_all(&format!("SELECT k, CAST(v AS VARCHAR) FROM {} ORDER BY k", d.qualified(&t).unwrap())).await.unwrap())
+            .unwrap();
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(rows, vec![vec![s("a"), s("3")], vec![s("b"), s("2")]]);
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn dialect_functions_agree_across_engines(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let d = w.dialect();
+    let cases = [
+        (d.safe_divide("CAST(10 AS DECIMAL(18,2))", "0"), None),
+        (format!("CAST({} AS DECIMAL(18,2))", d.safe_divide("CAST(10 AS DECIMAL(18,2))", "4")), Some("2.50")),
+        (d.date_add_days("DATE '2026-02-27'", 3), Some("2026-03-02")),
+        (d.date_trunc(DatePart::Month, "DATE '2026-02-27'"), Some("2026-02-01")),
+        (d.date_diff_days("DATE '2026-02-27'", "DATE '2026-03-02'"), Some("3")),
+    ];
+    for (expr, expected) in cases {
+        let rows = string_rows(&w.query_all(&format!("SELECT CAST({expr} AS VARCHAR)")).await.unwrap()).unwrap();
+        assert_eq!(rows[0][0].as_deref(), expected, "{} on {}", expr, d.name());
+    }
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}

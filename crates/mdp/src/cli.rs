@@ -1,0 +1,91 @@
+//! The command line: every command and flag, with the help text users see.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// mdp — the marketing data platform: ingest ad platforms, transform, test and monitor, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "mdp", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The project directory (the one holding mdp.yml).
+    #[arg(long, short = 'C', global = true, env = "MDP_PROJECT_DIR", default_value = ".")]
+    pub project_dir: PathBuf,
+
+    /// The warehouse target from mdp.yml to use (default: `warehouse.default`).
+    #[arg(long, short = 't', global = true, env = "MDP_TARGET")]
+    pub target: Option<String>,
+
+    /// More log output on stderr (-v info, -vv debug). `MDP_LOG` takes precedence.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new project: mdp.yml, models/, seeds/, macros/, tests/ and a .gitignore.
+    Init(InitArgs),
+    /// Check the project file, the warehouse, its metadata and the sources' credentials; say what to fix.
+    Doctor,
+    /// Create or upgrade mdp's metadata schema in the warehouse (every writing command also does this).
+    Migrate,
+    /// Run SQL against the warehouse and print the result (takes the writer lock unless --read-only).
+    Sql(SqlArgs),
+    /// Measure the warehouse adapters: bulk-load synthetic ad-performance rows, print rows/s and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create the project in (created if missing; must not hold an mdp.yml yet).
+    pub dir: PathBuf,
+    /// Project name (default: the directory's name, lower-cased, non-alphanumerics as `_`).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL to run. A query prints its rows; other statements print "ok".
+    pub sql: String,
+    /// Open the warehouse for reading only (no lock, no metadata migration).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Print at most this many rows.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchAdapter {
+    All,
+    Duckdb,
+    Postgres,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Rows to load per adapter.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Rows per record batch.
+    #[arg(long, default_value_t = 65_536)]
+    pub batch_rows: usize,
+    /// Which adapters to measure; `all` runs each in its own process so peak memory is per adapter.
+    #[arg(long, value_enum, default_value_t = BenchAdapter::All)]
+    pub adapter: BenchAdapter,
+    /// Postgres server to measure (default: MDP_BENCH_POSTGRES_URL or MDP_TEST_POSTGRES_URL; skipped if none).
+    #[arg(long, env = "MDP_BENCH_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<String>,
+    /// DuckDB file to load into (default: a temporary file, deleted afterwards).
+    #[arg(long)]
+    pub duckdb_path: Option<PathBuf>,
+}

@@ -1,0 +1,196 @@
+//! `mdp doctor`: is this project ready to run, and if not, what to fix.
+//!
+//! Checks, in order: the project file, the warehouse target and its connection, the metadata schema's
+//! version, and every enabled source's credentials (present or not — a value is never printed).
+//! Exits 1 when anything must be fixed.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use mdp_project::{Project, SecretRef, SourceConfig};
+use mdp_warehouse::meta::{current_version, Metadata};
+use mdp_warehouse::{connect, Access, ConnectOptions, WarehouseError};
+
+use crate::cli::GlobalArgs;
+use crate::context::connect_options;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Default)]
+struct Report {
+    lines: Vec<(Level, String, String)>,
+}
+
+impl Report {
+    fn add(&mut self, level: Level, what: impl Into<String>, message: impl Into<String>) {
+        let (what, message) = (what.into(), message.into());
+        let mark = match level {
+            Level::Ok => "✓",
+            Level::Warn => "!",
+            Level::Fail => "✗",
+        };
+        println!("  {mark} {what:<22} {}", message.replace('\n', "\n                           "));
+        self.lines.push((level, what, message));
+    }
+    fn ok(&mut self, what: impl Into<String>, message: impl Into<String>) {
+        self.add(Level::Ok, what, message)
+    }
+    fn warn(&mut self, what: impl Into<String>, message: impl Into<String>) {
+        self.add(Level::Warn, what, message)
+    }
+    fn fail(&mut self, what: impl Into<String>, message: impl Into<String>) {
+        self.add(Level::Fail, what, message)
+    }
+
+    fn finish(&self) -> ExitCode {
+        let count = |level| self.lines.iter().filter(|(l, _, _)| *l == level).count();
+        let (fails, warns) = (count(Level::Fail), count(Level::Warn));
+        println!();
+        if fails == 0 {
+            let warnings = if warns > 0 { format!(", {warns} warning(s)") } else { String::new() };
+            println!("healthy: {} checks passed{warnings}", self.lines.len() - warns);
+            ExitCode::SUCCESS
+        } else {
+            println!("{fails} problem(s) to fix (marked ✗ above)");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
+    println!("mdp doctor: {}", global.project_dir.display());
+    let mut report = Report::default();
+
+    let project = match Project::load(&global.project_dir) {
+        Ok(project) => project,
+        Err(e) => {
+            report.fail("project file", e.to_string());
+            return Ok(report.finish());
+        }
+    };
+    let config = &project.config;
+    report.ok(
+        "project file",
+        format!(
+            "{} is valid: project '{}', reporting in {} ({})",
+            project.file.display(),
+            config.name.as_str(),
+            config.reporting.currency.as_str(),
+            config.reporting.timezone
+        ),
+    );
+
+    match project.target(global.target.as_deref()) {
+        Err(e) => report.fail("warehouse target", e.to_string()),
+        Ok((name, target)) => match connect_options(&project, target) {
+            Err(e) => report.fail("warehouse target", format!("target '{name}': {e:#}")),
+            Ok(options) => check_warehouse(&mut report, name, &options).await,
+        },
+    }
+
+    if config.sources.is_empty() {
+        report.ok("sources", "none configured yet: add one under `sources:` in mdp.yml");
+    }
+    for source in &config.sources {
+        check_source(&mut report, &project, source);
+    }
+    Ok(report.finish())
+}
+
+async fn check_warehouse(report: &mut Report, target_name: &str, options: &ConnectOptions) {
+    if let ConnectOptions::DuckDb { path, .. } = options {
+        if !path.exists() {
+            report.ok(
+                "warehouse",
+                format!("duckdb {} (target '{target_name}'): not created yet; the first writing command creates it", path.display()),
+            );
+            report.ok("metadata", format!("will be created at version {} (`mdp migrate` does it now)", current_version()));
+            return;
+        }
+    }
+    let warehouse = match connect(options, Access::Read).await {
+        Ok(opened) => opened.warehouse,
+        Err(e @ WarehouseError::Locked { .. }) => {
+            report.ok("warehouse", format!("target '{target_name}' is busy: {e}"));
+            return;
+        }
+        Err(e) => {
+            let hint = match options {
+                ConnectOptions::DuckDb { .. } => "check the file's permissions, or that it is a DuckDB database",
+                ConnectOptions::Postgres { .. } => {
+                    "check that the server is running and the target's url (user, host, port, database) is right"
+                }
+            };
+            report.fail("warehouse", format!("target '{target_name}': {e}\n{hint}"));
+            return;
+        }
+    };
+    report.ok("warehouse", format!("{} (target '{target_name}'): connected", warehouse.describe()));
+    match Metadata::new(warehouse.as_ref()).version().await {
+        Ok(None) => report.ok(
+            "metadata",
+            format!("schema '{}' not created yet: the first writing command (or `mdp migrate`) creates it", warehouse.metadata_schema()),
+        ),
+        Ok(Some(v)) if v == current_version() => {
+            report.ok("metadata", format!("schema '{}' at version {v} (current)", warehouse.metadata_schema()))
+        }
+        Ok(Some(v)) if v < current_version() => report.warn(
+            "metadata",
+            format!("schema at version {v}, this mdp writes {}: the next writing command (or `mdp migrate`) upgrades it", current_version()),
+        ),
+        Ok(Some(v)) => report.fail(
+            "metadata",
+            format!("schema at version {v}, newer than this mdp knows ({}): upgrade mdp", current_version()),
+        ),
+        Err(e) => report.fail("metadata", format!("cannot read the metadata version: {e}")),
+    }
+    if let Err(e) = warehouse.close().await {
+        report.warn("warehouse", format!("closing the connection failed: {e}"));
+    }
+}
+
+/// What to do to provide a secret.
+fn how_to_provide(reference: &SecretRef) -> String {
+    match reference {
+        SecretRef::Env(name) => format!("export {name}=<value> before running mdp"),
+        SecretRef::File(path) => format!("write the value into {} (relative to the project)", path.display()),
+    }
+}
+
+fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) {
+    let what = format!("source {}", source.name.as_str());
+    if !source.enabled {
+        report.ok(what, format!("{}: disabled (credentials not checked)", source.platform));
+        return;
+    }
+    let kind = mdp_sources::kind(source.platform);
+    let mut present = Vec::new();
+    for spec in kind.credentials {
+        let label = if spec.required { spec.name.to_string() } else { format!("{} (optional)", spec.name) };
+        match source.credentials.get(spec.name) {
+            None if spec.required => report.fail(
+                &what,
+                format!("credential {label} is not configured: add `{}: {{ env: VAR_NAME }}` under credentials\n({})", spec.name, spec.description),
+            ),
+            None => report.ok(&what, format!("credential {label} not configured")),
+            Some(reference) => match reference.resolve(&project.root) {
+                Ok(_) => present.push(format!("{} ({})", spec.name, reference.describe())),
+                Err(e) if spec.required => {
+                    report.fail(&what, format!("credential {label}: {e}: {}", how_to_provide(reference)))
+                }
+                Err(e) => report.warn(&what, format!("credential {label}: {e}: {}", how_to_provide(reference))),
+            },
+        }
+    }
+    if !present.is_empty() {
+        report.ok(
+            &what,
+            format!("{}, {} account(s): credentials present: {}", source.platform, source.accounts.len(), present.join(", ")),
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! One module per command; [`run`] dispatches.
+
+mod bench;
+mod doctor;
+mod init;
+mod migrate;
+mod sql;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => init::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Doctor => doctor::run(&cli.global).await,
+        Command::Migrate => migrate::run(&cli.global).await.map(|()| ExitCode::SUCCESS),
+        Command::Sql(args) => sql::run(&cli.global, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+    }
+}

@@ -1,0 +1,67 @@
+//! What most commands start from: the loaded project and its selected warehouse target.
+
+use anyhow::{Context, Result};
+use mdp_orchestrator::RunSession;
+use mdp_project::{Project, TargetConfig};
+use mdp_warehouse::{connect, Access, ConnectOptions, Warehouse};
+
+use crate::cli::GlobalArgs;
+
+pub struct ProjectContext {
+    pub project: Project,
+    pub target_name: String,
+    pub options: ConnectOptions,
+}
+
+impl ProjectContext {
+    /// Load `mdp.yml` from `--project-dir` and resolve `--target` (or the default target).
+    pub fn load(global: &GlobalArgs) -> Result<ProjectContext> {
+        let project = Project::load(&global.project_dir)?;
+        let (target_name, target) = project.target(global.target.as_deref())?;
+        let options = connect_options(&project, target)
+            .with_context(|| format!("cannot use warehouse target '{target_name}'"))?;
+        Ok(ProjectContext { target_name: target_name.to_string(), options, project })
+    }
+
+    /// Start a writing run: take the writer lock, migrate metadata, record the run.
+    pub async fn start_run(&self, command: &str) -> Result<RunSession> {
+        let session = RunSession::start(&self.options, command)
+            .await
+            .with_context(|| format!("cannot open warehouse target '{}' for writing", self.target_name))?;
+        if let Some(stale) = &session.recovered_stale_lock {
+            eprintln!(
+                "warning: found a stale writer lock: run {} (`mdp {}`, pid {} on {}, since {}) stopped without \
+                 finishing; it is now marked failed in the run history",
+                stale.run_id,
+                stale.command,
+                stale.pid,
+                stale.host,
+                stale.since.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+        Ok(session)
+    }
+
+    /// Open the warehouse for reading only.
+    pub async fn open_reader(&self) -> Result<Box<dyn Warehouse>> {
+        let opened = connect(&self.options, Access::Read)
+            .await
+            .with_context(|| format!("cannot open warehouse target '{}'", self.target_name))?;
+        Ok(opened.warehouse)
+    }
+}
+
+/// Turn a project target into connection options (resolving the Postgres password, if any).
+pub fn connect_options(project: &Project, target: &TargetConfig) -> Result<ConnectOptions> {
+    let metadata_schema = project.config.warehouse.metadata_schema.as_str();
+    Ok(match target {
+        TargetConfig::DuckDb(duckdb) => {
+            ConnectOptions::duckdb(duckdb.resolved_path(&project.root)).with_metadata_schema(metadata_schema)
+        }
+        TargetConfig::Postgres(postgres) => {
+            let connection_string = postgres.connection_string(&project.root)?;
+            ConnectOptions::postgres(connection_string.expose_secret(), postgres.display_redacted())
+                .with_metadata_schema(metadata_schema)
+        }
+    })
+}
