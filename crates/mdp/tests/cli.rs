@@ -173,7 +173,8 @@ fn check_lock_contention_and_kill(project: &Path, schema: &str, slow_sql: &str, 
 fn configure_warehouse(project: &Path, schema: &str, postgres: bool) {
     let file = project.join("mdp.yml");
     let mut config = std::fs::read_to_string(&file).unwrap();
-    config = config.replacen("warehouse:\n", &format!("warehouse:\n  metadata_schema: {schema}\n"), 1);
+    assert!(config.contains("metadata_schema: mdp_meta\n"), "the scaffold names the metadata schema");
+    config = config.replacen("metadata_schema: mdp_meta\n", &format!("metadata_schema: {schema}\n"), 1);
     if postgres {
         config = config.replacen("  default: local\n", "  default: pg\n", 1).replacen(
             "  targets:\n",
