@@ -239,6 +239,7 @@ impl Transaction for DuckDbTransaction {
                     if appender.is_none() {
                         let schema = batch.schema();
                         let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                        check_columns_exist(&conn, &target, &columns)?;
                         appender = Some(
                             conn.appender_with_columns_to_db(&target.name, &target.schema, &columns)
                                 .map_err(|e| load_error(&target, e))?,
@@ -285,6 +286,26 @@ impl Transaction for DuckDbTransaction {
 
     async fn rollback(mut self: Box<Self>) -> Result<()> {
         self.run(|c| c.execute_batch("ROLLBACK").map_err(|e| db_error(e, "ROLLBACK"))).await
+    }
+}
+
+/// Name the first batch column the table lacks (DuckDB's appender only says "must exist").
+fn check_columns_exist(conn: &duckdb::Connection, table: &TableRef, columns: &[&str]) -> Result<()> {
+    let sql = "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?";
+    let mut stmt = conn.prepare(sql).map_err(|e| db_error(e, sql))?;
+    let existing: Vec<String> = stmt
+        .query_map([&table.schema, &table.name], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| db_error(e, sql))?;
+    if existing.is_empty() {
+        return Err(WarehouseError::Load { table: table.to_string(), message: "the table does not exist".into() });
+    }
+    match columns.iter().find(|c| !existing.iter().any(|e| e == *c)) {
+        Some(missing) => Err(WarehouseError::Load {
+            table: table.to_string(),
+            message: format!("the table has no column {missing:?} (batch columns must exist in the table)"),
+        }),
+        None => Ok(()),
     }
 }
 

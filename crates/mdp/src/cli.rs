@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// mdp — the marketing data platform: ingest ad platforms, transform, test and monitor, in one binary.
 #[derive(Debug, Parser)]
-#[command(name = "mdp", version, about, long_about = None, propagate_version = true)]
+#[command(name = "mdp", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

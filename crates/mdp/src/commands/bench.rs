@@ -81,25 +81,41 @@ fn table_schema() -> TableSchema {
     ])
 }
 
+/// Entity ids, made once so that generating rows costs little next to loading them.
+struct Ids {
+    accounts: Vec<String>,
+    campaigns: Vec<String>,
+    ad_groups: Vec<String>,
+    ads: Vec<String>,
+}
+
+impl Ids {
+    fn new() -> Ids {
+        let make = |prefix: &str, n: u64| (0..n).map(|i| format!("{prefix}-{i}")).collect();
+        Ids { accounts: make("acc", 40), campaigns: make("cmp", 400), ad_groups: make("adg", 2_000), ads: make("ad", 10_000) }
+    }
+}
+
 /// Deterministic synthetic rows `start..end`: 4 platforms, 40 accounts, 10k ads, ~90 days.
-fn synthetic_batch(schema: &arrow::datatypes::SchemaRef, start: u64, end: u64) -> RecordBatch {
+fn synthetic_batch(schema: &arrow::datatypes::SchemaRef, ids: &Ids, start: u64, end: u64) -> RecordBatch {
     let n = (end - start) as usize;
     let mut date = Vec::with_capacity(n);
-    let (mut platform, mut account, mut campaign, mut ad_group, mut ad, mut currency) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut platform, mut currency) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut account, mut campaign, mut ad_group, mut ad) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut impressions, mut clicks) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let (mut spend, mut conversions, mut value) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for i in start..end {
-        let ad_number = i % 10_000;
-        let p = (ad_number % 4) as usize;
+        let a = (i % 10_000) as usize;
+        let p = a % 4;
         let mix = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40; // cheap deterministic noise
         date.push(20_454 + (i / 10_000 % 90) as i32);
         platform.push(PLATFORMS[p]);
         currency.push(CURRENCIES[p]);
-        account.push(format!("acc-{}", ad_number % 40));
-        campaign.push(format!("cmp-{}", ad_number % 400));
-        ad_group.push(format!("adg-{}", ad_number % 2_000));
-        ad.push(format!("ad-{ad_number}"));
+        account.push(ids.accounts[a % 40].as_str());
+        campaign.push(ids.campaigns[a % 400].as_str());
+        ad_group.push(ids.ad_groups[a % 2_000].as_str());
+        ad.push(ids.ads[a].as_str());
         let imps = 100 + (mix % 10_000) as i64;
         let clk = imps / (20 + (mix % 30) as i64);
         impressions.push(imps);
@@ -143,8 +159,9 @@ async fn measure(label: &str, options: &ConnectOptions, args: &BenchArgs) -> Res
     let rss_before = memory_kib("VmRSS");
 
     let (rows, batch_rows) = (args.rows, args.batch_rows.max(1) as u64);
+    let ids = Arc::new(Ids::new());
     let batches = futures::stream::iter((0..rows).step_by(batch_rows as usize))
-        .map(move |start| Ok(synthetic_batch(&arrow_schema, start, (start + batch_rows).min(rows))))
+        .map(move |start| Ok(synthetic_batch(&arrow_schema, &ids, start, (start + batch_rows).min(rows))))
         .boxed();
     let started = Instant::now();
     let loaded = w.bulk_load(&table, batches).await.with_context(|| format!("{label}: bulk load failed"))?;
