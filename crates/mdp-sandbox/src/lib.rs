@@ -15,6 +15,9 @@
 //! connector's mistakes); it renders every API from the world independently.
 
 pub mod faults;
+pub mod google;
+pub mod linkedin;
+pub mod meta;
 pub mod tiktok;
 pub mod world;
 
@@ -83,7 +86,10 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .route("/_sandbox/truth", get(truth))
         .route("/_sandbox/restate", post(restate))
         .route("/_sandbox/faults", post(push_faults))
+        .merge(google::routes())
+        .merge(meta::routes())
         .merge(tiktok::routes())
+        .merge(linkedin::routes())
         .with_state(sandbox)
 }
 

@@ -2,6 +2,13 @@
 
 use mdp_core::Platform;
 
+use crate::{Source, SourceError, SourceSettings};
+
+/// Build this platform's connector (placeholder until the connector lands).
+pub(crate) fn connector(settings: SourceSettings) -> Result<Box<dyn Source>, SourceError> {
+    Err(SourceError::Config { source_name: settings.name.clone(), message: format!("the {} connector is not built yet", settings.platform) })
+}
+
 use crate::{CredentialSpec, SourceKind};
 
 pub(crate) const KIND: SourceKind = SourceKind {

@@ -1,6 +1,7 @@
-//! Ad-platform connectors. For now this crate holds only the static description of each platform (what
-//! credentials it needs, its default look-back, API version and base URL), which the project file and
-//! `mdp doctor` use; the HTTP connectors themselves come later and will live in one folder per platform.
+//! Ad-platform connectors: the [`Source`] trait, the shared HTTP driver ([`http`]), the record shapes
+//! every platform emits ([`record`]), and one module per platform. [`REGISTRY`] is the static
+//! description of each platform (credentials, default look-back, API version, base URL) that the
+//! project file and `mdp doctor` use; [`configure`] builds a platform's connector from its settings.
 //!
 //! **Architecture invariant:** only `mdp-sources` speaks HTTP to ad platforms. It never talks to the
 //! warehouse and never reads the project file: it receives configuration already validated.
@@ -13,13 +14,29 @@
 //! assert!(meta.credential("access_token").unwrap().required);
 //! ```
 
-mod google_ads;
+pub mod error;
+pub mod google_ads;
+pub mod http;
 mod kind;
-mod linkedin_ads;
-mod meta_ads;
-mod tiktok_ads;
+pub mod linkedin_ads;
+pub mod meta_ads;
+pub mod record;
+pub mod source;
+pub mod tiktok_ads;
 
+pub use error::SourceError;
 pub use kind::{CredentialSpec, SourceKind};
+pub use source::{AccountInfo, Credential, ReadContext, Sink, Source, SourceSettings, StreamKind, StreamSpec};
+
+/// Build the connector for a source's settings.
+pub fn configure(settings: SourceSettings) -> Result<Box<dyn Source>, SourceError> {
+    match settings.platform {
+        Platform::GoogleAds => google_ads::connector(settings),
+        Platform::MetaAds => meta_ads::connector(settings),
+        Platform::TikTokAds => Ok(Box::new(tiktok_ads::TikTokAds::new(settings)?)),
+        Platform::LinkedInAds => linkedin_ads::connector(settings),
+    }
+}
 
 use mdp_core::Platform;
 

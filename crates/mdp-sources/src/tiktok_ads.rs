@@ -1,5 +1,9 @@
 //! TikTok API for Business (`/open_api/v1.3/report/integrated/get/`).
 
+mod connector;
+
+pub use connector::{TikTokAds, AD_DAILY};
+
 use mdp_core::Platform;
 
 use crate::{CredentialSpec, SourceKind};

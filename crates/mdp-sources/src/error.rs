@@ -1,0 +1,44 @@
+//! Connector errors, classified by who must act.
+
+use mdp_core::Platform;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    /// The source's settings are wrong: the user fixes mdp.yml.
+    #[error("{source_name}: configuration: {message}")]
+    Config { source_name: String, message: String },
+
+    /// The token was refused (expired, revoked, wrong): the user renews the credential.
+    #[error("{platform}: the access token was refused ({code}: {message}); renew the token and update its environment variable or file")]
+    Auth { platform: Platform, code: String, message: String },
+
+    /// The API version is sunset or unknown: the user sets a current `api_version`.
+    #[error("{platform}: API version {version} is not available (sunset or unknown): {message}; set `api_version` to a current version (mdp's default is {default})")]
+    SunsetVersion { platform: Platform, version: String, default: String, message: String },
+
+    /// The platform refused the request with its own error code and message.
+    #[error("{platform} API error {code}: {message}")]
+    Platform { platform: Platform, code: String, message: String },
+
+    /// Still rate limited after every retry.
+    #[error("{platform}: still rate limited after {attempts} attempts ({code}: {message}); try again later or lower the concurrency")]
+    RateLimited { platform: Platform, attempts: u32, code: String, message: String },
+
+    /// Network trouble or server errors that outlasted the retries.
+    #[error("{platform}: request failed after {attempts} attempts: {message}")]
+    Transport { platform: Platform, attempts: u32, message: String },
+
+    /// The API answered something mdp cannot read (after retries, for bodies cut short).
+    #[error("{platform}: malformed response: {message}")]
+    Malformed { platform: Platform, message: String },
+
+    /// The loader stopped listening (it failed or was cancelled).
+    #[error("ingest cancelled")]
+    Cancelled,
+}
+
+impl SourceError {
+    pub fn malformed(platform: Platform, message: impl Into<String>) -> Self {
+        SourceError::Malformed { platform, message: message.into() }
+    }
+}

@@ -1,0 +1,232 @@
+//! The shared HTTP driver every connector uses: one client with timeouts, retries with exponential
+//! backoff and jitter, `Retry-After`, and a per-platform classifier that knows the API's error
+//! envelope (including "HTTP 200 with an error in the body", TikTok's way).
+//!
+//! Secrets: connectors put tokens in headers marked sensitive, never in URLs (URLs appear in errors
+//! and logs); this module never logs headers or bodies.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mdp_core::Platform;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::error::SourceError;
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Counters of one ingest, shared by every request (progress bars and the summary read them).
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rows: AtomicU64,
+}
+
+impl ReadStats {
+    pub fn add_rows(&self, n: usize) {
+        self.rows.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// What a platform's classifier makes of one answer.
+#[derive(Debug)]
+pub enum Verdict {
+    /// A good answer.
+    Done(Value),
+    /// Worth another try (after `after` if the platform said so).
+    Retry { after: Option<Duration>, error: SourceError },
+    /// Final.
+    Fail(SourceError),
+}
+
+/// The answer as the classifier sees it: status, headers, and the body parsed as JSON (or why not).
+#[derive(Debug)]
+pub struct Answer<'a> {
+    pub status: StatusCode,
+    pub headers: &'a HeaderMap,
+    pub json: Result<Value, String>,
+}
+
+impl Answer<'_> {
+    /// `Retry-After` in seconds, if sent.
+    pub fn retry_after(&self) -> Option<Duration> {
+        let value = self.headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+        value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    }
+
+    /// The classification every JSON API shares; platforms call it for what they do not special-case.
+    pub fn standard(self, platform: Platform) -> Verdict {
+        let status = self.status;
+        let retry_after = self.retry_after();
+        let detail = match &self.json {
+            Ok(v) => v.to_string().chars().take(300).collect::<String>(),
+            Err(e) => e.clone(),
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let error = SourceError::RateLimited { platform, attempts: 0, code: "429".into(), message: detail };
+            return Verdict::Retry { after: retry_after, error };
+        }
+        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+            let error = SourceError::Transport { platform, attempts: 0, message: format!("HTTP {status}: {detail}") };
+            return Verdict::Retry { after: retry_after, error };
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Verdict::Fail(SourceError::Auth { platform, code: status.as_u16().to_string(), message: detail });
+        }
+        if !status.is_success() {
+            return Verdict::Fail(SourceError::Platform { platform, code: status.as_u16().to_string(), message: detail });
+        }
+        match self.json {
+            Ok(v) => Verdict::Done(v),
+            // A 200 whose body does not parse was most likely cut short: try again.
+            Err(e) => Verdict::Retry { after: None, error: SourceError::malformed(platform, e) },
+        }
+    }
+}
+
+/// The shared client. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpDriver {
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    pub stats: Arc<ReadStats>,
+}
+
+impl std::fmt::Debug for HttpDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpDriver").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl HttpDriver {
+    pub fn new(policy: RetryPolicy) -> Result<HttpDriver, String> {
+        let client = reqwest::Client::builder()
+            .timeout(policy.request_timeout)
+            .connect_timeout(Duration::from_secs(20))
+            .user_agent(concat!("mdp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(HttpDriver { client, policy, stats: Arc::new(ReadStats::default()) })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
+    /// Send the request `build` makes (again on each attempt) and classify answers with `classify`
+    /// until one is final or the attempts run out.
+    pub async fn send(
+        &self,
+        platform: Platform,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        classify: impl Fn(Answer<'_>) -> Verdict,
+    ) -> Result<Value, SourceError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let verdict = match build(&self.client).send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(body) => {
+                            let json = serde_json::from_slice::<Value>(&body).map_err(|e| {
+                                format!("the body is not valid JSON ({e}); {} bytes received", body.len())
+                            });
+                            classify(Answer { status, headers: &headers, json })
+                        }
+                        Err(e) => Verdict::Retry {
+                            after: None,
+                            error: SourceError::Transport { platform, attempts: attempt, message: without_url(&e) },
+                        },
+                    }
+                }
+                Err(e) => Verdict::Retry {
+                    after: None,
+                    error: SourceError::Transport { platform, attempts: attempt, message: without_url(&e) },
+                },
+            };
+            match verdict {
+                Verdict::Done(value) => return Ok(value),
+                Verdict::Fail(error) => return Err(error),
+                Verdict::Retry { after, error } => {
+                    if attempt >= self.policy.max_attempts {
+                        return Err(with_attempts(error, attempt));
+                    }
+                    let delay = after.unwrap_or_else(|| self.backoff(attempt)).min(self.policy.max_delay);
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%platform, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter: uniform in [base·2^(n-1)/2, base·2^(n-1)].
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self.policy.base_delay.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.policy.max_delay);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
+        ceiling.mul_f64(fraction)
+    }
+}
+
+fn with_attempts(error: SourceError, attempts: u32) -> SourceError {
+    match error {
+        SourceError::RateLimited { platform, code, message, .. } => SourceError::RateLimited { platform, attempts, code, message },
+        SourceError::Transport { platform, message, .. } => SourceError::Transport { platform, attempts, message },
+        SourceError::Malformed { platform, message } => {
+            SourceError::Malformed { platform, message: format!("{message} (after {attempts} attempts)") }
+        }
+        other => other,
+    }
+}
+
+/// A reqwest error's message without its URL (query strings may carry ids a user considers private).
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "transport error"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}

@@ -1,0 +1,156 @@
+//! The connector interface: what every platform implements, and what it gets from the runtime.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use mdp_core::{DateWindow, Platform};
+
+use crate::error::SourceError;
+use crate::http::HttpDriver;
+use crate::record::{EntityRecord, PerformanceRecord};
+
+/// A credential's value. Printing it shows `***`; [`Credential::expose`] is for the one header that sends it.
+#[derive(Clone)]
+pub struct Credential(String);
+
+impl Credential {
+    pub fn new(value: impl Into<String>) -> Self {
+        Credential(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A source's settings, validated by the project file and with credentials resolved.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    /// The source's name in mdp.yml (names its raw tables).
+    pub name: String,
+    pub platform: Platform,
+    /// Scheme and host (and optional path prefix) of the API, without a trailing slash.
+    pub base_url: String,
+    pub api_version: String,
+    pub accounts: Vec<String>,
+    pub credentials: BTreeMap<String, Credential>,
+    /// Platform-specific options (e.g. Meta's conversion action types).
+    pub options: serde_json::Value,
+}
+
+impl SourceSettings {
+    /// A required credential, or a configuration error naming it.
+    pub fn credential(&self, name: &str) -> Result<&Credential, SourceError> {
+        self.credentials.get(name).ok_or_else(|| SourceError::Config {
+            source_name: self.name.clone(),
+            message: format!("credential `{name}` is not configured (add it under credentials: in mdp.yml)"),
+        })
+    }
+
+    /// The API base URL without a trailing slash.
+    pub fn base(&self) -> &str {
+        self.base_url.trim_end_matches('/')
+    }
+}
+
+/// Whether a stream is a snapshot of entities or a series of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Today's state of entities (names, statuses); stored as a daily snapshot, so history accrues.
+    Entity,
+    /// Daily performance, read by date window.
+    Daily,
+}
+
+/// One stream of a platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub name: &'static str,
+    pub kind: StreamKind,
+    /// The longest date window one read may cover (the API's limit), for daily streams.
+    pub max_window_days: u32,
+    pub description: &'static str,
+}
+
+/// What the runtime gives a connector: the shared HTTP driver (and its counters).
+#[derive(Debug, Clone)]
+pub struct ReadContext {
+    pub http: HttpDriver,
+}
+
+/// Where a connector sends records, a page at a time.
+pub type Sink<T> = tokio::sync::mpsc::Sender<Vec<T>>;
+
+/// Send one page of records; a closed channel means the loader gave up.
+pub async fn emit<T: Send>(sink: &Sink<T>, ctx: &ReadContext, records: Vec<T>) -> Result<(), SourceError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    ctx.http.stats.add_rows(records.len());
+    sink.send(records).await.map_err(|_| SourceError::Cancelled)
+}
+
+/// An account as the platform describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountInfo {
+    pub id: String,
+    pub currency: String,
+    /// IANA name; the zone the platform's report dates are in (UTC for LinkedIn reports).
+    pub timezone: String,
+    /// The `accounts` stream's record.
+    pub record: EntityRecord,
+}
+
+/// A configured connector for one source.
+///
+/// Few required methods: the account's facts, entity snapshots, and daily performance. Each reads
+/// through `ctx.http` and sends pages to the sink as they arrive (never the whole window at once).
+#[async_trait]
+pub trait Source: Send + Sync {
+    fn settings(&self) -> &SourceSettings;
+
+    /// The streams this platform has, entity streams first.
+    fn streams(&self) -> &'static [StreamSpec];
+
+    /// The account's currency, time zone and record (the `accounts` stream).
+    async fn account(&self, account_id: &str, ctx: &ReadContext) -> Result<AccountInfo, SourceError>;
+
+    /// Today's entities of an entity stream.
+    async fn read_entities(
+        &self,
+        stream: &StreamSpec,
+        account: &AccountInfo,
+        ctx: &ReadContext,
+        out: &Sink<EntityRecord>,
+    ) -> Result<(), SourceError>;
+
+    /// The daily rows of `window` (inclusive) for a daily stream. Performance is never filtered by
+    /// an entity's current status: paused and removed ads keep their history.
+    async fn read_daily(
+        &self,
+        stream: &StreamSpec,
+        account: &AccountInfo,
+        window: DateWindow,
+        ctx: &ReadContext,
+        out: &Sink<PerformanceRecord>,
+    ) -> Result<(), SourceError>;
+}
+
+/// The standard entity streams every platform has (the `accounts` stream comes from [`Source::account`]).
+pub const ACCOUNTS: StreamSpec =
+    StreamSpec { name: "accounts", kind: StreamKind::Entity, max_window_days: 0, description: "ad accounts: name, currency, time zone" };
+pub const CAMPAIGNS: StreamSpec =
+    StreamSpec { name: "campaigns", kind: StreamKind::Entity, max_window_days: 0, description: "campaigns: name, status" };
+pub const AD_GROUPS: StreamSpec = StreamSpec {
+    name: "ad_groups",
+    kind: StreamKind::Entity,
+    max_window_days: 0,
+    description: "ad groups (Meta ad sets, LinkedIn campaigns): name, status, campaign",
+};
+pub const ADS: StreamSpec =
+    StreamSpec { name: "ads", kind: StreamKind::Entity, max_window_days: 0, description: "ads (LinkedIn creatives): name, status, parents" };
