@@ -9,6 +9,8 @@
 //! Architecture invariant: the orchestrator never writes SQL itself; it calls the warehouse
 //! layer's metadata API.
 
+pub mod ingest;
+
 use mdp_core::RunId;
 use mdp_warehouse::meta::{Metadata, RunStatus};
 use mdp_warehouse::{connect, Access, ConnectOptions, LockHolder, Warehouse};

@@ -1,11 +1,846 @@
-//! Placeholder: this platform's API imitation is being written.
+//! LinkedIn Marketing API (versioned `/rest/` endpoints), as documented at
+//! learn.microsoft.com/linkedin/marketing: `adAnalytics` (finder `q=analytics`), `adAccounts/{id}`, and
+//! the account's `adCampaignGroups` (`q=search`), `adCampaigns` (`q=search`) and `creatives`
+//! (`q=criteria`) finders.
+//!
+//! What it checks, as LinkedIn does:
+//! - headers: `Authorization: Bearer …` (else 401 `INVALID_ACCESS_TOKEN`), `LinkedIn-Version: YYYYMM` in
+//!   [`SUPPORTED_VERSIONS`] (missing: 400 `VERSION_MISSING`; sunset or unknown: HTTP 426
+//!   `NONEXISTENT_VERSION` "Requested version 20240101 is not active"), `X-Restli-Protocol-Version: 2.0.0`
+//!   (else 400: Rest.li 1.0 cannot read `List(…)`);
+//! - the query string in Rest.li 2.0 syntax, parsed by hand and strictly: `List(a,b)` and `(k:v,…)`
+//!   are literal punctuation, leaves (URNs) are percent-encoded;
+//! - `adAnalytics`: `q=analytics`, `pivot=CREATIVE`, `timeGranularity=DAILY`,
+//!   `dateRange=(start:(year:…,month:…,day:…),end:(…))`, `accounts=List(urn%3Ali%3AsponsoredAccount%3A…)`,
+//!   and `fields` of at most [`MAX_FIELDS`] names — `dateRange` and `pivotValues` count — else HTTP 400,
+//!   so a connector must split its metric list and merge the answers.
+//!
+//! What it answers: no pagination for `adAnalytics` (`paging` without links), only the fields asked for
+//! (no `pivotValues` unless requested), one element per creative and UTC day with any activity (none
+//! for idle days: an empty `elements`), an unknown or unreadable account gives an empty answer (as
+//! LinkedIn does); money as decimal strings (`costInLocalCurrency`, `costInUsd`,
+//! `conversionValueInLocalCurrency`), counts as JSON integers. The finders page by cursor
+//! (`pageSize` ≤ 1000, default 100; `pageToken` ← `metadata.nextPageToken`, absent on the last page).
+//! Errors have LinkedIn's shape `{"status":…,"serviceErrorCode":…,"code":…,"message":…}`.
+//!
+//! Hierarchy: the world's campaign is a LinkedIn campaign group, its ad group a LinkedIn campaign, its
+//! ad a creative (`urn:li:sponsoredCreative:{id}`). LinkedIn ad accounts carry no time zone: report
+//! days are UTC days.
 
 use std::sync::Arc;
 
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use chrono::{Datelike, NaiveDate};
+use mdp_core::Platform;
+use serde_json::{json, Map, Value};
 
+use crate::faults::{truncate, FaultKind};
+use crate::world::{zero_decimal, Account, Metrics, Status};
 use crate::Sandbox;
+
+const PLATFORM: Platform = Platform::LinkedInAds;
+pub const SUPPORTED_VERSIONS: &[&str] = &["202505", "202508", "202510", "202511", "202512", "202601"];
+/// Most fields one `adAnalytics` request may name (LinkedIn: 20; `dateRange` and `pivotValues` count).
+pub const MAX_FIELDS: usize = 20;
+const MAX_PAGE_SIZE: usize = 1000;
+const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// Every metric the sandbox serves (a subset of LinkedIn's list).
+const METRICS: &[&str] = &[
+    "impressions",
+    "clicks",
+    "landingPageClicks",
+    "costInLocalCurrency",
+    "costInUsd",
+    "externalWebsiteConversions",
+    "externalWebsitePostClickConversions",
+    "externalWebsitePostViewConversions",
+    "conversionValueInLocalCurrency",
+    "oneClickLeads",
+    "oneClickLeadFormOpens",
+    "videoViews",
+    "videoStarts",
+    "videoCompletions",
+    "likes",
+    "comments",
+    "shares",
+    "reactions",
+    "follows",
+    "otherEngagements",
+    "totalEngagements",
+    "companyPageClicks",
+    "actionClicks",
+    "approximateMemberReach",
+];
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
+        .route("/rest/adAnalytics", get(analytics))
+        .route("/rest/adAccounts/{id}", get(ad_account))
+        .route("/rest/adAccounts/{id}/adCampaignGroups", get(|s, p, h, q| finder(s, p, h, q, Level::CampaignGroup)))
+        .route("/rest/adAccounts/{id}/adCampaigns", get(|s, p, h, q| finder(s, p, h, q, Level::Campaign)))
+        .route("/rest/adAccounts/{id}/creatives", get(|s, p, h, q| finder(s, p, h, q, Level::Creative)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rest.li 2.0 query syntax
+// ---------------------------------------------------------------------------------------------
+
+/// A Rest.li 2.0 value: a (percent-decoded) string, `List(…)` or an object `(k:v,…)`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RestLi {
+    Str(String),
+    List(Vec<RestLi>),
+    Obj(Vec<(String, RestLi)>),
+}
+
+impl RestLi {
+    fn get(&self, key: &str) -> Option<&RestLi> {
+        match self {
+            RestLi::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            RestLi::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn as_list(&self) -> Option<&[RestLi]> {
+        match self {
+            RestLi::List(items) => Some(items),
+            _ => None,
+        }
+    }
+}
+
+/// Decode `%XX` escapes (strictly: a bad escape or non-UTF-8 result is an error).
+pub(crate) fn percent_decode(raw: &str) -> Result<String, String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = raw.get(i + 1..i + 3).ok_or_else(|| format!("bad percent escape in {raw:?}"))?;
+            let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent escape in {raw:?}"))?;
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{raw:?} is not UTF-8 once decoded"))
+}
+
+/// Parse one Rest.li 2.0 query value (the raw, still percent-encoded text).
+pub(crate) fn parse_restli(raw: &str) -> Result<RestLi, String> {
+    let mut parser = Parser { text: raw, pos: 0 };
+    let value = parser.value()?;
+    if parser.pos != raw.len() {
+        return Err(format!("unexpected {:?} at {} in {raw:?}", &raw[parser.pos..], parser.pos));
+    }
+    Ok(value)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(format!("expected '{}' at {} in {:?}", c as char, self.pos, self.text))
+        }
+    }
+    fn leaf(&mut self) -> Result<String, String> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if matches!(c, b'(' | b')' | b',' | b':') {
+                break;
+            }
+            self.pos += 1;
+        }
+        percent_decode(&self.text[start..self.pos])
+    }
+    fn value(&mut self) -> Result<RestLi, String> {
+        if self.text[self.pos..].starts_with("List(") {
+            self.pos += "List(".len();
+            let mut items = Vec::new();
+            if self.peek() != Some(b')') {
+                loop {
+                    items.push(self.value()?);
+                    if self.peek() == Some(b',') {
+                        self.pos += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            self.expect(b')')?;
+            return Ok(RestLi::List(items));
+        }
+        if self.peek() == Some(b'(') {
+            self.pos += 1;
+            let mut fields = Vec::new();
+            if self.peek() != Some(b')') {
+                loop {
+                    let key = self.leaf()?;
+                    if key.is_empty() {
+                        return Err(format!("empty key at {} in {:?}", self.pos, self.text));
+                    }
+                    self.expect(b':')?;
+                    fields.push((key, self.value()?));
+                    if self.peek() == Some(b',') {
+                        self.pos += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            self.expect(b')')?;
+            return Ok(RestLi::Obj(fields));
+        }
+        Ok(RestLi::Str(self.leaf()?))
+    }
+}
+
+/// The raw query as (decoded name, raw value) pairs; a repeated parameter is an error.
+pub(crate) fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for part in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let name = percent_decode(name)?;
+        if pairs.iter().any(|(n, _)| *n == name) {
+            return Err(format!("parameter {name} is given twice"));
+        }
+        pairs.push((name, value.to_string()));
+    }
+    Ok(pairs)
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+fn date_of(value: &RestLi) -> Option<NaiveDate> {
+    let part = |k: &str| value.get(k).and_then(RestLi::as_str).and_then(|s| s.parse::<u32>().ok());
+    NaiveDate::from_ymd_opt(i32::try_from(part("year")?).ok()?, part("month")?, part("day")?)
+}
+
+/// `dateRange=(start:(year:…,month:…,day:…),end:(…))`; `end` defaults to today.
+pub(crate) fn parse_date_range(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), String> {
+    let value = parse_restli(raw)?;
+    let start = value.get("start").and_then(date_of).ok_or("dateRange.start must be (year:…,month:…,day:…)")?;
+    let end = match value.get("end") {
+        Some(end) => date_of(end).ok_or("dateRange.end must be (year:…,month:…,day:…)")?,
+        None => today,
+    };
+    if end < start {
+        return Err("dateRange.end is before dateRange.start".into());
+    }
+    Ok((start, end))
+}
+
+/// The numeric ids of `accounts=List(urn%3Ali%3AsponsoredAccount%3A…)`.
+pub(crate) fn parse_accounts(raw: &str) -> Result<Vec<String>, String> {
+    let value = parse_restli(raw)?;
+    let items = value.as_list().ok_or("accounts must be List(…)")?;
+    if items.is_empty() {
+        return Err("accounts must not be empty".into());
+    }
+    items
+        .iter()
+        .map(|item| {
+            let urn = item.as_str().ok_or("accounts must hold URNs")?;
+            urn_id(urn, "sponsoredAccount")
+                .map(str::to_string)
+                .ok_or_else(|| format!("{urn:?} is not a sponsoredAccount URN"))
+        })
+        .collect()
+}
+
+fn urn_id<'a>(urn: &'a str, kind: &str) -> Option<&'a str> {
+    let id = urn.strip_prefix("urn:li:")?.strip_prefix(kind)?.strip_prefix(':')?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes, guard, faults
+// ---------------------------------------------------------------------------------------------
+
+fn li_error(status: StatusCode, code: &str, service_error_code: Option<i64>, message: &str) -> Response {
+    let mut body = json!({"status": status.as_u16(), "code": code, "message": message});
+    if let Some(service) = service_error_code {
+        body["serviceErrorCode"] = json!(service);
+    }
+    (status, [("x-restli-protocol-version", "2.0.0")], axum::Json(body)).into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    li_error(StatusCode::BAD_REQUEST, "ILLEGAL_ARGUMENT", Some(100), message)
+}
+
+/// Checks every request shares: version, token, protocol, injected faults. `Err` is the answer to send.
+async fn guard(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Option<FaultKind>, Response> {
+    sandbox.count_request();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let Some(version) = header("linkedin-version") else {
+        return Err(li_error(
+            StatusCode::BAD_REQUEST,
+            "VERSION_MISSING",
+            None,
+            "A version must be present. Please specify a version by adding the LinkedIn-Version header.",
+        ));
+    };
+    if !SUPPORTED_VERSIONS.contains(&version) {
+        // LinkedIn names the version as a day: 202401 → "20240101".
+        let named = if version.len() == 6 && version.bytes().all(|b| b.is_ascii_digit()) {
+            format!("{version}01")
+        } else {
+            version.to_string()
+        };
+        return Err(li_error(
+            StatusCode::UPGRADE_REQUIRED,
+            "NONEXISTENT_VERSION",
+            None,
+            &format!("Requested version {named} is not active"),
+        ));
+    }
+    let token = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or("");
+    if token.is_empty() {
+        return Err(li_error(StatusCode::UNAUTHORIZED, "INVALID_ACCESS_TOKEN", Some(65600), "Invalid access token"));
+    }
+    if header("x-restli-protocol-version") != Some("2.0.0") {
+        return Err(bad_request(
+            "Invalid query parameters passed to request (send X-Restli-Protocol-Version: 2.0.0 for Rest.li 2.0 syntax)",
+        ));
+    }
+    match sandbox.faults.take(PLATFORM, false) {
+        Some(FaultKind::Unauthorized) => {
+            Err(li_error(StatusCode::UNAUTHORIZED, "INVALID_ACCESS_TOKEN", Some(65600), "Invalid access token"))
+        }
+        Some(FaultKind::RateLimit { retry_after_secs }) => {
+            let body = json!({
+                "status": 429, "serviceErrorCode": 101, "code": "TOO_MANY_REQUESTS",
+                "message": "Resource level throttle APPLICATION DAY limit for calls to this resource is reached.",
+            });
+            Err((StatusCode::TOO_MANY_REQUESTS, [("retry-after", retry_after_secs.to_string())], axum::Json(body))
+                .into_response())
+        }
+        Some(FaultKind::ServerError) => {
+            if sandbox.requests().is_multiple_of(2) {
+                Err(li_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", None, "Service Unavailable"))
+            } else {
+                Err(li_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", None, "Internal Server Error"))
+            }
+        }
+        Some(FaultKind::Slow { millis }) => {
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            Ok(None)
+        }
+        other => Ok(other),
+    }
+}
+
+/// Send a successful answer, applying a body-level fault.
+fn finish(body: Value, fault: Option<FaultKind>) -> Response {
+    let text = body.to_string();
+    let text = match fault {
+        Some(FaultKind::TruncatedJson) => truncate(&text),
+        _ => text,
+    };
+    (StatusCode::OK, [("content-type", "application/json"), ("x-restli-protocol-version", "2.0.0")], text)
+        .into_response()
+}
+
+/// Money as LinkedIn writes it: a decimal string, whole units for zero-decimal currencies.
+fn money(micros: i64, currency: &str) -> String {
+    if zero_decimal(currency) {
+        format!("{}", micros / 1_000_000)
+    } else {
+        format!("{:.2}", rust_decimal::Decimal::new(micros, 6))
+    }
+}
+
+/// Cost in USD at the sandbox's fixed rates (payload only; nothing reconciles against it).
+fn usd_micros(micros: i64, currency: &str) -> i64 {
+    let (num, den) = match currency {
+        "USD" => (1, 1),
+        "EUR" => (108, 100),
+        "GBP" => (127, 100),
+        "JPY" => (67, 10_000),
+        _ => (1, 1),
+    };
+    (micros * num / den) / 10_000 * 10_000
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Active => "ACTIVE",
+        Status::Paused => "PAUSED",
+        Status::Removed => "ARCHIVED",
+    }
+}
+
+fn numeric(id: &str) -> Value {
+    id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------------------------
+
+async fn ad_account(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let fault = match guard(&sandbox, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let Some(account) = sandbox.world.account(PLATFORM, &id) else {
+        return li_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            Some(100),
+            &format!("Not found: urn:li:sponsoredAccount:{id}"),
+        );
+    };
+    let body = json!({
+        "id": numeric(&account.id),
+        "name": account.name,
+        "currency": account.currency,
+        "status": "ACTIVE",
+        "type": "BUSINESS",
+        "reference": format!("urn:li:organization:{}", 10_000 + numeric_suffix(&account.id)),
+        "test": false,
+        "servingStatuses": ["RUNNABLE"],
+        "notifiedOnCampaignOptimization": false,
+        "notifiedOnCreativeApproval": false,
+        "notifiedOnCreativeRejection": false,
+        "notifiedOnEndOfCampaign": false,
+        "notifiedOnNewFeaturesEnabled": false,
+        "version": {"versionTag": "4"},
+    });
+    finish(body, fault)
+}
+
+fn numeric_suffix(id: &str) -> u64 {
+    id.parse::<u64>().unwrap_or(0) % 1000
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    CampaignGroup,
+    Campaign,
+    Creative,
+}
+
+/// The status filter of a finder: `search=(status:(values:List(ACTIVE,…)))` or
+/// `intendedStatuses=List(…)` (creatives). `None`: every status.
+fn status_filter(pairs: &[(String, String)], level: Level) -> Result<Option<Vec<String>>, String> {
+    let list = if level == Level::Creative {
+        match param(pairs, "intendedStatuses") {
+            Some(raw) => Some(parse_restli(raw)?),
+            None => None,
+        }
+    } else {
+        match param(pairs, "search") {
+            Some(raw) => {
+                let search = parse_restli(raw)?;
+                search.get("status").and_then(|s| s.get("values")).cloned()
+            }
+            None => None,
+        }
+    };
+    let Some(list) = list else { return Ok(None) };
+    let items = list.as_list().ok_or("status values must be List(…)")?;
+    items
+        .iter()
+        .map(|i| i.as_str().map(str::to_string).ok_or_else(|| "a status must be a word".to_string()))
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// Cursor tokens are opaque to clients; the sandbox hides an offset in one.
+fn page_token(offset: usize) -> String {
+    format!("{:x}", (offset as u64) ^ 0x5eed_cafe)
+}
+
+fn page_offset(token: &str) -> Option<usize> {
+    u64::from_str_radix(token, 16).ok().map(|v| (v ^ 0x5eed_cafe) as usize)
+}
+
+async fn finder(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    level: Level,
+) -> Response {
+    let fault = match guard(&sandbox, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let pairs = match query_pairs(raw.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(&e),
+    };
+    let expected_q = if level == Level::Creative { "criteria" } else { "search" };
+    if param(&pairs, "q") != Some(expected_q) {
+        return bad_request(&format!("q: this finder is q={expected_q}"));
+    }
+    let Some(account) = sandbox.world.account(PLATFORM, &id) else {
+        return li_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            Some(100),
+            &format!("Not found: urn:li:sponsoredAccount:{id}"),
+        );
+    };
+    let size = match param(&pairs, "pageSize").map(str::parse::<usize>) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(Ok(n)) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+        Some(_) => return bad_request("pageSize must be between 1 and 1000"),
+    };
+    let offset = match param(&pairs, "pageToken").map(|t| percent_decode(t).ok().and_then(|t| page_offset(&t))) {
+        None => 0,
+        Some(Some(o)) => o,
+        Some(None) => return bad_request("Invalid pageToken"),
+    };
+    let statuses = match status_filter(&pairs, level) {
+        Ok(s) => s,
+        Err(e) => return bad_request(&e),
+    };
+    let items = entity_items(account, level, statuses.as_deref());
+    let start = offset.min(items.len());
+    let end = (start + size).min(items.len());
+    let mut body = json!({"elements": items[start..end].to_vec(), "paging": {"start": 0, "count": size, "links": []}, "metadata": {}});
+    if end < items.len() {
+        body["metadata"]["nextPageToken"] = json!(page_token(end));
+    }
+    finish(body, fault)
+}
+
+fn entity_items(account: &Account, level: Level, statuses: Option<&[String]>) -> Vec<Value> {
+    let wanted = |status: Status| statuses.is_none_or(|s| s.iter().any(|w| w == status_word(status)));
+    let account_urn = format!("urn:li:sponsoredAccount:{}", account.id);
+    let mut items = Vec::new();
+    for c in &account.campaigns {
+        let group_urn = format!("urn:li:sponsoredCampaignGroup:{}", c.id);
+        match level {
+            Level::CampaignGroup => {
+                if wanted(c.status) {
+                    items.push(json!({
+                        "id": numeric(&c.id), "name": c.name, "status": status_word(c.status), "account": account_urn,
+                        "test": false, "servingStatuses": ["RUNNABLE"], "backfilled": false,
+                        "runSchedule": {"start": 1_767_225_600_000_i64},
+                    }));
+                }
+            }
+            Level::Campaign => {
+                for g in &c.ad_groups {
+                    if wanted(g.status) {
+                        items.push(json!({
+                            "id": numeric(&g.id), "name": g.name, "status": status_word(g.status), "account": account_urn,
+                            "campaignGroup": group_urn, "type": "SPONSORED_UPDATES", "costType": "CPC",
+                            "objectiveType": "WEBSITE_CONVERSION", "format": "SINGLE_IMAGE", "locale": {"country": "US", "language": "en"},
+                            "dailyBudget": {"amount": "100.00", "currencyCode": account.currency}, "test": false,
+                        }));
+                    }
+                }
+            }
+            Level::Creative => {
+                for g in &c.ad_groups {
+                    for ad in &g.ads {
+                        if wanted(ad.status) {
+                            items.push(json!({
+                                "id": format!("urn:li:sponsoredCreative:{}", ad.id), "name": ad.name,
+                                "intendedStatus": status_word(ad.status), "isServing": ad.status == Status::Active,
+                                "campaign": format!("urn:li:sponsoredCampaign:{}", g.id), "account": account_urn,
+                                "content": {"reference": format!("urn:li:share:{}", ad.id)}, "isTest": false,
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    items
+}
+
+/// One metric of one creative-day, as LinkedIn renders it; `None`: not a metric the sandbox serves.
+fn metric_value(name: &str, m: &Metrics, currency: &str) -> Option<Value> {
+    let conversions = m.conversions_micros / 1_000_000; // whole conversions on LinkedIn
+    Some(match name {
+        "impressions" => json!(m.impressions),
+        "clicks" => json!(m.clicks),
+        "landingPageClicks" => json!(m.clicks),
+        "costInLocalCurrency" => json!(money(m.spend_micros, currency)),
+        "costInUsd" => json!(money(usd_micros(m.spend_micros, currency), "USD")),
+        "externalWebsiteConversions" => json!(conversions),
+        "externalWebsitePostClickConversions" => json!(conversions - m.view_through_conversions),
+        "externalWebsitePostViewConversions" => json!(m.view_through_conversions),
+        "conversionValueInLocalCurrency" => json!(crate::micros_to_decimal(m.conversion_value_micros)),
+        "oneClickLeads" | "oneClickLeadFormOpens" | "actionClicks" | "otherEngagements" => json!(0),
+        "videoViews" | "videoStarts" => json!(m.video_views),
+        "videoCompletions" => json!(m.video_views / 4),
+        "likes" | "reactions" => json!(m.likes),
+        "comments" => json!(m.comments),
+        "shares" => json!(m.shares),
+        "follows" => json!(m.clicks / 100),
+        "totalEngagements" => json!(m.clicks + m.likes + m.comments + m.shares + m.clicks / 100),
+        "companyPageClicks" => json!(m.clicks / 50),
+        "approximateMemberReach" => json!(m.impressions * 2 / 3),
+        _ => return None,
+    })
+}
+
+fn ymd(day: NaiveDate) -> Value {
+    json!({"year": day.year(), "month": day.month(), "day": day.day()})
+}
+
+async fn analytics(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let fault = match guard(&sandbox, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let request = match AnalyticsRequest::parse(raw.as_deref(), sandbox.world.today) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&e),
+    };
+    let version = sandbox.version();
+    let world = &sandbox.world;
+    let mut elements = Vec::new();
+    for account_id in &request.accounts {
+        // LinkedIn answers an empty report for accounts the token cannot read.
+        let Some(account) = world.account(PLATFORM, account_id) else { continue };
+        for day in request.start.iter_days().take_while(|d| *d <= request.end) {
+            for unit in world.units(account) {
+                let Some(ad) = unit.ad else { continue };
+                let m = world.unit_metrics(account, &unit, day, version);
+                if m.is_zero() {
+                    continue; // no activity, no element
+                }
+                let mut element = Map::new();
+                for field in &request.fields {
+                    let value = match field.as_str() {
+                        "dateRange" => json!({"start": ymd(day), "end": ymd(day)}),
+                        "pivotValues" => json!([format!("urn:li:sponsoredCreative:{}", ad.id)]),
+                        metric => metric_value(metric, &m, account.currency).expect("fields were validated"),
+                    };
+                    element.insert(field.clone(), value);
+                }
+                elements.push(Value::Object(element));
+            }
+        }
+    }
+    let count = elements.len();
+    finish(json!({"paging": {"start": 0, "count": count, "links": []}, "elements": elements}), fault)
+}
+
+/// A parsed, validated `adAnalytics?q=analytics` request.
+#[derive(Debug, PartialEq)]
+pub(crate) struct AnalyticsRequest {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub accounts: Vec<String>,
+    pub fields: Vec<String>,
+}
+
+impl AnalyticsRequest {
+    pub(crate) fn parse(raw: Option<&str>, today: NaiveDate) -> Result<AnalyticsRequest, String> {
+        let pairs = query_pairs(raw)?;
+        let decoded = |name: &str| param(&pairs, name).map(percent_decode).transpose();
+        match decoded("q")?.as_deref() {
+            Some("analytics") => {}
+            Some("statistics") => return Err("q=statistics is not served by the sandbox; use q=analytics".into()),
+            _ => return Err("q: required, q=analytics".into()),
+        }
+        if decoded("pivot")?.as_deref() != Some("CREATIVE") {
+            return Err("pivot: the sandbox serves pivot=CREATIVE".into());
+        }
+        if decoded("timeGranularity")?.as_deref() != Some("DAILY") {
+            return Err("timeGranularity: the sandbox serves timeGranularity=DAILY".into());
+        }
+        let (start, end) = parse_date_range(param(&pairs, "dateRange").ok_or("dateRange: required")?, today)?;
+        let accounts = parse_accounts(param(&pairs, "accounts").ok_or("accounts: required")?)?;
+        let fields: Vec<String> = match param(&pairs, "fields") {
+            // Without `fields` LinkedIn returns impressions and clicks only.
+            None => vec!["impressions".into(), "clicks".into()],
+            Some(raw) => raw.split(',').map(percent_decode).collect::<Result<_, _>>()?,
+        };
+        if fields.len() > MAX_FIELDS {
+            return Err(format!(
+                "Too many fields requested: {} (at most {MAX_FIELDS}, dateRange and pivotValues included); split the request",
+                fields.len()
+            ));
+        }
+        for (i, field) in fields.iter().enumerate() {
+            if fields[..i].contains(field) {
+                return Err(format!("fields: {field} is requested twice"));
+            }
+            if field != "dateRange" && field != "pivotValues" && !METRICS.contains(&field.as_str()) {
+                return Err(format!("fields: {field} is not a valid field of AdAnalytics"));
+            }
+        }
+        Ok(AnalyticsRequest { start, end, accounts, fields })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()
+    }
+
+    #[test]
+    fn restli_values_parse_lists_objects_and_encoded_leaves() {
+        assert_eq!(
+            parse_restli("List(urn%3Ali%3AsponsoredAccount%3A1,urn%3Ali%3AsponsoredAccount%3A2)").unwrap(),
+            RestLi::List(vec![
+                RestLi::Str("urn:li:sponsoredAccount:1".into()),
+                RestLi::Str("urn:li:sponsoredAccount:2".into())
+            ])
+        );
+        let search = parse_restli("(status:(values:List(ACTIVE,PAUSED)))").unwrap();
+        assert_eq!(
+            search.get("status").and_then(|s| s.get("values")),
+            Some(&RestLi::List(vec![RestLi::Str("ACTIVE".into()), RestLi::Str("PAUSED".into())]))
+        );
+        assert_eq!(parse_restli("List()").unwrap(), RestLi::List(vec![]));
+        assert!(parse_restli("(start:(year:2026)").is_err(), "unbalanced");
+        assert!(parse_restli("List(a,b))").is_err(), "trailing text");
+        assert!(parse_restli("(a%ZZ:1)").is_err(), "bad escape");
+    }
+
+    #[test]
+    fn date_ranges_and_accounts_are_read_strictly() {
+        let (start, end) =
+            parse_date_range("(start:(year:2026,month:6,day:1),end:(year:2026,month:6,day:30))", today()).unwrap();
+        assert_eq!((start, end), (NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), today()));
+        let (_, open_end) = parse_date_range("(start:(year:2026,month:6,day:1))", today()).unwrap();
+        assert_eq!(open_end, today());
+        assert!(parse_date_range("(start:(year:2026,month:13,day:1))", today()).is_err());
+        assert!(parse_date_range("(start:(year:2026,month:6,day:2),end:(year:2026,month:6,day:1))", today()).is_err());
+        assert_eq!(parse_accounts("List(urn%3Ali%3AsponsoredAccount%3A507)").unwrap(), vec!["507".to_string()]);
+        // Rest.li 2.0 requires the URN's colons to be encoded: a raw colon is syntax.
+        assert!(parse_accounts("List(urn:li:sponsoredAccount:507)").is_err());
+        assert!(parse_accounts("List(urn%3Ali%3AsponsoredCampaign%3A507)").is_err());
+    }
+
+    #[test]
+    fn analytics_requests_are_checked_like_linkedin() {
+        let base = "q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:(year:2026,month:6,day:1),end:(year:2026,month:6,day:2))&accounts=List(urn%3Ali%3AsponsoredAccount%3A9)";
+        let ok = AnalyticsRequest::parse(
+            Some(&format!("{base}&fields=dateRange,pivotValues,impressions,costInLocalCurrency")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(ok.fields, ["dateRange", "pivotValues", "impressions", "costInLocalCurrency"]);
+        assert_eq!(ok.accounts, ["9"]);
+        let twenty_one: Vec<&str> =
+            ["dateRange", "pivotValues"].into_iter().chain(METRICS.iter().copied().take(19)).collect();
+        let error =
+            AnalyticsRequest::parse(Some(&format!("{base}&fields={}", twenty_one.join(","))), today()).unwrap_err();
+        assert!(error.contains("Too many fields"), "{error}");
+        let twenty = &twenty_one[..20];
+        assert!(AnalyticsRequest::parse(Some(&format!("{base}&fields={}", twenty.join(","))), today()).is_ok());
+        assert!(AnalyticsRequest::parse(Some(&format!("{base}&fields=spend")), today()).is_err(), "unknown field");
+        assert!(AnalyticsRequest::parse(Some(&base.replace("CREATIVE", "CAMPAIGN")), today()).is_err());
+        assert!(AnalyticsRequest::parse(Some(&base.replace("DAILY", "ALL")), today()).is_err());
+        assert!(AnalyticsRequest::parse(Some(&format!("{base}&q=analytics")), today()).is_err(), "repeated parameter");
+    }
+
+    #[test]
+    fn money_and_page_tokens() {
+        assert_eq!(money(12_340_000, "EUR"), "12.34");
+        assert_eq!(money(5_000_000, "USD"), "5.00");
+        assert_eq!(money(1_200_000_000, "JPY"), "1200");
+        for offset in [0, 1, 100, 12_345] {
+            assert_eq!(page_offset(&page_token(offset)), Some(offset));
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_reports_entities_and_errors_over_http() {
+        let sandbox = Sandbox::new(crate::World::new(3, today(), crate::Scale::default()));
+        let account = sandbox.world.accounts(PLATFORM).next().unwrap().clone();
+        let (addr, _) = crate::serve(sandbox.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let client = reqwest::Client::new();
+        let get = |path: String, version: &'static str| {
+            client
+                .get(format!("http://{addr}{path}"))
+                .header("Authorization", "Bearer t")
+                .header("LinkedIn-Version", version)
+                .header("X-Restli-Protocol-Version", "2.0.0")
+        };
+        let report = format!(
+            "/rest/adAnalytics?q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:(year:2026,month:6,day:20),end:(year:2026,month:6,day:29))&accounts=List(urn%3Ali%3AsponsoredAccount%3A{})&fields=dateRange,pivotValues,impressions,costInLocalCurrency,externalWebsiteConversions",
+            account.id
+        );
+        let body: Value = get(report.clone(), "202510").send().await.unwrap().json().await.unwrap();
+        let elements = body["elements"].as_array().unwrap();
+        assert!(!elements.is_empty());
+        assert!(elements
+            .iter()
+            .all(|e| e["costInLocalCurrency"].is_string() && e["impressions"].is_i64() && e.get("clicks").is_none()));
+        let impressions: i64 = elements.iter().map(|e| e["impressions"].as_i64().unwrap()).sum();
+        let truth: i64 = sandbox
+            .truth(
+                PLATFORM,
+                &account.id,
+                NaiveDate::from_ymd_opt(2026, 6, 20).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 6, 29).unwrap(),
+            )
+            .unwrap()
+            .iter()
+            .map(|(_, m)| m.impressions)
+            .sum();
+        assert_eq!(impressions, truth);
+
+        let sunset = get(report.clone(), "202401").send().await.unwrap();
+        assert_eq!(sunset.status(), 426);
+        let body: Value = sunset.json().await.unwrap();
+        assert_eq!(body["code"], "NONEXISTENT_VERSION");
+        assert_eq!(body["message"], "Requested version 20240101 is not active");
+
+        let unencoded = report.replace("%3A", ":");
+        assert_eq!(get(unencoded, "202510").send().await.unwrap().status(), 400);
+
+        // Cursor paging over the creatives.
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut path = format!("/rest/adAccounts/{}/creatives?q=criteria&pageSize=5", account.id);
+            if let Some(t) = &token {
+                path.push_str(&format!("&pageToken={t}"));
+            }
+            let page: Value = get(path, "202510").send().await.unwrap().json().await.unwrap();
+            ids.extend(page["elements"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()));
+            match page["metadata"]["nextPageToken"].as_str() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(ids.len(), sandbox.world.units(&account).count());
+
+        sandbox.faults.push(crate::Fault { platform: Some(PLATFORM), kind: FaultKind::Unauthorized, count: 1 });
+        let refused = get(format!("/rest/adAccounts/{}", account.id), "202510").send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["code"], "INVALID_ACCESS_TOKEN");
+    }
 }

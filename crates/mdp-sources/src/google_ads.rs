@@ -1,12 +1,16 @@
 //! Google Ads API (reports through `GoogleAdsService.SearchStream`).
 
+mod connector;
+
+pub use connector::{GoogleAds, AD_DAILY, CAMPAIGN_DAILY};
+
 use mdp_core::Platform;
 
 use crate::{Source, SourceError, SourceSettings};
 
-/// Build this platform's connector (placeholder until the connector lands).
+/// Build this platform's connector.
 pub(crate) fn connector(settings: SourceSettings) -> Result<Box<dyn Source>, SourceError> {
-    Err(SourceError::Config { source_name: settings.name.clone(), message: format!("the {} connector is not built yet", settings.platform) })
+    Ok(Box::new(GoogleAds::new(settings)?))
 }
 
 use crate::{CredentialSpec, SourceKind};

@@ -1,12 +1,23 @@
 //! LinkedIn Marketing API (`/rest/adAnalytics`).
+//!
+//! Hierarchy mapping (LinkedIn → mdp): campaign group → **campaign**, campaign → **ad group**,
+//! creative → **ad**. Ids are the numeric part of LinkedIn's URNs everywhere (entities and performance
+//! rows alike): `urn:li:sponsoredCreative:123` is ad `123`; the full records keep the URNs in the payload.
+//! Report dates are UTC days, whatever the account (LinkedIn ad accounts carry no reporting time zone).
+//! See [`LinkedInAds`] for the requests and the traps handled.
+
+mod connector;
+mod report;
+
+pub use connector::{LinkedInAds, AD_DAILY};
 
 use mdp_core::Platform;
 
 use crate::{Source, SourceError, SourceSettings};
 
-/// Build this platform's connector (placeholder until the connector lands).
+/// Build this platform's connector.
 pub(crate) fn connector(settings: SourceSettings) -> Result<Box<dyn Source>, SourceError> {
-    Err(SourceError::Config { source_name: settings.name.clone(), message: format!("the {} connector is not built yet", settings.platform) })
+    Ok(Box::new(LinkedInAds::new(settings)?))
 }
 
 use crate::{CredentialSpec, SourceKind};

@@ -1,12 +1,16 @@
 //! Meta Marketing API (the Graph API's `/insights` edge).
 
+mod connector;
+
+pub use connector::{MetaAds, AD_DAILY, DEFAULT_CONVERSION_ACTION_TYPES};
+
 use mdp_core::Platform;
 
 use crate::{Source, SourceError, SourceSettings};
 
-/// Build this platform's connector (placeholder until the connector lands).
+/// Build this platform's connector.
 pub(crate) fn connector(settings: SourceSettings) -> Result<Box<dyn Source>, SourceError> {
-    Err(SourceError::Config { source_name: settings.name.clone(), message: format!("the {} connector is not built yet", settings.platform) })
+    Ok(Box::new(MetaAds::new(settings)?))
 }
 
 use crate::{CredentialSpec, SourceKind};

@@ -219,4 +219,4 @@ macro_rules! compliance {
     )*};
 }
 
-compliance!(tiktok_ads => Platform::TikTokAds);
+compliance!(tiktok_ads => Platform::TikTokAds, meta_ads => Platform::MetaAds, linkedin_ads => Platform::LinkedInAds, google_ads => Platform::GoogleAds,);

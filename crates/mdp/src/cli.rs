@@ -37,6 +37,10 @@ pub enum Command {
     Doctor,
     /// Create or upgrade mdp's metadata schema in the warehouse (every writing command also does this).
     Migrate,
+    /// Ingest the ad platforms into the raw layer: incremental (cursor + look-back), or a --from/--to backfill.
+    Ingest(IngestArgs),
+    /// Serve imitations of the ad platforms' APIs on 127.0.0.1 (for demos, tests and trying mdp offline).
+    Sandbox(SandboxArgs),
     /// Run SQL against the warehouse and print the result (takes the writer lock unless --read-only).
     Sql(SqlArgs),
     /// Measure the warehouse adapters: bulk-load synthetic ad-performance rows, print rows/s and peak memory.
@@ -50,6 +54,47 @@ pub struct InitArgs {
     /// Project name (default: the directory's name, lower-cased, non-alphanumerics as `_`).
     #[arg(long)]
     pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Only these sources (names from mdp.yml); default: every enabled source.
+    #[arg(long = "source", short = 's')]
+    pub sources: Vec<String>,
+    /// First day to load (a backfill); with --to, ignores the cursor.
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day to load (default: today in each account's time zone).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Reload from each source's start date (or look-back) and drop older raw rows of its accounts.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Accounts read at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Print the run's report as JSON on stdout (for machines) instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+    /// Pretend today is this date in every account (demos and tests against a pinned sandbox).
+    #[arg(long, env = "MDP_TODAY", hide = true)]
+    pub today: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1 (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Seed of the generated data: the same seed serves the same numbers.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The sandbox's "today" (default: the real date).
+    #[arg(long)]
+    pub today: Option<chrono::NaiveDate>,
+    /// Ads per ad group (more ads, more rows; 2 by default).
+    #[arg(long, default_value_t = 2)]
+    pub ads_per_ad_group: usize,
 }
 
 #[derive(Debug, Args)]

@@ -2,8 +2,10 @@
 
 mod bench;
 mod doctor;
+mod ingest;
 mod init;
 mod migrate;
+mod sandbox;
 mod sql;
 
 use std::process::ExitCode;
@@ -17,6 +19,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => init::run(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor => doctor::run(&cli.global).await,
         Command::Migrate => migrate::run(&cli.global).await.map(|()| ExitCode::SUCCESS),
+        Command::Ingest(args) => ingest::run(&cli.global, args).await,
+        Command::Sandbox(args) => sandbox::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Sql(args) => sql::run(&cli.global, args).await.map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
     }

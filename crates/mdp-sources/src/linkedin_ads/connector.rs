@@ -1,0 +1,570 @@
+//! The LinkedIn Marketing API connector: `adAccounts/{id}`, the account's `adCampaignGroups`
+//! (`q=search`), `adCampaigns` (`q=search`) and `creatives` (`q=criteria`) finders, and
+//! `adAnalytics?q=analytics&pivot=CREATIVE&timeGranularity=DAILY`, one creative and UTC day per row.
+//!
+//! Every request sends `Authorization: Bearer <token>` (a sensitive header), `LinkedIn-Version: YYYYMM`
+//! (`api_version`) and `X-Restli-Protocol-Version: 2.0.0`.
+//!
+//! Traps handled:
+//! - Rest.li 2.0 query syntax (`List(…)`, `(k:v)`) is written by hand with URNs percent-encoded inside,
+//!   so nothing is double-encoded;
+//! - `adAnalytics` has no pagination and takes at most 20 fields: the metric list is split into requests
+//!   of ≤ 20 fields, each with `dateRange` and `pivotValues` (LinkedIn returns only the fields asked for),
+//!   and the answers are merged on (pivot values, day);
+//! - no activity is an empty `elements`; an unreadable account too (so `account()` is read first);
+//! - report days are UTC: [`AccountInfo::timezone`] is `UTC` (the account has no reporting zone);
+//! - analytics rows name only the creative: the creative → campaign → campaign group map is read from
+//!   the finders (every status: archived entities keep their history) to fill the parents;
+//! - the finders page by cursor (`pageSize`, `pageToken` ← `metadata.nextPageToken`);
+//! - money (`costInLocalCurrency`, `conversionValueInLocalCurrency`) is a decimal string, counts are
+//!   integers; errors are `{"status","serviceErrorCode","code","message"}`: 401 → [`SourceError::Auth`],
+//!   429 → retried (honouring `Retry-After` when sent), 5xx → retried, 426 `NONEXISTENT_VERSION` (a sunset
+//!   or unknown `LinkedIn-Version`) → [`SourceError::SunsetVersion`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use mdp_core::{DateWindow, Platform};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use super::report::{analytics_query, encode_leaf, field_chunks, merge, RowKey, MAX_FIELDS};
+use crate::error::SourceError;
+use crate::http::{Answer, Verdict};
+use crate::record::{EntityRecord, PerformanceRecord};
+use crate::source::{
+    emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+};
+
+const PLATFORM: Platform = Platform::LinkedInAds;
+const PAGE_SIZE: usize = 100;
+
+/// Creative × UTC day. LinkedIn sets no day limit on DAILY reports, but one answer is unpaged and capped
+/// (15,000 elements), so windows stay at 30 days.
+pub const AD_DAILY: StreamSpec = StreamSpec {
+    name: "ad_daily",
+    kind: StreamKind::Daily,
+    max_window_days: 30,
+    description: "creative × UTC day: spend, impressions, clicks, website conversions and value, video views, likes, comments, shares",
+};
+
+const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
+
+/// The metrics read for `ad_daily` (more than one request's worth: they are split and merged).
+const REPORT_METRICS: &[&str] = &[
+    "impressions",
+    "clicks",
+    "costInLocalCurrency",
+    "costInUsd",
+    "externalWebsiteConversions",
+    "conversionValueInLocalCurrency",
+    "videoViews",
+    "likes",
+    "comments",
+    "shares",
+    "landingPageClicks",
+    "externalWebsitePostClickConversions",
+    "externalWebsitePostViewConversions",
+    "oneClickLeads",
+    "oneClickLeadFormOpens",
+    "videoStarts",
+    "videoCompletions",
+    "reactions",
+    "follows",
+    "otherEngagements",
+    "totalEngagements",
+    "companyPageClicks",
+];
+
+/// Every status of each finder, asked for explicitly: paused, archived and cancelled entities keep history.
+const GROUP_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,CANCELED,DRAFT,PENDING_DELETION,REMOVED)";
+const CAMPAIGN_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,COMPLETED,CANCELED,DRAFT,PENDING_DELETION,REMOVED)";
+const CREATIVE_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,CANCELED,DRAFT,PENDING_DELETION,REMOVED)";
+
+#[derive(Debug)]
+pub struct LinkedInAds {
+    settings: SourceSettings,
+}
+
+/// Which finder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finder {
+    CampaignGroups,
+    Campaigns,
+    Creatives,
+}
+
+impl Finder {
+    fn path_and_query(self, account_id: &str) -> String {
+        match self {
+            Finder::CampaignGroups => {
+                format!("adAccounts/{account_id}/adCampaignGroups?q=search&search=(status:(values:{GROUP_STATUSES}))")
+            }
+            Finder::Campaigns => {
+                format!("adAccounts/{account_id}/adCampaigns?q=search&search=(status:(values:{CAMPAIGN_STATUSES}))")
+            }
+            Finder::Creatives => {
+                format!("adAccounts/{account_id}/creatives?q=criteria&intendedStatuses={CREATIVE_STATUSES}")
+            }
+        }
+    }
+}
+
+impl LinkedInAds {
+    pub fn new(settings: SourceSettings) -> Result<LinkedInAds, SourceError> {
+        settings.credential("access_token")?;
+        Ok(LinkedInAds { settings })
+    }
+
+    fn config_error(&self, message: impl Into<String>) -> SourceError {
+        SourceError::Config { source_name: self.settings.name.clone(), message: message.into() }
+    }
+
+    /// The numeric account id (`123` or `urn:li:sponsoredAccount:123` in mdp.yml).
+    fn account_number(&self, account_id: &str) -> Result<String, SourceError> {
+        let id = account_id.trim().strip_prefix("urn:li:sponsoredAccount:").unwrap_or(account_id.trim());
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.config_error(format!(
+                "LinkedIn ad account ids are numbers (as in urn:li:sponsoredAccount:123), not {account_id:?}"
+            )));
+        }
+        Ok(id.to_string())
+    }
+
+    /// GET `{base}/rest/{path_and_query}`; the query string is already Rest.li-encoded.
+    async fn get(&self, ctx: &ReadContext, path_and_query: &str) -> Result<Value, SourceError> {
+        let token = self.settings.credential("access_token")?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            .map_err(|_| self.config_error("access_token contains characters not allowed in an HTTP header"))?;
+        auth.set_sensitive(true);
+        let version = HeaderValue::from_str(&self.settings.api_version).map_err(|_| {
+            self.config_error(format!(
+                "api_version {:?} is not a valid LinkedIn-Version (YYYYMM)",
+                self.settings.api_version
+            ))
+        })?;
+        let url = format!("{}/rest/{path_and_query}", self.settings.base());
+        ctx.http
+            .send(
+                PLATFORM,
+                |client| {
+                    client
+                        .get(&url)
+                        .header(AUTHORIZATION, auth.clone())
+                        .header("LinkedIn-Version", version.clone())
+                        .header("X-Restli-Protocol-Version", "2.0.0")
+                },
+                |answer| self.classify(answer),
+            )
+            .await
+    }
+
+    fn classify(&self, answer: Answer<'_>) -> Verdict {
+        let status = answer.status;
+        let body = answer.json.as_ref().ok();
+        let code = body
+            .and_then(|b| {
+                b["code"].as_str().map(str::to_string).or_else(|| b["serviceErrorCode"].as_i64().map(|c| c.to_string()))
+            })
+            .unwrap_or_else(|| status.as_u16().to_string());
+        let message = body.and_then(|b| b["message"].as_str()).unwrap_or("").to_string();
+        if status == StatusCode::UPGRADE_REQUIRED || code == "NONEXISTENT_VERSION" || code == "VERSION_MISSING" {
+            return Verdict::Fail(SourceError::SunsetVersion {
+                platform: PLATFORM,
+                version: self.settings.api_version.clone(),
+                default: crate::kind(PLATFORM).default_api_version.into(),
+                message,
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Verdict::Fail(SourceError::Auth { platform: PLATFORM, code, message });
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let code =
+                body.and_then(|b| b["serviceErrorCode"].as_i64()).map_or_else(|| "429".to_string(), |c| c.to_string());
+            let error = SourceError::RateLimited { platform: PLATFORM, attempts: 0, code, message };
+            return Verdict::Retry { after: answer.retry_after(), error };
+        }
+        if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT {
+            return Verdict::Fail(SourceError::Platform {
+                platform: PLATFORM,
+                code: format!("{} {code}", status.as_u16()),
+                message,
+            });
+        }
+        let verdict = answer.standard(PLATFORM);
+        match verdict {
+            Verdict::Done(body) if !body.is_object() => Verdict::Retry {
+                after: None,
+                error: SourceError::malformed(PLATFORM, "the answer is not a JSON object"),
+            },
+            other => other,
+        }
+    }
+
+    /// One page of a finder: its elements and the next page's token.
+    async fn finder_page(
+        &self,
+        ctx: &ReadContext,
+        finder: Finder,
+        account_id: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<String>), SourceError> {
+        let mut path = format!("{}&pageSize={PAGE_SIZE}", finder.path_and_query(account_id));
+        if let Some(token) = token {
+            path.push_str("&pageToken=");
+            path.push_str(&encode_leaf(token));
+        }
+        let body = self.get(ctx, &path).await?;
+        let elements = body["elements"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| SourceError::malformed(PLATFORM, format!("{finder:?} answer without elements")))?;
+        let next = body["metadata"]["nextPageToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+        if next.is_some() && next.as_deref() == token {
+            return Err(SourceError::malformed(
+                PLATFORM,
+                format!("{finder:?}: the next page token repeats the current one"),
+            ));
+        }
+        Ok((elements, next))
+    }
+
+    /// Every element of a finder (for the hierarchy maps; entity streams emit page by page instead).
+    async fn finder_all(&self, ctx: &ReadContext, finder: Finder, account_id: &str) -> Result<Vec<Value>, SourceError> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let (elements, next) = self.finder_page(ctx, finder, account_id, token.as_deref()).await?;
+            all.extend(elements);
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// LinkedIn campaign id → campaign group id.
+    async fn campaign_groups_of(
+        &self,
+        ctx: &ReadContext,
+        account_id: &str,
+    ) -> Result<HashMap<String, Option<String>>, SourceError> {
+        let campaigns = self.finder_all(ctx, Finder::Campaigns, account_id).await?;
+        campaigns
+            .iter()
+            .map(|c| {
+                Ok((required_id(c, "sponsoredCampaign")?, urn_or_id(&c["campaignGroup"], "sponsoredCampaignGroup")))
+            })
+            .collect()
+    }
+}
+
+/// An id as mdp keeps it: the numeric part of a URN, or the number itself.
+fn urn_or_id(value: &Value, kind: &str) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => {
+            let id = s
+                .strip_prefix("urn:li:")
+                .and_then(|rest| rest.strip_prefix(kind))
+                .and_then(|rest| rest.strip_prefix(':'))
+                .unwrap_or(s);
+            (!id.is_empty()).then(|| id.to_string())
+        }
+        _ => None,
+    }
+}
+
+fn required_id(item: &Value, kind: &str) -> Result<String, SourceError> {
+    urn_or_id(&item["id"], kind).ok_or_else(|| SourceError::malformed(PLATFORM, format!("a {kind} without id")))
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match &v[key] {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn decimal(v: &Map<String, Value>, key: &str) -> Result<Decimal, SourceError> {
+    match v.get(key).unwrap_or(&Value::Null) {
+        Value::Null => Ok(Decimal::ZERO),
+        Value::String(s) if s.is_empty() => Ok(Decimal::ZERO),
+        Value::String(s) => Decimal::from_str(s)
+            .or_else(|_| Decimal::from_scientific(s))
+            .map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key} is not a number: {s:?}"))),
+        Value::Number(n) => {
+            let s = n.to_string();
+            Decimal::from_str(&s)
+                .or_else(|_| Decimal::from_scientific(&s))
+                .map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key}: {n}")))
+        }
+        other => Err(SourceError::malformed(PLATFORM, format!("metric {key} is not a number: {other}"))),
+    }
+}
+
+fn integer(v: &Map<String, Value>, key: &str) -> Result<i64, SourceError> {
+    if let Some(n) = v.get(key).and_then(Value::as_i64) {
+        return Ok(n);
+    }
+    let d = decimal(v, key)?;
+    if d.fract() != Decimal::ZERO {
+        return Err(SourceError::malformed(PLATFORM, format!("metric {key} is not a whole number: {d}")));
+    }
+    i64::try_from(d).map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key} out of range: {d}")))
+}
+
+#[async_trait]
+impl Source for LinkedInAds {
+    fn settings(&self) -> &SourceSettings {
+        &self.settings
+    }
+
+    fn streams(&self) -> &'static [StreamSpec] {
+        STREAMS
+    }
+
+    async fn account(&self, account_id: &str, ctx: &ReadContext) -> Result<AccountInfo, SourceError> {
+        let id = self.account_number(account_id)?;
+        let info = self.get(ctx, &format!("adAccounts/{id}")).await?;
+        let currency =
+            text(&info, "currency").ok_or_else(|| SourceError::malformed(PLATFORM, "ad account without currency"))?;
+        // Report days are UTC days; the payload keeps whatever the account says about itself.
+        let timezone = "UTC".to_string();
+        let record = EntityRecord {
+            account_id: id.clone(),
+            id: id.clone(),
+            name: text(&info, "name"),
+            status: text(&info, "status"),
+            campaign_id: None,
+            ad_group_id: None,
+            currency: Some(currency.clone()),
+            timezone: Some(timezone.clone()),
+            payload: info,
+        };
+        Ok(AccountInfo { id, currency, timezone, record })
+    }
+
+    async fn read_entities(
+        &self,
+        stream: &StreamSpec,
+        account: &AccountInfo,
+        ctx: &ReadContext,
+        out: &Sink<EntityRecord>,
+    ) -> Result<(), SourceError> {
+        let finder = match stream.name {
+            "campaigns" => Finder::CampaignGroups,
+            "ad_groups" => Finder::Campaigns,
+            "ads" => Finder::Creatives,
+            other => return Err(self.config_error(format!("no entity stream {other}"))),
+        };
+        // Creatives name their campaign only; the campaign names its group.
+        let groups =
+            if finder == Finder::Creatives { self.campaign_groups_of(ctx, &account.id).await? } else { HashMap::new() };
+        let mut token: Option<String> = None;
+        loop {
+            let (elements, next) = self.finder_page(ctx, finder, &account.id, token.as_deref()).await?;
+            let mut records = Vec::with_capacity(elements.len());
+            for item in elements {
+                let record = match finder {
+                    Finder::CampaignGroups => EntityRecord {
+                        account_id: account.id.clone(),
+                        id: required_id(&item, "sponsoredCampaignGroup")?,
+                        name: text(&item, "name"),
+                        status: text(&item, "status"),
+                        campaign_id: None,
+                        ad_group_id: None,
+                        currency: None,
+                        timezone: None,
+                        payload: item,
+                    },
+                    Finder::Campaigns => EntityRecord {
+                        account_id: account.id.clone(),
+                        id: required_id(&item, "sponsoredCampaign")?,
+                        name: text(&item, "name"),
+                        status: text(&item, "status"),
+                        campaign_id: urn_or_id(&item["campaignGroup"], "sponsoredCampaignGroup"),
+                        ad_group_id: None,
+                        currency: None,
+                        timezone: None,
+                        payload: item,
+                    },
+                    Finder::Creatives => {
+                        let campaign = urn_or_id(&item["campaign"], "sponsoredCampaign");
+                        EntityRecord {
+                            account_id: account.id.clone(),
+                            id: required_id(&item, "sponsoredCreative")?,
+                            name: text(&item, "name"),
+                            status: text(&item, "intendedStatus"),
+                            campaign_id: campaign.as_ref().and_then(|c| groups.get(c).cloned().flatten()),
+                            ad_group_id: campaign,
+                            currency: None,
+                            timezone: None,
+                            payload: item,
+                        }
+                    }
+                };
+                records.push(record);
+            }
+            emit(out, ctx, records).await?;
+            match next {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn read_daily(
+        &self,
+        stream: &StreamSpec,
+        account: &AccountInfo,
+        window: DateWindow,
+        ctx: &ReadContext,
+        out: &Sink<PerformanceRecord>,
+    ) -> Result<(), SourceError> {
+        if stream.name != AD_DAILY.name {
+            return Err(self.config_error(format!("no daily stream {}", stream.name)));
+        }
+        // The parents of each creative, from the finders (all statuses).
+        let groups = self.campaign_groups_of(ctx, &account.id).await?;
+        let mut parents: HashMap<String, Parents> = HashMap::new();
+        for creative in self.finder_all(ctx, Finder::Creatives, &account.id).await? {
+            let ad_group = urn_or_id(&creative["campaign"], "sponsoredCampaign");
+            let campaign = ad_group.as_ref().and_then(|g| groups.get(g).cloned().flatten());
+            parents.insert(required_id(&creative, "sponsoredCreative")?, Parents { campaign, ad_group });
+        }
+        let chunks = field_chunks(REPORT_METRICS, MAX_FIELDS);
+        for part in window.split(AD_DAILY.max_window_days) {
+            let mut rows: BTreeMap<RowKey, Map<String, Value>> = BTreeMap::new();
+            for fields in &chunks {
+                let body =
+                    self.get(ctx, &format!("adAnalytics?{}", analytics_query(&account.id, part, fields))).await?;
+                let elements = body["elements"]
+                    .as_array()
+                    .cloned()
+                    .ok_or_else(|| SourceError::malformed(PLATFORM, "adAnalytics answer without elements"))?;
+                merge(&mut rows, elements)?;
+            }
+            let mut records = Vec::with_capacity(rows.len());
+            for ((date, pivots), row) in rows {
+                if !part.contains(date) {
+                    return Err(SourceError::malformed(
+                        PLATFORM,
+                        format!("adAnalytics returned {date}, outside {}..{}", part.start(), part.end()),
+                    ));
+                }
+                records.push(performance_record(&account.id, date, &pivots, row, &parents)?);
+            }
+            emit(out, ctx, records).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A creative's parents in mdp's terms.
+#[derive(Debug, Clone, Default)]
+struct Parents {
+    /// The LinkedIn campaign group.
+    campaign: Option<String>,
+    /// The LinkedIn campaign.
+    ad_group: Option<String>,
+}
+
+fn performance_record(
+    account_id: &str,
+    date: chrono::NaiveDate,
+    pivots: &[String],
+    row: Map<String, Value>,
+    parents: &HashMap<String, Parents>,
+) -> Result<PerformanceRecord, SourceError> {
+    let creative = pivots
+        .first()
+        .and_then(|urn| urn_or_id(&Value::String(urn.clone()), "sponsoredCreative"))
+        .ok_or_else(|| SourceError::malformed(PLATFORM, "element without a creative"))?;
+    let parent = parents.get(&creative).cloned().unwrap_or_default();
+    Ok(PerformanceRecord {
+        date: Some(date),
+        account_id: account_id.to_string(),
+        campaign_id: parent.campaign,
+        ad_group_id: parent.ad_group,
+        ad_id: Some(creative),
+        impressions: integer(&row, "impressions")?,
+        clicks: integer(&row, "clicks")?,
+        spend: decimal(&row, "costInLocalCurrency")?,
+        conversions: decimal(&row, "externalWebsiteConversions")?,
+        conversion_value: decimal(&row, "conversionValueInLocalCurrency")?,
+        video_views: Some(integer(&row, "videoViews")?),
+        likes: Some(integer(&row, "likes")?),
+        comments: Some(integer(&row, "comments")?),
+        shares: Some(integer(&row, "shares")?),
+        payload: Value::Object(row),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_metric_list_needs_more_than_one_request() {
+        let chunks = field_chunks(REPORT_METRICS, MAX_FIELDS);
+        assert!(chunks.len() >= 2, "the split is exercised by every read");
+        assert!(chunks.iter().all(|c| c.len() <= MAX_FIELDS));
+    }
+
+    #[test]
+    fn merged_rows_become_records_with_parents() {
+        let mut rows = BTreeMap::new();
+        let key = json!({"start": {"year": 2026, "month": 6, "day": 1}, "end": {"year": 2026, "month": 6, "day": 1}});
+        merge(
+            &mut rows,
+            vec![json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "impressions": 1000, "clicks": 10,
+                        "costInLocalCurrency": "12.34", "externalWebsiteConversions": 2, "conversionValueInLocalCurrency": "45.5"})],
+        )
+        .unwrap();
+        merge(&mut rows, vec![json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "videoViews": 300, "likes": 2})]).unwrap();
+        let parents =
+            HashMap::from([("17".to_string(), Parents { campaign: Some("1".into()), ad_group: Some("2".into()) })]);
+        let ((date, pivots), row) = rows.into_iter().next().unwrap();
+        let r = performance_record("9", date, &pivots, row, &parents).unwrap();
+        assert_eq!(r.date, chrono::NaiveDate::from_ymd_opt(2026, 6, 1));
+        assert_eq!(
+            (r.impressions, r.clicks, r.video_views, r.likes, r.comments),
+            (1000, 10, Some(300), Some(2), Some(0))
+        );
+        assert_eq!(r.spend, Decimal::from_str("12.34").unwrap());
+        assert_eq!(r.conversions, Decimal::from(2));
+        assert_eq!(r.conversion_value, Decimal::from_str("45.5").unwrap());
+        assert_eq!(
+            (r.ad_id.as_deref(), r.ad_group_id.as_deref(), r.campaign_id.as_deref()),
+            (Some("17"), Some("2"), Some("1"))
+        );
+        assert_eq!(r.payload["pivotValues"][0], "urn:li:sponsoredCreative:17", "the payload keeps the URNs");
+    }
+
+    #[test]
+    fn bad_numbers_are_reported_not_zeroed() {
+        let row = json!({"costInLocalCurrency": "abc", "impressions": 1.5});
+        let row = row.as_object().unwrap();
+        assert!(matches!(decimal(row, "costInLocalCurrency"), Err(SourceError::Malformed { .. })));
+        assert!(matches!(integer(row, "impressions"), Err(SourceError::Malformed { .. })));
+        assert_eq!(integer(row, "clicks").unwrap(), 0, "an absent metric is zero");
+    }
+
+    #[test]
+    fn ids_are_the_numeric_part_of_urns() {
+        assert_eq!(
+            urn_or_id(&json!("urn:li:sponsoredCampaignGroup:55"), "sponsoredCampaignGroup").as_deref(),
+            Some("55")
+        );
+        assert_eq!(urn_or_id(&json!(55), "sponsoredCampaign").as_deref(), Some("55"));
+        assert_eq!(urn_or_id(&Value::Null, "sponsoredCampaign"), None);
+        assert!(Finder::Campaigns.path_and_query("1").contains("search=(status:(values:List(ACTIVE,PAUSED,ARCHIVED,"));
+    }
+}

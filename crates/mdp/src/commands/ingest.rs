@@ -1,0 +1,150 @@
+//! `mdp ingest`: read the enabled sources into the raw layer.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use mdp_orchestrator::ingest::{Ingest, IngestOptions, IngestReport, SourceJob};
+use mdp_project::{Project, SourceConfig};
+use mdp_sources::http::{HttpDriver, RetryPolicy};
+use mdp_sources::{Credential, ReadContext, SourceSettings};
+
+use crate::cli::{GlobalArgs, IngestArgs};
+use crate::context::ProjectContext;
+
+pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
+    let context = ProjectContext::load(global)?;
+    let jobs = jobs(&context.project, &args.sources)?;
+    if jobs.is_empty() {
+        bail!("no enabled sources in {}: add one under `sources:` (or set `enabled: true`)", context.project.file.display());
+    }
+    if let (Some(from), Some(to)) = (args.from, args.to) {
+        anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+    }
+    let http = HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+    let ctx = ReadContext { http: http.clone() };
+    let session = context.start_run("ingest").await?;
+    let options = IngestOptions {
+        from: args.from,
+        to: args.to,
+        full_refresh: args.full_refresh,
+        concurrency: args.concurrency,
+        today: args.today,
+    };
+    let progress = progress_bar(&http, args.json);
+    let report = Ingest::new(session.warehouse.as_ref(), &session.run_id, ctx, options).run(&jobs).await;
+    if let Some((bar, ticker)) = progress {
+        ticker.abort();
+        bar.finish_and_clear();
+    }
+    let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
+    let error = (!failures.is_empty()).then(|| failures.join("\n"));
+    session.finish(error.as_deref()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report);
+    }
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("\n{} stream(s) failed; committed windows are kept and the next run resumes from each cursor:", failures.len());
+        for failure in &failures {
+            eprintln!("  error: {failure}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// The enabled sources (or the ones named), as connectors with their loading settings.
+fn jobs(project: &Project, only: &[String]) -> Result<Vec<SourceJob>> {
+    for name in only {
+        match project.source(name) {
+            None => bail!("no source named '{name}' in {}", project.file.display()),
+            Some(s) if !s.enabled => bail!("source '{name}' is disabled in {}: set `enabled: true`", project.file.display()),
+            Some(_) => {}
+        }
+    }
+    project
+        .enabled_sources()
+        .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name.as_str()))
+        .map(|s| {
+            let settings = settings(project, s)?;
+            let source = mdp_sources::configure(settings).with_context(|| format!("source '{}'", s.name.as_str()))?;
+            Ok(SourceJob { source, lookback_days: s.lookback_days, start_date: s.start_date })
+        })
+        .collect()
+}
+
+fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> {
+    let mut credentials = BTreeMap::new();
+    for (name, reference) in &source.credentials {
+        match reference.resolve(&project.root) {
+            Ok(secret) => {
+                credentials.insert(name.clone(), Credential::new(secret.expose_secret()));
+            }
+            Err(e) => {
+                let required = mdp_sources::kind(source.platform).credential(name).is_some_and(|c| c.required);
+                if required {
+                    bail!("source '{}': credential {name} ({}): {e}; `mdp doctor` lists what is missing", source.name.as_str(), reference.describe());
+                }
+            }
+        }
+    }
+    let options = serde_json::to_value(&source.options).context("source options must be plain YAML values")?;
+    Ok(SourceSettings {
+        name: source.name.as_str().to_string(),
+        platform: source.platform,
+        base_url: source.base_url.clone(),
+        api_version: source.api_version.clone(),
+        accounts: source.accounts.clone(),
+        credentials,
+        options,
+    })
+}
+
+fn progress_bar(http: &HttpDriver, json: bool) -> Option<(indicatif::ProgressBar, tokio::task::JoinHandle<()>)> {
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} ingesting: {msg} [{elapsed}]").expect("valid template"));
+    let stats = http.stats.clone();
+    let ticking = bar.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            ticking.set_message(format!(
+                "{} rows, {} requests, {} retries",
+                stats.rows.load(Ordering::Relaxed),
+                stats.requests.load(Ordering::Relaxed),
+                stats.retries.load(Ordering::Relaxed)
+            ));
+            ticking.tick();
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+    });
+    Some((bar, ticker))
+}
+
+fn print_summary(report: &IngestReport) {
+    println!("{:<14} {:<22} {:<12} {:>8} {:>10} {:>8}  status", "source", "account", "stream", "windows", "rows", "seconds");
+    for s in &report.streams {
+        let status = if s.error.is_some() { "FAILED" } else { "ok" };
+        println!(
+            "{:<14} {:<22} {:<12} {:>8} {:>10} {:>8.2}  {status}",
+            s.source, s.account_id, s.stream, s.windows, s.rows, s.seconds
+        );
+    }
+    println!(
+        "\nrun {}: {} rows in {:.2} s ({:.0} rows/s), {} requests, {} retries",
+        report.run_id,
+        report.rows,
+        report.seconds,
+        report.rows as f64 / report.seconds.max(1e-9),
+        report.requests,
+        report.retries
+    );
+}
