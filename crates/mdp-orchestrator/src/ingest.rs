@@ -226,13 +226,27 @@ impl<'w> Ingest<'w> {
     /// Ingest every job; failures are reported per stream and do not stop the other streams.
     pub async fn run(&self, jobs: &[SourceJob]) -> IngestReport {
         let started = Instant::now();
+        // Raw tables are created up front, one after another: concurrent DDL on one catalog conflicts.
+        let mut streams = Vec::new();
+        for job in jobs {
+            let settings = job.source.settings();
+            for stream in std::iter::once(&ACCOUNTS).chain(job.source.streams()) {
+                if let Err(e) = self.ensure_table(&raw_table(&settings.name, stream.name), stream.kind).await {
+                    let mut report = self.report(job, "*", stream.name);
+                    report.error = Some(format!("{} stream {}: cannot create its raw table: {e}", settings.platform, stream.name));
+                    streams.push(report);
+                }
+            }
+        }
+        if !streams.is_empty() {
+            return IngestReport { run_id: self.run_id.clone(), streams, ..IngestReport::default() };
+        }
         let mut work = Vec::new();
         for job in jobs {
             for account in &job.source.settings().accounts {
                 work.push((job, account.clone()));
             }
         }
-        let mut streams = Vec::new();
         let concurrency = self.options.concurrency.max(1);
         let mut results = futures::stream::iter(work.iter().map(|(job, account)| self.account(job, account)))
             .buffer_unordered(concurrency);
@@ -335,7 +349,6 @@ impl<'w> Ingest<'w> {
     ) -> Result<u64, StepError> {
         let settings = source.settings();
         let table = raw_table(&settings.name, stream.name);
-        self.ensure_table(&table, StreamKind::Entity).await?;
         let d = self.warehouse.dialect();
         let delete = format!(
             "DELETE FROM {} WHERE account_id = {} AND _mdp_snapshot_date = {}",
@@ -400,10 +413,6 @@ impl<'w> Ingest<'w> {
             Some(w) => format!("{} account {} stream {} window {w}: {e}", settings.platform, account.id, stream.name),
             None => format!("{} account {} stream {}: {e}", settings.platform, account.id, stream.name),
         };
-        let table = raw_table(&settings.name, stream.name);
-        if let Err(e) = self.ensure_table(&table, StreamKind::Daily).await {
-            return Err((0, 0, describe(None, &e)));
-        }
         let (windows, mut cursor) = match self.plan(job, stream, account, today).await {
             Ok(plan) => plan,
             Err(e) => return Err((0, 0, describe(None, &e))),
