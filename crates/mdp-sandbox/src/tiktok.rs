@@ -261,6 +261,9 @@ async fn report(
     };
     let version_now = sandbox.version();
     let world = &sandbox.world;
+    // Rows are counted for page_info, but only the requested page is rendered.
+    let (first, last) = ((page - 1) * size, page * size);
+    let mut index = 0usize;
     let mut rows = Vec::new();
     for day in start.iter_days().take_while(|d| *d <= end) {
         for unit in world.units(account) {
@@ -268,6 +271,10 @@ async fn report(
             let m = world.unit_metrics(account, &unit, day, version_now);
             if m.is_zero() {
                 continue; // TikTok leaves out rows whose metrics are all zero
+            }
+            index += 1;
+            if index <= first || index > last {
+                continue;
             }
             let mut values = serde_json::Map::new();
             for metric in &metrics {
@@ -297,6 +304,7 @@ async fn report(
             }));
         }
     }
-    let (list, page_info) = page_of(&rows, page, size);
-    ok(json!({"list": list, "page_info": page_info}), fault)
+    let total_page = index.div_ceil(size).max(1);
+    let page_info = json!({"page": page, "page_size": size, "total_number": index, "total_page": total_page});
+    ok(json!({"list": rows, "page_info": page_info}), fault)
 }

@@ -8,7 +8,7 @@
 //! Money is held in micros (millionths of the currency unit) as integers; each platform module
 //! renders it in its own API's format. Zero-decimal currencies (JPY) only ever get whole units.
 
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use mdp_core::Platform;
 
 /// Days of history every ad can have before "today".
@@ -241,7 +241,7 @@ impl World {
         if date < start || date > self.today {
             return Metrics::default();
         }
-        let h = hash_str(self.seed, &format!("{unit_id}@{date}"));
+        let h = mix(hash_str(self.seed, unit_id) ^ mix(u64::from(date.num_days_from_ce().unsigned_abs())));
         // About one day in twelve has no delivery at all.
         if h % 12 == 0 {
             return Metrics::default();

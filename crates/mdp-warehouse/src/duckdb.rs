@@ -40,7 +40,7 @@ impl DuckDbWarehouse {
     /// Open (creating if needed) the database at `path`. Writers take the lock file first, because
     /// DuckDB itself lets only one process open a file for writing and would answer a second one
     /// with an opaque I/O error.
-    pub(crate) async fn open(path: &Path, metadata_schema: &str, access: &Access) -> Result<(Self, Option<LockHolder>)> {
+    pub(crate) async fn open(path: &Path, metadata_schema: &str, memory_limit: Option<&str>, access: &Access) -> Result<(Self, Option<LockHolder>)> {
         let lock_path = lock_file_path(path);
         let (lock, stale) = match access {
             Access::Write(holder) => {
@@ -62,13 +62,16 @@ impl DuckDbWarehouse {
         };
         let owned_path = path.to_path_buf();
         let read_only = matches!(access, Access::Read);
+        let memory_limit = memory_limit.map(str::to_string);
         let conn = tokio::task::spawn_blocking(move || {
-            let config = if read_only {
-                duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly)
-            } else {
-                Ok(duckdb::Config::default())
-            };
-            config.and_then(|c| duckdb::Connection::open_with_flags(&owned_path, c))
+            let mut config = duckdb::Config::default();
+            if read_only {
+                config = config.access_mode(duckdb::AccessMode::ReadOnly)?;
+            }
+            if let Some(limit) = &memory_limit {
+                config = config.max_memory(limit)?;
+            }
+            duckdb::Connection::open_with_flags(&owned_path, config)
         })
         .await
         .map_err(join_error)?

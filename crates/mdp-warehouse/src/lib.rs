@@ -186,6 +186,8 @@ pub enum ConnectOptions {
     DuckDb {
         path: PathBuf,
         metadata_schema: String,
+        /// DuckDB's buffer-pool cap (e.g. `512MB`); DuckDB's default is 80% of RAM.
+        memory_limit: Option<String>,
     },
     Postgres {
         /// A libpq-style URL or key=value string; may hold a password, so never printed.
@@ -199,9 +201,12 @@ pub enum ConnectOptions {
 impl std::fmt::Debug for ConnectOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConnectOptions::DuckDb { path, metadata_schema } => {
-                f.debug_struct("DuckDb").field("path", path).field("metadata_schema", metadata_schema).finish()
-            }
+            ConnectOptions::DuckDb { path, metadata_schema, memory_limit } => f
+                .debug_struct("DuckDb")
+                .field("path", path)
+                .field("metadata_schema", metadata_schema)
+                .field("memory_limit", memory_limit)
+                .finish(),
             ConnectOptions::Postgres { display, metadata_schema, .. } => f
                 .debug_struct("Postgres")
                 .field("display", display)
@@ -216,7 +221,7 @@ pub const DEFAULT_METADATA_SCHEMA: &str = "mdp_meta";
 
 impl ConnectOptions {
     pub fn duckdb(path: impl Into<PathBuf>) -> Self {
-        ConnectOptions::DuckDb { path: path.into(), metadata_schema: DEFAULT_METADATA_SCHEMA.to_string() }
+        ConnectOptions::DuckDb { path: path.into(), metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(), memory_limit: None }
     }
     pub fn postgres(connection_string: impl Into<String>, display: impl Into<String>) -> Self {
         ConnectOptions::Postgres {
@@ -225,6 +230,14 @@ impl ConnectOptions {
             metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(),
         }
     }
+    /// Cap DuckDB's buffer pool (no effect on Postgres).
+    pub fn with_memory_limit(mut self, limit: impl Into<String>) -> Self {
+        if let ConnectOptions::DuckDb { memory_limit, .. } = &mut self {
+            *memory_limit = Some(limit.into());
+        }
+        self
+    }
+
     pub fn with_metadata_schema(mut self, schema: impl Into<String>) -> Self {
         match &mut self {
             ConnectOptions::DuckDb { metadata_schema, .. } | ConnectOptions::Postgres { metadata_schema, .. } => {
@@ -260,8 +273,8 @@ impl std::fmt::Debug for Opened {
 /// Open a warehouse. Writers get the lock and an up-to-date metadata schema, or an error.
 pub async fn connect(options: &ConnectOptions, access: Access) -> Result<Opened> {
     let (warehouse, stale_lock): (Box<dyn Warehouse>, Option<LockHolder>) = match options {
-        ConnectOptions::DuckDb { path, metadata_schema } => {
-            let (w, stale) = duckdb::DuckDbWarehouse::open(path, metadata_schema, &access).await?;
+        ConnectOptions::DuckDb { path, metadata_schema, memory_limit } => {
+            let (w, stale) = duckdb::DuckDbWarehouse::open(path, metadata_schema, memory_limit.as_deref(), &access).await?;
             (Box::new(w), stale)
         }
         ConnectOptions::Postgres { connection_string, display, metadata_schema } => {

@@ -43,7 +43,7 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run SQL against the warehouse and print the result (takes the writer lock unless --read-only).
     Sql(SqlArgs),
-    /// Measure the warehouse adapters: bulk-load synthetic ad-performance rows, print rows/s and peak memory.
+    /// Measure: `bench` bulk-loads 1 M rows into each warehouse adapter; `bench ingest` ingests 1 M+ rows from the sandbox. Prints rows/s and peak memory.
     Bench(BenchArgs),
 }
 
@@ -116,9 +116,20 @@ pub enum BenchAdapter {
     Postgres,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWhat {
+    /// Bulk-load synthetic rows into each warehouse adapter.
+    Warehouse,
+    /// Ingest from the sandbox (run as a separate process) into a temporary DuckDB, end to end.
+    Ingest,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Rows to load per adapter.
+    /// What to measure.
+    #[arg(value_enum, default_value_t = BenchWhat::Warehouse)]
+    pub what: BenchWhat,
+    /// Rows to load per adapter (warehouse), or at least this many daily rows to ingest (ingest).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
     /// Rows per record batch.

@@ -12,7 +12,7 @@ use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBat
 use futures::StreamExt;
 use mdp_warehouse::{connect, Access, ColumnDef, ColumnType, ConnectOptions, LockHolder, TableRef, TableSchema};
 
-use crate::cli::{BenchAdapter, BenchArgs};
+use crate::cli::{BenchAdapter, BenchArgs, BenchWhat};
 
 const BENCH_SCHEMA: &str = "mdp_bench";
 const BENCH_METADATA_SCHEMA: &str = "mdp_bench_meta";
@@ -20,6 +20,9 @@ const PLATFORMS: [&str; 4] = ["google_ads", "meta_ads", "tiktok_ads", "linkedin_
 const CURRENCIES: [&str; 4] = ["USD", "EUR", "GBP", "JPY"];
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    if args.what == BenchWhat::Ingest {
+        return ingest(&args).await;
+    }
     match args.adapter {
         BenchAdapter::All => run_children(&args),
         BenchAdapter::Duckdb => {
@@ -199,4 +202,94 @@ fn memory_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `mdp bench ingest`: the sandbox in a child process (so its memory is not counted), every platform,
+/// a history long enough for `--rows` daily rows, ingested end to end into a temporary DuckDB.
+async fn ingest(args: &BenchArgs) -> Result<()> {
+    use std::io::BufRead;
+
+    use mdp_orchestrator::ingest::{Ingest, IngestOptions, SourceJob};
+    use mdp_sources::http::{HttpDriver, RetryPolicy};
+    use mdp_sources::{Credential, ReadContext, SourceSettings};
+
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
+    let history_days = 165u64;
+    // Per platform and ad per ad group: 2 accounts × 3 campaigns × 2 ad groups, ~11 of 12 days deliver.
+    let rows_per_ad_slot = 4 * 12 * history_days * 11 / 12;
+    let ads_per_ad_group = args.rows.div_ceil(rows_per_ad_slot).max(1);
+    let exe = std::env::current_exe().context("cannot find the mdp executable")?;
+    let mut sandbox = std::process::Command::new(exe)
+        .args(["sandbox", "--port", "0", "--today", &today.to_string(), "--ads-per-ad-group", &ads_per_ad_group.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the sandbox")?;
+    let mut stdout = std::io::BufReader::new(sandbox.stdout.take().context("sandbox stdout")?);
+    let mut first = String::new();
+    stdout.read_line(&mut first)?;
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = first.split_whitespace().find(|w| w.starts_with("http://")).context("the sandbox did not print its address")?.to_string();
+    let accounts: serde_json::Value = reqwest_get_json(&format!("{url}/_sandbox/accounts")).await?;
+
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let mut options = ConnectOptions::duckdb(dir.path().join("bench.duckdb"));
+    if let Ok(limit) = std::env::var("MDP_BENCH_DUCKDB_MEMORY_LIMIT") {
+        options = options.with_memory_limit(limit);
+    }
+    let session = mdp_orchestrator::RunSession::start(&options, "bench").await?;
+    let http = HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!(e))?;
+    let mut jobs = Vec::new();
+    for platform in mdp_core::Platform::ALL {
+        let kind = mdp_sources::kind(platform);
+        let ids = accounts["accounts"][platform.as_str()].as_array().context("sandbox accounts")?;
+        let settings = SourceSettings {
+            name: platform.as_str().to_string(),
+            platform,
+            base_url: url.clone(),
+            api_version: kind.default_api_version.to_string(),
+            accounts: ids.iter().filter_map(|a| a["id"].as_str().map(String::from)).collect(),
+            credentials: kind.credentials.iter().map(|c| (c.name.to_string(), Credential::new("bench-token"))).collect(),
+            options: serde_json::json!({}),
+        };
+        jobs.push(SourceJob { source: mdp_sources::configure(settings)?, lookback_days: 30, start_date: None });
+    }
+    let ingest_options = IngestOptions {
+        from: Some(today - chrono::Days::new(history_days - 1)),
+        to: Some(today),
+        full_refresh: false,
+        concurrency: 4,
+        today: Some(today),
+    };
+    let rss_before = memory_kib("VmRSS");
+    let report = Ingest::new(session.warehouse.as_ref(), &session.run_id, ReadContext { http }, ingest_options).run(&jobs).await;
+    let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
+    session.finish(failures.first().map(String::as_str)).await?;
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    anyhow::ensure!(failures.is_empty(), "ingest failed: {}", failures.join("; "));
+    let daily: u64 = report.streams.iter().filter(|s| s.stream.ends_with("_daily")).map(|s| s.rows).sum();
+    for platform in mdp_core::Platform::ALL {
+        let streams = report.streams.iter().filter(|s| s.platform == platform.as_str() && s.stream.ends_with("_daily"));
+        let (rows, seconds) = streams.fold((0, 0.0), |(r, t), s| (r + s.rows, t + s.seconds));
+        println!("  {platform:<13} {rows:>8} daily rows, {seconds:>6.2} s of stream time");
+    }
+    println!(
+        "ingest    {} rows ({} daily rows, 4 platforms, 8 accounts, {} days) in {:.2} s = {:>8.0} rows/s | {} requests, {} retries | peak RSS {} MiB (before {} MiB; sandbox in its own process)",
+        report.rows,
+        daily,
+        history_days,
+        report.seconds,
+        report.rows as f64 / report.seconds,
+        report.requests,
+        report.retries,
+        memory_kib("VmHWM").map_or("?".into(), |k| (k / 1024).to_string()),
+        rss_before.map_or("?".into(), |k| (k / 1024).to_string()),
+    );
+    Ok(())
+}
+
+async fn reqwest_get_json(url: &str) -> Result<serde_json::Value> {
+    let http = mdp_sources::http::HttpDriver::new(mdp_sources::http::RetryPolicy::default()).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(http.client().get(url).send().await?.error_for_status()?.json().await?)
 }
