@@ -34,7 +34,9 @@ fn help_lists_every_command_with_its_help_and_version_prints() {
         ("doctor", "Check the project file"),
         ("migrate", "metadata schema"),
         ("sql", "Run SQL"),
-        ("bench", "Measure the warehouse adapters"),
+        ("bench", "Measure"),
+        ("ingest", "Ingest the ad platforms into the raw layer"),
+        ("sandbox", "imitations of the ad platforms' APIs"),
     ] {
         let line = help.lines().find(|l| l.trim_start().starts_with(command)).unwrap_or_else(|| panic!("{command} in\n{help}"));
         assert!(line.contains(words), "{command}'s help line says what it does: {line}");
