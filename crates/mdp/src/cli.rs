@@ -31,6 +31,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The offline demo: start the sandbox, create a project with all four platforms, ingest ~90 days, reconcile, print KPIs.
+    Demo(DemoArgs),
     /// Create a new project: mdp.yml, models/, seeds/, macros/, tests/ and a .gitignore.
     Init(InitArgs),
     /// Check the project file, the warehouse, its metadata and the sources' credentials; say what to fix.
@@ -45,6 +47,16 @@ pub enum Command {
     Sql(SqlArgs),
     /// Measure: `bench` bulk-loads 1 M rows into each warehouse adapter; `bench ingest` ingests 1 M+ rows from the sandbox. Prints rows/s and peak memory.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create (or reuse) the demo project.
+    #[arg(default_value = "mdp-demo")]
+    pub dir: PathBuf,
+    /// Days of history to load on the first run.
+    #[arg(long, default_value_t = 90)]
+    pub days: u64,
 }
 
 #[derive(Debug, Args)]

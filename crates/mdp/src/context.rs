@@ -17,7 +17,12 @@ pub struct ProjectContext {
 impl ProjectContext {
     /// Load `mdp.yml` from `--project-dir` and resolve `--target` (or the default target).
     pub fn load(global: &GlobalArgs) -> Result<ProjectContext> {
-        let project = Project::load(&global.project_dir)?;
+        Self::load_with_env(global, &mdp_project::ProcessEnv)
+    }
+
+    /// [`ProjectContext::load`] with `${VAR}` values from `env` (the demo supplies the sandbox's address).
+    pub fn load_with_env(global: &GlobalArgs, env: &dyn mdp_project::EnvLookup) -> Result<ProjectContext> {
+        let project = Project::load_with_env(&global.project_dir, env)?;
         let (target_name, target) = project.target(global.target.as_deref())?;
         let options = connect_options(&project, target)
             .with_context(|| format!("cannot use warehouse target '{target_name}'"))?;

@@ -255,3 +255,20 @@ fn a_sigkill_mid_ingest_then_a_rerun_ends_identical_to_an_uninterrupted_run() {
     assert!(text(&out).contains("stale"), "the rerun notices the killed run:\n{}", text(&out));
     assert_eq!(fingerprint(&killed), fingerprint(&reference));
 }
+
+#[test]
+fn the_demo_ingests_every_platform_reconciles_and_reruns_incrementally() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    for run in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_mdp")).arg("demo").arg(&dir).output().unwrap();
+        let message = text(&out);
+        assert!(out.status.success(), "run {run}:\n{message}");
+        assert!(message.contains("reconciliation with the sandbox's ground truth: 720 account-days, 0 difference(s)"), "{message}");
+        for platform in PLATFORMS {
+            assert!(message.lines().any(|l| l.starts_with(platform) && l.contains("ROAS") == false && l.split_whitespace().count() == 11), "KPI row for {platform}:\n{message}");
+        }
+    }
+    let config = std::fs::read_to_string(dir.join("mdp.yml")).unwrap();
+    assert!(!config.contains("sandbox-demo-token"), "the demo references its token file, never the value");
+}

@@ -60,7 +60,7 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
 }
 
 /// The enabled sources (or the ones named), as connectors with their loading settings.
-fn jobs(project: &Project, only: &[String]) -> Result<Vec<SourceJob>> {
+pub(crate) fn jobs(project: &Project, only: &[String]) -> Result<Vec<SourceJob>> {
     for name in only {
         match project.source(name) {
             None => bail!("no source named '{name}' in {}", project.file.display()),
@@ -129,7 +129,7 @@ fn progress_bar(http: &HttpDriver, json: bool) -> Option<(indicatif::ProgressBar
     Some((bar, ticker))
 }
 
-fn print_summary(report: &IngestReport) {
+pub(crate) fn print_summary(report: &IngestReport) {
     println!("{:<14} {:<22} {:<12} {:>8} {:>10} {:>8}  status", "source", "account", "stream", "windows", "rows", "seconds");
     for s in &report.streams {
         let status = if s.error.is_some() { "FAILED" } else { "ok" };

@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches.
 
 mod bench;
+mod demo;
 mod doctor;
 mod ingest;
 mod init;
@@ -16,6 +17,7 @@ use crate::cli::{Cli, Command};
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Init(args) => init::run(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor => doctor::run(&cli.global).await,
         Command::Migrate => migrate::run(&cli.global).await.map(|()| ExitCode::SUCCESS),
