@@ -101,8 +101,12 @@ fn ingest(project: &Path, extra: &[&str]) -> Output {
 }
 
 fn query(project: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    // A project configured for Postgres by `use_postgres` leaves a marker with its metadata schema.
+    let options = match std::fs::read_to_string(project.join(".pg-metadata-schema")) {
+        Ok(schema) => ConnectOptions::postgres(std::env::var("MDP_TEST_POSTGRES_URL").unwrap(), "test").with_metadata_schema(schema.trim()),
+        Err(_) => ConnectOptions::duckdb(project.join("warehouse.duckdb")),
+    };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let options = ConnectOptions::duckdb(project.join("warehouse.duckdb"));
         let opened = connect(&options, Access::Read).await.unwrap();
         let rows = string_rows(&opened.warehouse.query_all(sql).await.unwrap()).unwrap();
         opened.warehouse.close().await.unwrap();
@@ -271,4 +275,41 @@ fn the_demo_ingests_every_platform_reconciles_and_reruns_incrementally() {
     }
     let config = std::fs::read_to_string(dir.join("mdp.yml")).unwrap();
     assert!(!config.contains("sandbox-demo-token"), "the demo references its token file, never the value");
+}
+
+/// Point a project at the test Postgres server, with its own metadata schema.
+fn use_postgres(project: &Path, metadata_schema: &str) {
+    let file = project.join("mdp.yml");
+    let config = std::fs::read_to_string(&file)
+        .unwrap()
+        .replacen("  default: local\n", "  default: pg\n", 1)
+        .replacen("  targets:\n", "  targets:\n    pg:\n      type: postgres\n      url: ${MDP_TEST_POSTGRES_URL}\n", 1)
+        .replacen("metadata_schema: mdp_meta\n", &format!("metadata_schema: {metadata_schema}\n"), 1);
+    std::fs::write(&file, config).unwrap();
+    std::fs::write(project.join(".pg-metadata-schema"), metadata_schema).unwrap();
+}
+
+#[test]
+fn postgres_ingest_reconciles_exactly_and_reruns_idempotently() {
+    if std::env::var("MDP_TEST_POSTGRES_URL").is_err() {
+        eprintln!("NOTICE: skipping the Postgres ingest test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    use_postgres(&project, "mdp_meta_ingest_test");
+    // The raw schema is shared in the test database: start from a clean one.
+    let reset = "DROP SCHEMA IF EXISTS raw CASCADE";
+    let out = mdp().args(["sql", reset]).current_dir(&project).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = ingest(&project, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_matches_truth(&project, &sandbox);
+    let out = ingest(&project, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_matches_truth(&project, &sandbox);
+    let counts = query(&project, "SELECT count(*), count(DISTINCT (account_id, date, ad_id)) FROM raw.meta_ads__ad_daily");
+    assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
+    let _ = mdp().args(["sql", "DROP SCHEMA raw CASCADE; DROP SCHEMA mdp_meta_ingest_test CASCADE"]).current_dir(&project).output();
 }
