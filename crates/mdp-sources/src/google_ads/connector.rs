@@ -35,8 +35,9 @@ use crate::source::{emit, AccountInfo, ReadContext, Sink, Source, SourceSettings
 
 const PLATFORM: Platform = Platform::GoogleAds;
 
-/// The API has no hard limit on a report's date range; 90 days keeps each stream's answers bounded.
-const MAX_WINDOW_DAYS: u32 = 90;
+/// The API has no hard limit on a report's date range; 30 days keeps each answer (one JSON body, parsed
+/// whole) to a few megabytes.
+const MAX_WINDOW_DAYS: u32 = 10;
 
 /// A rate limit whose quota resets further away than this (the daily operations quota) is not
 /// waited for: retrying would only burn attempts.
@@ -405,7 +406,7 @@ impl Source for GoogleAds {
             ad_group_id: None,
             currency: Some(currency.clone()),
             timezone: Some(timezone.clone()),
-            payload: row,
+            payload: row.to_string(),
         };
         Ok(AccountInfo { id, currency, timezone, record })
     }
@@ -474,7 +475,7 @@ fn entity_record(stream: &str, account_id: &str, row: Value) -> Result<EntityRec
         ad_group_id: if stream == "ads" { text(&row, &["adGroup", "id"]) } else { None },
         currency: None,
         timezone: None,
-        payload: row,
+        payload: row.to_string(),
     })
 }
 
@@ -506,7 +507,7 @@ fn performance_record(account_id: &str, ad_level: bool, row: Value) -> Result<Pe
         likes: None,
         comments: None,
         shares: None,
-        payload: row,
+        payload: row.to_string(),
     })
 }
 

@@ -43,11 +43,11 @@ const PLATFORM: Platform = Platform::LinkedInAds;
 const PAGE_SIZE: usize = 100;
 
 /// Creative × UTC day. LinkedIn sets no day limit on DAILY reports, but one answer is unpaged and capped
-/// (15,000 elements), so windows stay at 30 days.
+/// (15,000 elements), and a window's partial answers are held until merged, so windows stay at 10 days.
 pub const AD_DAILY: StreamSpec = StreamSpec {
     name: "ad_daily",
     kind: StreamKind::Daily,
-    max_window_days: 30,
+    max_window_days: 10,
     description: "creative × UTC day: spend, impressions, clicks, website conversions and value, video views, likes, comments, shares",
 };
 
@@ -345,7 +345,7 @@ impl Source for LinkedInAds {
             ad_group_id: None,
             currency: Some(currency.clone()),
             timezone: Some(timezone.clone()),
-            payload: info,
+            payload: info.to_string(),
         };
         Ok(AccountInfo { id, currency, timezone, record })
     }
@@ -381,7 +381,7 @@ impl Source for LinkedInAds {
                         ad_group_id: None,
                         currency: None,
                         timezone: None,
-                        payload: item,
+                        payload: item.to_string(),
                     },
                     Finder::Campaigns => EntityRecord {
                         account_id: account.id.clone(),
@@ -392,7 +392,7 @@ impl Source for LinkedInAds {
                         ad_group_id: None,
                         currency: None,
                         timezone: None,
-                        payload: item,
+                        payload: item.to_string(),
                     },
                     Finder::Creatives => {
                         let campaign = urn_or_id(&item["campaign"], "sponsoredCampaign");
@@ -405,7 +405,7 @@ impl Source for LinkedInAds {
                             ad_group_id: campaign,
                             currency: None,
                             timezone: None,
-                            payload: item,
+                            payload: item.to_string(),
                         }
                     }
                 };
@@ -442,12 +442,11 @@ impl Source for LinkedInAds {
         for part in window.split(AD_DAILY.max_window_days) {
             let mut rows: BTreeMap<RowKey, Map<String, Value>> = BTreeMap::new();
             for fields in &chunks {
-                let body =
+                let mut body =
                     self.get(ctx, &format!("adAnalytics?{}", analytics_query(&account.id, part, fields))).await?;
-                let elements = body["elements"]
-                    .as_array()
-                    .cloned()
-                    .ok_or_else(|| SourceError::malformed(PLATFORM, "adAnalytics answer without elements"))?;
+                let Some(Value::Array(elements)) = body.get_mut("elements").map(Value::take) else {
+                    return Err(SourceError::malformed(PLATFORM, "adAnalytics answer without elements"));
+                };
                 merge(&mut rows, elements)?;
             }
             let mut records = Vec::with_capacity(rows.len());
@@ -502,7 +501,7 @@ fn performance_record(
         likes: Some(integer(&row, "likes")?),
         comments: Some(integer(&row, "comments")?),
         shares: Some(integer(&row, "shares")?),
-        payload: Value::Object(row),
+        payload: Value::Object(row).to_string(),
     })
 }
 
@@ -545,7 +544,8 @@ mod tests {
             (r.ad_id.as_deref(), r.ad_group_id.as_deref(), r.campaign_id.as_deref()),
             (Some("17"), Some("2"), Some("1"))
         );
-        assert_eq!(r.payload["pivotValues"][0], "urn:li:sponsoredCreative:17", "the payload keeps the URNs");
+        let payload: Value = serde_json::from_str(&r.payload).unwrap();
+        assert_eq!(payload["pivotValues"][0], "urn:li:sponsoredCreative:17", "the payload keeps the URNs");
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! - `clicks` is Meta's all-clicks count (like the other platforms' clicks); `inline_link_clicks`
 //!   (Fivetran's choice) stays in the payload;
 //! - an expired or invalid `after` cursor (code 2642) restarts that window part's paging from the first
-//!   page, once; each part's pages are buffered until it is complete, so a restart never duplicates rows.
+//!   page, once; each part's records are held until it is complete, so a restart never duplicates rows.
 
 use std::collections::VecDeque;
 use std::str::FromStr;
@@ -46,11 +46,12 @@ const PLATFORM: Platform = Platform::MetaAds;
 /// Rows per page (`limit`); `options.page_size` lowers it (Meta suggests smaller pages on timeouts).
 const MAX_PAGE_SIZE: u64 = 500;
 
-/// Daily insights; window parts stay within 30 days (large daily ranges time out or are refused).
+/// Daily insights; window parts stay within 10 days: large daily ranges time out or are refused, and
+/// a part's records are held until its paging completes.
 pub const AD_DAILY: StreamSpec = StreamSpec {
     name: "ad_daily",
     kind: StreamKind::Daily,
-    max_window_days: 30,
+    max_window_days: 10,
     description: "ad × day: spend, impressions, clicks, conversions and value (configured action types), video views, reactions, comments, shares",
 };
 
@@ -196,17 +197,20 @@ impl MetaAds {
         answer.standard(PLATFORM)
     }
 
-    /// Every page of a cursor-paged edge, buffered. An expired or invalid cursor restarts the paging
-    /// from the first page, once (the pages read before it are dropped, so nothing is duplicated).
-    async fn all_pages(
+    /// Every item of a cursor-paged edge, each converted as its page arrives (records with compact
+    /// payloads take a fraction of a page's parsed JSON) and held until the paging is complete. An
+    /// expired or invalid cursor restarts the paging from the first page, once (the items read before
+    /// it are dropped, so nothing is duplicated).
+    async fn all_pages<T>(
         &self,
         ctx: &ReadContext,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<Vec<Vec<Value>>, SourceError> {
+        convert: impl Fn(Value) -> Result<T, SourceError>,
+    ) -> Result<Vec<T>, SourceError> {
         let mut restarted = false;
         loop {
-            match self.pages(ctx, path, query).await {
+            match self.pages(ctx, path, query, &convert).await {
                 Err(error) if is_invalid_cursor(&error) && !restarted => {
                     tracing::info!(platform = %PLATFORM, %path, "the page cursor expired; reading from the first page again");
                     restarted = true;
@@ -216,13 +220,14 @@ impl MetaAds {
         }
     }
 
-    async fn pages(
+    async fn pages<T>(
         &self,
         ctx: &ReadContext,
         path: &str,
         query: &[(&str, String)],
-    ) -> Result<Vec<Vec<Value>>, SourceError> {
-        let mut pages = Vec::new();
+        convert: &impl Fn(Value) -> Result<T, SourceError>,
+    ) -> Result<Vec<T>, SourceError> {
+        let mut items = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let mut q = query.to_vec();
@@ -235,11 +240,14 @@ impl MetaAds {
                 return Err(SourceError::malformed(PLATFORM, format!("{path}: the answer has no data array")));
             };
             let empty = data.is_empty();
-            pages.push(data);
+            items.reserve(data.len());
+            for item in data {
+                items.push(convert(item)?);
+            }
             let next_cursor = body["paging"]["cursors"]["after"].as_str().map(str::to_string);
             // Paging ends when `next` is absent; an empty page or a cursor that does not move ends it too.
             if body["paging"]["next"].is_null() || empty || next_cursor.is_none() || next_cursor == after {
-                return Ok(pages);
+                return Ok(items);
             }
             after = next_cursor;
         }
@@ -428,7 +436,7 @@ fn performance_record(
         likes: Some(action_count(&row, LIKE)?),
         comments: Some(action_count(&row, COMMENT)?),
         shares: Some(action_count(&row, SHARE)?),
-        payload: row,
+        payload: row.to_string(),
     })
 }
 
@@ -480,7 +488,7 @@ impl Source for MetaAds {
             ad_group_id: None,
             currency: Some(currency.clone()),
             timezone: Some(timezone.clone()),
-            payload: info,
+            payload: info.to_string(),
         };
         Ok(AccountInfo { id, currency, timezone, record })
     }
@@ -509,28 +517,23 @@ impl Source for MetaAds {
             // Edges leave out archived and deleted objects unless asked for them.
             ("effective_status", serde_json::to_string(ALL_EFFECTIVE_STATUSES).expect("strings serialize")),
         ];
-        let pages = self.all_pages(ctx, &path, &query).await?;
-        for page in pages {
-            let records: Result<Vec<EntityRecord>, SourceError> = page
-                .into_iter()
-                .map(|item| {
-                    Ok(EntityRecord {
-                        account_id: account.id.clone(),
-                        id: text(&item, "id")
-                            .ok_or_else(|| SourceError::malformed(PLATFORM, format!("{edge} item without id")))?,
-                        name: text(&item, "name"),
-                        // The object's own status (ACTIVE/PAUSED/DELETED/ARCHIVED); effective_status stays in the payload.
-                        status: text(&item, "status").or_else(|| text(&item, "effective_status")),
-                        campaign_id: if edge == "campaigns" { None } else { text(&item, "campaign_id") },
-                        ad_group_id: if edge == "ads" { text(&item, "adset_id") } else { None },
-                        currency: None,
-                        timezone: None,
-                        payload: item,
-                    })
+        let records = self
+            .all_pages(ctx, &path, &query, |item| {
+                Ok(EntityRecord {
+                    account_id: account.id.clone(),
+                    id: text(&item, "id").ok_or_else(|| SourceError::malformed(PLATFORM, format!("{edge} item without id")))?,
+                    name: text(&item, "name"),
+                    // The object's own status (ACTIVE/PAUSED/DELETED/ARCHIVED); effective_status stays in the payload.
+                    status: text(&item, "status").or_else(|| text(&item, "effective_status")),
+                    campaign_id: if edge == "campaigns" { None } else { text(&item, "campaign_id") },
+                    ad_group_id: if edge == "ads" { text(&item, "adset_id") } else { None },
+                    currency: None,
+                    timezone: None,
+                    payload: item.to_string(),
                 })
-                .collect();
-            emit(out, ctx, records?).await?;
-        }
+            })
+            .await?;
+        emit(out, ctx, records).await?;
         Ok(())
     }
 
@@ -551,8 +554,9 @@ impl Source for MetaAds {
         let path = format!("{}/insights", self.node(&account.id)?);
         let mut parts: VecDeque<DateWindow> = window.split(AD_DAILY.max_window_days).into();
         while let Some(part) = parts.pop_front() {
-            let pages = match self.all_pages(ctx, &path, &self.insights_query(part)).await {
-                Ok(pages) => pages,
+            let convert = |row| performance_record(&account.id, row, &self.conversion_types);
+            let records = match self.all_pages(ctx, &path, &self.insights_query(part), convert).await {
+                Ok(records) => records,
                 Err(error) if is_too_much_data(&error) && part.days() > 1 => {
                     // Meta could not compute this much at once: read the two halves instead.
                     tracing::info!(platform = %PLATFORM, %part, "Meta asked for less data; splitting the date range");
@@ -563,11 +567,7 @@ impl Source for MetaAds {
                 }
                 Err(error) => return Err(error),
             };
-            for page in pages {
-                let records: Result<Vec<PerformanceRecord>, SourceError> =
-                    page.into_iter().map(|row| performance_record(&account.id, row, &self.conversion_types)).collect();
-                emit(out, ctx, records?).await?;
-            }
+            emit(out, ctx, records).await?;
         }
         Ok(())
     }

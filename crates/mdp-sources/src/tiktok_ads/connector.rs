@@ -69,11 +69,11 @@ impl TikTokAds {
         })?;
         header.set_sensitive(true);
         let url = self.url(path);
-        let value = ctx
+        let mut value = ctx
             .http
             .send(PLATFORM, |client| client.get(&url).header("Access-Token", header.clone()).query(query), |a| self.classify(a))
             .await?;
-        Ok(value["data"].clone())
+        Ok(value.get_mut("data").map(Value::take).unwrap_or(Value::Null))
     }
 
     fn classify(&self, answer: Answer<'_>) -> Verdict {
@@ -120,8 +120,8 @@ impl TikTokAds {
             let mut q = query.clone();
             q.push(("page", page.to_string()));
             q.push(("page_size", PAGE_SIZE.to_string()));
-            let data = self.get(ctx, path, &q).await?;
-            let list = data["list"].as_array().cloned().unwrap_or_default();
+            let mut data = self.get(ctx, path, &q).await?;
+            let list = take_list(&mut data);
             each_page(list)?;
             let total_page = data["page_info"]["total_page"].as_u64().unwrap_or(1);
             if page >= total_page {
@@ -194,7 +194,7 @@ impl Source for TikTokAds {
             ad_group_id: None,
             currency: Some(currency.clone()),
             timezone: Some(timezone.clone()),
-            payload: info,
+            payload: info.to_string(),
         };
         Ok(AccountInfo { id: account_id.to_string(), currency, timezone, record })
     }
@@ -227,7 +227,7 @@ impl Source for TikTokAds {
                         ad_group_id: if id_key == "ad_id" { text(&item, "adgroup_id") } else { None },
                         currency: None,
                         timezone: None,
-                        payload: item,
+                        payload: item.to_string(),
                     })
                 })
                 .collect();
@@ -268,8 +268,8 @@ impl Source for TikTokAds {
                     ("page", page.to_string()),
                     ("page_size", PAGE_SIZE.to_string()),
                 ];
-                let data = self.get(ctx, "report/integrated/get/", &query).await?;
-                let list = data["list"].as_array().cloned().unwrap_or_default();
+                let mut data = self.get(ctx, "report/integrated/get/", &query).await?;
+                let list = take_list(&mut data);
                 let mut records = Vec::with_capacity(list.len());
                 for row in list {
                     records.push(performance_record(&account.id, row)?);
@@ -283,6 +283,14 @@ impl Source for TikTokAds {
             }
         }
         Ok(())
+    }
+}
+
+/// A page's `list`, moved out of the answer (no copy of the rows).
+fn take_list(data: &mut Value) -> Vec<Value> {
+    match data.get_mut("list").map(Value::take) {
+        Some(Value::Array(list)) => list,
+        _ => Vec::new(),
     }
 }
 
@@ -308,7 +316,7 @@ fn performance_record(account_id: &str, row: Value) -> Result<PerformanceRecord,
         likes: Some(integer(m, "likes")?),
         comments: Some(integer(m, "comments")?),
         shares: Some(integer(m, "shares")?),
-        payload: row,
+        payload: row.to_string(),
     })
 }
 
