@@ -157,9 +157,7 @@ impl HttpDriver {
                     let headers = response.headers().clone();
                     match response.bytes().await {
                         Ok(body) => {
-                            let json = serde_json::from_slice::<Value>(&body).map_err(|e| {
-                                format!("the body is not valid JSON ({e}); {} bytes received", body.len())
-                            });
+                            let json = parse_json(body).await;
                             classify(Answer { status, headers: &headers, json })
                         }
                         Err(e) => Verdict::Retry {
@@ -196,6 +194,22 @@ impl HttpDriver {
         let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
         ceiling.mul_f64(fraction)
     }
+}
+
+/// Parse a body as JSON. Large bodies are parsed on the blocking pool, so that reading many accounts
+/// at once uses every core instead of only the task that polls them all.
+async fn parse_json<B: AsRef<[u8]> + Send + 'static>(body: B) -> Result<Value, String> {
+    const INLINE_LIMIT: usize = 64 * 1024;
+    fn parse(body: &[u8]) -> Result<Value, String> {
+        serde_json::from_slice::<Value>(body)
+            .map_err(|e| format!("the body is not valid JSON ({e}); {} bytes received", body.len()))
+    }
+    if body.as_ref().len() <= INLINE_LIMIT {
+        return parse(body.as_ref());
+    }
+    tokio::task::spawn_blocking(move || parse(body.as_ref()))
+        .await
+        .unwrap_or_else(|e| Err(format!("the JSON parser thread failed: {e}")))
 }
 
 fn with_attempts(error: SourceError, attempts: u32) -> SourceError {
