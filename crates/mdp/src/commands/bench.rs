@@ -215,9 +215,10 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
 
     let today = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
     let history_days = 165u64;
-    // Per platform and ad per ad group: 2 accounts × 3 campaigns × 2 ad groups, ~11 of 12 days deliver.
-    let rows_per_ad_slot = 4 * 12 * history_days * 11 / 12;
-    let ads_per_ad_group = args.rows.div_ceil(rows_per_ad_slot).max(1);
+    // Per ad of each ad group: 2 accounts × 3 campaigns × 2 ad groups on Meta, TikTok and LinkedIn, one
+    // campaign fewer with ads on Google (its third is Performance Max); ~11 of 12 days deliver.
+    let rows_per_ad_slot = (3 * 12 + 8) * history_days * 11 / 12;
+    let ads_per_ad_group = args.rows.div_ceil(rows_per_ad_slot * 97 / 100).max(1); // 3% margin: days vary
     let exe = std::env::current_exe().context("cannot find the mdp executable")?;
     let mut sandbox = std::process::Command::new(exe)
         .args(["sandbox", "--port", "0", "--today", &today.to_string(), "--ads-per-ad-group", &ads_per_ad_group.to_string()])
