@@ -17,6 +17,7 @@
 pub mod error;
 pub mod google_ads;
 pub mod http;
+mod json;
 mod kind;
 pub mod linkedin_ads;
 pub mod meta_ads;

@@ -17,7 +17,6 @@
 //! quota that resets in hours; a sunset version is not routed (HTTP 404); `metrics.video_views` was
 //! renamed `metrics.video_trueview_views` in v22.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -84,23 +83,20 @@ impl GoogleAds {
     }
 
     fn headers(&self) -> Result<HeaderMap, SourceError> {
-        let config_error = |name: &str| SourceError::Config {
-            source_name: self.settings.name.clone(),
-            message: format!("{name} contains characters not allowed in an HTTP header"),
-        };
+        let name = &self.settings.name;
         let mut headers = HeaderMap::new();
         let token = self.settings.credential("access_token")?;
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| config_error("access_token"))?;
-        bearer.set_sensitive(true);
-        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(AUTHORIZATION, crate::json::sensitive_header(name, "access_token", &format!("Bearer {}", token.expose()))?);
         // Optional: only sent when configured.
         if let Some(developer_token) = self.settings.credentials.get("developer_token") {
-            let mut value = HeaderValue::from_str(developer_token.expose()).map_err(|_| config_error("developer_token"))?;
-            value.set_sensitive(true);
+            let value = crate::json::sensitive_header(name, "developer_token", developer_token.expose())?;
             headers.insert(HeaderName::from_static("developer-token"), value);
         }
         if let Some(login) = &self.login_customer_id {
-            let value = HeaderValue::from_str(login).map_err(|_| config_error("login_customer_id"))?;
+            let value = HeaderValue::from_str(login).map_err(|_| SourceError::Config {
+                source_name: name.clone(),
+                message: "login_customer_id contains characters not allowed in an HTTP header".into(),
+            })?;
             headers.insert(HeaderName::from_static("login-customer-id"), value);
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -312,11 +308,7 @@ fn at<'a>(row: &'a Value, path: &[&str]) -> &'a Value {
 }
 
 fn text(row: &Value, path: &[&str]) -> Option<String> {
-    match at(row, path) {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    crate::json::text(at(row, path))
 }
 
 /// An int64 field: a JSON string (proto3 JSON), tolerated as a number; missing means 0.
@@ -332,14 +324,7 @@ fn int64(row: &Value, path: &[&str]) -> Result<i64, SourceError> {
 
 /// A double field read from its JSON text into an exact decimal (`1.5` stays 1.5); missing means 0.
 fn double(row: &Value, path: &[&str]) -> Result<Decimal, SourceError> {
-    let bad = |shown: String| SourceError::malformed(PLATFORM, format!("{} is not a number: {shown}", path.join(".")));
-    let parse = |s: &str| Decimal::from_str(s).or_else(|_| Decimal::from_scientific(s)).map_err(|_| bad(format!("{s:?}")));
-    match at(row, path) {
-        Value::Null => Ok(Decimal::ZERO),
-        Value::Number(n) => parse(&n.to_string()),
-        Value::String(s) => parse(s.trim()),
-        other => Err(bad(other.to_string())),
-    }
+    crate::json::decimal(PLATFORM, &path.join("."), at(row, path))
 }
 
 /// `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.
@@ -514,6 +499,7 @@ fn performance_record(account_id: &str, ad_level: bool, row: Value) -> Result<Pe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
     use serde_json::json;
 
     fn dec(s: &str) -> Decimal {

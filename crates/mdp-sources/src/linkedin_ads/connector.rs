@@ -22,7 +22,6 @@
 //!   or unknown `LinkedIn-Version`) → [`SourceError::SunsetVersion`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 
 use async_trait::async_trait;
 use mdp_core::{DateWindow, Platform};
@@ -137,9 +136,7 @@ impl LinkedInAds {
     /// GET `{base}/rest/{path_and_query}`; the query string is already Rest.li-encoded.
     async fn get(&self, ctx: &ReadContext, path_and_query: &str) -> Result<Value, SourceError> {
         let token = self.settings.credential("access_token")?;
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-            .map_err(|_| self.config_error("access_token contains characters not allowed in an HTTP header"))?;
-        auth.set_sensitive(true);
+        let auth = crate::json::sensitive_header(&self.settings.name, "access_token", &format!("Bearer {}", token.expose()))?;
         let version = HeaderValue::from_str(&self.settings.api_version).map_err(|_| {
             self.config_error(format!(
                 "api_version {:?} is not a valid LinkedIn-Version (YYYYMM)",
@@ -284,39 +281,15 @@ fn required_id(item: &Value, kind: &str) -> Result<String, SourceError> {
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
-    match &v[key] {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    crate::json::text(&v[key])
 }
 
 fn decimal(v: &Map<String, Value>, key: &str) -> Result<Decimal, SourceError> {
-    match v.get(key).unwrap_or(&Value::Null) {
-        Value::Null => Ok(Decimal::ZERO),
-        Value::String(s) if s.is_empty() => Ok(Decimal::ZERO),
-        Value::String(s) => Decimal::from_str(s)
-            .or_else(|_| Decimal::from_scientific(s))
-            .map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key} is not a number: {s:?}"))),
-        Value::Number(n) => {
-            let s = n.to_string();
-            Decimal::from_str(&s)
-                .or_else(|_| Decimal::from_scientific(&s))
-                .map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key}: {n}")))
-        }
-        other => Err(SourceError::malformed(PLATFORM, format!("metric {key} is not a number: {other}"))),
-    }
+    crate::json::decimal(PLATFORM, &format!("metric {key}"), v.get(key).unwrap_or(&Value::Null))
 }
 
 fn integer(v: &Map<String, Value>, key: &str) -> Result<i64, SourceError> {
-    if let Some(n) = v.get(key).and_then(Value::as_i64) {
-        return Ok(n);
-    }
-    let d = decimal(v, key)?;
-    if d.fract() != Decimal::ZERO {
-        return Err(SourceError::malformed(PLATFORM, format!("metric {key} is not a whole number: {d}")));
-    }
-    i64::try_from(d).map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key} out of range: {d}")))
+    crate::json::integer(PLATFORM, &format!("metric {key}"), v.get(key).unwrap_or(&Value::Null))
 }
 
 #[async_trait]
@@ -508,6 +481,7 @@ fn performance_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
     use serde_json::json;
 
     #[test]

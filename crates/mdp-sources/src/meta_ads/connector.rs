@@ -25,13 +25,12 @@
 //!   page, once; each part's records are held until it is complete, so a restart never duplicates rows.
 
 use std::collections::VecDeque;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use mdp_core::{DateWindow, Platform};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -166,12 +165,8 @@ impl MetaAds {
 
     async fn get(&self, ctx: &ReadContext, path: &str, query: &[(&str, String)]) -> Result<Value, SourceError> {
         let token = self.settings.credential("access_token")?;
-        let mut header =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| SourceError::Config {
-                source_name: self.settings.name.clone(),
-                message: "access_token contains characters not allowed in an HTTP header".into(),
-            })?;
-        header.set_sensitive(true);
+        let header =
+            crate::json::sensitive_header(&self.settings.name, "access_token", &format!("Bearer {}", token.expose()))?;
         let url = self.url(path);
         ctx.http
             .send(
@@ -348,37 +343,19 @@ fn is_invalid_cursor(error: &SourceError) -> bool {
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
-    match &v[key] {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    crate::json::text(&v[key])
 }
 
 fn parse_decimal(value: &Value, what: &str) -> Result<Decimal, SourceError> {
-    match value {
-        Value::Null => Ok(Decimal::ZERO),
-        Value::String(s) if s.is_empty() => Ok(Decimal::ZERO),
-        Value::String(s) => Decimal::from_str(s)
-            .or_else(|_| Decimal::from_scientific(s))
-            .map_err(|_| SourceError::malformed(PLATFORM, format!("{what} is not a number: {s:?}"))),
-        Value::Number(n) => {
-            Decimal::from_str(&n.to_string()).map_err(|_| SourceError::malformed(PLATFORM, format!("{what}: {n}")))
-        }
-        other => Err(SourceError::malformed(PLATFORM, format!("{what} is not a number: {other}"))),
-    }
-}
-
-fn to_integer(d: Decimal, what: &str) -> Result<i64, SourceError> {
-    if d.fract() != Decimal::ZERO {
-        return Err(SourceError::malformed(PLATFORM, format!("{what} is not a whole number: {d}")));
-    }
-    i64::try_from(d.mantissa() / 10i128.pow(d.scale()))
-        .map_err(|_| SourceError::malformed(PLATFORM, format!("{what} out of range: {d}")))
+    crate::json::decimal(PLATFORM, what, value)
 }
 
 fn integer(v: &Value, key: &str) -> Result<i64, SourceError> {
-    to_integer(parse_decimal(&v[key], key)?, key)
+    crate::json::integer(PLATFORM, key, &v[key])
+}
+
+fn to_integer(d: Decimal, what: &str) -> Result<i64, SourceError> {
+    crate::json::whole_number(PLATFORM, what, d)
 }
 
 /// The sum of the `value`s of `list` (`actions` or `action_values`) whose `action_type` is in `types`.
@@ -575,6 +552,9 @@ impl Source for MetaAds {
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
+    use reqwest::header::HeaderValue;
     use std::collections::BTreeMap;
     use std::sync::Arc;
 

@@ -5,12 +5,10 @@
 //! query string; numbers are strings; dates read `YYYY-MM-DD 00:00:00`; daily reports cover ≤ 30 days;
 //! page paging up to 1000 rows per page.
 
-use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use mdp_core::{DateWindow, Platform};
-use reqwest::header::HeaderValue;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -63,11 +61,7 @@ impl TikTokAds {
 
     async fn get(&self, ctx: &ReadContext, path: &str, query: &[(&str, String)]) -> Result<Value, SourceError> {
         let token = self.settings.credential("access_token")?;
-        let mut header = HeaderValue::from_str(token.expose()).map_err(|_| SourceError::Config {
-            source_name: self.settings.name.clone(),
-            message: "access_token contains characters not allowed in an HTTP header".into(),
-        })?;
-        header.set_sensitive(true);
+        let header = crate::json::sensitive_header(&self.settings.name, "access_token", token.expose())?;
         let url = self.url(path);
         let mut value = ctx
             .http
@@ -133,29 +127,15 @@ impl TikTokAds {
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
-    match &v[key] {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    crate::json::text(&v[key])
 }
 
 fn decimal(v: &Value, key: &str) -> Result<Decimal, SourceError> {
-    match &v[key] {
-        Value::Null => Ok(Decimal::ZERO),
-        Value::String(s) if s.is_empty() || s == "-" => Ok(Decimal::ZERO),
-        Value::String(s) => Decimal::from_str(s)
-            .or_else(|_| Decimal::from_scientific(s))
-            .map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key} is not a number: {s:?}"))),
-        Value::Number(n) => Decimal::from_str(&n.to_string()).map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key}: {n}"))),
-        other => Err(SourceError::malformed(PLATFORM, format!("metric {key} is not a number: {other}"))),
-    }
+    crate::json::decimal(PLATFORM, &format!("metric {key}"), &v[key])
 }
 
 fn integer(v: &Value, key: &str) -> Result<i64, SourceError> {
-    let d = decimal(v, key)?;
-    i64::try_from(d.trunc().mantissa() / 10i128.pow(d.trunc().scale()))
-        .map_err(|_| SourceError::malformed(PLATFORM, format!("metric {key} out of range: {d}")))
+    crate::json::integer(PLATFORM, &format!("metric {key}"), &v[key])
 }
 
 #[async_trait]
@@ -323,6 +303,7 @@ fn performance_record(account_id: &str, row: Value) -> Result<PerformanceRecord,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     #[test]
     fn report_rows_parse_string_numbers_and_dates() {
