@@ -243,8 +243,8 @@ fn a_sigkill_mid_ingest_then_a_rerun_ends_identical_to_an_uninterrupted_run() {
     assert!(out.status.success(), "{}", text(&out));
 
     let killed = project(&tmp.path().join("killed"), &sandbox);
-    // Slow every answer down so the run is surely mid-way when killed.
-    post_json(&format!("{}/_sandbox/faults", sandbox.url), serde_json::json!({"kind": "slow", "millis": 150, "count": 40}));
+    // Slow the next 200 answers by 0.1 s (~5 s over 4 concurrent accounts): the run is surely mid-way when killed.
+    post_json(&format!("{}/_sandbox/faults", sandbox.url), serde_json::json!({"kind": "slow", "millis": 100, "count": 200}));
     let mut child = mdp().arg("ingest").current_dir(&killed).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(1500) {
