@@ -43,6 +43,8 @@ pub struct DuckDbTarget {
     pub path: PathBuf,
     /// Default: `main`.
     pub schema: Identifier,
+    /// Cap on DuckDB's buffer pool, e.g. `512MB` or `2GB` (DuckDB's default: 80% of RAM).
+    pub memory_limit: Option<String>,
 }
 
 impl DuckDbTarget {
@@ -131,9 +133,18 @@ enum TargetType {
     Postgres,
 }
 
-const DUCKDB_KEYS: &[&str] = &["type", "path", "schema"];
+const DUCKDB_KEYS: &[&str] = &["type", "path", "schema", "memory_limit"];
 const POSTGRES_KEYS: &[&str] = &["type", "url", "password", "schema"];
-const ALL_KEYS: &[&str] = &["type", "path", "url", "password", "schema"];
+const ALL_KEYS: &[&str] = &["type", "path", "url", "password", "schema", "memory_limit"];
+
+/// A size DuckDB accepts for `memory_limit`: a number and a unit, e.g. `512MB`, `1.5GB`, `2GiB`.
+fn valid_memory_limit(value: &str) -> bool {
+    let value = value.trim();
+    let digits = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    number.parse::<f64>().is_ok_and(|n| n > 0.0)
+        && ["KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"].contains(&unit.trim().to_ascii_uppercase().as_str())
+}
 
 struct TargetVisitor;
 
@@ -146,6 +157,7 @@ impl<'de> Visitor<'de> for TargetVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TargetConfig, A::Error> {
         let (mut target_type, mut path, mut url, mut password, mut schema) = (None, None, None, None, None);
+        let mut memory_limit: Option<String> = None;
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "type" => target_type = Some(map.next_value::<TargetType>()?),
@@ -153,6 +165,13 @@ impl<'de> Visitor<'de> for TargetVisitor {
                 "url" => url = Some(map.next_value::<String>()?),
                 "password" => password = Some(map.next_value::<SecretRef>()?),
                 "schema" => schema = Some(map.next_value::<Identifier>()?),
+                "memory_limit" => {
+                    let value = map.next_value::<String>()?;
+                    if !valid_memory_limit(&value) {
+                        return Err(de::Error::invalid_value(de::Unexpected::Str(&value), &"a size such as 512MB or 2GB"));
+                    }
+                    memory_limit = Some(value);
+                }
                 other => return Err(de::Error::unknown_field(other, ALL_KEYS)),
             }
         }
@@ -167,11 +186,15 @@ impl<'de> Visitor<'de> for TargetVisitor {
                 Ok(TargetConfig::DuckDb(DuckDbTarget {
                     path: path.ok_or_else(|| de::Error::missing_field("path"))?,
                     schema: schema.unwrap_or_else(default_duckdb_schema),
+                    memory_limit,
                 }))
             }
             TargetType::Postgres => {
                 if path.is_some() {
                     return Err(de::Error::unknown_field("path", POSTGRES_KEYS));
+                }
+                if memory_limit.is_some() {
+                    return Err(de::Error::unknown_field("memory_limit", POSTGRES_KEYS));
                 }
                 Ok(TargetConfig::Postgres(PostgresTarget {
                     url: url.ok_or_else(|| de::Error::missing_field("url"))?,
@@ -251,6 +274,19 @@ fn percent_encode(text: &str) -> String {
         }
     }
     encoded
+}
+
+#[cfg(test)]
+mod memory_limit_tests {
+    #[test]
+    fn sizes_duckdb_accepts() {
+        for ok in ["512MB", "1.5GB", "2GiB", "100 mb"] {
+            assert!(super::valid_memory_limit(ok), "{ok}");
+        }
+        for bad in ["", "512", "lots", "-1GB", "0MB", "5 parsecs"] {
+            assert!(!super::valid_memory_limit(bad), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]
