@@ -165,48 +165,43 @@ fn with_load_columns(batch: RecordBatch, kind: StreamKind, run_id: &str, extract
     RecordBatch::try_new(raw_arrow_schema(kind), columns).map_err(|e| StepError::Other(e.to_string()))
 }
 
-/// Turn pages of records into batches of [`BATCH_RECORDS`] with load columns.
+/// Turn pages of records into batches of [`BATCH_RECORDS`] with load columns, on a task of their own
+/// that feeds the warehouse's bulk load through a bounded channel.
 fn batches_from_pages<T: Send + 'static>(
     mut pages: tokio::sync::mpsc::Receiver<Vec<T>>,
     to_batch: fn(&[T]) -> Result<RecordBatch, String>,
     kind: StreamKind,
     run_id: String,
+    table: &TableRef,
     dates: (NaiveDate, NaiveDate),
 ) -> BatchStream {
     let extracted_at = Utc::now().timestamp_micros();
-    let stream = async_stream_batches(move |tx| async move {
+    let table = table.to_string();
+    // Records that cannot become a batch (e.g. money with more decimals than the raw layer keeps) fail
+    // the load with what and where, rather than being rounded or dropped.
+    let make_batch = move |records: &[T]| {
+        to_batch(records)
+            .map_err(StepError::Other)
+            .and_then(|b| with_load_columns(b, kind, &run_id, extracted_at, dates))
+            .map_err(|e| WarehouseError::Load { table: table.clone(), message: e.to_string() })
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
         let mut pending: Vec<T> = Vec::new();
         while let Some(page) = pages.recv().await {
             pending.extend(page);
             while pending.len() >= BATCH_RECORDS {
                 let rest = pending.split_off(BATCH_RECORDS);
                 let chunk = std::mem::replace(&mut pending, rest);
-                let batch = to_batch(&chunk)
-                    .map_err(|e| WarehouseError::Internal(e))
-                    .and_then(|b| with_load_columns(b, kind, &run_id, extracted_at, dates).map_err(|e| WarehouseError::Internal(e.to_string())));
-                if tx.send(batch).await.is_err() {
-                    return;
+                if tx.send(make_batch(&chunk)).await.is_err() {
+                    return; // the load failed; its error is reported there
                 }
             }
         }
         if !pending.is_empty() {
-            let batch = to_batch(&pending)
-                .map_err(WarehouseError::Internal)
-                .and_then(|b| with_load_columns(b, kind, &run_id, extracted_at, dates).map_err(|e| WarehouseError::Internal(e.to_string())));
-            let _ = tx.send(batch).await;
+            let _ = tx.send(make_batch(&pending)).await;
         }
     });
-    stream
-}
-
-/// A stream fed by a producer task through a bounded channel.
-fn async_stream_batches<F, Fut>(producer: F) -> BatchStream
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<mdp_warehouse::Result<RecordBatch>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(producer(tx));
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
@@ -357,7 +352,7 @@ impl<'w> Ingest<'w> {
             d.literal(&Literal::Date(snapshot.0))?
         );
         let (tx_pages, rx_pages) = tokio::sync::mpsc::channel::<Vec<EntityRecord>>(4);
-        let batches = batches_from_pages(rx_pages, entity_batch, StreamKind::Entity, self.run_id.clone(), snapshot);
+        let batches = batches_from_pages(rx_pages, entity_batch, StreamKind::Entity, self.run_id.clone(), &table, snapshot);
         let mut tx = self.warehouse.begin().await?;
         tx.execute(&delete).await?;
         let reader = async move {
@@ -459,7 +454,7 @@ impl<'w> Ingest<'w> {
         );
         let new_cursor = Some(cursor.map_or(window.end(), |c| c.max(window.end())));
         let (tx_pages, rx_pages) = tokio::sync::mpsc::channel::<Vec<PerformanceRecord>>(4);
-        let batches = batches_from_pages(rx_pages, performance_batch, StreamKind::Daily, self.run_id.clone(), (window.start(), window.end()));
+        let batches = batches_from_pages(rx_pages, performance_batch, StreamKind::Daily, self.run_id.clone(), &table, (window.start(), window.end()));
         let mut tx = self.warehouse.begin().await?;
         tx.execute(&delete).await?;
         let reader = async move {
