@@ -63,6 +63,29 @@ impl Default for IngestOptions {
     }
 }
 
+/// What an ingest says while it runs, for progress displays.
+#[derive(Debug, Clone, Copy)]
+pub enum IngestEvent<'a> {
+    /// A stream of an account starts; `windows` is how many windows it will load (1 for entity snapshots).
+    StreamStarted { source: &'a str, account: &'a str, stream: &'a str, windows: usize },
+    /// One window was committed.
+    WindowLoaded { source: &'a str, account: &'a str, stream: &'a str, rows: u64 },
+    /// The stream is done (or failed).
+    StreamFinished { source: &'a str, account: &'a str, stream: &'a str, rows: u64, failed: bool },
+}
+
+/// Receives [`IngestEvent`]s (a terminal's progress bars; nothing by default).
+pub trait IngestObserver: Send + Sync {
+    fn event(&self, event: IngestEvent<'_>);
+}
+
+/// The observer that ignores everything.
+struct Silent;
+
+impl IngestObserver for Silent {
+    fn event(&self, _: IngestEvent<'_>) {}
+}
+
 /// The outcome of one stream of one account.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamReport {
@@ -211,11 +234,18 @@ pub struct Ingest<'w> {
     run_id: String,
     ctx: ReadContext,
     options: IngestOptions,
+    observer: &'w dyn IngestObserver,
 }
 
 impl<'w> Ingest<'w> {
     pub fn new(warehouse: &'w dyn Warehouse, run_id: &RunId, ctx: ReadContext, options: IngestOptions) -> Self {
-        Ingest { warehouse, run_id: run_id.to_string(), ctx, options }
+        Ingest { warehouse, run_id: run_id.to_string(), ctx, options, observer: &Silent }
+    }
+
+    /// Report progress to `observer`.
+    pub fn with_observer(mut self, observer: &'w dyn IngestObserver) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Ingest every job; failures are reported per stream and do not stop the other streams.
@@ -303,6 +333,9 @@ impl<'w> Ingest<'w> {
         for stream in source.streams() {
             let mut report = self.report(job, account_id, stream.name);
             let started = Instant::now();
+            if stream.kind == StreamKind::Entity {
+                self.observer.event(IngestEvent::StreamStarted { source: &settings.name, account: account_id, stream: stream.name, windows: 1 });
+            }
             let outcome = match stream.kind {
                 StreamKind::Entity => self
                     .replace_entities(source, stream, &account, snapshot, Some(stream))
@@ -323,6 +356,13 @@ impl<'w> Ingest<'w> {
                 }
             }
             report.seconds = started.elapsed().as_secs_f64();
+            self.observer.event(IngestEvent::StreamFinished {
+                source: &settings.name,
+                account: account_id,
+                stream: stream.name,
+                rows: report.rows,
+                failed: report.error.is_some(),
+            });
             reports.push(report);
         }
         reports
@@ -413,6 +453,7 @@ impl<'w> Ingest<'w> {
             Err(e) => return Err((0, 0, describe(None, &e))),
         };
         let (mut done, mut rows) = (0, 0);
+        self.observer.event(IngestEvent::StreamStarted { source: &settings.name, account: &account.id, stream: stream.name, windows: windows.len() });
         for (i, window) in windows.iter().enumerate() {
             // A full refresh's first window also removes the account's rows before it.
             let delete_from = if self.options.full_refresh && i == 0 { None } else { Some(window.start()) };
@@ -421,6 +462,7 @@ impl<'w> Ingest<'w> {
                     done += 1;
                     rows += loaded;
                     cursor = new_cursor;
+                    self.observer.event(IngestEvent::WindowLoaded { source: &settings.name, account: &account.id, stream: stream.name, rows: loaded });
                 }
                 Err(e) => return Err((done, rows, describe(Some(window), &e))),
             }

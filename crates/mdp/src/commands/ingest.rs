@@ -1,13 +1,14 @@
 //! `mdp ingest`: read the enabled sources into the raw layer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use mdp_orchestrator::ingest::{Ingest, IngestOptions, IngestReport, SourceJob};
+use mdp_orchestrator::ingest::{Ingest, IngestEvent, IngestObserver, IngestOptions, IngestReport, SourceJob};
 use mdp_project::{Project, SourceConfig};
 use mdp_sources::http::{HttpDriver, RetryPolicy};
 use mdp_sources::{Credential, ReadContext, SourceSettings};
@@ -34,11 +35,14 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
         concurrency: args.concurrency,
         today: args.today,
     };
-    let progress = progress_bar(&http, args.json);
-    let report = Ingest::new(session.warehouse.as_ref(), &session.run_id, ctx, options).run(&jobs).await;
-    if let Some((bar, ticker)) = progress {
-        ticker.abort();
-        bar.finish_and_clear();
+    let progress = (!args.json && std::io::stderr().is_terminal()).then(|| StreamBars::new(&http));
+    let mut ingest = Ingest::new(session.warehouse.as_ref(), &session.run_id, ctx, options);
+    if let Some(bars) = &progress {
+        ingest = ingest.with_observer(bars);
+    }
+    let report = ingest.run(&jobs).await;
+    if let Some(bars) = progress {
+        bars.finish();
     }
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
     let error = (!failures.is_empty()).then(|| failures.join("\n"));
@@ -106,27 +110,73 @@ fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> 
     })
 }
 
-fn progress_bar(http: &HttpDriver, json: bool) -> Option<(indicatif::ProgressBar, tokio::task::JoinHandle<()>)> {
-    if json || !std::io::stderr().is_terminal() {
-        return None;
+/// Progress in a terminal: a line of totals (rows, requests, retries) and one bar per running stream
+/// (windows loaded, rows so far). Finished streams leave the screen; the summary lists them all.
+struct StreamBars {
+    multi: indicatif::MultiProgress,
+    totals: indicatif::ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+    bars: Mutex<HashMap<String, (indicatif::ProgressBar, u64)>>,
+}
+
+impl StreamBars {
+    fn new(http: &HttpDriver) -> StreamBars {
+        let multi = indicatif::MultiProgress::new();
+        let totals = multi.add(indicatif::ProgressBar::new_spinner());
+        totals.set_style(indicatif::ProgressStyle::with_template("{spinner} ingesting: {msg} [{elapsed}]").expect("valid template"));
+        let stats = http.stats.clone();
+        let ticking = totals.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                ticking.set_message(format!(
+                    "{} rows, {} requests, {} retries",
+                    stats.rows.load(Ordering::Relaxed),
+                    stats.requests.load(Ordering::Relaxed),
+                    stats.retries.load(Ordering::Relaxed)
+                ));
+                ticking.tick();
+                tokio::time::sleep(Duration::from_millis(120)).await;
+            }
+        });
+        StreamBars { multi, totals, ticker, bars: Mutex::new(HashMap::new()) }
     }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} ingesting: {msg} [{elapsed}]").expect("valid template"));
-    let stats = http.stats.clone();
-    let ticking = bar.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            ticking.set_message(format!(
-                "{} rows, {} requests, {} retries",
-                stats.rows.load(Ordering::Relaxed),
-                stats.requests.load(Ordering::Relaxed),
-                stats.retries.load(Ordering::Relaxed)
-            ));
-            ticking.tick();
-            tokio::time::sleep(Duration::from_millis(120)).await;
+
+    fn finish(self) {
+        self.ticker.abort();
+        self.totals.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+impl IngestObserver for StreamBars {
+    fn event(&self, event: IngestEvent<'_>) {
+        let Ok(mut bars) = self.bars.lock() else { return };
+        match event {
+            IngestEvent::StreamStarted { source, account, stream, windows } => {
+                let bar = self.multi.add(indicatif::ProgressBar::new(windows as u64));
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("  {prefix:<44} {bar:20} {pos}/{len} windows, {msg}")
+                        .expect("valid template"),
+                );
+                bar.set_prefix(format!("{source} {account} {stream}"));
+                bar.set_message("0 rows");
+                bars.insert(format!("{source}/{account}/{stream}"), (bar, 0));
+            }
+            IngestEvent::WindowLoaded { source, account, stream, rows } => {
+                if let Some((bar, total)) = bars.get_mut(&format!("{source}/{account}/{stream}")) {
+                    *total += rows;
+                    bar.inc(1);
+                    bar.set_message(format!("{total} rows"));
+                }
+            }
+            IngestEvent::StreamFinished { source, account, stream, .. } => {
+                if let Some((bar, _)) = bars.remove(&format!("{source}/{account}/{stream}")) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+            }
         }
-    });
-    Some((bar, ticker))
+    }
 }
 
 pub(crate) fn print_summary(report: &IngestReport) {
