@@ -22,7 +22,7 @@ use axum::routing::post;
 use axum::Router;
 use chrono::{Days, NaiveDate};
 use mdp_core::Platform;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::faults::{truncate, FaultKind};
 use crate::world::{Account, Ad, AdGroup, Campaign, Metrics, Status, HISTORY_DAYS};
@@ -189,21 +189,46 @@ async fn search_stream(
         Ok(q) => q,
         Err(e) => return invalid_query(&version, &e),
     };
-    let rows = render(&sandbox, account, &query);
     let field_mask: Vec<String> = query.fields.iter().map(|f| camel_path(f).join(".")).collect();
     let field_mask = field_mask.join(",");
     let request_id = format!("sandboxReq{:08}", sandbox.requests());
-    let mut batches: Vec<Value> = rows
-        .chunks(BATCH_ROWS)
-        .map(|chunk| json!({"results": chunk, "fieldMask": field_mask, "requestId": request_id}))
-        .collect();
-    if batches.is_empty() {
-        batches.push(json!({"fieldMask": field_mask, "requestId": request_id}));
+    // The array of batches is written straight into one buffer, row by row.
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    buf.push(b'[');
+    let batch_tail = |buf: &mut Vec<u8>| {
+        buf.extend_from_slice(b",\"fieldMask\":");
+        json_str(buf, &field_mask);
+        buf.extend_from_slice(b",\"requestId\":");
+        json_str(buf, &request_id);
+    };
+    let mut count = 0usize;
+    render(&sandbox, account, &query, &mut buf, |buf: &mut Vec<u8>| {
+        if count % BATCH_ROWS == 0 {
+            if count > 0 {
+                buf.push(b']');
+                batch_tail(buf);
+                buf.extend_from_slice(b"},");
+            }
+            buf.extend_from_slice(b"{\"results\":[");
+        } else {
+            buf.push(b',');
+        }
+        count += 1;
+    });
+    if count == 0 {
+        buf.push(b'{');
+        buf.extend_from_slice(b"\"fieldMask\":");
+        json_str(&mut buf, &field_mask);
+        buf.extend_from_slice(b",\"requestId\":");
+        json_str(&mut buf, &request_id);
+    } else {
+        buf.push(b']');
+        batch_tail(&mut buf);
     }
-    if let Some(last) = batches.last_mut() {
-        last["queryResourceConsumption"] = Value::String((rows.len() as u64 * 3 + 40).to_string());
-    }
-    let text = Value::Array(batches).to_string();
+    buf.extend_from_slice(b",\"queryResourceConsumption\":");
+    json_str(&mut buf, &(count as u64 * 3 + 40).to_string());
+    buf.extend_from_slice(b"}]");
+    let text = into_text(buf);
     let text = if fault == Some(FaultKind::TruncatedJson) { truncate(&text) } else { text };
     (StatusCode::OK, [("content-type", "application/json; charset=UTF-8")], text).into_response()
 }
@@ -545,75 +570,151 @@ struct Row<'a> {
     metrics: Metrics,
 }
 
-fn int64(v: i64) -> Option<Value> {
-    (v != 0).then(|| Value::String(v.to_string()))
+/// Write `s` as a JSON string, with serde_json's escaping.
+pub(crate) fn json_str(buf: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *buf, s).expect("writing JSON to a Vec");
 }
 
-fn double(micros: i64) -> Option<Value> {
+/// Write `"key":`.
+pub(crate) fn json_key(buf: &mut Vec<u8>, key: &str) {
+    json_str(buf, key);
+    buf.push(b':');
+}
+
+/// Write an integer as a JSON number.
+pub(crate) fn json_int(buf: &mut Vec<u8>, n: i64) {
+    use std::io::Write;
+    write!(buf, "{n}").expect("writing to a Vec");
+}
+
+/// A body written with the helpers above (always UTF-8).
+pub(crate) fn into_text(buf: Vec<u8>) -> String {
+    String::from_utf8(buf).expect("JSON bodies are UTF-8")
+}
+
+/// An int64 as proto3 JSON writes it: a string, omitted when zero.
+fn int64(buf: &mut Vec<u8>, v: i64) -> bool {
+    if v == 0 {
+        return false;
+    }
+    buf.push(b'"');
+    json_int(buf, v);
+    buf.push(b'"');
+    true
+}
+
+fn double(buf: &mut Vec<u8>, micros: i64) -> bool {
     // micros / 1e6 is correctly rounded, and JSON prints the shortest text that reads back the same
     // double: 1.5, 45.67.
-    (micros != 0).then(|| Value::from(micros as f64 / 1_000_000.0))
+    if micros == 0 {
+        return false;
+    }
+    serde_json::to_writer(&mut *buf, &(micros as f64 / 1_000_000.0)).expect("writing JSON to a Vec");
+    true
 }
 
-fn field_value(row: &Row<'_>, field: &str) -> Option<Value> {
-    let a = row.account;
-    let text = |s: &str| Some(Value::String(s.to_string()));
-    let m = &row.metrics;
-    match field {
-        "customer.id" => text(&a.id),
-        "customer.resource_name" => text(&format!("customers/{}", a.id)),
-        "customer.descriptive_name" => text(&a.name),
-        "customer.currency_code" => text(a.currency),
-        "customer.time_zone" => text(a.timezone),
-        "campaign.id" => row.campaign.map(|c| Value::String(c.id.clone())),
-        "campaign.resource_name" => row.campaign.map(|c| json!(format!("customers/{}/campaigns/{}", a.id, c.id))),
-        "campaign.name" => row.campaign.map(|c| Value::String(c.name.clone())),
-        "campaign.status" => row.campaign.map(|c| json!(status_name(c.status))),
-        "campaign.advertising_channel_type" => row.campaign.map(|c| json!(if c.performance_max { "PERFORMANCE_MAX" } else { "SEARCH" })),
-        "ad_group.id" => row.ad_group.map(|g| Value::String(g.id.clone())),
-        "ad_group.resource_name" => row.ad_group.map(|g| json!(format!("customers/{}/adGroups/{}", a.id, g.id))),
-        "ad_group.name" => row.ad_group.map(|g| Value::String(g.name.clone())),
-        "ad_group.status" => row.ad_group.map(|g| json!(status_name(g.status))),
-        "ad_group.campaign" => row.campaign.map(|c| json!(format!("customers/{}/campaigns/{}", a.id, c.id))),
-        "ad_group_ad.ad.id" => row.ad.map(|ad| Value::String(ad.id.clone())),
-        "ad_group_ad.ad.name" => row.ad.map(|ad| Value::String(ad.name.clone())),
-        "ad_group_ad.ad.type" => row.ad.map(|_| json!("RESPONSIVE_SEARCH_AD")),
-        "ad_group_ad.ad.resource_name" => row.ad.map(|ad| json!(format!("customers/{}/ads/{}", a.id, ad.id))),
-        "ad_group_ad.status" => row.ad.map(|ad| json!(status_name(ad.status))),
-        "ad_group_ad.resource_name" => match (row.ad_group, row.ad) {
-            (Some(g), Some(ad)) => Some(json!(format!("customers/{}/adGroupAds/{}~{}", a.id, g.id, ad.id))),
-            _ => None,
-        },
-        "ad_group_ad.ad_group" => row.ad_group.map(|g| json!(format!("customers/{}/adGroups/{}", a.id, g.id))),
-        "segments.date" => row.date.map(|d| Value::String(d.to_string())),
-        "metrics.impressions" => int64(m.impressions),
-        "metrics.clicks" => int64(m.clicks),
-        "metrics.cost_micros" => int64(m.spend_micros),
-        "metrics.conversions" => double(m.conversions_micros),
-        "metrics.conversions_value" => double(m.conversion_value_micros),
-        "metrics.view_through_conversions" => int64(m.view_through_conversions),
-        "metrics.video_views" | "metrics.video_trueview_views" => int64(m.video_views),
-        _ => None,
+/// A string value: `Some(s)` is written, `None` leaves the field out.
+fn text(buf: &mut Vec<u8>, s: Option<&str>) -> bool {
+    match s {
+        Some(s) => {
+            json_str(buf, s);
+            true
+        }
+        None => false,
     }
 }
 
-fn insert_path(object: &mut Map<String, Value>, path: &[String], value: Value) {
+/// Write one field's value; `false` (with nothing written) when the row leaves it out.
+fn write_field(buf: &mut Vec<u8>, row: &Row<'_>, field: &str) -> bool {
+    let a = row.account;
+    let m = &row.metrics;
+    match field {
+        "customer.id" => text(buf, Some(&a.id)),
+        "customer.resource_name" => text(buf, Some(&format!("customers/{}", a.id))),
+        "customer.descriptive_name" => text(buf, Some(&a.name)),
+        "customer.currency_code" => text(buf, Some(a.currency)),
+        "customer.time_zone" => text(buf, Some(a.timezone)),
+        "campaign.id" => text(buf, row.campaign.map(|c| c.id.as_str())),
+        "campaign.resource_name" | "ad_group.campaign" => {
+            text(buf, row.campaign.map(|c| format!("customers/{}/campaigns/{}", a.id, c.id)).as_deref())
+        }
+        "campaign.name" => text(buf, row.campaign.map(|c| c.name.as_str())),
+        "campaign.status" => text(buf, row.campaign.map(|c| status_name(c.status))),
+        "campaign.advertising_channel_type" => {
+            text(buf, row.campaign.map(|c| if c.performance_max { "PERFORMANCE_MAX" } else { "SEARCH" }))
+        }
+        "ad_group.id" => text(buf, row.ad_group.map(|g| g.id.as_str())),
+        "ad_group.resource_name" | "ad_group_ad.ad_group" => {
+            text(buf, row.ad_group.map(|g| format!("customers/{}/adGroups/{}", a.id, g.id)).as_deref())
+        }
+        "ad_group.name" => text(buf, row.ad_group.map(|g| g.name.as_str())),
+        "ad_group.status" => text(buf, row.ad_group.map(|g| status_name(g.status))),
+        "ad_group_ad.ad.id" => text(buf, row.ad.map(|ad| ad.id.as_str())),
+        "ad_group_ad.ad.name" => text(buf, row.ad.map(|ad| ad.name.as_str())),
+        "ad_group_ad.ad.type" => text(buf, row.ad.map(|_| "RESPONSIVE_SEARCH_AD")),
+        "ad_group_ad.ad.resource_name" => text(buf, row.ad.map(|ad| format!("customers/{}/ads/{}", a.id, ad.id)).as_deref()),
+        "ad_group_ad.status" => text(buf, row.ad.map(|ad| status_name(ad.status))),
+        "ad_group_ad.resource_name" => match (row.ad_group, row.ad) {
+            (Some(g), Some(ad)) => text(buf, Some(&format!("customers/{}/adGroupAds/{}~{}", a.id, g.id, ad.id))),
+            _ => false,
+        },
+        "segments.date" => match row.date {
+            Some(d) => {
+                use std::io::Write;
+                write!(buf, "\"{d}\"").expect("writing to a Vec");
+                true
+            }
+            None => false,
+        },
+        "metrics.impressions" => int64(buf, m.impressions),
+        "metrics.clicks" => int64(buf, m.clicks),
+        "metrics.cost_micros" => int64(buf, m.spend_micros),
+        "metrics.conversions" => double(buf, m.conversions_micros),
+        "metrics.conversions_value" => double(buf, m.conversion_value_micros),
+        "metrics.view_through_conversions" => int64(buf, m.view_through_conversions),
+        "metrics.video_views" | "metrics.video_trueview_views" => int64(buf, m.video_views),
+        _ => false,
+    }
+}
+
+/// The nested shape of a query's rows, worked out once per query: lowerCamelCase keys, each a field
+/// or an object of further keys.
+#[derive(Debug)]
+enum Node {
+    Leaf(String, String),
+    Object(String, Vec<Node>),
+}
+
+fn plan_insert(nodes: &mut Vec<Node>, path: &[String], field: &str) {
     match path {
         [] => {}
         [last] => {
-            object.insert(last.clone(), value);
+            // A field named twice (or a resource name also selected) keeps one key, as a map would.
+            if !nodes.iter().any(|n| matches!(n, Node::Leaf(k, _) | Node::Object(k, _) if k == last)) {
+                nodes.push(Node::Leaf(last.clone(), field.to_string()));
+            }
         }
         [first, rest @ ..] => {
-            let child = object.entry(first.clone()).or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(child) = child {
-                insert_path(child, rest, value);
+            let at = nodes.iter().position(|n| matches!(n, Node::Object(k, _) if k == first));
+            let at = match at {
+                Some(at) => at,
+                None => {
+                    if nodes.iter().any(|n| matches!(n, Node::Leaf(k, _) if k == first)) {
+                        return;
+                    }
+                    nodes.push(Node::Object(first.clone(), Vec::new()));
+                    nodes.len() - 1
+                }
+            };
+            if let Node::Object(_, children) = &mut nodes[at] {
+                plan_insert(children, rest, field);
             }
         }
     }
 }
 
-fn render_row(row: &Row<'_>, fields: &[String], resource: Resource) -> Value {
-    let mut object = Map::new();
+fn plan(fields: &[String], resource: Resource) -> Vec<Node> {
+    let mut nodes = Vec::new();
     // The FROM resource, and every resource whose fields are selected, carry their resource name.
     let owners = [
         (Resource::Customer, "customer", "customer.resource_name"),
@@ -624,22 +725,66 @@ fn render_row(row: &Row<'_>, fields: &[String], resource: Resource) -> Value {
     for (owner, prefix, name) in owners {
         let selected = fields.iter().any(|f| f.split('.').next() == Some(prefix));
         if owner == resource || selected {
-            if let Some(v) = field_value(row, name) {
-                insert_path(&mut object, &camel_path(name), v);
-            }
+            plan_insert(&mut nodes, &camel_path(name), name);
         }
     }
     for f in fields {
-        if let Some(v) = field_value(row, f) {
-            insert_path(&mut object, &camel_path(f), v);
-        }
+        plan_insert(&mut nodes, &camel_path(f), f);
     }
-    Value::Object(object)
+    nodes
 }
 
-fn render(sandbox: &Sandbox, account: &Account, query: &Query) -> Vec<Value> {
+/// Write the members of one object (without braces); objects left empty are left out.
+fn write_nodes(buf: &mut Vec<u8>, nodes: &[Node], row: &Row<'_>) -> bool {
+    let mut any = false;
+    for node in nodes {
+        let mark = buf.len();
+        if any {
+            buf.push(b',');
+        }
+        let written = match node {
+            Node::Leaf(key, field) => {
+                json_key(buf, key);
+                write_field(buf, row, field)
+            }
+            Node::Object(key, children) => {
+                json_key(buf, key);
+                buf.push(b'{');
+                let written = write_nodes(buf, children, row);
+                buf.push(b'}');
+                written
+            }
+        };
+        if written {
+            any = true;
+        } else {
+            buf.truncate(mark);
+        }
+    }
+    any
+}
+
+fn render_row(buf: &mut Vec<u8>, row: &Row<'_>, plan: &[Node]) {
+    buf.push(b'{');
+    write_nodes(buf, plan, row);
+    buf.push(b'}');
+}
+
+/// Write the query's rows into `buf`, calling `before_row` ahead of each (for separators).
+fn render(sandbox: &Sandbox, account: &Account, query: &Query, buf: &mut Vec<u8>, mut before_row: impl FnMut(&mut Vec<u8>)) {
     let world = &sandbox.world;
     let version = sandbox.version();
+    let plan = plan(&query.fields, query.resource);
+    let limit = query.limit.unwrap_or(usize::MAX);
+    let mut count = 0usize;
+    let mut emit = |buf: &mut Vec<u8>, row: &Row<'_>| {
+        if count >= limit {
+            return;
+        }
+        count += 1;
+        before_row(buf);
+        render_row(buf, row, &plan);
+    };
     // The entities of the FROM resource.
     let mut entities: Vec<(Option<&Campaign>, Option<&AdGroup>, Option<&Ad>)> = Vec::new();
     match query.resource {
@@ -654,54 +799,51 @@ fn render(sandbox: &Sandbox, account: &Account, query: &Query) -> Vec<Value> {
     }
     let with_metrics = query.fields.iter().any(|f| f.starts_with("metrics.") || f == "segments.date");
     let segmented = query.fields.iter().any(|f| f == "segments.date");
-    let mut rows = Vec::new();
     let units: Vec<_> = world.units(account).collect();
-    let metrics_of = |entity: &(Option<&Campaign>, Option<&AdGroup>, Option<&Ad>), day: NaiveDate| {
-        let mut total = Metrics::default();
-        for unit in &units {
-            let belongs = match entity {
+    for entity in &entities {
+        let (campaign, ad_group, ad) = *entity;
+        if !with_metrics {
+            emit(buf, &Row { account, campaign, ad_group, ad, date: None, metrics: Metrics::default() });
+            continue;
+        }
+        // The units an entity's metrics add up, worked out once per entity.
+        let members: Vec<_> = units
+            .iter()
+            .filter(|unit| match entity {
                 (_, _, Some(ad)) => unit.ad.is_some_and(|u| u.id == ad.id),
                 (_, Some(g), None) => unit.ad_group.is_some_and(|u| u.id == g.id),
                 (Some(c), None, None) => unit.campaign.id == c.id,
                 _ => true,
-            };
-            if belongs {
+            })
+            .collect();
+        let metrics_of = |day: NaiveDate| {
+            let mut total = Metrics::default();
+            for unit in &members {
                 total.add(&world.unit_metrics(account, unit, day, version));
             }
-        }
-        total
-    };
-    for entity in &entities {
-        let (campaign, ad_group, ad) = *entity;
-        if !with_metrics {
-            rows.push(render_row(&Row { account, campaign, ad_group, ad, date: None, metrics: Metrics::default() }, &query.fields, query.resource));
-            continue;
-        }
+            total
+        };
         let start = query.start.unwrap_or(world.today - Days::new(HISTORY_DAYS)).max(world.today - Days::new(HISTORY_DAYS + 30));
         let end = query.end.unwrap_or(world.today).min(world.today);
         let days = start.iter_days().take_while(|d| *d <= end);
         if segmented {
             for day in days {
-                let metrics = metrics_of(entity, day);
+                let metrics = metrics_of(day);
                 if metrics.is_zero() {
                     continue; // rows without delivery are not returned
                 }
-                rows.push(render_row(&Row { account, campaign, ad_group, ad, date: Some(day), metrics }, &query.fields, query.resource));
+                emit(buf, &Row { account, campaign, ad_group, ad, date: Some(day), metrics });
             }
         } else {
             let mut metrics = Metrics::default();
             for day in days {
-                metrics.add(&metrics_of(entity, day));
+                metrics.add(&metrics_of(day));
             }
             if !metrics.is_zero() {
-                rows.push(render_row(&Row { account, campaign, ad_group, ad, date: None, metrics }, &query.fields, query.resource));
+                emit(buf, &Row { account, campaign, ad_group, ad, date: None, metrics });
             }
         }
     }
-    if let Some(limit) = query.limit {
-        rows.truncate(limit);
-    }
-    rows
 }
 
 #[cfg(test)]
@@ -767,7 +909,9 @@ mod tests {
             ["campaign.id", "segments.date", "metrics.impressions", "metrics.clicks", "metrics.cost_micros", "metrics.conversions"]
                 .map(String::from)
                 .to_vec();
-        let v = render_row(&row, &fields, Resource::Campaign);
+        let mut buf = Vec::new();
+        render_row(&mut buf, &row, &plan(&fields, Resource::Campaign));
+        let v: Value = serde_json::from_slice(&buf).unwrap();
         assert_eq!(v["campaign"]["id"], json!(campaign.id));
         assert_eq!(v["campaign"]["resourceName"], json!(format!("customers/{}/campaigns/{}", account.id, campaign.id)));
         assert_eq!(v["metrics"]["impressions"], json!("100"));

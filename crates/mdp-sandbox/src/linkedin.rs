@@ -27,6 +27,7 @@
 //! ad a creative (`urn:li:sponsoredCreative:{id}`). LinkedIn ad accounts carry no time zone: report
 //! days are UTC days.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -36,9 +37,10 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{Datelike, NaiveDate};
 use mdp_core::Platform;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::faults::{truncate, FaultKind};
+use crate::google::{into_text, json_int, json_key, json_str};
 use crate::world::{zero_decimal, Account, Metrics, Status};
 use crate::Sandbox;
 
@@ -357,7 +359,11 @@ async fn guard(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Option<FaultKin
 
 /// Send a successful answer, applying a body-level fault.
 fn finish(body: Value, fault: Option<FaultKind>) -> Response {
-    let text = body.to_string();
+    finish_text(body.to_string(), fault)
+}
+
+/// [`finish`] for a body already written.
+fn finish_text(text: String, fault: Option<FaultKind>) -> Response {
     let text = match fault {
         Some(FaultKind::TruncatedJson) => truncate(&text),
         _ => text,
@@ -579,37 +585,6 @@ fn entity_items(account: &Account, level: Level, statuses: Option<&[String]>) ->
     items
 }
 
-/// One metric of one creative-day, as LinkedIn renders it; `None`: not a metric the sandbox serves.
-fn metric_value(name: &str, m: &Metrics, currency: &str) -> Option<Value> {
-    let conversions = m.conversions_micros / 1_000_000; // whole conversions on LinkedIn
-    Some(match name {
-        "impressions" => json!(m.impressions),
-        "clicks" => json!(m.clicks),
-        "landingPageClicks" => json!(m.clicks),
-        "costInLocalCurrency" => json!(money(m.spend_micros, currency)),
-        "costInUsd" => json!(money(usd_micros(m.spend_micros, currency), "USD")),
-        "externalWebsiteConversions" => json!(conversions),
-        "externalWebsitePostClickConversions" => json!(conversions - m.view_through_conversions),
-        "externalWebsitePostViewConversions" => json!(m.view_through_conversions),
-        "conversionValueInLocalCurrency" => json!(crate::micros_to_decimal(m.conversion_value_micros)),
-        "oneClickLeads" | "oneClickLeadFormOpens" | "actionClicks" | "otherEngagements" => json!(0),
-        "videoViews" | "videoStarts" => json!(m.video_views),
-        "videoCompletions" => json!(m.video_views / 4),
-        "likes" | "reactions" => json!(m.likes),
-        "comments" => json!(m.comments),
-        "shares" => json!(m.shares),
-        "follows" => json!(m.clicks / 100),
-        "totalEngagements" => json!(m.clicks + m.likes + m.comments + m.shares + m.clicks / 100),
-        "companyPageClicks" => json!(m.clicks / 50),
-        "approximateMemberReach" => json!(m.impressions * 2 / 3),
-        _ => return None,
-    })
-}
-
-fn ymd(day: NaiveDate) -> Value {
-    json!({"year": day.year(), "month": day.month(), "day": day.day()})
-}
-
 async fn analytics(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
     let fault = match guard(&sandbox, &headers).await {
         Ok(f) => f,
@@ -621,32 +596,96 @@ async fn analytics(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, RawQ
     };
     let version = sandbox.version();
     let world = &sandbox.world;
-    let mut elements = Vec::new();
+    let mut elements: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut count = 0usize;
     for account_id in &request.accounts {
         // LinkedIn answers an empty report for accounts the token cannot read.
         let Some(account) = world.account(PLATFORM, account_id) else { continue };
+        let units: Vec<_> = world.units(account).filter(|u| u.ad.is_some()).collect();
         for day in request.start.iter_days().take_while(|d| *d <= request.end) {
-            for unit in world.units(account) {
+            for unit in &units {
                 let Some(ad) = unit.ad else { continue };
-                let m = world.unit_metrics(account, &unit, day, version);
+                let m = world.unit_metrics(account, unit, day, version);
                 if m.is_zero() {
                     continue; // no activity, no element
                 }
-                let mut element = Map::new();
-                for field in &request.fields {
-                    let value = match field.as_str() {
-                        "dateRange" => json!({"start": ymd(day), "end": ymd(day)}),
-                        "pivotValues" => json!([format!("urn:li:sponsoredCreative:{}", ad.id)]),
-                        metric => metric_value(metric, &m, account.currency).expect("fields were validated"),
-                    };
-                    element.insert(field.clone(), value);
+                if count > 0 {
+                    elements.push(b',');
                 }
-                elements.push(Value::Object(element));
+                count += 1;
+                elements.push(b'{');
+                for (i, field) in request.fields.iter().enumerate() {
+                    if i > 0 {
+                        elements.push(b',');
+                    }
+                    json_key(&mut elements, field);
+                    match field.as_str() {
+                        "dateRange" => {
+                            let (y, mo, d) = (day.year(), day.month(), day.day());
+                            write!(
+                                elements,
+                                "{{\"start\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}},\"end\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}}}}"
+                            )
+                            .expect("writing to a Vec");
+                        }
+                        "pivotValues" => {
+                            elements.push(b'[');
+                            json_str(&mut elements, &format!("urn:li:sponsoredCreative:{}", ad.id));
+                            elements.push(b']');
+                        }
+                        metric => {
+                            let ok = write_metric(&mut elements, metric, &m, account.currency);
+                            debug_assert!(ok, "fields were validated");
+                        }
+                    }
+                }
+                elements.push(b'}');
             }
         }
     }
-    let count = elements.len();
-    finish(json!({"paging": {"start": 0, "count": count, "links": []}, "elements": elements}), fault)
+    let mut body: Vec<u8> = Vec::with_capacity(elements.len() + 128);
+    body.extend_from_slice(b"{\"elements\":[");
+    body.extend_from_slice(&elements);
+    write!(body, "],\"paging\":{{\"start\":0,\"count\":{count},\"links\":[]}}}}").expect("writing to a Vec");
+    finish_text(into_text(body), fault)
+}
+
+/// Write one metric of one creative-day, as LinkedIn renders it (counts as JSON integers, money as
+/// strings); `false`: not a metric the sandbox serves.
+fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> bool {
+    let conversions = m.conversions_micros / 1_000_000; // whole conversions on LinkedIn
+    let n = match name {
+        "impressions" => m.impressions,
+        "clicks" | "landingPageClicks" => m.clicks,
+        "costInLocalCurrency" => {
+            json_str(buf, &money(m.spend_micros, currency));
+            return true;
+        }
+        "costInUsd" => {
+            json_str(buf, &money(usd_micros(m.spend_micros, currency), "USD"));
+            return true;
+        }
+        "conversionValueInLocalCurrency" => {
+            json_str(buf, &crate::micros_to_decimal(m.conversion_value_micros));
+            return true;
+        }
+        "externalWebsiteConversions" => conversions,
+        "externalWebsitePostClickConversions" => conversions - m.view_through_conversions,
+        "externalWebsitePostViewConversions" => m.view_through_conversions,
+        "oneClickLeads" | "oneClickLeadFormOpens" | "actionClicks" | "otherEngagements" => 0,
+        "videoViews" | "videoStarts" => m.video_views,
+        "videoCompletions" => m.video_views / 4,
+        "likes" | "reactions" => m.likes,
+        "comments" => m.comments,
+        "shares" => m.shares,
+        "follows" => m.clicks / 100,
+        "totalEngagements" => m.clicks + m.likes + m.comments + m.shares + m.clicks / 100,
+        "companyPageClicks" => m.clicks / 50,
+        "approximateMemberReach" => m.impressions * 2 / 3,
+        _ => return false,
+    };
+    json_int(buf, n);
+    true
 }
 
 /// A parsed, validated `adAnalytics?q=analytics` request.

@@ -30,6 +30,7 @@ use mdp_core::Platform;
 use serde_json::{json, Value};
 
 use crate::faults::{truncate, FaultKind};
+use crate::google::{into_text, json_int, json_key, json_str};
 use crate::world::{mix, zero_decimal, Account, Metrics, Status, Unit};
 use crate::Sandbox;
 
@@ -195,7 +196,11 @@ async fn guard(
 
 /// A successful answer, with a body-level fault applied.
 fn finish(body: Value, fault: Option<FaultKind>, insights: bool) -> Response {
-    let text = body.to_string();
+    finish_text(body.to_string(), fault, insights)
+}
+
+/// [`finish`] for a body already written.
+fn finish_text(text: String, fault: Option<FaultKind>, insights: bool) -> Response {
     let text = if fault == Some(FaultKind::TruncatedJson) { truncate(&text) } else { text };
     let mut response = (StatusCode::OK, [("content-type", "application/json; charset=UTF-8")], text).into_response();
     if insights {
@@ -331,17 +336,8 @@ fn fingerprint(parts: &[&str]) -> u64 {
     parts.iter().flat_map(|p| p.bytes().chain([0u8])).fold(mix(7), |h, b| mix(h ^ u64::from(b)))
 }
 
-/// One page of `items` with Graph paging (only the page's items are rendered); `next` rebuilt from
-/// the request with the new cursor.
-fn page<T>(
-    items: Vec<T>,
-    render: impl Fn(T) -> Value,
-    params: &HashMap<String, String>,
-    print: u64,
-    headers: &HeaderMap,
-    path: &str,
-    raw_query: Option<&str>,
-) -> Result<Value, Response> {
+/// The first index and the size of the page a request asks for.
+fn page_window(params: &HashMap<String, String>, print: u64) -> Result<(usize, usize), Response> {
     let limit = match params.get("limit") {
         None => DEFAULT_LIMIT,
         Some(l) => l.parse::<usize>().map_err(|_| bad_param("Param limit must be a non-negative integer"))?,
@@ -357,16 +353,34 @@ fn page<T>(
         }
         (None, None) => 0,
     };
-    let start = start.min(items.len());
-    let end = (start + limit).min(items.len());
-    let total = items.len();
-    let data: Vec<Value> = items.into_iter().skip(start).take(end - start).map(render).collect();
-    if data.is_empty() {
-        return Ok(json!({"data": []}));
+    Ok((start, limit))
+}
+
+/// The page body with Graph paging: `data` holds the page's rendered items, comma-separated, items
+/// `start..end`; `more` whether items follow; `next` rebuilt from the request with the new cursor.
+#[allow(clippy::too_many_arguments)]
+fn page_body(
+    data: &[u8],
+    start: usize,
+    end: usize,
+    more: bool,
+    print: u64,
+    headers: &HeaderMap,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Vec<u8> {
+    if start >= end {
+        return br#"{"data":[]}"#.to_vec();
     }
-    let mut paging =
-        json!({"cursors": {"before": encode_cursor(start, print), "after": encode_cursor(end - 1, print)}});
-    if end < total {
+    let mut out = Vec::with_capacity(data.len() + 512);
+    out.extend_from_slice(b"{\"data\":[");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"],\"paging\":{\"cursors\":{\"before\":");
+    json_str(&mut out, &encode_cursor(start, print));
+    out.extend_from_slice(b",\"after\":");
+    json_str(&mut out, &encode_cursor(end - 1, print));
+    out.push(b'}');
+    if more {
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("graph.facebook.com");
         let kept: Vec<&str> = raw_query
             .unwrap_or("")
@@ -377,12 +391,15 @@ fn page<T>(
         if !query.is_empty() {
             query.push('&');
         }
-        paging["next"] = json!(format!("http://{host}{path}?{query}after={}", encode_cursor(end - 1, print)));
+        out.extend_from_slice(b",\"next\":");
+        json_str(&mut out, &format!("http://{host}{path}?{query}after={}", encode_cursor(end - 1, print)));
     }
     if start > 0 {
-        paging["previous"] = json!(format!("http://graph.facebook.com{path}?before={}", encode_cursor(start, print)));
+        out.extend_from_slice(b",\"previous\":");
+        json_str(&mut out, &format!("http://graph.facebook.com{path}?before={}", encode_cursor(start, print)));
     }
-    Ok(json!({"data": data, "paging": paging}))
+    out.extend_from_slice(b"}}");
+    out
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -451,19 +468,66 @@ async fn edge(
     };
     let path = format!("/{version}/{node}/{edge}");
     let paged = match edge.as_str() {
-        "insights" => insights_rows(&sandbox, account, &params).and_then(|(rows, fields, print)| {
-            let render =
-                |(day, unit, m): (NaiveDate, Unit<'_>, Metrics)| insights_row(account, &unit, day, &m, &fields);
-            page(rows, render, &params, print, &headers, &path, raw_query.as_deref())
+        "insights" => insights_page(&sandbox, account, &params, &headers, &path, raw_query.as_deref()),
+        "campaigns" | "adsets" | "ads" => entity_rows(account, &edge, &params).and_then(|(items, print)| {
+            let (start, limit) = page_window(&params, print)?;
+            let start = start.min(items.len());
+            let end = (start + limit).min(items.len());
+            let mut data = Vec::new();
+            for (i, item) in items[start..end].iter().enumerate() {
+                if i > 0 {
+                    data.push(b',');
+                }
+                serde_json::to_writer(&mut data, item).expect("writing JSON to a Vec");
+            }
+            Ok(page_body(&data, start, end, end < items.len(), print, &headers, &path, raw_query.as_deref()))
         }),
-        "campaigns" | "adsets" | "ads" => entity_rows(account, &edge, &params)
-            .and_then(|(items, print)| page(items, |v| v, &params, print, &headers, &path, raw_query.as_deref())),
         _ => Err(error(StatusCode::BAD_REQUEST, 2500, None, &format!("Unknown path components: /{edge}"))),
     };
     match paged {
-        Ok(body) => finish(body, fault, insights),
+        Ok(body) => finish_text(into_text(body), fault, insights),
         Err(r) => r,
     }
+}
+
+/// One page of an insights query: only the rows up to the page's end (and one more, to know whether
+/// there is a next page) are computed, and only the page's rows are rendered.
+fn insights_page(
+    sandbox: &Sandbox,
+    account: &Account,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Result<Vec<u8>, Response> {
+    let query = insights_query(sandbox, account, params)?;
+    let (start, limit) = page_window(params, query.print)?;
+    let version = sandbox.version();
+    let mut data = Vec::with_capacity(limit * 600);
+    let mut index = 0usize; // rows with delivery seen so far
+    let mut more = false;
+    'days: for day in query.since.iter_days().take_while(|d| *d <= query.until) {
+        for unit in &query.units {
+            let m = sandbox.world.unit_metrics(account, unit, day, version);
+            if m.is_zero() {
+                continue; // Meta leaves out rows without delivery
+            }
+            if index >= start.saturating_add(limit) {
+                more = true;
+                break 'days;
+            }
+            if index >= start {
+                if index > start {
+                    data.push(b',');
+                }
+                insights_row(&mut data, account, unit, day, &m, &query.fields);
+            }
+            index += 1;
+        }
+    }
+    let start = start.min(index);
+    let end = start.saturating_add(limit).min(index);
+    Ok(page_body(&data, start, end, more, query.print, headers, path, raw_query))
 }
 
 fn entity_rows(account: &Account, edge: &str, params: &HashMap<String, String>) -> Result<(Vec<Value>, u64), Response> {
@@ -556,14 +620,20 @@ fn entity_rows(account: &Account, edge: &str, params: &HashMap<String, String>) 
     Ok((items, print))
 }
 
-/// The (day, ad, metrics) rows an insights query selects, its fields and its cursor fingerprint.
-type InsightsRows<'a> = (Vec<(NaiveDate, Unit<'a>, Metrics)>, Vec<String>, u64);
+/// What an insights query selects: its days, ads, fields (each once; dates come last) and cursor fingerprint.
+struct InsightsQuery<'a> {
+    since: NaiveDate,
+    until: NaiveDate,
+    units: Vec<Unit<'a>>,
+    fields: Vec<String>,
+    print: u64,
+}
 
-fn insights_rows<'a>(
+fn insights_query<'a>(
     sandbox: &'a Sandbox,
     account: &'a Account,
     params: &HashMap<String, String>,
-) -> Result<InsightsRows<'a>, Response> {
+) -> Result<InsightsQuery<'a>, Response> {
     let param = |name: &str| params.get(name).map(String::as_str);
     if param("level") != Some("ad") {
         return Err(bad_param("The sandbox serves level=ad insights only (param level)"));
@@ -638,17 +708,6 @@ fn insights_rows<'a>(
             "Please reduce the amount of data you're asking for, then retry your request",
         ));
     }
-    let version = sandbox.version();
-    let mut rows = Vec::new();
-    for day in since.iter_days().take_while(|d| *d <= until) {
-        for unit in &units {
-            let m = sandbox.world.unit_metrics(account, unit, day, version);
-            if m.is_zero() {
-                continue; // Meta leaves out rows without delivery
-            }
-            rows.push((day, *unit, m));
-        }
-    }
     let print = fingerprint(&[
         &account.id,
         "insights",
@@ -657,22 +716,41 @@ fn insights_rows<'a>(
         param("filtering").unwrap_or(""),
         param("level").unwrap_or(""),
     ]);
-    Ok((rows, fields, print))
+    // A field named twice is one key of the row; the dates are always written, last.
+    let mut once: Vec<String> = Vec::new();
+    for f in fields {
+        if f != "date_start" && f != "date_stop" && !once.contains(&f) {
+            once.push(f);
+        }
+    }
+    Ok(InsightsQuery { since, until, units, fields: once, print })
 }
 
-fn action(action_type: &str, value: String) -> Value {
-    json!({"action_type": action_type, "value": value})
+/// Write an array of `{"action_type", "value"}` objects.
+fn write_actions(buf: &mut Vec<u8>, list: &[(&str, String)]) {
+    buf.push(b'[');
+    for (i, (action_type, value)) in list.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"action_type\":");
+        json_str(buf, action_type);
+        buf.extend_from_slice(b",\"value\":");
+        json_str(buf, value);
+        buf.push(b'}');
+    }
+    buf.push(b']');
 }
 
 /// The `actions` of a row: conversions under three overlapping types (a pixel purchase is also a
 /// `purchase` and an `omni_purchase`), plus engagement actions that are not conversions.
-fn actions(m: &Metrics) -> Vec<Value> {
+fn actions(m: &Metrics) -> Vec<(&'static str, String)> {
     let link_clicks = link_clicks(m);
     let engagement = m.likes + m.comments + m.shares + link_clicks;
     let mut out = Vec::new();
-    let count = |out: &mut Vec<Value>, t: &str, n: i64| {
+    let count = |out: &mut Vec<(&'static str, String)>, t: &'static str, n: i64| {
         if n > 0 {
-            out.push(action(t, n.to_string()));
+            out.push((t, n.to_string()));
         }
     };
     count(&mut out, "comment", m.comments);
@@ -685,9 +763,9 @@ fn actions(m: &Metrics) -> Vec<Value> {
     count(&mut out, "landing_page_view", link_clicks * 9 / 10);
     if m.conversions_micros > 0 {
         let n = crate::micros_to_decimal(m.conversions_micros);
-        out.push(action("offsite_conversion.fb_pixel_purchase", n.clone()));
-        out.push(action("omni_purchase", n.clone()));
-        out.push(action("purchase", n));
+        out.push(("offsite_conversion.fb_pixel_purchase", n.clone()));
+        out.push(("omni_purchase", n.clone()));
+        out.push(("purchase", n));
     }
     out
 }
@@ -696,62 +774,87 @@ fn link_clicks(m: &Metrics) -> i64 {
     m.clicks - m.clicks / 10
 }
 
-fn insights_row(account: &Account, unit: &Unit<'_>, day: NaiveDate, m: &Metrics, fields: &[String]) -> Value {
+/// Write a number as Meta does: a JSON string.
+fn num_str(buf: &mut Vec<u8>, n: i64) {
+    buf.push(b'"');
+    json_int(buf, n);
+    buf.push(b'"');
+}
+
+fn fmt_str(buf: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    buf.push(b'"');
+    buf.write_fmt(args).expect("writing to a Vec");
+    buf.push(b'"');
+}
+
+/// Write one insights row; `fields` are unique and hold no dates.
+fn insights_row(buf: &mut Vec<u8>, account: &Account, unit: &Unit<'_>, day: NaiveDate, m: &Metrics, fields: &[String]) {
     let (group, ad) = (unit.ad_group.expect("ad units"), unit.ad.expect("ad units"));
-    let mut o = serde_json::Map::new();
     let reach = (m.impressions * 4 / 5).max(1);
+    buf.push(b'{');
     for f in fields {
-        let v = match f.as_str() {
-            "account_id" => json!(account.id),
-            "account_name" => json!(account.name),
-            "account_currency" => json!(account.currency),
-            "campaign_id" => json!(unit.campaign.id),
-            "campaign_name" => json!(unit.campaign.name),
-            "adset_id" => json!(group.id),
-            "adset_name" => json!(group.name),
-            "ad_id" => json!(ad.id),
-            "ad_name" => json!(ad.name),
-            "impressions" => json!(m.impressions.to_string()),
-            "reach" => json!(reach.to_string()),
-            "frequency" => json!(format!("{:.6}", m.impressions as f64 / reach as f64)),
-            "clicks" => json!(m.clicks.to_string()),
-            "inline_link_clicks" => json!(link_clicks(m).to_string()),
-            "spend" => json!(money(m.spend_micros, account.currency)),
-            "cpm" => json!(format!("{:.6}", m.spend_micros as f64 / 1000.0 / m.impressions.max(1) as f64)),
-            "cpc" if m.clicks > 0 => json!(format!("{:.6}", m.spend_micros as f64 / 1e6 / m.clicks as f64)),
-            "ctr" => json!(format!("{:.6}", m.clicks as f64 * 100.0 / m.impressions.max(1) as f64)),
+        let mark = buf.len();
+        json_key(buf, f);
+        match f.as_str() {
+            "account_id" => json_str(buf, &account.id),
+            "account_name" => json_str(buf, &account.name),
+            "account_currency" => json_str(buf, account.currency),
+            "campaign_id" => json_str(buf, &unit.campaign.id),
+            "campaign_name" => json_str(buf, &unit.campaign.name),
+            "adset_id" => json_str(buf, &group.id),
+            "adset_name" => json_str(buf, &group.name),
+            "ad_id" => json_str(buf, &ad.id),
+            "ad_name" => json_str(buf, &ad.name),
+            "impressions" => num_str(buf, m.impressions),
+            "reach" => num_str(buf, reach),
+            "frequency" => fmt_str(buf, format_args!("{:.6}", m.impressions as f64 / reach as f64)),
+            "clicks" => num_str(buf, m.clicks),
+            "inline_link_clicks" => num_str(buf, link_clicks(m)),
+            "spend" => json_str(buf, &money(m.spend_micros, account.currency)),
+            "cpm" => fmt_str(buf, format_args!("{:.6}", m.spend_micros as f64 / 1000.0 / m.impressions.max(1) as f64)),
+            "cpc" if m.clicks > 0 => fmt_str(buf, format_args!("{:.6}", m.spend_micros as f64 / 1e6 / m.clicks as f64)),
+            "ctr" => fmt_str(buf, format_args!("{:.6}", m.clicks as f64 * 100.0 / m.impressions.max(1) as f64)),
             "actions" => {
                 let a = actions(m);
                 if a.is_empty() {
+                    buf.truncate(mark);
                     continue;
                 }
-                Value::Array(a)
+                write_actions(buf, &a);
             }
             "action_values" => {
                 if m.conversion_value_micros == 0 {
+                    buf.truncate(mark);
                     continue;
                 }
                 let v = money(m.conversion_value_micros, account.currency);
-                json!([
-                    action("offsite_conversion.fb_pixel_purchase", v.clone()),
-                    action("omni_purchase", v.clone()),
-                    action("purchase", v),
-                ])
+                write_actions(
+                    buf,
+                    &[("offsite_conversion.fb_pixel_purchase", v.clone()), ("omni_purchase", v.clone()), ("purchase", v)],
+                );
             }
             "video_play_actions" => {
                 if m.video_views == 0 {
+                    buf.truncate(mark);
                     continue;
                 }
-                json!([action("video_view", m.video_views.to_string())])
+                write_actions(buf, &[("video_view", m.video_views.to_string())]);
             }
-            "inline_post_engagement" => json!((m.likes + m.comments + m.shares + link_clicks(m)).to_string()),
-            _ => continue, // date_start/date_stop below; cpc without clicks is left out, as Meta does
-        };
-        o.insert(f.clone(), v);
+            "inline_post_engagement" => num_str(buf, m.likes + m.comments + m.shares + link_clicks(m)),
+            _ => {
+                // cpc without clicks is left out, as Meta does
+                buf.truncate(mark);
+                continue;
+            }
+        }
+        buf.push(b',');
     }
-    o.insert("date_start".into(), json!(day.to_string()));
-    o.insert("date_stop".into(), json!(day.to_string()));
-    Value::Object(o)
+    buf.extend_from_slice(b"\"date_start\":");
+    fmt_str(buf, format_args!("{day}"));
+    buf.extend_from_slice(b",\"date_stop\":");
+    fmt_str(buf, format_args!("{day}"));
+    buf.push(b'}');
 }
 
 #[cfg(test)]
@@ -896,7 +999,7 @@ mod tests {
             ..Default::default()
         };
         let a = actions(&m);
-        let of = |t: &str| a.iter().find(|x| x["action_type"] == t).map(|x| x["value"].as_str().unwrap().to_string());
+        let of = |t: &str| a.iter().find(|(x, _)| *x == t).map(|(_, v)| v.clone());
         assert_eq!(of("offsite_conversion.fb_pixel_purchase").as_deref(), Some("2"));
         assert_eq!(of("purchase").as_deref(), Some("2"));
         assert_eq!(of("post_reaction").as_deref(), Some("3"));

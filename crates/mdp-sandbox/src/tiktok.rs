@@ -18,6 +18,7 @@ use mdp_core::Platform;
 use serde_json::{json, Value};
 
 use crate::faults::{truncate, FaultKind};
+use crate::google::{into_text, json_key, json_str};
 use crate::world::{zero_decimal, Status};
 use crate::Sandbox;
 
@@ -261,14 +262,42 @@ async fn report(
     };
     let version_now = sandbox.version();
     let world = &sandbox.world;
+    // A metric named twice is one key; an unknown one fails the request once a row is rendered.
+    let mut once: Vec<&str> = Vec::new();
+    for metric in &metrics {
+        if !once.contains(&metric.as_str()) {
+            once.push(metric);
+        }
+    }
+    let invalid = metrics.iter().find(|m| {
+        !matches!(
+            m.as_str(),
+            "spend"
+                | "impressions"
+                | "clicks"
+                | "conversion"
+                | "total_purchase_value"
+                | "video_play_actions"
+                | "likes"
+                | "comments"
+                | "shares"
+                | "campaign_id"
+                | "campaign_name"
+                | "adgroup_id"
+                | "adgroup_name"
+                | "ad_name"
+                | "currency"
+        )
+    });
     // Rows are counted for page_info, but only the requested page is rendered.
     let (first, last) = ((page - 1) * size, page * size);
     let mut index = 0usize;
-    let mut rows = Vec::new();
+    let mut list: Vec<u8> = Vec::with_capacity(size.min(MAX_PAGE_SIZE) * 300);
+    let units: Vec<_> = world.units(account).filter(|u| u.ad.is_some()).collect();
     for day in start.iter_days().take_while(|d| *d <= end) {
-        for unit in world.units(account) {
+        for unit in &units {
             let (Some(group), Some(ad)) = (unit.ad_group, unit.ad) else { continue };
-            let m = world.unit_metrics(account, &unit, day, version_now);
+            let m = world.unit_metrics(account, unit, day, version_now);
             if m.is_zero() {
                 continue; // TikTok leaves out rows whose metrics are all zero
             }
@@ -276,35 +305,90 @@ async fn report(
             if index <= first || index > last {
                 continue;
             }
-            let mut values = serde_json::Map::new();
-            for metric in &metrics {
-                let v = match metric.as_str() {
-                    "spend" => money(m.spend_micros, account.currency),
-                    "impressions" => m.impressions.to_string(),
-                    "clicks" => m.clicks.to_string(),
-                    "conversion" => crate::micros_to_decimal(m.conversions_micros),
-                    "total_purchase_value" => money(m.conversion_value_micros, account.currency),
-                    "video_play_actions" => m.video_views.to_string(),
-                    "likes" => m.likes.to_string(),
-                    "comments" => m.comments.to_string(),
-                    "shares" => m.shares.to_string(),
-                    "campaign_id" => unit.campaign.id.clone(),
-                    "campaign_name" => unit.campaign.name.clone(),
-                    "adgroup_id" => group.id.clone(),
-                    "adgroup_name" => group.name.clone(),
-                    "ad_name" => ad.name.clone(),
-                    "currency" => account.currency.to_string(),
-                    other => return error(40002, &format!("metrics: {other} is not a valid metric")),
-                };
-                values.insert(metric.clone(), Value::String(v));
+            if let Some(other) = invalid {
+                return error(40002, &format!("metrics: {other} is not a valid metric"));
             }
-            rows.push(json!({
-                "dimensions": {"ad_id": ad.id, "stat_time_day": format!("{day} 00:00:00")},
-                "metrics": values,
-            }));
+            if index > first + 1 {
+                list.push(b',');
+            }
+            list.extend_from_slice(b"{\"dimensions\":{\"ad_id\":");
+            json_str(&mut list, &ad.id);
+            {
+                use std::io::Write;
+                write!(list, ",\"stat_time_day\":\"{day} 00:00:00\"}},\"metrics\":{{").expect("writing to a Vec");
+            }
+            for (i, metric) in once.iter().enumerate() {
+                if i > 0 {
+                    list.push(b',');
+                }
+                json_key(&mut list, metric);
+                let owned;
+                let v: &str = match *metric {
+                    "spend" => {
+                        owned = money(m.spend_micros, account.currency);
+                        &owned
+                    }
+                    "impressions" => {
+                        owned = m.impressions.to_string();
+                        &owned
+                    }
+                    "clicks" => {
+                        owned = m.clicks.to_string();
+                        &owned
+                    }
+                    "conversion" => {
+                        owned = crate::micros_to_decimal(m.conversions_micros);
+                        &owned
+                    }
+                    "total_purchase_value" => {
+                        owned = money(m.conversion_value_micros, account.currency);
+                        &owned
+                    }
+                    "video_play_actions" => {
+                        owned = m.video_views.to_string();
+                        &owned
+                    }
+                    "likes" => {
+                        owned = m.likes.to_string();
+                        &owned
+                    }
+                    "comments" => {
+                        owned = m.comments.to_string();
+                        &owned
+                    }
+                    "shares" => {
+                        owned = m.shares.to_string();
+                        &owned
+                    }
+                    "campaign_id" => &unit.campaign.id,
+                    "campaign_name" => &unit.campaign.name,
+                    "adgroup_id" => &group.id,
+                    "adgroup_name" => &group.name,
+                    "ad_name" => &ad.name,
+                    _ => account.currency, // "currency"; unknown metrics failed above
+                };
+                json_str(&mut list, v);
+            }
+            list.extend_from_slice(b"}}");
         }
     }
     let total_page = index.div_ceil(size).max(1);
-    let page_info = json!({"page": page, "page_size": size, "total_number": index, "total_page": total_page});
-    ok(json!({"list": rows, "page_info": page_info}), fault)
+    let mut body: Vec<u8> = Vec::with_capacity(list.len() + 256);
+    body.extend_from_slice(b"{\"code\":0,\"message\":\"OK\",\"request_id\":\"2026sandbox0000000000\",\"data\":{\"list\":[");
+    body.extend_from_slice(&list);
+    {
+        use std::io::Write;
+        write!(
+            body,
+            "],\"page_info\":{{\"page\":{page},\"page_size\":{size},\"total_number\":{index},\"total_page\":{total_page}}}}}}}"
+        )
+        .expect("writing to a Vec");
+    }
+    let text = into_text(body);
+    match fault {
+        Some(FaultKind::TruncatedJson) => {
+            (StatusCode::OK, [("content-type", "application/json")], truncate(&text)).into_response()
+        }
+        _ => (StatusCode::OK, [("content-type", "application/json")], text).into_response(),
+    }
 }
