@@ -259,7 +259,7 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         from: Some(today - chrono::Days::new(history_days - 1)),
         to: Some(today),
         full_refresh: false,
-        concurrency: 4,
+        concurrency: std::env::var("MDP_BENCH_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(4),
         today: Some(today),
     };
     let rss_before = memory_kib("VmRSS");
