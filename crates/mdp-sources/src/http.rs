@@ -147,6 +147,37 @@ impl HttpDriver {
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         classify: impl Fn(Answer<'_>) -> Verdict,
     ) -> Result<Value, SourceError> {
+        match self.exchange(platform, build, classify, None).await? {
+            Body::Json(value) => Ok(value),
+            Body::Text(_) => Err(SourceError::malformed(platform, "internal: an unrequested raw body")),
+        }
+    }
+
+    /// Like [`HttpDriver::send`], but a successful body that `accept` recognises as data is returned as
+    /// text without being parsed into a `Value` tree: the caller reads it with borrowed, typed structs
+    /// (large report pages). Anything else — an error status, a body `accept` rejects, a body cut short
+    /// — goes through `classify` exactly as `send` does, with the same retries.
+    pub async fn send_text(
+        &self,
+        platform: Platform,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        classify: impl Fn(Answer<'_>) -> Verdict,
+        accept: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Result<String, SourceError> {
+        let accept: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(accept);
+        match self.exchange(platform, build, classify, Some(accept)).await? {
+            Body::Text(text) => Ok(text),
+            Body::Json(value) => Ok(value.to_string()),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        platform: Platform,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        classify: impl Fn(Answer<'_>) -> Verdict,
+        accept: Option<Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+    ) -> Result<Body, SourceError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -156,10 +187,13 @@ impl HttpDriver {
                     let status = response.status();
                     let headers = response.headers().clone();
                     match response.bytes().await {
-                        Ok(body) => {
-                            let json = parse_json(body).await;
-                            classify(Answer { status, headers: &headers, json })
-                        }
+                        Ok(body) => match (&accept, status.is_success()) {
+                            (Some(accept), true) => match accepted_text(body, accept.clone()).await {
+                                Ok(text) => return Ok(Body::Text(text)),
+                                Err(body) => classify(Answer { status, headers: &headers, json: parse_json(body).await }),
+                            },
+                            _ => classify(Answer { status, headers: &headers, json: parse_json(body).await }),
+                        },
                         Err(e) => Verdict::Retry {
                             after: None,
                             error: SourceError::Transport { platform, attempts: attempt, message: without_url(&e) },
@@ -172,7 +206,7 @@ impl HttpDriver {
                 },
             };
             match verdict {
-                Verdict::Done(value) => return Ok(value),
+                Verdict::Done(value) => return Ok(Body::Json(value)),
                 Verdict::Fail(error) => return Err(error),
                 Verdict::Retry { after, error } => {
                     if attempt >= self.policy.max_attempts {
@@ -194,6 +228,25 @@ impl HttpDriver {
         let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
         ceiling.mul_f64(fraction)
     }
+}
+
+/// What an exchange returns: a parsed tree, or accepted text for typed reading.
+enum Body {
+    Json(Value),
+    Text(String),
+}
+
+/// The body as text if it is UTF-8 and `accept` takes it (checked off the async thread for large
+/// bodies); otherwise the body back, for the classifier.
+async fn accepted_text<B: AsRef<[u8]> + Send + 'static>(
+    body: B,
+    accept: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+) -> Result<String, B> {
+    let check = move || match std::str::from_utf8(body.as_ref()) {
+        Ok(text) if accept(text) => Ok(text.to_string()),
+        _ => Err(body),
+    };
+    tokio::task::spawn_blocking(check).await.expect("the body check does not panic")
 }
 
 /// Parse a body as JSON. Large bodies are parsed on the blocking pool, so that reading many accounts

@@ -32,6 +32,11 @@ use chrono::NaiveDate;
 use mdp_core::{DateWindow, Platform};
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::error::SourceError;
@@ -177,6 +182,23 @@ impl MetaAds {
             .await
     }
 
+    /// One page of an edge, as text: a page with a `data` array and no `error` is not parsed into a
+    /// `Value` tree but read with borrowed, typed structs (see [`RawPage`]).
+    async fn get_page(&self, ctx: &ReadContext, path: &str, query: &[(&str, String)]) -> Result<String, SourceError> {
+        let token = self.settings.credential("access_token")?;
+        let header =
+            crate::json::sensitive_header(&self.settings.name, "access_token", &format!("Bearer {}", token.expose()))?;
+        let url = self.url(path);
+        ctx.http
+            .send_text(
+                PLATFORM,
+                |client| client.get(&url).header(AUTHORIZATION, header.clone()).query(query),
+                |a| self.classify(a),
+                |text| serde_json::from_str::<RawPage<'_>>(text).is_ok_and(|p| p.error.is_none() && p.data.is_some()),
+            )
+            .await
+    }
+
     fn classify(&self, answer: Answer<'_>) -> Verdict {
         if let Ok(body) = &answer.json {
             if body.get("error").is_some_and(Value::is_object) {
@@ -201,7 +223,7 @@ impl MetaAds {
         ctx: &ReadContext,
         path: &str,
         query: &[(&str, String)],
-        convert: impl Fn(Value) -> Result<T, SourceError>,
+        convert: impl Fn(&RawValue) -> Result<T, SourceError>,
     ) -> Result<Vec<T>, SourceError> {
         let mut restarted = false;
         loop {
@@ -220,7 +242,7 @@ impl MetaAds {
         ctx: &ReadContext,
         path: &str,
         query: &[(&str, String)],
-        convert: &impl Fn(Value) -> Result<T, SourceError>,
+        convert: &impl Fn(&RawValue) -> Result<T, SourceError>,
     ) -> Result<Vec<T>, SourceError> {
         let mut items = Vec::new();
         let mut after: Option<String> = None;
@@ -230,8 +252,10 @@ impl MetaAds {
             if let Some(cursor) = &after {
                 q.push(("after", cursor.clone()));
             }
-            let mut body = self.get(ctx, path, &q).await?;
-            let Some(Value::Array(data)) = body.get_mut("data").map(Value::take) else {
+            let text = self.get_page(ctx, path, &q).await?;
+            let page: RawPage<'_> = serde_json::from_str(&text)
+                .map_err(|e| SourceError::malformed(PLATFORM, format!("{path}: unreadable page ({e})")))?;
+            let Some(data) = page.data else {
                 return Err(SourceError::malformed(PLATFORM, format!("{path}: the answer has no data array")));
             };
             let empty = data.is_empty();
@@ -239,9 +263,10 @@ impl MetaAds {
             for item in data {
                 items.push(convert(item)?);
             }
-            let next_cursor = body["paging"]["cursors"]["after"].as_str().map(str::to_string);
+            let paging = page.paging.unwrap_or_default();
+            let next_cursor = paging.cursors.and_then(|c| c.after);
             // Paging ends when `next` is absent; an empty page or a cursor that does not move ends it too.
-            if body["paging"]["next"].is_null() || empty || next_cursor.is_none() || next_cursor == after {
+            if paging.next.is_none() || empty || next_cursor.is_none() || next_cursor == after {
                 return Ok(items);
             }
             after = next_cursor;
@@ -417,6 +442,132 @@ fn performance_record(
     })
 }
 
+/// A page of an edge, read without building a `Value` tree: its rows stay borrowed text.
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    #[serde(borrow, default)]
+    data: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    paging: Option<Paging>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+    #[serde(default)]
+    next: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// The fields of an insights row mdp reads; every other field stays in the payload.
+#[derive(Deserialize)]
+struct InsightsRow<'a> {
+    #[serde(borrow, default)]
+    date_start: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    date_stop: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    campaign_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    adset_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    ad_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    impressions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    clicks: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    spend: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    actions: Option<Vec<RawAction<'a>>>,
+    #[serde(borrow, default)]
+    action_values: Option<Vec<RawAction<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawAction<'a> {
+    #[serde(borrow, default)]
+    action_type: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+}
+
+/// A scalar as a `Value`, cheaply: a string without escapes is copied as it is, anything else parsed.
+fn scalar(raw: Option<&RawValue>) -> Value {
+    let Some(raw) = raw else { return Value::Null };
+    let text = raw.get();
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Value::String(inner.to_string()),
+        _ => serde_json::from_str(text).unwrap_or(Value::Null),
+    }
+}
+
+fn sum_raw_actions(list: Option<&[RawAction<'_>]>, name: &str, types: &[impl AsRef<str>]) -> Result<Decimal, SourceError> {
+    let mut total = Decimal::ZERO;
+    for action in list.unwrap_or_default() {
+        let Some(action_type) = action.action_type.as_deref() else { continue };
+        if types.iter().any(|t| t.as_ref() == action_type) {
+            total += parse_decimal(&scalar(action.value), &format!("{name}[{action_type}]"))?;
+        }
+    }
+    Ok(total)
+}
+
+/// An insights row read through [`InsightsRow`]; the payload is the API's own text of the row. A row
+/// that does not fit the typed shape goes the general way ([`performance_record`]), with its messages.
+fn performance_record_from_raw(
+    account_id: &str,
+    raw: &RawValue,
+    conversion_types: &[String],
+) -> Result<PerformanceRecord, SourceError> {
+    let Ok(row) = serde_json::from_str::<InsightsRow<'_>>(raw.get()) else {
+        let value: Value =
+            serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
+        let mut record = performance_record(account_id, value, conversion_types)?;
+        record.payload = raw.get().to_string();
+        return Ok(record);
+    };
+    let day = crate::json::text(&scalar(row.date_start))
+        .ok_or_else(|| SourceError::malformed(PLATFORM, "insights row without date_start"))?;
+    let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+        .map_err(|_| SourceError::malformed(PLATFORM, format!("date_start {day:?} is not a date")))?;
+    if let Some(stop) = crate::json::text(&scalar(row.date_stop)) {
+        if stop != day {
+            return Err(SourceError::malformed(
+                PLATFORM,
+                format!("a daily row spans {day}..{stop} (time_increment=1 was not applied)"),
+            ));
+        }
+    }
+    let actions = row.actions.as_deref();
+    let count = |action_type: &str| to_integer(sum_raw_actions(actions, "actions", &[action_type])?, action_type);
+    Ok(PerformanceRecord {
+        date: Some(date),
+        account_id: account_id.to_string(),
+        campaign_id: crate::json::text(&scalar(row.campaign_id)),
+        ad_group_id: crate::json::text(&scalar(row.adset_id)),
+        ad_id: crate::json::text(&scalar(row.ad_id)),
+        impressions: crate::json::integer(PLATFORM, "impressions", &scalar(row.impressions))?,
+        clicks: crate::json::integer(PLATFORM, "clicks", &scalar(row.clicks))?,
+        spend: parse_decimal(&scalar(row.spend), "spend")?,
+        conversions: sum_raw_actions(actions, "actions", conversion_types)?,
+        conversion_value: sum_raw_actions(row.action_values.as_deref(), "action_values", conversion_types)?,
+        video_views: Some(count(VIDEO_VIEW)?),
+        likes: Some(count(LIKE)?),
+        comments: Some(count(COMMENT)?),
+        shares: Some(count(SHARE)?),
+        payload: raw.get().to_string(),
+    })
+}
+
 /// `account_status` numbers as Meta documents them.
 fn account_status_name(code: i64) -> Option<&'static str> {
     Some(match code {
@@ -495,7 +646,9 @@ impl Source for MetaAds {
             ("effective_status", serde_json::to_string(ALL_EFFECTIVE_STATUSES).expect("strings serialize")),
         ];
         let records = self
-            .all_pages(ctx, &path, &query, |item| {
+            .all_pages(ctx, &path, &query, |raw| {
+                let item: Value = serde_json::from_str(raw.get())
+                    .map_err(|e| SourceError::malformed(PLATFORM, format!("{edge} item: {e}")))?;
                 Ok(EntityRecord {
                     account_id: account.id.clone(),
                     id: text(&item, "id").ok_or_else(|| SourceError::malformed(PLATFORM, format!("{edge} item without id")))?,
@@ -506,7 +659,7 @@ impl Source for MetaAds {
                     ad_group_id: if edge == "ads" { text(&item, "adset_id") } else { None },
                     currency: None,
                     timezone: None,
-                    payload: item.to_string(),
+                    payload: raw.get().to_string(),
                 })
             })
             .await?;
@@ -531,7 +684,7 @@ impl Source for MetaAds {
         let path = format!("{}/insights", self.node(&account.id)?);
         let mut parts: VecDeque<DateWindow> = window.split(AD_DAILY.max_window_days).into();
         while let Some(part) = parts.pop_front() {
-            let convert = |row| performance_record(&account.id, row, &self.conversion_types);
+            let convert = |raw: &RawValue| performance_record_from_raw(&account.id, raw, &self.conversion_types);
             let records = match self.all_pages(ctx, &path, &self.insights_query(part), convert).await {
                 Ok(records) => records,
                 Err(error) if is_too_much_data(&error) && part.days() > 1 => {
