@@ -53,6 +53,17 @@ pub(crate) fn whole_number(platform: Platform, what: &str, d: Decimal) -> Result
     i64::try_from(d).map_err(|_| SourceError::malformed(platform, format!("{what} is out of range: {d}")))
 }
 
+/// A scalar out of borrowed JSON text as a `Value`, cheaply: a string without escapes is copied as it
+/// is, anything else parsed. Missing is `Null` (read as 0 or absent by the functions above).
+pub(crate) fn raw_scalar(raw: Option<&serde_json::value::RawValue>) -> Value {
+    let Some(raw) = raw else { return Value::Null };
+    let text = raw.get();
+    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(inner) if !inner.contains('\\') => Value::String(inner.to_string()),
+        _ => serde_json::from_str(text).unwrap_or(Value::Null),
+    }
+}
+
 /// A credential as an HTTP header value marked sensitive (kept out of debug output and logs).
 pub(crate) fn sensitive_header(source_name: &str, credential: &str, value: &str) -> Result<reqwest::header::HeaderValue, SourceError> {
     let mut header = reqwest::header::HeaderValue::from_str(value).map_err(|_| SourceError::Config {

@@ -500,22 +500,12 @@ struct RawAction<'a> {
     value: Option<&'a RawValue>,
 }
 
-/// A scalar as a `Value`, cheaply: a string without escapes is copied as it is, anything else parsed.
-fn scalar(raw: Option<&RawValue>) -> Value {
-    let Some(raw) = raw else { return Value::Null };
-    let text = raw.get();
-    match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        Some(inner) if !inner.contains('\\') => Value::String(inner.to_string()),
-        _ => serde_json::from_str(text).unwrap_or(Value::Null),
-    }
-}
-
 fn sum_raw_actions(list: Option<&[RawAction<'_>]>, name: &str, types: &[impl AsRef<str>]) -> Result<Decimal, SourceError> {
     let mut total = Decimal::ZERO;
     for action in list.unwrap_or_default() {
         let Some(action_type) = action.action_type.as_deref() else { continue };
         if types.iter().any(|t| t.as_ref() == action_type) {
-            total += parse_decimal(&scalar(action.value), &format!("{name}[{action_type}]"))?;
+            total += parse_decimal(&crate::json::raw_scalar(action.value), &format!("{name}[{action_type}]"))?;
         }
     }
     Ok(total)
@@ -535,11 +525,11 @@ fn performance_record_from_raw(
         record.payload = raw.get().to_string();
         return Ok(record);
     };
-    let day = crate::json::text(&scalar(row.date_start))
+    let day = crate::json::text(&crate::json::raw_scalar(row.date_start))
         .ok_or_else(|| SourceError::malformed(PLATFORM, "insights row without date_start"))?;
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
         .map_err(|_| SourceError::malformed(PLATFORM, format!("date_start {day:?} is not a date")))?;
-    if let Some(stop) = crate::json::text(&scalar(row.date_stop)) {
+    if let Some(stop) = crate::json::text(&crate::json::raw_scalar(row.date_stop)) {
         if stop != day {
             return Err(SourceError::malformed(
                 PLATFORM,
@@ -552,12 +542,12 @@ fn performance_record_from_raw(
     Ok(PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
-        campaign_id: crate::json::text(&scalar(row.campaign_id)),
-        ad_group_id: crate::json::text(&scalar(row.adset_id)),
-        ad_id: crate::json::text(&scalar(row.ad_id)),
-        impressions: crate::json::integer(PLATFORM, "impressions", &scalar(row.impressions))?,
-        clicks: crate::json::integer(PLATFORM, "clicks", &scalar(row.clicks))?,
-        spend: parse_decimal(&scalar(row.spend), "spend")?,
+        campaign_id: crate::json::text(&crate::json::raw_scalar(row.campaign_id)),
+        ad_group_id: crate::json::text(&crate::json::raw_scalar(row.adset_id)),
+        ad_id: crate::json::text(&crate::json::raw_scalar(row.ad_id)),
+        impressions: crate::json::integer(PLATFORM, "impressions", &crate::json::raw_scalar(row.impressions))?,
+        clicks: crate::json::integer(PLATFORM, "clicks", &crate::json::raw_scalar(row.clicks))?,
+        spend: parse_decimal(&crate::json::raw_scalar(row.spend), "spend")?,
         conversions: sum_raw_actions(actions, "actions", conversion_types)?,
         conversion_value: sum_raw_actions(row.action_values.as_deref(), "action_values", conversion_types)?,
         video_views: Some(count(VIDEO_VIEW)?),

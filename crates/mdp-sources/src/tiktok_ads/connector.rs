@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use mdp_core::{DateWindow, Platform};
 use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::SourceError;
@@ -68,6 +70,22 @@ impl TikTokAds {
             .send(PLATFORM, |client| client.get(&url).header("Access-Token", header.clone()).query(query), |a| self.classify(a))
             .await?;
         Ok(value.get_mut("data").map(Value::take).unwrap_or(Value::Null))
+    }
+
+    /// A report page as text: a page with `code` 0 and data is read with borrowed, typed structs
+    /// ([`ReportPage`]) instead of a `Value` tree.
+    async fn get_report_page(&self, ctx: &ReadContext, query: &[(&str, String)]) -> Result<String, SourceError> {
+        let token = self.settings.credential("access_token")?;
+        let header = crate::json::sensitive_header(&self.settings.name, "access_token", token.expose())?;
+        let url = self.url("report/integrated/get/");
+        ctx.http
+            .send_text(
+                PLATFORM,
+                |client| client.get(&url).header("Access-Token", header.clone()).query(query),
+                |a| self.classify(a),
+                |text| serde_json::from_str::<ReportPage<'_>>(text).is_ok_and(|p| p.code == 0 && p.data.is_some()),
+            )
+            .await
     }
 
     fn classify(&self, answer: Answer<'_>) -> Verdict {
@@ -248,14 +266,16 @@ impl Source for TikTokAds {
                     ("page", page.to_string()),
                     ("page_size", PAGE_SIZE.to_string()),
                 ];
-                let mut data = self.get(ctx, "report/integrated/get/", &query).await?;
-                let list = take_list(&mut data);
-                let mut records = Vec::with_capacity(list.len());
-                for row in list {
-                    records.push(performance_record(&account.id, row)?);
+                let text = self.get_report_page(ctx, &query).await?;
+                let report: ReportPage<'_> = serde_json::from_str(&text)
+                    .map_err(|e| SourceError::malformed(PLATFORM, format!("unreadable report page ({e})")))?;
+                let data = report.data.ok_or_else(|| SourceError::malformed(PLATFORM, "report page without data"))?;
+                let mut records = Vec::with_capacity(data.list.len());
+                for row in data.list {
+                    records.push(performance_record_from_raw(&account.id, row)?);
                 }
                 emit(out, ctx, records).await?;
-                let total_page = data["page_info"]["total_page"].as_u64().unwrap_or(1);
+                let total_page = data.page_info.and_then(|p| p.total_page).unwrap_or(1);
                 if page >= total_page {
                     break;
                 }
@@ -272,6 +292,108 @@ fn take_list(data: &mut Value) -> Vec<Value> {
         Some(Value::Array(list)) => list,
         _ => Vec::new(),
     }
+}
+
+/// A report page, read without building a `Value` tree: its rows stay borrowed text.
+#[derive(Deserialize)]
+struct ReportPage<'a> {
+    code: i64,
+    #[serde(borrow, default)]
+    data: Option<ReportData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ReportData<'a> {
+    #[serde(borrow)]
+    list: Vec<&'a RawValue>,
+    #[serde(default)]
+    page_info: Option<PageInfo>,
+}
+
+#[derive(Deserialize)]
+struct PageInfo {
+    #[serde(default)]
+    total_page: Option<u64>,
+}
+
+/// The fields of a report row mdp reads; the rest stays in the payload.
+#[derive(Deserialize)]
+struct ReportRow<'a> {
+    #[serde(borrow)]
+    dimensions: ReportDimensions<'a>,
+    #[serde(borrow)]
+    metrics: ReportMetrics<'a>,
+}
+
+#[derive(Deserialize)]
+struct ReportDimensions<'a> {
+    #[serde(borrow, default)]
+    ad_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stat_time_day: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ReportMetrics<'a> {
+    #[serde(borrow, default)]
+    campaign_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    adgroup_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    spend: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    impressions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    clicks: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    conversion: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    total_purchase_value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    video_play_actions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    likes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    comments: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    shares: Option<&'a RawValue>,
+}
+
+/// A report row read through [`ReportRow`], with the API's own text of the row as payload; a row that
+/// does not fit the typed shape goes the general way ([`performance_record`]), with its messages.
+fn performance_record_from_raw(account_id: &str, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
+    use crate::json::{decimal, integer, raw_scalar as v};
+    let Ok(row) = serde_json::from_str::<ReportRow<'_>>(raw.get()) else {
+        let value: Value =
+            serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
+        let mut record = performance_record(account_id, value)?;
+        record.payload = raw.get().to_string();
+        return Ok(record);
+    };
+    let (d, m) = (&row.dimensions, &row.metrics);
+    let day = crate::json::text(&v(d.stat_time_day))
+        .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without stat_time_day"))?;
+    let date = NaiveDate::parse_from_str(day.get(..10).unwrap_or(&day), "%Y-%m-%d")
+        .map_err(|_| SourceError::malformed(PLATFORM, format!("stat_time_day {day:?} is not a date")))?;
+    let metric = |name: &str, raw| decimal(PLATFORM, &format!("metric {name}"), &v(raw));
+    let count = |name: &str, raw| integer(PLATFORM, &format!("metric {name}"), &v(raw));
+    Ok(PerformanceRecord {
+        date: Some(date),
+        account_id: account_id.to_string(),
+        campaign_id: crate::json::text(&v(m.campaign_id)),
+        ad_group_id: crate::json::text(&v(m.adgroup_id)),
+        ad_id: crate::json::text(&v(d.ad_id)),
+        impressions: count("impressions", m.impressions)?,
+        clicks: count("clicks", m.clicks)?,
+        spend: metric("spend", m.spend)?,
+        conversions: metric("conversion", m.conversion)?,
+        conversion_value: metric("total_purchase_value", m.total_purchase_value)?,
+        video_views: Some(count("video_play_actions", m.video_play_actions)?),
+        likes: Some(count("likes", m.likes)?),
+        comments: Some(count("comments", m.comments)?),
+        shares: Some(count("shares", m.shares)?),
+        payload: raw.get().to_string(),
+    })
 }
 
 fn performance_record(account_id: &str, row: Value) -> Result<PerformanceRecord, SourceError> {
