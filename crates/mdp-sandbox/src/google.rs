@@ -203,7 +203,7 @@ async fn search_stream(
     };
     let mut count = 0usize;
     render(&sandbox, account, &query, &mut buf, |buf: &mut Vec<u8>| {
-        if count % BATCH_ROWS == 0 {
+        if count.is_multiple_of(BATCH_ROWS) {
             if count > 0 {
                 buf.push(b']');
                 batch_tail(buf);

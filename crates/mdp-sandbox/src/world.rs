@@ -243,12 +243,12 @@ impl World {
         }
         let h = mix(hash_str(self.seed, unit_id) ^ mix(u64::from(date.num_days_from_ce().unsigned_abs())));
         // About one day in twelve has no delivery at all.
-        if h % 12 == 0 {
+        if h.is_multiple_of(12) {
             return Metrics::default();
         }
         let impressions = (200 + (h >> 8) % 20_000) as i64;
         // Some days get view-through conversions with zero clicks.
-        let clicks = if (h >> 20) % 17 == 0 { 0 } else { impressions / (15 + ((h >> 24) % 60) as i64) };
+        let clicks = if (h >> 20).is_multiple_of(17) { 0 } else { impressions / (15 + ((h >> 24) % 60) as i64) };
         let unit = if zero_decimal(account.currency) { 1_000_000 } else { 10_000 }; // whole yen or cents
         let cpc_units = 20 + ((h >> 32) % 180) as i64; // 0.20–2.00 per click (or 20–200 yen)
         let spend_micros = if clicks > 0 {
@@ -258,7 +258,7 @@ impl World {
         };
         let view_through = if clicks == 0 { 1 + ((h >> 40) % 3) as i64 } else { 0 };
         let mut conversions_micros = (clicks / 25) * 1_000_000 + view_through * 1_000_000;
-        if account.platform == Platform::GoogleAds && clicks > 0 && (h >> 44) % 3 == 0 {
+        if account.platform == Platform::GoogleAds && clicks > 0 && (h >> 44).is_multiple_of(3) {
             conversions_micros += 500_000; // data-driven attribution: a fractional conversion
         }
         // Late-attributed conversions appear on the last days when the data version advances.

@@ -164,7 +164,7 @@ impl HttpDriver {
         classify: impl Fn(Answer<'_>) -> Verdict,
         accept: impl Fn(&str) -> bool + Send + Sync + 'static,
     ) -> Result<String, SourceError> {
-        let accept: Arc<dyn Fn(&str) -> bool + Send + Sync> = Arc::new(accept);
+        let accept: AcceptText = Arc::new(accept);
         match self.exchange(platform, build, classify, Some(accept)).await? {
             Body::Text(text) => Ok(text),
             Body::Json(value) => Ok(value.to_string()),
@@ -176,7 +176,7 @@ impl HttpDriver {
         platform: Platform,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
         classify: impl Fn(Answer<'_>) -> Verdict,
-        accept: Option<Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+        accept: Option<AcceptText>,
     ) -> Result<Body, SourceError> {
         let mut attempt = 0u32;
         loop {
@@ -230,6 +230,9 @@ impl HttpDriver {
     }
 }
 
+/// Decides whether a successful body is data to hand over as text (see [`HttpDriver::send_text`]).
+type AcceptText = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// What an exchange returns: a parsed tree, or accepted text for typed reading.
 enum Body {
     Json(Value),
@@ -240,7 +243,7 @@ enum Body {
 /// bodies); otherwise the body back, for the classifier.
 async fn accepted_text<B: AsRef<[u8]> + Send + 'static>(
     body: B,
-    accept: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    accept: AcceptText,
 ) -> Result<String, B> {
     let check = move || match std::str::from_utf8(body.as_ref()) {
         Ok(text) if accept(text) => Ok(text.to_string()),

@@ -270,7 +270,7 @@ fn the_demo_ingests_every_platform_reconciles_and_reruns_incrementally() {
         assert!(out.status.success(), "run {run}:\n{message}");
         assert!(message.contains("reconciliation with the sandbox's ground truth: 720 account-days, 0 difference(s)"), "{message}");
         for platform in PLATFORMS {
-            assert!(message.lines().any(|l| l.starts_with(platform) && l.contains("ROAS") == false && l.split_whitespace().count() == 11), "KPI row for {platform}:\n{message}");
+            assert!(message.lines().any(|l| l.starts_with(platform) && !l.contains("ROAS") && l.split_whitespace().count() == 11), "KPI row for {platform}:\n{message}");
         }
     }
     let config = std::fs::read_to_string(dir.join("mdp.yml")).unwrap();

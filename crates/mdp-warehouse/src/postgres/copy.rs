@@ -59,7 +59,7 @@ pub(crate) fn compatible_udts(data_type: &DataType) -> &'static [&'static str] {
     }
 }
 
-fn downcast<'a, T: 'static>(column: &'a ArrayRef) -> Result<&'a T> {
+fn downcast<T: 'static>(column: &ArrayRef) -> Result<&T> {
     column.as_any().downcast_ref::<T>().ok_or_else(|| WarehouseError::Internal("arrow array type mismatch".into()))
 }
 
