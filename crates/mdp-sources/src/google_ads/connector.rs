@@ -25,6 +25,9 @@ use mdp_core::{DateWindow, Platform};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use rust_decimal::Decimal;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::SourceError;
@@ -117,6 +120,23 @@ impl GoogleAds {
             Value::Array(batches) => Ok(batches),
             other => Err(SourceError::malformed(PLATFORM, format!("searchStream answered {} instead of an array of batches", kind_of(&other)))),
         }
+    }
+
+    /// A searchStream answer as text when it is a clean array of batches (no error element): report
+    /// rows are then read as borrowed typed rows ([`RawBatch`]) instead of a `Value` tree.
+    async fn search_text(&self, ctx: &ReadContext, customer: &str, query: &str) -> Result<String, SourceError> {
+        let customer = customer_id(customer).map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
+        let url = format!("{}/{}/customers/{customer}/googleAds:searchStream", self.settings.base(), self.settings.api_version);
+        let headers = self.headers()?;
+        let body = serde_json::json!({ "query": query }).to_string();
+        ctx.http
+            .send_text(
+                PLATFORM,
+                |client| client.post(&url).headers(headers.clone()).body(body.clone()),
+                |a| self.classify(a),
+                |text| serde_json::from_str::<Vec<RawBatch<'_>>>(text).is_ok_and(|batches| batches.iter().all(|b| b.error.is_none())),
+            )
+            .await
     }
 
     fn sunset(&self, message: String) -> SourceError {
@@ -433,10 +453,16 @@ impl Source for GoogleAds {
         };
         for part in window.split(stream.max_window_days.max(1)) {
             let query = daily_query(stream.name, &self.settings.api_version, part).expect("a daily stream");
-            let batches = self.search(ctx, &account.id, &query).await?;
-            for batch in rows(batches) {
-                let records: Result<Vec<PerformanceRecord>, SourceError> =
-                    batch.into_iter().map(|row| performance_record(&account.id, ad_level, row)).collect();
+            let text = self.search_text(ctx, &account.id, &query).await?;
+            let batches: Vec<RawBatch<'_>> = serde_json::from_str(&text)
+                .map_err(|e| SourceError::malformed(PLATFORM, format!("unreadable searchStream answer ({e})")))?;
+            for batch in batches {
+                let records: Result<Vec<PerformanceRecord>, SourceError> = batch
+                    .results
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|row| performance_record_from_raw(&account.id, ad_level, row))
+                    .collect();
                 emit(out, ctx, records?).await?;
             }
         }
@@ -461,6 +487,123 @@ fn entity_record(stream: &str, account_id: &str, row: Value) -> Result<EntityRec
         currency: None,
         timezone: None,
         payload: row.to_string(),
+    })
+}
+
+/// One batch of a searchStream answer, its rows kept as borrowed text.
+#[derive(Deserialize)]
+struct RawBatch<'a> {
+    #[serde(borrow, default)]
+    results: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+}
+
+/// The fields of a report row mdp reads (camelCase, nested as Google sends them).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportRow<'a> {
+    #[serde(borrow, default)]
+    campaign: Option<WithId<'a>>,
+    #[serde(borrow, default)]
+    ad_group: Option<WithId<'a>>,
+    #[serde(borrow, default)]
+    ad_group_ad: Option<AdGroupAd<'a>>,
+    #[serde(borrow, default)]
+    metrics: Option<ReportMetrics<'a>>,
+    #[serde(borrow, default)]
+    segments: Option<Segments<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WithId<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct AdGroupAd<'a> {
+    #[serde(borrow, default)]
+    ad: Option<WithId<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportMetrics<'a> {
+    #[serde(borrow, default)]
+    impressions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    clicks: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    cost_micros: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    conversions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    conversions_value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    video_views: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    video_trueview_views: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Segments<'a> {
+    #[serde(borrow, default)]
+    date: Option<&'a RawValue>,
+}
+
+/// A report row read through [`ReportRow`], with the API's own text of the row as payload; a row that
+/// does not fit the typed shape goes the general way ([`performance_record`]), with its messages.
+fn performance_record_from_raw(account_id: &str, ad_level: bool, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
+    use crate::json::{decimal, integer, raw_scalar as v, text as text_of};
+    let Ok(row) = serde_json::from_str::<ReportRow<'_>>(raw.get()) else {
+        let value: Value =
+            serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
+        let mut record = performance_record(account_id, ad_level, value)?;
+        record.payload = raw.get().to_string();
+        return Ok(record);
+    };
+    let id = |w: &Option<WithId<'_>>| w.as_ref().and_then(|w| text_of(&v(w.id)));
+    let day = row.segments.as_ref().and_then(|s| text_of(&v(s.date)))
+        .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without segments.date"))?;
+    let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+        .map_err(|_| SourceError::malformed(PLATFORM, format!("segments.date {day:?} is not a date")))?;
+    let campaign_id = id(&row.campaign).ok_or_else(|| SourceError::malformed(PLATFORM, "report row without campaign.id"))?;
+    let (ad_group_id, ad_id) = if ad_level {
+        let ad = row.ad_group_ad.as_ref().and_then(|a| id(&a.ad));
+        let ad_id = ad.ok_or_else(|| SourceError::malformed(PLATFORM, "ad report row without ad_group_ad.ad.id"))?;
+        (id(&row.ad_group), Some(ad_id))
+    } else {
+        (None, None)
+    };
+    let none = ReportMetrics {
+        impressions: None,
+        clicks: None,
+        cost_micros: None,
+        conversions: None,
+        conversions_value: None,
+        video_views: None,
+        video_trueview_views: None,
+    };
+    let m = row.metrics.as_ref().unwrap_or(&none);
+    // `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.
+    let video = v(m.video_trueview_views.or(m.video_views));
+    Ok(PerformanceRecord {
+        date: Some(date),
+        account_id: account_id.to_string(),
+        campaign_id: Some(campaign_id),
+        ad_group_id,
+        ad_id,
+        impressions: integer(PLATFORM, "metrics.impressions", &v(m.impressions))?,
+        clicks: integer(PLATFORM, "metrics.clicks", &v(m.clicks))?,
+        spend: Decimal::new(integer(PLATFORM, "metrics.cost_micros", &v(m.cost_micros))?, 6),
+        conversions: decimal(PLATFORM, "metrics.conversions", &v(m.conversions))?,
+        conversion_value: decimal(PLATFORM, "metrics.conversions_value", &v(m.conversions_value))?,
+        video_views: Some(integer(PLATFORM, "metrics.video_views", &video)?),
+        likes: None,
+        comments: None,
+        shares: None,
+        payload: raw.get().to_string(),
     })
 }
 
