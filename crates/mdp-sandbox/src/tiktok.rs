@@ -5,6 +5,7 @@
 //! JSON-encoded in the query string; numbers are strings; report dates read `YYYY-MM-DD 00:00:00`;
 //! page paging (`page`, `page_size` ≤ 1000, `page_info.total_page`); daily reports cover ≤ 30 days.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -322,52 +323,24 @@ async fn report(
                     list.push(b',');
                 }
                 json_key(&mut list, metric);
-                let owned;
-                let v: &str = match *metric {
-                    "spend" => {
-                        owned = money(m.spend_micros, account.currency);
-                        &owned
-                    }
-                    "impressions" => {
-                        owned = m.impressions.to_string();
-                        &owned
-                    }
-                    "clicks" => {
-                        owned = m.clicks.to_string();
-                        &owned
-                    }
-                    "conversion" => {
-                        owned = crate::micros_to_decimal(m.conversions_micros);
-                        &owned
-                    }
-                    "total_purchase_value" => {
-                        owned = money(m.conversion_value_micros, account.currency);
-                        &owned
-                    }
-                    "video_play_actions" => {
-                        owned = m.video_views.to_string();
-                        &owned
-                    }
-                    "likes" => {
-                        owned = m.likes.to_string();
-                        &owned
-                    }
-                    "comments" => {
-                        owned = m.comments.to_string();
-                        &owned
-                    }
-                    "shares" => {
-                        owned = m.shares.to_string();
-                        &owned
-                    }
-                    "campaign_id" => &unit.campaign.id,
-                    "campaign_name" => &unit.campaign.name,
-                    "adgroup_id" => &group.id,
-                    "adgroup_name" => &group.name,
-                    "ad_name" => &ad.name,
-                    _ => account.currency, // "currency"; unknown metrics failed above
+                let v: Cow<'_, str> = match *metric {
+                    "spend" => money(m.spend_micros, account.currency).into(),
+                    "impressions" => m.impressions.to_string().into(),
+                    "clicks" => m.clicks.to_string().into(),
+                    "conversion" => crate::micros_to_decimal(m.conversions_micros).into(),
+                    "total_purchase_value" => money(m.conversion_value_micros, account.currency).into(),
+                    "video_play_actions" => m.video_views.to_string().into(),
+                    "likes" => m.likes.to_string().into(),
+                    "comments" => m.comments.to_string().into(),
+                    "shares" => m.shares.to_string().into(),
+                    "campaign_id" => unit.campaign.id.as_str().into(),
+                    "campaign_name" => unit.campaign.name.as_str().into(),
+                    "adgroup_id" => group.id.as_str().into(),
+                    "adgroup_name" => group.name.as_str().into(),
+                    "ad_name" => ad.name.as_str().into(),
+                    _ => account.currency.into(), // "currency"; unknown metrics failed above
                 };
-                json_str(&mut list, v);
+                json_str(&mut list, &v);
             }
             list.extend_from_slice(b"}}");
         }

@@ -331,22 +331,6 @@ fn text(row: &Value, path: &[&str]) -> Option<String> {
     crate::json::text(at(row, path))
 }
 
-/// An int64 field: a JSON string (proto3 JSON), tolerated as a number; missing means 0.
-fn int64(row: &Value, path: &[&str]) -> Result<i64, SourceError> {
-    let bad = |shown: String| SourceError::malformed(PLATFORM, format!("{} is not an integer: {shown}", path.join(".")));
-    match at(row, path) {
-        Value::Null => Ok(0),
-        Value::String(s) => s.trim().parse::<i64>().map_err(|_| bad(format!("{s:?}"))),
-        Value::Number(n) => n.as_i64().ok_or_else(|| bad(n.to_string())),
-        other => Err(bad(other.to_string())),
-    }
-}
-
-/// A double field read from its JSON text into an exact decimal (`1.5` stays 1.5); missing means 0.
-fn double(row: &Value, path: &[&str]) -> Result<Decimal, SourceError> {
-    crate::json::decimal(PLATFORM, &path.join("."), at(row, path))
-}
-
 /// `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.
 fn video_metric(api_version: &str) -> &'static str {
     let major: u32 = api_version.trim_start_matches(['v', 'V']).split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
@@ -461,7 +445,7 @@ impl Source for GoogleAds {
                     .results
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|row| performance_record_from_raw(&account.id, ad_level, row))
+                    .map(|row| performance_record(&account.id, ad_level, row))
                     .collect();
                 emit(out, ctx, records?).await?;
             }
@@ -552,17 +536,12 @@ struct Segments<'a> {
     date: Option<&'a RawValue>,
 }
 
-/// A report row read through [`ReportRow`], with the API's own text of the row as payload; a row that
-/// does not fit the typed shape goes the general way ([`performance_record`]), with its messages.
-fn performance_record_from_raw(account_id: &str, ad_level: bool, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
+/// A report row read through [`ReportRow`], with the API's own text of the row as payload. int64
+/// fields arrive as strings, doubles as numbers; omitted fields are zero.
+fn performance_record(account_id: &str, ad_level: bool, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
     use crate::json::{decimal, integer, raw_scalar as v, text as text_of};
-    let Ok(row) = serde_json::from_str::<ReportRow<'_>>(raw.get()) else {
-        let value: Value =
-            serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
-        let mut record = performance_record(account_id, ad_level, value)?;
-        record.payload = raw.get().to_string();
-        return Ok(record);
-    };
+    let row: ReportRow<'_> = serde_json::from_str(raw.get())
+        .map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
     let id = |w: &Option<WithId<'_>>| w.as_ref().and_then(|w| text_of(&v(w.id)));
     let day = row.segments.as_ref().and_then(|s| text_of(&v(s.date)))
         .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without segments.date"))?;
@@ -607,41 +586,14 @@ fn performance_record_from_raw(account_id: &str, ad_level: bool, raw: &RawValue)
     })
 }
 
-fn performance_record(account_id: &str, ad_level: bool, row: Value) -> Result<PerformanceRecord, SourceError> {
-    let day = text(&row, &["segments", "date"]).ok_or_else(|| SourceError::malformed(PLATFORM, "report row without segments.date"))?;
-    let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
-        .map_err(|_| SourceError::malformed(PLATFORM, format!("segments.date {day:?} is not a date")))?;
-    let campaign_id = text(&row, &["campaign", "id"]).ok_or_else(|| SourceError::malformed(PLATFORM, "report row without campaign.id"))?;
-    let (ad_group_id, ad_id) = if ad_level {
-        let ad_id = text(&row, &["adGroupAd", "ad", "id"]).ok_or_else(|| SourceError::malformed(PLATFORM, "ad report row without ad_group_ad.ad.id"))?;
-        (text(&row, &["adGroup", "id"]), Some(ad_id))
-    } else {
-        (None, None)
-    };
-    let video_path: &[&str] =
-        if at(&row, &["metrics", "videoTrueviewViews"]).is_null() { &["metrics", "videoViews"] } else { &["metrics", "videoTrueviewViews"] };
-    Ok(PerformanceRecord {
-        date: Some(date),
-        account_id: account_id.to_string(),
-        campaign_id: Some(campaign_id),
-        ad_group_id,
-        ad_id,
-        impressions: int64(&row, &["metrics", "impressions"])?,
-        clicks: int64(&row, &["metrics", "clicks"])?,
-        spend: Decimal::new(int64(&row, &["metrics", "costMicros"])?, 6),
-        conversions: double(&row, &["metrics", "conversions"])?,
-        conversion_value: double(&row, &["metrics", "conversionsValue"])?,
-        video_views: Some(int64(&row, video_path)?),
-        likes: None,
-        comments: None,
-        shares: None,
-        payload: row.to_string(),
-    })
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(row: Value) -> Box<RawValue> {
+        RawValue::from_string(row.to_string()).unwrap()
+    }
     use std::str::FromStr;
     use serde_json::json;
 
@@ -680,7 +632,7 @@ mod tests {
             "metrics": {"impressions": "100", "clicks": "5", "costMicros": "1230000", "conversions": 1.5, "conversionsValue": 45.67, "videoViews": "30"},
             "segments": {"date": "2026-06-01"}
         });
-        let r = performance_record("1", true, row).unwrap();
+        let r = performance_record("1", true, &raw(row)).unwrap();
         assert_eq!(r.date, NaiveDate::from_ymd_opt(2026, 6, 1));
         assert_eq!((r.impressions, r.clicks), (100, 5));
         assert_eq!(r.spend, dec("1.23"));
@@ -693,7 +645,7 @@ mod tests {
     #[test]
     fn omitted_zero_metrics_read_as_zero() {
         let row = json!({"campaign": {"id": "9"}, "metrics": {"impressions": "250", "conversions": 2.0}, "segments": {"date": "2026-06-02"}});
-        let r = performance_record("1", false, row).unwrap();
+        let r = performance_record("1", false, &raw(row)).unwrap();
         assert_eq!((r.impressions, r.clicks, r.spend), (250, 0, Decimal::ZERO));
         assert_eq!(r.conversions, dec("2"));
         assert_eq!(r.conversion_value, Decimal::ZERO);
@@ -703,7 +655,7 @@ mod tests {
     #[test]
     fn doubles_never_pick_up_float_noise() {
         let row = json!({"campaign": {"id": "9"}, "metrics": {"conversions": 0.1, "conversionsValue": 1e-7}, "segments": {"date": "2026-06-02"}});
-        let r = performance_record("1", false, row).unwrap();
+        let r = performance_record("1", false, &raw(row)).unwrap();
         assert_eq!(r.conversions, dec("0.1"));
         assert_eq!(r.conversion_value, dec("0.0000001"));
     }
@@ -711,7 +663,7 @@ mod tests {
     #[test]
     fn a_bad_metric_is_reported_not_zeroed() {
         let row = json!({"campaign": {"id": "9"}, "metrics": {"costMicros": "12.5"}, "segments": {"date": "2026-06-02"}});
-        assert!(matches!(performance_record("1", false, row), Err(SourceError::Malformed { .. })));
+        assert!(matches!(performance_record("1", false, &raw(row)), Err(SourceError::Malformed { .. })));
     }
 
     #[test]

@@ -375,72 +375,10 @@ fn parse_decimal(value: &Value, what: &str) -> Result<Decimal, SourceError> {
     crate::json::decimal(PLATFORM, what, value)
 }
 
-fn integer(v: &Value, key: &str) -> Result<i64, SourceError> {
-    crate::json::integer(PLATFORM, key, &v[key])
-}
-
 fn to_integer(d: Decimal, what: &str) -> Result<i64, SourceError> {
     crate::json::whole_number(PLATFORM, what, d)
 }
 
-/// The sum of the `value`s of `list` (`actions` or `action_values`) whose `action_type` is in `types`.
-/// Each configured type counts once per entry, so overlapping types only add up if both are configured.
-pub fn sum_actions(row: &Value, list: &str, types: &[impl AsRef<str>]) -> Result<Decimal, SourceError> {
-    let mut total = Decimal::ZERO;
-    let Some(items) = row[list].as_array() else {
-        return match &row[list] {
-            Value::Null => Ok(total),
-            other => Err(SourceError::malformed(PLATFORM, format!("{list} is not a list: {other}"))),
-        };
-    };
-    for item in items {
-        let Some(action_type) = item["action_type"].as_str() else { continue };
-        if types.iter().any(|t| t.as_ref() == action_type) {
-            total += parse_decimal(&item["value"], &format!("{list}[{action_type}]"))?;
-        }
-    }
-    Ok(total)
-}
-
-fn action_count(row: &Value, action_type: &str) -> Result<i64, SourceError> {
-    to_integer(sum_actions(row, "actions", &[action_type])?, action_type)
-}
-
-fn performance_record(
-    account_id: &str,
-    row: Value,
-    conversion_types: &[String],
-) -> Result<PerformanceRecord, SourceError> {
-    let day =
-        text(&row, "date_start").ok_or_else(|| SourceError::malformed(PLATFORM, "insights row without date_start"))?;
-    let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
-        .map_err(|_| SourceError::malformed(PLATFORM, format!("date_start {day:?} is not a date")))?;
-    if let Some(stop) = text(&row, "date_stop") {
-        if stop != day {
-            return Err(SourceError::malformed(
-                PLATFORM,
-                format!("a daily row spans {day}..{stop} (time_increment=1 was not applied)"),
-            ));
-        }
-    }
-    Ok(PerformanceRecord {
-        date: Some(date),
-        account_id: account_id.to_string(),
-        campaign_id: text(&row, "campaign_id"),
-        ad_group_id: text(&row, "adset_id"),
-        ad_id: text(&row, "ad_id"),
-        impressions: integer(&row, "impressions")?,
-        clicks: integer(&row, "clicks")?,
-        spend: parse_decimal(&row["spend"], "spend")?,
-        conversions: sum_actions(&row, "actions", conversion_types)?,
-        conversion_value: sum_actions(&row, "action_values", conversion_types)?,
-        video_views: Some(action_count(&row, VIDEO_VIEW)?),
-        likes: Some(action_count(&row, LIKE)?),
-        comments: Some(action_count(&row, COMMENT)?),
-        shares: Some(action_count(&row, SHARE)?),
-        payload: row.to_string(),
-    })
-}
 
 /// A page of an edge, read without building a `Value` tree: its rows stay borrowed text.
 #[derive(Deserialize)]
@@ -511,20 +449,12 @@ fn sum_raw_actions(list: Option<&[RawAction<'_>]>, name: &str, types: &[impl AsR
     Ok(total)
 }
 
-/// An insights row read through [`InsightsRow`]; the payload is the API's own text of the row. A row
-/// that does not fit the typed shape goes the general way ([`performance_record`]), with its messages.
-fn performance_record_from_raw(
-    account_id: &str,
-    raw: &RawValue,
-    conversion_types: &[String],
-) -> Result<PerformanceRecord, SourceError> {
-    let Ok(row) = serde_json::from_str::<InsightsRow<'_>>(raw.get()) else {
-        let value: Value =
-            serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
-        let mut record = performance_record(account_id, value, conversion_types)?;
-        record.payload = raw.get().to_string();
-        return Ok(record);
-    };
+/// An insights row read through [`InsightsRow`]; the payload is the API's own text of the row.
+/// Conversions and their value are the sums of the configured action types (each entry counts once,
+/// so overlapping types only add up if both are configured).
+fn performance_record(account_id: &str, raw: &RawValue, conversion_types: &[String]) -> Result<PerformanceRecord, SourceError> {
+    let row: InsightsRow<'_> = serde_json::from_str(raw.get())
+        .map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
     let day = crate::json::text(&crate::json::raw_scalar(row.date_start))
         .ok_or_else(|| SourceError::malformed(PLATFORM, "insights row without date_start"))?;
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
@@ -674,7 +604,7 @@ impl Source for MetaAds {
         let path = format!("{}/insights", self.node(&account.id)?);
         let mut parts: VecDeque<DateWindow> = window.split(AD_DAILY.max_window_days).into();
         while let Some(part) = parts.pop_front() {
-            let convert = |raw: &RawValue| performance_record_from_raw(&account.id, raw, &self.conversion_types);
+            let convert = |raw: &RawValue| performance_record(&account.id, raw, &self.conversion_types);
             let records = match self.all_pages(ctx, &path, &self.insights_query(part), convert).await {
                 Ok(records) => records,
                 Err(error) if is_too_much_data(&error) && part.days() > 1 => {
@@ -705,6 +635,10 @@ mod tests {
     use mdp_sandbox::{Fault, FaultKind, Sandbox, Scale, World};
 
     use super::*;
+
+    fn raw(row: Value) -> Box<RawValue> {
+        RawValue::from_string(row.to_string()).unwrap()
+    }
     use crate::http::{HttpDriver, RetryPolicy};
     use crate::Credential;
 
@@ -738,7 +672,7 @@ mod tests {
 
     #[test]
     fn conversions_sum_only_the_configured_action_types() {
-        let r = performance_record("1", row(), &defaults()).unwrap();
+        let r = performance_record("1", &raw(row()), &defaults()).unwrap();
         assert_eq!(
             r.conversions,
             Decimal::from(3),
@@ -751,13 +685,13 @@ mod tests {
         assert_eq!((r.ad_group_id.as_deref(), r.ad_id.as_deref()), (Some("3"), Some("4")));
 
         let omni = vec!["omni_purchase".to_string()];
-        let r = performance_record("1", row(), &omni).unwrap();
+        let r = performance_record("1", &raw(row()), &omni).unwrap();
         assert_eq!((r.conversions, r.conversion_value), (Decimal::from(2), Decimal::from_str("90.5").unwrap()));
 
         let mut bare = row();
         bare.as_object_mut().unwrap().remove("actions");
         bare.as_object_mut().unwrap().remove("action_values");
-        let r = performance_record("1", bare, &defaults()).unwrap();
+        let r = performance_record("1", &raw(bare), &defaults()).unwrap();
         assert_eq!((r.conversions, r.video_views), (Decimal::ZERO, Some(0)), "absent arrays mean none");
     }
 
@@ -765,10 +699,10 @@ mod tests {
     fn malformed_rows_are_reported_not_zeroed() {
         let mut bad = row();
         bad["spend"] = json!("abc");
-        assert!(matches!(performance_record("1", bad, &defaults()), Err(SourceError::Malformed { .. })));
+        assert!(matches!(performance_record("1", &raw(bad), &defaults()), Err(SourceError::Malformed { .. })));
         let mut span = row();
         span["date_stop"] = json!("2026-06-30");
-        assert!(matches!(performance_record("1", span, &defaults()), Err(SourceError::Malformed { .. })));
+        assert!(matches!(performance_record("1", &raw(span), &defaults()), Err(SourceError::Malformed { .. })));
     }
 
     fn settings(options: Value) -> SourceSettings {

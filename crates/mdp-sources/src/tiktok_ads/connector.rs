@@ -9,7 +9,6 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use mdp_core::{DateWindow, Platform};
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -148,14 +147,6 @@ fn text(v: &Value, key: &str) -> Option<String> {
     crate::json::text(&v[key])
 }
 
-fn decimal(v: &Value, key: &str) -> Result<Decimal, SourceError> {
-    crate::json::decimal(PLATFORM, &format!("metric {key}"), &v[key])
-}
-
-fn integer(v: &Value, key: &str) -> Result<i64, SourceError> {
-    crate::json::integer(PLATFORM, &format!("metric {key}"), &v[key])
-}
-
 #[async_trait]
 impl Source for TikTokAds {
     fn settings(&self) -> &SourceSettings {
@@ -272,7 +263,7 @@ impl Source for TikTokAds {
                 let data = report.data.ok_or_else(|| SourceError::malformed(PLATFORM, "report page without data"))?;
                 let mut records = Vec::with_capacity(data.list.len());
                 for row in data.list {
-                    records.push(performance_record_from_raw(&account.id, row)?);
+                    records.push(performance_record(&account.id, row)?);
                 }
                 emit(out, ctx, records).await?;
                 let total_page = data.page_info.and_then(|p| p.total_page).unwrap_or(1);
@@ -359,17 +350,11 @@ struct ReportMetrics<'a> {
     shares: Option<&'a RawValue>,
 }
 
-/// A report row read through [`ReportRow`], with the API's own text of the row as payload; a row that
-/// does not fit the typed shape goes the general way ([`performance_record`]), with its messages.
-fn performance_record_from_raw(account_id: &str, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
+/// A report row read through [`ReportRow`], with the API's own text of the row as payload.
+fn performance_record(account_id: &str, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
     use crate::json::{decimal, integer, raw_scalar as v};
-    let Ok(row) = serde_json::from_str::<ReportRow<'_>>(raw.get()) else {
-        let value: Value =
-            serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
-        let mut record = performance_record(account_id, value)?;
-        record.payload = raw.get().to_string();
-        return Ok(record);
-    };
+    let row: ReportRow<'_> = serde_json::from_str(raw.get())
+        .map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
     let (d, m) = (&row.dimensions, &row.metrics);
     let day = crate::json::text(&v(d.stat_time_day))
         .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without stat_time_day"))?;
@@ -396,36 +381,17 @@ fn performance_record_from_raw(account_id: &str, raw: &RawValue) -> Result<Perfo
     })
 }
 
-fn performance_record(account_id: &str, row: Value) -> Result<PerformanceRecord, SourceError> {
-    let dims = &row["dimensions"];
-    let m = &row["metrics"];
-    let day = text(dims, "stat_time_day").ok_or_else(|| SourceError::malformed(PLATFORM, "report row without stat_time_day"))?;
-    // "2026-06-01 00:00:00": the date part is the advertiser-time-zone day.
-    let date = NaiveDate::parse_from_str(day.get(..10).unwrap_or(&day), "%Y-%m-%d")
-        .map_err(|_| SourceError::malformed(PLATFORM, format!("stat_time_day {day:?} is not a date")))?;
-    Ok(PerformanceRecord {
-        date: Some(date),
-        account_id: account_id.to_string(),
-        campaign_id: text(m, "campaign_id"),
-        ad_group_id: text(m, "adgroup_id"),
-        ad_id: text(dims, "ad_id"),
-        impressions: integer(m, "impressions")?,
-        clicks: integer(m, "clicks")?,
-        spend: decimal(m, "spend")?,
-        conversions: decimal(m, "conversion")?,
-        conversion_value: decimal(m, "total_purchase_value")?,
-        video_views: Some(integer(m, "video_play_actions")?),
-        likes: Some(integer(m, "likes")?),
-        comments: Some(integer(m, "comments")?),
-        shares: Some(integer(m, "shares")?),
-        payload: row.to_string(),
-    })
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(row: Value) -> Box<RawValue> {
+        RawValue::from_string(row.to_string()).unwrap()
+    }
     use std::str::FromStr;
+
+    use rust_decimal::Decimal;
 
     #[test]
     fn report_rows_parse_string_numbers_and_dates() {
@@ -435,7 +401,7 @@ mod tests {
                         "conversion": "1.5", "total_purchase_value": "45.00", "video_play_actions": "300",
                         "likes": "2", "comments": "0", "shares": "1"}
         });
-        let r = performance_record("adv", row).unwrap();
+        let r = performance_record("adv", &raw(row)).unwrap();
         assert_eq!(r.date, NaiveDate::from_ymd_opt(2026, 6, 1));
         assert_eq!((r.impressions, r.clicks), (1000, 10));
         assert_eq!(r.spend, Decimal::from_str("12.34").unwrap());
@@ -446,6 +412,6 @@ mod tests {
     #[test]
     fn a_non_number_metric_is_reported_not_zeroed() {
         let row = serde_json::json!({"dimensions": {"ad_id": "1", "stat_time_day": "2026-06-01 00:00:00"}, "metrics": {"spend": "abc"}});
-        assert!(matches!(performance_record("adv", row), Err(SourceError::Malformed { .. })));
+        assert!(matches!(performance_record("adv", &raw(row)), Err(SourceError::Malformed { .. })));
     }
 }
