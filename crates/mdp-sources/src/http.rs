@@ -156,7 +156,9 @@ impl HttpDriver {
     /// Like [`HttpDriver::send`], but a successful body that `accept` recognises as data is returned as
     /// text without being parsed into a `Value` tree: the caller reads it with borrowed, typed structs
     /// (large report pages). Anything else — an error status, a body `accept` rejects, a body cut short
-    /// — goes through `classify` exactly as `send` does, with the same retries.
+    /// — goes through `classify` exactly as `send` does, with the same retries. `accept` usually parses
+    /// the page once more than strictly needed (borrowed, no tree); that keeps error envelopes inside
+    /// the retry loop, and measured cheap next to the `Value` trees it replaces.
     pub async fn send_text(
         &self,
         platform: Platform,
