@@ -45,6 +45,18 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run SQL against the warehouse and print the result (takes the writer lock unless --read-only).
     Sql(SqlArgs),
+    /// Render models and tests to SQL in target/compiled (no database changes); prints the SQL of a single selected model.
+    Compile(TransformArgs),
+    /// Build the selected models (views, tables, incremental, ephemeral) in DAG order.
+    Run(TransformArgs),
+    /// Run the selected data tests (schema.yml generic tests and tests/*.sql).
+    Test(TransformArgs),
+    /// Load seeds/*.csv into tables.
+    Seed(TransformArgs),
+    /// Seeds, models and tests together in DAG order; a failed node (or failing test) skips what depends on it.
+    Build(TransformArgs),
+    /// List the project's nodes matching a selection.
+    Ls(LsArgs),
     /// Measure: `bench` bulk-loads 1 M rows into each warehouse adapter; `bench ingest` ingests 1 M+ rows from the sandbox. Prints rows/s and peak memory.
     Bench(BenchArgs),
 }
@@ -134,6 +146,8 @@ pub enum BenchWhat {
     Warehouse,
     /// Ingest from the sandbox (run as a separate process) into a temporary DuckDB, end to end.
     Ingest,
+    /// Generate a synthetic dbt project of --models layered models (2 tests each); time compile and build on DuckDB.
+    Transform,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +158,15 @@ pub struct BenchArgs {
     /// Rows to load per adapter (warehouse), or at least this many daily rows to ingest (ingest).
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: u64,
+    /// Models in the synthetic project (transform).
+    #[arg(long, default_value_t = 1000)]
+    pub models: usize,
+    /// Threads for the build (transform).
+    #[arg(long, default_value_t = 4)]
+    pub threads: usize,
+    /// Keep the synthetic project here instead of a temporary folder (transform), e.g. to run dbt on it.
+    #[arg(long)]
+    pub project_out: Option<PathBuf>,
     /// Rows per record batch.
     #[arg(long, default_value_t = 65_536)]
     pub batch_rows: usize,
@@ -156,4 +179,48 @@ pub struct BenchArgs {
     /// DuckDB file to load into (default: a temporary file, deleted afterwards).
     #[arg(long)]
     pub duckdb_path: Option<PathBuf>,
+}
+
+/// Flags shared by compile, run, test, seed and build (dbt's names).
+#[derive(Debug, Args, Clone)]
+pub struct TransformArgs {
+    /// Nodes to include: names, `tag:x`, `path:models/staging`, `source:raw`, `+model`, `model+`, `2+model`, `@model`, `a,b` (intersection).
+    #[arg(long, short = 's', alias = "models", short_alias = 'm', num_args = 1..)]
+    pub select: Vec<String>,
+    /// Nodes to leave out (same syntax as --select).
+    #[arg(long, num_args = 1..)]
+    pub exclude: Vec<String>,
+    /// How many nodes to build at once (default: the profile target's `threads`).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Variables for `var()`, as YAML or JSON: `--vars '{start_date: 2026-01-01}'`.
+    #[arg(long)]
+    pub vars: Option<String>,
+    /// Rebuild incremental models (and reload seeds) from scratch.
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Where profiles.yml is (default: DBT_PROFILES_DIR, the project folder, then ~/.dbt).
+    #[arg(long, env = "DBT_PROFILES_DIR")]
+    pub profiles_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub common: TransformArgs,
+    /// Only these resource types: model, seed, test, source.
+    #[arg(long = "resource-type", alias = "resource-types", num_args = 1..)]
+    pub resource_type: Vec<String>,
+    /// What to print per node.
+    #[arg(long, short = 'o', value_enum, default_value_t = LsOutput::Selector)]
+    pub output: LsOutput,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LsOutput {
+    /// package.folder.name, usable in --select.
+    Selector,
+    Name,
+    Path,
+    Json,
 }

@@ -23,6 +23,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if args.what == BenchWhat::Ingest {
         return ingest(&args).await;
     }
+    if args.what == BenchWhat::Transform {
+        return transform(&args).await;
+    }
     match args.adapter {
         BenchAdapter::All => run_children(&args),
         BenchAdapter::Duckdb => {
@@ -293,4 +296,76 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
 async fn reqwest_get_json(url: &str) -> Result<serde_json::Value> {
     let http = mdp_sources::http::HttpDriver::new(mdp_sources::http::RetryPolicy::default()).map_err(|e| anyhow::anyhow!(e))?;
     Ok(http.client().get(url).send().await?.error_for_status()?.json().await?)
+}
+
+/// `mdp bench transform`: a synthetic dbt project of `--models` layered models with two schema tests
+/// each; times parse + compile of every node (no database), then a full `build` on a fresh DuckDB.
+async fn transform(args: &BenchArgs) -> Result<()> {
+    use mdp_transform::run::{Command, Quiet, RunOptions};
+    use mdp_transform::selector::{select, Selection};
+
+    let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let dir = args.project_out.clone().unwrap_or_else(|| tmp.path().join("synth"));
+    let summary = mdp_transform::synth::write_project(&dir, &mdp_transform::synth::SynthSpec::new(args.models))
+        .with_context(|| format!("cannot write the synthetic project to {}", dir.display()))?;
+    let db = tmp.path().join("bench.duckdb");
+    let target = mdp_transform::Target {
+        profile_name: "synth".into(),
+        name: "bench".into(),
+        schema: "main".into(),
+        database: "bench".into(),
+        threads: args.threads,
+        kind: mdp_transform::TargetKind::DuckDb { path: db.clone() },
+    };
+    println!(
+        "synthetic project: {} models, {} tests, {} seed(s) in {}",
+        summary.models,
+        summary.tests,
+        summary.seeds,
+        dir.display()
+    );
+
+    // Compile: parse (render every node once, build the DAG) + compile (render with relations).
+    let mut best = f64::MAX;
+    let mut parsed = None;
+    for _ in 0..3 {
+        let start = std::time::Instant::now();
+        let project = mdp_transform::DbtProject::load(&dir)?;
+        let p = mdp_transform::parse::parse(project, target.clone(), Default::default())?;
+        let ids: Vec<String> = p.manifest.nodes.keys().cloned().collect();
+        let options = RunOptions { command: Command::Build, threads: args.threads, full_refresh: false, target_dir: None };
+        let compiled = mdp_transform::run::compile_nodes(&p, &ids, &Default::default(), &options);
+        anyhow::ensure!(compiled.values().all(|c| c.is_ok()), "the synthetic project failed to compile");
+        best = best.min(start.elapsed().as_secs_f64());
+        parsed = Some(p);
+    }
+    let parsed = parsed.expect("three rounds ran");
+    println!("compile   {:>8.1} ms  (parse + render + DAG + compile of {} nodes; best of 3)", best * 1000.0, parsed.manifest.nodes.len());
+
+    // Build on a fresh DuckDB.
+    let rss_before = memory_kib("VmRSS");
+    let start = std::time::Instant::now();
+    let opened = mdp_warehouse::connect(
+        &target.connect_options(),
+        mdp_warehouse::Access::Write(mdp_warehouse::LockHolder::current("bench", "bench transform")),
+    )
+    .await?;
+    let ids = select(&parsed.manifest, &parsed.graph, &Selection::all())?;
+    let options = RunOptions { command: Command::Build, threads: args.threads, full_refresh: false, target_dir: Some(tmp.path().join("target")) };
+    let results = mdp_transform::run::execute(&parsed, opened.warehouse.as_ref(), &ids, &options, &Quiet).await?;
+    opened.warehouse.close().await?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let failed: Vec<String> = results.results.iter().filter(|r| !r.status.lets_dependents_run()).map(|r| format!("{}: {}", r.unique_id, r.message)).collect();
+    anyhow::ensure!(failed.is_empty(), "the synthetic build failed:\n{}", failed.join("\n"));
+    println!(
+        "build     {:>8.2} s   ({} nodes: {} models + {} tests + seeds, {} threads, DuckDB; peak RSS {} MiB, {} MiB before)",
+        elapsed,
+        results.results.len(),
+        summary.models,
+        summary.tests,
+        args.threads,
+        memory_kib("VmHWM").map_or("?".into(), |k| (k / 1024).to_string()),
+        rss_before.map_or("?".into(), |k| (k / 1024).to_string()),
+    );
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod init;
 mod migrate;
 mod sandbox;
 mod sql;
+mod transform;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest::run(&cli.global, args).await,
         Command::Sandbox(args) => sandbox::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Sql(args) => sql::run(&cli.global, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Compile(args) => transform::run(&cli.global, transform::Verb::Compile, args).await,
+        Command::Run(args) => transform::run(&cli.global, transform::Verb::Run, args).await,
+        Command::Test(args) => transform::run(&cli.global, transform::Verb::Test, args).await,
+        Command::Seed(args) => transform::run(&cli.global, transform::Verb::Seed, args).await,
+        Command::Build(args) => transform::run(&cli.global, transform::Verb::Build, args).await,
+        Command::Ls(args) => transform::ls(&cli.global, args),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }

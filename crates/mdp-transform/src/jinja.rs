@@ -1,0 +1,627 @@
+//! The Jinja environment of a project: dbt's context (`ref`, `source`, `config`, `var`, `env_var`,
+//! `is_incremental`, `this`, `target`, `doc`, `log`, `return`, `exceptions`, `adapter`, …) on
+//! minijinja, with the project's macros callable from every template.
+//!
+//! One [`JinjaEnv`] holds every template (models, tests, macro files) so errors carry the file name.
+//! Per-render state (which node, which phase, what it called) lives in a thread-local [`RenderScope`]
+//! for the duration of one [`JinjaEnv::render`]: the functions read and record through it, so a
+//! macro called from a model records the model's `ref()`s too.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use minijinja::value::{from_args, Kwargs, Object, Rest};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
+
+use crate::error::{Result, TransformError};
+use crate::manifest::RelationName;
+
+const BUILTIN_MACROS: &str = include_str!("../assets/builtin_macros.sql");
+const BUILTIN_MACROS_NAME: &str = "<mdp builtin macros>";
+
+/// Parse renders a node to learn what it calls; compile renders it to SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Parse,
+    Compile,
+}
+
+/// What `ref()` resolves to.
+#[derive(Debug, Clone)]
+pub struct RefTarget {
+    pub unique_id: String,
+    pub relation: Option<RelationName>,
+    pub ephemeral: bool,
+}
+
+/// Names the functions resolve during compile: models, seeds, sources, docs.
+#[derive(Debug, Default)]
+pub struct Resolver {
+    /// (package, name) → target.
+    pub refs: HashMap<(String, String), RefTarget>,
+    /// (source, table) → relation.
+    pub sources: HashMap<(String, String), RelationName>,
+    /// doc block name → contents.
+    pub docs: HashMap<String, String>,
+    pub root_package: String,
+}
+
+impl Resolver {
+    fn find_ref(&self, from_package: &str, package: Option<&str>, name: &str) -> Option<&RefTarget> {
+        if let Some(p) = package {
+            return self.refs.get(&(p.to_string(), name.to_string()));
+        }
+        self.refs
+            .get(&(from_package.to_string(), name.to_string()))
+            .or_else(|| self.refs.get(&(self.root_package.clone(), name.to_string())))
+            .or_else(|| self.refs.iter().find(|((_, n), _)| n == name).map(|(_, t)| t))
+    }
+}
+
+/// The state of one render: inputs the functions read, and what the template called.
+#[derive(Debug)]
+pub struct RenderScope {
+    pub phase: Phase,
+    pub package: String,
+    pub resolver: Arc<Resolver>,
+    pub vars: Arc<IndexMap<String, serde_json::Value>>,
+    /// The node's config as known before the render (for `config.get`).
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub is_incremental: bool,
+    pub adapter_type: &'static str,
+    /// The template context, handed on to macros.
+    pub ctx: Value,
+    // What the render recorded.
+    pub refs: Vec<(Option<String>, String)>,
+    pub sources: Vec<(String, String)>,
+    pub config_calls: Vec<IndexMap<String, serde_json::Value>>,
+    /// Ephemeral models the SQL references, by unique id, in first-use order.
+    pub ephemerals: Vec<String>,
+    pending_return: Option<Value>,
+}
+
+impl RenderScope {
+    pub fn new(phase: Phase, package: &str, resolver: Arc<Resolver>, vars: Arc<IndexMap<String, serde_json::Value>>, adapter_type: &'static str) -> Self {
+        RenderScope {
+            phase,
+            package: package.to_string(),
+            resolver,
+            vars,
+            config: Default::default(),
+            is_incremental: false,
+            adapter_type,
+            ctx: Value::UNDEFINED,
+            refs: Vec::new(),
+            sources: Vec::new(),
+            config_calls: Vec::new(),
+            ephemerals: Vec::new(),
+            pending_return: None,
+        }
+    }
+}
+
+thread_local! {
+    static SCOPE: RefCell<Option<RenderScope>> = const { RefCell::new(None) };
+}
+
+fn with_scope<T>(f: impl FnOnce(&mut RenderScope) -> Result<T, Error>) -> Result<T, Error> {
+    SCOPE.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(scope) => f(scope),
+        None => Err(Error::new(ErrorKind::InvalidOperation, "called outside of a node render")),
+    })
+}
+
+/// The project's templates and macros.
+pub struct JinjaEnv {
+    env: Environment<'static>,
+    sources: HashMap<String, String>,
+    /// Macro name → defining template, for every macro (project macros replace built-ins).
+    macros: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for JinjaEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JinjaEnv").field("templates", &self.sources.len()).field("macros", &self.macros.len()).finish()
+    }
+}
+
+impl JinjaEnv {
+    /// An environment with mdp's built-in macros and dbt's global functions.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_recursion_limit(500);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        register_globals(&mut env);
+        let mut this = JinjaEnv { env, sources: HashMap::new(), macros: BTreeMap::new() };
+        this.add_macro_file(BUILTIN_MACROS_NAME, BUILTIN_MACROS).expect("built-in macros parse");
+        this
+    }
+
+    /// Add a macro file (`macros/*.sql`, `tests/generic/*.sql`): every `{% macro %}` and
+    /// `{% test %}` in it becomes a global function. Returns the macro names it defines.
+    pub fn add_macro_file(&mut self, name: &str, text: &str) -> Result<Vec<String>> {
+        let text = rewrite_test_blocks(text);
+        self.add_template(name, &text)?;
+        let names = macro_names(&text);
+        for macro_name in &names {
+            self.macros.insert(macro_name.clone(), name.to_string());
+            let file = name.to_string();
+            let mname = macro_name.clone();
+            self.env.add_function(macro_name.clone(), move |state: &State, args: Rest<Value>| call_macro(state, &file, &mname, &args));
+        }
+        Ok(names)
+    }
+
+    /// Add a node's template (model, singular test, synthesized generic test).
+    pub fn add_template(&mut self, name: &str, text: &str) -> Result<()> {
+        self.sources.insert(name.to_string(), text.to_string());
+        let sources = &self.sources;
+        self.env.add_template_owned(name.to_string(), text.to_string()).map_err(|e| TransformError::jinja(&e, &|n| sources.get(n).cloned()))
+    }
+
+    /// Whether a macro of this name exists.
+    pub fn has_macro(&self, name: &str) -> bool {
+        self.macros.contains_key(name)
+    }
+
+    /// Whether the macro comes from the project rather than mdp's built-ins.
+    pub fn is_project_macro(&self, name: &str) -> bool {
+        self.macros.get(name).is_some_and(|file| file != BUILTIN_MACROS_NAME)
+    }
+
+    /// Macro names and their files.
+    pub fn macros(&self) -> &BTreeMap<String, String> {
+        &self.macros
+    }
+
+    /// Render template `name` with `ctx`; returns the text and the scope with what was recorded.
+    pub fn render(&self, name: &str, ctx: Value, mut scope: RenderScope) -> Result<(String, RenderScope), (TransformError, RenderScope)> {
+        scope.ctx = ctx.clone();
+        SCOPE.with(|cell| *cell.borrow_mut() = Some(scope));
+        let result = self.env.get_template(name).and_then(|t| t.render(ctx));
+        let scope = SCOPE.with(|cell| cell.borrow_mut().take()).expect("scope set above");
+        match result {
+            Ok(text) => Ok((text, scope)),
+            Err(e) => Err((self.error(&e), scope)),
+        }
+    }
+
+    /// Render a one-off string (a YAML value, a hook) in the same environment.
+    pub fn render_str(&self, label: &str, text: &str, ctx: Value, mut scope: RenderScope) -> Result<(String, RenderScope), (TransformError, RenderScope)> {
+        if !text.contains("{{") && !text.contains("{%") {
+            return Ok((text.to_string(), scope));
+        }
+        scope.ctx = ctx.clone();
+        SCOPE.with(|cell| *cell.borrow_mut() = Some(scope));
+        let result = self.env.render_named_str(label, text, ctx);
+        let scope = SCOPE.with(|cell| cell.borrow_mut().take()).expect("scope set above");
+        match result {
+            Ok(out) => Ok((out, scope)),
+            Err(e) => {
+                let sources = |n: &str| if n == label { Some(text.to_string()) } else { self.sources.get(n).cloned() };
+                Err((TransformError::jinja(&e, &sources), scope))
+            }
+        }
+    }
+
+    fn error(&self, e: &Error) -> TransformError {
+        TransformError::jinja(e, &|n| self.sources.get(n).cloned())
+    }
+}
+
+impl Default for JinjaEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `{% test name(args) %}…{% endtest %}` is dbt's spelling of a macro called `test_name`.
+fn rewrite_test_blocks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("{%") {
+        out.push_str(&rest[..pos]);
+        let tag = &rest[pos..];
+        let end = tag.find("%}").map(|e| e + 2).unwrap_or(tag.len());
+        let inner = tag[2..end.saturating_sub(2).max(2)].trim_start_matches('-').trim_start();
+        if let Some(after) = inner.strip_prefix("test").filter(|a| a.starts_with(char::is_whitespace)) {
+            let dash = if tag[2..].starts_with('-') { "-" } else { "" };
+            let close = &tag[..end];
+            let close_dash = if close.ends_with("-%}") { "-" } else { "" };
+            let after = after.trim().trim_end_matches('-').trim_end();
+            out.push_str(&format!("{{%{dash} macro test_{after} {close_dash}%}}"));
+        } else if inner.trim_end_matches("%}").trim_end_matches('-').trim() == "endtest" {
+            out.push_str(&tag[..end].replace("endtest", "endmacro"));
+        } else {
+            out.push_str(&tag[..end]);
+        }
+        rest = &tag[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Names of the `{% macro name(...) %}` definitions in a file.
+fn macro_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find("{%") {
+        let tag = rest[pos + 2..].trim_start_matches('-').trim_start();
+        if let Some(after) = tag.strip_prefix("macro").filter(|a| a.starts_with(char::is_whitespace)) {
+            let name: String = after.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        rest = &rest[pos + 2..];
+    }
+    names
+}
+
+/// Call macro `name` of template `file` with the current node's context, honouring `return()`.
+fn call_macro(state: &State, file: &str, name: &str, args: &[Value]) -> Result<Value, Error> {
+    let ctx = SCOPE.with(|cell| cell.borrow().as_ref().map(|s| s.ctx.clone())).unwrap_or(Value::UNDEFINED);
+    let template = state.env().get_template(file)?;
+    let captured = template.render_captured(ctx)?;
+    let macro_state = captured.state();
+    let Some(mac) = macro_state.lookup(name) else {
+        return Err(Error::new(ErrorKind::UnknownFunction, format!("macro `{name}` not found in {file}")));
+    };
+    let saved = SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| s.pending_return.take()));
+    let result = mac.call(macro_state, args);
+    let returned = SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| std::mem::replace(&mut s.pending_return, saved)));
+    match (result, returned) {
+        (_, Some(value)) => Ok(value),
+        (Ok(value), None) => Ok(value),
+        (Err(e), None) => Err(e),
+    }
+}
+
+fn register_globals(env: &mut Environment<'static>) {
+    env.add_function("ref", ref_fn);
+    env.add_function("source", source_fn);
+    env.add_global("config", Value::from_object(ConfigObject));
+    env.add_function("var", var_fn);
+    env.add_function("env_var", env_var_fn);
+    env.add_function("is_incremental", || with_scope(|s| Ok(s.is_incremental)));
+    env.add_function("doc", doc_fn);
+    env.add_function("log", log_fn);
+    env.add_function("return", |value: Value| -> Result<Value, Error> {
+        with_scope(|s| {
+            s.pending_return = Some(value);
+            Ok(())
+        })?;
+        Err(Error::new(ErrorKind::InvalidOperation, "return() used outside of a macro"))
+    });
+    env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global("adapter", Value::from_object(Adapter));
+    env.add_function("tojson", |v: Value| serde_json::to_string(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string())));
+    env.add_function("fromjson", |s: String| -> Result<Value, Error> {
+        let v: serde_json::Value = serde_json::from_str(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}")))?;
+        Ok(Value::from_serialize(v))
+    });
+    env.add_function("fromyaml", |s: String| -> Result<Value, Error> {
+        let v: serde_yaml::Value = serde_yaml::from_str(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromyaml: {e}")))?;
+        Ok(Value::from_serialize(v))
+    });
+    for name in ["run_query", "statement", "load_result"] {
+        env.add_function(name, move |_: Rest<Value>| -> Result<Value, Error> {
+            Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{name}() is not supported: mdp compiles models without querying the warehouse; compute the value in SQL instead"),
+            ))
+        });
+    }
+}
+
+fn ref_fn(args: Rest<Value>) -> Result<Value, Error> {
+    let positional: Vec<String> = args.iter().filter(|a| !a.is_kwargs()).map(|a| a.as_str().map(str::to_string).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "ref() takes model names as strings"))).collect::<Result<_, _>>()?;
+    let (package, name) = match positional.as_slice() {
+        [name] => (None, name.clone()),
+        [package, name] => (Some(package.clone()), name.clone()),
+        _ => return Err(Error::new(ErrorKind::InvalidOperation, "ref() takes a model name, or a package and a model name")),
+    };
+    with_scope(|s| {
+        if !s.refs.iter().any(|(p, n)| p == &package && n == &name) {
+            s.refs.push((package.clone(), name.clone()));
+        }
+        if s.phase == Phase::Parse {
+            return Ok(Value::from_object(Relation { database: None, schema: "__parse__".into(), identifier: name.clone() }));
+        }
+        let resolver = s.resolver.clone();
+        let target = resolver.find_ref(&s.package, package.as_deref(), &name).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{name}') is not a model or seed of this project")))?;
+        if target.ephemeral {
+            if !s.ephemerals.contains(&target.unique_id) {
+                s.ephemerals.push(target.unique_id.clone());
+            }
+            return Ok(Value::from_safe_string(format!("__dbt__cte__{name}")));
+        }
+        let rel = target.relation.as_ref().ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{name}') has no relation")))?;
+        Ok(Value::from_object(Relation::from(rel)))
+    })
+}
+
+fn source_fn(source: String, table: String) -> Result<Value, Error> {
+    with_scope(|s| {
+        if !s.sources.iter().any(|(a, b)| a == &source && b == &table) {
+            s.sources.push((source.clone(), table.clone()));
+        }
+        if s.phase == Phase::Parse {
+            return Ok(Value::from_object(Relation { database: None, schema: source.clone(), identifier: table.clone() }));
+        }
+        let rel = s.resolver.sources.get(&(source.clone(), table.clone())).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("source('{source}', '{table}') is not declared")))?;
+        Ok(Value::from_object(Relation::from(rel)))
+    })
+}
+
+fn var_fn(name: String, default: Option<Value>) -> Result<Value, Error> {
+    with_scope(|s| match s.vars.get(&name) {
+        Some(v) => Ok(Value::from_serialize(v)),
+        None => default.ok_or_else(|| {
+            Error::new(ErrorKind::InvalidOperation, format!("required var '{name}' is not set: add it under `vars:` in dbt_project.yml, pass --vars '{{{name}: ...}}', or give var() a default"))
+        }),
+    })
+}
+
+fn env_var_fn(name: String, default: Option<String>) -> Result<String, Error> {
+    match std::env::var(&name) {
+        Ok(v) => Ok(v),
+        Err(_) => default.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("env var `{name}` is not set and env_var() was given no default"))),
+    }
+}
+
+fn doc_fn(name: String) -> Result<Value, Error> {
+    with_scope(|s| match s.resolver.docs.get(&name) {
+        Some(text) => Ok(Value::from(text.clone())),
+        None if s.phase == Phase::Parse => Ok(Value::from("")),
+        None => Err(Error::new(ErrorKind::InvalidOperation, format!("doc('{name}') not found: define it in a {{% docs {name} %}} block in a .md file"))),
+    })
+}
+
+fn log_fn(message: Value, rest: Rest<Value>) -> String {
+    // `log(msg, True)` or `log(msg, info=True)`.
+    let info = rest.iter().any(|v| v.is_true() && !v.is_kwargs())
+        || rest.iter().filter(|v| v.is_kwargs()).any(|v| v.get_attr("info").map(|i| i.is_true()).unwrap_or(false));
+    let in_compile = SCOPE.with(|cell| cell.borrow().as_ref().map(|s| s.phase == Phase::Compile)).unwrap_or(false);
+    if in_compile {
+        if info {
+            tracing::info!(target: "mdp::jinja", "{message}");
+        } else {
+            tracing::debug!(target: "mdp::jinja", "{message}");
+        }
+    }
+    String::new()
+}
+
+/// A relation as templates see it: renders as `"schema"."identifier"`.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    pub database: Option<String>,
+    pub schema: String,
+    pub identifier: String,
+}
+
+impl From<&RelationName> for Relation {
+    fn from(r: &RelationName) -> Self {
+        Relation { database: r.database.clone(), schema: r.schema.clone(), identifier: r.identifier.clone() }
+    }
+}
+
+pub(crate) fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", quote(&self.schema), quote(&self.identifier))
+    }
+}
+
+impl Object for Relation {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "database" => Value::from(self.database.clone()),
+            "schema" => Value::from(self.schema.clone()),
+            "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            _ => return None,
+        })
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "render" => Ok(Value::from(self.to_string())),
+            "include" => Ok(Value::from_object((**self).clone())),
+            "quote" => Ok(Value::from_object((**self).clone())),
+            _ => {
+                let _ = args;
+                Err(Error::from(ErrorKind::UnknownMethod))
+            }
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// `config(...)` records settings during parse; `config.get(key, default)` reads them.
+#[derive(Debug)]
+struct ConfigObject;
+
+impl Object for ConfigObject {
+    fn call(self: &Arc<Self>, _state: &State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let mut settings = IndexMap::new();
+        for arg in args {
+            if arg.is_kwargs() || arg.kind() == minijinja::value::ValueKind::Map {
+                let json: serde_json::Value = serde_json::to_value(arg).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+                if let serde_json::Value::Object(map) = json {
+                    settings.extend(map);
+                }
+            } else {
+                return Err(Error::new(ErrorKind::InvalidOperation, "config() takes keyword arguments, e.g. config(materialized='table')"));
+            }
+        }
+        with_scope(|s| {
+            if s.phase == Phase::Parse {
+                for (k, v) in &settings {
+                    s.config.insert(k.clone(), v.clone());
+                }
+                s.config_calls.push(settings);
+            }
+            Ok(Value::from(""))
+        })
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "get" | "require" => {
+                let (key, default, _kwargs): (String, Option<Value>, Option<Kwargs>) = from_args(args)?;
+                let found = with_scope(|s| Ok(s.config.get(&key).or_else(|| s.config.get(&key.replace('_', "-"))).cloned()))?;
+                match found {
+                    Some(serde_json::Value::Null) | None if method == "require" => {
+                        Err(Error::new(ErrorKind::InvalidOperation, format!("config `{key}` is required for this node")))
+                    }
+                    Some(serde_json::Value::Null) | None => Ok(default.unwrap_or(Value::from(()))),
+                    Some(v) => Ok(Value::from_serialize(v)),
+                }
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Exceptions;
+
+impl Object for Exceptions {
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let message = args.first().map(|v| v.to_string()).unwrap_or_default();
+        match method {
+            "raise_compiler_error" => Err(Error::new(ErrorKind::InvalidOperation, format!("compilation error: {message}"))),
+            "raise_not_implemented" => Err(Error::new(ErrorKind::InvalidOperation, format!("not implemented: {message}"))),
+            "warn" => {
+                tracing::warn!(target: "mdp::jinja", "{message}");
+                Ok(Value::from(""))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Adapter;
+
+impl Object for Adapter {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "type" => SCOPE.with(|cell| cell.borrow().as_ref().map(|s| Value::from(s.adapter_type))),
+            _ => None,
+        }
+    }
+
+    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "quote" => {
+                let (ident,): (String,) = from_args(args)?;
+                Ok(Value::from_safe_string(quote(&ident)))
+            }
+            "dispatch" => {
+                let (name, _namespace, _kwargs): (String, Option<Value>, Option<Kwargs>) = from_args(args)?;
+                let adapter = with_scope(|s| Ok(s.adapter_type))?;
+                for candidate in [format!("{adapter}__{name}"), format!("default__{name}"), name.clone()] {
+                    if let Some(v) = state.lookup(&candidate).filter(|v| !v.is_undefined()) {
+                        return Ok(v);
+                    }
+                }
+                Err(Error::new(ErrorKind::UnknownFunction, format!("adapter.dispatch: no macro `{adapter}__{name}` or `default__{name}`")))
+            }
+            "get_relation" | "get_columns_in_relation" | "get_missing_columns" | "execute" => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("adapter.{method}() is not supported: mdp compiles models without querying the warehouse"),
+            )),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// `run_started_at`: renders like Python's datetime, with `strftime` and `isoformat`.
+#[derive(Debug)]
+pub struct RunStartedAt(pub chrono::DateTime<chrono::Utc>);
+
+impl Object for RunStartedAt {
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "strftime" => {
+                let (format,): (String,) = from_args(args)?;
+                Ok(Value::from(self.0.format(&format).to_string()))
+            }
+            "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string())),
+            "timestamp" => Ok(Value::from(self.0.timestamp() as f64)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d %H:%M:%S%.6f+00:00"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_blocks_become_macros() {
+        let text = "{% test is_even(model, column_name) %}\nselect 1\n{% endtest %}";
+        let out = rewrite_test_blocks(text);
+        assert_eq!(out, "{% macro test_is_even(model, column_name) %}\nselect 1\n{% endmacro %}");
+        assert_eq!(macro_names(&out), vec!["test_is_even"]);
+        let dashed = rewrite_test_blocks("{%- test x(model) -%}a{%- endtest -%}");
+        assert_eq!(dashed, "{%- macro test_x(model) -%}a{%- endmacro -%}");
+    }
+
+    fn scope(phase: Phase) -> RenderScope {
+        RenderScope::new(phase, "p", Arc::new(Resolver { root_package: "p".into(), ..Default::default() }), Arc::new(IndexMap::new()), "duckdb")
+    }
+
+    #[test]
+    fn macros_see_the_node_context_and_return_values() {
+        let mut env = JinjaEnv::new();
+        env.add_macro_file("macros/m.sql", "{% macro double(x) %}{{ return(x * 2) }}{% endmacro %}{% macro who() %}{{ this }}{% endmacro %}").unwrap();
+        env.add_template("models/a.sql", "{{ double(21) }} {{ who() }} {{ double(x=1) }}").unwrap();
+        let ctx = minijinja::context! { this => Value::from_object(Relation { database: None, schema: "s".into(), identifier: "a".into() }) };
+        let (out, _) = env.render("models/a.sql", ctx, scope(Phase::Compile)).map_err(|e| e.0).unwrap();
+        assert_eq!(out, r#"42 "s"."a" 2"#);
+    }
+
+    #[test]
+    fn parse_records_refs_sources_and_config() {
+        let mut env = JinjaEnv::new();
+        env.add_template("models/b.sql", "{{ config(materialized='table', tags=['x']) }}select * from {{ ref('a') }} join {{ source('raw', 'events') }}").unwrap();
+        let (_, s) = env.render("models/b.sql", Value::UNDEFINED, scope(Phase::Parse)).map_err(|e| e.0).unwrap();
+        assert_eq!(s.refs, vec![(None, "a".to_string())]);
+        assert_eq!(s.sources, vec![("raw".to_string(), "events".to_string())]);
+        assert_eq!(s.config_calls[0]["materialized"], serde_json::json!("table"));
+    }
+
+    #[test]
+    fn errors_carry_file_line_and_column() {
+        let mut env = JinjaEnv::new();
+        env.add_template("models/c.sql", "select 1\nfrom {{ nope_fn() }}").unwrap();
+        let err = env.render("models/c.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().0.to_string();
+        assert!(err.starts_with("models/c.sql:2:"), "{err}");
+        let bad = JinjaEnv::new().add_template("models/d.sql", "{% if %}").unwrap_err().to_string();
+        assert!(bad.starts_with("models/d.sql:1:"), "{bad}");
+        let raised = {
+            let mut env = JinjaEnv::new();
+            env.add_template("models/e.sql", "{{ exceptions.raise_compiler_error('bad input') }}").unwrap();
+            env.render("models/e.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().0.to_string()
+        };
+        assert!(raised.contains("bad input"), "{raised}");
+    }
+}

@@ -1,0 +1,863 @@
+//! Parse a project into a [`Manifest`]: find the files, read the properties (`*.yml`), render every
+//! model and test once to learn its `ref`/`source`/`config` calls, resolve configs and relations,
+//! and check the graph.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use minijinja::Value;
+use serde_json::Value as Json;
+
+use crate::config::NodeConfig;
+use crate::error::{Result, TransformError};
+use crate::graph::Graph;
+use crate::jinja::{JinjaEnv, Phase, Relation, RenderScope, Resolver, RunStartedAt};
+use crate::manifest::{ColumnDoc, DocBlock, MacroDef, Manifest, Node, RelationName, ResourceType, SourceDetails, TestMetadata};
+use crate::profiles::Target;
+use crate::project::{apply_tree, yaml_to_json, DbtProject};
+
+/// A parsed project, ready to compile.
+#[derive(Debug)]
+pub struct Parsed {
+    pub project: DbtProject,
+    pub target: Target,
+    pub manifest: Manifest,
+    pub graph: Graph,
+    pub jinja: JinjaEnv,
+    pub vars: Arc<IndexMap<String, Json>>,
+    /// Context values shared by every node (target, run_started_at, …).
+    pub base_context: BTreeMap<String, Value>,
+    pub resolver: Arc<Resolver>,
+    pub invocation_id: String,
+    pub run_started_at: chrono::DateTime<chrono::Utc>,
+    /// Non-fatal findings (unknown config keys, unsupported files skipped).
+    pub warnings: Vec<String>,
+}
+
+/// Parse the project at `project.root` for `target`, with `--vars` overrides.
+pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Json>) -> Result<Parsed> {
+    let invocation_id = uuid::Uuid::new_v4().to_string();
+    let run_started_at = chrono::Utc::now();
+    let mut vars = project.vars_for(&project.name);
+    vars.extend(cli_vars);
+    let vars = Arc::new(vars);
+    let adapter_type = adapter_type(&target);
+
+    let mut base = BTreeMap::new();
+    base.insert("target".to_string(), Value::from_serialize(target.to_context()));
+    base.insert("schema".to_string(), Value::from(target.schema.clone()));
+    base.insert("database".to_string(), Value::from(target.database.clone()));
+    base.insert("project_name".to_string(), Value::from(project.name.clone()));
+    base.insert("invocation_id".to_string(), Value::from(invocation_id.clone()));
+    base.insert("run_started_at".to_string(), Value::from_object(RunStartedAt(run_started_at)));
+    base.insert("dbt_version".to_string(), Value::from("1.10.0"));
+    base.insert("mdp_version".to_string(), Value::from(env!("CARGO_PKG_VERSION")));
+    base.insert("execute".to_string(), Value::from(false));
+
+    let mut p = Parser {
+        package: project.name.clone(),
+        jinja: JinjaEnv::new(),
+        manifest: Manifest { project_name: project.name.clone(), ..Default::default() },
+        vars: vars.clone(),
+        adapter_type,
+        base: base.clone(),
+        warnings: Vec::new(),
+        target_schema: target.schema.clone(),
+        target_database: target.database.clone(),
+        custom_naming: false,
+    };
+
+    // Macros first: models and tests may call them.
+    let mut macro_files = Vec::new();
+    for dir in &project.macro_paths {
+        macro_files.extend(find_files(&project.root, dir, &["sql"])?);
+    }
+    for dir in &project.test_paths {
+        macro_files.extend(find_files(&project.root, &format!("{dir}/generic"), &["sql"])?);
+    }
+    for file in &macro_files {
+        let text = read(&project.root, file)?;
+        let names = p.jinja.add_macro_file(&rel_str(file), &text)?;
+        for name in names {
+            let unique_id = format!("macro.{}.{}", p.package, name);
+            p.manifest.macros.insert(unique_id.clone(), MacroDef { unique_id, name, package: p.package.clone(), original_file_path: file.clone() });
+        }
+    }
+    p.custom_naming = ["generate_schema_name", "generate_alias_name", "generate_database_name"].iter().any(|m| p.jinja.is_project_macro(m));
+
+    // Docs blocks.
+    for dir in &project.docs_paths {
+        for file in find_files(&project.root, dir, &["md"])? {
+            let text = read(&project.root, &file)?;
+            for (name, contents) in doc_blocks(&text) {
+                let unique_id = format!("doc.{}.{}", p.package, name);
+                p.manifest.docs.insert(unique_id.clone(), DocBlock { unique_id, name, package: p.package.clone(), original_file_path: file.clone(), block_contents: contents });
+            }
+        }
+    }
+    let docs: HashMap<String, String> = p.manifest.docs.values().map(|d| (d.name.clone(), d.block_contents.clone())).collect();
+
+    // Properties files.
+    let mut props = Properties::default();
+    for dir in project.model_paths.iter().chain(&project.seed_paths) {
+        for file in find_files(&project.root, dir, &["yml", "yaml"])? {
+            let text = read(&project.root, &file)?;
+            let value = yaml_to_json(&project.root.join(&file), &text)?;
+            props.add(&file, value)?;
+        }
+    }
+
+    // Seeds.
+    for dir in &project.seed_paths {
+        for file in find_files(&project.root, dir, &["csv"])? {
+            let name = stem(&file);
+            let fqn = fqn_for(&p.package, dir, &file, &name);
+            let mut config = NodeConfig::defaults("seed");
+            p.apply_layer(&file, apply_tree(&mut config, &project.seed_configs, &fqn));
+            let entry = props.seeds.get(&name);
+            if let Some(e) = entry {
+                p.apply_layer(&e.file, config.apply(&e.config));
+            }
+            let mut node = p.new_node(ResourceType::Seed, &name, &file, dir, fqn, String::new(), config);
+            if let Some(e) = entry {
+                node.description = p.render_description(&e.description, &docs);
+                node.columns = e.columns.clone();
+                node.meta = e.meta.clone();
+            }
+            p.assign_relation(&mut node)?;
+            p.insert(node)?;
+        }
+    }
+
+    // Sources.
+    for (src, src_file) in &props.sources {
+        p.add_source(src, src_file, &project.source_configs, &docs)?;
+    }
+
+    // Models.
+    for dir in &project.model_paths {
+        for file in find_files(&project.root, dir, &["sql", "py"])? {
+            if file.extension().is_some_and(|e| e == "py") {
+                p.warnings.push(format!("{}: Python models are not supported by mdp; skipped", file.display()));
+                continue;
+            }
+            let name = stem(&file);
+            let fqn = fqn_for(&p.package, dir, &file, &name);
+            let mut config = NodeConfig::defaults("view");
+            p.apply_layer(&file, apply_tree(&mut config, &project.model_configs, &fqn));
+            let entry = props.models.get(&name);
+            if let Some(e) = entry {
+                p.apply_layer(&e.file, config.apply(&e.config));
+            }
+            let raw = read(&project.root, &file)?;
+            let template = rel_str(&file);
+            p.jinja.add_template(&template, &raw)?;
+            let mut node = p.new_node(ResourceType::Model, &name, &file, dir, fqn, raw, config);
+            if let Some(e) = entry {
+                node.description = p.render_description(&e.description, &docs);
+                node.columns = e.columns.clone();
+                node.meta = e.meta.clone();
+            }
+            p.render_for_parse(&mut node, &template)?;
+            p.assign_relation(&mut node)?;
+            p.insert(node)?;
+        }
+    }
+    for name in props.models.keys() {
+        if !p.manifest.by_name.contains_key(&(p.package.clone(), name.clone())) && !p.manifest.disabled.values().any(|n| &n.name == name) {
+            let file = &props.models[name].file;
+            p.warnings.push(format!("{}: properties for model `{name}`, but there is no models/**/{name}.sql", file.display()));
+        }
+    }
+
+    // Singular tests.
+    for dir in &project.test_paths {
+        for file in find_files(&project.root, dir, &["sql"])? {
+            if file.starts_with(Path::new(dir).join("generic")) {
+                continue;
+            }
+            let name = stem(&file);
+            let fqn = fqn_for(&p.package, dir, &file, &name);
+            let mut config = NodeConfig::defaults("test");
+            p.apply_layer(&file, apply_tree(&mut config, &project.test_configs, &fqn));
+            let raw = read(&project.root, &file)?;
+            let template = rel_str(&file);
+            p.jinja.add_template(&template, &raw)?;
+            let mut node = p.new_node(ResourceType::Test, &name, &file, dir, fqn, raw, config);
+            p.render_for_parse(&mut node, &template)?;
+            p.insert(node)?;
+        }
+    }
+
+    // Generic tests from properties.
+    for def in props.tests.iter() {
+        p.add_generic_test(def, &project.test_configs)?;
+    }
+
+    // Resolve edges.
+    let mut resolver = Resolver { root_package: p.package.clone(), docs, ..Default::default() };
+    for node in p.manifest.nodes.values() {
+        match node.resource_type {
+            ResourceType::Model | ResourceType::Seed => {
+                resolver.refs.insert(
+                    (node.package.clone(), node.name.clone()),
+                    crate::jinja::RefTarget { unique_id: node.unique_id.clone(), relation: node.relation.clone(), ephemeral: node.is_ephemeral() },
+                );
+            }
+            ResourceType::Source => {
+                let s = node.source.as_ref().expect("source details");
+                resolver.sources.insert((s.source_name.clone(), node.name.clone()), node.relation.clone().expect("source relation"));
+            }
+            ResourceType::Test => {}
+        }
+    }
+    let ids: Vec<String> = p.manifest.nodes.keys().cloned().collect();
+    for id in ids {
+        let node = &p.manifest.nodes[&id];
+        let mut deps = Vec::new();
+        for (package, name) in &node.refs {
+            match p.manifest.resolve_ref(&node.package, package.as_deref(), name) {
+                Some(target) => deps.push(target.unique_id.clone()),
+                None if p.manifest.disabled.values().any(|d| &d.name == name) => {
+                    return Err(TransformError::DisabledRef { file: node.original_file_path.clone(), node: node.name.clone(), target: name.clone() })
+                }
+                None => {
+                    return Err(TransformError::UnknownRef {
+                        file: node.original_file_path.clone(),
+                        node: node.name.clone(),
+                        target: name.clone(),
+                        suggestion: p.manifest.closest_ref(name),
+                    })
+                }
+            }
+        }
+        for (source, table) in &node.sources {
+            match p.manifest.source_id(source, table) {
+                Some(id) => deps.push(id.to_string()),
+                None => {
+                    let candidates: Vec<String> = p
+                        .manifest
+                        .nodes
+                        .values()
+                        .filter_map(|n| n.source.as_ref().map(|s| format!("{}.{}", s.source_name, n.name)))
+                        .collect();
+                    let wanted = format!("{source}.{table}");
+                    let suggestion = candidates.into_iter().map(|c| (strsim::jaro_winkler(&wanted, &c), c)).filter(|(s, _)| *s > 0.75).max_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, c)| c);
+                    return Err(TransformError::UnknownSource { file: node.original_file_path.clone(), node: node.name.clone(), source_name: source.clone(), table: table.clone(), suggestion });
+                }
+            }
+        }
+        if let Some(attached) = node.attached_node.clone() {
+            if !deps.contains(&attached) {
+                deps.insert(0, attached);
+            }
+        }
+        deps.dedup();
+        p.manifest.nodes.get_mut(&id).expect("node").depends_on = deps;
+    }
+
+    let graph = Graph::build(&p.manifest);
+    graph.topological_order().map_err(TransformError::Cycle)?;
+    let Parser { jinja, manifest, warnings, .. } = p;
+    Ok(Parsed { project, target, manifest, graph, jinja, vars, base_context: base, resolver: Arc::new(resolver), invocation_id, run_started_at, warnings })
+}
+
+fn adapter_type(target: &Target) -> &'static str {
+    target.type_name()
+}
+
+struct Parser {
+    package: String,
+    jinja: JinjaEnv,
+    manifest: Manifest,
+    vars: Arc<IndexMap<String, Json>>,
+    adapter_type: &'static str,
+    base: BTreeMap<String, Value>,
+    warnings: Vec<String>,
+    target_schema: String,
+    target_database: String,
+    /// The project overrides generate_schema_name / alias / database.
+    custom_naming: bool,
+}
+
+impl Parser {
+    fn scope(&self, phase: Phase) -> RenderScope {
+        RenderScope::new(phase, &self.package, Arc::new(Resolver { root_package: self.package.clone(), ..Default::default() }), self.vars.clone(), self.adapter_type)
+    }
+
+    fn apply_layer(&mut self, file: &Path, problems: Vec<(String, String)>) {
+        for (key, why) in problems {
+            self.warnings.push(format!("{}: config `{key}`: {why}; ignored", file.display()));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_node(&self, kind: ResourceType, name: &str, file: &Path, dir: &str, fqn: Vec<String>, raw: String, config: NodeConfig) -> Node {
+        let unique_id = format!("{}.{}.{}", kind.as_str(), self.package, name);
+        Node {
+            unique_id,
+            name: name.to_string(),
+            resource_type: kind,
+            package: self.package.clone(),
+            original_file_path: file.to_path_buf(),
+            path: file.strip_prefix(dir).unwrap_or(file).to_path_buf(),
+            fqn,
+            checksum: checksum(&raw),
+            raw_code: raw,
+            config,
+            relation: None,
+            refs: Vec::new(),
+            sources: Vec::new(),
+            depends_on: Vec::new(),
+            description: String::new(),
+            columns: IndexMap::new(),
+            meta: IndexMap::new(),
+            test_metadata: None,
+            column_name: None,
+            attached_node: None,
+            source: None,
+        }
+    }
+
+    fn model_value(&self, node: &Node) -> Value {
+        crate::compile::model_value(node)
+    }
+
+    fn context(&self, node: &Node) -> Value {
+        let mut ctx = self.base.clone();
+        ctx.insert("model".into(), self.model_value(node));
+        ctx.insert("this".into(), Value::from_object(Relation { database: None, schema: self.target_schema.clone(), identifier: node.name.clone() }));
+        Value::from(ctx)
+    }
+
+    /// Render once in parse mode: record refs, sources and `config()` calls; apply the calls.
+    fn render_for_parse(&mut self, node: &mut Node, template: &str) -> Result<()> {
+        let mut scope = self.scope(Phase::Parse);
+        if let Json::Object(map) = node.config.to_json() {
+            scope.config = map;
+        }
+        let ctx = self.context(node);
+        let (_, scope) = self.jinja.render(template, ctx, scope).map_err(|e| e.0)?;
+        for call in &scope.config_calls {
+            let problems = node.config.apply(call);
+            self.apply_layer(&node.original_file_path.clone(), problems);
+        }
+        node.refs = scope.refs;
+        node.sources = scope.sources;
+        Ok(())
+    }
+
+    /// The relation a model or seed builds, by dbt's naming rules (or the project's overrides).
+    fn assign_relation(&mut self, node: &mut Node) -> Result<()> {
+        if node.is_ephemeral() {
+            node.relation = None;
+            return Ok(());
+        }
+        let (schema, identifier, database) = if self.custom_naming {
+            let custom = |v: &Option<String>| v.clone().map(Value::from).unwrap_or(Value::from(()));
+            let model = self.model_value(node);
+            let render = |p: &Parser, expr: &str, custom: Value| -> Result<String> {
+                let mut ctx = p.base.clone();
+                ctx.insert("__custom".into(), custom);
+                ctx.insert("__node".into(), model.clone());
+                let (out, _) = p.jinja.render_str("<naming>", expr, Value::from(ctx), p.scope(Phase::Compile)).map_err(|e| e.0)?;
+                Ok(out.trim().to_string())
+            };
+            (
+                render(self, "{{ generate_schema_name(__custom, __node) }}", custom(&node.config.schema))?,
+                render(self, "{{ generate_alias_name(__custom, __node) }}", custom(&node.config.alias))?,
+                render(self, "{{ generate_database_name(__custom, __node) }}", custom(&node.config.database))?,
+            )
+        } else {
+            let schema = match &node.config.schema {
+                None => self.target_schema.clone(),
+                Some(custom) => format!("{}_{}", self.target_schema, custom.trim()),
+            };
+            let identifier = node.config.alias.clone().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).unwrap_or_else(|| node.name.clone());
+            (schema, identifier, node.config.database.clone().unwrap_or_else(|| self.target_database.clone()))
+        };
+        node.relation = Some(RelationName { database: Some(database), schema, identifier });
+        Ok(())
+    }
+
+    fn insert(&mut self, node: Node) -> Result<()> {
+        if !node.config.enabled {
+            self.manifest.disabled.insert(node.unique_id.clone(), node);
+            return Ok(());
+        }
+        if matches!(node.resource_type, ResourceType::Model | ResourceType::Seed) {
+            let key = (node.package.clone(), node.name.clone());
+            if let Some(existing) = self.manifest.by_name.get(&key).and_then(|id| self.manifest.nodes.get(id)) {
+                return Err(TransformError::Duplicate {
+                    kind: "model or seed",
+                    name: node.name.clone(),
+                    first: existing.original_file_path.clone(),
+                    second: node.original_file_path.clone(),
+                });
+            }
+            self.manifest.by_name.insert(key, node.unique_id.clone());
+        }
+        if let Some(existing) = self.manifest.nodes.get(&node.unique_id) {
+            return Err(TransformError::Duplicate {
+                kind: node.resource_type.as_str(),
+                name: node.name.clone(),
+                first: existing.original_file_path.clone(),
+                second: node.original_file_path.clone(),
+            });
+        }
+        self.manifest.nodes.insert(node.unique_id.clone(), node);
+        Ok(())
+    }
+
+    fn render_description(&self, text: &str, docs: &HashMap<String, String>) -> String {
+        if !text.contains("{{") {
+            return text.to_string();
+        }
+        let mut scope = self.scope(Phase::Compile);
+        scope.resolver = Arc::new(Resolver { docs: docs.clone(), root_package: self.package.clone(), ..Default::default() });
+        match self.jinja.render_str("<description>", text, Value::from(self.base.clone()), scope) {
+            Ok((out, _)) => out,
+            Err(_) => text.to_string(),
+        }
+    }
+
+    /// Render a YAML string value that may hold Jinja (`"{{ target.schema }}"`, `"{{ var('x') }}"`).
+    fn render_yaml_str(&self, file: &Path, text: &str) -> Result<String> {
+        let label = file.display().to_string();
+        self.jinja.render_str(&label, text, Value::from(self.base.clone()), self.scope(Phase::Compile)).map(|(s, _)| s).map_err(|e| e.0)
+    }
+
+    fn add_source(&mut self, src: &Json, file: &Path, tree: &Json, docs: &HashMap<String, String>) -> Result<()> {
+        let source_name = src.get("name").and_then(Json::as_str).ok_or_else(|| TransformError::config(file, "every entry under `sources:` needs a `name:`"))?.to_string();
+        let get_str = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).map(str::to_string);
+        let schema = match get_str(src, "schema") {
+            Some(s) => self.render_yaml_str(file, &s)?,
+            None => source_name.clone(),
+        };
+        let database = match get_str(src, "database") {
+            Some(s) => Some(self.render_yaml_str(file, &s)?),
+            None => Some(self.target_database.clone()),
+        };
+        let tables = src.get("tables").and_then(Json::as_array).cloned().unwrap_or_default();
+        for table in &tables {
+            let name = table.get("name").and_then(Json::as_str).ok_or_else(|| TransformError::config(file, format!("source `{source_name}`: every table needs a `name:`")))?.to_string();
+            let identifier = match get_str(table, "identifier") {
+                Some(s) => self.render_yaml_str(file, &s)?,
+                None => name.clone(),
+            };
+            let fqn = vec![self.package.clone(), source_name.clone(), name.clone()];
+            let mut config = NodeConfig::defaults("source");
+            let problems = apply_tree(&mut config, tree, &fqn);
+            self.apply_layer(file, problems);
+            for layer in [src.get("config"), table.get("config")].into_iter().flatten() {
+                if let Ok(map) = serde_json::from_value::<IndexMap<String, Json>>(layer.clone()) {
+                    let problems = config.apply(&map);
+                    self.apply_layer(file, problems);
+                }
+            }
+            let mut node = self.new_node(ResourceType::Source, &name, file, "", fqn, String::new(), config);
+            node.unique_id = format!("source.{}.{}.{}", self.package, source_name, name);
+            node.relation = Some(RelationName { database: database.clone(), schema: schema.clone(), identifier });
+            node.description = self.render_description(get_str(table, "description").as_deref().unwrap_or(""), docs);
+            node.columns = columns_of(table);
+            node.source = Some(SourceDetails {
+                source_name: source_name.clone(),
+                source_description: get_str(src, "description").unwrap_or_default(),
+                loaded_at_field: get_str(table, "loaded_at_field").or_else(|| get_str(src, "loaded_at_field")),
+                freshness: table.get("freshness").or_else(|| src.get("freshness")).cloned(),
+                loader: get_str(src, "loader").unwrap_or_default(),
+            });
+            self.insert(node)?;
+        }
+        Ok(())
+    }
+
+    fn add_generic_test(&mut self, def: &TestDef, tree: &Json) -> Result<()> {
+        // `- unique`, `- accepted_values: {values: [...]}`, `- relationships: {arguments: {...}, config: {...}}`.
+        let (full_name, mut args) = match &def.test {
+            Json::String(s) => (s.clone(), serde_json::Map::new()),
+            Json::Object(m) if m.len() == 1 || m.contains_key("test_name") => {
+                if let Some(Json::String(test_name)) = m.get("test_name") {
+                    (test_name.clone(), m.clone())
+                } else {
+                    let (k, v) = m.iter().next().expect("one entry");
+                    (k.clone(), v.as_object().cloned().unwrap_or_default())
+                }
+            }
+            other => return Err(TransformError::config(&def.file, format!("cannot read test definition {other}: expected a test name or `test_name: {{arguments}}`"))),
+        };
+        args.remove("test_name");
+        let (namespace, test_name) = match full_name.split_once('.') {
+            Some((ns, n)) => (Some(ns.to_string()), n.to_string()),
+            None => (None, full_name.clone()),
+        };
+        let macro_name = format!("test_{test_name}");
+        if !self.jinja.has_macro(&macro_name) {
+            let hint = if namespace.is_some() { " (mdp does not install dbt packages; copy the test into tests/generic/)" } else { "" };
+            return Err(TransformError::config(
+                &def.file,
+                format!("`{}`: unknown test `{full_name}`; define it with {{% test {test_name}(model, column_name) %}} in macros/ or tests/generic/{hint}", def.target_name),
+            ));
+        }
+        // Config: tree, then `config:` and the legacy top-level config keys.
+        let custom_name = args.remove("name").and_then(|v| v.as_str().map(str::to_string));
+        let mut config_layer = IndexMap::new();
+        if let Some(Json::Object(c)) = args.remove("config") {
+            config_layer.extend(c);
+        }
+        for key in ["severity", "where", "limit", "warn_if", "error_if", "tags", "enabled", "store_failures", "meta"] {
+            if let Some(v) = args.remove(key) {
+                config_layer.insert(key.to_string(), v);
+            }
+        }
+        let mut kwargs: IndexMap<String, Json> = match args.remove("arguments") {
+            Some(Json::Object(a)) => a.into_iter().collect(),
+            _ => IndexMap::new(),
+        };
+        kwargs.extend(args);
+        if let Some(col) = &def.column {
+            kwargs.insert("column_name".into(), Json::String(col.clone()));
+        }
+        let name = custom_name.unwrap_or_else(|| generic_test_name(&test_name, &def.target_name, &kwargs));
+        let dir = def.file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut fqn: Vec<String> = vec![self.package.clone()];
+        fqn.extend(dir.components().skip(1).map(|c| c.as_os_str().to_string_lossy().into_owned()));
+        fqn.push(name.clone());
+        let mut config = NodeConfig::defaults("test");
+        let problems = apply_tree(&mut config, tree, &fqn);
+        self.apply_layer(&def.file, problems);
+        let problems = config.apply(&config_layer);
+        self.apply_layer(&def.file, problems);
+
+        // The template: the test macro called with the YAML arguments. Strings that are
+        // `ref(...)`/`source(...)` calls are evaluated; other values are passed as data.
+        let mut call_args = vec![format!("model={}", def.model_expr())];
+        for (k, v) in &kwargs {
+            let expr = match v {
+                Json::String(s) if is_call_expr(s) => s.clone(),
+                Json::String(s) if s.contains("{{") => {
+                    format!("__kwargs[{}]", serde_json::to_string(k).expect("string"))
+                }
+                _ => format!("__kwargs[{}]", serde_json::to_string(k).expect("string")),
+            };
+            if !is_identifier(k) {
+                return Err(TransformError::config(&def.file, format!("test `{full_name}`: argument name `{k}` is not an identifier")));
+            }
+            call_args.push(format!("{k}={expr}"));
+        }
+        let raw = format!("{{{{ {macro_name}({}) }}}}", call_args.join(", "));
+        let hash = short_hash(&format!("{}{}{:?}", def.target_name, name, kwargs));
+        let template = format!("{} (test {name})", def.file.display());
+        self.jinja.add_template(&template, &raw)?;
+        let mut node = self.new_node(ResourceType::Test, &name, &def.file, "", fqn, raw, config);
+        node.unique_id = format!("test.{}.{}.{}", self.package, name, hash);
+        node.path = def.file.clone();
+        node.column_name = def.column.clone();
+        node.test_metadata = Some(TestMetadata { name: test_name, namespace, kwargs: kwargs.clone() });
+        node.attached_node = Some(def.attached_id(&self.package));
+        // Parse render: learn the refs (the tested model, `to: ref(...)`) and in-macro config().
+        let mut scope = self.scope(Phase::Parse);
+        if let Json::Object(map) = node.config.to_json() {
+            scope.config = map;
+        }
+        let mut ctx = self.base.clone();
+        ctx.insert("__kwargs".into(), Value::from_serialize(&kwargs));
+        ctx.insert("model".into(), self.model_value(&node));
+        let (_, scope) = self.jinja.render(&template, Value::from(ctx), scope).map_err(|e| e.0)?;
+        for call in &scope.config_calls {
+            let problems = node.config.apply(call);
+            self.apply_layer(&def.file, problems);
+        }
+        node.refs = scope.refs;
+        node.sources = scope.sources;
+        self.insert(node)
+    }
+}
+
+fn is_call_expr(s: &str) -> bool {
+    let t = s.trim();
+    (t.starts_with("ref(") || t.starts_with("source(")) && t.ends_with(')')
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_') && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+/// dbt's synthesized generic test name: `<test>_<model>_<args…>` with non-word characters as `_`.
+pub fn generic_test_name(test: &str, target: &str, kwargs: &IndexMap<String, Json>) -> String {
+    let mut flat = Vec::new();
+    let mut keys: Vec<&String> = kwargs.keys().collect();
+    keys.sort();
+    for k in keys {
+        flatten(&kwargs[k], &mut flat);
+    }
+    let clean = |s: &str| -> String {
+        let mut out = String::new();
+        let mut last_sub = false;
+        for ch in s.chars() {
+            if ch.is_ascii_alphanumeric() || ch == '_' {
+                out.push(ch);
+                last_sub = false;
+            } else if !last_sub {
+                out.push('_');
+                last_sub = true;
+            }
+        }
+        out
+    };
+    let args: Vec<String> = flat.iter().map(|s| clean(s)).collect();
+    format!("{test}_{target}_{}", args.join("__"))
+}
+
+fn flatten(v: &Json, out: &mut Vec<String>) {
+    match v {
+        Json::Array(items) => items.iter().for_each(|i| flatten(i, out)),
+        Json::Object(m) => m.values().for_each(|i| flatten(i, out)),
+        Json::String(s) => out.push(s.clone()),
+        Json::Null => out.push("None".into()),
+        Json::Bool(b) => out.push(if *b { "True".into() } else { "False".into() }),
+        other => out.push(other.to_string()),
+    }
+}
+
+/// A 10-hex-digit FNV-1a hash: stable ids without a crypto dependency.
+pub fn short_hash(s: &str) -> String {
+    format!("{:016x}", fnv(s))[..10].to_string()
+}
+
+fn checksum(s: &str) -> String {
+    format!("{:016x}", fnv(s))
+}
+
+fn fnv(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// One generic test as declared in a properties file.
+#[derive(Debug, Clone)]
+struct TestDef {
+    file: PathBuf,
+    /// The model, seed or source table's name (`orders`, or `raw.events` for sources).
+    target_name: String,
+    kind: ResourceType,
+    source: Option<(String, String)>,
+    column: Option<String>,
+    test: Json,
+}
+
+impl TestDef {
+    fn model_expr(&self) -> String {
+        match &self.source {
+            Some((s, t)) => format!("get_where_subquery(source({s:?}, {t:?}))"),
+            None => format!("get_where_subquery(ref({:?}))", self.target_name),
+        }
+    }
+
+    fn attached_id(&self, package: &str) -> String {
+        match &self.source {
+            Some((s, t)) => format!("source.{package}.{s}.{t}"),
+            None => format!("{}.{package}.{}", self.kind.as_str(), self.target_name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct PropsEntry {
+    file: PathBuf,
+    description: String,
+    config: IndexMap<String, Json>,
+    columns: IndexMap<String, ColumnDoc>,
+    meta: IndexMap<String, Json>,
+}
+
+#[derive(Debug, Default)]
+struct Properties {
+    models: IndexMap<String, PropsEntry>,
+    seeds: IndexMap<String, PropsEntry>,
+    sources: Vec<(Json, PathBuf)>,
+    tests: Vec<TestDef>,
+}
+
+impl Properties {
+    fn add(&mut self, file: &Path, value: Json) -> Result<()> {
+        let Json::Object(map) = value else { return Ok(()) };
+        for (section, kind) in [("models", ResourceType::Model), ("seeds", ResourceType::Seed)] {
+            let Some(entries) = map.get(section) else { continue };
+            let entries = entries.as_array().ok_or_else(|| TransformError::config(file, format!("`{section}:` must be a list of entries with `name:`")))?;
+            for entry in entries {
+                let name = entry.get("name").and_then(Json::as_str).ok_or_else(|| TransformError::config(file, format!("an entry under `{section}:` has no `name:`")))?.to_string();
+                let mut config: IndexMap<String, Json> = entry.get("config").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+                if let Some(tags) = entry.get("tags") {
+                    config.insert("tags".into(), tags.clone());
+                }
+                let props = PropsEntry {
+                    file: file.to_path_buf(),
+                    description: entry.get("description").and_then(Json::as_str).unwrap_or("").to_string(),
+                    config,
+                    columns: columns_of(entry),
+                    meta: entry.get("meta").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default(),
+                };
+                let list = if kind == ResourceType::Model { &mut self.models } else { &mut self.seeds };
+                if list.contains_key(&name) {
+                    return Err(TransformError::config(file, format!("`{name}` has properties in more than one place; keep one entry")));
+                }
+                list.insert(name.clone(), props);
+                self.collect_tests(file, entry, &name, kind, None);
+            }
+        }
+        if let Some(sources) = map.get("sources") {
+            let sources = sources.as_array().ok_or_else(|| TransformError::config(file, "`sources:` must be a list"))?;
+            for src in sources {
+                let source_name = src.get("name").and_then(Json::as_str).unwrap_or_default().to_string();
+                for table in src.get("tables").and_then(Json::as_array).into_iter().flatten() {
+                    let table_name = table.get("name").and_then(Json::as_str).unwrap_or_default().to_string();
+                    self.collect_tests(file, table, &format!("{source_name}_{table_name}"), ResourceType::Source, Some((source_name.clone(), table_name)));
+                }
+                self.sources.push((src.clone(), file.to_path_buf()));
+            }
+        }
+        Ok(())
+    }
+
+    fn collect_tests(&mut self, file: &Path, entry: &Json, name: &str, kind: ResourceType, source: Option<(String, String)>) {
+        let tests_of = |v: &Json| -> Vec<Json> {
+            let mut out = Vec::new();
+            for key in ["data_tests", "tests"] {
+                if let Some(Json::Array(items)) = v.get(key) {
+                    out.extend(items.iter().cloned());
+                }
+            }
+            out
+        };
+        for test in tests_of(entry) {
+            self.tests.push(TestDef { file: file.to_path_buf(), target_name: name.to_string(), kind, source: source.clone(), column: None, test });
+        }
+        for col in entry.get("columns").and_then(Json::as_array).into_iter().flatten() {
+            let Some(col_name) = col.get("name").and_then(Json::as_str) else { continue };
+            for test in tests_of(col) {
+                self.tests.push(TestDef { file: file.to_path_buf(), target_name: name.to_string(), kind, source: source.clone(), column: Some(col_name.to_string()), test });
+            }
+        }
+    }
+}
+
+fn columns_of(entry: &Json) -> IndexMap<String, ColumnDoc> {
+    let mut out = IndexMap::new();
+    for col in entry.get("columns").and_then(Json::as_array).into_iter().flatten() {
+        let Some(name) = col.get("name").and_then(Json::as_str) else { continue };
+        out.insert(
+            name.to_string(),
+            ColumnDoc {
+                name: name.to_string(),
+                description: col.get("description").and_then(Json::as_str).unwrap_or("").to_string(),
+                data_type: col.get("data_type").and_then(Json::as_str).map(str::to_string),
+                meta: col.get("meta").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default(),
+            },
+        );
+    }
+    out
+}
+
+/// `{% docs name %}…{% enddocs %}` blocks of a Markdown file.
+fn doc_blocks(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("%}") else { break };
+        let tag = after[..end].trim_matches('-').trim();
+        rest = &after[end + 2..];
+        if let Some(name) = tag.strip_prefix("docs").map(str::trim).filter(|n| !n.is_empty()) {
+            let Some(close) = find_enddocs(rest) else { break };
+            out.push((name.to_string(), rest[..close.0].trim().to_string()));
+            rest = &rest[close.1..];
+        }
+    }
+    out
+}
+
+fn find_enddocs(text: &str) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    while let Some(start) = text[offset..].find("{%") {
+        let abs = offset + start;
+        let end = text[abs..].find("%}")? + abs + 2;
+        if text[abs + 2..end - 2].trim_matches('-').trim() == "enddocs" {
+            return Some((abs, end));
+        }
+        offset = end;
+    }
+    None
+}
+
+/// Files under `root/dir` with one of `extensions`, as paths relative to `root`, sorted.
+fn find_files(root: &Path, dir: &str, extensions: &[&str]) -> Result<Vec<PathBuf>> {
+    let base = root.join(dir);
+    if !base.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(&base).sort_by_file_name() {
+        let entry = entry.map_err(|e| TransformError::io(&base, std::io::Error::other(e.to_string())))?;
+        if entry.file_type().is_file() && entry.path().extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e)) {
+            out.push(entry.path().strip_prefix(root).expect("under root").to_path_buf());
+        }
+    }
+    Ok(out)
+}
+
+fn read(root: &Path, file: &Path) -> Result<String> {
+    std::fs::read_to_string(root.join(file)).map_err(|e| TransformError::io(root.join(file), e))
+}
+
+fn rel_str(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// `[package, folder…, name]` for a file under resource folder `dir`.
+fn fqn_for(package: &str, dir: &str, file: &Path, name: &str) -> Vec<String> {
+    let mut fqn = vec![package.to_string()];
+    if let Ok(inner) = file.strip_prefix(dir) {
+        if let Some(parent) = inner.parent() {
+            fqn.extend(parent.components().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+        }
+    }
+    fqn.push(name.to_string());
+    fqn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_test_names_follow_dbt() {
+        let mut kw = IndexMap::new();
+        kw.insert("column_name".to_string(), Json::from("status"));
+        kw.insert("values".to_string(), serde_json::json!(["placed", "shipped", "completed", "return_pending", "returned"]));
+        assert_eq!(generic_test_name("accepted_values", "orders", &kw), "accepted_values_orders_status__placed__shipped__completed__return_pending__returned");
+        let mut kw = IndexMap::new();
+        kw.insert("to".to_string(), Json::from("ref('customers')"));
+        kw.insert("field".to_string(), Json::from("customer_id"));
+        kw.insert("column_name".to_string(), Json::from("customer_id"));
+        assert_eq!(generic_test_name("relationships", "orders", &kw), "relationships_orders_customer_id__customer_id__ref_customers_");
+    }
+
+    #[test]
+    fn docs_blocks_are_found() {
+        let text = "intro\n{% docs orders_status %}\nOne of:\n- placed\n{% enddocs %}\n{% docs other %}x{% enddocs %}";
+        let blocks = doc_blocks(text);
+        assert_eq!(blocks, vec![("orders_status".to_string(), "One of:\n- placed".to_string()), ("other".to_string(), "x".to_string())]);
+    }
+}

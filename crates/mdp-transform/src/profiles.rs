@@ -1,0 +1,172 @@
+//! `profiles.yml`: which warehouse a dbt project runs on.
+//!
+//! Found like dbt-core finds it: `--profiles-dir`, then `DBT_PROFILES_DIR`, then the project folder,
+//! then `~/.dbt/`. Strings may use `{{ env_var('NAME') }}`; passwords are taken from there and never
+//! written to artifacts or logs.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Result, TransformError};
+
+/// The warehouse a target points at.
+#[derive(Clone)]
+pub enum TargetKind {
+    DuckDb { path: PathBuf },
+    Postgres { host: String, port: u16, user: String, password: Option<String>, dbname: String, sslmode: Option<String> },
+    /// A warehouse given directly (mdp.yml's target, when the project has no profiles.yml).
+    Preset(mdp_warehouse::ConnectOptions),
+}
+
+impl std::fmt::Debug for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetKind::DuckDb { path } => write!(f, "duckdb {}", path.display()),
+            TargetKind::Postgres { host, port, user, dbname, .. } => write!(f, "postgres {user}@{host}:{port}/{dbname}"),
+            TargetKind::Preset(mdp_warehouse::ConnectOptions::DuckDb { path, .. }) => write!(f, "duckdb {}", path.display()),
+            TargetKind::Preset(mdp_warehouse::ConnectOptions::Postgres { display, .. }) => write!(f, "{display}"),
+        }
+    }
+}
+
+/// A resolved target of a profile.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub profile_name: String,
+    pub name: String,
+    pub schema: String,
+    pub database: String,
+    pub threads: usize,
+    pub kind: TargetKind,
+}
+
+impl Target {
+    /// `duckdb` or `postgres`.
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            TargetKind::DuckDb { .. } | TargetKind::Preset(mdp_warehouse::ConnectOptions::DuckDb { .. }) => "duckdb",
+            TargetKind::Postgres { .. } | TargetKind::Preset(mdp_warehouse::ConnectOptions::Postgres { .. }) => "postgres",
+        }
+    }
+
+    /// How to connect. DuckDB paths are relative to the current directory, as in dbt-duckdb.
+    pub fn connect_options(&self) -> mdp_warehouse::ConnectOptions {
+        match &self.kind {
+            TargetKind::DuckDb { path } => mdp_warehouse::ConnectOptions::duckdb(path.clone()),
+            TargetKind::Postgres { host, port, user, password, dbname, sslmode } => {
+                let q = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+                let mut conn = format!("host={} port={port} user={} dbname={}", q(host), q(user), q(dbname));
+                if let Some(p) = password {
+                    conn.push_str(&format!(" password={}", q(p)));
+                }
+                if let Some(mode) = sslmode {
+                    conn.push_str(&format!(" sslmode={}", q(mode)));
+                }
+                mdp_warehouse::ConnectOptions::postgres(conn, format!("postgres {user}@{host}:{port}/{dbname}"))
+            }
+            TargetKind::Preset(options) => options.clone(),
+        }
+    }
+
+    /// The `target` variable of the Jinja context (no secrets).
+    pub fn to_context(&self) -> Value {
+        let mut m = serde_json::json!({
+            "profile_name": self.profile_name,
+            "name": self.name,
+            "target_name": self.name,
+            "schema": self.schema,
+            "database": self.database,
+            "type": self.type_name(),
+            "threads": self.threads,
+        });
+        if let TargetKind::Postgres { host, port, user, .. } = &self.kind {
+            m["host"] = Value::from(host.clone());
+            m["port"] = Value::from(*port);
+            m["user"] = Value::from(user.clone());
+        }
+        if let TargetKind::DuckDb { path } = &self.kind {
+            m["path"] = Value::from(path.display().to_string());
+        }
+        m
+    }
+}
+
+/// Where `profiles.yml` is looked for, in order.
+pub fn profile_search_dirs(explicit: Option<&Path>, project_root: &Path) -> Vec<PathBuf> {
+    if let Some(dir) = explicit {
+        return vec![dir.to_path_buf()];
+    }
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("DBT_PROFILES_DIR") {
+        return vec![PathBuf::from(dir)];
+    }
+    dirs.push(project_root.to_path_buf());
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".dbt"));
+    }
+    dirs
+}
+
+/// Find `profiles.yml`, or `None` when no search folder has one.
+pub fn find_profiles(explicit: Option<&Path>, project_root: &Path) -> Option<PathBuf> {
+    profile_search_dirs(explicit, project_root).into_iter().map(|d| d.join("profiles.yml")).find(|p| p.is_file())
+}
+
+/// Load `profile` from `file` and resolve `target` (or the profile's default target).
+/// `render` renders `{{ env_var(...) }}` in string values.
+pub fn load_target(file: &Path, profile: &str, target: Option<&str>, render: &dyn Fn(&str) -> Result<String>) -> Result<Target> {
+    let text = std::fs::read_to_string(file).map_err(|e| TransformError::io(file, e))?;
+    let root = crate::project::yaml_to_json(file, &text)?;
+    let Some(profile_value) = root.get(profile) else {
+        let known: Vec<&str> = root.as_object().map(|m| m.keys().map(String::as_str).filter(|k| *k != "config").collect()).unwrap_or_default();
+        return Err(TransformError::config(file, format!("no profile named `{profile}` (profiles here: {})", known.join(", "))));
+    };
+    let default_target = profile_value.get("target").and_then(Value::as_str).map(render).transpose()?;
+    let target_name = target.map(str::to_string).or(default_target).unwrap_or_else(|| "dev".to_string());
+    let outputs = profile_value.get("outputs").and_then(Value::as_object).ok_or_else(|| TransformError::config(file, format!("profile `{profile}` has no `outputs:`")))?;
+    let Some(Value::Object(out)) = outputs.get(&target_name) else {
+        let known: Vec<&str> = outputs.keys().map(String::as_str).collect();
+        return Err(TransformError::config(file, format!("profile `{profile}` has no target `{target_name}` (targets: {})", known.join(", "))));
+    };
+    let key = |k: &str| -> Result<Option<String>> {
+        match out.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => render(s).map(Some),
+            Some(other) => Ok(Some(other.to_string())),
+        }
+    };
+    let where_ = |k: &str| format!("profile `{profile}`, target `{target_name}`: {k}");
+    let ty = key("type")?.ok_or_else(|| TransformError::config(file, format!("{} is required (duckdb or postgres)", where_("type"))))?;
+    let threads = key("threads")?.map(|t| t.parse::<usize>()).transpose().map_err(|_| TransformError::config(file, format!("{} must be a whole number", where_("threads"))))?.unwrap_or(1).max(1);
+    let (kind, schema, database) = match ty.as_str() {
+        "duckdb" => {
+            let path = key("path")?.unwrap_or_else(|| ":memory:".to_string());
+            if path == ":memory:" || path.starts_with("md:") {
+                return Err(TransformError::config(file, format!("{}: `{path}` is not supported; give a file path (e.g. dev.duckdb)", where_("path"))));
+            }
+            let path = PathBuf::from(path);
+            let database = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "main".into());
+            let database = key("database")?.unwrap_or(database);
+            (TargetKind::DuckDb { path }, key("schema")?.unwrap_or_else(|| "main".to_string()), database)
+        }
+        "postgres" => {
+            let required = |k: &str| -> Result<String> { key(k)?.ok_or_else(|| TransformError::config(file, format!("{} is required", where_(k)))) };
+            let port = key("port")?.unwrap_or_else(|| "5432".into()).parse::<u16>().map_err(|_| TransformError::config(file, format!("{} must be a port number", where_("port"))))?;
+            let dbname = key("dbname")?.or(key("database")?).ok_or_else(|| TransformError::config(file, format!("{} is required", where_("dbname"))))?;
+            let kind = TargetKind::Postgres {
+                host: required("host")?,
+                port,
+                user: required("user")?,
+                password: key("password")?.or(key("pass")?),
+                dbname: dbname.clone(),
+                sslmode: key("sslmode")?,
+            };
+            (kind, required("schema")?, dbname)
+        }
+        other => {
+            return Err(TransformError::config(file, format!("{}: adapter type `{other}` is not supported; mdp runs duckdb and postgres targets", where_("type"))))
+        }
+    };
+    Ok(Target { profile_name: profile.to_string(), name: target_name, schema, database, threads, kind })
+}

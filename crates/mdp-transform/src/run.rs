@@ -1,0 +1,481 @@
+//! Run a selection of nodes on a warehouse: seeds, models and tests in DAG order, up to `threads`
+//! at a time; a failed node skips its dependents (in `build`, a failing test skips the models
+//! downstream of what it tests, as in dbt).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use mdp_warehouse::{Warehouse, WarehouseError};
+
+use crate::compile::{CompileOptions, CompiledNode, Compiler, Existing};
+use crate::error::{Result, TransformError};
+use crate::graph::Graph;
+use crate::manifest::{Node, ResourceType};
+use crate::materialize::{self, MaterializeError, Outcome, TestStatus};
+use crate::parse::Parsed;
+use crate::seed;
+
+/// Which command is running: decides which resource types execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Run,
+    Test,
+    Seed,
+    Build,
+}
+
+impl Command {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Test => "test",
+            Command::Seed => "seed",
+            Command::Build => "build",
+        }
+    }
+
+    fn executes(self, kind: ResourceType) -> bool {
+        match self {
+            Command::Run => kind == ResourceType::Model,
+            Command::Test => kind == ResourceType::Test,
+            Command::Seed => kind == ResourceType::Seed,
+            Command::Build => kind != ResourceType::Source,
+        }
+    }
+}
+
+/// The final state of a node (dbt's statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    Success,
+    Error,
+    Skipped,
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl NodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Success => "success",
+            NodeStatus::Error => "error",
+            NodeStatus::Skipped => "skipped",
+            NodeStatus::Pass => "pass",
+            NodeStatus::Warn => "warn",
+            NodeStatus::Fail => "fail",
+        }
+    }
+
+    /// Whether dependents may run after this.
+    pub fn lets_dependents_run(self) -> bool {
+        matches!(self, NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn)
+    }
+}
+
+/// The result of one node.
+#[derive(Debug, Clone)]
+pub struct NodeResult {
+    pub unique_id: String,
+    pub status: NodeStatus,
+    pub message: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub completed_at: chrono::DateTime<chrono::Utc>,
+    pub execution_time: f64,
+    pub rows_affected: Option<u64>,
+    pub failures: Option<u64>,
+    pub compiled_code: Option<String>,
+    pub compiled_path: Option<PathBuf>,
+    pub relation_name: Option<String>,
+}
+
+/// Progress events for a console or a UI.
+pub trait RunObserver: Send + Sync {
+    fn started(&self, _index: usize, _total: usize, _node: &Node) {}
+    fn finished(&self, _index: usize, _total: usize, _node: &Node, _result: &NodeResult) {}
+}
+
+/// An observer that prints nothing.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl RunObserver for Quiet {}
+
+/// Options of one invocation.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub command: Command,
+    pub threads: usize,
+    pub full_refresh: bool,
+    /// Where compiled SQL is written (`<project>/target`); `None` writes nothing.
+    pub target_dir: Option<PathBuf>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunResults {
+    pub results: Vec<NodeResult>,
+    pub elapsed: f64,
+}
+
+impl RunResults {
+    /// Whether anything errored or failed (warnings do not count).
+    pub fn success(&self) -> bool {
+        self.results.iter().all(|r| matches!(r.status, NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn))
+    }
+
+    pub fn count(&self, status: NodeStatus) -> usize {
+        self.results.iter().filter(|r| r.status == status).count()
+    }
+}
+
+/// Read which relations exist (the compiler's one fact about the warehouse).
+pub async fn existing_relations(wh: &dyn Warehouse) -> std::result::Result<Existing, WarehouseError> {
+    let mut out = HashMap::new();
+    for r in wh.relations(None).await? {
+        out.insert((r.table.schema, r.table.name), r.kind == mdp_warehouse::RelationKind::View);
+    }
+    Ok(out)
+}
+
+/// Compile `ids` (and write their SQL under `target/compiled`). Per-node errors are returned per node.
+pub fn compile_nodes(parsed: &Parsed, ids: &[String], existing: &Existing, options: &RunOptions) -> HashMap<String, std::result::Result<CompiledNode, String>> {
+    let mut compiler = Compiler::new(parsed, existing, CompileOptions { full_refresh: options.full_refresh });
+    let mut out = HashMap::new();
+    for id in ids {
+        let node = &parsed.manifest.nodes[id];
+        if node.resource_type == ResourceType::Source {
+            continue;
+        }
+        let result = compiler.compile(id).map_err(|e| e.to_string());
+        if let (Ok(c), Some(dir)) = (&result, &options.target_dir) {
+            if matches!(node.resource_type, ResourceType::Model | ResourceType::Test) {
+                let path = compiled_path(dir, "compiled", node);
+                if let Some(parent) = path.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = std::fs::write(&path, &c.sql);
+            }
+        }
+        out.insert(id.clone(), result);
+    }
+    out
+}
+
+/// `target/<kind>/<package>/<file>` (generic tests: `<properties file>/<test name>.sql`).
+pub fn compiled_path(target_dir: &std::path::Path, kind: &str, node: &Node) -> PathBuf {
+    let base = target_dir.join(kind).join(&node.package);
+    if node.test_metadata.is_some() {
+        base.join(&node.original_file_path).join(format!("{}.sql", node.name))
+    } else {
+        base.join(&node.original_file_path)
+    }
+}
+
+/// Execute the selected nodes.
+pub async fn execute(parsed: &Parsed, wh: &dyn Warehouse, selected: &[String], options: &RunOptions, observer: &dyn RunObserver) -> Result<RunResults> {
+    let started = Instant::now();
+    let manifest = &parsed.manifest;
+    let runnable: Vec<String> = selected.iter().filter(|id| options.command.executes(manifest.nodes[*id].resource_type)).cloned().collect();
+    let runnable_set: HashSet<&str> = runnable.iter().map(String::as_str).collect();
+    let existing = existing_relations(wh).await.map_err(|e| TransformError::config("", format!("cannot list the warehouse's relations: {e}")))?;
+    let compiled = compile_nodes(parsed, &runnable, &existing, options);
+
+    // Dependencies among the nodes that run (ephemerals are see-through).
+    let deps = run_dependencies(parsed, &parsed.graph, &runnable, &runnable_set, options.command == Command::Build);
+    let mut waiting: HashMap<String, usize> = runnable.iter().map(|id| (id.clone(), deps[id].len())).collect();
+    let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
+    for (id, ds) in &deps {
+        for d in ds {
+            dependents.entry(d.clone()).or_default().push(id.clone());
+        }
+    }
+    let order: HashMap<&str, usize> = runnable.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut ready: Vec<String> = runnable.iter().filter(|id| waiting[*id] == 0).cloned().collect();
+    let total = runnable.len();
+    let existing = Mutex::new(existing);
+    let schemas_done: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+    let mut results: HashMap<String, NodeResult> = HashMap::new();
+    let mut blocked_by: HashMap<String, String> = HashMap::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut started_count = 0usize;
+    let threads = options.threads.max(1);
+
+    loop {
+        // Start what is ready, in manifest order, up to the thread limit.
+        ready.sort_by_key(|id| std::cmp::Reverse(order[id.as_str()]));
+        while in_flight.len() < threads {
+            let Some(id) = ready.pop() else { break };
+            let node = &manifest.nodes[&id];
+            started_count += 1;
+            let index = started_count;
+            if let Some(cause) = blocked_by.get(&id) {
+                let now = chrono::Utc::now();
+                let result = NodeResult {
+                    unique_id: id.clone(),
+                    status: NodeStatus::Skipped,
+                    message: format!("skipped because {cause} did not succeed"),
+                    started_at: now,
+                    completed_at: now,
+                    execution_time: 0.0,
+                    rows_affected: None,
+                    failures: None,
+                    compiled_code: None,
+                    compiled_path: None,
+                    relation_name: None,
+                };
+                observer.finished(index, total, node, &result);
+                in_flight.push(Box::pin(futures::future::ready(result)) as std::pin::Pin<Box<dyn std::future::Future<Output = NodeResult> + Send + '_>>);
+                continue;
+            }
+            observer.started(index, total, node);
+            let compiled = compiled.get(&id).cloned();
+            let existing = &existing;
+            let schemas_done = &schemas_done;
+            in_flight.push(Box::pin(async move {
+                let result = run_node(wh, node, compiled, existing, schemas_done, options, &parsed.project.root).await;
+                observer.finished(index, total, node, &result);
+                result
+            }));
+        }
+        let Some(result) = in_flight.next().await else { break };
+        let id = result.unique_id.clone();
+        let ok = result.status.lets_dependents_run();
+        for dep in dependents.get(&id).cloned().unwrap_or_default() {
+            if !ok && !blocked_by.contains_key(&dep) {
+                let name = &manifest.nodes[&id].name;
+                blocked_by.insert(dep.clone(), if result.status == NodeStatus::Skipped { blocked_by.get(&id).cloned().unwrap_or_else(|| name.clone()) } else { name.clone() });
+            }
+            let w = waiting.get_mut(&dep).expect("dependent is runnable");
+            *w -= 1;
+            if *w == 0 {
+                ready.push(dep);
+            }
+        }
+        results.insert(id, result);
+    }
+    let ordered: Vec<NodeResult> = runnable.iter().filter_map(|id| results.remove(id)).collect();
+    Ok(RunResults { results: ordered, elapsed: started.elapsed().as_secs_f64() })
+}
+
+/// For each runnable node, the runnable nodes it must wait for: its nearest runnable ancestors
+/// through non-runnable ones (ephemerals, unselected nodes are not waited for), plus in `build`
+/// the tests of its parents (dbt's test edges: a test blocks a child that depends on all of the
+/// test's parents).
+fn run_dependencies(parsed: &Parsed, graph: &Graph, runnable: &[String], runnable_set: &HashSet<&str>, build: bool) -> HashMap<String, Vec<String>> {
+    let manifest = &parsed.manifest;
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for id in runnable {
+        let mut deps = Vec::new();
+        let mut stack: Vec<&str> = graph.parents(id).iter().map(String::as_str).collect();
+        let mut seen = HashSet::new();
+        while let Some(p) = stack.pop() {
+            if !seen.insert(p) {
+                continue;
+            }
+            if runnable_set.contains(p) {
+                deps.push(p.to_string());
+            } else if manifest.nodes[p].is_ephemeral() {
+                stack.extend(graph.parents(p).iter().map(String::as_str));
+            }
+        }
+        out.insert(id.clone(), deps);
+    }
+    if build {
+        let mut ancestors_cache: HashMap<String, HashSet<String>> = HashMap::new();
+        for test in runnable.iter().filter(|id| manifest.nodes[*id].resource_type == ResourceType::Test) {
+            let parents: Vec<&String> = graph.parents(test).iter().collect();
+            let mut candidates: HashSet<&String> = HashSet::new();
+            for p in &parents {
+                for c in graph.children(p) {
+                    if runnable_set.contains(c.as_str()) && manifest.nodes[c].resource_type != ResourceType::Test {
+                        candidates.insert(c);
+                    }
+                }
+            }
+            for c in candidates {
+                let anc = ancestors_cache.entry(c.clone()).or_insert_with(|| graph.ancestors(c, None).into_iter().collect());
+                if parents.iter().all(|p| anc.contains(*p)) {
+                    let entry = out.get_mut(c).expect("runnable");
+                    if !entry.contains(test) {
+                        entry.push(test.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn run_node(
+    wh: &dyn Warehouse,
+    node: &Node,
+    compiled: Option<std::result::Result<CompiledNode, String>>,
+    existing: &Mutex<Existing>,
+    schemas_done: &Mutex<HashSet<String>>,
+    options: &RunOptions,
+    root: &std::path::Path,
+) -> NodeResult {
+    let started_at = chrono::Utc::now();
+    let clock = Instant::now();
+    let compiled_path = options.target_dir.as_ref().filter(|_| matches!(node.resource_type, ResourceType::Model | ResourceType::Test)).map(|d| compiled_path(d, "compiled", node));
+    let relation_name = node.relation.as_ref().map(|r| format!("\"{}\".\"{}\"", r.schema, r.identifier));
+    let finish = |status: NodeStatus, message: String, outcome: Option<&Outcome>, code: Option<String>| NodeResult {
+        unique_id: node.unique_id.clone(),
+        status,
+        message,
+        started_at,
+        completed_at: chrono::Utc::now(),
+        execution_time: clock.elapsed().as_secs_f64(),
+        rows_affected: outcome.and_then(|o| o.rows_affected),
+        failures: outcome.and_then(|o| o.failures),
+        compiled_code: code,
+        compiled_path: compiled_path.clone(),
+        relation_name: relation_name.clone(),
+    };
+    let compiled = match compiled {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => return finish(NodeStatus::Error, format!("compilation error: {e}"), None, None),
+        None => return finish(NodeStatus::Error, "internal error: node was not compiled".into(), None, None),
+    };
+    if node.is_ephemeral() {
+        return finish(NodeStatus::Success, "EPHEMERAL".into(), None, Some(compiled.sql));
+    }
+    let error_message = |e: MaterializeError| -> String {
+        let mut m = format!("{} `{}` failed: {e}", node.resource_type.as_str(), node.name);
+        if let Some(p) = &compiled_path {
+            m.push_str(&format!("\n  compiled SQL: {}", p.display()));
+        }
+        m
+    };
+    if let Some(rel) = &node.relation {
+        if node.resource_type != ResourceType::Source {
+            let needs = schemas_done.lock().expect("lock").insert(rel.schema.clone());
+            if needs {
+                let d = wh.dialect();
+                let sql = match d.create_schema_sql(&rel.schema) {
+                    Ok(s) => s,
+                    Err(e) => return finish(NodeStatus::Error, error_message(e.into()), None, None),
+                };
+                if let Err(e) = wh.execute(&sql).await {
+                    schemas_done.lock().expect("lock").remove(&rel.schema);
+                    return finish(NodeStatus::Error, error_message(e.into()), None, None);
+                }
+            }
+        }
+    }
+    match node.resource_type {
+        ResourceType::Test => match materialize::run_test(wh, node, &compiled).await {
+            Ok(o) => {
+                let status = match o.test_status {
+                    Some(TestStatus::Pass) => NodeStatus::Pass,
+                    Some(TestStatus::Warn) => NodeStatus::Warn,
+                    _ => NodeStatus::Fail,
+                };
+                let message = match status {
+                    NodeStatus::Pass => "PASS".to_string(),
+                    _ => format!("got {} result{}, configured to {} if {}", o.failures.unwrap_or(0), if o.failures == Some(1) { "" } else { "s" }, if status == NodeStatus::Warn { "warn" } else { "fail" }, if status == NodeStatus::Warn { &node.config.warn_if } else { &node.config.error_if }),
+                };
+                write_run_sql(options, node, &o);
+                finish(status, message, Some(&o), Some(compiled.sql))
+            }
+            Err(e) => finish(NodeStatus::Error, error_message(e), None, Some(compiled.sql)),
+        },
+        ResourceType::Seed => match load_seed(wh, node, existing, root, options.full_refresh).await {
+            Ok(o) => finish(NodeStatus::Success, o.message.clone(), Some(&o), None),
+            Err(e) => finish(NodeStatus::Error, format!("seed `{}` failed: {e}", node.name), None, None),
+        },
+        ResourceType::Model => {
+            let rel = node.relation.as_ref().expect("non-ephemeral model has a relation");
+            let key = (rel.schema.clone(), rel.identifier.clone());
+            let prior = existing.lock().expect("lock").get(&key).copied();
+            match materialize::materialize(wh, node, &compiled, prior).await {
+                Ok(o) => {
+                    existing.lock().expect("lock").insert(key, node.config.materialized == "view");
+                    write_run_sql(options, node, &o);
+                    finish(NodeStatus::Success, o.message.clone(), Some(&o), Some(compiled.sql))
+                }
+                Err(e) => finish(NodeStatus::Error, error_message(e), None, Some(compiled.sql)),
+            }
+        }
+        ResourceType::Source => finish(NodeStatus::Success, String::new(), None, None),
+    }
+}
+
+fn write_run_sql(options: &RunOptions, node: &Node, outcome: &Outcome) {
+    if let Some(dir) = &options.target_dir {
+        let path = compiled_path(dir, "run", node);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::write(&path, outcome.statements.join(";\n\n") + ";\n");
+    }
+}
+
+/// Load a seed: replace the table with the CSV's rows in one transaction.
+async fn load_seed(wh: &dyn Warehouse, node: &Node, existing: &Mutex<Existing>, root: &std::path::Path, full_refresh: bool) -> std::result::Result<Outcome, String> {
+    let rel = node.relation.as_ref().ok_or("seed has no relation")?;
+    let file = node.original_file_path.clone();
+    let d = wh.dialect();
+    let delimiter = node.config.delimiter.as_bytes().first().copied().unwrap_or(b',');
+    let path = root.join(&node.original_file_path);
+    let data = seed::read_seed(&path, delimiter, &node.config.column_types, d.name()).map_err(|e| e.to_string())?;
+    let target = materialize::table_ref(rel);
+    let staging = mdp_warehouse::TableRef::new(rel.schema.clone(), format!("{}__mdp_seed", rel.identifier));
+    let q = |t: &mdp_warehouse::TableRef| d.qualified(t).map_err(|e| e.to_string());
+    let qi = |s: &str| d.quote_identifier(s).map_err(|e| e.to_string());
+    let any_cast = data.columns.iter().any(|c| c.cast_needed);
+    let mut final_defs = Vec::new();
+    let mut staging_defs = Vec::new();
+    for c in &data.columns {
+        final_defs.push(format!("{} {}", qi(&c.name)?, c.sql_type));
+        let ty = if c.cast_needed { d.column_type(mdp_warehouse::ColumnType::Text) } else { c.sql_type.clone() };
+        staging_defs.push(format!("{} {ty}", qi(&c.name)?));
+    }
+    let prior = existing.lock().expect("lock").get(&(rel.schema.clone(), rel.identifier.clone())).copied();
+    // Like dbt: an existing seed table with the same columns is emptied and refilled (views on it
+    // survive); otherwise, or with --full-refresh, it is dropped and created again.
+    let reuse = prior == Some(false) && !full_refresh && {
+        let current = wh.columns(&target).await.map_err(|e| e.to_string())?;
+        current.len() == data.columns.len() && current.iter().zip(&data.columns).all(|(a, b)| a.name.eq_ignore_ascii_case(&b.name))
+    };
+    let mut statements = Vec::new();
+    let mut tx = wh.begin().await.map_err(|e| e.to_string())?;
+    let mut exec = |sql: String| {
+        statements.push(sql.clone());
+        sql
+    };
+    if reuse {
+        tx.execute(&exec(format!("delete from {}", q(&target)?))).await.map_err(|e| e.to_string())?;
+    } else {
+        if let Some(is_view) = prior {
+            let kind = if is_view { "view" } else { "table" };
+            let cascade = if d.name() == "postgres" { " cascade" } else { "" };
+            tx.execute(&exec(format!("drop {kind} if exists {}{cascade}", q(&target)?))).await.map_err(|e| e.to_string())?;
+        }
+        tx.execute(&exec(format!("create table {} ({})", q(&target)?, final_defs.join(", ")))).await.map_err(|e| e.to_string())?;
+    }
+    let load_into = if any_cast { &staging } else { &target };
+    if any_cast {
+        tx.execute(&exec(format!("drop table if exists {}", q(&staging)?))).await.map_err(|e| e.to_string())?;
+        tx.execute(&exec(format!("create table {} ({})", q(&staging)?, staging_defs.join(", ")))).await.map_err(|e| e.to_string())?;
+    }
+    let rows = tx.bulk_load(load_into, mdp_warehouse::batch_stream(data.batches)).await.map_err(|e| format!("{}: {e}", file.display()))?;
+    if any_cast {
+        let select: Vec<String> = data
+            .columns
+            .iter()
+            .map(|c| {
+                let name = qi(&c.name)?;
+                Ok(if c.cast_needed { format!("cast({name} as {})", c.sql_type) } else { name })
+            })
+            .collect::<std::result::Result<_, String>>()?;
+        tx.execute(&exec(format!("insert into {} select {} from {}", q(&target)?, select.join(", "), q(&staging)?))).await.map_err(|e| e.to_string())?;
+        tx.execute(&exec(format!("drop table {}", q(&staging)?))).await.map_err(|e| e.to_string())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    existing.lock().expect("lock").insert((rel.schema.clone(), rel.identifier.clone()), false);
+    Ok(Outcome { message: format!("INSERT {rows}"), rows_affected: Some(rows), statements, failures: None, test_status: None })
+}

@@ -1,0 +1,267 @@
+//! `mdp compile | run | test | seed | build | ls`: the transformation engine on a dbt-compatible project.
+//!
+//! Which warehouse: the project's `profiles.yml` profile (dbt's rules: `--profiles-dir`,
+//! `DBT_PROFILES_DIR`, the project folder, `~/.dbt`; `--target` picks a profile target). A project
+//! with an `mdp.yml` but no `profiles.yml` runs on mdp.yml's warehouse target instead.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indexmap::IndexMap;
+use mdp_transform::manifest::{Node, ResourceType};
+use mdp_transform::run::{Command, NodeResult, NodeStatus, RunObserver, RunOptions};
+use mdp_transform::selector::{select, Selection};
+use mdp_transform::{artifacts, LoadOptions, Parsed, Target, TargetKind};
+use mdp_warehouse::{connect, Access};
+
+use crate::cli::{GlobalArgs, LsArgs, LsOutput, TransformArgs};
+use crate::context::ProjectContext;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Compile,
+    Run,
+    Test,
+    Seed,
+    Build,
+}
+
+fn parse_vars(vars: Option<&str>) -> Result<IndexMap<String, serde_json::Value>> {
+    let Some(text) = vars else { return Ok(IndexMap::new()) };
+    let value: serde_yaml::Value = serde_yaml::from_str(text).with_context(|| format!("--vars {text:?} is not YAML or JSON"))?;
+    let json = serde_json::to_value(value)?;
+    match json {
+        serde_json::Value::Object(map) => Ok(map.into_iter().collect()),
+        serde_json::Value::Null => Ok(IndexMap::new()),
+        _ => anyhow::bail!("--vars must be a mapping, e.g. --vars '{{start_date: 2026-01-01}}'"),
+    }
+}
+
+/// Load and parse the project, printing parse warnings.
+pub fn load(global: &GlobalArgs, args: &TransformArgs) -> Result<Parsed> {
+    let fallback_target = if global.project_dir.join("mdp.yml").is_file() {
+        let ctx = ProjectContext::load(global)?;
+        let schema = match &ctx.options {
+            mdp_warehouse::ConnectOptions::DuckDb { .. } => "main",
+            mdp_warehouse::ConnectOptions::Postgres { .. } => "public",
+        };
+        Some(Target {
+            profile_name: "mdp".into(),
+            name: ctx.target_name.clone(),
+            schema: schema.into(),
+            database: ctx.target_name.clone(),
+            threads: 4,
+            kind: TargetKind::Preset(ctx.options.clone()),
+        })
+    } else {
+        None
+    };
+    let options = LoadOptions {
+        project_dir: global.project_dir.clone(),
+        profiles_dir: args.profiles_dir.clone(),
+        target: global.target.clone(),
+        vars: parse_vars(args.vars.as_deref())?,
+        fallback_target,
+    };
+    let parsed = mdp_transform::load(&options)?;
+    for w in &parsed.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(parsed)
+}
+
+fn selection(args: &TransformArgs, resource_types: Vec<ResourceType>) -> Selection {
+    Selection { select: args.select.clone(), exclude: args.exclude.clone(), resource_types, ..Selection::all() }
+}
+
+pub fn ls(global: &GlobalArgs, args: LsArgs) -> Result<ExitCode> {
+    let parsed = load(global, &args.common)?;
+    let mut types = Vec::new();
+    for t in &args.resource_type {
+        types.push(ResourceType::parse(t).with_context(|| format!("--resource-type {t}: expected model, seed, test or source"))?);
+    }
+    let ids = select(&parsed.manifest, &parsed.graph, &selection(&args.common, types))?;
+    let mut out = std::io::stdout().lock();
+    for id in ids {
+        let node = &parsed.manifest.nodes[&id];
+        let line = match args.output {
+            LsOutput::Selector => match node.resource_type {
+                ResourceType::Source => format!("source:{}", node.fqn.join(".")),
+                _ => node.fqn.join("."),
+            },
+            LsOutput::Name => node.name.clone(),
+            LsOutput::Path => node.original_file_path.display().to_string(),
+            LsOutput::Json => serde_json::json!({
+                "name": node.name, "resource_type": node.resource_type.as_str(), "package_name": node.package,
+                "original_file_path": node.original_file_path, "unique_id": node.unique_id,
+                "config": node.config.to_json(), "depends_on": {"nodes": node.depends_on},
+            })
+            .to_string(),
+        };
+        writeln!(out, "{line}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result<ExitCode> {
+    let clock = Instant::now();
+    let parsed = load(global, &args)?;
+    let target_dir = parsed.project.root.join(&parsed.project.target_path);
+    let ids = select(&parsed.manifest, &parsed.graph, &selection(&args, Vec::new()))?;
+    let threads = args.threads.unwrap_or(parsed.target.threads).max(1);
+    let options = RunOptions {
+        command: match verb {
+            Verb::Compile | Verb::Run => Command::Run,
+            Verb::Test => Command::Test,
+            Verb::Seed => Command::Seed,
+            Verb::Build => Command::Build,
+        },
+        threads,
+        full_refresh: args.full_refresh,
+        target_dir: Some(target_dir.clone()),
+    };
+    let connect_options = parsed.target.connect_options();
+    let counts = count_kinds(&parsed, &ids);
+    eprintln!(
+        "mdp {}: project {} on {} target `{}` ({}): {counts}; parsed in {} ms",
+        verb_name(verb),
+        parsed.project.name,
+        parsed.target.type_name(),
+        parsed.target.name,
+        describe(&parsed.target),
+        clock.elapsed().as_millis()
+    );
+    artifacts::write(&target_dir, "manifest.json", &artifacts::manifest_json(&parsed)).with_context(|| format!("cannot write {}", target_dir.display()))?;
+
+    if verb == Verb::Compile {
+        // Compile needs to know which incremental models exist; a database that is not there yet
+        // simply has none.
+        let existing = match connect(&connect_options, Access::Read).await {
+            Ok(opened) => {
+                let e = mdp_transform::run::existing_relations(opened.warehouse.as_ref()).await.unwrap_or_default();
+                let _ = opened.warehouse.close().await;
+                e
+            }
+            Err(_) => Default::default(),
+        };
+        let compilable: Vec<String> = ids.iter().filter(|id| matches!(parsed.manifest.nodes[*id].resource_type, ResourceType::Model | ResourceType::Test)).cloned().collect();
+        let compiled = mdp_transform::run::compile_nodes(&parsed, &compilable, &existing, &options);
+        let mut errors = 0;
+        for id in &compilable {
+            if let Some(Err(e)) = compiled.get(id) {
+                errors += 1;
+                eprintln!("error: {e}");
+            }
+        }
+        let models: Vec<&String> = compilable.iter().filter(|id| parsed.manifest.nodes[*id].resource_type == ResourceType::Model).collect();
+        if models.len() == 1 && !args.select.is_empty() {
+            if let Some(Ok(c)) = compiled.get(models[0]) {
+                println!("{}", c.sql);
+            }
+        }
+        eprintln!("compiled {} nodes into {} in {} ms", compilable.len() - errors, target_dir.join("compiled").display(), clock.elapsed().as_millis());
+        return Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+
+    let session = mdp_orchestrator::RunSession::start(&connect_options, verb_name(verb))
+        .await
+        .with_context(|| format!("cannot open {} for writing", describe(&parsed.target)))?;
+    let observer = Console::new(&parsed);
+    let results = mdp_transform::run::execute(&parsed, session.warehouse.as_ref(), &ids, &options, &observer).await;
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = session.finish(Some(&e.to_string())).await;
+            return Err(e.into());
+        }
+    };
+    let run_args = serde_json::json!({
+        "select": args.select, "exclude": args.exclude, "threads": threads, "full_refresh": args.full_refresh,
+        "target": parsed.target.name, "project_dir": parsed.project.root,
+    });
+    artifacts::write(&target_dir, "run_results.json", &artifacts::run_results_json(&parsed, options.command, &results, run_args))?;
+    let failed: Vec<&NodeResult> = results.results.iter().filter(|r| matches!(r.status, NodeStatus::Error | NodeStatus::Fail)).collect();
+    let summary = format!(
+        "PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
+        results.count(NodeStatus::Success) + results.count(NodeStatus::Pass),
+        results.count(NodeStatus::Warn),
+        results.count(NodeStatus::Error) + results.count(NodeStatus::Fail),
+        results.count(NodeStatus::Skipped),
+        results.results.len()
+    );
+    let outcome = if failed.is_empty() { None } else { Some(format!("{} node(s) failed: {summary}", failed.len())) };
+    session.finish(outcome.as_deref()).await.context("cannot record the run's outcome")?;
+    if !failed.is_empty() {
+        eprintln!("\nCompleted with {} error(s):", failed.len());
+        for r in &failed {
+            eprintln!("\n{}: {}", r.unique_id, r.message);
+        }
+    }
+    eprintln!("\nDone in {:.2}s. {summary}", clock.elapsed().as_secs_f64());
+    Ok(if results.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn verb_name(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Compile => "compile",
+        Verb::Run => "run",
+        Verb::Test => "test",
+        Verb::Seed => "seed",
+        Verb::Build => "build",
+    }
+}
+
+fn describe(target: &Target) -> String {
+    format!("{:?}", target.kind)
+}
+
+fn count_kinds(parsed: &Parsed, ids: &[String]) -> String {
+    let count = |k: ResourceType| ids.iter().filter(|id| parsed.manifest.nodes[*id].resource_type == k).count();
+    format!("{} models, {} seeds, {} tests, {} sources selected", count(ResourceType::Model), count(ResourceType::Seed), count(ResourceType::Test), count(ResourceType::Source))
+}
+
+/// dbt-style progress lines on stderr.
+struct Console {
+    out: Mutex<()>,
+}
+
+impl Console {
+    fn new(_parsed: &Parsed) -> Self {
+        Console { out: Mutex::new(()) }
+    }
+}
+
+impl RunObserver for Console {
+    fn finished(&self, index: usize, total: usize, node: &Node, result: &NodeResult) {
+        let _guard = self.out.lock();
+        let what = match node.resource_type {
+            ResourceType::Model => format!("{} model {}", node.config.materialized, relation(node)),
+            ResourceType::Seed => format!("seed file {}", relation(node)),
+            ResourceType::Test => format!("test {}", node.name),
+            ResourceType::Source => format!("source {}", node.name),
+        };
+        let status = match result.status {
+            NodeStatus::Success => "OK",
+            NodeStatus::Pass => "PASS",
+            NodeStatus::Warn => "WARN",
+            NodeStatus::Fail => "FAIL",
+            NodeStatus::Error => "ERROR",
+            NodeStatus::Skipped => "SKIP",
+        };
+        let detail = match result.status {
+            NodeStatus::Success | NodeStatus::Pass => result.message.lines().next().unwrap_or("").to_string(),
+            NodeStatus::Warn | NodeStatus::Fail => format!("{} failing rows", result.failures.unwrap_or(0)),
+            NodeStatus::Error => "ERROR".into(),
+            NodeStatus::Skipped => "SKIP".into(),
+        };
+        let width = 70usize.saturating_sub(what.len());
+        eprintln!("{index:>4} of {total} {status:<5} {what} {} [{detail} in {:.2}s]", ".".repeat(width.max(3)), result.execution_time);
+    }
+}
+
+fn relation(node: &Node) -> String {
+    node.relation.as_ref().map(|r| format!("{}.{}", r.schema, r.identifier)).unwrap_or_else(|| node.name.clone())
+}

@@ -1,0 +1,120 @@
+//! `mdp build | run | test | seed | compile | ls` on a dbt project, as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn mdp(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mdp"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MDP_PROJECT_DIR")
+        .env_remove("MDP_TARGET")
+        .env_remove("DBT_PROFILES_DIR")
+        .output()
+        .expect("mdp runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "expected" {
+            continue;
+        }
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The dbt adapter conformance fixture in a temp dir; its profile's DuckDB path is relative to the
+/// working directory, as in dbt-duckdb.
+fn project() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("basic");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../mdp-transform/tests/fixtures/dbt_adapter_basic"), &dir);
+    (tmp, dir)
+}
+
+#[test]
+fn seed_run_test_then_build_on_a_dbt_project() {
+    let (_tmp, dir) = project();
+    let out = mdp(&dir, &["seed"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("PASS=2 WARN=0 ERROR=0 SKIP=0 TOTAL=2"), "{}", text(&out));
+    assert!(dir.join("adapter_basic.duckdb").exists(), "the profile's relative path is taken from the working directory");
+
+    let out = mdp(&dir, &["run", "--threads", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("table model main.table_model"), "{}", text(&out));
+
+    let out = mdp(&dir, &["test"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("target/run_results.json")).unwrap()).unwrap();
+    let statuses: Vec<&str> = results["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["pass"; 5]);
+    assert_eq!(results["args"]["which"], "test");
+}
+
+#[test]
+fn compile_prints_a_single_model_and_changes_nothing() {
+    let (_tmp, dir) = project();
+    let out = mdp(&dir, &["compile", "-s", "view_on_ephemeral"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("with __dbt__cte__ephemeral as ("), "{stdout}");
+    assert!(stdout.contains(r#"from "main"."base""#), "{stdout}");
+    assert!(dir.join("target/compiled/adapter_basic/models/view_on_ephemeral.sql").exists());
+    assert!(dir.join("target/manifest.json").exists());
+    assert!(!dir.join("adapter_basic.duckdb").exists(), "compile does not create the database");
+}
+
+#[test]
+fn ls_lists_a_selection() {
+    let (_tmp, dir) = project();
+    let out = mdp(&dir, &["ls", "-s", "+view_on_ephemeral", "--resource-type", "model", "seed", "--output", "name"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    names.sort();
+    assert_eq!(names, vec!["base", "ephemeral", "view_on_ephemeral"]);
+}
+
+#[test]
+fn a_failing_test_fails_the_build_with_its_name() {
+    let (_tmp, dir) = project();
+    std::fs::write(dir.join("tests/failing.sql"), "select * from (select 1 as id) as t where id = 1\n").unwrap();
+    let out = mdp(&dir, &["build"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("test.adapter_basic.failing"), "{}", text(&out));
+    assert!(text(&out).contains("ERROR=1"), "{}", text(&out));
+}
+
+#[test]
+fn profiles_dir_target_and_vars_flags_are_honoured() {
+    let (tmp, dir) = project();
+    let profiles = tmp.path().join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    let db = tmp.path().join("elsewhere.duckdb");
+    std::fs::write(
+        profiles.join("profiles.yml"),
+        format!("adapter_basic:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: /nonexistent/dir/x.duckdb\n    other:\n      type: duckdb\n      path: '{}'\n      schema: analytics\n", db.display()),
+    )
+    .unwrap();
+    let out = mdp(&dir, &["seed", "--profiles-dir", profiles.to_str().unwrap(), "-t", "other"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = mdp(&dir, &["run", "--profiles-dir", profiles.to_str().unwrap(), "-t", "other", "-s", "swappable", "--vars", "{materialized_var: view}"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("view model analytics.swappable"), "{}", text(&out));
+    assert!(db.exists());
+
+    let out = mdp(&dir, &["run", "--profiles-dir", profiles.to_str().unwrap(), "-t", "nope"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no target `nope` (targets: dev, other)"), "{}", text(&out));
+}
