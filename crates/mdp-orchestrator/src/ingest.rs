@@ -18,7 +18,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{Days, NaiveDate, Utc};
 use futures::StreamExt;
 use mdp_core::{DateWindow, RunId};
-use mdp_sources::record::{entity_batch, entity_schema, performance_batch, performance_schema, EntityRecord, PerformanceRecord};
+use mdp_sources::record::{
+    entity_batch, entity_schema, performance_batch, performance_schema, EntityRecord, PerformanceRecord,
+};
 use mdp_sources::source::ACCOUNTS;
 use mdp_sources::{AccountInfo, ReadContext, Source, SourceError, StreamKind, StreamSpec};
 use mdp_warehouse::meta::{Metadata, StreamCursor};
@@ -162,7 +164,11 @@ pub fn raw_table_schema(kind: StreamKind) -> TableSchema {
         .map(|f| {
             let ty = ColumnType::from_arrow_field(f).expect("raw columns use supported types");
             let column = ColumnDef::new(f.name(), ty);
-            if f.is_nullable() { column } else { column.not_null() }
+            if f.is_nullable() {
+                column
+            } else {
+                column.not_null()
+            }
         })
         .collect();
     TableSchema::new(columns)
@@ -173,7 +179,13 @@ fn days_since_epoch(date: NaiveDate) -> i32 {
 }
 
 /// Append the load-metadata columns to a batch of records.
-fn with_load_columns(batch: RecordBatch, kind: StreamKind, run_id: &str, extracted_at: i64, dates: (NaiveDate, NaiveDate)) -> Result<RecordBatch, StepError> {
+fn with_load_columns(
+    batch: RecordBatch,
+    kind: StreamKind,
+    run_id: &str,
+    extracted_at: i64,
+    dates: (NaiveDate, NaiveDate),
+) -> Result<RecordBatch, StepError> {
     let n = batch.num_rows();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns.push(Arc::new(StringArray::from(vec![run_id; n])));
@@ -258,7 +270,8 @@ impl<'w> Ingest<'w> {
             for stream in std::iter::once(&ACCOUNTS).chain(job.source.streams()) {
                 if let Err(e) = self.ensure_table(&raw_table(&settings.name, stream.name), stream.kind).await {
                     let mut report = self.report(job, "*", stream.name);
-                    report.error = Some(format!("{} stream {}: cannot create its raw table: {e}", settings.platform, stream.name));
+                    report.error =
+                        Some(format!("{} stream {}: cannot create its raw table: {e}", settings.platform, stream.name));
                     streams.push(report);
                 }
             }
@@ -278,7 +291,9 @@ impl<'w> Ingest<'w> {
         while let Some(reports) = results.next().await {
             streams.extend(reports);
         }
-        streams.sort_by(|a: &StreamReport, b| (&a.source, &a.account_id, &a.stream).cmp(&(&b.source, &b.account_id, &b.stream)));
+        streams.sort_by(|a: &StreamReport, b| {
+            (&a.source, &a.account_id, &a.stream).cmp(&(&b.source, &b.account_id, &b.stream))
+        });
         let stats = &self.ctx.http.stats;
         IngestReport {
             run_id: self.run_id.clone(),
@@ -334,14 +349,21 @@ impl<'w> Ingest<'w> {
             let mut report = self.report(job, account_id, stream.name);
             let started = Instant::now();
             if stream.kind == StreamKind::Entity {
-                self.observer.event(IngestEvent::StreamStarted { source: &settings.name, account: account_id, stream: stream.name, windows: 1 });
+                self.observer.event(IngestEvent::StreamStarted {
+                    source: &settings.name,
+                    account: account_id,
+                    stream: stream.name,
+                    windows: 1,
+                });
             }
             let outcome = match stream.kind {
                 StreamKind::Entity => self
                     .replace_entities(source, stream, &account, snapshot, Some(stream))
                     .await
                     .map(|rows| (1, rows))
-                    .map_err(|e| (0, 0, format!("{} account {account_id} stream {}: {e}", settings.platform, stream.name))),
+                    .map_err(|e| {
+                        (0, 0, format!("{} account {account_id} stream {}: {e}", settings.platform, stream.name))
+                    }),
                 StreamKind::Daily => self.daily(job, stream, &account, today).await,
             };
             match outcome {
@@ -392,7 +414,8 @@ impl<'w> Ingest<'w> {
             d.literal(&Literal::Date(snapshot.0))?
         );
         let (tx_pages, rx_pages) = tokio::sync::mpsc::channel::<Vec<EntityRecord>>(4);
-        let batches = batches_from_pages(rx_pages, entity_batch, StreamKind::Entity, self.run_id.clone(), &table, snapshot);
+        let batches =
+            batches_from_pages(rx_pages, entity_batch, StreamKind::Entity, self.run_id.clone(), &table, snapshot);
         let mut tx = self.warehouse.begin().await?;
         tx.execute(&delete).await?;
         let reader = async move {
@@ -411,10 +434,20 @@ impl<'w> Ingest<'w> {
     }
 
     /// The windows of a daily stream for one account, per the cursor, look-back and options.
-    async fn plan(&self, job: &SourceJob, stream: &StreamSpec, account: &AccountInfo, today: NaiveDate) -> Result<(Vec<DateWindow>, Option<NaiveDate>), StepError> {
+    async fn plan(
+        &self,
+        job: &SourceJob,
+        stream: &StreamSpec,
+        account: &AccountInfo,
+        today: NaiveDate,
+    ) -> Result<(Vec<DateWindow>, Option<NaiveDate>), StepError> {
         let settings = job.source.settings();
-        let cursor = Metadata::new(self.warehouse).cursor(&settings.name, stream.name, &account.id).await?.and_then(|c| c.cursor_date);
-        let lookback_start = today.checked_sub_days(Days::new(u64::from(job.lookback_days.max(1)) - 1)).unwrap_or(today);
+        let cursor = Metadata::new(self.warehouse)
+            .cursor(&settings.name, stream.name, &account.id)
+            .await?
+            .and_then(|c| c.cursor_date);
+        let lookback_start =
+            today.checked_sub_days(Days::new(u64::from(job.lookback_days.max(1)) - 1)).unwrap_or(today);
         let (start, end) = match (self.options.from, self.options.to) {
             (Some(from), to) => (from, to.unwrap_or(today)),
             (None, Some(to)) => (job.start_date.unwrap_or(lookback_start), to),
@@ -453,7 +486,12 @@ impl<'w> Ingest<'w> {
             Err(e) => return Err((0, 0, describe(None, &e))),
         };
         let (mut done, mut rows) = (0, 0);
-        self.observer.event(IngestEvent::StreamStarted { source: &settings.name, account: &account.id, stream: stream.name, windows: windows.len() });
+        self.observer.event(IngestEvent::StreamStarted {
+            source: &settings.name,
+            account: &account.id,
+            stream: stream.name,
+            windows: windows.len(),
+        });
         for (i, window) in windows.iter().enumerate() {
             // A full refresh's first window also removes the account's rows before it.
             let delete_from = if self.options.full_refresh && i == 0 { None } else { Some(window.start()) };
@@ -462,7 +500,12 @@ impl<'w> Ingest<'w> {
                     done += 1;
                     rows += loaded;
                     cursor = new_cursor;
-                    self.observer.event(IngestEvent::WindowLoaded { source: &settings.name, account: &account.id, stream: stream.name, rows: loaded });
+                    self.observer.event(IngestEvent::WindowLoaded {
+                        source: &settings.name,
+                        account: &account.id,
+                        stream: stream.name,
+                        rows: loaded,
+                    });
                 }
                 Err(e) => return Err((done, rows, describe(Some(window), &e))),
             }
@@ -496,7 +539,14 @@ impl<'w> Ingest<'w> {
         );
         let new_cursor = Some(cursor.map_or(window.end(), |c| c.max(window.end())));
         let (tx_pages, rx_pages) = tokio::sync::mpsc::channel::<Vec<PerformanceRecord>>(4);
-        let batches = batches_from_pages(rx_pages, performance_batch, StreamKind::Daily, self.run_id.clone(), &table, (window.start(), window.end()));
+        let batches = batches_from_pages(
+            rx_pages,
+            performance_batch,
+            StreamKind::Daily,
+            self.run_id.clone(),
+            &table,
+            (window.start(), window.end()),
+        );
         let mut tx = self.warehouse.begin().await?;
         tx.execute(&delete).await?;
         let reader = async move {
@@ -550,7 +600,17 @@ mod tests {
     fn raw_schemas_keep_payload_keys_and_load_metadata() {
         let daily = raw_table_schema(StreamKind::Daily);
         let names: Vec<&str> = daily.columns.iter().map(|c| c.name.as_str()).collect();
-        for column in ["date", "account_id", "ad_id", "spend", "_mdp_payload", "_mdp_run_id", "_mdp_extracted_at", "_mdp_window_start", "_mdp_window_end"] {
+        for column in [
+            "date",
+            "account_id",
+            "ad_id",
+            "spend",
+            "_mdp_payload",
+            "_mdp_run_id",
+            "_mdp_extracted_at",
+            "_mdp_window_start",
+            "_mdp_window_end",
+        ] {
             assert!(names.contains(&column), "{column}");
         }
         assert!(daily.columns.iter().any(|c| c.name == "_mdp_payload" && c.ty == ColumnType::Json));

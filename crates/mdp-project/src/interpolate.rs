@@ -170,9 +170,11 @@ fn expand_dollar(
                 (Some(value), Some(default)) if value.is_empty() => default.to_owned(),
                 (Some(value), _) => value,
                 (None, Some(default)) => default.to_owned(),
-                (None, None) => return error(format!(
+                (None, None) => {
+                    return error(format!(
                     "environment variable {name} is not set; export it, or give a default with `${{{name}:-default}}`"
-                )),
+                ))
+                }
             };
             if value.contains(['\n', '\r']) {
                 // The value is never printed: it may be a secret.

@@ -168,7 +168,10 @@ impl<'de> Visitor<'de> for TargetVisitor {
                 "memory_limit" => {
                     let value = map.next_value::<String>()?;
                     if !valid_memory_limit(&value) {
-                        return Err(de::Error::invalid_value(de::Unexpected::Str(&value), &"a size such as 512MB or 2GB"));
+                        return Err(de::Error::invalid_value(
+                            de::Unexpected::Str(&value),
+                            &"a size such as 512MB or 2GB",
+                        ));
                     }
                     memory_limit = Some(value);
                 }

@@ -79,7 +79,12 @@ fn not_found(path: &str) -> Response {
 }
 
 /// Checks every request shares: version, token, headers, injected faults. `Err` is the answer to send.
-async fn guard(sandbox: &Sandbox, version: &str, customer_id: &str, headers: &HeaderMap) -> Result<Option<FaultKind>, Response> {
+async fn guard(
+    sandbox: &Sandbox,
+    version: &str,
+    customer_id: &str,
+    headers: &HeaderMap,
+) -> Result<Option<FaultKind>, Response> {
     sandbox.count_request();
     if !SUPPORTED_VERSIONS.contains(&version) {
         return Err(not_found(&format!("/{version}/customers/{customer_id}/googleAds:searchStream")));
@@ -92,10 +97,22 @@ async fn guard(sandbox: &Sandbox, version: &str, customer_id: &str, headers: &He
             "message": "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
             "status": "UNAUTHENTICATED",
         }});
-        return Err((StatusCode::UNAUTHORIZED, [("content-type", "application/json; charset=UTF-8")], body.to_string()).into_response());
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            [("content-type", "application/json; charset=UTF-8")],
+            body.to_string(),
+        )
+            .into_response());
     }
     if header("developer-token").is_some_and(str::is_empty) {
-        return Err(failure(version, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "authenticationError", "DEVELOPER_TOKEN_INVALID", "The developer token is not valid."));
+        return Err(failure(
+            version,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "authenticationError",
+            "DEVELOPER_TOKEN_INVALID",
+            "The developer token is not valid.",
+        ));
     }
     if let Some(login) = header("login-customer-id") {
         if login.is_empty() || !login.bytes().all(|b| b.is_ascii_digit()) {
@@ -135,7 +152,10 @@ async fn guard(sandbox: &Sandbox, version: &str, customer_id: &str, headers: &He
             }});
             Err((
                 StatusCode::TOO_MANY_REQUESTS,
-                [("content-type", "application/json; charset=UTF-8".to_string()), ("retry-after", retry_after_secs.to_string())],
+                [
+                    ("content-type", "application/json; charset=UTF-8".to_string()),
+                    ("retry-after", retry_after_secs.to_string()),
+                ],
                 body.to_string(),
             )
                 .into_response())
@@ -167,7 +187,14 @@ async fn search_stream(
         Err(r) => return r,
     };
     if !customer_id.bytes().all(|b| b.is_ascii_digit()) || customer_id.is_empty() {
-        return failure(&version, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "requestError", "INVALID_CUSTOMER_ID", "Invalid customer ID: digits only, without dashes.");
+        return failure(
+            &version,
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "requestError",
+            "INVALID_CUSTOMER_ID",
+            "Invalid customer ID: digits only, without dashes.",
+        );
     }
     let Some(account) = sandbox.world.account(PLATFORM, &customer_id) else {
         return failure(
@@ -179,10 +206,18 @@ async fn search_stream(
             "User doesn't have permission to access customer. Note: If you're accessing a client customer, the manager's customer id must be set in the 'login-customer-id' header.",
         );
     };
-    let query = match serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["query"].as_str().map(str::to_string)) {
+    let query = match serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["query"].as_str().map(str::to_string))
+    {
         Some(q) => q,
         None => {
-            return failure(&version, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "requestError", "REQUIRED_FIELD_MISSING", "The request body must be JSON with a `query` string.")
+            return failure(
+                &version,
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "requestError",
+                "REQUIRED_FIELD_MISSING",
+                "The request body must be JSON with a `query` string.",
+            )
         }
     };
     let query = match parse_query(&query, &version) {
@@ -355,7 +390,9 @@ fn is_keyword(tok: Option<&Tok>, keyword: &str) -> bool {
 fn metric_known(name: &str, version: &str) -> Result<(), &'static str> {
     let major: u32 = version.trim_start_matches('v').parse().unwrap_or(0);
     match name {
-        "impressions" | "clicks" | "cost_micros" | "conversions" | "conversions_value" | "view_through_conversions" => Ok(()),
+        "impressions" | "clicks" | "cost_micros" | "conversions" | "conversions_value" | "view_through_conversions" => {
+            Ok(())
+        }
         "video_views" if major < 22 => Ok(()),
         "video_trueview_views" if major >= 22 => Ok(()),
         _ => Err("UNRECOGNIZED_FIELD"),
@@ -368,17 +405,28 @@ fn check_field(field: &str, resource: Resource, version: &str) -> Result<(), Que
         return Ok(());
     }
     if let Some(metric) = field.strip_prefix("metrics.") {
-        return metric_known(metric, version).map_err(|code| qerr(code, format!("Error in query: unrecognized field '{field}'.")));
+        return metric_known(metric, version)
+            .map_err(|code| qerr(code, format!("Error in query: unrecognized field '{field}'.")));
     }
     let (owner, known) = match field.split_once('.') {
-        Some(("customer", rest)) => (Resource::Customer, matches!(rest, "id" | "descriptive_name" | "currency_code" | "time_zone" | "resource_name")),
-        Some(("campaign", rest)) => {
-            (Resource::Campaign, matches!(rest, "id" | "name" | "status" | "resource_name" | "advertising_channel_type"))
+        Some(("customer", rest)) => (
+            Resource::Customer,
+            matches!(rest, "id" | "descriptive_name" | "currency_code" | "time_zone" | "resource_name"),
+        ),
+        Some(("campaign", rest)) => (
+            Resource::Campaign,
+            matches!(rest, "id" | "name" | "status" | "resource_name" | "advertising_channel_type"),
+        ),
+        Some(("ad_group", rest)) => {
+            (Resource::AdGroup, matches!(rest, "id" | "name" | "status" | "resource_name" | "campaign"))
         }
-        Some(("ad_group", rest)) => (Resource::AdGroup, matches!(rest, "id" | "name" | "status" | "resource_name" | "campaign")),
-        Some(("ad_group_ad", rest)) => {
-            (Resource::AdGroupAd, matches!(rest, "ad.id" | "ad.name" | "ad.type" | "ad.resource_name" | "status" | "resource_name" | "ad_group"))
-        }
+        Some(("ad_group_ad", rest)) => (
+            Resource::AdGroupAd,
+            matches!(
+                rest,
+                "ad.id" | "ad.name" | "ad.type" | "ad.resource_name" | "status" | "resource_name" | "ad_group"
+            ),
+        ),
         _ => return Err(qerr("UNRECOGNIZED_FIELD", format!("Error in query: unrecognized field '{field}'."))),
     };
     if !known {
@@ -395,8 +443,9 @@ fn check_field(field: &str, resource: Resource, version: &str) -> Result<(), Que
 
 fn date_literal(tok: Option<&Tok>) -> Result<NaiveDate, QueryError> {
     match tok {
-        Some(Tok::Str(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| qerr("INVALID_DATE_FORMAT", format!("Error in query: '{s}' is not a date in the format YYYY-MM-DD."))),
+        Some(Tok::Str(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            qerr("INVALID_DATE_FORMAT", format!("Error in query: '{s}' is not a date in the format YYYY-MM-DD."))
+        }),
         _ => Err(qerr("BAD_VALUE", "Error in query: expected a quoted date 'YYYY-MM-DD'.")),
     }
 }
@@ -445,7 +494,10 @@ pub fn parse_query(text: &str, version: &str) -> Result<Query, QueryError> {
                 Some(Tok::Word(w)) if w == "segments.date" => {}
                 Some(Tok::Word(w)) => {
                     check_field(w, resource, version)?;
-                    return Err(qerr("PROHIBITED_FIELD_IN_WHERE_CLAUSE", format!("Error in query: the sandbox filters only on segments.date, not '{w}'.")));
+                    return Err(qerr(
+                        "PROHIBITED_FIELD_IN_WHERE_CLAUSE",
+                        format!("Error in query: the sandbox filters only on segments.date, not '{w}'."),
+                    ));
                 }
                 _ => return Err(qerr("UNEXPECTED_INPUT", "Error in query: expected a condition after WHERE/AND.")),
             }
@@ -472,11 +524,21 @@ pub fn parse_query(text: &str, version: &str) -> Result<Query, QueryError> {
                             starts.push(d);
                             ends.push(d);
                         }
-                        _ => return Err(qerr("BAD_OPERATOR", format!("Error in query: operator {op} is not supported on segments.date."))),
+                        _ => {
+                            return Err(qerr(
+                                "BAD_OPERATOR",
+                                format!("Error in query: operator {op} is not supported on segments.date."),
+                            ))
+                        }
                     }
                     pos += 2;
                 }
-                _ => return Err(qerr("BAD_OPERATOR", "Error in query: expected BETWEEN, =, <, <=, > or >= after segments.date.")),
+                _ => {
+                    return Err(qerr(
+                        "BAD_OPERATOR",
+                        "Error in query: expected BETWEEN, =, <, <=, > or >= after segments.date.",
+                    ))
+                }
             }
             if is_keyword(tokens.get(pos), "AND") {
                 pos += 1;
@@ -512,7 +574,9 @@ pub fn parse_query(text: &str, version: &str) -> Result<Query, QueryError> {
     let mut limit = None;
     if is_keyword(tokens.get(pos), "LIMIT") {
         match tokens.get(pos + 1) {
-            Some(Tok::Num(n)) => limit = Some(n.parse().map_err(|_| qerr("BAD_LIMIT_VALUE", "Error in query: bad LIMIT."))?),
+            Some(Tok::Num(n)) => {
+                limit = Some(n.parse().map_err(|_| qerr("BAD_LIMIT_VALUE", "Error in query: bad LIMIT."))?)
+            }
             _ => return Err(qerr("BAD_LIMIT_VALUE", "Error in query: LIMIT needs a number.")),
         }
         pos += 2;
@@ -652,7 +716,9 @@ fn write_field(buf: &mut Vec<u8>, row: &Row<'_>, field: &str) -> bool {
         "ad_group_ad.ad.id" => text(buf, row.ad.map(|ad| ad.id.as_str())),
         "ad_group_ad.ad.name" => text(buf, row.ad.map(|ad| ad.name.as_str())),
         "ad_group_ad.ad.type" => text(buf, row.ad.map(|_| "RESPONSIVE_SEARCH_AD")),
-        "ad_group_ad.ad.resource_name" => text(buf, row.ad.map(|ad| format!("customers/{}/ads/{}", a.id, ad.id)).as_deref()),
+        "ad_group_ad.ad.resource_name" => {
+            text(buf, row.ad.map(|ad| format!("customers/{}/ads/{}", a.id, ad.id)).as_deref())
+        }
         "ad_group_ad.status" => text(buf, row.ad.map(|ad| status_name(ad.status))),
         "ad_group_ad.resource_name" => match (row.ad_group, row.ad) {
             (Some(g), Some(ad)) => text(buf, Some(&format!("customers/{}/adGroupAds/{}~{}", a.id, g.id, ad.id))),
@@ -771,7 +837,13 @@ fn render_row(buf: &mut Vec<u8>, row: &Row<'_>, plan: &[Node]) {
 }
 
 /// Write the query's rows into `buf`, calling `before_row` ahead of each (for separators).
-fn render(sandbox: &Sandbox, account: &Account, query: &Query, buf: &mut Vec<u8>, mut before_row: impl FnMut(&mut Vec<u8>)) {
+fn render(
+    sandbox: &Sandbox,
+    account: &Account,
+    query: &Query,
+    buf: &mut Vec<u8>,
+    mut before_row: impl FnMut(&mut Vec<u8>),
+) {
     let world = &sandbox.world;
     let version = sandbox.version();
     let plan = plan(&query.fields, query.resource);
@@ -790,9 +862,8 @@ fn render(sandbox: &Sandbox, account: &Account, query: &Query, buf: &mut Vec<u8>
     match query.resource {
         Resource::Customer => entities.push((None, None, None)),
         Resource::Campaign => entities.extend(account.campaigns.iter().map(|c| (Some(c), None, None))),
-        Resource::AdGroup => {
-            entities.extend(account.campaigns.iter().flat_map(|c| c.ad_groups.iter().map(move |g| (Some(c), Some(g), None))))
-        }
+        Resource::AdGroup => entities
+            .extend(account.campaigns.iter().flat_map(|c| c.ad_groups.iter().map(move |g| (Some(c), Some(g), None)))),
         Resource::AdGroupAd => entities.extend(account.campaigns.iter().flat_map(|c| {
             c.ad_groups.iter().flat_map(move |g| g.ads.iter().map(move |ad| (Some(c), Some(g), Some(ad))))
         })),
@@ -823,7 +894,10 @@ fn render(sandbox: &Sandbox, account: &Account, query: &Query, buf: &mut Vec<u8>
             }
             total
         };
-        let start = query.start.unwrap_or(world.today - Days::new(HISTORY_DAYS)).max(world.today - Days::new(HISTORY_DAYS + 30));
+        let start = query
+            .start
+            .unwrap_or(world.today - Days::new(HISTORY_DAYS))
+            .max(world.today - Days::new(HISTORY_DAYS + 30));
         let end = query.end.unwrap_or(world.today).min(world.today);
         let days = start.iter_days().take_while(|d| *d <= end);
         if segmented {
@@ -884,8 +958,14 @@ mod tests {
         assert_eq!(code("SELECT campaign.id FROM keyword_view"), "PROHIBITED_RESOURCE_TYPE_IN_FROM_CLAUSE");
         assert_eq!(code("SELECT campaign.budget FROM campaign"), "UNRECOGNIZED_FIELD");
         assert_eq!(code("SELECT ad_group.id FROM campaign"), "PROHIBITED_FIELD_IN_SELECT_CLAUSE");
-        assert_eq!(code("SELECT campaign.id, segments.date, metrics.clicks FROM campaign"), "EXPECTED_FILTERS_ON_DATE_RANGE");
-        assert_eq!(code("SELECT campaign.id FROM campaign WHERE segments.date BETWEEN '2026-06-01' '2026-06-02'"), "EXPECTED_AND");
+        assert_eq!(
+            code("SELECT campaign.id, segments.date, metrics.clicks FROM campaign"),
+            "EXPECTED_FILTERS_ON_DATE_RANGE"
+        );
+        assert_eq!(
+            code("SELECT campaign.id FROM campaign WHERE segments.date BETWEEN '2026-06-01' '2026-06-02'"),
+            "EXPECTED_AND"
+        );
         assert_eq!(code("SELECT campaign.id FROM campaign WHERE segments.date = '06/01/2026'"), "INVALID_DATE_FORMAT");
         assert_eq!(code("campaign.id FROM campaign"), "EXPECTED_SELECT");
         assert_eq!(code("SELECT campaign.id campaign"), "EXPECTED_FROM");
@@ -894,7 +974,10 @@ mod tests {
     #[test]
     fn the_video_view_metric_was_renamed_in_v22() {
         assert!(parse_query("SELECT metrics.video_views FROM campaign", "v21").is_ok());
-        assert_eq!(parse_query("SELECT metrics.video_views FROM campaign", "v22").unwrap_err().code, "UNRECOGNIZED_FIELD");
+        assert_eq!(
+            parse_query("SELECT metrics.video_views FROM campaign", "v22").unwrap_err().code,
+            "UNRECOGNIZED_FIELD"
+        );
         assert!(parse_query("SELECT metrics.video_trueview_views FROM campaign", "v22").is_ok());
     }
 
@@ -903,12 +986,31 @@ mod tests {
         let world = crate::World::new(1, date("2026-06-30"), crate::Scale::default());
         let account = world.accounts(PLATFORM).next().unwrap();
         let campaign = &account.campaigns[0];
-        let metrics = Metrics { impressions: 100, clicks: 0, spend_micros: 1_230_000, conversions_micros: 1_500_000, ..Metrics::default() };
-        let row = Row { account, campaign: Some(campaign), ad_group: None, ad: None, date: Some(date("2026-06-01")), metrics };
-        let fields: Vec<String> =
-            ["campaign.id", "segments.date", "metrics.impressions", "metrics.clicks", "metrics.cost_micros", "metrics.conversions"]
-                .map(String::from)
-                .to_vec();
+        let metrics = Metrics {
+            impressions: 100,
+            clicks: 0,
+            spend_micros: 1_230_000,
+            conversions_micros: 1_500_000,
+            ..Metrics::default()
+        };
+        let row = Row {
+            account,
+            campaign: Some(campaign),
+            ad_group: None,
+            ad: None,
+            date: Some(date("2026-06-01")),
+            metrics,
+        };
+        let fields: Vec<String> = [
+            "campaign.id",
+            "segments.date",
+            "metrics.impressions",
+            "metrics.clicks",
+            "metrics.cost_micros",
+            "metrics.conversions",
+        ]
+        .map(String::from)
+        .to_vec();
         let mut buf = Vec::new();
         render_row(&mut buf, &row, &plan(&fields, Resource::Campaign));
         let v: Value = serde_json::from_slice(&buf).unwrap();

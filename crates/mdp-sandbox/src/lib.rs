@@ -14,7 +14,10 @@
 //! Architecture invariant: the sandbox shares no code with the connectors (it must not agree with a
 //! connector's mistakes); it renders every API from the world independently.
 
-#![allow(clippy::result_large_err, reason = "handlers return the HTTP answer to send as their error: an axum Response, large by design")]
+#![allow(
+    clippy::result_large_err,
+    reason = "handlers return the HTTP answer to send as their error: an axum Response, large by design"
+)]
 
 pub mod faults;
 pub mod google;
@@ -74,7 +77,13 @@ impl Sandbox {
     }
 
     /// Exact totals of an account per day in `start..=end`.
-    pub fn truth(&self, platform: Platform, account_id: &str, start: NaiveDate, end: NaiveDate) -> Option<Vec<(NaiveDate, Metrics)>> {
+    pub fn truth(
+        &self,
+        platform: Platform,
+        account_id: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Option<Vec<(NaiveDate, Metrics)>> {
         let account = self.world.account(platform, account_id)?;
         let version = self.version();
         Some(start.iter_days().take_while(|d| *d <= end).map(|d| (d, self.world.truth(account, d, version))).collect())
@@ -96,7 +105,10 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
 }
 
 /// Bind `addr` (port 0 for any free port) and serve in the background; returns the bound address.
-pub async fn serve(sandbox: Arc<Sandbox>, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    sandbox: Arc<Sandbox>,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = app(sandbox);
@@ -151,7 +163,8 @@ async fn truth(State(sandbox): State<Arc<Sandbox>>, Query(q): Query<TruthQuery>)
             })
         })
         .collect();
-    Json(json!({"platform": q.platform, "account_id": q.account_id, "version": sandbox.version(), "days": days})).into_response()
+    Json(json!({"platform": q.platform, "account_id": q.account_id, "version": sandbox.version(), "days": days}))
+        .into_response()
 }
 
 async fn restate(State(sandbox): State<Arc<Sandbox>>) -> Json<serde_json::Value> {

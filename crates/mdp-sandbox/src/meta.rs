@@ -831,7 +831,11 @@ fn insights_row(buf: &mut Vec<u8>, account: &Account, unit: &Unit<'_>, day: Naiv
                 let v = money(m.conversion_value_micros, account.currency);
                 write_actions(
                     buf,
-                    &[("offsite_conversion.fb_pixel_purchase", v.clone()), ("omni_purchase", v.clone()), ("purchase", v)],
+                    &[
+                        ("offsite_conversion.fb_pixel_purchase", v.clone()),
+                        ("omni_purchase", v.clone()),
+                        ("purchase", v),
+                    ],
                 );
             }
             "video_play_actions" => {

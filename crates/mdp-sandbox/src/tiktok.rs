@@ -97,8 +97,14 @@ fn json_list(params: &HashMap<String, String>, name: &str) -> Result<Vec<String>
 }
 
 fn paging(params: &HashMap<String, String>) -> Result<(usize, usize), Response> {
-    let page = params.get("page").map_or(Ok(1), |p| p.parse::<usize>()).map_err(|_| error(40002, "page: Not a valid integer."))?;
-    let size = params.get("page_size").map_or(Ok(10), |p| p.parse::<usize>()).map_err(|_| error(40002, "page_size: Not a valid integer."))?;
+    let page = params
+        .get("page")
+        .map_or(Ok(1), |p| p.parse::<usize>())
+        .map_err(|_| error(40002, "page: Not a valid integer."))?;
+    let size = params
+        .get("page_size")
+        .map_or(Ok(10), |p| p.parse::<usize>())
+        .map_err(|_| error(40002, "page_size: Not a valid integer."))?;
     if page == 0 || size == 0 || size > MAX_PAGE_SIZE {
         return Err(error(40002, "page_size: Must be between 1 and 1000."));
     }
@@ -109,7 +115,10 @@ fn page_of<T: Clone>(items: &[T], page: usize, size: usize) -> (Vec<T>, Value) {
     let total_page = items.len().div_ceil(size).max(1);
     let start = ((page - 1) * size).min(items.len());
     let end = (start + size).min(items.len());
-    (items[start..end].to_vec(), json!({"page": page, "page_size": size, "total_number": items.len(), "total_page": total_page}))
+    (
+        items[start..end].to_vec(),
+        json!({"page": page, "page_size": size, "total_number": items.len(), "total_page": total_page}),
+    )
 }
 
 /// Money as TikTok writes it: a string with the currency's decimals.
@@ -347,7 +356,9 @@ async fn report(
     }
     let total_page = index.div_ceil(size).max(1);
     let mut body: Vec<u8> = Vec::with_capacity(list.len() + 256);
-    body.extend_from_slice(b"{\"code\":0,\"message\":\"OK\",\"request_id\":\"2026sandbox0000000000\",\"data\":{\"list\":[");
+    body.extend_from_slice(
+        b"{\"code\":0,\"message\":\"OK\",\"request_id\":\"2026sandbox0000000000\",\"data\":{\"list\":[",
+    );
     body.extend_from_slice(&list);
     {
         use std::io::Write;

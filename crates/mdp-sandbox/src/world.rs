@@ -188,7 +188,10 @@ impl World {
                                 let h = hash_str(seed, &ad_path);
                                 ads.push(Ad {
                                     id: id_for(platform, seed, "ad", &ad_path),
-                                    name: format!("Ad {c}.{g}.{n} – {}", ["Carousel", "Video", "Static", "Story"][(h % 4) as usize]),
+                                    name: format!(
+                                        "Ad {c}.{g}.{n} – {}",
+                                        ["Carousel", "Video", "Static", "Story"][(h % 4) as usize]
+                                    ),
                                     // Removed ads keep their history.
                                     status: if n == 1 && g == 1 { Status::Removed } else { Status::Active },
                                     start: today - Days::new(HISTORY_DAYS - (h % 30)),
@@ -196,7 +199,10 @@ impl World {
                             }
                             ad_groups.push(AdGroup {
                                 id: id_for(platform, seed, "ad_group", &group_path),
-                                name: format!("Ad group {c}.{g} – {}", ["Prospecting", "Retargeting", "Lookalike"][g % 3]),
+                                name: format!(
+                                    "Ad group {c}.{g} – {}",
+                                    ["Prospecting", "Retargeting", "Lookalike"][g % 3]
+                                ),
                                 status: Status::Active,
                                 ads,
                             });
@@ -237,7 +243,14 @@ impl World {
 
     /// The metrics of one delivering unit (an ad, or a Performance Max campaign) on `date`, at data
     /// version `version`. Days before the unit started or after today have none.
-    pub fn metrics(&self, account: &Account, unit_id: &str, start: NaiveDate, date: NaiveDate, version: u64) -> Metrics {
+    pub fn metrics(
+        &self,
+        account: &Account,
+        unit_id: &str,
+        start: NaiveDate,
+        date: NaiveDate,
+        version: u64,
+    ) -> Metrics {
         if date < start || date > self.today {
             return Metrics::default();
         }

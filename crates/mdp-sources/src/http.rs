@@ -96,7 +96,11 @@ impl Answer<'_> {
             return Verdict::Fail(SourceError::Auth { platform, code: status.as_u16().to_string(), message: detail });
         }
         if !status.is_success() {
-            return Verdict::Fail(SourceError::Platform { platform, code: status.as_u16().to_string(), message: detail });
+            return Verdict::Fail(SourceError::Platform {
+                platform,
+                code: status.as_u16().to_string(),
+                message: detail,
+            });
         }
         match self.json {
             Ok(v) => Verdict::Done(v),
@@ -192,7 +196,9 @@ impl HttpDriver {
                         Ok(body) => match (&accept, status.is_success()) {
                             (Some(accept), true) => match accepted_text(body, accept.clone()).await {
                                 Ok(text) => return Ok(Body::Text(text)),
-                                Err(body) => classify(Answer { status, headers: &headers, json: parse_json(body).await }),
+                                Err(body) => {
+                                    classify(Answer { status, headers: &headers, json: parse_json(body).await })
+                                }
                             },
                             _ => classify(Answer { status, headers: &headers, json: parse_json(body).await }),
                         },
@@ -243,10 +249,7 @@ enum Body {
 
 /// The body as text if it is UTF-8 and `accept` takes it (checked off the async thread for large
 /// bodies); otherwise the body back, for the classifier.
-async fn accepted_text<B: AsRef<[u8]> + Send + 'static>(
-    body: B,
-    accept: AcceptText,
-) -> Result<String, B> {
+async fn accepted_text<B: AsRef<[u8]> + Send + 'static>(body: B, accept: AcceptText) -> Result<String, B> {
     let check = move || match std::str::from_utf8(body.as_ref()) {
         Ok(text) if accept(text) => Ok(text.to_string()),
         _ => Err(body),
@@ -272,7 +275,9 @@ async fn parse_json<B: AsRef<[u8]> + Send + 'static>(body: B) -> Result<Value, S
 
 fn with_attempts(error: SourceError, attempts: u32) -> SourceError {
     match error {
-        SourceError::RateLimited { platform, code, message, .. } => SourceError::RateLimited { platform, attempts, code, message },
+        SourceError::RateLimited { platform, code, message, .. } => {
+            SourceError::RateLimited { platform, attempts, code, message }
+        }
         SourceError::Transport { platform, message, .. } => SourceError::Transport { platform, attempts, message },
         SourceError::Malformed { platform, message } => {
             SourceError::Malformed { platform, message: format!("{message} (after {attempts} attempts)") }

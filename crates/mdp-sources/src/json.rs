@@ -65,7 +65,11 @@ pub(crate) fn raw_scalar(raw: Option<&serde_json::value::RawValue>) -> Value {
 }
 
 /// A credential as an HTTP header value marked sensitive (kept out of debug output and logs).
-pub(crate) fn sensitive_header(source_name: &str, credential: &str, value: &str) -> Result<reqwest::header::HeaderValue, SourceError> {
+pub(crate) fn sensitive_header(
+    source_name: &str,
+    credential: &str,
+    value: &str,
+) -> Result<reqwest::header::HeaderValue, SourceError> {
     let mut header = reqwest::header::HeaderValue::from_str(value).map_err(|_| SourceError::Config {
         source_name: source_name.to_string(),
         message: format!("{credential} contains characters not allowed in an HTTP header"),

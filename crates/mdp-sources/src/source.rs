@@ -142,15 +142,27 @@ pub trait Source: Send + Sync {
 }
 
 /// The standard entity streams every platform has (the `accounts` stream comes from [`Source::account`]).
-pub const ACCOUNTS: StreamSpec =
-    StreamSpec { name: "accounts", kind: StreamKind::Entity, max_window_days: 0, description: "ad accounts: name, currency, time zone" };
-pub const CAMPAIGNS: StreamSpec =
-    StreamSpec { name: "campaigns", kind: StreamKind::Entity, max_window_days: 0, description: "campaigns: name, status" };
+pub const ACCOUNTS: StreamSpec = StreamSpec {
+    name: "accounts",
+    kind: StreamKind::Entity,
+    max_window_days: 0,
+    description: "ad accounts: name, currency, time zone",
+};
+pub const CAMPAIGNS: StreamSpec = StreamSpec {
+    name: "campaigns",
+    kind: StreamKind::Entity,
+    max_window_days: 0,
+    description: "campaigns: name, status",
+};
 pub const AD_GROUPS: StreamSpec = StreamSpec {
     name: "ad_groups",
     kind: StreamKind::Entity,
     max_window_days: 0,
     description: "ad groups (Meta ad sets, LinkedIn campaigns): name, status, campaign",
 };
-pub const ADS: StreamSpec =
-    StreamSpec { name: "ads", kind: StreamKind::Entity, max_window_days: 0, description: "ads (LinkedIn creatives): name, status, parents" };
+pub const ADS: StreamSpec = StreamSpec {
+    name: "ads",
+    kind: StreamKind::Entity,
+    max_window_days: 0,
+    description: "ads (LinkedIn creatives): name, status, parents",
+};

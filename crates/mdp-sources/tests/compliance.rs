@@ -115,7 +115,12 @@ fn micros(m: i64) -> Decimal {
 
 /// Rows of every daily stream, deduplicated so each delivering unit counts once per day: ad-level
 /// rows, plus campaign-level rows of campaigns that have no ad-level rows that day.
-async fn all_spend_rows(source: &dyn Source, account: &mdp_sources::AccountInfo, window: DateWindow, ctx: &ReadContext) -> Vec<PerformanceRecord> {
+async fn all_spend_rows(
+    source: &dyn Source,
+    account: &mdp_sources::AccountInfo,
+    window: DateWindow,
+    ctx: &ReadContext,
+) -> Vec<PerformanceRecord> {
     let mut ad_rows = Vec::new();
     let mut campaign_rows = Vec::new();
     for stream in source.streams().iter().filter(|s| s.kind == StreamKind::Daily) {
@@ -128,7 +133,11 @@ async fn all_spend_rows(source: &dyn Source, account: &mdp_sources::AccountInfo,
     }
     let covered: std::collections::HashSet<(NaiveDate, String)> =
         ad_rows.iter().map(|r| (r.date.unwrap(), r.campaign_id.clone().unwrap_or_default())).collect();
-    ad_rows.extend(campaign_rows.into_iter().filter(|r| !covered.contains(&(r.date.unwrap(), r.campaign_id.clone().unwrap_or_default()))));
+    ad_rows.extend(
+        campaign_rows
+            .into_iter()
+            .filter(|r| !covered.contains(&(r.date.unwrap(), r.campaign_id.clone().unwrap_or_default()))),
+    );
     ad_rows
 }
 
@@ -151,8 +160,17 @@ async fn reconciles_with_ground_truth(platform: Platform) {
         let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
         for (day, m) in truth {
             let g = got.get(&day).copied().unwrap_or_default();
-            let expected = (m.impressions, m.clicks, micros(m.spend_micros), micros(m.conversions_micros), micros(m.conversion_value_micros));
-            assert_eq!(g, expected, "{platform} account {account_id} on {day}: (impressions, clicks, spend, conversions, value)");
+            let expected = (
+                m.impressions,
+                m.clicks,
+                micros(m.spend_micros),
+                micros(m.conversions_micros),
+                micros(m.conversion_value_micros),
+            );
+            assert_eq!(
+                g, expected,
+                "{platform} account {account_id} on {day}: (impressions, clicks, spend, conversions, value)"
+            );
         }
     }
 }
@@ -166,9 +184,16 @@ async fn survives_transient_faults(platform: Platform) {
     let window = DateWindow::new(today() - Days::new(6), today()).unwrap();
     let daily = source.streams().iter().find(|s| s.kind == StreamKind::Daily).unwrap().name;
     let clean = collect_daily(source.as_ref(), daily, &account, window, &ctx).await.unwrap();
-    for kind in [FaultKind::RateLimit { retry_after_secs: 0 }, FaultKind::ServerError, FaultKind::TruncatedJson, FaultKind::Slow { millis: 200 }] {
+    for kind in [
+        FaultKind::RateLimit { retry_after_secs: 0 },
+        FaultKind::ServerError,
+        FaultKind::TruncatedJson,
+        FaultKind::Slow { millis: 200 },
+    ] {
         sandbox.faults.push(Fault { platform: Some(platform), kind, count: 2 });
-        let rows = collect_daily(source.as_ref(), daily, &account, window, &ctx).await.unwrap_or_else(|e| panic!("{platform} {kind:?}: {e}"));
+        let rows = collect_daily(source.as_ref(), daily, &account, window, &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{platform} {kind:?}: {e}"));
         assert_eq!(rows.len(), clean.len(), "{platform} {kind:?}: same rows after recovering");
         assert_eq!(sum_by_day(&rows), sum_by_day(&clean), "{platform} {kind:?}");
     }
@@ -189,9 +214,16 @@ async fn reports_hard_failures_clearly(platform: Platform) {
     assert!(matches!(error, SourceError::Auth { .. }), "{platform}: an expired token is an auth error, got {error}");
     assert!(!error.to_string().contains(TOKEN) && !format!("{error:?}").contains(TOKEN), "{platform}: token leaked");
 
-    sandbox.faults.push(Fault { platform: Some(platform), kind: FaultKind::RateLimit { retry_after_secs: 0 }, count: 10 });
+    sandbox.faults.push(Fault {
+        platform: Some(platform),
+        kind: FaultKind::RateLimit { retry_after_secs: 0 },
+        count: 10,
+    });
     let error = collect_daily(source.as_ref(), daily, &account, window, &ctx).await.unwrap_err();
-    assert!(matches!(error, SourceError::RateLimited { attempts: 4, .. }), "{platform}: gives up after the attempts: {error}");
+    assert!(
+        matches!(error, SourceError::RateLimited { attempts: 4, .. }),
+        "{platform}: gives up after the attempts: {error}"
+    );
     while sandbox.faults.pending() > 0 {
         let _ = source.account(&account_id, &ctx).await;
     }

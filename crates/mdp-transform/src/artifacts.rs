@@ -50,7 +50,12 @@ fn node_json(node: &Node, manifest: &Manifest) -> Value {
     m.insert("language".into(), json!("sql"));
     let (node_deps, macros): (Vec<&String>, Vec<&String>) = (node.depends_on.iter().collect(), Vec::new());
     m.insert("depends_on".into(), json!({"nodes": node_deps, "macros": macros}));
-    m.insert("refs".into(), Value::from(node.refs.iter().map(|(p, n)| json!({"name": n, "package": p, "version": null})).collect::<Vec<_>>()));
+    m.insert(
+        "refs".into(),
+        Value::from(
+            node.refs.iter().map(|(p, n)| json!({"name": n, "package": p, "version": null})).collect::<Vec<_>>(),
+        ),
+    );
     m.insert("sources".into(), Value::from(node.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>()));
     if let Some(meta) = &node.test_metadata {
         m.insert("test_metadata".into(), serde_json::to_value(meta).unwrap_or(Value::Null));

@@ -62,10 +62,21 @@ impl<'a> Compiler<'a> {
 
     /// Compile one node.
     pub fn compile(&mut self, id: &str) -> Result<CompiledNode> {
-        let node = self.parsed.manifest.nodes.get(id).ok_or_else(|| TransformError::config("", format!("unknown node {id}")))?;
+        let node = self
+            .parsed
+            .manifest
+            .nodes
+            .get(id)
+            .ok_or_else(|| TransformError::config("", format!("unknown node {id}")))?;
         let is_incremental = self.is_incremental(node);
         if matches!(node.resource_type, ResourceType::Seed | ResourceType::Source) {
-            return Ok(CompiledNode { unique_id: id.to_string(), sql: String::new(), is_incremental, pre_hooks: self.hooks(node, &node.config.pre_hook)?, post_hooks: self.hooks(node, &node.config.post_hook)? });
+            return Ok(CompiledNode {
+                unique_id: id.to_string(),
+                sql: String::new(),
+                is_incremental,
+                pre_hooks: self.hooks(node, &node.config.pre_hook)?,
+                post_hooks: self.hooks(node, &node.config.post_hook)?,
+            });
         }
         let (body, used) = self.render(node, is_incremental)?;
         let sql = self.inject(&body, &used)?;
@@ -92,7 +103,13 @@ impl<'a> Compiler<'a> {
     }
 
     fn scope(&self, node: &Node, is_incremental: bool) -> RenderScope {
-        let mut scope = RenderScope::new(Phase::Compile, &node.package, self.parsed.resolver.clone(), self.parsed.vars.clone(), self.parsed.target.type_name());
+        let mut scope = RenderScope::new(
+            Phase::Compile,
+            &node.package,
+            self.parsed.resolver.clone(),
+            self.parsed.vars.clone(),
+            self.parsed.target.type_name(),
+        );
         scope.is_incremental = is_incremental;
         if let serde_json::Value::Object(map) = node.config.to_json() {
             scope.config = map;
@@ -110,7 +127,11 @@ impl<'a> Compiler<'a> {
 
     /// Render a node's SQL; returns it and the ephemerals it references.
     fn render(&self, node: &Node, is_incremental: bool) -> Result<(String, Vec<String>)> {
-        let (sql, scope) = self.parsed.jinja.render(&Self::template_name(node), self.context(node), self.scope(node, is_incremental)).map_err(|e| e.0)?;
+        let (sql, scope) = self.parsed.jinja.render(
+            &Self::template_name(node),
+            self.context(node),
+            self.scope(node, is_incremental),
+        )?;
         Ok((sql, scope.ephemerals))
     }
 
@@ -120,9 +141,13 @@ impl<'a> Compiler<'a> {
             .map(|h| {
                 self.parsed
                     .jinja
-                    .render_str(&format!("{} (hook)", node.original_file_path.display()), h, self.context(node), self.scope(node, self.is_incremental(node)))
+                    .render_str(
+                        &format!("{} (hook)", node.original_file_path.display()),
+                        h,
+                        self.context(node),
+                        self.scope(node, self.is_incremental(node)),
+                    )
                     .map(|(s, _)| s)
-                    .map_err(|e| e.0)
             })
             .collect()
     }
@@ -147,7 +172,13 @@ impl<'a> Compiler<'a> {
         Ok(inject_ctes(sql, &ctes))
     }
 
-    fn collect_ephemeral(&mut self, id: &str, ordered: &mut Vec<String>, seen: &mut HashSet<String>, stack: &mut Vec<String>) -> Result<()> {
+    fn collect_ephemeral(
+        &mut self,
+        id: &str,
+        ordered: &mut Vec<String>,
+        seen: &mut HashSet<String>,
+        stack: &mut Vec<String>,
+    ) -> Result<()> {
         if seen.contains(id) {
             return Ok(());
         }
@@ -198,7 +229,9 @@ pub fn inject_ctes(sql: &str, ctes: &[(String, String)]) -> String {
     let defs = defs.join(", ");
     let start = skip_space_and_comments(sql);
     let rest = &sql[start..];
-    let starts_with_with = rest.len() >= 4 && rest[..4].eq_ignore_ascii_case("with") && rest[4..].starts_with(|c: char| c.is_whitespace() || c == '(');
+    let starts_with_with = rest.len() >= 4
+        && rest[..4].eq_ignore_ascii_case("with")
+        && rest[4..].starts_with(|c: char| c.is_whitespace() || c == '(');
     if starts_with_with {
         let after = &rest[4..];
         let after_trim = after.trim_start();
@@ -237,11 +270,17 @@ mod tests {
     #[test]
     fn ctes_go_in_front_or_merge_with_the_query_s_own_with() {
         let ctes = vec![("__dbt__cte__e".to_string(), "select 1 as id".to_string())];
-        assert_eq!(inject_ctes("select * from __dbt__cte__e", &ctes), "with __dbt__cte__e as (\nselect 1 as id\n)\nselect * from __dbt__cte__e");
+        assert_eq!(
+            inject_ctes("select * from __dbt__cte__e", &ctes),
+            "with __dbt__cte__e as (\nselect 1 as id\n)\nselect * from __dbt__cte__e"
+        );
         assert_eq!(
             inject_ctes("  -- note\nWITH a as (select * from __dbt__cte__e) select * from a", &ctes),
             "  -- note\nwith __dbt__cte__e as (\nselect 1 as id\n), a as (select * from __dbt__cte__e) select * from a"
         );
-        assert_eq!(inject_ctes("with\nx as (select 1) select * from x", &ctes), "with __dbt__cte__e as (\nselect 1 as id\n),\nx as (select 1) select * from x");
+        assert_eq!(
+            inject_ctes("with\nx as (select 1) select * from x", &ctes),
+            "with __dbt__cte__e as (\nselect 1 as id\n),\nx as (select 1) select * from x"
+        );
     }
 }

@@ -128,7 +128,8 @@ impl NodeConfig {
                 "quote_columns" => self.quote_columns = as_bool(value),
                 "meta" => {
                     // meta merges key by key, like dbt.
-                    let entry = self.extra.entry("meta".to_string()).or_insert_with(|| Value::Object(Default::default()));
+                    let entry =
+                        self.extra.entry("meta".to_string()).or_insert_with(|| Value::Object(Default::default()));
                     if let (Value::Object(target), Value::Object(src)) = (entry, value) {
                         for (k, v) in src {
                             target.insert(k.clone(), v.clone());
@@ -152,7 +153,9 @@ impl NodeConfig {
         m.insert("database".into(), self.database.clone().map(Value::String).unwrap_or(Value::Null));
         m.insert("alias".into(), self.alias.clone().map(Value::String).unwrap_or(Value::Null));
         m.insert("tags".into(), Value::from(self.tags.clone()));
-        let hooks = |h: &[String]| Value::from(h.iter().map(|s| serde_json::json!({"sql": s, "transaction": true})).collect::<Vec<_>>());
+        let hooks = |h: &[String]| {
+            Value::from(h.iter().map(|s| serde_json::json!({"sql": s, "transaction": true})).collect::<Vec<_>>())
+        };
         m.insert("pre-hook".into(), hooks(&self.pre_hook));
         m.insert("post-hook".into(), hooks(&self.post_hook));
         m.insert(
@@ -163,7 +166,10 @@ impl NodeConfig {
                 _ => Value::from(self.unique_key.clone()),
             },
         );
-        m.insert("incremental_strategy".into(), self.incremental_strategy.clone().map(Value::String).unwrap_or(Value::Null));
+        m.insert(
+            "incremental_strategy".into(),
+            self.incremental_strategy.clone().map(Value::String).unwrap_or(Value::Null),
+        );
         m.insert("on_schema_change".into(), Value::String(self.on_schema_change.clone()));
         m.insert("full_refresh".into(), self.full_refresh.map(Value::Bool).unwrap_or(Value::Null));
         if self.materialized == "test" {

@@ -29,7 +29,9 @@ pub enum TransformError {
     UnknownSource { file: PathBuf, node: String, source_name: String, table: String, suggestion: Option<String> },
 
     /// `ref()` points at a node switched off with `enabled: false`.
-    #[error("{file}: `{node}` refers to `{target}`, which is disabled (enabled: false); enable it or remove the reference")]
+    #[error(
+        "{file}: `{node}` refers to `{target}`, which is disabled (enabled: false); enable it or remove the reference"
+    )]
     DisabledRef { file: PathBuf, node: String, target: String },
 
     /// Two nodes would be the same thing.
@@ -92,7 +94,12 @@ impl TransformError {
         let mut source = std::error::Error::source(err);
         while let Some(inner) = source {
             if let Some(j) = inner.downcast_ref::<minijinja::Error>() {
-                message.push_str(&format!("\n  caused by: {}:{}: {}", j.name().unwrap_or("?"), j.line().unwrap_or(0), j.detail().unwrap_or(&j.kind().to_string())));
+                message.push_str(&format!(
+                    "\n  caused by: {}:{}: {}",
+                    j.name().unwrap_or("?"),
+                    j.line().unwrap_or(0),
+                    j.detail().unwrap_or(&j.kind().to_string())
+                ));
             } else {
                 message.push_str(&format!("\n  caused by: {inner}"));
             }

@@ -69,7 +69,12 @@ impl Graph {
         self.walk(id, depth, |g, n| g.children(n))
     }
 
-    fn walk<'a>(&'a self, id: &str, depth: Option<usize>, next: impl Fn(&'a Graph, &str) -> &'a [String]) -> Vec<String> {
+    fn walk<'a>(
+        &'a self,
+        id: &str,
+        depth: Option<usize>,
+        next: impl Fn(&'a Graph, &str) -> &'a [String],
+    ) -> Vec<String> {
         let mut seen: HashMap<&str, ()> = HashMap::new();
         let mut out = Vec::new();
         let mut queue: VecDeque<(&str, usize)> = VecDeque::new();
@@ -91,7 +96,8 @@ impl Graph {
     /// All nodes in dependency order (Kahn's algorithm, manifest order among ready nodes), or the
     /// first cycle found.
     pub fn topological_order(&self) -> Result<Vec<String>, Cycle> {
-        let mut indegree: HashMap<&str, usize> = self.order.iter().map(|id| (id.as_str(), self.parents(id).len())).collect();
+        let mut indegree: HashMap<&str, usize> =
+            self.order.iter().map(|id| (id.as_str(), self.parents(id).len())).collect();
         let mut ready: VecDeque<&str> = self.order.iter().map(String::as_str).filter(|id| indegree[id] == 0).collect();
         let mut out = Vec::with_capacity(self.order.len());
         while let Some(id) = ready.pop_front() {
@@ -119,7 +125,12 @@ impl Graph {
         let mut path: Vec<&str> = vec![candidates[0]];
         loop {
             let current = *path.last().expect("non-empty");
-            let next = self.parents(current).iter().map(String::as_str).find(|p| unordered.contains(p)).expect("an unordered node has an unordered parent");
+            let next = self
+                .parents(current)
+                .iter()
+                .map(String::as_str)
+                .find(|p| unordered.contains(p))
+                .expect("an unordered node has an unordered parent");
             if let Some(pos) = path.iter().position(|n| *n == next) {
                 let mut cycle: Vec<String> = path[pos..].iter().rev().map(|s| s.to_string()).collect();
                 cycle.push(cycle[0].clone());

@@ -84,7 +84,13 @@ pub struct RenderScope {
 }
 
 impl RenderScope {
-    pub fn new(phase: Phase, package: &str, resolver: Arc<Resolver>, vars: Arc<IndexMap<String, serde_json::Value>>, adapter_type: &'static str) -> Self {
+    pub fn new(
+        phase: Phase,
+        package: &str,
+        resolver: Arc<Resolver>,
+        vars: Arc<IndexMap<String, serde_json::Value>>,
+        adapter_type: &'static str,
+    ) -> Self {
         RenderScope {
             phase,
             package: package.to_string(),
@@ -152,7 +158,9 @@ impl JinjaEnv {
             self.macros.insert(macro_name.clone(), name.to_string());
             let file = name.to_string();
             let mname = macro_name.clone();
-            self.env.add_function(macro_name.clone(), move |state: &State, args: Rest<Value>| call_macro(state, &file, &mname, &args));
+            self.env.add_function(macro_name.clone(), move |state: &State, args: Rest<Value>| {
+                call_macro(state, &file, &mname, &args)
+            });
         }
         Ok(names)
     }
@@ -161,7 +169,9 @@ impl JinjaEnv {
     pub fn add_template(&mut self, name: &str, text: &str) -> Result<()> {
         self.sources.insert(name.to_string(), text.to_string());
         let sources = &self.sources;
-        self.env.add_template_owned(name.to_string(), text.to_string()).map_err(|e| TransformError::jinja(&e, &|n| sources.get(n).cloned()))
+        self.env
+            .add_template_owned(name.to_string(), text.to_string())
+            .map_err(|e| TransformError::jinja(&e, &|n| sources.get(n).cloned()))
     }
 
     /// Whether a macro of this name exists.
@@ -180,19 +190,25 @@ impl JinjaEnv {
     }
 
     /// Render template `name` with `ctx`; returns the text and the scope with what was recorded.
-    pub fn render(&self, name: &str, ctx: Value, mut scope: RenderScope) -> Result<(String, RenderScope), (TransformError, RenderScope)> {
+    pub fn render(&self, name: &str, ctx: Value, mut scope: RenderScope) -> Result<(String, RenderScope)> {
         scope.ctx = ctx.clone();
         SCOPE.with(|cell| *cell.borrow_mut() = Some(scope));
         let result = self.env.get_template(name).and_then(|t| t.render(ctx));
         let scope = SCOPE.with(|cell| cell.borrow_mut().take()).expect("scope set above");
         match result {
             Ok(text) => Ok((text, scope)),
-            Err(e) => Err((self.error(&e), scope)),
+            Err(e) => Err(self.error(&e)),
         }
     }
 
     /// Render a one-off string (a YAML value, a hook) in the same environment.
-    pub fn render_str(&self, label: &str, text: &str, ctx: Value, mut scope: RenderScope) -> Result<(String, RenderScope), (TransformError, RenderScope)> {
+    pub fn render_str(
+        &self,
+        label: &str,
+        text: &str,
+        ctx: Value,
+        mut scope: RenderScope,
+    ) -> Result<(String, RenderScope)> {
         if !text.contains("{{") && !text.contains("{%") {
             return Ok((text.to_string(), scope));
         }
@@ -204,7 +220,7 @@ impl JinjaEnv {
             Ok(out) => Ok((out, scope)),
             Err(e) => {
                 let sources = |n: &str| if n == label { Some(text.to_string()) } else { self.sources.get(n).cloned() };
-                Err((TransformError::jinja(&e, &sources), scope))
+                Err(TransformError::jinja(&e, &sources))
             }
         }
     }
@@ -253,7 +269,8 @@ fn macro_names(text: &str) -> Vec<String> {
     while let Some(pos) = rest.find("{%") {
         let tag = rest[pos + 2..].trim_start_matches('-').trim_start();
         if let Some(after) = tag.strip_prefix("macro").filter(|a| a.starts_with(char::is_whitespace)) {
-            let name: String = after.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String =
+                after.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             if !name.is_empty() && !names.contains(&name) {
                 names.push(name);
             }
@@ -274,7 +291,8 @@ fn call_macro(state: &State, file: &str, name: &str, args: &[Value]) -> Result<V
     };
     let saved = SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| s.pending_return.take()));
     let result = mac.call(macro_state, args);
-    let returned = SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| std::mem::replace(&mut s.pending_return, saved)));
+    let returned =
+        SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| std::mem::replace(&mut s.pending_return, saved)));
     match (result, returned) {
         (_, Some(value)) => Ok(value),
         (Ok(value), None) => Ok(value),
@@ -300,13 +318,17 @@ fn register_globals(env: &mut Environment<'static>) {
     });
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global("adapter", Value::from_object(Adapter));
-    env.add_function("tojson", |v: Value| serde_json::to_string(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string())));
+    env.add_function("tojson", |v: Value| {
+        serde_json::to_string(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    });
     env.add_function("fromjson", |s: String| -> Result<Value, Error> {
-        let v: serde_json::Value = serde_json::from_str(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromjson: {e}")))?;
         Ok(Value::from_serialize(v))
     });
     env.add_function("fromyaml", |s: String| -> Result<Value, Error> {
-        let v: serde_yaml::Value = serde_yaml::from_str(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromyaml: {e}")))?;
+        let v: serde_yaml::Value =
+            serde_yaml::from_str(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromyaml: {e}")))?;
         Ok(Value::from_serialize(v))
     });
     for name in ["run_query", "statement", "load_result"] {
@@ -320,28 +342,50 @@ fn register_globals(env: &mut Environment<'static>) {
 }
 
 fn ref_fn(args: Rest<Value>) -> Result<Value, Error> {
-    let positional: Vec<String> = args.iter().filter(|a| !a.is_kwargs()).map(|a| a.as_str().map(str::to_string).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "ref() takes model names as strings"))).collect::<Result<_, _>>()?;
+    let positional: Vec<String> = args
+        .iter()
+        .filter(|a| !a.is_kwargs())
+        .map(|a| {
+            a.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "ref() takes model names as strings"))
+        })
+        .collect::<Result<_, _>>()?;
     let (package, name) = match positional.as_slice() {
         [name] => (None, name.clone()),
         [package, name] => (Some(package.clone()), name.clone()),
-        _ => return Err(Error::new(ErrorKind::InvalidOperation, "ref() takes a model name, or a package and a model name")),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "ref() takes a model name, or a package and a model name",
+            ))
+        }
     };
     with_scope(|s| {
         if !s.refs.iter().any(|(p, n)| p == &package && n == &name) {
             s.refs.push((package.clone(), name.clone()));
         }
         if s.phase == Phase::Parse {
-            return Ok(Value::from_object(Relation { database: None, schema: "__parse__".into(), identifier: name.clone() }));
+            return Ok(Value::from_object(Relation {
+                database: None,
+                schema: "__parse__".into(),
+                identifier: name.clone(),
+            }));
         }
         let resolver = s.resolver.clone();
-        let target = resolver.find_ref(&s.package, package.as_deref(), &name).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{name}') is not a model or seed of this project")))?;
+        let target = resolver.find_ref(&s.package, package.as_deref(), &name).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidOperation, format!("ref('{name}') is not a model or seed of this project"))
+        })?;
         if target.ephemeral {
             if !s.ephemerals.contains(&target.unique_id) {
                 s.ephemerals.push(target.unique_id.clone());
             }
             return Ok(Value::from_safe_string(format!("__dbt__cte__{name}")));
         }
-        let rel = target.relation.as_ref().ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{name}') has no relation")))?;
+        let rel = target
+            .relation
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{name}') has no relation")))?;
         Ok(Value::from_object(Relation::from(rel)))
     })
 }
@@ -352,26 +396,39 @@ fn source_fn(source: String, table: String) -> Result<Value, Error> {
             s.sources.push((source.clone(), table.clone()));
         }
         if s.phase == Phase::Parse {
-            return Ok(Value::from_object(Relation { database: None, schema: source.clone(), identifier: table.clone() }));
+            return Ok(Value::from_object(Relation {
+                database: None,
+                schema: source.clone(),
+                identifier: table.clone(),
+            }));
         }
-        let rel = s.resolver.sources.get(&(source.clone(), table.clone())).ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("source('{source}', '{table}') is not declared")))?;
+        let rel = s.resolver.sources.get(&(source.clone(), table.clone())).ok_or_else(|| {
+            Error::new(ErrorKind::InvalidOperation, format!("source('{source}', '{table}') is not declared"))
+        })?;
         Ok(Value::from_object(Relation::from(rel)))
     })
 }
 
 fn var_fn(name: String, default: Option<Value>) -> Result<Value, Error> {
-    with_scope(|s| match s.vars.get(&name) {
+    with_scope(|s| {
+        match s.vars.get(&name) {
         Some(v) => Ok(Value::from_serialize(v)),
         None => default.ok_or_else(|| {
             Error::new(ErrorKind::InvalidOperation, format!("required var '{name}' is not set: add it under `vars:` in dbt_project.yml, pass --vars '{{{name}: ...}}', or give var() a default"))
         }),
+    }
     })
 }
 
 fn env_var_fn(name: String, default: Option<String>) -> Result<String, Error> {
     match std::env::var(&name) {
         Ok(v) => Ok(v),
-        Err(_) => default.ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("env var `{name}` is not set and env_var() was given no default"))),
+        Err(_) => default.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("env var `{name}` is not set and env_var() was given no default"),
+            )
+        }),
     }
 }
 
@@ -379,7 +436,10 @@ fn doc_fn(name: String) -> Result<Value, Error> {
     with_scope(|s| match s.resolver.docs.get(&name) {
         Some(text) => Ok(Value::from(text.clone())),
         None if s.phase == Phase::Parse => Ok(Value::from("")),
-        None => Err(Error::new(ErrorKind::InvalidOperation, format!("doc('{name}') not found: define it in a {{% docs {name} %}} block in a .md file"))),
+        None => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("doc('{name}') not found: define it in a {{% docs {name} %}} block in a .md file"),
+        )),
     })
 }
 
@@ -458,12 +518,16 @@ impl Object for ConfigObject {
         let mut settings = IndexMap::new();
         for arg in args {
             if arg.is_kwargs() || arg.kind() == minijinja::value::ValueKind::Map {
-                let json: serde_json::Value = serde_json::to_value(arg).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+                let json: serde_json::Value =
+                    serde_json::to_value(arg).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
                 if let serde_json::Value::Object(map) = json {
                     settings.extend(map);
                 }
             } else {
-                return Err(Error::new(ErrorKind::InvalidOperation, "config() takes keyword arguments, e.g. config(materialized='table')"));
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "config() takes keyword arguments, e.g. config(materialized='table')",
+                ));
             }
         }
         with_scope(|s| {
@@ -481,11 +545,13 @@ impl Object for ConfigObject {
         match method {
             "get" | "require" => {
                 let (key, default, _kwargs): (String, Option<Value>, Option<Kwargs>) = from_args(args)?;
-                let found = with_scope(|s| Ok(s.config.get(&key).or_else(|| s.config.get(&key.replace('_', "-"))).cloned()))?;
+                let found =
+                    with_scope(|s| Ok(s.config.get(&key).or_else(|| s.config.get(&key.replace('_', "-"))).cloned()))?;
                 match found {
-                    Some(serde_json::Value::Null) | None if method == "require" => {
-                        Err(Error::new(ErrorKind::InvalidOperation, format!("config `{key}` is required for this node")))
-                    }
+                    Some(serde_json::Value::Null) | None if method == "require" => Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("config `{key}` is required for this node"),
+                    )),
                     Some(serde_json::Value::Null) | None => Ok(default.unwrap_or(Value::from(()))),
                     Some(v) => Ok(Value::from_serialize(v)),
                 }
@@ -502,8 +568,12 @@ impl Object for Exceptions {
     fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
         let message = args.first().map(|v| v.to_string()).unwrap_or_default();
         match method {
-            "raise_compiler_error" => Err(Error::new(ErrorKind::InvalidOperation, format!("compilation error: {message}"))),
-            "raise_not_implemented" => Err(Error::new(ErrorKind::InvalidOperation, format!("not implemented: {message}"))),
+            "raise_compiler_error" => {
+                Err(Error::new(ErrorKind::InvalidOperation, format!("compilation error: {message}")))
+            }
+            "raise_not_implemented" => {
+                Err(Error::new(ErrorKind::InvalidOperation, format!("not implemented: {message}")))
+            }
             "warn" => {
                 tracing::warn!(target: "mdp::jinja", "{message}");
                 Ok(Value::from(""))
@@ -538,7 +608,10 @@ impl Object for Adapter {
                         return Ok(v);
                     }
                 }
-                Err(Error::new(ErrorKind::UnknownFunction, format!("adapter.dispatch: no macro `{adapter}__{name}` or `default__{name}`")))
+                Err(Error::new(
+                    ErrorKind::UnknownFunction,
+                    format!("adapter.dispatch: no macro `{adapter}__{name}` or `default__{name}`"),
+                ))
             }
             "get_relation" | "get_columns_in_relation" | "get_missing_columns" | "execute" => Err(Error::new(
                 ErrorKind::InvalidOperation,
@@ -586,16 +659,26 @@ mod tests {
     }
 
     fn scope(phase: Phase) -> RenderScope {
-        RenderScope::new(phase, "p", Arc::new(Resolver { root_package: "p".into(), ..Default::default() }), Arc::new(IndexMap::new()), "duckdb")
+        RenderScope::new(
+            phase,
+            "p",
+            Arc::new(Resolver { root_package: "p".into(), ..Default::default() }),
+            Arc::new(IndexMap::new()),
+            "duckdb",
+        )
     }
 
     #[test]
     fn macros_see_the_node_context_and_return_values() {
         let mut env = JinjaEnv::new();
-        env.add_macro_file("macros/m.sql", "{% macro double(x) %}{{ return(x * 2) }}{% endmacro %}{% macro who() %}{{ this }}{% endmacro %}").unwrap();
+        env.add_macro_file(
+            "macros/m.sql",
+            "{% macro double(x) %}{{ return(x * 2) }}{% endmacro %}{% macro who() %}{{ this }}{% endmacro %}",
+        )
+        .unwrap();
         env.add_template("models/a.sql", "{{ double(21) }} {{ who() }} {{ double(x=1) }}").unwrap();
         let ctx = minijinja::context! { this => Value::from_object(Relation { database: None, schema: "s".into(), identifier: "a".into() }) };
-        let (out, _) = env.render("models/a.sql", ctx, scope(Phase::Compile)).map_err(|e| e.0).unwrap();
+        let (out, _) = env.render("models/a.sql", ctx, scope(Phase::Compile)).unwrap();
         assert_eq!(out, r#"42 "s"."a" 2"#);
     }
 
@@ -603,7 +686,7 @@ mod tests {
     fn parse_records_refs_sources_and_config() {
         let mut env = JinjaEnv::new();
         env.add_template("models/b.sql", "{{ config(materialized='table', tags=['x']) }}select * from {{ ref('a') }} join {{ source('raw', 'events') }}").unwrap();
-        let (_, s) = env.render("models/b.sql", Value::UNDEFINED, scope(Phase::Parse)).map_err(|e| e.0).unwrap();
+        let (_, s) = env.render("models/b.sql", Value::UNDEFINED, scope(Phase::Parse)).unwrap();
         assert_eq!(s.refs, vec![(None, "a".to_string())]);
         assert_eq!(s.sources, vec![("raw".to_string(), "events".to_string())]);
         assert_eq!(s.config_calls[0]["materialized"], serde_json::json!("table"));
@@ -613,14 +696,14 @@ mod tests {
     fn errors_carry_file_line_and_column() {
         let mut env = JinjaEnv::new();
         env.add_template("models/c.sql", "select 1\nfrom {{ nope_fn() }}").unwrap();
-        let err = env.render("models/c.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().0.to_string();
+        let err = env.render("models/c.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
         assert!(err.starts_with("models/c.sql:2:"), "{err}");
         let bad = JinjaEnv::new().add_template("models/d.sql", "{% if %}").unwrap_err().to_string();
         assert!(bad.starts_with("models/d.sql:1:"), "{bad}");
         let raised = {
             let mut env = JinjaEnv::new();
             env.add_template("models/e.sql", "{{ exceptions.raise_compiler_error('bad input') }}").unwrap();
-            env.render("models/e.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().0.to_string()
+            env.render("models/e.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string()
         };
         assert!(raised.contains("bad input"), "{raised}");
     }

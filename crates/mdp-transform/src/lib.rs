@@ -71,7 +71,7 @@ pub fn resolve_target(project: &DbtProject, options: &LoadOptions) -> Result<Tar
             let vars = std::sync::Arc::new(options.vars.clone());
             let render = |s: &str| -> Result<String> {
                 let scope = jinja::RenderScope::new(jinja::Phase::Compile, &project.name, Default::default(), vars.clone(), "duckdb");
-                env.render_str(&file.display().to_string(), s, minijinja::Value::UNDEFINED, scope).map(|(s, _)| s).map_err(|e| e.0)
+                env.render_str(&file.display().to_string(), s, minijinja::Value::UNDEFINED, scope).map(|(s, _)| s)
             };
             profiles::load_target(&file, &profile, options.target.as_deref(), &render)
         }

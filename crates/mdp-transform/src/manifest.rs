@@ -172,9 +172,9 @@ impl Manifest {
             return self.by_name.get(&(p.to_string(), name.to_string())).and_then(|id| self.nodes.get(id));
         }
         let try_pkg = |p: &str| self.by_name.get(&(p.to_string(), name.to_string())).and_then(|id| self.nodes.get(id));
-        try_pkg(from_package).or_else(|| try_pkg(&self.project_name)).or_else(|| {
-            self.by_name.iter().find(|((_, n), _)| n == name).and_then(|(_, id)| self.nodes.get(id))
-        })
+        try_pkg(from_package)
+            .or_else(|| try_pkg(&self.project_name))
+            .or_else(|| self.by_name.iter().find(|((_, n), _)| n == name).and_then(|(_, id)| self.nodes.get(id)))
     }
 
     /// The node names closest to `name` among models and seeds, for "did you mean" hints.

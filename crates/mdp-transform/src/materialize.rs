@@ -52,8 +52,16 @@ pub(crate) fn table_ref(rel: &RelationName) -> TableRef {
 }
 
 /// `existing`: `Some(true)` when a view of that name exists, `Some(false)` a table, `None` nothing.
-pub async fn materialize(wh: &dyn Warehouse, node: &Node, compiled: &CompiledNode, existing: Option<bool>) -> Result<Outcome> {
-    let rel = node.relation.as_ref().ok_or_else(|| MaterializeError::Rule(format!("{} has no relation to build", node.unique_id)))?;
+pub async fn materialize(
+    wh: &dyn Warehouse,
+    node: &Node,
+    compiled: &CompiledNode,
+    existing: Option<bool>,
+) -> Result<Outcome> {
+    let rel = node
+        .relation
+        .as_ref()
+        .ok_or_else(|| MaterializeError::Rule(format!("{} has no relation to build", node.unique_id)))?;
     let target = table_ref(rel);
     let d = wh.dialect();
     let mut out = Outcome::default();
@@ -66,12 +74,15 @@ pub async fn materialize(wh: &dyn Warehouse, node: &Node, compiled: &CompiledNod
             if let Some(is_view) = existing {
                 tx_run(tx.as_mut(), &mut out, &drop_sql(d, &target, is_view)?).await?;
             }
-            tx_run(tx.as_mut(), &mut out, &format!("create view {} as (\n{}\n)", d.qualified(&target)?, compiled.sql)).await?;
+            tx_run(tx.as_mut(), &mut out, &format!("create view {} as (\n{}\n)", d.qualified(&target)?, compiled.sql))
+                .await?;
             tx.commit().await?;
             out.message = "CREATE VIEW".into();
         }
         "table" => build_table(wh, &mut out, &target, &compiled.sql, existing).await?,
-        "incremental" if !compiled.is_incremental => build_table(wh, &mut out, &target, &compiled.sql, existing).await?,
+        "incremental" if !compiled.is_incremental => {
+            build_table(wh, &mut out, &target, &compiled.sql, existing).await?
+        }
         "incremental" => incremental(wh, node, &mut out, &target, &compiled.sql).await?,
         other => {
             return Err(MaterializeError::Rule(format!(
@@ -107,7 +118,13 @@ fn tmp_ref(target: &TableRef, suffix: &str) -> TableRef {
     TableRef::new(target.schema.clone(), format!("{}__{suffix}", target.name))
 }
 
-async fn build_table(wh: &dyn Warehouse, out: &mut Outcome, target: &TableRef, sql: &str, existing: Option<bool>) -> Result<()> {
+async fn build_table(
+    wh: &dyn Warehouse,
+    out: &mut Outcome,
+    target: &TableRef,
+    sql: &str,
+    existing: Option<bool>,
+) -> Result<()> {
     let d = wh.dialect();
     let mut tx = wh.begin().await?;
     if d.name() == "duckdb" {
@@ -122,7 +139,12 @@ async fn build_table(wh: &dyn Warehouse, out: &mut Outcome, target: &TableRef, s
         if let Some(is_view) = existing {
             tx_run(tx.as_mut(), out, &drop_sql(d, target, is_view)?).await?;
         }
-        tx_run(tx.as_mut(), out, &format!("alter table {} rename to {}", d.qualified(&tmp)?, d.quote_identifier(&target.name)?)).await?;
+        tx_run(
+            tx.as_mut(),
+            out,
+            &format!("alter table {} rename to {}", d.qualified(&tmp)?, d.quote_identifier(&target.name)?),
+        )
+        .await?;
     }
     let rows = count_rows(tx.as_mut(), d, target).await?;
     tx.commit().await?;
@@ -191,12 +213,14 @@ async fn incremental(wh: &dyn Warehouse, node: &Node, out: &mut Outcome, target:
             }
             "append_new_columns" | "sync_all_columns" => {
                 for (c, ty) in &added {
-                    tx_run(tx.as_mut(), out, &format!("alter table {qt} add column {} {ty}", d.quote_identifier(c)?)).await?;
+                    tx_run(tx.as_mut(), out, &format!("alter table {qt} add column {} {ty}", d.quote_identifier(c)?))
+                        .await?;
                     columns.push(c.clone());
                 }
                 if node.config.on_schema_change == "sync_all_columns" {
                     for (c, _) in &removed {
-                        tx_run(tx.as_mut(), out, &format!("alter table {qt} drop column {}", d.quote_identifier(c)?)).await?;
+                        tx_run(tx.as_mut(), out, &format!("alter table {qt} drop column {}", d.quote_identifier(c)?))
+                            .await?;
                     }
                 }
             }
@@ -211,10 +235,16 @@ async fn incremental(wh: &dyn Warehouse, node: &Node, out: &mut Outcome, target:
                 .iter()
                 .map(|k| d.quote_identifier(k).map(|q| format!("{qtmp}.{q} = {qt}.{q}")))
                 .collect::<std::result::Result<_, _>>()?;
-            tx_run(tx.as_mut(), out, &format!("delete from {qt} where exists (select 1 from {qtmp} where {})", cond.join(" and "))).await?;
+            tx_run(
+                tx.as_mut(),
+                out,
+                &format!("delete from {qt} where exists (select 1 from {qtmp} where {})", cond.join(" and ")),
+            )
+            .await?;
         }
         _ => {
-            let update: Vec<String> = columns.iter().filter(|c| !key.iter().any(|k| k.eq_ignore_ascii_case(c))).cloned().collect();
+            let update: Vec<String> =
+                columns.iter().filter(|c| !key.iter().any(|k| k.eq_ignore_ascii_case(c))).cloned().collect();
             let merge = d.merge_sql(target, &qtmp, key, &update)?;
             tx_run(tx.as_mut(), out, &merge).await?;
         }

@@ -14,7 +14,9 @@ use crate::config::NodeConfig;
 use crate::error::{Result, TransformError};
 use crate::graph::Graph;
 use crate::jinja::{JinjaEnv, Phase, Relation, RenderScope, Resolver, RunStartedAt};
-use crate::manifest::{ColumnDoc, DocBlock, MacroDef, Manifest, Node, RelationName, ResourceType, SourceDetails, TestMetadata};
+use crate::manifest::{
+    ColumnDoc, DocBlock, MacroDef, Manifest, Node, RelationName, ResourceType, SourceDetails, TestMetadata,
+};
 use crate::profiles::Target;
 use crate::project::{apply_tree, yaml_to_json, DbtProject};
 
@@ -82,10 +84,15 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
         let names = p.jinja.add_macro_file(&rel_str(file), &text)?;
         for name in names {
             let unique_id = format!("macro.{}.{}", p.package, name);
-            p.manifest.macros.insert(unique_id.clone(), MacroDef { unique_id, name, package: p.package.clone(), original_file_path: file.clone() });
+            p.manifest.macros.insert(
+                unique_id.clone(),
+                MacroDef { unique_id, name, package: p.package.clone(), original_file_path: file.clone() },
+            );
         }
     }
-    p.custom_naming = ["generate_schema_name", "generate_alias_name", "generate_database_name"].iter().any(|m| p.jinja.is_project_macro(m));
+    p.custom_naming = ["generate_schema_name", "generate_alias_name", "generate_database_name"]
+        .iter()
+        .any(|m| p.jinja.is_project_macro(m));
 
     // Docs blocks.
     for dir in &project.docs_paths {
@@ -93,11 +100,21 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
             let text = read(&project.root, &file)?;
             for (name, contents) in doc_blocks(&text) {
                 let unique_id = format!("doc.{}.{}", p.package, name);
-                p.manifest.docs.insert(unique_id.clone(), DocBlock { unique_id, name, package: p.package.clone(), original_file_path: file.clone(), block_contents: contents });
+                p.manifest.docs.insert(
+                    unique_id.clone(),
+                    DocBlock {
+                        unique_id,
+                        name,
+                        package: p.package.clone(),
+                        original_file_path: file.clone(),
+                        block_contents: contents,
+                    },
+                );
             }
         }
     }
-    let docs: HashMap<String, String> = p.manifest.docs.values().map(|d| (d.name.clone(), d.block_contents.clone())).collect();
+    let docs: HashMap<String, String> =
+        p.manifest.docs.values().map(|d| (d.name.clone(), d.block_contents.clone())).collect();
 
     // Properties files.
     let mut props = Properties::default();
@@ -166,9 +183,14 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
         }
     }
     for name in props.models.keys() {
-        if !p.manifest.by_name.contains_key(&(p.package.clone(), name.clone())) && !p.manifest.disabled.values().any(|n| &n.name == name) {
+        if !p.manifest.by_name.contains_key(&(p.package.clone(), name.clone()))
+            && !p.manifest.disabled.values().any(|n| &n.name == name)
+        {
             let file = &props.models[name].file;
-            p.warnings.push(format!("{}: properties for model `{name}`, but there is no models/**/{name}.sql", file.display()));
+            p.warnings.push(format!(
+                "{}: properties for model `{name}`, but there is no models/**/{name}.sql",
+                file.display()
+            ));
         }
     }
 
@@ -203,12 +225,19 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
             ResourceType::Model | ResourceType::Seed => {
                 resolver.refs.insert(
                     (node.package.clone(), node.name.clone()),
-                    crate::jinja::RefTarget { unique_id: node.unique_id.clone(), relation: node.relation.clone(), ephemeral: node.is_ephemeral() },
+                    crate::jinja::RefTarget {
+                        unique_id: node.unique_id.clone(),
+                        relation: node.relation.clone(),
+                        ephemeral: node.is_ephemeral(),
+                    },
                 );
             }
             ResourceType::Source => {
                 let s = node.source.as_ref().expect("source details");
-                resolver.sources.insert((s.source_name.clone(), node.name.clone()), node.relation.clone().expect("source relation"));
+                resolver.sources.insert(
+                    (s.source_name.clone(), node.name.clone()),
+                    node.relation.clone().expect("source relation"),
+                );
             }
             ResourceType::Test => {}
         }
@@ -221,7 +250,11 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
             match p.manifest.resolve_ref(&node.package, package.as_deref(), name) {
                 Some(target) => deps.push(target.unique_id.clone()),
                 None if p.manifest.disabled.values().any(|d| &d.name == name) => {
-                    return Err(TransformError::DisabledRef { file: node.original_file_path.clone(), node: node.name.clone(), target: name.clone() })
+                    return Err(TransformError::DisabledRef {
+                        file: node.original_file_path.clone(),
+                        node: node.name.clone(),
+                        target: name.clone(),
+                    })
                 }
                 None => {
                     return Err(TransformError::UnknownRef {
@@ -244,8 +277,19 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
                         .filter_map(|n| n.source.as_ref().map(|s| format!("{}.{}", s.source_name, n.name)))
                         .collect();
                     let wanted = format!("{source}.{table}");
-                    let suggestion = candidates.into_iter().map(|c| (strsim::jaro_winkler(&wanted, &c), c)).filter(|(s, _)| *s > 0.75).max_by(|a, b| a.0.total_cmp(&b.0)).map(|(_, c)| c);
-                    return Err(TransformError::UnknownSource { file: node.original_file_path.clone(), node: node.name.clone(), source_name: source.clone(), table: table.clone(), suggestion });
+                    let suggestion = candidates
+                        .into_iter()
+                        .map(|c| (strsim::jaro_winkler(&wanted, &c), c))
+                        .filter(|(s, _)| *s > 0.75)
+                        .max_by(|a, b| a.0.total_cmp(&b.0))
+                        .map(|(_, c)| c);
+                    return Err(TransformError::UnknownSource {
+                        file: node.original_file_path.clone(),
+                        node: node.name.clone(),
+                        source_name: source.clone(),
+                        table: table.clone(),
+                        suggestion,
+                    });
                 }
             }
         }
@@ -261,7 +305,19 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
     let graph = Graph::build(&p.manifest);
     graph.topological_order().map_err(TransformError::Cycle)?;
     let Parser { jinja, manifest, warnings, .. } = p;
-    Ok(Parsed { project, target, manifest, graph, jinja, vars, base_context: base, resolver: Arc::new(resolver), invocation_id, run_started_at, warnings })
+    Ok(Parsed {
+        project,
+        target,
+        manifest,
+        graph,
+        jinja,
+        vars,
+        base_context: base,
+        resolver: Arc::new(resolver),
+        invocation_id,
+        run_started_at,
+        warnings,
+    })
 }
 
 fn adapter_type(target: &Target) -> &'static str {
@@ -284,7 +340,13 @@ struct Parser {
 
 impl Parser {
     fn scope(&self, phase: Phase) -> RenderScope {
-        RenderScope::new(phase, &self.package, Arc::new(Resolver { root_package: self.package.clone(), ..Default::default() }), self.vars.clone(), self.adapter_type)
+        RenderScope::new(
+            phase,
+            &self.package,
+            Arc::new(Resolver { root_package: self.package.clone(), ..Default::default() }),
+            self.vars.clone(),
+            self.adapter_type,
+        )
     }
 
     fn apply_layer(&mut self, file: &Path, problems: Vec<(String, String)>) {
@@ -294,7 +356,16 @@ impl Parser {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn new_node(&self, kind: ResourceType, name: &str, file: &Path, dir: &str, fqn: Vec<String>, raw: String, config: NodeConfig) -> Node {
+    fn new_node(
+        &self,
+        kind: ResourceType,
+        name: &str,
+        file: &Path,
+        dir: &str,
+        fqn: Vec<String>,
+        raw: String,
+        config: NodeConfig,
+    ) -> Node {
         let unique_id = format!("{}.{}.{}", kind.as_str(), self.package, name);
         Node {
             unique_id,
@@ -328,7 +399,14 @@ impl Parser {
     fn context(&self, node: &Node) -> Value {
         let mut ctx = self.base.clone();
         ctx.insert("model".into(), self.model_value(node));
-        ctx.insert("this".into(), Value::from_object(Relation { database: None, schema: self.target_schema.clone(), identifier: node.name.clone() }));
+        ctx.insert(
+            "this".into(),
+            Value::from_object(Relation {
+                database: None,
+                schema: self.target_schema.clone(),
+                identifier: node.name.clone(),
+            }),
+        );
         Value::from(ctx)
     }
 
@@ -339,7 +417,7 @@ impl Parser {
             scope.config = map;
         }
         let ctx = self.context(node);
-        let (_, scope) = self.jinja.render(template, ctx, scope).map_err(|e| e.0)?;
+        let (_, scope) = self.jinja.render(template, ctx, scope)?;
         for call in &scope.config_calls {
             let problems = node.config.apply(call);
             self.apply_layer(&node.original_file_path.clone(), problems);
@@ -362,7 +440,7 @@ impl Parser {
                 let mut ctx = p.base.clone();
                 ctx.insert("__custom".into(), custom);
                 ctx.insert("__node".into(), model.clone());
-                let (out, _) = p.jinja.render_str("<naming>", expr, Value::from(ctx), p.scope(Phase::Compile)).map_err(|e| e.0)?;
+                let (out, _) = p.jinja.render_str("<naming>", expr, Value::from(ctx), p.scope(Phase::Compile))?;
                 Ok(out.trim().to_string())
             };
             (
@@ -375,7 +453,13 @@ impl Parser {
                 None => self.target_schema.clone(),
                 Some(custom) => format!("{}_{}", self.target_schema, custom.trim()),
             };
-            let identifier = node.config.alias.clone().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).unwrap_or_else(|| node.name.clone());
+            let identifier = node
+                .config
+                .alias
+                .clone()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| node.name.clone());
             (schema, identifier, node.config.database.clone().unwrap_or_else(|| self.target_database.clone()))
         };
         node.relation = Some(RelationName { database: Some(database), schema, identifier });
@@ -416,7 +500,8 @@ impl Parser {
             return text.to_string();
         }
         let mut scope = self.scope(Phase::Compile);
-        scope.resolver = Arc::new(Resolver { docs: docs.clone(), root_package: self.package.clone(), ..Default::default() });
+        scope.resolver =
+            Arc::new(Resolver { docs: docs.clone(), root_package: self.package.clone(), ..Default::default() });
         match self.jinja.render_str("<description>", text, Value::from(self.base.clone()), scope) {
             Ok((out, _)) => out,
             Err(_) => text.to_string(),
@@ -426,11 +511,15 @@ impl Parser {
     /// Render a YAML string value that may hold Jinja (`"{{ target.schema }}"`, `"{{ var('x') }}"`).
     fn render_yaml_str(&self, file: &Path, text: &str) -> Result<String> {
         let label = file.display().to_string();
-        self.jinja.render_str(&label, text, Value::from(self.base.clone()), self.scope(Phase::Compile)).map(|(s, _)| s).map_err(|e| e.0)
+        self.jinja.render_str(&label, text, Value::from(self.base.clone()), self.scope(Phase::Compile)).map(|(s, _)| s)
     }
 
     fn add_source(&mut self, src: &Json, file: &Path, tree: &Json, docs: &HashMap<String, String>) -> Result<()> {
-        let source_name = src.get("name").and_then(Json::as_str).ok_or_else(|| TransformError::config(file, "every entry under `sources:` needs a `name:`"))?.to_string();
+        let source_name = src
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| TransformError::config(file, "every entry under `sources:` needs a `name:`"))?
+            .to_string();
         let get_str = |v: &Json, k: &str| v.get(k).and_then(Json::as_str).map(str::to_string);
         let schema = match get_str(src, "schema") {
             Some(s) => self.render_yaml_str(file, &s)?,
@@ -442,7 +531,13 @@ impl Parser {
         };
         let tables = src.get("tables").and_then(Json::as_array).cloned().unwrap_or_default();
         for table in &tables {
-            let name = table.get("name").and_then(Json::as_str).ok_or_else(|| TransformError::config(file, format!("source `{source_name}`: every table needs a `name:`")))?.to_string();
+            let name = table
+                .get("name")
+                .and_then(Json::as_str)
+                .ok_or_else(|| {
+                    TransformError::config(file, format!("source `{source_name}`: every table needs a `name:`"))
+                })?
+                .to_string();
             let identifier = match get_str(table, "identifier") {
                 Some(s) => self.render_yaml_str(file, &s)?,
                 None => name.clone(),
@@ -486,7 +581,12 @@ impl Parser {
                     (k.clone(), v.as_object().cloned().unwrap_or_default())
                 }
             }
-            other => return Err(TransformError::config(&def.file, format!("cannot read test definition {other}: expected a test name or `test_name: {{arguments}}`"))),
+            other => {
+                return Err(TransformError::config(
+                    &def.file,
+                    format!("cannot read test definition {other}: expected a test name or `test_name: {{arguments}}`"),
+                ))
+            }
         };
         args.remove("test_name");
         let (namespace, test_name) = match full_name.split_once('.') {
@@ -495,7 +595,11 @@ impl Parser {
         };
         let macro_name = format!("test_{test_name}");
         if !self.jinja.has_macro(&macro_name) {
-            let hint = if namespace.is_some() { " (mdp does not install dbt packages; copy the test into tests/generic/)" } else { "" };
+            let hint = if namespace.is_some() {
+                " (mdp does not install dbt packages; copy the test into tests/generic/)"
+            } else {
+                ""
+            };
             return Err(TransformError::config(
                 &def.file,
                 format!("`{}`: unknown test `{full_name}`; define it with {{% test {test_name}(model, column_name) %}} in macros/ or tests/generic/{hint}", def.target_name),
@@ -543,7 +647,10 @@ impl Parser {
                 _ => format!("__kwargs[{}]", serde_json::to_string(k).expect("string")),
             };
             if !is_identifier(k) {
-                return Err(TransformError::config(&def.file, format!("test `{full_name}`: argument name `{k}` is not an identifier")));
+                return Err(TransformError::config(
+                    &def.file,
+                    format!("test `{full_name}`: argument name `{k}` is not an identifier"),
+                ));
             }
             call_args.push(format!("{k}={expr}"));
         }
@@ -565,7 +672,7 @@ impl Parser {
         let mut ctx = self.base.clone();
         ctx.insert("__kwargs".into(), Value::from_serialize(&kwargs));
         ctx.insert("model".into(), self.model_value(&node));
-        let (_, scope) = self.jinja.render(&template, Value::from(ctx), scope).map_err(|e| e.0)?;
+        let (_, scope) = self.jinja.render(&template, Value::from(ctx), scope)?;
         for call in &scope.config_calls {
             let problems = node.config.apply(call);
             self.apply_layer(&def.file, problems);
@@ -583,7 +690,8 @@ fn is_call_expr(s: &str) -> bool {
 
 fn is_identifier(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_') && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
 /// dbt's synthesized generic test name: `<test>_<model>_<args…>` with non-word characters as `_`.
@@ -691,10 +799,17 @@ impl Properties {
         let Json::Object(map) = value else { return Ok(()) };
         for (section, kind) in [("models", ResourceType::Model), ("seeds", ResourceType::Seed)] {
             let Some(entries) = map.get(section) else { continue };
-            let entries = entries.as_array().ok_or_else(|| TransformError::config(file, format!("`{section}:` must be a list of entries with `name:`")))?;
+            let entries = entries.as_array().ok_or_else(|| {
+                TransformError::config(file, format!("`{section}:` must be a list of entries with `name:`"))
+            })?;
             for entry in entries {
-                let name = entry.get("name").and_then(Json::as_str).ok_or_else(|| TransformError::config(file, format!("an entry under `{section}:` has no `name:`")))?.to_string();
-                let mut config: IndexMap<String, Json> = entry.get("config").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+                let name = entry
+                    .get("name")
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| TransformError::config(file, format!("an entry under `{section}:` has no `name:`")))?
+                    .to_string();
+                let mut config: IndexMap<String, Json> =
+                    entry.get("config").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
                 if let Some(tags) = entry.get("tags") {
                     config.insert("tags".into(), tags.clone());
                 }
@@ -707,19 +822,29 @@ impl Properties {
                 };
                 let list = if kind == ResourceType::Model { &mut self.models } else { &mut self.seeds };
                 if list.contains_key(&name) {
-                    return Err(TransformError::config(file, format!("`{name}` has properties in more than one place; keep one entry")));
+                    return Err(TransformError::config(
+                        file,
+                        format!("`{name}` has properties in more than one place; keep one entry"),
+                    ));
                 }
                 list.insert(name.clone(), props);
                 self.collect_tests(file, entry, &name, kind, None);
             }
         }
         if let Some(sources) = map.get("sources") {
-            let sources = sources.as_array().ok_or_else(|| TransformError::config(file, "`sources:` must be a list"))?;
+            let sources =
+                sources.as_array().ok_or_else(|| TransformError::config(file, "`sources:` must be a list"))?;
             for src in sources {
                 let source_name = src.get("name").and_then(Json::as_str).unwrap_or_default().to_string();
                 for table in src.get("tables").and_then(Json::as_array).into_iter().flatten() {
                     let table_name = table.get("name").and_then(Json::as_str).unwrap_or_default().to_string();
-                    self.collect_tests(file, table, &format!("{source_name}_{table_name}"), ResourceType::Source, Some((source_name.clone(), table_name)));
+                    self.collect_tests(
+                        file,
+                        table,
+                        &format!("{source_name}_{table_name}"),
+                        ResourceType::Source,
+                        Some((source_name.clone(), table_name)),
+                    );
                 }
                 self.sources.push((src.clone(), file.to_path_buf()));
             }
@@ -727,7 +852,14 @@ impl Properties {
         Ok(())
     }
 
-    fn collect_tests(&mut self, file: &Path, entry: &Json, name: &str, kind: ResourceType, source: Option<(String, String)>) {
+    fn collect_tests(
+        &mut self,
+        file: &Path,
+        entry: &Json,
+        name: &str,
+        kind: ResourceType,
+        source: Option<(String, String)>,
+    ) {
         let tests_of = |v: &Json| -> Vec<Json> {
             let mut out = Vec::new();
             for key in ["data_tests", "tests"] {
@@ -738,12 +870,26 @@ impl Properties {
             out
         };
         for test in tests_of(entry) {
-            self.tests.push(TestDef { file: file.to_path_buf(), target_name: name.to_string(), kind, source: source.clone(), column: None, test });
+            self.tests.push(TestDef {
+                file: file.to_path_buf(),
+                target_name: name.to_string(),
+                kind,
+                source: source.clone(),
+                column: None,
+                test,
+            });
         }
         for col in entry.get("columns").and_then(Json::as_array).into_iter().flatten() {
             let Some(col_name) = col.get("name").and_then(Json::as_str) else { continue };
             for test in tests_of(col) {
-                self.tests.push(TestDef { file: file.to_path_buf(), target_name: name.to_string(), kind, source: source.clone(), column: Some(col_name.to_string()), test });
+                self.tests.push(TestDef {
+                    file: file.to_path_buf(),
+                    target_name: name.to_string(),
+                    kind,
+                    source: source.clone(),
+                    column: Some(col_name.to_string()),
+                    test,
+                });
             }
         }
     }
@@ -806,7 +952,9 @@ fn find_files(root: &Path, dir: &str, extensions: &[&str]) -> Result<Vec<PathBuf
     let mut out = Vec::new();
     for entry in walkdir::WalkDir::new(&base).sort_by_file_name() {
         let entry = entry.map_err(|e| TransformError::io(&base, std::io::Error::other(e.to_string())))?;
-        if entry.file_type().is_file() && entry.path().extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e)) {
+        if entry.file_type().is_file()
+            && entry.path().extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e))
+        {
             out.push(entry.path().strip_prefix(root).expect("under root").to_path_buf());
         }
     }
@@ -845,19 +993,34 @@ mod tests {
     fn generic_test_names_follow_dbt() {
         let mut kw = IndexMap::new();
         kw.insert("column_name".to_string(), Json::from("status"));
-        kw.insert("values".to_string(), serde_json::json!(["placed", "shipped", "completed", "return_pending", "returned"]));
-        assert_eq!(generic_test_name("accepted_values", "orders", &kw), "accepted_values_orders_status__placed__shipped__completed__return_pending__returned");
+        kw.insert(
+            "values".to_string(),
+            serde_json::json!(["placed", "shipped", "completed", "return_pending", "returned"]),
+        );
+        assert_eq!(
+            generic_test_name("accepted_values", "orders", &kw),
+            "accepted_values_orders_status__placed__shipped__completed__return_pending__returned"
+        );
         let mut kw = IndexMap::new();
         kw.insert("to".to_string(), Json::from("ref('customers')"));
         kw.insert("field".to_string(), Json::from("customer_id"));
         kw.insert("column_name".to_string(), Json::from("customer_id"));
-        assert_eq!(generic_test_name("relationships", "orders", &kw), "relationships_orders_customer_id__customer_id__ref_customers_");
+        assert_eq!(
+            generic_test_name("relationships", "orders", &kw),
+            "relationships_orders_customer_id__customer_id__ref_customers_"
+        );
     }
 
     #[test]
     fn docs_blocks_are_found() {
         let text = "intro\n{% docs orders_status %}\nOne of:\n- placed\n{% enddocs %}\n{% docs other %}x{% enddocs %}";
         let blocks = doc_blocks(text);
-        assert_eq!(blocks, vec![("orders_status".to_string(), "One of:\n- placed".to_string()), ("other".to_string(), "x".to_string())]);
+        assert_eq!(
+            blocks,
+            vec![
+                ("orders_status".to_string(), "One of:\n- placed".to_string()),
+                ("other".to_string(), "x".to_string())
+            ]
+        );
     }
 }

@@ -13,8 +13,17 @@ use crate::error::{Result, TransformError};
 /// The warehouse a target points at.
 #[derive(Clone)]
 pub enum TargetKind {
-    DuckDb { path: PathBuf },
-    Postgres { host: String, port: u16, user: String, password: Option<String>, dbname: String, sslmode: Option<String> },
+    DuckDb {
+        path: PathBuf,
+    },
+    Postgres {
+        host: String,
+        port: u16,
+        user: String,
+        password: Option<String>,
+        dbname: String,
+        sslmode: Option<String>,
+    },
     /// A warehouse given directly (mdp.yml's target, when the project has no profiles.yml).
     Preset(mdp_warehouse::ConnectOptions),
 }
@@ -23,8 +32,12 @@ impl std::fmt::Debug for TargetKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TargetKind::DuckDb { path } => write!(f, "duckdb {}", path.display()),
-            TargetKind::Postgres { host, port, user, dbname, .. } => write!(f, "postgres {user}@{host}:{port}/{dbname}"),
-            TargetKind::Preset(mdp_warehouse::ConnectOptions::DuckDb { path, .. }) => write!(f, "duckdb {}", path.display()),
+            TargetKind::Postgres { host, port, user, dbname, .. } => {
+                write!(f, "postgres {user}@{host}:{port}/{dbname}")
+            }
+            TargetKind::Preset(mdp_warehouse::ConnectOptions::DuckDb { path, .. }) => {
+                write!(f, "duckdb {}", path.display())
+            }
             TargetKind::Preset(mdp_warehouse::ConnectOptions::Postgres { display, .. }) => write!(f, "{display}"),
         }
     }
@@ -46,7 +59,9 @@ impl Target {
     pub fn type_name(&self) -> &'static str {
         match &self.kind {
             TargetKind::DuckDb { .. } | TargetKind::Preset(mdp_warehouse::ConnectOptions::DuckDb { .. }) => "duckdb",
-            TargetKind::Postgres { .. } | TargetKind::Preset(mdp_warehouse::ConnectOptions::Postgres { .. }) => "postgres",
+            TargetKind::Postgres { .. } | TargetKind::Preset(mdp_warehouse::ConnectOptions::Postgres { .. }) => {
+                "postgres"
+            }
         }
     }
 
@@ -115,19 +130,36 @@ pub fn find_profiles(explicit: Option<&Path>, project_root: &Path) -> Option<Pat
 
 /// Load `profile` from `file` and resolve `target` (or the profile's default target).
 /// `render` renders `{{ env_var(...) }}` in string values.
-pub fn load_target(file: &Path, profile: &str, target: Option<&str>, render: &dyn Fn(&str) -> Result<String>) -> Result<Target> {
+pub fn load_target(
+    file: &Path,
+    profile: &str,
+    target: Option<&str>,
+    render: &dyn Fn(&str) -> Result<String>,
+) -> Result<Target> {
     let text = std::fs::read_to_string(file).map_err(|e| TransformError::io(file, e))?;
     let root = crate::project::yaml_to_json(file, &text)?;
     let Some(profile_value) = root.get(profile) else {
-        let known: Vec<&str> = root.as_object().map(|m| m.keys().map(String::as_str).filter(|k| *k != "config").collect()).unwrap_or_default();
-        return Err(TransformError::config(file, format!("no profile named `{profile}` (profiles here: {})", known.join(", "))));
+        let known: Vec<&str> = root
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).filter(|k| *k != "config").collect())
+            .unwrap_or_default();
+        return Err(TransformError::config(
+            file,
+            format!("no profile named `{profile}` (profiles here: {})", known.join(", ")),
+        ));
     };
     let default_target = profile_value.get("target").and_then(Value::as_str).map(render).transpose()?;
     let target_name = target.map(str::to_string).or(default_target).unwrap_or_else(|| "dev".to_string());
-    let outputs = profile_value.get("outputs").and_then(Value::as_object).ok_or_else(|| TransformError::config(file, format!("profile `{profile}` has no `outputs:`")))?;
+    let outputs = profile_value
+        .get("outputs")
+        .and_then(Value::as_object)
+        .ok_or_else(|| TransformError::config(file, format!("profile `{profile}` has no `outputs:`")))?;
     let Some(Value::Object(out)) = outputs.get(&target_name) else {
         let known: Vec<&str> = outputs.keys().map(String::as_str).collect();
-        return Err(TransformError::config(file, format!("profile `{profile}` has no target `{target_name}` (targets: {})", known.join(", "))));
+        return Err(TransformError::config(
+            file,
+            format!("profile `{profile}` has no target `{target_name}` (targets: {})", known.join(", ")),
+        ));
     };
     let key = |k: &str| -> Result<Option<String>> {
         match out.get(k) {
@@ -137,13 +169,22 @@ pub fn load_target(file: &Path, profile: &str, target: Option<&str>, render: &dy
         }
     };
     let where_ = |k: &str| format!("profile `{profile}`, target `{target_name}`: {k}");
-    let ty = key("type")?.ok_or_else(|| TransformError::config(file, format!("{} is required (duckdb or postgres)", where_("type"))))?;
-    let threads = key("threads")?.map(|t| t.parse::<usize>()).transpose().map_err(|_| TransformError::config(file, format!("{} must be a whole number", where_("threads"))))?.unwrap_or(1).max(1);
+    let ty = key("type")?
+        .ok_or_else(|| TransformError::config(file, format!("{} is required (duckdb or postgres)", where_("type"))))?;
+    let threads = key("threads")?
+        .map(|t| t.parse::<usize>())
+        .transpose()
+        .map_err(|_| TransformError::config(file, format!("{} must be a whole number", where_("threads"))))?
+        .unwrap_or(1)
+        .max(1);
     let (kind, schema, database) = match ty.as_str() {
         "duckdb" => {
             let path = key("path")?.unwrap_or_else(|| ":memory:".to_string());
             if path == ":memory:" || path.starts_with("md:") {
-                return Err(TransformError::config(file, format!("{}: `{path}` is not supported; give a file path (e.g. dev.duckdb)", where_("path"))));
+                return Err(TransformError::config(
+                    file,
+                    format!("{}: `{path}` is not supported; give a file path (e.g. dev.duckdb)", where_("path")),
+                ));
             }
             let path = PathBuf::from(path);
             let database = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "main".into());
@@ -151,9 +192,16 @@ pub fn load_target(file: &Path, profile: &str, target: Option<&str>, render: &dy
             (TargetKind::DuckDb { path }, key("schema")?.unwrap_or_else(|| "main".to_string()), database)
         }
         "postgres" => {
-            let required = |k: &str| -> Result<String> { key(k)?.ok_or_else(|| TransformError::config(file, format!("{} is required", where_(k)))) };
-            let port = key("port")?.unwrap_or_else(|| "5432".into()).parse::<u16>().map_err(|_| TransformError::config(file, format!("{} must be a port number", where_("port"))))?;
-            let dbname = key("dbname")?.or(key("database")?).ok_or_else(|| TransformError::config(file, format!("{} is required", where_("dbname"))))?;
+            let required = |k: &str| -> Result<String> {
+                key(k)?.ok_or_else(|| TransformError::config(file, format!("{} is required", where_(k))))
+            };
+            let port = key("port")?
+                .unwrap_or_else(|| "5432".into())
+                .parse::<u16>()
+                .map_err(|_| TransformError::config(file, format!("{} must be a port number", where_("port"))))?;
+            let dbname = key("dbname")?
+                .or(key("database")?)
+                .ok_or_else(|| TransformError::config(file, format!("{} is required", where_("dbname"))))?;
             let kind = TargetKind::Postgres {
                 host: required("host")?,
                 port,
@@ -165,7 +213,13 @@ pub fn load_target(file: &Path, profile: &str, target: Option<&str>, render: &dy
             (kind, required("schema")?, dbname)
         }
         other => {
-            return Err(TransformError::config(file, format!("{}: adapter type `{other}` is not supported; mdp runs duckdb and postgres targets", where_("type"))))
+            return Err(TransformError::config(
+                file,
+                format!(
+                    "{}: adapter type `{other}` is not supported; mdp runs duckdb and postgres targets",
+                    where_("type")
+                ),
+            ))
         }
     };
     Ok(Target { profile_name: profile.to_string(), name: target_name, schema, database, threads, kind })

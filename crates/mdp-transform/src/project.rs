@@ -42,7 +42,8 @@ impl DbtProject {
 
     /// A project with dbt's defaults, for a folder that has models but no `dbt_project.yml`.
     pub fn implicit(root: &Path, name: &str) -> DbtProject {
-        Self::from_value(root, &root.join("dbt_project.yml"), serde_json::json!({ "name": name })).expect("defaults are valid")
+        Self::from_value(root, &root.join("dbt_project.yml"), serde_json::json!({ "name": name }))
+            .expect("defaults are valid")
     }
 
     fn from_value(root: &Path, file: &Path, value: Value) -> Result<DbtProject> {
@@ -52,16 +53,28 @@ impl DbtProject {
         let name = match map.get("name") {
             Some(Value::String(s)) if is_identifier(s) => s.clone(),
             Some(Value::String(s)) => {
-                return Err(TransformError::config(file, format!("name `{s}` must be letters, digits and underscores, starting with a letter")))
+                return Err(TransformError::config(
+                    file,
+                    format!("name `{s}` must be letters, digits and underscores, starting with a letter"),
+                ))
             }
-            _ => return Err(TransformError::config(file, "`name:` is required (the project's name, e.g. `name: my_project`)")),
+            _ => {
+                return Err(TransformError::config(
+                    file,
+                    "`name:` is required (the project's name, e.g. `name: my_project`)",
+                ))
+            }
         };
         let paths = |key: &str, default: &str| -> Result<Vec<String>> {
             match map.get(key) {
                 None | Some(Value::Null) => Ok(vec![default.to_string()]),
                 Some(Value::Array(items)) => items
                     .iter()
-                    .map(|v| v.as_str().map(str::to_string).ok_or_else(|| TransformError::config(file, format!("`{key}` must be a list of folder names"))))
+                    .map(|v| {
+                        v.as_str().map(str::to_string).ok_or_else(|| {
+                            TransformError::config(file, format!("`{key}` must be a list of folder names"))
+                        })
+                    })
                     .collect(),
                 Some(Value::String(s)) => Ok(vec![s.clone()]),
                 Some(_) => Err(TransformError::config(file, format!("`{key}` must be a list of folder names"))),
@@ -150,7 +163,8 @@ fn level_configs(map: &serde_json::Map<String, Value>) -> IndexMap<String, Value
 
 /// `schema:` with a mapping value is a folder called `schema`, not the schema config.
 fn is_subfolder_block(key: &str, value: &Value) -> bool {
-    matches!(value, Value::Object(_)) && !matches!(key, "meta" | "column_types" | "persist_docs" | "docs" | "grants" | "contract" | "quoting")
+    matches!(value, Value::Object(_))
+        && !matches!(key, "meta" | "column_types" | "persist_docs" | "docs" | "grants" | "contract" | "quoting")
 }
 
 /// Parse YAML into JSON values, with file:line:column on syntax errors.
@@ -164,7 +178,8 @@ pub fn yaml_to_json(file: &Path, text: &str) -> Result<Value> {
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -141,7 +141,12 @@ pub async fn existing_relations(wh: &dyn Warehouse) -> std::result::Result<Exist
 }
 
 /// Compile `ids` (and write their SQL under `target/compiled`). Per-node errors are returned per node.
-pub fn compile_nodes(parsed: &Parsed, ids: &[String], existing: &Existing, options: &RunOptions) -> HashMap<String, std::result::Result<CompiledNode, String>> {
+pub fn compile_nodes(
+    parsed: &Parsed,
+    ids: &[String],
+    existing: &Existing,
+    options: &RunOptions,
+) -> HashMap<String, std::result::Result<CompiledNode, String>> {
     let mut compiler = Compiler::new(parsed, existing, CompileOptions { full_refresh: options.full_refresh });
     let mut out = HashMap::new();
     for id in ids {
@@ -175,12 +180,25 @@ pub fn compiled_path(target_dir: &std::path::Path, kind: &str, node: &Node) -> P
 }
 
 /// Execute the selected nodes.
-pub async fn execute(parsed: &Parsed, wh: &dyn Warehouse, selected: &[String], options: &RunOptions, observer: &dyn RunObserver) -> Result<RunResults> {
+pub async fn execute(
+    parsed: &Parsed,
+    wh: &dyn Warehouse,
+    selected: &[String],
+    options: &RunOptions,
+    observer: &dyn RunObserver,
+) -> Result<RunResults> {
     let started = Instant::now();
     let manifest = &parsed.manifest;
-    let runnable: Vec<String> = selected.iter().filter(|id| options.command.executes(manifest.nodes[*id].resource_type)).cloned().collect();
+    // Ephemeral models never run: the compiler inlines them into their dependents.
+    let runnable: Vec<String> = selected
+        .iter()
+        .filter(|id| options.command.executes(manifest.nodes[*id].resource_type) && !manifest.nodes[*id].is_ephemeral())
+        .cloned()
+        .collect();
     let runnable_set: HashSet<&str> = runnable.iter().map(String::as_str).collect();
-    let existing = existing_relations(wh).await.map_err(|e| TransformError::config("", format!("cannot list the warehouse's relations: {e}")))?;
+    let existing = existing_relations(wh)
+        .await
+        .map_err(|e| TransformError::config("", format!("cannot list the warehouse's relations: {e}")))?;
     let compiled = compile_nodes(parsed, &runnable, &existing, options);
 
     // Dependencies among the nodes that run (ephemerals are see-through).
@@ -196,7 +214,7 @@ pub async fn execute(parsed: &Parsed, wh: &dyn Warehouse, selected: &[String], o
     let mut ready: Vec<String> = runnable.iter().filter(|id| waiting[*id] == 0).cloned().collect();
     let total = runnable.len();
     let existing = Mutex::new(existing);
-    let schemas_done: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+    let schemas_done = tokio::sync::Mutex::new(HashSet::new());
     let mut results: HashMap<String, NodeResult> = HashMap::new();
     let mut blocked_by: HashMap<String, String> = HashMap::new();
     let mut in_flight = FuturesUnordered::new();
@@ -227,7 +245,8 @@ pub async fn execute(parsed: &Parsed, wh: &dyn Warehouse, selected: &[String], o
                     relation_name: None,
                 };
                 observer.finished(index, total, node, &result);
-                in_flight.push(Box::pin(futures::future::ready(result)) as std::pin::Pin<Box<dyn std::future::Future<Output = NodeResult> + Send + '_>>);
+                in_flight.push(Box::pin(futures::future::ready(result))
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = NodeResult> + Send + '_>>);
                 continue;
             }
             observer.started(index, total, node);
@@ -246,7 +265,14 @@ pub async fn execute(parsed: &Parsed, wh: &dyn Warehouse, selected: &[String], o
         for dep in dependents.get(&id).cloned().unwrap_or_default() {
             if !ok && !blocked_by.contains_key(&dep) {
                 let name = &manifest.nodes[&id].name;
-                blocked_by.insert(dep.clone(), if result.status == NodeStatus::Skipped { blocked_by.get(&id).cloned().unwrap_or_else(|| name.clone()) } else { name.clone() });
+                blocked_by.insert(
+                    dep.clone(),
+                    if result.status == NodeStatus::Skipped {
+                        blocked_by.get(&id).cloned().unwrap_or_else(|| name.clone())
+                    } else {
+                        name.clone()
+                    },
+                );
             }
             let w = waiting.get_mut(&dep).expect("dependent is runnable");
             *w -= 1;
@@ -264,7 +290,13 @@ pub async fn execute(parsed: &Parsed, wh: &dyn Warehouse, selected: &[String], o
 /// through non-runnable ones (ephemerals, unselected nodes are not waited for), plus in `build`
 /// the tests of its parents (dbt's test edges: a test blocks a child that depends on all of the
 /// test's parents).
-fn run_dependencies(parsed: &Parsed, graph: &Graph, runnable: &[String], runnable_set: &HashSet<&str>, build: bool) -> HashMap<String, Vec<String>> {
+fn run_dependencies(
+    parsed: &Parsed,
+    graph: &Graph,
+    runnable: &[String],
+    runnable_set: &HashSet<&str>,
+    build: bool,
+) -> HashMap<String, Vec<String>> {
     let manifest = &parsed.manifest;
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for id in runnable {
@@ -296,7 +328,8 @@ fn run_dependencies(parsed: &Parsed, graph: &Graph, runnable: &[String], runnabl
                 }
             }
             for c in candidates {
-                let anc = ancestors_cache.entry(c.clone()).or_insert_with(|| graph.ancestors(c, None).into_iter().collect());
+                let anc =
+                    ancestors_cache.entry(c.clone()).or_insert_with(|| graph.ancestors(c, None).into_iter().collect());
                 if parents.iter().all(|p| anc.contains(*p)) {
                     let entry = out.get_mut(c).expect("runnable");
                     if !entry.contains(test) {
@@ -314,13 +347,17 @@ async fn run_node(
     node: &Node,
     compiled: Option<std::result::Result<CompiledNode, String>>,
     existing: &Mutex<Existing>,
-    schemas_done: &Mutex<HashSet<String>>,
+    schemas_done: &tokio::sync::Mutex<HashSet<String>>,
     options: &RunOptions,
     root: &std::path::Path,
 ) -> NodeResult {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
-    let compiled_path = options.target_dir.as_ref().filter(|_| matches!(node.resource_type, ResourceType::Model | ResourceType::Test)).map(|d| compiled_path(d, "compiled", node));
+    let compiled_path = options
+        .target_dir
+        .as_ref()
+        .filter(|_| matches!(node.resource_type, ResourceType::Model | ResourceType::Test))
+        .map(|d| compiled_path(d, "compiled", node));
     let relation_name = node.relation.as_ref().map(|r| format!("\"{}\".\"{}\"", r.schema, r.identifier));
     let finish = |status: NodeStatus, message: String, outcome: Option<&Outcome>, code: Option<String>| NodeResult {
         unique_id: node.unique_id.clone(),
@@ -352,17 +389,18 @@ async fn run_node(
     };
     if let Some(rel) = &node.relation {
         if node.resource_type != ResourceType::Source {
-            let needs = schemas_done.lock().expect("lock").insert(rel.schema.clone());
-            if needs {
+            // Held across the CREATE SCHEMA so a second node in the same schema waits for it.
+            let mut done = schemas_done.lock().await;
+            if !done.contains(&rel.schema) {
                 let d = wh.dialect();
-                let sql = match d.create_schema_sql(&rel.schema) {
-                    Ok(s) => s,
-                    Err(e) => return finish(NodeStatus::Error, error_message(e.into()), None, None),
+                let created = match d.create_schema_sql(&rel.schema) {
+                    Ok(sql) => wh.execute(&sql).await,
+                    Err(e) => Err(e),
                 };
-                if let Err(e) = wh.execute(&sql).await {
-                    schemas_done.lock().expect("lock").remove(&rel.schema);
+                if let Err(e) = created {
                     return finish(NodeStatus::Error, error_message(e.into()), None, None);
                 }
+                done.insert(rel.schema.clone());
             }
         }
     }
@@ -376,7 +414,13 @@ async fn run_node(
                 };
                 let message = match status {
                     NodeStatus::Pass => "PASS".to_string(),
-                    _ => format!("got {} result{}, configured to {} if {}", o.failures.unwrap_or(0), if o.failures == Some(1) { "" } else { "s" }, if status == NodeStatus::Warn { "warn" } else { "fail" }, if status == NodeStatus::Warn { &node.config.warn_if } else { &node.config.error_if }),
+                    _ => format!(
+                        "got {} result{}, configured to {} if {}",
+                        o.failures.unwrap_or(0),
+                        if o.failures == Some(1) { "" } else { "s" },
+                        if status == NodeStatus::Warn { "warn" } else { "fail" },
+                        if status == NodeStatus::Warn { &node.config.warn_if } else { &node.config.error_if }
+                    ),
                 };
                 write_run_sql(options, node, &o);
                 finish(status, message, Some(&o), Some(compiled.sql))
@@ -415,7 +459,13 @@ fn write_run_sql(options: &RunOptions, node: &Node, outcome: &Outcome) {
 }
 
 /// Load a seed: replace the table with the CSV's rows in one transaction.
-async fn load_seed(wh: &dyn Warehouse, node: &Node, existing: &Mutex<Existing>, root: &std::path::Path, full_refresh: bool) -> std::result::Result<Outcome, String> {
+async fn load_seed(
+    wh: &dyn Warehouse,
+    node: &Node,
+    existing: &Mutex<Existing>,
+    root: &std::path::Path,
+    full_refresh: bool,
+) -> std::result::Result<Outcome, String> {
     let rel = node.relation.as_ref().ok_or("seed has no relation")?;
     let file = node.original_file_path.clone();
     let d = wh.dialect();
@@ -439,7 +489,8 @@ async fn load_seed(wh: &dyn Warehouse, node: &Node, existing: &Mutex<Existing>, 
     // survive); otherwise, or with --full-refresh, it is dropped and created again.
     let reuse = prior == Some(false) && !full_refresh && {
         let current = wh.columns(&target).await.map_err(|e| e.to_string())?;
-        current.len() == data.columns.len() && current.iter().zip(&data.columns).all(|(a, b)| a.name.eq_ignore_ascii_case(&b.name))
+        current.len() == data.columns.len()
+            && current.iter().zip(&data.columns).all(|(a, b)| a.name.eq_ignore_ascii_case(&b.name))
     };
     let mut statements = Vec::new();
     let mut tx = wh.begin().await.map_err(|e| e.to_string())?;
@@ -453,16 +504,25 @@ async fn load_seed(wh: &dyn Warehouse, node: &Node, existing: &Mutex<Existing>, 
         if let Some(is_view) = prior {
             let kind = if is_view { "view" } else { "table" };
             let cascade = if d.name() == "postgres" { " cascade" } else { "" };
-            tx.execute(&exec(format!("drop {kind} if exists {}{cascade}", q(&target)?))).await.map_err(|e| e.to_string())?;
+            tx.execute(&exec(format!("drop {kind} if exists {}{cascade}", q(&target)?)))
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        tx.execute(&exec(format!("create table {} ({})", q(&target)?, final_defs.join(", ")))).await.map_err(|e| e.to_string())?;
+        tx.execute(&exec(format!("create table {} ({})", q(&target)?, final_defs.join(", "))))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let load_into = if any_cast { &staging } else { &target };
     if any_cast {
         tx.execute(&exec(format!("drop table if exists {}", q(&staging)?))).await.map_err(|e| e.to_string())?;
-        tx.execute(&exec(format!("create table {} ({})", q(&staging)?, staging_defs.join(", ")))).await.map_err(|e| e.to_string())?;
+        tx.execute(&exec(format!("create table {} ({})", q(&staging)?, staging_defs.join(", "))))
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    let rows = tx.bulk_load(load_into, mdp_warehouse::batch_stream(data.batches)).await.map_err(|e| format!("{}: {e}", file.display()))?;
+    let rows = tx
+        .bulk_load(load_into, mdp_warehouse::batch_stream(data.batches))
+        .await
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     if any_cast {
         let select: Vec<String> = data
             .columns
@@ -472,10 +532,18 @@ async fn load_seed(wh: &dyn Warehouse, node: &Node, existing: &Mutex<Existing>, 
                 Ok(if c.cast_needed { format!("cast({name} as {})", c.sql_type) } else { name })
             })
             .collect::<std::result::Result<_, String>>()?;
-        tx.execute(&exec(format!("insert into {} select {} from {}", q(&target)?, select.join(", "), q(&staging)?))).await.map_err(|e| e.to_string())?;
+        tx.execute(&exec(format!("insert into {} select {} from {}", q(&target)?, select.join(", "), q(&staging)?)))
+            .await
+            .map_err(|e| e.to_string())?;
         tx.execute(&exec(format!("drop table {}", q(&staging)?))).await.map_err(|e| e.to_string())?;
     }
     tx.commit().await.map_err(|e| e.to_string())?;
     existing.lock().expect("lock").insert((rel.schema.clone(), rel.identifier.clone()), false);
-    Ok(Outcome { message: format!("INSERT {rows}"), rows_affected: Some(rows), statements, failures: None, test_status: None })
+    Ok(Outcome {
+        message: format!("INSERT {rows}"),
+        rows_affected: Some(rows),
+        statements,
+        failures: None,
+        test_status: None,
+    })
 }

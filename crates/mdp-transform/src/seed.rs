@@ -28,8 +28,8 @@
 //! Values follow what each adapter's seed load leaves in the table:
 //! - **duckdb**: dbt-duckdb loads the file with DuckDB's own `COPY ... (FORMAT CSV)`, so text keeps
 //!   `null` spellings and whitespace-only values (only an empty field is NULL), blank lines are
-//!   skipped, quoted line breaks are kept byte for byte, and a timestamp's UTC offset is dropped
-//!   (DuckDB keeps the wall-clock time).
+//!   skipped (in a one-column file they are NULLs), quoted line breaks are kept byte for byte, and a
+//!   timestamp's UTC offset is dropped (DuckDB keeps the wall-clock time).
 //! - **postgres**: dbt inserts agate's parsed values, so text that is empty or `null` after trimming
 //!   is NULL, line breaks are `\n` (Python's universal newlines), a blank line is a row of NULLs,
 //!   a timestamp with an offset is converted to UTC (the server's default `TimeZone`), and
@@ -210,9 +210,10 @@ pub fn read_seed(
     while let Some(rec) = reader.read_record().map_err(|e| ctx.io(e))? {
         match rec {
             Rec::Blank { line } => {
-                // Python's csv module returns `[]` for a blank line and agate pads it with NULLs;
-                // DuckDB's CSV reader skips it.
-                if dialect == Dialect::DuckDb {
+                // Python's csv module returns `[]` for a blank line and agate pads it with NULLs.
+                // DuckDB's CSV reader skips it, unless the file has one column: then it is an empty
+                // field, NULL as well.
+                if dialect == Dialect::DuckDb && names.len() > 1 {
                     continue;
                 }
                 last_line = line;
@@ -298,7 +299,7 @@ fn header_names(ctx: &Ctx<'_>, reader: &CsvReader<File>, line: u64) -> Result<Ve
 /// agate's `letter_name`: 0 → `a`, 25 → `z`, 26 → `aa`.
 fn letter_name(index: usize) -> String {
     let letter = char::from(b'a' + (index % 26) as u8);
-    std::iter::repeat(letter).take(index / 26 + 1).collect()
+    std::iter::repeat_n(letter, index / 26 + 1).collect()
 }
 
 fn universal_newlines(s: &str) -> String {
@@ -626,6 +627,9 @@ impl Kind {
     }
 }
 
+/// Whether one agate type's `cast` accepts a value.
+type Accepts = fn(&str) -> bool;
+
 /// One column's surviving hypotheses and what its numbers look like.
 struct Inference {
     forced: bool,
@@ -676,7 +680,7 @@ impl Inference {
                 }
             }
         }
-        let checks: [(u8, fn(&str) -> bool); 4] = [
+        let checks: [(u8, Accepts); 4] = [
             (DATE, |v| !matches!(parse_date(v), Parsed::Invalid)),
             (DATETIME, |v| !matches!(parse_datetime(v), Parsed::Invalid)),
             (ISO_DATETIME, |v| !matches!(parse_iso_datetime(v), Parsed::Invalid)),
@@ -1747,9 +1751,10 @@ mod tests {
         // DuckDB's CSV reader: only empty fields are NULL.
         let duck = read(content, "duckdb");
         assert_eq!(types(&duck), vec![("text", DataType::Utf8)]);
+        // The blank line of a one-column file is an empty field.
         assert_eq!(
             values(&duck, 0),
-            vals(&[Some("abc"), Some(" spaced "), Some("  "), None, Some("null"), Some("NULL"), Some(" Null ")])
+            vals(&[Some("abc"), Some(" spaced "), Some("  "), None, None, Some("null"), Some("NULL"), Some(" Null ")])
         );
         // agate: empty or `null` after strip and lower; the blank line is a row of NULLs.
         let pg = read(content, "postgres");
@@ -1866,6 +1871,11 @@ mod tests {
         assert_eq!(pg.rows, 4);
         assert_eq!(values(&pg, 1), vals(&[Some("2"), None, Some("4"), None]));
         assert_eq!(types(&pg), vec![("integer", DataType::Int32); 2]);
+        // In a one-column file DuckDB reads a blank line as an empty field: NULL.
+        let single = "v\n1\n\n2\n\n";
+        for dialect in ["duckdb", "postgres"] {
+            assert_eq!(values(&read(single, dialect), 0), vals(&[Some("1"), None, Some("2"), None]), "{dialect}");
+        }
     }
 
     #[test]

@@ -11,13 +11,16 @@ use std::path::Path;
 use common::TestProject;
 use mdp_transform::run::{Command, NodeStatus};
 
+/// A table as text: header and sorted rows (NULL as None).
+type Table = (Vec<String>, Vec<Vec<Option<String>>>);
+
 /// The expected tables of a fixture: "schema.table" → (header, sorted rows), plus column types.
 struct Expected {
-    tables: BTreeMap<String, (Vec<String>, Vec<Vec<Option<String>>>)>,
+    tables: BTreeMap<String, Table>,
     columns: Vec<Vec<String>>,
 }
 
-fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<Option<String>>>) {
+fn read_csv(path: &Path) -> Table {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(path).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
     let mut rows: Vec<Vec<Option<String>>> = Vec::new();
@@ -41,7 +44,10 @@ fn expected(fixture: &str) -> Expected {
         }
     }
     let (_, columns) = read_csv(&dir.join("_columns.csv"));
-    Expected { tables, columns: columns.into_iter().map(|r| r.into_iter().map(|v| v.unwrap_or_default()).collect()).collect() }
+    Expected {
+        tables,
+        columns: columns.into_iter().map(|r| r.into_iter().map(|v| v.unwrap_or_default()).collect()).collect(),
+    }
 }
 
 /// Numbers compare by value (Postgres prints `0` where DuckDB prints `0.0`); the rest as text.
@@ -67,13 +73,22 @@ fn normalize(rows: &[Vec<Option<String>>], numeric_loose: bool) -> Vec<Vec<Optio
     out
 }
 
-async fn assert_tables_match(project: &TestProject, fixture: &str, schema_of: impl Fn(&str) -> String, numeric_loose: bool) {
+async fn assert_tables_match(
+    project: &TestProject,
+    fixture: &str,
+    schema_of: impl Fn(&str) -> String,
+    numeric_loose: bool,
+) {
     let exp = expected(fixture);
     for (name, (header, rows)) in &exp.tables {
         let (schema, table) = name.split_once('.').unwrap();
         let (columns, actual) = project.rows(&schema_of(schema), table).await;
         assert_eq!(&columns, header, "{fixture}: columns of {name}");
-        assert_eq!(normalize(&actual, numeric_loose), normalize(rows, numeric_loose), "{fixture}: rows of {name} differ from dbt-core's");
+        assert_eq!(
+            normalize(&actual, numeric_loose),
+            normalize(rows, numeric_loose),
+            "{fixture}: rows of {name} differ from dbt-core's"
+        );
     }
 }
 
@@ -86,7 +101,9 @@ async fn assert_types_match(project: &TestProject, fixture: &str) {
              order by 1, 2, ordinal_position",
         )
         .await;
-    let actual: Vec<Vec<String>> = actual.into_iter().map(|r| r.into_iter().map(|v| v.unwrap_or_default()).collect()).collect();
+    let mut actual: Vec<Vec<String>> =
+        actual.into_iter().map(|r| r.into_iter().map(|v| v.unwrap_or_default()).collect()).collect();
+    actual.sort();
     assert_eq!(actual, exp.columns, "{fixture}: relations and column types differ from dbt-core's");
 }
 
@@ -108,7 +125,11 @@ async fn adapter_basic(project: &TestProject) {
     assert_eq!(seeded.results.len(), 2);
     let (_, ran) = project.run(Command::Run, &[], "", false).await;
     assert_all_ok(&ran, 0);
-    assert_eq!(ran.results.len(), 5, "view, table, swappable, incremental, view on ephemeral (the ephemeral is inlined)");
+    assert_eq!(
+        ran.results.len(),
+        5,
+        "view, table, swappable, incremental, view on ephemeral (the ephemeral is inlined)"
+    );
     let (_, tested) = project.run(Command::Test, &[], "", false).await;
     assert_all_ok(&tested, 0);
     assert_eq!(tested.results.len(), 5);

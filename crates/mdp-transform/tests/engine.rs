@@ -7,7 +7,12 @@ use common::TestProject;
 use mdp_transform::run::{Command, NodeStatus};
 
 fn status_of(results: &mdp_transform::run::RunResults, name_part: &str) -> NodeStatus {
-    results.results.iter().find(|r| r.unique_id.ends_with(name_part)).unwrap_or_else(|| panic!("no result for {name_part}")).status
+    results
+        .results
+        .iter()
+        .find(|r| r.unique_id.ends_with(name_part))
+        .unwrap_or_else(|| panic!("no result for {name_part}"))
+        .status
 }
 
 fn append_seed_rows(project: &TestProject, rows: &str) {
@@ -20,30 +25,42 @@ fn append_seed_rows(project: &TestProject, rows: &str) {
 async fn incremental_merges_refreshes_and_is_idempotent(project: TestProject) {
     let schema = project.schema();
     let (_, built) = project.run(Command::Build, &[], "", false).await;
-    assert!(built.success(), "{:?}", built.results.iter().map(|r| (&r.unique_id, r.status, &r.message)).collect::<Vec<_>>());
+    assert!(
+        built.success(),
+        "{:?}",
+        built.results.iter().map(|r| (&r.unique_id, r.status, &r.message)).collect::<Vec<_>>()
+    );
     let (_, first) = project.rows(&schema, "fct_spend_incremental").await;
     assert_eq!(first.len(), 8);
 
     // New day, and a restated day inside the look-back window: merged on (report_date, campaign_id).
     let text = std::fs::read_to_string(project.path().join("seeds/raw_spend.csv")).unwrap();
-    std::fs::write(project.path().join("seeds/raw_spend.csv"), text.replace("2026-06-03,meta_ads,m-1,USD,70.00", "2026-06-03,meta_ads,m-1,USD,75.00")).unwrap();
+    std::fs::write(
+        project.path().join("seeds/raw_spend.csv"),
+        text.replace("2026-06-03,meta_ads,m-1,USD,70.00", "2026-06-03,meta_ads,m-1,USD,75.00"),
+    )
+    .unwrap();
     append_seed_rows(&project, "2026-06-04,google_ads,g-1,EUR,99.00,9000,250,9,300.00\n");
     let (_, seeded) = project.run(Command::Seed, &["raw_spend"], "", false).await;
     assert!(seeded.success());
-    let (_, second) = project.run(Command::Run, &["fct_spend_incremental"], "{batch: second}", false).await;
+    let (_, second) = project
+        .run(Command::Run, &["fct_spend_incremental"], "{batch: second, incremental_lookback_days: 1}", false)
+        .await;
     assert!(second.success(), "{:?}", second.results[0].message);
     let (cols, rows) = project.rows(&schema, "fct_spend_incremental").await;
     assert_eq!(rows.len(), 9, "one new row, restated rows replaced, none duplicated");
     let batch = cols.iter().position(|c| c == "batch").unwrap();
     let spend = cols.iter().position(|c| c == "spend").unwrap();
-    let restated = rows.iter().find(|r| r[0].as_deref() == Some("2026-06-03") && r[1].as_deref() == Some("m-1")).unwrap();
+    let restated =
+        rows.iter().find(|r| r[0].as_deref() == Some("2026-06-03") && r[1].as_deref() == Some("m-1")).unwrap();
     assert!(restated[spend].as_deref().unwrap().starts_with("75"), "restated spend merged: {restated:?}");
     assert_eq!(restated[batch].as_deref(), Some("second"));
-    let untouched = rows.iter().find(|r| r[0].as_deref() == Some("2026-06-01") && r[1].as_deref() == Some("g-1")).unwrap();
+    let untouched =
+        rows.iter().find(|r| r[0].as_deref() == Some("2026-06-01") && r[1].as_deref() == Some("g-1")).unwrap();
     assert_eq!(untouched[batch].as_deref(), Some("initial"), "rows before the look-back window are kept as they were");
 
     // Rerunning the same input changes nothing.
-    project.run(Command::Run, &["fct_spend_incremental"], "{batch: second}", false).await;
+    project.run(Command::Run, &["fct_spend_incremental"], "{batch: second, incremental_lookback_days: 1}", false).await;
     let (_, again) = project.rows(&schema, "fct_spend_incremental").await;
     assert_eq!(again, rows, "an incremental rerun is idempotent");
 
@@ -51,7 +68,9 @@ async fn incremental_merges_refreshes_and_is_idempotent(project: TestProject) {
     let model = project.path().join("models/marts/fct_spend_incremental.sql");
     let sql = std::fs::read_to_string(&model).unwrap();
     std::fs::write(&model, sql.replace("    clicks,\n", "    clicks,\n    impressions,\n")).unwrap();
-    let (_, widened) = project.run(Command::Run, &["fct_spend_incremental"], "{batch: third}", false).await;
+    let (_, widened) = project
+        .run(Command::Run, &["fct_spend_incremental"], "{batch: third, incremental_lookback_days: 1}", false)
+        .await;
     assert!(widened.success(), "{}", widened.results[0].message);
     let (cols, rows) = project.rows(&schema, "fct_spend_incremental").await;
     let impressions = cols.iter().position(|c| c == "impressions").expect("column appended");
@@ -91,26 +110,41 @@ async fn build_reports_warnings_applies_configs_and_writes_artifacts() {
     assert_eq!((ctr.status, ctr.failures), (NodeStatus::Warn, Some(1)));
     // Folder config +schema, alias, ephemeral inlined, disabled model absent.
     let stg = parsed.manifest.nodes.values().find(|n| n.name == "stg_campaigns").unwrap();
-    assert_eq!(stg.relation.as_ref().map(|r| (r.schema.as_str(), r.identifier.as_str())), Some(("main_staging", "campaigns_clean")));
+    assert_eq!(
+        stg.relation.as_ref().map(|r| (r.schema.as_str(), r.identifier.as_str())),
+        Some(("main_staging", "campaigns_clean"))
+    );
     assert!(parsed.manifest.nodes.values().all(|n| n.name != "disabled_model"));
     assert!(parsed.manifest.disabled.values().any(|n| n.name == "disabled_model"));
     assert!(built.results.iter().all(|r| !r.unique_id.ends_with("int_spend_reporting")), "ephemerals do not run");
-    let compiled = std::fs::read_to_string(project.path().join("target/compiled/features/models/marts/fct_campaign_daily.sql")).unwrap();
+    let compiled =
+        std::fs::read_to_string(project.path().join("target/compiled/features/models/marts/fct_campaign_daily.sql"))
+            .unwrap();
     assert!(compiled.trim_start().starts_with("with __dbt__cte__int_spend_reporting as ("), "{compiled}");
     // Post-hook ran.
-    assert_eq!(project.sql("select model_name from main.hook_log").await, vec![vec![Some("fct_campaign_daily".to_string())]]);
+    assert_eq!(
+        project.sql("select model_name from main.hook_log").await,
+        vec![vec![Some("fct_campaign_daily".to_string())]]
+    );
     // Docs block rendered into the description.
     let stg_spend = parsed.manifest.nodes.values().find(|n| n.name == "stg_spend").unwrap();
     assert!(stg_spend.description.starts_with("Daily spend per platform"));
     // Artifacts a dbt tool can read.
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.path().join("target/manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.path().join("target/manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["metadata"]["dbt_schema_version"], "https://schemas.getdbt.com/dbt/manifest/v12.json");
     assert_eq!(manifest["nodes"]["model.features.fct_campaign_daily"]["config"]["materialized"], "table");
     assert!(manifest["sources"]["source.features.seeds.raw_spend"].is_object());
     let deps = manifest["parent_map"]["model.features.stg_spend"].as_array().unwrap();
-    assert!(deps.iter().any(|d| d == "source.features.seeds.raw_spend") && deps.iter().any(|d| d == "seed.features.raw_spend"));
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(project.path().join("target/run_results.json")).unwrap()).unwrap();
-    let statuses: Vec<&str> = results["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert!(
+        deps.iter().any(|d| d == "source.features.seeds.raw_spend")
+            && deps.iter().any(|d| d == "seed.features.raw_spend")
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.path().join("target/run_results.json")).unwrap())
+            .unwrap();
+    let statuses: Vec<&str> =
+        results["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses.len(), built.results.len());
     assert_eq!(statuses.iter().filter(|s| **s == "warn").count(), 2);
 }
@@ -118,7 +152,11 @@ async fn build_reports_warnings_applies_configs_and_writes_artifacts() {
 #[tokio::test]
 async fn a_failing_model_skips_its_dependents_and_names_the_compiled_sql() {
     let project = TestProject::duckdb("features");
-    std::fs::write(project.path().join("models/staging/stg_campaigns.sql"), "select campaign_id, no_such_column from {{ ref('campaigns') }}").unwrap();
+    std::fs::write(
+        project.path().join("models/staging/stg_campaigns.sql"),
+        "select campaign_id, no_such_column from {{ ref('campaigns') }}",
+    )
+    .unwrap();
     let (_, built) = project.run(Command::Build, &[], "", false).await;
     assert!(!built.success());
     let failed = built.results.iter().find(|r| r.unique_id == "model.features.stg_campaigns").unwrap();
@@ -136,7 +174,11 @@ async fn a_failing_test_skips_the_models_downstream_in_build() {
     let project = TestProject::duckdb("features");
     // Make stg_spend's accepted_values test fail.
     let yml = project.path().join("models/staging/_staging.yml");
-    std::fs::write(&yml, std::fs::read_to_string(&yml).unwrap().replace("'tiktok_ads', 'linkedin_ads'", "'linkedin_ads'")).unwrap();
+    std::fs::write(
+        &yml,
+        std::fs::read_to_string(&yml).unwrap().replace("'tiktok_ads', 'linkedin_ads'", "'linkedin_ads'"),
+    )
+    .unwrap();
     let (_, built) = project.run(Command::Build, &[], "", false).await;
     let test = built.results.iter().find(|r| r.unique_id.contains("accepted_values_stg_spend_platform")).unwrap();
     assert_eq!(test.status, NodeStatus::Fail);
@@ -152,7 +194,8 @@ fn load_error(project: &TestProject) -> String {
 #[test]
 fn jinja_errors_name_file_line_and_column() {
     let project = TestProject::duckdb("features");
-    std::fs::write(project.path().join("models/marts/broken.sql"), "select 1 as a,\n  {{ ref('stg_spend' }} as b\n").unwrap();
+    std::fs::write(project.path().join("models/marts/broken.sql"), "select 1 as a,\n  {{ ref('stg_spend' }} as b\n")
+        .unwrap();
     let err = load_error(&project);
     assert!(err.starts_with("models/marts/broken.sql:2:"), "{err}");
 }
@@ -162,7 +205,12 @@ fn unknown_refs_suggest_the_closest_model() {
     let project = TestProject::duckdb("features");
     std::fs::write(project.path().join("models/marts/typo.sql"), "select * from {{ ref('stg_spnd') }}").unwrap();
     let err = load_error(&project);
-    assert!(err.contains("models/marts/typo.sql") && err.contains("`stg_spnd`") && err.contains("did you mean `stg_spend`?"), "{err}");
+    assert!(
+        err.contains("models/marts/typo.sql")
+            && err.contains("`stg_spnd`")
+            && err.contains("did you mean `stg_spend`?"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -171,7 +219,12 @@ fn dependency_cycles_are_listed() {
     std::fs::write(project.path().join("models/a_loop.sql"), "select * from {{ ref('b_loop') }}").unwrap();
     std::fs::write(project.path().join("models/b_loop.sql"), "select * from {{ ref('a_loop') }}").unwrap();
     let err = load_error(&project);
-    assert!(err.contains("dependency cycle: model.features.a_loop -> model.features.b_loop -> model.features.a_loop") || err.contains("dependency cycle: model.features.b_loop -> model.features.a_loop -> model.features.b_loop"), "{err}");
+    assert!(
+        err.contains("dependency cycle: model.features.a_loop -> model.features.b_loop -> model.features.a_loop")
+            || err
+                .contains("dependency cycle: model.features.b_loop -> model.features.a_loop -> model.features.b_loop"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -172,7 +172,8 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         let all_columns: Vec<String> = key.iter().chain(update_columns).cloned().collect();
         let insert_values: Result<Vec<String>> =
             all_columns.iter().map(|c| Ok(format!("s.{}", self.quote_identifier(c)?))).collect();
-        let mut sql = format!("MERGE INTO {} AS t USING {} AS s ON {}", self.qualified(target)?, source, on?.join(" AND "));
+        let mut sql =
+            format!("MERGE INTO {} AS t USING {} AS s ON {}", self.qualified(target)?, source, on?.join(" AND "));
         let set = set?;
         if !set.is_empty() {
             sql.push_str(&format!(" WHEN MATCHED THEN UPDATE SET {}", set.join(", ")));

@@ -40,7 +40,12 @@ impl DuckDbWarehouse {
     /// Open (creating if needed) the database at `path`. Writers take the lock file first, because
     /// DuckDB itself lets only one process open a file for writing and would answer a second one
     /// with an opaque I/O error.
-    pub(crate) async fn open(path: &Path, metadata_schema: &str, memory_limit: Option<&str>, access: &Access) -> Result<(Self, Option<LockHolder>)> {
+    pub(crate) async fn open(
+        path: &Path,
+        metadata_schema: &str,
+        memory_limit: Option<&str>,
+        access: &Access,
+    ) -> Result<(Self, Option<LockHolder>)> {
         let lock_path = lock_file_path(path);
         let (lock, stale) = match access {
             Access::Write(holder) => {
@@ -75,7 +80,10 @@ impl DuckDbWarehouse {
         })
         .await
         .map_err(join_error)?
-        .map_err(|e| WarehouseError::Connect { target: format!("duckdb {}", path.display()), message: e.to_string() })?;
+        .map_err(|e| WarehouseError::Connect {
+            target: format!("duckdb {}", path.display()),
+            message: e.to_string(),
+        })?;
         Ok((
             DuckDbWarehouse {
                 root: Arc::new(Mutex::new(conn)),

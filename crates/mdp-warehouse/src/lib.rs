@@ -221,7 +221,11 @@ pub const DEFAULT_METADATA_SCHEMA: &str = "mdp_meta";
 
 impl ConnectOptions {
     pub fn duckdb(path: impl Into<PathBuf>) -> Self {
-        ConnectOptions::DuckDb { path: path.into(), metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(), memory_limit: None }
+        ConnectOptions::DuckDb {
+            path: path.into(),
+            metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(),
+            memory_limit: None,
+        }
     }
     pub fn postgres(connection_string: impl Into<String>, display: impl Into<String>) -> Self {
         ConnectOptions::Postgres {
@@ -266,7 +270,10 @@ pub struct Opened {
 
 impl std::fmt::Debug for Opened {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Opened").field("warehouse", &self.warehouse.describe()).field("stale_lock", &self.stale_lock).finish()
+        f.debug_struct("Opened")
+            .field("warehouse", &self.warehouse.describe())
+            .field("stale_lock", &self.stale_lock)
+            .finish()
     }
 }
 
@@ -274,11 +281,13 @@ impl std::fmt::Debug for Opened {
 pub async fn connect(options: &ConnectOptions, access: Access) -> Result<Opened> {
     let (warehouse, stale_lock): (Box<dyn Warehouse>, Option<LockHolder>) = match options {
         ConnectOptions::DuckDb { path, metadata_schema, memory_limit } => {
-            let (w, stale) = duckdb::DuckDbWarehouse::open(path, metadata_schema, memory_limit.as_deref(), &access).await?;
+            let (w, stale) =
+                duckdb::DuckDbWarehouse::open(path, metadata_schema, memory_limit.as_deref(), &access).await?;
             (Box::new(w), stale)
         }
         ConnectOptions::Postgres { connection_string, display, metadata_schema } => {
-            let (w, stale) = postgres::PostgresWarehouse::open(connection_string, display, metadata_schema, &access).await?;
+            let (w, stale) =
+                postgres::PostgresWarehouse::open(connection_string, display, metadata_schema, &access).await?;
             (Box::new(w), stale)
         }
     };

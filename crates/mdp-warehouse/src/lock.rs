@@ -75,7 +75,8 @@ pub struct Acquired<G> {
 impl FileLock {
     /// Take the lock at `path` for `holder`, or fail with the current holder.
     pub fn acquire(path: &Path, holder: &LockHolder) -> Result<Acquired<FileLock>> {
-        let io = |context: &str, source| WarehouseError::Io { context: format!("{context} {}", path.display()), source };
+        let io =
+            |context: &str, source| WarehouseError::Io { context: format!("{context} {}", path.display()), source };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -107,7 +108,9 @@ impl FileLock {
         let mut file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(WarehouseError::Io { context: format!("cannot open {}", path.display()), source }),
+            Err(source) => {
+                return Err(WarehouseError::Io { context: format!("cannot open {}", path.display()), source })
+            }
         };
         match file.try_lock_shared() {
             Ok(()) => Ok(None),

@@ -324,8 +324,9 @@ impl<'w> Metadata<'w> {
             self.lit(Literal::Timestamp(now()))?
         );
         let key = ["source", "stream", "account_id"].map(String::from);
-        let update = ["cursor_date", "last_window_start", "last_window_end", "last_run_id", "rows_loaded", "updated_at"]
-            .map(String::from);
+        let update =
+            ["cursor_date", "last_window_start", "last_window_end", "last_run_id", "rows_loaded", "updated_at"]
+                .map(String::from);
         d.merge_sql(&self.table(STREAM_STATE), &source, &key, &update)
     }
 

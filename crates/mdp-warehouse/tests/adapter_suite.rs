@@ -220,9 +220,13 @@ async fn large_results_stream_in_batches(h: Harness) {
     assert_eq!(rows, n as usize);
     assert!(batches > 1, "50k rows must arrive in several batches, got {batches}");
     // Exact decimal sum: sum of 0..n micros.
-    let total = string_rows(&w.query_all(&format!("SELECT CAST(sum(spend) AS VARCHAR) FROM {q}")).await.unwrap()).unwrap();
+    let total =
+        string_rows(&w.query_all(&format!("SELECT CAST(sum(spend) AS VARCHAR) FROM {q}")).await.unwrap()).unwrap();
     let expected_micros = n * (n - 1) / 2;
-    assert_eq!(total[0][0].as_deref(), Some(format!("{}.{:06}", expected_micros / 1_000_000, expected_micros % 1_000_000).as_str()));
+    assert_eq!(
+        total[0][0].as_deref(),
+        Some(format!("{}.{:06}", expected_micros / 1_000_000, expected_micros % 1_000_000).as_str())
+    );
     h.cleanup(w).await;
     opened.warehouse.close().await.unwrap();
 }
@@ -303,8 +307,7 @@ async fn identifiers_can_never_inject_sql(h: Harness) {
     let batch = RecordBatch::try_new(schema.arrow_schema(), vec![Arc::new(StringArray::from(vec!["v"]))]).unwrap();
     assert_eq!(w.bulk_load(&evil, batch_stream(vec![batch])).await.unwrap(), 1);
     assert!(w.exists(&keep).await.unwrap(), "the table named in the injection attempt survives");
-    let names: Vec<String> =
-        w.relations(Some(&h.schema)).await.unwrap().into_iter().map(|r| r.table.name).collect();
+    let names: Vec<String> = w.relations(Some(&h.schema)).await.unwrap().into_iter().map(|r| r.table.name).collect();
     assert_eq!(names, vec!["evil\"; DROP TABLE keep; --".to_string(), "keep".to_string()]);
     let columns = w.columns(&evil).await.unwrap();
     assert_eq!(columns[0].name, "x\"y'; --");
@@ -330,7 +333,10 @@ async fn introspection_lists_relations_and_columns(h: Harness) {
     assert_eq!(kinds, vec![("perf".into(), RelationKind::Table), ("perf_view".into(), RelationKind::View)]);
     let columns = w.columns(&t).await.unwrap();
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, ["ad_id", "impressions", "clicks", "spend", "score", "active", "date", "extracted_at", "payload"]);
+    assert_eq!(
+        names,
+        ["ad_id", "impressions", "clicks", "spend", "score", "active", "date", "extracted_at", "payload"]
+    );
     assert!(!columns[0].nullable && columns[1].nullable);
     assert!(columns[3].data_type.to_lowercase().starts_with(if d.name() == "duckdb" { "decimal" } else { "numeric" }));
     assert!(!w.exists(&h.table("nope")).await.unwrap());
@@ -407,7 +413,8 @@ async fn metadata_is_created_once_and_records_runs_state_and_checks(h: Harness) 
     .await
     .unwrap();
     let q = w.dialect().qualified(&TableRef::new(w.metadata_schema(), meta::CHECK_RESULTS)).unwrap();
-    let rows = string_rows(&w.query_all(&format!("SELECT check_name, status, observed FROM {q}")).await.unwrap()).unwrap();
+    let rows =
+        string_rows(&w.query_all(&format!("SELECT check_name, status, observed FROM {q}")).await.unwrap()).unwrap();
     assert_eq!(rows, vec![vec![Some("reconcile_spend".into()), Some("fail".into()), Some("100.01".into())]]);
     h.cleanup(w).await;
     opened.warehouse.close().await.unwrap();
@@ -480,9 +487,12 @@ async fn merge_upserts_without_duplicates(h: Harness) {
         let source = format!("(SELECT {} AS k, CAST({v} AS BIGINT) AS v)", d.string_literal(k).unwrap());
         w.execute(&d.merge_sql(&t, &source, &["k".into()], &["v".into()]).unwrap()).await.unwrap();
     }
-    let rows =
-        string_rows(&w.query_all(&format!("SELECT k, CAST(v AS VARCHAR) FROM {} ORDER BY k", d.qualified(&t).unwrap())).await.unwrap())
-            .unwrap();
+    let rows = string_rows(
+        &w.query_all(&format!("SELECT k, CAST(v AS VARCHAR) FROM {} ORDER BY k", d.qualified(&t).unwrap()))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     let s = |v: &str| Some(v.to_string());
     assert_eq!(rows, vec![vec![s("a"), s("3")], vec![s("b"), s("2")]]);
     h.cleanup(w).await;

@@ -62,7 +62,8 @@ pub fn connect_options(project: &Project, target: &TargetConfig) -> Result<Conne
     let metadata_schema = project.config.warehouse.metadata_schema.as_str();
     Ok(match target {
         TargetConfig::DuckDb(duckdb) => {
-            let options = ConnectOptions::duckdb(duckdb.resolved_path(&project.root)).with_metadata_schema(metadata_schema);
+            let options =
+                ConnectOptions::duckdb(duckdb.resolved_path(&project.root)).with_metadata_schema(metadata_schema);
             match &duckdb.memory_limit {
                 Some(limit) => options.with_memory_limit(limit),
                 None => options,

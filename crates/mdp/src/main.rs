@@ -35,7 +35,10 @@ fn main() -> ExitCode {
             let locked = error.chain().any(|c| {
                 matches!(
                     c.downcast_ref::<mdp_warehouse::WarehouseError>(),
-                    Some(mdp_warehouse::WarehouseError::Locked { .. } | mdp_warehouse::WarehouseError::LockedUnknownHolder { .. })
+                    Some(
+                        mdp_warehouse::WarehouseError::Locked { .. }
+                            | mdp_warehouse::WarehouseError::LockedUnknownHolder { .. }
+                    )
                 )
             });
             ExitCode::from(if locked { EXIT_LOCKED } else { 1 })

@@ -38,7 +38,10 @@ fn help_lists_every_command_with_its_help_and_version_prints() {
         ("ingest", "Ingest the ad platforms into the raw layer"),
         ("sandbox", "imitations of the ad platforms' APIs"),
     ] {
-        let line = help.lines().find(|l| l.trim_start().starts_with(command)).unwrap_or_else(|| panic!("{command} in\n{help}"));
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(command))
+            .unwrap_or_else(|| panic!("{command} in\n{help}"));
         assert!(line.contains(words), "{command}'s help line says what it does: {line}");
     }
     let version = text(&run(&["--version"], Path::new(".")));

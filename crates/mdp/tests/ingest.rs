@@ -30,7 +30,13 @@ impl Drop for SandboxProcess {
 fn mdp() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mdp"));
     command.env_remove("MDP_PROJECT_DIR").env_remove("MDP_TARGET").env_remove("MDP_LOG").env("MDP_TODAY", TODAY);
-    for var in ["GOOGLE_ADS_ACCESS_TOKEN", "GOOGLE_ADS_DEVELOPER_TOKEN", "META_ACCESS_TOKEN", "TIKTOK_ACCESS_TOKEN", "LINKEDIN_ACCESS_TOKEN"] {
+    for var in [
+        "GOOGLE_ADS_ACCESS_TOKEN",
+        "GOOGLE_ADS_DEVELOPER_TOKEN",
+        "META_ACCESS_TOKEN",
+        "TIKTOK_ACCESS_TOKEN",
+        "LINKEDIN_ACCESS_TOKEN",
+    ] {
         command.env(var, TOKEN);
     }
     command
@@ -48,7 +54,11 @@ fn start_sandbox() -> SandboxProcess {
     stdout.read_line(&mut first).unwrap();
     // Keep draining: a closed pipe would kill the sandbox at its next line of output.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).expect("the sandbox prints its address").to_string();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the sandbox prints its address")
+        .to_string();
     SandboxProcess { child, url }
 }
 
@@ -71,14 +81,20 @@ fn project(root: &Path, sandbox: &SandboxProcess) -> PathBuf {
     let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
     let mut sources = String::from("sources:\n");
     for platform in PLATFORMS {
-        let ids: Vec<String> = accounts["accounts"][platform].as_array().unwrap().iter().map(|a| format!("\"{}\"", a["id"].as_str().unwrap())).collect();
+        let ids: Vec<String> = accounts["accounts"][platform]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| format!("\"{}\"", a["id"].as_str().unwrap()))
+            .collect();
         let env = match platform {
             "google_ads" => "GOOGLE_ADS_ACCESS_TOKEN",
             "meta_ads" => "META_ACCESS_TOKEN",
             "tiktok_ads" => "TIKTOK_ACCESS_TOKEN",
             _ => "LINKEDIN_ACCESS_TOKEN",
         };
-        let developer = if platform == "google_ads" { "      developer_token: { env: GOOGLE_ADS_DEVELOPER_TOKEN }\n" } else { "" };
+        let developer =
+            if platform == "google_ads" { "      developer_token: { env: GOOGLE_ADS_DEVELOPER_TOKEN }\n" } else { "" };
         sources.push_str(&format!(
             "  - platform: {platform}\n    accounts: [{}]\n    base_url: {}\n    start_date: 2026-05-16\n    credentials:\n      access_token: {{ env: {env} }}\n{developer}",
             ids.join(", "),
@@ -103,7 +119,8 @@ fn ingest(project: &Path, extra: &[&str]) -> Output {
 fn query(project: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     // A project configured for Postgres by `use_postgres` leaves a marker with its metadata schema.
     let options = match std::fs::read_to_string(project.join(".pg-metadata-schema")) {
-        Ok(schema) => ConnectOptions::postgres(std::env::var("MDP_TEST_POSTGRES_URL").unwrap(), "test").with_metadata_schema(schema.trim()),
+        Ok(schema) => ConnectOptions::postgres(std::env::var("MDP_TEST_POSTGRES_URL").unwrap(), "test")
+            .with_metadata_schema(schema.trim()),
         Err(_) => ConnectOptions::duckdb(project.join("warehouse.duckdb")),
     };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -142,17 +159,31 @@ fn assert_matches_truth(project: &Path, sandbox: &SandboxProcess) {
         let mut compared = 0;
         for account in accounts["accounts"][platform].as_array().unwrap() {
             let id = account["id"].as_str().unwrap();
-            let truth = get_json(&format!("{}/_sandbox/truth?platform={platform}&account_id={id}&start=2026-05-16&end={TODAY}", sandbox.url));
+            let truth = get_json(&format!(
+                "{}/_sandbox/truth?platform={platform}&account_id={id}&start=2026-05-16&end={TODAY}",
+                sandbox.url
+            ));
             for day in truth["days"].as_array().unwrap() {
                 let date = day["date"].as_str().unwrap();
                 let d = |k: &str| Decimal::from_str(day[k].as_str().unwrap()).unwrap().normalize();
-                let expected = (day["impressions"].as_i64().unwrap(), day["clicks"].as_i64().unwrap(), d("spend"), d("conversions"), d("conversion_value"));
-                let got = raw
-                    .iter()
-                    .find(|r| r.0 == id && r.1 == date)
-                    .map(|r| (r.2, r.3, r.4, r.5, r.6))
-                    .unwrap_or((0, 0, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO));
-                assert_eq!(got, expected, "{platform} account {id} on {date}: (impressions, clicks, spend, conversions, value)");
+                let expected = (
+                    day["impressions"].as_i64().unwrap(),
+                    day["clicks"].as_i64().unwrap(),
+                    d("spend"),
+                    d("conversions"),
+                    d("conversion_value"),
+                );
+                let got = raw.iter().find(|r| r.0 == id && r.1 == date).map(|r| (r.2, r.3, r.4, r.5, r.6)).unwrap_or((
+                    0,
+                    0,
+                    Decimal::ZERO,
+                    Decimal::ZERO,
+                    Decimal::ZERO,
+                ));
+                assert_eq!(
+                    got, expected,
+                    "{platform} account {id} on {date}: (impressions, clicks, spend, conversions, value)"
+                );
                 compared += 1;
             }
         }
@@ -162,7 +193,8 @@ fn assert_matches_truth(project: &Path, sandbox: &SandboxProcess) {
 
 /// A fingerprint of every raw table's content, load metadata (run, time, window) excluded.
 fn fingerprint(project: &Path) -> Vec<(String, String)> {
-    let tables = query(project, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1");
+    let tables =
+        query(project, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1");
     tables
         .into_iter()
         .map(|t| {
@@ -209,7 +241,10 @@ fn an_ingest_reconciles_exactly_and_a_rerun_changes_nothing() {
     let relations = query(&project, "SELECT table_schema, table_name FROM information_schema.tables");
     for r in relations {
         let (schema, table) = (r[0].clone().unwrap(), r[1].clone().unwrap());
-        let hits = query(&project, &format!("SELECT count(*) FROM \"{schema}\".\"{table}\" t WHERE CAST(t AS VARCHAR) LIKE '%{TOKEN}%'"));
+        let hits = query(
+            &project,
+            &format!("SELECT count(*) FROM \"{schema}\".\"{table}\" t WHERE CAST(t AS VARCHAR) LIKE '%{TOKEN}%'"),
+        );
         assert_eq!(hits[0][0].as_deref(), Some("0"), "token found in {schema}.{table}");
     }
 }
@@ -220,7 +255,10 @@ fn failures_are_reported_with_platform_account_and_window_and_keep_other_data() 
     let sandbox = start_sandbox();
     let project = project(tmp.path(), &sandbox);
     // TikTok's token expires for the rest of this run.
-    post_json(&format!("{}/_sandbox/faults", sandbox.url), serde_json::json!({"platform": "tiktok_ads", "kind": "unauthorized", "count": 1000}));
+    post_json(
+        &format!("{}/_sandbox/faults", sandbox.url),
+        serde_json::json!({"platform": "tiktok_ads", "kind": "unauthorized", "count": 1000}),
+    );
     let out = mdp().args(["-v", "ingest"]).current_dir(&project).output().unwrap();
     let message = text(&out);
     assert_eq!(out.status.code(), Some(1), "{message}");
@@ -244,8 +282,12 @@ fn a_sigkill_mid_ingest_then_a_rerun_ends_identical_to_an_uninterrupted_run() {
 
     let killed = project(&tmp.path().join("killed"), &sandbox);
     // Slow the next 200 answers by 0.1 s (~5 s over 4 concurrent accounts): the run is surely mid-way when killed.
-    post_json(&format!("{}/_sandbox/faults", sandbox.url), serde_json::json!({"kind": "slow", "millis": 100, "count": 200}));
-    let mut child = mdp().arg("ingest").current_dir(&killed).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    post_json(
+        &format!("{}/_sandbox/faults", sandbox.url),
+        serde_json::json!({"kind": "slow", "millis": 100, "count": 200}),
+    );
+    let mut child =
+        mdp().arg("ingest").current_dir(&killed).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(1500) {
         assert!(child.try_wait().unwrap().is_none(), "the slowed ingest should still be running");
@@ -268,9 +310,17 @@ fn the_demo_ingests_every_platform_reconciles_and_reruns_incrementally() {
         let out = Command::new(env!("CARGO_BIN_EXE_mdp")).arg("demo").arg(&dir).output().unwrap();
         let message = text(&out);
         assert!(out.status.success(), "run {run}:\n{message}");
-        assert!(message.contains("reconciliation with the sandbox's ground truth: 720 account-days, 0 difference(s)"), "{message}");
+        assert!(
+            message.contains("reconciliation with the sandbox's ground truth: 720 account-days, 0 difference(s)"),
+            "{message}"
+        );
         for platform in PLATFORMS {
-            assert!(message.lines().any(|l| l.starts_with(platform) && !l.contains("ROAS") && l.split_whitespace().count() == 11), "KPI row for {platform}:\n{message}");
+            assert!(
+                message
+                    .lines()
+                    .any(|l| l.starts_with(platform) && !l.contains("ROAS") && l.split_whitespace().count() == 11),
+                "KPI row for {platform}:\n{message}"
+            );
         }
     }
     let config = std::fs::read_to_string(dir.join("mdp.yml")).unwrap();
@@ -309,7 +359,11 @@ fn postgres_ingest_reconciles_exactly_and_reruns_idempotently() {
     let out = ingest(&project, &[]);
     assert!(out.status.success(), "{}", text(&out));
     assert_matches_truth(&project, &sandbox);
-    let counts = query(&project, "SELECT count(*), count(DISTINCT (account_id, date, ad_id)) FROM raw.meta_ads__ad_daily");
+    let counts =
+        query(&project, "SELECT count(*), count(DISTINCT (account_id, date, ad_id)) FROM raw.meta_ads__ad_daily");
     assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
-    let _ = mdp().args(["sql", "DROP SCHEMA raw CASCADE; DROP SCHEMA mdp_meta_ingest_test CASCADE"]).current_dir(&project).output();
+    let _ = mdp()
+        .args(["sql", "DROP SCHEMA raw CASCADE; DROP SCHEMA mdp_meta_ingest_test CASCADE"])
+        .current_dir(&project)
+        .output();
 }

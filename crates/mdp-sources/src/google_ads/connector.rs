@@ -33,7 +33,9 @@ use serde_json::Value;
 use crate::error::SourceError;
 use crate::http::{Answer, Verdict};
 use crate::record::{EntityRecord, PerformanceRecord};
-use crate::source::{emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS};
+use crate::source::{
+    emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+};
 
 const PLATFORM: Platform = Platform::GoogleAds;
 
@@ -75,8 +77,12 @@ impl GoogleAds {
         let config_error = |message: String| SourceError::Config { source_name: settings.name.clone(), message };
         let login_customer_id = match &settings.options["login_customer_id"] {
             Value::Null => None,
-            Value::String(s) => Some(customer_id(s).map_err(|m| config_error(format!("options.login_customer_id: {m}")))?),
-            Value::Number(n) => Some(customer_id(&n.to_string()).map_err(|m| config_error(format!("options.login_customer_id: {m}")))?),
+            Value::String(s) => {
+                Some(customer_id(s).map_err(|m| config_error(format!("options.login_customer_id: {m}")))?)
+            }
+            Value::Number(n) => {
+                Some(customer_id(&n.to_string()).map_err(|m| config_error(format!("options.login_customer_id: {m}")))?)
+            }
             other => return Err(config_error(format!("options.login_customer_id must be a customer id, not {other}"))),
         };
         for account in &settings.accounts {
@@ -89,7 +95,10 @@ impl GoogleAds {
         let name = &self.settings.name;
         let mut headers = HeaderMap::new();
         let token = self.settings.credential("access_token")?;
-        headers.insert(AUTHORIZATION, crate::json::sensitive_header(name, "access_token", &format!("Bearer {}", token.expose()))?);
+        headers.insert(
+            AUTHORIZATION,
+            crate::json::sensitive_header(name, "access_token", &format!("Bearer {}", token.expose()))?,
+        );
         // Optional: only sent when configured.
         if let Some(developer_token) = self.settings.credentials.get("developer_token") {
             let value = crate::json::sensitive_header(name, "developer_token", developer_token.expose())?;
@@ -108,25 +117,42 @@ impl GoogleAds {
 
     /// Run one GAQL query; the batches of the stream, in order.
     async fn search(&self, ctx: &ReadContext, customer: &str, query: &str) -> Result<Vec<Value>, SourceError> {
-        let customer = customer_id(customer).map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
-        let url = format!("{}/{}/customers/{customer}/googleAds:searchStream", self.settings.base(), self.settings.api_version);
+        let customer = customer_id(customer)
+            .map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
+        let url = format!(
+            "{}/{}/customers/{customer}/googleAds:searchStream",
+            self.settings.base(),
+            self.settings.api_version
+        );
         let headers = self.headers()?;
         let body = serde_json::json!({ "query": query }).to_string();
         let value = ctx
             .http
-            .send(PLATFORM, |client| client.post(&url).headers(headers.clone()).body(body.clone()), |a| self.classify(a))
+            .send(
+                PLATFORM,
+                |client| client.post(&url).headers(headers.clone()).body(body.clone()),
+                |a| self.classify(a),
+            )
             .await?;
         match value {
             Value::Array(batches) => Ok(batches),
-            other => Err(SourceError::malformed(PLATFORM, format!("searchStream answered {} instead of an array of batches", kind_of(&other)))),
+            other => Err(SourceError::malformed(
+                PLATFORM,
+                format!("searchStream answered {} instead of an array of batches", kind_of(&other)),
+            )),
         }
     }
 
     /// A searchStream answer as text when it is a clean array of batches (no error element): report
     /// rows are then read as borrowed typed rows ([`RawBatch`]) instead of a `Value` tree.
     async fn search_text(&self, ctx: &ReadContext, customer: &str, query: &str) -> Result<String, SourceError> {
-        let customer = customer_id(customer).map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
-        let url = format!("{}/{}/customers/{customer}/googleAds:searchStream", self.settings.base(), self.settings.api_version);
+        let customer = customer_id(customer)
+            .map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
+        let url = format!(
+            "{}/{}/customers/{customer}/googleAds:searchStream",
+            self.settings.base(),
+            self.settings.api_version
+        );
         let headers = self.headers()?;
         let body = serde_json::json!({ "query": query }).to_string();
         ctx.http
@@ -134,7 +160,10 @@ impl GoogleAds {
                 PLATFORM,
                 |client| client.post(&url).headers(headers.clone()).body(body.clone()),
                 |a| self.classify(a),
-                |text| serde_json::from_str::<Vec<RawBatch<'_>>>(text).is_ok_and(|batches| batches.iter().all(|b| b.error.is_none())),
+                |text| {
+                    serde_json::from_str::<Vec<RawBatch<'_>>>(text)
+                        .is_ok_and(|batches| batches.iter().all(|b| b.error.is_none()))
+                },
             )
             .await
     }
@@ -204,12 +233,19 @@ impl GoogleAds {
                     message: format!("{message}; the quota resets in {wait} s"),
                 });
             }
-            return Verdict::Retry { after, error: SourceError::RateLimited { platform: PLATFORM, attempts: 0, code: label, message } };
+            return Verdict::Retry {
+                after,
+                error: SourceError::RateLimited { platform: PLATFORM, attempts: 0, code: label, message },
+            };
         }
         if e.code >= 500 || matches!(e.status.as_str(), "INTERNAL" | "UNAVAILABLE" | "DEADLINE_EXCEEDED" | "ABORTED") {
             return Verdict::Retry {
                 after: header_delay,
-                error: SourceError::Transport { platform: PLATFORM, attempts: 0, message: format!("{label}: {message}") },
+                error: SourceError::Transport {
+                    platform: PLATFORM,
+                    attempts: 0,
+                    message: format!("{label}: {message}"),
+                },
             };
         }
         Verdict::Fail(SourceError::Platform { platform: PLATFORM, code: label, message })
@@ -279,7 +315,8 @@ impl GoogleError {
 
     /// Google's messages (the failures' first, then the status message), the status and request id.
     fn describe(&self) -> String {
-        let mut parts: Vec<String> = self.failures.iter().map(|(_, _, m)| m.clone()).filter(|m| !m.is_empty()).collect();
+        let mut parts: Vec<String> =
+            self.failures.iter().map(|(_, _, m)| m.clone()).filter(|m| !m.is_empty()).collect();
         if parts.is_empty() || !self.message.is_empty() && !parts.contains(&self.message) {
             parts.push(self.message.clone());
         }
@@ -333,7 +370,8 @@ fn text(row: &Value, path: &[&str]) -> Option<String> {
 
 /// `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.
 fn video_metric(api_version: &str) -> &'static str {
-    let major: u32 = api_version.trim_start_matches(['v', 'V']).split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let major: u32 =
+        api_version.trim_start_matches(['v', 'V']).split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
     if major >= 22 {
         "video_trueview_views"
     } else {
@@ -376,16 +414,20 @@ impl Source for GoogleAds {
     }
 
     async fn account(&self, account_id: &str, ctx: &ReadContext) -> Result<AccountInfo, SourceError> {
-        let query = "SELECT customer.id, customer.descriptive_name, customer.currency_code, customer.time_zone FROM customer";
+        let query =
+            "SELECT customer.id, customer.descriptive_name, customer.currency_code, customer.time_zone FROM customer";
         let batches = self.search(ctx, account_id, query).await?;
         let row = rows(batches).flatten().next().ok_or_else(|| SourceError::Platform {
             platform: PLATFORM,
             code: "not_found".into(),
             message: format!("customer {account_id} returned no row"),
         })?;
-        let currency = text(&row, &["customer", "currencyCode"]).ok_or_else(|| SourceError::malformed(PLATFORM, "customer without currency_code"))?;
-        let timezone = text(&row, &["customer", "timeZone"]).ok_or_else(|| SourceError::malformed(PLATFORM, "customer without time_zone"))?;
-        let id = customer_id(account_id).map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
+        let currency = text(&row, &["customer", "currencyCode"])
+            .ok_or_else(|| SourceError::malformed(PLATFORM, "customer without currency_code"))?;
+        let timezone = text(&row, &["customer", "timeZone"])
+            .ok_or_else(|| SourceError::malformed(PLATFORM, "customer without time_zone"))?;
+        let id = customer_id(account_id)
+            .map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
         let record = EntityRecord {
             account_id: id.clone(),
             id: id.clone(),
@@ -433,7 +475,12 @@ impl Source for GoogleAds {
         let ad_level = match stream.name {
             "ad_daily" => true,
             "campaign_daily" => false,
-            other => return Err(SourceError::Config { source_name: self.settings.name.clone(), message: format!("no daily stream {other}") }),
+            other => {
+                return Err(SourceError::Config {
+                    source_name: self.settings.name.clone(),
+                    message: format!("no daily stream {other}"),
+                })
+            }
         };
         for part in window.split(stream.max_window_days.max(1)) {
             let query = daily_query(stream.name, &self.settings.api_version, part).expect("a daily stream");
@@ -460,7 +507,8 @@ fn entity_record(stream: &str, account_id: &str, row: Value) -> Result<EntityRec
         "ad_groups" => (&["adGroup", "id"], &["adGroup", "name"], &["adGroup", "status"]),
         _ => (&["adGroupAd", "ad", "id"], &["adGroupAd", "ad", "name"], &["adGroupAd", "status"]),
     };
-    let id = text(&row, id_path).ok_or_else(|| SourceError::malformed(PLATFORM, format!("{stream} row without {}", id_path.join("."))))?;
+    let id = text(&row, id_path)
+        .ok_or_else(|| SourceError::malformed(PLATFORM, format!("{stream} row without {}", id_path.join("."))))?;
     Ok(EntityRecord {
         account_id: account_id.to_string(),
         id,
@@ -540,14 +588,18 @@ struct Segments<'a> {
 /// fields arrive as strings, doubles as numbers; omitted fields are zero.
 fn performance_record(account_id: &str, ad_level: bool, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
     use crate::json::{decimal, integer, raw_scalar as v, text as text_of};
-    let row: ReportRow<'_> = serde_json::from_str(raw.get())
-        .map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
+    let row: ReportRow<'_> =
+        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
     let id = |w: &Option<WithId<'_>>| w.as_ref().and_then(|w| text_of(&v(w.id)));
-    let day = row.segments.as_ref().and_then(|s| text_of(&v(s.date)))
+    let day = row
+        .segments
+        .as_ref()
+        .and_then(|s| text_of(&v(s.date)))
         .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without segments.date"))?;
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
         .map_err(|_| SourceError::malformed(PLATFORM, format!("segments.date {day:?} is not a date")))?;
-    let campaign_id = id(&row.campaign).ok_or_else(|| SourceError::malformed(PLATFORM, "report row without campaign.id"))?;
+    let campaign_id =
+        id(&row.campaign).ok_or_else(|| SourceError::malformed(PLATFORM, "report row without campaign.id"))?;
     let (ad_group_id, ad_id) = if ad_level {
         let ad = row.ad_group_ad.as_ref().and_then(|a| id(&a.ad));
         let ad_id = ad.ok_or_else(|| SourceError::malformed(PLATFORM, "ad report row without ad_group_ad.ad.id"))?;
@@ -586,7 +638,6 @@ fn performance_record(account_id: &str, ad_level: bool, raw: &RawValue) -> Resul
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,8 +645,8 @@ mod tests {
     fn raw(row: Value) -> Box<RawValue> {
         RawValue::from_string(row.to_string()).unwrap()
     }
-    use std::str::FromStr;
     use serde_json::json;
+    use std::str::FromStr;
 
     fn dec(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
@@ -638,7 +689,10 @@ mod tests {
         assert_eq!(r.spend, dec("1.23"));
         assert_eq!(r.conversions, dec("1.5"));
         assert_eq!(r.conversion_value, dec("45.67"));
-        assert_eq!((r.campaign_id.as_deref(), r.ad_group_id.as_deref(), r.ad_id.as_deref()), (Some("2"), Some("3"), Some("4")));
+        assert_eq!(
+            (r.campaign_id.as_deref(), r.ad_group_id.as_deref(), r.ad_id.as_deref()),
+            (Some("2"), Some("3"), Some("4"))
+        );
         assert_eq!((r.video_views, r.likes), (Some(30), None));
     }
 
@@ -662,7 +716,8 @@ mod tests {
 
     #[test]
     fn a_bad_metric_is_reported_not_zeroed() {
-        let row = json!({"campaign": {"id": "9"}, "metrics": {"costMicros": "12.5"}, "segments": {"date": "2026-06-02"}});
+        let row =
+            json!({"campaign": {"id": "9"}, "metrics": {"costMicros": "12.5"}, "segments": {"date": "2026-06-02"}});
         assert!(matches!(performance_record("1", false, &raw(row)), Err(SourceError::Malformed { .. })));
     }
 
@@ -676,11 +731,17 @@ mod tests {
 
     #[test]
     fn queries_follow_the_version_and_window() {
-        let window = DateWindow::new(NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()).unwrap();
+        let window = DateWindow::new(
+            NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+        )
+        .unwrap();
         let q = daily_query("ad_daily", "v21", window).unwrap();
         assert!(q.contains("FROM ad_group_ad WHERE segments.date BETWEEN '2026-06-01' AND '2026-06-30'"), "{q}");
         assert!(q.contains("metrics.video_views"));
-        assert!(daily_query("campaign_daily", "v22", window).unwrap().contains("metrics.video_trueview_views FROM campaign"));
+        assert!(daily_query("campaign_daily", "v22", window)
+            .unwrap()
+            .contains("metrics.video_trueview_views FROM campaign"));
         assert!(!q.contains("status"), "performance is never filtered by status");
     }
 
@@ -731,15 +792,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(classify(429, &body("30s"), &[("retry-after", "2")]), Verdict::Retry { after: Some(d), .. } if d == Duration::from_secs(2)));
+        assert!(
+            matches!(classify(429, &body("30s"), &[("retry-after", "2")]), Verdict::Retry { after: Some(d), .. } if d == Duration::from_secs(2))
+        );
         assert!(matches!(classify(429, &body("43200s"), &[]), Verdict::Fail(SourceError::RateLimited { .. })));
     }
 
     #[test]
     fn server_errors_and_cut_bodies_are_retried() {
-        let unavailable = r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#;
+        let unavailable =
+            r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#;
         assert!(matches!(classify(503, unavailable, &[]), Verdict::Retry { error: SourceError::Transport { .. }, .. }));
-        assert!(matches!(classify(200, r#"[{"results":[{"campaign""#, &[]), Verdict::Retry { error: SourceError::Malformed { .. }, .. }));
+        assert!(matches!(
+            classify(200, r#"[{"results":[{"campaign""#, &[]),
+            Verdict::Retry { error: SourceError::Malformed { .. }, .. }
+        ));
         assert!(matches!(classify(502, "<html>Bad Gateway</html>", &[]), Verdict::Retry { .. }));
     }
 

@@ -136,7 +136,8 @@ impl LinkedInAds {
     /// GET `{base}/rest/{path_and_query}`; the query string is already Rest.li-encoded.
     async fn get(&self, ctx: &ReadContext, path_and_query: &str) -> Result<Value, SourceError> {
         let token = self.settings.credential("access_token")?;
-        let auth = crate::json::sensitive_header(&self.settings.name, "access_token", &format!("Bearer {}", token.expose()))?;
+        let auth =
+            crate::json::sensitive_header(&self.settings.name, "access_token", &format!("Bearer {}", token.expose()))?;
         let version = HeaderValue::from_str(&self.settings.api_version).map_err(|_| {
             self.config_error(format!(
                 "api_version {:?} is not a valid LinkedIn-Version (YYYYMM)",
@@ -481,8 +482,8 @@ fn performance_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
     use serde_json::json;
+    use std::str::FromStr;
 
     #[test]
     fn the_metric_list_needs_more_than_one_request() {

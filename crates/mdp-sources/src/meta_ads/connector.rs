@@ -379,7 +379,6 @@ fn to_integer(d: Decimal, what: &str) -> Result<i64, SourceError> {
     crate::json::whole_number(PLATFORM, what, d)
 }
 
-
 /// A page of an edge, read without building a `Value` tree: its rows stay borrowed text.
 #[derive(Deserialize)]
 struct RawPage<'a> {
@@ -438,7 +437,11 @@ struct RawAction<'a> {
     value: Option<&'a RawValue>,
 }
 
-fn sum_raw_actions(list: Option<&[RawAction<'_>]>, name: &str, types: &[impl AsRef<str>]) -> Result<Decimal, SourceError> {
+fn sum_raw_actions(
+    list: Option<&[RawAction<'_>]>,
+    name: &str,
+    types: &[impl AsRef<str>],
+) -> Result<Decimal, SourceError> {
     let mut total = Decimal::ZERO;
     for action in list.unwrap_or_default() {
         let Some(action_type) = action.action_type.as_deref() else { continue };
@@ -452,9 +455,13 @@ fn sum_raw_actions(list: Option<&[RawAction<'_>]>, name: &str, types: &[impl AsR
 /// An insights row read through [`InsightsRow`]; the payload is the API's own text of the row.
 /// Conversions and their value are the sums of the configured action types (each entry counts once,
 /// so overlapping types only add up if both are configured).
-fn performance_record(account_id: &str, raw: &RawValue, conversion_types: &[String]) -> Result<PerformanceRecord, SourceError> {
-    let row: InsightsRow<'_> = serde_json::from_str(raw.get())
-        .map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
+fn performance_record(
+    account_id: &str,
+    raw: &RawValue,
+    conversion_types: &[String],
+) -> Result<PerformanceRecord, SourceError> {
+    let row: InsightsRow<'_> =
+        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
     let day = crate::json::text(&crate::json::raw_scalar(row.date_start))
         .ok_or_else(|| SourceError::malformed(PLATFORM, "insights row without date_start"))?;
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
@@ -571,7 +578,8 @@ impl Source for MetaAds {
                     .map_err(|e| SourceError::malformed(PLATFORM, format!("{edge} item: {e}")))?;
                 Ok(EntityRecord {
                     account_id: account.id.clone(),
-                    id: text(&item, "id").ok_or_else(|| SourceError::malformed(PLATFORM, format!("{edge} item without id")))?,
+                    id: text(&item, "id")
+                        .ok_or_else(|| SourceError::malformed(PLATFORM, format!("{edge} item without id")))?,
                     name: text(&item, "name"),
                     // The object's own status (ACTIVE/PAUSED/DELETED/ARCHIVED); effective_status stays in the payload.
                     status: text(&item, "status").or_else(|| text(&item, "effective_status")),

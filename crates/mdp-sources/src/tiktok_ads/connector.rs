@@ -5,7 +5,6 @@
 //! query string; numbers are strings; dates read `YYYY-MM-DD 00:00:00`; daily reports cover ≤ 30 days;
 //! page paging up to 1000 rows per page.
 
-
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use mdp_core::{DateWindow, Platform};
@@ -16,7 +15,9 @@ use serde_json::Value;
 use crate::error::SourceError;
 use crate::http::{Answer, Verdict};
 use crate::record::{EntityRecord, PerformanceRecord};
-use crate::source::{emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS};
+use crate::source::{
+    emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+};
 
 const PLATFORM: Platform = Platform::TikTokAds;
 const PAGE_SIZE: usize = 1000;
@@ -26,7 +27,8 @@ pub const AD_DAILY: StreamSpec = StreamSpec {
     name: "ad_daily",
     kind: StreamKind::Daily,
     max_window_days: 30,
-    description: "ad × day: spend, impressions, clicks, conversions, purchase value, video views, likes, comments, shares",
+    description:
+        "ad × day: spend, impressions, clicks, conversions, purchase value, video views, likes, comments, shares",
 };
 
 const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
@@ -66,7 +68,11 @@ impl TikTokAds {
         let url = self.url(path);
         let mut value = ctx
             .http
-            .send(PLATFORM, |client| client.get(&url).header("Access-Token", header.clone()).query(query), |a| self.classify(a))
+            .send(
+                PLATFORM,
+                |client| client.get(&url).header("Access-Token", header.clone()).query(query),
+                |a| self.classify(a),
+            )
             .await?;
         Ok(value.get_mut("data").map(Value::take).unwrap_or(Value::Null))
     }
@@ -89,7 +95,11 @@ impl TikTokAds {
 
     fn classify(&self, answer: Answer<'_>) -> Verdict {
         if answer.status == reqwest::StatusCode::NOT_FOUND {
-            let message = answer.json.as_ref().map(|v| v["message"].as_str().unwrap_or("not found").to_string()).unwrap_or_default();
+            let message = answer
+                .json
+                .as_ref()
+                .map(|v| v["message"].as_str().unwrap_or("not found").to_string())
+                .unwrap_or_default();
             return Verdict::Fail(SourceError::SunsetVersion {
                 platform: PLATFORM,
                 version: self.settings.api_version.clone(),
@@ -111,9 +121,15 @@ impl TikTokAds {
             // System errors and maintenance: transient.
             50000 | 50002 | 51021 | 60001 => Verdict::Retry {
                 after: None,
-                error: SourceError::Transport { platform: PLATFORM, attempts: 0, message: format!("code {code}: {message}") },
+                error: SourceError::Transport {
+                    platform: PLATFORM,
+                    attempts: 0,
+                    message: format!("code {code}: {message}"),
+                },
             },
-            40001 | 40104 | 40105 => Verdict::Fail(SourceError::Auth { platform: PLATFORM, code: code.to_string(), message }),
+            40001 | 40104 | 40105 => {
+                Verdict::Fail(SourceError::Auth { platform: PLATFORM, code: code.to_string(), message })
+            }
             _ => Verdict::Fail(SourceError::Platform { platform: PLATFORM, code: code.to_string(), message }),
         }
     }
@@ -170,7 +186,8 @@ impl Source for TikTokAds {
                 code: "not_found".into(),
                 message: format!("advertiser {account_id} is not visible to this token"),
             })?;
-        let currency = text(&info, "currency").ok_or_else(|| SourceError::malformed(PLATFORM, "advertiser without currency"))?;
+        let currency =
+            text(&info, "currency").ok_or_else(|| SourceError::malformed(PLATFORM, "advertiser without currency"))?;
         let timezone = text(&info, "display_timezone")
             .or_else(|| text(&info, "timezone"))
             .ok_or_else(|| SourceError::malformed(PLATFORM, "advertiser without time zone"))?;
@@ -199,7 +216,12 @@ impl Source for TikTokAds {
             "campaigns" => ("campaign/get/", "campaign_id", "campaign_name"),
             "ad_groups" => ("adgroup/get/", "adgroup_id", "adgroup_name"),
             "ads" => ("ad/get/", "ad_id", "ad_name"),
-            other => return Err(SourceError::Config { source_name: self.settings.name.clone(), message: format!("no entity stream {other}") }),
+            other => {
+                return Err(SourceError::Config {
+                    source_name: self.settings.name.clone(),
+                    message: format!("no entity stream {other}"),
+                })
+            }
         };
         let mut pages = Vec::new();
         self.pages(ctx, path, vec![("advertiser_id", account.id.clone())], |list| {
@@ -208,7 +230,8 @@ impl Source for TikTokAds {
                 .map(|item| {
                     Ok(EntityRecord {
                         account_id: account.id.clone(),
-                        id: text(&item, id_key).ok_or_else(|| SourceError::malformed(PLATFORM, format!("{path} item without {id_key}")))?,
+                        id: text(&item, id_key)
+                            .ok_or_else(|| SourceError::malformed(PLATFORM, format!("{path} item without {id_key}")))?,
                         name: text(&item, name_key),
                         // secondary_status tells deleted from disabled; operation_status does not.
                         status: text(&item, "secondary_status").or_else(|| text(&item, "operation_status")),
@@ -239,7 +262,10 @@ impl Source for TikTokAds {
         out: &Sink<PerformanceRecord>,
     ) -> Result<(), SourceError> {
         if stream.name != AD_DAILY.name {
-            return Err(SourceError::Config { source_name: self.settings.name.clone(), message: format!("no daily stream {}", stream.name) });
+            return Err(SourceError::Config {
+                source_name: self.settings.name.clone(),
+                message: format!("no daily stream {}", stream.name),
+            });
         }
         let metrics = serde_json::to_string(REPORT_METRICS).expect("serializable");
         for part in window.split(AD_DAILY.max_window_days) {
@@ -353,8 +379,8 @@ struct ReportMetrics<'a> {
 /// A report row read through [`ReportRow`], with the API's own text of the row as payload.
 fn performance_record(account_id: &str, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
     use crate::json::{decimal, integer, raw_scalar as v};
-    let row: ReportRow<'_> = serde_json::from_str(raw.get())
-        .map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
+    let row: ReportRow<'_> =
+        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
     let (d, m) = (&row.dimensions, &row.metrics);
     let day = crate::json::text(&v(d.stat_time_day))
         .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without stat_time_day"))?;
@@ -380,7 +406,6 @@ fn performance_record(account_id: &str, raw: &RawValue) -> Result<PerformanceRec
         payload: raw.get().to_string(),
     })
 }
-
 
 #[cfg(test)]
 mod tests {

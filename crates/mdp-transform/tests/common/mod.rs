@@ -84,7 +84,9 @@ impl TestProject {
     pub fn connect_options(&self) -> ConnectOptions {
         match &self.backend {
             Backend::DuckDb => ConnectOptions::duckdb(self.path().join("test.duckdb")),
-            Backend::Postgres { url, schema } => ConnectOptions::postgres(url.clone(), "test server").with_metadata_schema(format!("{schema}_meta")),
+            Backend::Postgres { url, schema } => {
+                ConnectOptions::postgres(url.clone(), "test server").with_metadata_schema(format!("{schema}_meta"))
+            }
         }
     }
 
@@ -97,7 +99,8 @@ impl TestProject {
     }
 
     pub fn load(&self, vars: &str) -> Result<Parsed, mdp_transform::TransformError> {
-        let vars: IndexMap<String, serde_json::Value> = if vars.is_empty() { IndexMap::new() } else { serde_yaml::from_str(vars).unwrap() };
+        let vars: IndexMap<String, serde_json::Value> =
+            if vars.is_empty() { IndexMap::new() } else { serde_yaml::from_str(vars).unwrap() };
         let fallback_target = match &self.backend {
             Backend::DuckDb => None,
             Backend::Postgres { schema, .. } => Some(Target {
@@ -109,17 +112,32 @@ impl TestProject {
                 kind: TargetKind::Preset(self.connect_options()),
             }),
         };
-        mdp_transform::load(&LoadOptions { project_dir: self.path().to_path_buf(), profiles_dir: None, target: None, vars, fallback_target })
+        mdp_transform::load(&LoadOptions {
+            project_dir: self.path().to_path_buf(),
+            profiles_dir: None,
+            target: None,
+            vars,
+            fallback_target,
+        })
     }
 
     /// Run a command like the CLI does: select, take the writer lock, execute, write artifacts.
-    pub async fn run(&self, command: Command, select_args: &[&str], vars: &str, full_refresh: bool) -> (Parsed, RunResults) {
+    pub async fn run(
+        &self,
+        command: Command,
+        select_args: &[&str],
+        vars: &str,
+        full_refresh: bool,
+    ) -> (Parsed, RunResults) {
         let parsed = self.load(vars).unwrap_or_else(|e| panic!("parse failed: {e}"));
         let selection = Selection { select: select_args.iter().map(|s| s.to_string()).collect(), ..Selection::all() };
         let ids = select(&parsed.manifest, &parsed.graph, &selection).unwrap();
         let options = RunOptions { command, threads: 4, full_refresh, target_dir: Some(self.path().join("target")) };
-        let opened = connect(&self.connect_options(), Access::Write(LockHolder::current("test-run", command.as_str()))).await.unwrap();
-        let results = mdp_transform::run::execute(&parsed, opened.warehouse.as_ref(), &ids, &options, &Quiet).await.unwrap();
+        let opened = connect(&self.connect_options(), Access::Write(LockHolder::current("test-run", command.as_str())))
+            .await
+            .unwrap();
+        let results =
+            mdp_transform::run::execute(&parsed, opened.warehouse.as_ref(), &ids, &options, &Quiet).await.unwrap();
         let manifest = mdp_transform::artifacts::manifest_json(&parsed);
         mdp_transform::artifacts::write(&self.path().join("target"), "manifest.json", &manifest).unwrap();
         let rr = mdp_transform::artifacts::run_results_json(&parsed, command, &results, serde_json::json!({}));
@@ -135,7 +153,8 @@ impl TestProject {
         let columns = wh.columns(&TableRef::new(schema, table)).await.unwrap();
         assert!(!columns.is_empty(), "{schema}.{table} does not exist");
         let d = wh.dialect();
-        let select: Vec<String> = columns.iter().map(|c| format!("cast({} as varchar)", d.quote_identifier(&c.name).unwrap())).collect();
+        let select: Vec<String> =
+            columns.iter().map(|c| format!("cast({} as varchar)", d.quote_identifier(&c.name).unwrap())).collect();
         let sql = format!("select {} from {}", select.join(", "), d.qualified(&TableRef::new(schema, table)).unwrap());
         let mut rows = string_rows(&wh.query_all(&sql).await.unwrap()).unwrap();
         rows.sort();
@@ -150,7 +169,8 @@ impl TestProject {
     /// Drop the test's schemas on Postgres.
     pub async fn cleanup(&self) {
         if let Backend::Postgres { schema, .. } = &self.backend {
-            let opened = connect(&self.connect_options(), Access::Write(LockHolder::current("cleanup", "test"))).await.unwrap();
+            let opened =
+                connect(&self.connect_options(), Access::Write(LockHolder::current("cleanup", "test"))).await.unwrap();
             let rows = string_rows(
                 &opened.warehouse.query_all(&format!("select cast(schema_name as varchar) from information_schema.schemata where schema_name like '{schema}%'")).await.unwrap(),
             )

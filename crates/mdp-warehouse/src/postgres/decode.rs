@@ -137,7 +137,9 @@ impl RowDecoder {
                     row.try_get::<_, Option<rust_decimal::Decimal>>(i)
                         .map_err(|e| WarehouseError::Unsupported {
                             engine: "postgres",
-                            what: format!("numeric values beyond 28 significant digits ({e}); cast to text in the query"),
+                            what: format!(
+                                "numeric values beyond 28 significant digits ({e}); cast to text in the query"
+                            ),
                         })?
                         .map(|d| d.to_string())
                 ),
@@ -148,9 +150,9 @@ impl RowDecoder {
                 ),
                 Kind::Date => put!(
                     Date32Builder,
-                    row.try_get::<_, Option<NaiveDate>>(i).map_err(err)?.map(|d| {
-                        (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
-                    })
+                    row.try_get::<_, Option<NaiveDate>>(i)
+                        .map_err(err)?
+                        .map(|d| { (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32 })
                 ),
                 Kind::Timestamp => put!(
                     TimestampMicrosecondBuilder,

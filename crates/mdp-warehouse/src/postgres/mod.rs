@@ -134,9 +134,9 @@ impl PostgresWarehouse {
         if !got {
             return Err(match self.read_lock_holder().await? {
                 Some(holder) => WarehouseError::Locked { holder },
-                None => WarehouseError::LockedUnknownHolder {
-                    lock: format!("advisory lock {key} on {}", self.display),
-                },
+                None => {
+                    WarehouseError::LockedUnknownHolder { lock: format!("advisory lock {key} on {}", self.display) }
+                }
             });
         }
         let d = PostgresDialect;
@@ -290,7 +290,10 @@ impl Transaction for PostgresTransaction {
         let mut udts = Vec::with_capacity(schema.fields().len());
         for field in schema.fields() {
             let udt = target.get(field.name()).ok_or_else(|| {
-                load_error(format!("the table has no column {:?} (batch columns must exist in the table)", field.name()))
+                load_error(format!(
+                    "the table has no column {:?} (batch columns must exist in the table)",
+                    field.name()
+                ))
             })?;
             if !copy::compatible_udts(field.data_type()).contains(&udt.as_str()) {
                 return Err(load_error(format!(
@@ -302,8 +305,7 @@ impl Transaction for PostgresTransaction {
             udts.push(udt.clone());
         }
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let copy_sql =
-            format!("COPY {} ({}) FROM STDIN (FORMAT binary)", d.qualified(table)?, d.quote_list(&columns)?);
+        let copy_sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", d.qualified(table)?, d.quote_list(&columns)?);
         let sink = self.client.copy_in::<_, bytes::Bytes>(&copy_sql).await.map_err(|e| pg_error(e, &copy_sql))?;
         futures::pin_mut!(sink);
         let mut buf = BytesMut::with_capacity(COPY_CHUNK_BYTES * 2);

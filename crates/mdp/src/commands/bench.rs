@@ -98,7 +98,12 @@ struct Ids {
 impl Ids {
     fn new() -> Ids {
         let make = |prefix: &str, n: u64| (0..n).map(|i| format!("{prefix}-{i}")).collect();
-        Ids { accounts: make("acc", 40), campaigns: make("cmp", 400), ad_groups: make("adg", 2_000), ads: make("ad", 10_000) }
+        Ids {
+            accounts: make("acc", 40),
+            campaigns: make("cmp", 400),
+            ad_groups: make("adg", 2_000),
+            ads: make("ad", 10_000),
+        }
     }
 }
 
@@ -174,8 +179,11 @@ async fn measure(label: &str, options: &ConnectOptions, args: &BenchArgs) -> Res
     let elapsed = started.elapsed();
 
     let check = mdp_warehouse::string_rows(
-        &w.query_all(&format!("SELECT CAST(count(*) AS BIGINT), CAST(sum(spend) AS VARCHAR) FROM {}", d.qualified(&table)?))
-            .await?,
+        &w.query_all(&format!(
+            "SELECT CAST(count(*) AS BIGINT), CAST(sum(spend) AS VARCHAR) FROM {}",
+            d.qualified(&table)?
+        ))
+        .await?,
     )?;
     anyhow::ensure!(
         check[0][0].as_deref() == Some(&rows.to_string()),
@@ -224,7 +232,15 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
     let ads_per_ad_group = args.rows.div_ceil(rows_per_ad_slot * 97 / 100).max(1); // 3% margin: days vary
     let exe = std::env::current_exe().context("cannot find the mdp executable")?;
     let mut sandbox = std::process::Command::new(exe)
-        .args(["sandbox", "--port", "0", "--today", &today.to_string(), "--ads-per-ad-group", &ads_per_ad_group.to_string()])
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--today",
+            &today.to_string(),
+            "--ads-per-ad-group",
+            &ads_per_ad_group.to_string(),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -233,7 +249,11 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
     let mut first = String::new();
     stdout.read_line(&mut first)?;
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = first.split_whitespace().find(|w| w.starts_with("http://")).context("the sandbox did not print its address")?.to_string();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .context("the sandbox did not print its address")?
+        .to_string();
     let accounts: serde_json::Value = reqwest_get_json(&format!("{url}/_sandbox/accounts")).await?;
 
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -253,7 +273,11 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
             base_url: url.clone(),
             api_version: kind.default_api_version.to_string(),
             accounts: ids.iter().filter_map(|a| a["id"].as_str().map(String::from)).collect(),
-            credentials: kind.credentials.iter().map(|c| (c.name.to_string(), Credential::new("bench-token"))).collect(),
+            credentials: kind
+                .credentials
+                .iter()
+                .map(|c| (c.name.to_string(), Credential::new("bench-token")))
+                .collect(),
             options: serde_json::json!({}),
         };
         jobs.push(SourceJob { source: mdp_sources::configure(settings)?, lookback_days: 30, start_date: None });
@@ -266,7 +290,8 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         today: Some(today),
     };
     let rss_before = memory_kib("VmRSS");
-    let report = Ingest::new(session.warehouse.as_ref(), &session.run_id, ReadContext { http }, ingest_options).run(&jobs).await;
+    let report =
+        Ingest::new(session.warehouse.as_ref(), &session.run_id, ReadContext { http }, ingest_options).run(&jobs).await;
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
     session.finish(failures.first().map(String::as_str)).await?;
     let _ = sandbox.kill();
@@ -294,7 +319,8 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
 }
 
 async fn reqwest_get_json(url: &str) -> Result<serde_json::Value> {
-    let http = mdp_sources::http::HttpDriver::new(mdp_sources::http::RetryPolicy::default()).map_err(|e| anyhow::anyhow!(e))?;
+    let http = mdp_sources::http::HttpDriver::new(mdp_sources::http::RetryPolicy::default())
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(http.client().get(url).send().await?.error_for_status()?.json().await?)
 }
 
@@ -333,14 +359,19 @@ async fn transform(args: &BenchArgs) -> Result<()> {
         let project = mdp_transform::DbtProject::load(&dir)?;
         let p = mdp_transform::parse::parse(project, target.clone(), Default::default())?;
         let ids: Vec<String> = p.manifest.nodes.keys().cloned().collect();
-        let options = RunOptions { command: Command::Build, threads: args.threads, full_refresh: false, target_dir: None };
+        let options =
+            RunOptions { command: Command::Build, threads: args.threads, full_refresh: false, target_dir: None };
         let compiled = mdp_transform::run::compile_nodes(&p, &ids, &Default::default(), &options);
         anyhow::ensure!(compiled.values().all(|c| c.is_ok()), "the synthetic project failed to compile");
         best = best.min(start.elapsed().as_secs_f64());
         parsed = Some(p);
     }
     let parsed = parsed.expect("three rounds ran");
-    println!("compile   {:>8.1} ms  (parse + render + DAG + compile of {} nodes; best of 3)", best * 1000.0, parsed.manifest.nodes.len());
+    println!(
+        "compile   {:>8.1} ms  (parse + render + DAG + compile of {} nodes; best of 3)",
+        best * 1000.0,
+        parsed.manifest.nodes.len()
+    );
 
     // Build on a fresh DuckDB.
     let rss_before = memory_kib("VmRSS");
@@ -351,11 +382,21 @@ async fn transform(args: &BenchArgs) -> Result<()> {
     )
     .await?;
     let ids = select(&parsed.manifest, &parsed.graph, &Selection::all())?;
-    let options = RunOptions { command: Command::Build, threads: args.threads, full_refresh: false, target_dir: Some(tmp.path().join("target")) };
+    let options = RunOptions {
+        command: Command::Build,
+        threads: args.threads,
+        full_refresh: false,
+        target_dir: Some(tmp.path().join("target")),
+    };
     let results = mdp_transform::run::execute(&parsed, opened.warehouse.as_ref(), &ids, &options, &Quiet).await?;
     opened.warehouse.close().await?;
     let elapsed = start.elapsed().as_secs_f64();
-    let failed: Vec<String> = results.results.iter().filter(|r| !r.status.lets_dependents_run()).map(|r| format!("{}: {}", r.unique_id, r.message)).collect();
+    let failed: Vec<String> = results
+        .results
+        .iter()
+        .filter(|r| !r.status.lets_dependents_run())
+        .map(|r| format!("{}: {}", r.unique_id, r.message))
+        .collect();
     anyhow::ensure!(failed.is_empty(), "the synthetic build failed:\n{}", failed.join("\n"));
     println!(
         "build     {:>8.2} s   ({} nodes: {} models + {} tests + seeds, {} threads, DuckDB; peak RSS {} MiB, {} MiB before)",

@@ -45,15 +45,20 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     println!("project: {} ({} sources, warehouse {})\n", args.dir.display(), jobs.len(), context.target_name);
 
     let session = context.start_run("demo").await?;
-    let http = HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+    let http =
+        HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
     let options = IngestOptions { today: Some(today), ..IngestOptions::default() };
-    let report = Ingest::new(session.warehouse.as_ref(), &session.run_id, ReadContext { http }, options).run(&jobs).await;
+    let report =
+        Ingest::new(session.warehouse.as_ref(), &session.run_id, ReadContext { http }, options).run(&jobs).await;
     ingest::print_summary(&report);
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
 
     let outcome = async {
         let (days, differences) = reconcile(session.warehouse.as_ref(), &sandbox, start, today).await?;
-        println!("\nreconciliation with the sandbox's ground truth: {days} account-days, {} difference(s)", differences.len());
+        println!(
+            "\nreconciliation with the sandbox's ground truth: {days} account-days, {} difference(s)",
+            differences.len()
+        );
         for d in differences.iter().take(10) {
             println!("  {d}");
         }
@@ -113,7 +118,11 @@ fn create_project(dir: &Path, sandbox: &Sandbox, start: NaiveDate) -> Result<()>
 /// The stream that carries all of a platform's spend: Google's campaign level (it includes
 /// Performance Max, which has no ad-level rows); the ad level elsewhere.
 fn spend_stream(platform: Platform) -> &'static str {
-    if platform == Platform::GoogleAds { "campaign_daily" } else { "ad_daily" }
+    if platform == Platform::GoogleAds {
+        "campaign_daily"
+    } else {
+        "ad_daily"
+    }
 }
 
 fn decimal(value: &Option<String>) -> Decimal {
@@ -121,7 +130,12 @@ fn decimal(value: &Option<String>) -> Decimal {
 }
 
 /// Compare the raw layer's daily totals per account with the sandbox's ground truth, exactly.
-async fn reconcile(w: &dyn Warehouse, sandbox: &Sandbox, start: NaiveDate, end: NaiveDate) -> Result<(usize, Vec<String>)> {
+async fn reconcile(
+    w: &dyn Warehouse,
+    sandbox: &Sandbox,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<(usize, Vec<String>)> {
     let d = w.dialect();
     let (mut days, mut differences) = (0, Vec::new());
     for platform in Platform::ALL {
@@ -138,8 +152,12 @@ async fn reconcile(w: &dyn Warehouse, sandbox: &Sandbox, start: NaiveDate, end: 
             for (date, truth) in sandbox.truth(platform, &account.id, start, end).unwrap_or_default() {
                 days += 1;
                 let day = date.to_string();
-                let got = rows.iter().find(|r| r[0].as_deref() == Some(account.id.as_str()) && r[1].as_deref() == Some(day.as_str()));
-                let got = got.map_or([Decimal::ZERO; 5], |r| [decimal(&r[2]), decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6])]);
+                let got = rows
+                    .iter()
+                    .find(|r| r[0].as_deref() == Some(account.id.as_str()) && r[1].as_deref() == Some(day.as_str()));
+                let got = got.map_or([Decimal::ZERO; 5], |r| {
+                    [decimal(&r[2]), decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6])]
+                });
                 let expected = [
                     Decimal::from(truth.impressions),
                     Decimal::from(truth.clicks),
@@ -147,7 +165,10 @@ async fn reconcile(w: &dyn Warehouse, sandbox: &Sandbox, start: NaiveDate, end: 
                     Decimal::new(truth.conversions_micros, 6).normalize(),
                     Decimal::new(truth.conversion_value_micros, 6).normalize(),
                 ];
-                for (metric, (g, e)) in ["impressions", "clicks", "spend", "conversions", "conversion_value"].iter().zip(got.iter().zip(expected)) {
+                for (metric, (g, e)) in ["impressions", "clicks", "spend", "conversions", "conversion_value"]
+                    .iter()
+                    .zip(got.iter().zip(expected))
+                {
                     if *g != e {
                         differences.push(format!("{platform} account {} {day} {metric}: raw {g}, API {e}", account.id));
                     }
@@ -161,7 +182,10 @@ async fn reconcile(w: &dyn Warehouse, sandbox: &Sandbox, start: NaiveDate, end: 
 /// KPIs per platform and account currency, from summed components (never averaged ratios).
 async fn print_kpis(w: &dyn Warehouse) -> Result<()> {
     let d = w.dialect();
-    println!("\n{:<13} {:<4} {:>14} {:>12} {:>10} {:>11} {:>14} {:>7} {:>8} {:>8} {:>6}", "platform", "cur", "spend", "impressions", "clicks", "conversions", "revenue", "CTR %", "CPC", "CPA", "ROAS");
+    println!(
+        "\n{:<13} {:<4} {:>14} {:>12} {:>10} {:>11} {:>14} {:>7} {:>8} {:>8} {:>6}",
+        "platform", "cur", "spend", "impressions", "clicks", "conversions", "revenue", "CTR %", "CPC", "CPA", "ROAS"
+    );
     for platform in Platform::ALL {
         let facts = d.qualified(&raw_table(platform.as_str(), spend_stream(platform)))?;
         let accounts = d.qualified(&raw_table(platform.as_str(), "accounts"))?;
@@ -173,7 +197,13 @@ async fn print_kpis(w: &dyn Warehouse) -> Result<()> {
         );
         for r in string_rows(&w.query_all(&sql).await?)? {
             let [spend, impressions, clicks, conversions, revenue] = [&r[1], &r[2], &r[3], &r[4], &r[5]].map(decimal);
-            let ratio = |n: Decimal, m: Decimal, scale: Decimal| if m.is_zero() { "-".to_string() } else { (n * scale / m).round_dp(2).to_string() };
+            let ratio = |n: Decimal, m: Decimal, scale: Decimal| {
+                if m.is_zero() {
+                    "-".to_string()
+                } else {
+                    (n * scale / m).round_dp(2).to_string()
+                }
+            };
             println!(
                 "{:<13} {:<4} {:>14} {:>12} {:>10} {:>11} {:>14} {:>7} {:>8} {:>8} {:>6}",
                 platform.as_str(),

@@ -107,9 +107,15 @@ async fn check_warehouse(report: &mut Report, target_name: &str, options: &Conne
         if !path.exists() {
             report.ok(
                 "warehouse",
-                format!("duckdb {} (target '{target_name}'): not created yet; the first writing command creates it", path.display()),
+                format!(
+                    "duckdb {} (target '{target_name}'): not created yet; the first writing command creates it",
+                    path.display()
+                ),
             );
-            report.ok("metadata", format!("will be created at version {} (`mdp migrate` does it now)", current_version()));
+            report.ok(
+                "metadata",
+                format!("will be created at version {} (`mdp migrate` does it now)", current_version()),
+            );
             return;
         }
     }
@@ -134,14 +140,20 @@ async fn check_warehouse(report: &mut Report, target_name: &str, options: &Conne
     match Metadata::new(warehouse.as_ref()).version().await {
         Ok(None) => report.ok(
             "metadata",
-            format!("schema '{}' not created yet: the first writing command (or `mdp migrate`) creates it", warehouse.metadata_schema()),
+            format!(
+                "schema '{}' not created yet: the first writing command (or `mdp migrate`) creates it",
+                warehouse.metadata_schema()
+            ),
         ),
         Ok(Some(v)) if v == current_version() => {
             report.ok("metadata", format!("schema '{}' at version {v} (current)", warehouse.metadata_schema()))
         }
         Ok(Some(v)) if v < current_version() => report.warn(
             "metadata",
-            format!("schema at version {v}, this mdp writes {}: the next writing command (or `mdp migrate`) upgrades it", current_version()),
+            format!(
+                "schema at version {v}, this mdp writes {}: the next writing command (or `mdp migrate`) upgrades it",
+                current_version()
+            ),
         ),
         Ok(Some(v)) => report.fail(
             "metadata",
@@ -175,7 +187,10 @@ fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) {
         match source.credentials.get(spec.name) {
             None if spec.required => report.fail(
                 &what,
-                format!("credential {label} is not configured: add `{}: {{ env: VAR_NAME }}` under credentials\n({})", spec.name, spec.description),
+                format!(
+                    "credential {label} is not configured: add `{}: {{ env: VAR_NAME }}` under credentials\n({})",
+                    spec.name, spec.description
+                ),
             ),
             None => report.ok(&what, format!("credential {label} not configured")),
             Some(reference) => match reference.resolve(&project.root) {
@@ -190,7 +205,12 @@ fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) {
     if !present.is_empty() {
         report.ok(
             &what,
-            format!("{}, {} account(s): credentials present: {}", source.platform, source.accounts.len(), present.join(", ")),
+            format!(
+                "{}, {} account(s): credentials present: {}",
+                source.platform,
+                source.accounts.len(),
+                present.join(", ")
+            ),
         );
     }
 }

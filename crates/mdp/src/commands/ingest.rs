@@ -1,10 +1,10 @@
 //! `mdp ingest`: read the enabled sources into the raw layer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -20,12 +20,16 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
     let context = ProjectContext::load(global)?;
     let jobs = jobs(&context.project, &args.sources)?;
     if jobs.is_empty() {
-        bail!("no enabled sources in {}: add one under `sources:` (or set `enabled: true`)", context.project.file.display());
+        bail!(
+            "no enabled sources in {}: add one under `sources:` (or set `enabled: true`)",
+            context.project.file.display()
+        );
     }
     if let (Some(from), Some(to)) = (args.from, args.to) {
         anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
     }
-    let http = HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
+    let http =
+        HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
     let ctx = ReadContext { http: http.clone() };
     let session = context.start_run("ingest").await?;
     let options = IngestOptions {
@@ -55,7 +59,10 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("\n{} stream(s) failed; committed windows are kept and the next run resumes from each cursor:", failures.len());
+        eprintln!(
+            "\n{} stream(s) failed; committed windows are kept and the next run resumes from each cursor:",
+            failures.len()
+        );
         for failure in &failures {
             eprintln!("  error: {failure}");
         }
@@ -68,7 +75,9 @@ pub(crate) fn jobs(project: &Project, only: &[String]) -> Result<Vec<SourceJob>>
     for name in only {
         match project.source(name) {
             None => bail!("no source named '{name}' in {}", project.file.display()),
-            Some(s) if !s.enabled => bail!("source '{name}' is disabled in {}: set `enabled: true`", project.file.display()),
+            Some(s) if !s.enabled => {
+                bail!("source '{name}' is disabled in {}: set `enabled: true`", project.file.display())
+            }
             Some(_) => {}
         }
     }
@@ -93,7 +102,11 @@ fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> 
             Err(e) => {
                 let required = mdp_sources::kind(source.platform).credential(name).is_some_and(|c| c.required);
                 if required {
-                    bail!("source '{}': credential {name} ({}): {e}; `mdp doctor` lists what is missing", source.name.as_str(), reference.describe());
+                    bail!(
+                        "source '{}': credential {name} ({}): {e}; `mdp doctor` lists what is missing",
+                        source.name.as_str(),
+                        reference.describe()
+                    );
                 }
             }
         }
@@ -123,7 +136,9 @@ impl StreamBars {
     fn new(http: &HttpDriver) -> StreamBars {
         let multi = indicatif::MultiProgress::new();
         let totals = multi.add(indicatif::ProgressBar::new_spinner());
-        totals.set_style(indicatif::ProgressStyle::with_template("{spinner} ingesting: {msg} [{elapsed}]").expect("valid template"));
+        totals.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} ingesting: {msg} [{elapsed}]").expect("valid template"),
+        );
         let stats = http.stats.clone();
         let ticking = totals.clone();
         let ticker = tokio::spawn(async move {
@@ -180,7 +195,10 @@ impl IngestObserver for StreamBars {
 }
 
 pub(crate) fn print_summary(report: &IngestReport) {
-    println!("{:<14} {:<22} {:<12} {:>8} {:>10} {:>8}  status", "source", "account", "stream", "windows", "rows", "seconds");
+    println!(
+        "{:<14} {:<22} {:<12} {:>8} {:>10} {:>8}  status",
+        "source", "account", "stream", "windows", "rows", "seconds"
+    );
     for s in &report.streams {
         let status = if s.error.is_some() { "FAILED" } else { "ok" };
         println!(

@@ -20,9 +20,14 @@ pub async fn run(args: SandboxArgs) -> Result<()> {
     println!("\nsources for mdp.yml (any token value works; export them first):");
     for platform in Platform::ALL {
         let accounts: Vec<String> = sandbox.world.accounts(platform).map(|a| format!("\"{}\"", a.id)).collect();
-        println!("  - name: {platform}\n    platform: {platform}\n    base_url: http://{bound}\n    accounts: [{}]", accounts.join(", "));
+        println!(
+            "  - name: {platform}\n    platform: {platform}\n    base_url: http://{bound}\n    accounts: [{}]",
+            accounts.join(", ")
+        );
     }
-    println!("\ncontrol: GET /_sandbox/truth, POST /_sandbox/restate, POST /_sandbox/faults (see `mdp sandbox --help`)");
+    println!(
+        "\ncontrol: GET /_sandbox/truth, POST /_sandbox/restate, POST /_sandbox/faults (see `mdp sandbox --help`)"
+    );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => println!("stopping"),
         result = server => result.context("the sandbox server stopped")?,

@@ -23,7 +23,8 @@ pub async fn run(global: &GlobalArgs, args: SqlArgs) -> Result<()> {
 
 /// Statements that return rows go through `query`; everything else through `execute`.
 fn returns_rows(sql: &str) -> bool {
-    let first = sql.trim_start().trim_start_matches('(').split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
+    let first =
+        sql.trim_start().trim_start_matches('(').split(|c: char| c.is_whitespace() || c == '(').next().unwrap_or("");
     ["select", "with", "values", "show", "describe", "explain", "table", "from", "pragma", "summarize"]
         .iter()
         .any(|k| first.eq_ignore_ascii_case(k))

@@ -31,7 +31,8 @@ pub enum Verb {
 
 fn parse_vars(vars: Option<&str>) -> Result<IndexMap<String, serde_json::Value>> {
     let Some(text) = vars else { return Ok(IndexMap::new()) };
-    let value: serde_yaml::Value = serde_yaml::from_str(text).with_context(|| format!("--vars {text:?} is not YAML or JSON"))?;
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).with_context(|| format!("--vars {text:?} is not YAML or JSON"))?;
     let json = serde_json::to_value(value)?;
     match json {
         serde_json::Value::Object(map) => Ok(map.into_iter().collect()),
@@ -81,7 +82,10 @@ pub fn ls(global: &GlobalArgs, args: LsArgs) -> Result<ExitCode> {
     let parsed = load(global, &args.common)?;
     let mut types = Vec::new();
     for t in &args.resource_type {
-        types.push(ResourceType::parse(t).with_context(|| format!("--resource-type {t}: expected model, seed, test or source"))?);
+        types.push(
+            ResourceType::parse(t)
+                .with_context(|| format!("--resource-type {t}: expected model, seed, test or source"))?,
+        );
     }
     let ids = select(&parsed.manifest, &parsed.graph, &selection(&args.common, types))?;
     let mut out = std::io::stdout().lock();
@@ -134,7 +138,8 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
         describe(&parsed.target),
         clock.elapsed().as_millis()
     );
-    artifacts::write(&target_dir, "manifest.json", &artifacts::manifest_json(&parsed)).with_context(|| format!("cannot write {}", target_dir.display()))?;
+    artifacts::write(&target_dir, "manifest.json", &artifacts::manifest_json(&parsed))
+        .with_context(|| format!("cannot write {}", target_dir.display()))?;
 
     if verb == Verb::Compile {
         // Compile needs to know which incremental models exist; a database that is not there yet
@@ -147,7 +152,11 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
             }
             Err(_) => Default::default(),
         };
-        let compilable: Vec<String> = ids.iter().filter(|id| matches!(parsed.manifest.nodes[*id].resource_type, ResourceType::Model | ResourceType::Test)).cloned().collect();
+        let compilable: Vec<String> = ids
+            .iter()
+            .filter(|id| matches!(parsed.manifest.nodes[*id].resource_type, ResourceType::Model | ResourceType::Test))
+            .cloned()
+            .collect();
         let compiled = mdp_transform::run::compile_nodes(&parsed, &compilable, &existing, &options);
         let mut errors = 0;
         for id in &compilable {
@@ -156,13 +165,19 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
                 eprintln!("error: {e}");
             }
         }
-        let models: Vec<&String> = compilable.iter().filter(|id| parsed.manifest.nodes[*id].resource_type == ResourceType::Model).collect();
+        let models: Vec<&String> =
+            compilable.iter().filter(|id| parsed.manifest.nodes[*id].resource_type == ResourceType::Model).collect();
         if models.len() == 1 && !args.select.is_empty() {
             if let Some(Ok(c)) = compiled.get(models[0]) {
                 println!("{}", c.sql);
             }
         }
-        eprintln!("compiled {} nodes into {} in {} ms", compilable.len() - errors, target_dir.join("compiled").display(), clock.elapsed().as_millis());
+        eprintln!(
+            "compiled {} nodes into {} in {} ms",
+            compilable.len() - errors,
+            target_dir.join("compiled").display(),
+            clock.elapsed().as_millis()
+        );
         return Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
 
@@ -182,8 +197,13 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
         "select": args.select, "exclude": args.exclude, "threads": threads, "full_refresh": args.full_refresh,
         "target": parsed.target.name, "project_dir": parsed.project.root,
     });
-    artifacts::write(&target_dir, "run_results.json", &artifacts::run_results_json(&parsed, options.command, &results, run_args))?;
-    let failed: Vec<&NodeResult> = results.results.iter().filter(|r| matches!(r.status, NodeStatus::Error | NodeStatus::Fail)).collect();
+    artifacts::write(
+        &target_dir,
+        "run_results.json",
+        &artifacts::run_results_json(&parsed, options.command, &results, run_args),
+    )?;
+    let failed: Vec<&NodeResult> =
+        results.results.iter().filter(|r| matches!(r.status, NodeStatus::Error | NodeStatus::Fail)).collect();
     let summary = format!(
         "PASS={} WARN={} ERROR={} SKIP={} TOTAL={}",
         results.count(NodeStatus::Success) + results.count(NodeStatus::Pass),
@@ -220,7 +240,13 @@ fn describe(target: &Target) -> String {
 
 fn count_kinds(parsed: &Parsed, ids: &[String]) -> String {
     let count = |k: ResourceType| ids.iter().filter(|id| parsed.manifest.nodes[*id].resource_type == k).count();
-    format!("{} models, {} seeds, {} tests, {} sources selected", count(ResourceType::Model), count(ResourceType::Seed), count(ResourceType::Test), count(ResourceType::Source))
+    format!(
+        "{} models, {} seeds, {} tests, {} sources selected",
+        count(ResourceType::Model),
+        count(ResourceType::Seed),
+        count(ResourceType::Test),
+        count(ResourceType::Source)
+    )
 }
 
 /// dbt-style progress lines on stderr.
@@ -258,7 +284,11 @@ impl RunObserver for Console {
             NodeStatus::Skipped => "SKIP".into(),
         };
         let width = 70usize.saturating_sub(what.len());
-        eprintln!("{index:>4} of {total} {status:<5} {what} {} [{detail} in {:.2}s]", ".".repeat(width.max(3)), result.execution_time);
+        eprintln!(
+            "{index:>4} of {total} {status:<5} {what} {} [{detail} in {:.2}s]",
+            ".".repeat(width.max(3)),
+            result.execution_time
+        );
     }
 }
 
