@@ -69,6 +69,12 @@ pub async fn materialize(
         run(wh, &mut out, hook).await?;
     }
     match node.config.materialized.as_str() {
+        "view" if d.name() == "duckdb" && existing != Some(false) => {
+            // One statement, atomic by itself: the fast path for the embedded warehouse.
+            run(wh, &mut out, &format!("create or replace view {} as (\n{}\n)", d.qualified(&target)?, compiled.sql))
+                .await?;
+            out.message = "CREATE VIEW".into();
+        }
         "view" => {
             let mut tx = wh.begin().await?;
             if let Some(is_view) = existing {
@@ -126,12 +132,20 @@ async fn build_table(
     existing: Option<bool>,
 ) -> Result<()> {
     let d = wh.dialect();
+    if d.name() == "duckdb" && existing != Some(true) {
+        // `CREATE OR REPLACE TABLE … AS` is atomic in DuckDB and answers with the row count.
+        let create = format!("create or replace table {} as (\n{}\n)", d.qualified(target)?, sql);
+        out.statements.push(create.clone());
+        let rows = string_rows(&wh.query_all(&create).await?)?;
+        let count = rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|s| s.parse().ok());
+        out.rows_affected = count;
+        out.message = count.map(|c| format!("SELECT {c}")).unwrap_or_else(|| "CREATE TABLE".into());
+        return Ok(());
+    }
     let mut tx = wh.begin().await?;
     if d.name() == "duckdb" {
-        if existing == Some(true) {
-            tx_run(tx.as_mut(), out, &drop_sql(d, target, true)?).await?;
-        }
-        tx_run(tx.as_mut(), out, &format!("create or replace table {} as (\n{}\n)", d.qualified(target)?, sql)).await?;
+        tx_run(tx.as_mut(), out, &drop_sql(d, target, true)?).await?;
+        tx_run(tx.as_mut(), out, &format!("create table {} as (\n{}\n)", d.qualified(target)?, sql)).await?;
     } else {
         let tmp = tmp_ref(target, "dbt_tmp");
         tx_run(tx.as_mut(), out, &format!("drop table if exists {}", d.qualified(&tmp)?)).await?;

@@ -664,7 +664,32 @@ impl Parser {
         node.column_name = def.column.clone();
         node.test_metadata = Some(TestMetadata { name: test_name, namespace, kwargs: kwargs.clone() });
         node.attached_node = Some(def.attached_id(&self.package));
-        // Parse render: learn the refs (the tested model, `to: ref(...)`) and in-macro config().
+        // Learn the refs (the tested node, `to: ref(...)`) and any config() in the test macro. The
+        // built-in tests have no config() and their refs are plain: no render needed (dbt parses them
+        // the same way, and a big project has thousands of them).
+        if !self.jinja.is_project_macro(&macro_name)
+            && ["unique", "not_null", "accepted_values", "relationships"].contains(&test_name_of(&node))
+        {
+            let mut refs = Vec::new();
+            let mut sources = Vec::new();
+            match &def.source {
+                Some((s, t)) => sources.push((s.clone(), t.clone())),
+                None => refs.push((None, def.target_name.clone())),
+            }
+            for v in kwargs.values() {
+                if let Json::String(s) = v {
+                    if let Some(call) = parse_simple_call(s) {
+                        match call {
+                            SimpleCall::Ref(name) => refs.push((None, name)),
+                            SimpleCall::Source(a, b) => sources.push((a, b)),
+                        }
+                    }
+                }
+            }
+            node.refs = refs;
+            node.sources = sources;
+            return self.insert(node);
+        }
         let mut scope = self.scope(Phase::Parse);
         if let Json::Object(map) = node.config.to_json() {
             scope.config = map;
@@ -680,6 +705,41 @@ impl Parser {
         node.refs = scope.refs;
         node.sources = scope.sources;
         self.insert(node)
+    }
+}
+
+fn test_name_of(node: &Node) -> &str {
+    node.test_metadata.as_ref().map(|m| m.name.as_str()).unwrap_or("")
+}
+
+enum SimpleCall {
+    Ref(String),
+    Source(String, String),
+}
+
+/// `ref('x')` / `source('a', 'b')` with literal arguments; anything else is `None` (and rendered).
+fn parse_simple_call(s: &str) -> Option<SimpleCall> {
+    let t = s.trim();
+    let (kind, rest) = if let Some(r) = t.strip_prefix("ref(") {
+        ("ref", r)
+    } else if let Some(r) = t.strip_prefix("source(") {
+        ("source", r)
+    } else {
+        return None;
+    };
+    let inner = rest.strip_suffix(')')?;
+    let args: Vec<String> = inner
+        .split(',')
+        .map(|a| {
+            let a = a.trim();
+            let q = a.chars().next()?;
+            (q == '\'' || q == '"').then(|| a.strip_prefix(q)?.strip_suffix(q).map(str::to_string)).flatten()
+        })
+        .collect::<Option<Vec<_>>>()?;
+    match (kind, args.as_slice()) {
+        ("ref", [name]) => Some(SimpleCall::Ref(name.clone())),
+        ("source", [a, b]) => Some(SimpleCall::Source(a.clone(), b.clone())),
+        _ => None,
     }
 }
 

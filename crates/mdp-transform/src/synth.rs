@@ -10,8 +10,10 @@
 //!   give either a chain of `left join`s on `id` or a `union all` of disjoint `mod(id, n)` slices, so
 //!   every model has exactly the seed's ids (unique, non-null) and the same six columns
 //!   (`id, account_id, event_date, amount, score, is_large`);
-//! - the SQL uses `{% set %}`, `{% for %}` (including refs inside a loop), `var()` with defaults in
-//!   `dbt_project.yml` `vars:`, and the project macro `synth_score` from `macros/synth.sql`;
+//! - the SQL of base, join and union models uses `{% set %}`, `{% for %}` (including refs inside a
+//!   loop), `var()` with defaults in `dbt_project.yml` `vars:`, and the project macro `synth_score`
+//!   from `macros/synth.sql`; projections are plain SQL around a literal `ref` (the shape dbt-core's
+//!   static parser handles without rendering), so a project mixes both kinds of model;
 //! - every model has exactly two schema tests on `id` (`unique`, `not_null`) in its folder's
 //!   `schema.yml`.
 //!
@@ -80,7 +82,7 @@ impl Lcg {
 enum Kind {
     /// Layer 0: reads the seed.
     Base,
-    /// One parent.
+    /// One parent; no Jinja but the `ref` (dbt-core's static parser takes these).
     Projection,
     /// Several parents, `left join`ed on `id`.
     Join,
@@ -286,7 +288,7 @@ fn model_sql(model: &PlannedModel) -> String {
         Kind::Base => {
             let _ = write!(
                 s,
-                "{{%- set shift = {} %}}\n\
+                "{{%- set shift = var('synth_shift') + {} %}}\n\
                  select\n    \
                    id,\n    \
                    account_id,\n    \
@@ -299,17 +301,18 @@ fn model_sql(model: &PlannedModel) -> String {
             );
         }
         Kind::Projection => {
+            // Plain SQL and a literal `ref`: the shape dbt-core's static parser handles without Jinja.
             let _ = write!(
                 s,
-                "{{%- set shift = var('synth_shift') %}}\n\
-                 select\n    \
+                "select\n    \
                    id,\n    \
                    account_id,\n    \
                    event_date,\n    \
-                   cast(amount + {{{{ shift }}}} as numeric(18, 2)) as amount,\n    \
-                   {{{{ synth_score('amount', {}) }}}} as score,\n    \
-                   amount > {{{{ var('synth_large_amount') }}}} as is_large\n\
+                   cast(amount + {} as numeric(18, 2)) as amount,\n    \
+                   cast(mod(cast(floor(amount) as bigint), {}) as integer) as score,\n    \
+                   amount > 500 as is_large\n\
                  from {{{{ ref('{}') }}}}\n",
+                1 + model.index % 4,
                 3 + model.index % 11,
                 parent(0)
             );
@@ -504,6 +507,9 @@ mod tests {
                     assert!(index < sizes[layer]);
                     assert!(m.parents.contains(&index));
                 }
+            }
+            if m.kind == Kind::Projection {
+                assert!(!sql.contains("{%") && sql.matches("{{").count() == 1, "{sql}");
             }
             assert_eq!(sql.matches("{%").count(), sql.matches("%}").count());
             assert_eq!(sql.matches("{{").count(), sql.matches("}}").count());
