@@ -46,18 +46,24 @@ pub struct LoadOptions {
     pub vars: IndexMap<String, serde_json::Value>,
     /// A target to use when the project has no `profiles.yml` (mdp.yml's warehouse).
     pub fallback_target: Option<Target>,
+    /// The project name to use when there is no `dbt_project.yml` (an mdp project: models/, seeds/,
+    /// macros/, tests/ with dbt's defaults). `None`: `dbt_project.yml` is required.
+    pub implicit_project_name: Option<String>,
 }
 
 /// Load `dbt_project.yml`, resolve the target from `profiles.yml`, and parse the project.
 pub fn load(options: &LoadOptions) -> Result<Parsed> {
     let root = &options.project_dir;
-    if !root.join("dbt_project.yml").is_file() {
+    let project = if root.join("dbt_project.yml").is_file() {
+        DbtProject::load(root)?
+    } else if let Some(name) = &options.implicit_project_name {
+        DbtProject::implicit(root, name)
+    } else {
         return Err(TransformError::config(
             root.join("dbt_project.yml"),
-            "not found: run this in a dbt project folder (one with dbt_project.yml), or pass --project-dir",
+            "not found: run this in a dbt project folder (one with dbt_project.yml) or an mdp project (mdp.yml), or pass --project-dir",
         ));
-    }
-    let project = DbtProject::load(root)?;
+    };
     let target = resolve_target(&project, options)?;
     parse::parse(project, target, options.vars.clone())
 }

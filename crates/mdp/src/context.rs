@@ -8,7 +8,6 @@ use mdp_warehouse::{connect, Access, ConnectOptions, Warehouse};
 use crate::cli::GlobalArgs;
 
 pub struct ProjectContext {
-    #[allow(dead_code, reason = "the ingest and build commands read the project's sources and settings")]
     pub project: Project,
     pub target_name: String,
     pub options: ConnectOptions,

@@ -138,3 +138,22 @@ fn profiles_dir_target_and_vars_flags_are_honoured() {
     assert!(!out.status.success());
     assert!(text(&out).contains("no target `nope` (targets: dev, other)"), "{}", text(&out));
 }
+
+#[test]
+fn an_mdp_project_builds_its_models_on_its_own_warehouse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = mdp(tmp.path(), &["init", "shop"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = tmp.path().join("shop");
+    std::fs::write(dir.join("seeds/budgets.csv"), "platform,monthly_budget\ngoogle_ads,1000\nmeta_ads,750.5\n")
+        .unwrap();
+    std::fs::write(
+        dir.join("models/total_budget.sql"),
+        "{{ config(materialized='table') }}\nselect sum(monthly_budget) as total from {{ ref('budgets') }}\n",
+    )
+    .unwrap();
+    let out = mdp(&dir, &["build"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = mdp(&dir, &["sql", "--read-only", "select total from main.total_budget"]);
+    assert!(text(&out).contains("1750.5"), "the model is in mdp.yml's warehouse: {}", text(&out));
+}

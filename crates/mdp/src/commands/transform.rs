@@ -43,8 +43,10 @@ fn parse_vars(vars: Option<&str>) -> Result<IndexMap<String, serde_json::Value>>
 
 /// Load and parse the project, printing parse warnings.
 pub fn load(global: &GlobalArgs, args: &TransformArgs) -> Result<Parsed> {
+    let mut implicit_project_name = None;
     let fallback_target = if global.project_dir.join("mdp.yml").is_file() {
         let ctx = ProjectContext::load(global)?;
+        implicit_project_name = Some(ctx.project.config.name.to_string());
         let schema = match &ctx.options {
             mdp_warehouse::ConnectOptions::DuckDb { .. } => "main",
             mdp_warehouse::ConnectOptions::Postgres { .. } => "public",
@@ -66,6 +68,7 @@ pub fn load(global: &GlobalArgs, args: &TransformArgs) -> Result<Parsed> {
         target: global.target.clone(),
         vars: parse_vars(args.vars.as_deref())?,
         fallback_target,
+        implicit_project_name,
     };
     let parsed = mdp_transform::load(&options)?;
     for w in &parsed.warnings {
