@@ -199,6 +199,23 @@ pub async fn execute(
     let existing = existing_relations(wh)
         .await
         .map_err(|e| TransformError::config("", format!("cannot list the warehouse's relations: {e}")))?;
+    // Like dbt: the schemas of what will be built exist before on-run-start runs.
+    let mut schemas_needed: Vec<String> = runnable
+        .iter()
+        .filter_map(|id| {
+            manifest.nodes[id].relation.as_ref().filter(|_| manifest.nodes[id].resource_type != ResourceType::Source)
+        })
+        .map(|r| r.schema.clone())
+        .collect();
+    schemas_needed.sort();
+    schemas_needed.dedup();
+    for schema in &schemas_needed {
+        let sql = wh.dialect().create_schema_sql(schema).map_err(|e| TransformError::config("", e.to_string()))?;
+        wh.execute(&sql)
+            .await
+            .map_err(|e| TransformError::config("", format!("cannot create schema {schema}: {e}")))?;
+    }
+    run_project_hooks(parsed, wh, "on-run-start", &parsed.project.on_run_start, &[]).await?;
     let compiled = compile_nodes(parsed, &runnable, &existing, options);
 
     // Dependencies among the nodes that run (ephemerals are see-through).
@@ -214,7 +231,7 @@ pub async fn execute(
     let mut ready: Vec<String> = runnable.iter().filter(|id| waiting[*id] == 0).cloned().collect();
     let total = runnable.len();
     let existing = Mutex::new(existing);
-    let schemas_done = tokio::sync::Mutex::new(HashSet::new());
+    let schemas_done = tokio::sync::Mutex::new(schemas_needed.into_iter().collect::<HashSet<String>>());
     let mut results: HashMap<String, NodeResult> = HashMap::new();
     let mut blocked_by: HashMap<String, String> = HashMap::new();
     let mut in_flight = FuturesUnordered::new();
@@ -283,7 +300,43 @@ pub async fn execute(
         results.insert(id, result);
     }
     let ordered: Vec<NodeResult> = runnable.iter().filter_map(|id| results.remove(id)).collect();
+    drop(in_flight);
+    let mut schemas: Vec<String> = schemas_done.into_inner().into_iter().collect();
+    schemas.sort();
+    run_project_hooks(parsed, wh, "on-run-end", &parsed.project.on_run_end, &schemas).await?;
     Ok(RunResults { results: ordered, elapsed: started.elapsed().as_secs_f64() })
+}
+
+/// `on-run-start` / `on-run-end` of `dbt_project.yml`: rendered with the project context
+/// (`on-run-end` also sees `schemas`, the schemas this run built into) and run in order.
+async fn run_project_hooks(
+    parsed: &Parsed,
+    wh: &dyn Warehouse,
+    which: &str,
+    hooks: &[String],
+    schemas: &[String],
+) -> Result<()> {
+    for (i, hook) in hooks.iter().enumerate() {
+        let mut ctx = parsed.base_context.clone();
+        ctx.insert("execute".into(), minijinja::Value::from(true));
+        ctx.insert("schemas".into(), minijinja::Value::from_serialize(schemas));
+        let scope = crate::jinja::RenderScope::new(
+            crate::jinja::Phase::Compile,
+            &parsed.project.name,
+            parsed.resolver.clone(),
+            parsed.vars.clone(),
+            parsed.target.type_name(),
+        );
+        let label = format!("dbt_project.yml ({which} hook {})", i + 1);
+        let (sql, _) = parsed.jinja.render_str(&label, hook, minijinja::Value::from(ctx), scope)?;
+        if sql.trim().is_empty() {
+            continue;
+        }
+        wh.execute(&sql)
+            .await
+            .map_err(|e| TransformError::config("dbt_project.yml", format!("{which} hook {} failed: {e}", i + 1)))?;
+    }
+    Ok(())
 }
 
 /// For each runnable node, the runnable nodes it must wait for: its nearest runnable ancestors

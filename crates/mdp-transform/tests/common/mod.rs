@@ -118,6 +118,7 @@ impl TestProject {
             target: None,
             vars,
             fallback_target,
+            implicit_project_name: None,
         })
     }
 
