@@ -31,6 +31,13 @@ pub struct DuckDbWarehouse {
     lock: Option<FileLock>,
 }
 
+/// Run a query to completion and collect its batches.
+fn query_materialized(conn: &duckdb::Connection, sql: &str) -> Result<Vec<RecordBatch>> {
+    let mut stmt = conn.prepare(sql).map_err(|e| db_error(e, sql))?;
+    let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(|e| db_error(e, sql))?.collect();
+    Ok(batches)
+}
+
 fn db_error(e: duckdb::Error, sql: &str) -> WarehouseError {
     WarehouseError::sql(ENGINE, e, sql)
 }
@@ -161,12 +168,7 @@ impl Warehouse for DuckDbWarehouse {
     /// statements that take a millisecond (tests, `CREATE TABLE … AS`, metadata reads).
     async fn query_all(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let sql = sql.to_string();
-        self.with_connection(move |c| {
-            let mut stmt = c.prepare(&sql).map_err(|e| db_error(e, &sql))?;
-            let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(|e| db_error(e, &sql))?.collect();
-            Ok(batches)
-        })
-        .await
+        self.with_connection(move |c| query_materialized(c, &sql)).await
     }
 
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
@@ -264,12 +266,7 @@ impl Transaction for DuckDbTransaction {
 
     async fn query_all(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
         let sql = sql.to_string();
-        self.run(move |c| {
-            let mut stmt = c.prepare(&sql).map_err(|e| db_error(e, &sql))?;
-            let batches: Vec<RecordBatch> = stmt.query_arrow([]).map_err(|e| db_error(e, &sql))?.collect();
-            Ok(batches)
-        })
-        .await
+        self.run(move |c| query_materialized(c, &sql)).await
     }
 
     async fn bulk_load(&mut self, table: &TableRef, mut batches: BatchStream) -> Result<u64> {
