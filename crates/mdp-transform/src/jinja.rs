@@ -717,4 +717,44 @@ mod tests {
         };
         assert!(raised.contains("bad input"), "{raised}");
     }
+
+    #[test]
+    fn dbt_context_functions_behave_like_dbt() {
+        let mut env = JinjaEnv::new();
+        env.add_macro_file(
+            "macros/dispatch.sql",
+            "{% macro cast_text(x) %}{{ return(adapter.dispatch('cast_text')(x)) }}{% endmacro %}\
+             {% macro default__cast_text(x) %}cast({{ x }} as text){% endmacro %}\
+             {% macro duckdb__cast_text(x) %}cast({{ x }} as varchar){% endmacro %}",
+        )
+        .unwrap();
+        env.add_template(
+            "models/f.sql",
+            "{{ cast_text('a') }}|{{ run_started_at.strftime('%Y') }}|{{ env_var('MDP_SURELY_UNSET_VAR', 'dflt') }}|\
+             {{ log('hello', info=True) }}{{ fromjson('{\"k\": [1, 2]}')['k'] | length }}|{{ 'Ab'.upper() }}|\
+             {{ is_incremental() }}|{{ var('v', 'x') }}|{{ adapter.quote('c') }}|{{ config.get('materialized', 'view') }}",
+        )
+        .unwrap();
+        let ctx = minijinja::context! { run_started_at => Value::from_object(RunStartedAt(chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z").unwrap().into())) };
+        let mut s = scope(Phase::Compile);
+        s.is_incremental = true;
+        s.config.insert("materialized".into(), serde_json::json!("table"));
+        let (out, _) = env.render("models/f.sql", ctx.clone(), s).unwrap();
+        assert_eq!(
+            out, r#"cast(a as varchar)|2026|dflt|2|AB|True|x|"c"|table"#,
+            "booleans render as Python's True, as in dbt"
+        );
+        let pg =
+            RenderScope::new(Phase::Compile, "p", Arc::new(Resolver::default()), Arc::new(IndexMap::new()), "postgres");
+        let (out, _) = env.render("models/f.sql", ctx, pg).unwrap();
+        assert!(out.starts_with("cast(a as text)|"), "dispatch falls back to default__ on other adapters: {out}");
+    }
+
+    #[test]
+    fn unsupported_warehouse_queries_say_why() {
+        let mut env = JinjaEnv::new();
+        env.add_template("models/q.sql", "{% set r = run_query('select 1') %}").unwrap();
+        let err = env.render("models/q.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
+        assert!(err.contains("run_query() is not supported") && err.contains("compute the value in SQL"), "{err}");
+    }
 }
