@@ -155,18 +155,40 @@ pub fn compile_nodes(
             continue;
         }
         let result = compiler.compile(id).map_err(|e| e.to_string());
-        if let (Ok(c), Some(dir)) = (&result, &options.target_dir) {
-            if matches!(node.resource_type, ResourceType::Model | ResourceType::Test) {
-                let path = compiled_path(dir, "compiled", node);
-                if let Some(parent) = path.parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                let _ = std::fs::write(&path, &c.sql);
-            }
-        }
         out.insert(id.clone(), result);
     }
     out
+}
+
+/// The `target/compiled` files of compiled models and tests: (path, SQL).
+pub fn compiled_files(
+    parsed: &Parsed,
+    compiled: &HashMap<String, std::result::Result<CompiledNode, String>>,
+    target_dir: &std::path::Path,
+) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = compiled
+        .iter()
+        .filter_map(|(id, c)| {
+            let node = &parsed.manifest.nodes[id];
+            let sql = c.as_ref().ok()?;
+            matches!(node.resource_type, ResourceType::Model | ResourceType::Test)
+                .then(|| (compiled_path(target_dir, "compiled", node), sql.sql.clone()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Write files, creating their folders. Artifacts are best-effort: a full disk must not fail a build.
+pub fn write_files(files: &[(PathBuf, String)]) {
+    for (path, text) in files {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = std::fs::write(path, text) {
+            tracing::warn!("cannot write {}: {e}", path.display());
+        }
+    }
 }
 
 /// `target/<kind>/<package>/<file>` (generic tests: `<properties file>/<test name>.sql`).
@@ -217,6 +239,12 @@ pub async fn execute(
     }
     run_project_hooks(parsed, wh, "on-run-start", &parsed.project.on_run_start, &[]).await?;
     let compiled = compile_nodes(parsed, &runnable, &existing, options);
+    // target/compiled is written beside the run, not before it: thousands of small files can take
+    // seconds on some file systems.
+    let writer = options.target_dir.as_ref().map(|dir| {
+        let files = compiled_files(parsed, &compiled, dir);
+        std::thread::spawn(move || write_files(&files))
+    });
 
     // Dependencies among the nodes that run (ephemerals are see-through).
     let deps = run_dependencies(parsed, &parsed.graph, &runnable, &runnable_set, options.command == Command::Build);
@@ -301,6 +329,9 @@ pub async fn execute(
     }
     let ordered: Vec<NodeResult> = runnable.iter().filter_map(|id| results.remove(id)).collect();
     drop(in_flight);
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
     let mut schemas: Vec<String> = schemas_done.into_inner().into_iter().collect();
     schemas.sort();
     run_project_hooks(parsed, wh, "on-run-end", &parsed.project.on_run_end, &schemas).await?;

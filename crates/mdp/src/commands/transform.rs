@@ -161,6 +161,7 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
             .cloned()
             .collect();
         let compiled = mdp_transform::run::compile_nodes(&parsed, &compilable, &existing, &options);
+        mdp_transform::run::write_files(&mdp_transform::run::compiled_files(&parsed, &compiled, &target_dir));
         let mut errors = 0;
         for id in &compilable {
             if let Some(Err(e)) = compiled.get(id) {
