@@ -67,3 +67,122 @@ where parent.to_field is null
         {{ return(relation) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Cross-database macros (dbt-core's, callable as `dbt.date_trunc(...)` or `date_trunc(...)`):
+    one SQL spelling per warehouse, chosen with adapter.dispatch so a project can override one. -#}
+
+{% macro date_trunc(datepart, date) -%}
+    date_trunc('{{ datepart }}', {{ date }})
+{%- endmacro %}
+
+{% macro dateadd(datepart, interval, from_date_or_timestamp) -%}
+    {{ return(adapter.dispatch('dateadd')(datepart, interval, from_date_or_timestamp)) }}
+{%- endmacro %}
+
+{% macro duckdb__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    date_add({{ from_date_or_timestamp }}, interval ({{ interval }}) {{ datepart }})
+{%- endmacro %}
+
+{% macro default__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    {{ from_date_or_timestamp }} + ((interval '1 {{ datepart }}') * ({{ interval }}))
+{%- endmacro %}
+
+{% macro datediff(first_date, second_date, datepart) -%}
+    {{ return(adapter.dispatch('datediff')(first_date, second_date, datepart)) }}
+{%- endmacro %}
+
+{% macro duckdb__datediff(first_date, second_date, datepart) -%}
+    date_diff('{{ datepart }}', ({{ first_date }})::timestamp, ({{ second_date }})::timestamp)
+{%- endmacro %}
+
+{% macro default__datediff(first_date, second_date, datepart) -%}
+    {%- if datepart == 'year' -%}
+        (date_part('year', ({{ second_date }})::date) - date_part('year', ({{ first_date }})::date))
+    {%- elif datepart == 'quarter' -%}
+        ((date_part('year', ({{ second_date }})::date) - date_part('year', ({{ first_date }})::date)) * 4 + date_part('quarter', ({{ second_date }})::date) - date_part('quarter', ({{ first_date }})::date))
+    {%- elif datepart == 'month' -%}
+        ((date_part('year', ({{ second_date }})::date) - date_part('year', ({{ first_date }})::date)) * 12 + date_part('month', ({{ second_date }})::date) - date_part('month', ({{ first_date }})::date))
+    {%- elif datepart == 'day' -%}
+        (({{ second_date }})::date - ({{ first_date }})::date)
+    {%- elif datepart == 'week' -%}
+        floor((({{ second_date }})::date - ({{ first_date }})::date) / 7.0)
+    {%- elif datepart == 'hour' -%}
+        floor(extract(epoch from (({{ second_date }})::timestamp - ({{ first_date }})::timestamp)) / 3600)
+    {%- elif datepart == 'minute' -%}
+        floor(extract(epoch from (({{ second_date }})::timestamp - ({{ first_date }})::timestamp)) / 60)
+    {%- elif datepart == 'second' -%}
+        floor(extract(epoch from (({{ second_date }})::timestamp - ({{ first_date }})::timestamp)))
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("datediff: unsupported datepart " ~ datepart) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro safe_cast(field, type) -%}
+    {%- if target.type == 'duckdb' -%}try_cast({{ field }} as {{ type }}){%- else -%}cast({{ field }} as {{ type }}){%- endif -%}
+{%- endmacro %}
+
+{% macro cast(field, type) -%}
+    cast({{ field }} as {{ type }})
+{%- endmacro %}
+
+{% macro safe_divide(numerator, denominator) -%}
+    ({{ numerator }}) / nullif(({{ denominator }}), 0)
+{%- endmacro %}
+
+{% macro concat(fields) -%}
+    {{ fields | join(' || ') }}
+{%- endmacro %}
+
+{% macro hash(field) -%}
+    md5(cast({{ field }} as varchar))
+{%- endmacro %}
+
+{% macro any_value(expression) -%}
+    {%- if target.type == 'duckdb' -%}any_value({{ expression }}){%- else -%}min({{ expression }}){%- endif -%}
+{%- endmacro %}
+
+{% macro bool_or(expression) -%}
+    bool_or({{ expression }})
+{%- endmacro %}
+
+{% macro split_part(string_text, delimiter_text, part_number) -%}
+    split_part({{ string_text }}, {{ delimiter_text }}, {{ part_number }})
+{%- endmacro %}
+
+{% macro length(expression) -%}
+    length({{ expression }})
+{%- endmacro %}
+
+{% macro right(string_text, length_expression) -%}
+    right({{ string_text }}, {{ length_expression }})
+{%- endmacro %}
+
+{% macro string_literal(value) -%}
+    '{{ value | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro escape_single_quotes(expression) -%}
+    {{ expression | replace("'", "''") }}
+{%- endmacro %}
+
+{% macro cast_bool_to_text(field) -%}
+    cast({{ field }} as varchar)
+{%- endmacro %}
+
+{% macro current_timestamp() -%}
+    now()
+{%- endmacro %}
+
+{% macro type_string() %}varchar{% endmacro %}
+
+{% macro type_timestamp() %}timestamp{% endmacro %}
+
+{% macro type_int() %}integer{% endmacro %}
+
+{% macro type_bigint() %}bigint{% endmacro %}
+
+{% macro type_float() %}float{% endmacro %}
+
+{% macro type_numeric() %}numeric(28, 6){% endmacro %}
+
+{% macro type_boolean() %}boolean{% endmacro %}

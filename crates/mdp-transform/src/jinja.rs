@@ -328,6 +328,7 @@ fn register_globals(env: &mut Environment<'static>) {
     }
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global("adapter", Value::from_object(Adapter));
+    env.add_global("dbt", Value::from_object(DbtNamespace));
     env.add_function("tojson", |v: Value| {
         serde_json::to_string(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
     });
@@ -589,6 +590,23 @@ impl Object for Exceptions {
                 Ok(Value::from(""))
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// `dbt.<macro>(...)`: dbt-core's namespace for its global macros (`dbt.date_trunc`, …), which are
+/// global functions here.
+#[derive(Debug)]
+struct DbtNamespace;
+
+impl Object for DbtNamespace {
+    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match state.lookup(method).filter(|v| !v.is_undefined()) {
+            Some(f) => f.call(state, args),
+            None => Err(Error::new(
+                ErrorKind::UnknownFunction,
+                format!("dbt.{method}: no such macro in mdp's built-ins or the project"),
+            )),
         }
     }
 }

@@ -263,3 +263,52 @@ async fn incremental_strategy_append_and_invalid_strategies() {
     assert_eq!(bad.status, NodeStatus::Error);
     assert!(bad.message.contains("invalid incremental strategy `bad_strategy`"), "{}", bad.message);
 }
+
+async fn cross_database_macros(project: TestProject) {
+    std::fs::write(
+        project.path().join("models/xdb.sql"),
+        r#"{{ config(materialized='table') }}
+select
+    {{ dbt.date_trunc('month', "cast('2026-06-17' as date)") }} as month_start,
+    {{ dbt.dateadd('day', 3, "cast('2026-06-17' as date)") }} as plus_three,
+    {{ dbt.datediff("cast('2026-06-01' as date)", "cast('2026-06-17' as date)", 'day') }} as days_between,
+    {{ datediff("cast('2026-01-15' as date)", "cast('2026-06-17' as date)", 'month') }} as months_between,
+    {{ dbt.safe_divide('10.0', '0') }} as div_zero,
+    {{ dbt.safe_divide('10.0', '4') }} as div_ok,
+    {{ dbt.concat(["'a'", "'b'"]) }} as ab,
+    {{ dbt.string_literal("it's") }} as quoted,
+    {{ dbt.split_part("'a-b-c'", "'-'", 2) }} as part,
+    {{ dbt.safe_cast("'12'", dbt.type_int()) }} as twelve,
+    cast(1 as {{ dbt.type_bigint() }}) as one
+"#,
+    )
+    .unwrap();
+    let (_, ran) = project.run(Command::Run, &["xdb"], "", false).await;
+    assert!(ran.success(), "{}", ran.results[0].message);
+    let (cols, rows) = project.rows(&project.schema(), "xdb").await;
+    let get = |name: &str| rows[0][cols.iter().position(|c| c == name).unwrap()].clone();
+    assert!(get("month_start").unwrap().starts_with("2026-06-01"));
+    assert!(get("plus_three").unwrap().starts_with("2026-06-20"));
+    assert_eq!(get("days_between").as_deref(), Some("16"));
+    assert_eq!(get("months_between").as_deref().map(|v| v.trim_end_matches(".0")), Some("5"));
+    assert_eq!(get("div_zero"), None, "safe_divide by zero is NULL");
+    assert_eq!(get("div_ok").unwrap().parse::<f64>().unwrap(), 2.5);
+    assert_eq!(get("ab").as_deref(), Some("ab"));
+    assert_eq!(get("quoted").as_deref(), Some("it's"));
+    assert_eq!(get("part").as_deref(), Some("b"));
+    assert_eq!(get("twelve").as_deref(), Some("12"));
+    assert_eq!(get("one").as_deref(), Some("1"));
+    project.cleanup().await;
+}
+
+#[tokio::test]
+async fn cross_database_macros_give_the_same_answers_on_duckdb() {
+    cross_database_macros(TestProject::duckdb("features")).await;
+}
+
+#[tokio::test]
+async fn cross_database_macros_give_the_same_answers_on_postgres() {
+    if let Some(p) = TestProject::postgres("features") {
+        cross_database_macros(p).await;
+    }
+}
