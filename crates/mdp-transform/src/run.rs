@@ -256,7 +256,9 @@ pub async fn execute(
         }
     }
     let order: HashMap<&str, usize> = runnable.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let mut ready: Vec<String> = runnable.iter().filter(|id| waiting[*id] == 0).cloned().collect();
+    // Ready nodes by manifest position, smallest first (a heap: thousands of tests become ready at once).
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
+        runnable.iter().enumerate().filter(|(_, id)| waiting[*id] == 0).map(|(i, _)| std::cmp::Reverse(i)).collect();
     let total = runnable.len();
     let existing = Mutex::new(existing);
     let schemas_done = tokio::sync::Mutex::new(schemas_needed.into_iter().collect::<HashSet<String>>());
@@ -268,9 +270,9 @@ pub async fn execute(
 
     loop {
         // Start what is ready, in manifest order, up to the thread limit.
-        ready.sort_by_key(|id| std::cmp::Reverse(order[id.as_str()]));
         while in_flight.len() < threads {
-            let Some(id) = ready.pop() else { break };
+            let Some(std::cmp::Reverse(position)) = ready.pop() else { break };
+            let id = runnable[position].clone();
             let node = &manifest.nodes[&id];
             started_count += 1;
             let index = started_count;
@@ -322,7 +324,7 @@ pub async fn execute(
             let w = waiting.get_mut(&dep).expect("dependent is runnable");
             *w -= 1;
             if *w == 0 {
-                ready.push(dep);
+                ready.push(std::cmp::Reverse(order[dep.as_str()]));
             }
         }
         results.insert(id, result);
