@@ -170,18 +170,39 @@ impl TestProject {
     /// Drop the test's schemas on Postgres.
     pub async fn cleanup(&self) {
         if let Backend::Postgres { schema, .. } = &self.backend {
-            let opened =
-                connect(&self.connect_options(), Access::Write(LockHolder::current("cleanup", "test"))).await.unwrap();
-            let rows = string_rows(
-                &opened.warehouse.query_all(&format!("select cast(schema_name as varchar) from information_schema.schemata where schema_name like '{schema}%'")).await.unwrap(),
-            )
-            .unwrap();
-            opened.warehouse.close().await.unwrap();
-            let opened = connect(&self.connect_options(), Access::Read).await.unwrap();
-            for r in rows {
-                let s = r[0].clone().unwrap();
-                opened.warehouse.execute(&format!("drop schema if exists \"{s}\" cascade")).await.unwrap();
-            }
+            drop_schemas(self.connect_options(), schema.clone()).await;
+        }
+    }
+}
+
+/// Drop every schema whose name starts with `prefix` (the test's own, `_staging`, `_meta`, …).
+async fn drop_schemas(options: ConnectOptions, prefix: String) {
+    let Ok(opened) = connect(&options, Access::Read).await else { return };
+    let sql = format!(
+        "select cast(schema_name as varchar) from information_schema.schemata where schema_name like '{prefix}%'"
+    );
+    let rows = match opened.warehouse.query_all(&sql).await {
+        Ok(batches) => string_rows(&batches).unwrap_or_default(),
+        Err(_) => return,
+    };
+    for r in rows {
+        if let Some(s) = r[0].clone() {
+            let _ = opened.warehouse.execute(&format!("drop schema if exists \"{s}\" cascade")).await;
+        }
+    }
+}
+
+/// A failed Postgres test still removes its schemas, so a red run leaves the shared server clean.
+impl Drop for TestProject {
+    fn drop(&mut self) {
+        if let Backend::Postgres { schema, .. } = &self.backend {
+            let (options, prefix) = (self.connect_options(), schema.clone());
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    rt.block_on(drop_schemas(options, prefix));
+                }
+            })
+            .join();
         }
     }
 }
