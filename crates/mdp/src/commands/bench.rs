@@ -342,14 +342,41 @@ async fn transform(args: &BenchArgs) -> Result<()> {
         .with_context(|| format!("cannot write the synthetic project to {}", dir.display()))?;
     let db = dir.join("bench.duckdb");
     let _ = std::fs::remove_file(&db);
+    // `--adapter postgres` builds on the Postgres server instead (in schema mdp_bench_synth, dropped
+    // before and after); the default and `all` measure the embedded DuckDB.
+    let postgres = match args.adapter {
+        BenchAdapter::Postgres => Some(
+            postgres_url(args)
+                .context("--adapter postgres needs --postgres-url, MDP_BENCH_POSTGRES_URL or MDP_TEST_POSTGRES_URL")?,
+        ),
+        _ => None,
+    };
+    let (schema, kind, warehouse_name) = match &postgres {
+        Some(url) => (
+            "mdp_bench_synth",
+            mdp_transform::TargetKind::Preset(
+                ConnectOptions::postgres(url.clone(), "bench server").with_metadata_schema(BENCH_METADATA_SCHEMA),
+            ),
+            "Postgres",
+        ),
+        None => ("main", mdp_transform::TargetKind::DuckDb { path: db.clone() }, "DuckDB"),
+    };
     let target = mdp_transform::Target {
         profile_name: "synth".into(),
         name: "bench".into(),
-        schema: "main".into(),
+        schema: schema.into(),
         database: "bench".into(),
         threads: args.threads,
-        kind: mdp_transform::TargetKind::DuckDb { path: db.clone() },
+        kind,
     };
+    let drop_schema = || async {
+        if postgres.is_some() {
+            let opened = mdp_warehouse::connect(&target.connect_options(), mdp_warehouse::Access::Read).await?;
+            opened.warehouse.execute(&format!("drop schema if exists {schema} cascade")).await?;
+        }
+        anyhow::Ok(())
+    };
+    drop_schema().await?;
     println!(
         "synthetic project: {} models, {} tests, {} seed(s) in {}",
         summary.models,
@@ -414,8 +441,9 @@ async fn transform(args: &BenchArgs) -> Result<()> {
         .map(|r| format!("{}: {}", r.unique_id, r.message))
         .collect();
     anyhow::ensure!(failed.is_empty(), "the synthetic build failed:\n{}", failed.join("\n"));
+    drop_schema().await?;
     println!(
-        "build     {:>8.2} s   ({} nodes: {} models + {} tests + seeds, {} threads, DuckDB; peak RSS {} MiB, {} MiB before)",
+        "build     {:>8.2} s   ({} nodes: {} models + {} tests + seeds, {} threads, {warehouse_name}; peak RSS {} MiB, {} MiB before)",
         elapsed,
         results.results.len(),
         summary.models,
