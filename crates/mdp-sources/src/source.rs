@@ -44,11 +44,15 @@ pub struct SourceSettings {
 }
 
 impl SourceSettings {
+    /// A configuration error of this source (names the source, as mdp.yml does).
+    pub fn config_error(&self, message: impl Into<String>) -> SourceError {
+        SourceError::Config { source_name: self.name.clone(), message: message.into() }
+    }
+
     /// A required credential, or a configuration error naming it.
     pub fn credential(&self, name: &str) -> Result<&Credential, SourceError> {
-        self.credentials.get(name).ok_or_else(|| SourceError::Config {
-            source_name: self.name.clone(),
-            message: format!("credential `{name}` is not configured (add it under credentials: in mdp.yml)"),
+        self.credentials.get(name).ok_or_else(|| {
+            self.config_error(format!("credential `{name}` is not configured (add it under credentials: in mdp.yml)"))
         })
     }
 
@@ -104,6 +108,31 @@ pub struct AccountInfo {
     pub timezone: String,
     /// The `accounts` stream's record.
     pub record: EntityRecord,
+}
+
+impl AccountInfo {
+    /// An account and its `accounts` record (which repeats id, currency and time zone).
+    pub fn new(
+        id: String,
+        name: Option<String>,
+        status: Option<String>,
+        currency: String,
+        timezone: String,
+        payload: String,
+    ) -> Self {
+        let record = EntityRecord {
+            account_id: id.clone(),
+            id: id.clone(),
+            name,
+            status,
+            campaign_id: None,
+            ad_group_id: None,
+            currency: Some(currency.clone()),
+            timezone: Some(timezone.clone()),
+            payload,
+        };
+        AccountInfo { id, currency, timezone, record }
+    }
 }
 
 /// A configured connector for one source.

@@ -74,7 +74,7 @@ pub struct GoogleAds {
 impl GoogleAds {
     pub fn new(settings: SourceSettings) -> Result<GoogleAds, SourceError> {
         settings.credential("access_token")?;
-        let config_error = |message: String| SourceError::Config { source_name: settings.name.clone(), message };
+        let config_error = |message: String| settings.config_error(message);
         let login_customer_id = match &settings.options["login_customer_id"] {
             Value::Null => None,
             Value::String(s) => {
@@ -117,8 +117,7 @@ impl GoogleAds {
 
     /// Run one GAQL query; the batches of the stream, in order.
     async fn search(&self, ctx: &ReadContext, customer: &str, query: &str) -> Result<Vec<Value>, SourceError> {
-        let customer = customer_id(customer)
-            .map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
+        let customer = customer_id(customer).map_err(|message| self.settings.config_error(message))?;
         let url = format!(
             "{}/{}/customers/{customer}/googleAds:searchStream",
             self.settings.base(),
@@ -146,8 +145,7 @@ impl GoogleAds {
     /// A searchStream answer as text when it is a clean array of batches (no error element): report
     /// rows are then read as borrowed typed rows ([`RawBatch`]) instead of a `Value` tree.
     async fn search_text(&self, ctx: &ReadContext, customer: &str, query: &str) -> Result<String, SourceError> {
-        let customer = customer_id(customer)
-            .map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
+        let customer = customer_id(customer).map_err(|message| self.settings.config_error(message))?;
         let url = format!(
             "{}/{}/customers/{customer}/googleAds:searchStream",
             self.settings.base(),
@@ -426,20 +424,15 @@ impl Source for GoogleAds {
             .ok_or_else(|| SourceError::malformed(PLATFORM, "customer without currency_code"))?;
         let timezone = text(&row, &["customer", "timeZone"])
             .ok_or_else(|| SourceError::malformed(PLATFORM, "customer without time_zone"))?;
-        let id = customer_id(account_id)
-            .map_err(|message| SourceError::Config { source_name: self.settings.name.clone(), message })?;
-        let record = EntityRecord {
-            account_id: id.clone(),
-            id: id.clone(),
-            name: text(&row, &["customer", "descriptiveName"]),
-            status: None,
-            campaign_id: None,
-            ad_group_id: None,
-            currency: Some(currency.clone()),
-            timezone: Some(timezone.clone()),
-            payload: row.to_string(),
-        };
-        Ok(AccountInfo { id, currency, timezone, record })
+        let id = customer_id(account_id).map_err(|message| self.settings.config_error(message))?;
+        Ok(AccountInfo::new(
+            id,
+            text(&row, &["customer", "descriptiveName"]),
+            None,
+            currency,
+            timezone,
+            row.to_string(),
+        ))
     }
 
     async fn read_entities(
@@ -453,7 +446,7 @@ impl Source for GoogleAds {
             "campaigns" => "SELECT campaign.id, campaign.name, campaign.status, campaign.advertising_channel_type FROM campaign",
             "ad_groups" => "SELECT ad_group.id, ad_group.name, ad_group.status, campaign.id FROM ad_group",
             "ads" => "SELECT ad_group_ad.ad.id, ad_group_ad.ad.name, ad_group_ad.status, ad_group.id, campaign.id FROM ad_group_ad",
-            other => return Err(SourceError::Config { source_name: self.settings.name.clone(), message: format!("no entity stream {other}") }),
+            other => return Err(self.settings.config_error(format!("no entity stream {other}"))),
         };
         let batches = self.search(ctx, &account.id, query).await?;
         for batch in rows(batches) {
@@ -475,12 +468,7 @@ impl Source for GoogleAds {
         let ad_level = match stream.name {
             "ad_daily" => true,
             "campaign_daily" => false,
-            other => {
-                return Err(SourceError::Config {
-                    source_name: self.settings.name.clone(),
-                    message: format!("no daily stream {other}"),
-                })
-            }
+            other => return Err(self.settings.config_error(format!("no daily stream {other}"))),
         };
         for part in window.split(stream.max_window_days.max(1)) {
             let query = daily_query(stream.name, &self.settings.api_version, part).expect("a daily stream");

@@ -118,15 +118,11 @@ impl LinkedInAds {
         Ok(LinkedInAds { settings })
     }
 
-    fn config_error(&self, message: impl Into<String>) -> SourceError {
-        SourceError::Config { source_name: self.settings.name.clone(), message: message.into() }
-    }
-
     /// The numeric account id (`123` or `urn:li:sponsoredAccount:123` in mdp.yml).
     fn account_number(&self, account_id: &str) -> Result<String, SourceError> {
         let id = account_id.trim().strip_prefix("urn:li:sponsoredAccount:").unwrap_or(account_id.trim());
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(self.config_error(format!(
+            return Err(self.settings.config_error(format!(
                 "LinkedIn ad account ids are numbers (as in urn:li:sponsoredAccount:123), not {account_id:?}"
             )));
         }
@@ -139,7 +135,7 @@ impl LinkedInAds {
         let auth =
             crate::json::sensitive_header(&self.settings.name, "access_token", &format!("Bearer {}", token.expose()))?;
         let version = HeaderValue::from_str(&self.settings.api_version).map_err(|_| {
-            self.config_error(format!(
+            self.settings.config_error(format!(
                 "api_version {:?} is not a valid LinkedIn-Version (YYYYMM)",
                 self.settings.api_version
             ))
@@ -310,18 +306,7 @@ impl Source for LinkedInAds {
             text(&info, "currency").ok_or_else(|| SourceError::malformed(PLATFORM, "ad account without currency"))?;
         // Report days are UTC days; the payload keeps whatever the account says about itself.
         let timezone = "UTC".to_string();
-        let record = EntityRecord {
-            account_id: id.clone(),
-            id: id.clone(),
-            name: text(&info, "name"),
-            status: text(&info, "status"),
-            campaign_id: None,
-            ad_group_id: None,
-            currency: Some(currency.clone()),
-            timezone: Some(timezone.clone()),
-            payload: info.to_string(),
-        };
-        Ok(AccountInfo { id, currency, timezone, record })
+        Ok(AccountInfo::new(id, text(&info, "name"), text(&info, "status"), currency, timezone, info.to_string()))
     }
 
     async fn read_entities(
@@ -335,7 +320,7 @@ impl Source for LinkedInAds {
             "campaigns" => Finder::CampaignGroups,
             "ad_groups" => Finder::Campaigns,
             "ads" => Finder::Creatives,
-            other => return Err(self.config_error(format!("no entity stream {other}"))),
+            other => return Err(self.settings.config_error(format!("no entity stream {other}"))),
         };
         // Creatives name their campaign only; the campaign names its group.
         let groups =
@@ -402,7 +387,7 @@ impl Source for LinkedInAds {
         out: &Sink<PerformanceRecord>,
     ) -> Result<(), SourceError> {
         if stream.name != AD_DAILY.name {
-            return Err(self.config_error(format!("no daily stream {}", stream.name)));
+            return Err(self.settings.config_error(format!("no daily stream {}", stream.name)));
         }
         // The parents of each creative, from the finders (all statuses).
         let groups = self.campaign_groups_of(ctx, &account.id).await?;

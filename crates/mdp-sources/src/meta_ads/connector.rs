@@ -112,7 +112,7 @@ pub fn normalize_account_id(id: &str) -> Option<String> {
 impl MetaAds {
     pub fn new(settings: SourceSettings) -> Result<MetaAds, SourceError> {
         settings.credential("access_token")?;
-        let config = |message: String| SourceError::Config { source_name: settings.name.clone(), message };
+        let config = |message: String| settings.config_error(message);
         for account in &settings.accounts {
             if normalize_account_id(account).is_none() {
                 return Err(config(format!(
@@ -158,10 +158,9 @@ impl MetaAds {
     }
 
     fn node(&self, account_id: &str) -> Result<String, SourceError> {
-        normalize_account_id(account_id).map(|id| format!("act_{id}")).ok_or_else(|| SourceError::Config {
-            source_name: self.settings.name.clone(),
-            message: format!("account `{account_id}` is not a Meta ad account id"),
-        })
+        normalize_account_id(account_id)
+            .map(|id| format!("act_{id}"))
+            .ok_or_else(|| self.settings.config_error(format!("account `{account_id}` is not a Meta ad account id")))
     }
 
     fn url(&self, path: &str) -> String {
@@ -534,18 +533,7 @@ impl Source for MetaAds {
         let status = info["account_status"]
             .as_i64()
             .map(|c| account_status_name(c).map_or_else(|| c.to_string(), str::to_string));
-        let record = EntityRecord {
-            account_id: id.clone(),
-            id: id.clone(),
-            name: text(&info, "name"),
-            status,
-            campaign_id: None,
-            ad_group_id: None,
-            currency: Some(currency.clone()),
-            timezone: Some(timezone.clone()),
-            payload: info.to_string(),
-        };
-        Ok(AccountInfo { id, currency, timezone, record })
+        Ok(AccountInfo::new(id, text(&info, "name"), status, currency, timezone, info.to_string()))
     }
 
     async fn read_entities(
@@ -559,12 +547,7 @@ impl Source for MetaAds {
             "campaigns" => ("campaigns", "id,name,status,effective_status,configured_status,objective,created_time"),
             "ad_groups" => ("adsets", "id,name,status,effective_status,campaign_id"),
             "ads" => ("ads", "id,name,status,effective_status,campaign_id,adset_id"),
-            other => {
-                return Err(SourceError::Config {
-                    source_name: self.settings.name.clone(),
-                    message: format!("no entity stream {other}"),
-                })
-            }
+            other => return Err(self.settings.config_error(format!("no entity stream {other}"))),
         };
         let path = format!("{}/{edge}", self.node(&account.id)?);
         let query = [
@@ -604,10 +587,7 @@ impl Source for MetaAds {
         out: &Sink<PerformanceRecord>,
     ) -> Result<(), SourceError> {
         if stream.name != AD_DAILY.name {
-            return Err(SourceError::Config {
-                source_name: self.settings.name.clone(),
-                message: format!("no daily stream {}", stream.name),
-            });
+            return Err(self.settings.config_error(format!("no daily stream {}", stream.name)));
         }
         let path = format!("{}/insights", self.node(&account.id)?);
         let mut parts: VecDeque<DateWindow> = window.split(AD_DAILY.max_window_days).into();

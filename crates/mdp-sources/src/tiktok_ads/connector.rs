@@ -191,18 +191,8 @@ impl Source for TikTokAds {
         let timezone = text(&info, "display_timezone")
             .or_else(|| text(&info, "timezone"))
             .ok_or_else(|| SourceError::malformed(PLATFORM, "advertiser without time zone"))?;
-        let record = EntityRecord {
-            account_id: account_id.to_string(),
-            id: account_id.to_string(),
-            name: text(&info, "name"),
-            status: text(&info, "status"),
-            campaign_id: None,
-            ad_group_id: None,
-            currency: Some(currency.clone()),
-            timezone: Some(timezone.clone()),
-            payload: info.to_string(),
-        };
-        Ok(AccountInfo { id: account_id.to_string(), currency, timezone, record })
+        let (name, status) = (text(&info, "name"), text(&info, "status"));
+        Ok(AccountInfo::new(account_id.to_string(), name, status, currency, timezone, info.to_string()))
     }
 
     async fn read_entities(
@@ -216,12 +206,7 @@ impl Source for TikTokAds {
             "campaigns" => ("campaign/get/", "campaign_id", "campaign_name"),
             "ad_groups" => ("adgroup/get/", "adgroup_id", "adgroup_name"),
             "ads" => ("ad/get/", "ad_id", "ad_name"),
-            other => {
-                return Err(SourceError::Config {
-                    source_name: self.settings.name.clone(),
-                    message: format!("no entity stream {other}"),
-                })
-            }
+            other => return Err(self.settings.config_error(format!("no entity stream {other}"))),
         };
         let mut pages = Vec::new();
         self.pages(ctx, path, vec![("advertiser_id", account.id.clone())], |list| {
@@ -262,10 +247,7 @@ impl Source for TikTokAds {
         out: &Sink<PerformanceRecord>,
     ) -> Result<(), SourceError> {
         if stream.name != AD_DAILY.name {
-            return Err(SourceError::Config {
-                source_name: self.settings.name.clone(),
-                message: format!("no daily stream {}", stream.name),
-            });
+            return Err(self.settings.config_error(format!("no daily stream {}", stream.name)));
         }
         let metrics = serde_json::to_string(REPORT_METRICS).expect("serializable");
         for part in window.split(AD_DAILY.max_window_days) {
