@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::manifest::{Manifest, Node, ResourceType};
+use crate::manifest::{Node, ResourceType};
 use crate::parse::Parsed;
 use crate::run::{Command, RunResults};
 
@@ -26,7 +26,7 @@ fn metadata(parsed: &Parsed, schema: &str) -> Value {
     })
 }
 
-fn node_json(node: &Node, manifest: &Manifest) -> Value {
+fn node_json(node: &Node) -> Value {
     let rel = node.relation.as_ref();
     let mut m = Map::new();
     m.insert("unique_id".into(), json!(node.unique_id));
@@ -48,8 +48,7 @@ fn node_json(node: &Node, manifest: &Manifest) -> Value {
     m.insert("meta".into(), serde_json::to_value(&node.meta).unwrap_or(Value::Null));
     m.insert("raw_code".into(), json!(node.raw_code));
     m.insert("language".into(), json!("sql"));
-    let (node_deps, macros): (Vec<&String>, Vec<&String>) = (node.depends_on.iter().collect(), Vec::new());
-    m.insert("depends_on".into(), json!({"nodes": node_deps, "macros": macros}));
+    m.insert("depends_on".into(), json!({"nodes": node.depends_on, "macros": []}));
     m.insert(
         "refs".into(),
         Value::from(
@@ -75,7 +74,6 @@ fn node_json(node: &Node, manifest: &Manifest) -> Value {
         m.remove("refs");
         m.remove("sources");
     }
-    let _ = manifest;
     Value::Object(m)
 }
 
@@ -85,7 +83,7 @@ pub fn manifest_json(parsed: &Parsed) -> Value {
     let mut nodes = Map::new();
     let mut sources = Map::new();
     for (id, node) in &manifest.nodes {
-        let v = node_json(node, manifest);
+        let v = node_json(node);
         if node.resource_type == ResourceType::Source {
             sources.insert(id.clone(), v);
         } else {
@@ -94,7 +92,7 @@ pub fn manifest_json(parsed: &Parsed) -> Value {
     }
     let mut disabled = Map::new();
     for (id, node) in &manifest.disabled {
-        disabled.insert(id.clone(), Value::from(vec![node_json(node, manifest)]));
+        disabled.insert(id.clone(), Value::from(vec![node_json(node)]));
     }
     let mut parent_map = Map::new();
     let mut child_map = Map::new();

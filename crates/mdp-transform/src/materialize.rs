@@ -114,7 +114,11 @@ async fn tx_run(tx: &mut dyn Transaction, out: &mut Outcome, sql: &str) -> Resul
     Ok(())
 }
 
-fn drop_sql(d: &dyn Dialect, table: &TableRef, is_view: bool) -> std::result::Result<String, WarehouseError> {
+pub(crate) fn drop_sql(
+    d: &dyn Dialect,
+    table: &TableRef,
+    is_view: bool,
+) -> std::result::Result<String, WarehouseError> {
     let kind = if is_view { "view" } else { "table" };
     let cascade = if d.name() == "postgres" { " cascade" } else { "" };
     Ok(format!("drop {kind} if exists {}{cascade}", d.qualified(table)?))

@@ -45,7 +45,7 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
     let mut vars = project.vars_for(&project.name);
     vars.extend(cli_vars);
     let vars = Arc::new(vars);
-    let adapter_type = adapter_type(&target);
+    let adapter_type = target.type_name();
 
     let mut base = BTreeMap::new();
     base.insert("target".to_string(), Value::from_serialize(target.to_context()));
@@ -318,10 +318,6 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
         run_started_at,
         warnings,
     })
-}
-
-fn adapter_type(target: &Target) -> &'static str {
-    target.type_name()
 }
 
 struct Parser {
@@ -641,9 +637,8 @@ impl Parser {
         for (k, v) in &kwargs {
             let expr = match v {
                 Json::String(s) if is_call_expr(s) => s.clone(),
-                Json::String(s) if s.contains("{{") => {
-                    format!("__kwargs[{}]", serde_json::to_string(k).expect("string"))
-                }
+                // `field: "{{ var('id_column') }}"`: the expression itself, evaluated with the test.
+                Json::String(s) if whole_expression(s).is_some() => whole_expression(s).expect("checked").to_string(),
                 _ => format!("__kwargs[{}]", serde_json::to_string(k).expect("string")),
             };
             if !is_identifier(k) {
@@ -741,6 +736,12 @@ fn parse_simple_call(s: &str) -> Option<SimpleCall> {
         ("source", [a, b]) => Some(SimpleCall::Source(a.clone(), b.clone())),
         _ => None,
     }
+}
+
+/// The expression of a string that is exactly one `{{ expression }}`.
+fn whole_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
 }
 
 fn is_call_expr(s: &str) -> bool {
@@ -1069,6 +1070,14 @@ mod tests {
             generic_test_name("relationships", "orders", &kw),
             "relationships_orders_customer_id__customer_id__ref_customers_"
         );
+    }
+
+    #[test]
+    fn test_arguments_that_are_one_expression_are_evaluated() {
+        assert_eq!(whole_expression("{{ var('id_column') }}"), Some("var('id_column')"));
+        assert_eq!(whole_expression("id_{{ x }}"), None, "mixed text stays data");
+        assert_eq!(whole_expression("{{ a }} {{ b }}"), None);
+        assert!(is_call_expr(" ref('customers') ") && !is_call_expr("refund"));
     }
 
     #[test]

@@ -113,27 +113,19 @@ impl DbtProject {
         })
     }
 
-    /// Vars visible to nodes of `package`: global vars, then the package's own block.
+    /// Vars visible to nodes of `package`: the global vars, then the package's own block
+    /// (`vars: {my_project: {x: 1}}`) on top.
     pub fn vars_for(&self, package: &str) -> IndexMap<String, Value> {
-        let mut out = IndexMap::new();
-        for (k, v) in &self.vars {
-            if k == package {
-                continue;
-            }
-            if !matches!(v, Value::Object(_)) || !self.is_package_block(k) {
-                out.insert(k.clone(), v.clone());
-            }
-        }
+        let mut out: IndexMap<String, Value> = self
+            .vars
+            .iter()
+            .filter(|(k, v)| !(*k == package && v.is_object()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         if let Some(Value::Object(own)) = self.vars.get(package) {
-            for (k, v) in own {
-                out.insert(k.clone(), v.clone());
-            }
+            out.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         out
-    }
-
-    fn is_package_block(&self, key: &str) -> bool {
-        key == self.name
     }
 }
 
@@ -142,13 +134,12 @@ impl DbtProject {
 pub fn apply_tree(config: &mut NodeConfig, tree: &Value, fqn: &[String]) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     let mut level = tree;
-    for (depth, part) in fqn.iter().enumerate() {
+    for part in fqn {
         let Value::Object(map) = level else { break };
         let Some(next) = map.get(part) else { break };
         let Value::Object(next_map) = next else { break };
         problems.extend(config.apply(&level_configs(next_map)));
         level = next;
-        let _ = depth;
     }
     problems
 }

@@ -589,11 +589,8 @@ async fn load_seed(
         tx.execute(&exec(format!("delete from {}", q(&target)?))).await.map_err(|e| e.to_string())?;
     } else {
         if let Some(is_view) = prior {
-            let kind = if is_view { "view" } else { "table" };
-            let cascade = if d.name() == "postgres" { " cascade" } else { "" };
-            tx.execute(&exec(format!("drop {kind} if exists {}{cascade}", q(&target)?)))
-                .await
-                .map_err(|e| e.to_string())?;
+            let drop = materialize::drop_sql(d, &target, is_view).map_err(|e| e.to_string())?;
+            tx.execute(&exec(drop)).await.map_err(|e| e.to_string())?;
         }
         tx.execute(&exec(format!("create table {} ({})", q(&target)?, final_defs.join(", "))))
             .await

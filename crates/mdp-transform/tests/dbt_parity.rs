@@ -57,8 +57,7 @@ fn normalize(rows: &[Vec<Option<String>>], numeric_loose: bool) -> Vec<Vec<Optio
         .map(|r| {
             r.iter()
                 .map(|v| {
-                    let v = v.as_ref()?;
-                    let v = if v.is_empty() { return None } else { v };
+                    let v = v.as_ref().filter(|v| !v.is_empty())?;
                     if numeric_loose {
                         if let Ok(f) = v.parse::<f64>() {
                             return Some(format!("{:.9}", f));

@@ -6,7 +6,6 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -188,7 +187,7 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
     let session = mdp_orchestrator::RunSession::start(&connect_options, verb_name(verb))
         .await
         .with_context(|| format!("cannot open {} for writing", describe(&parsed.target)))?;
-    let observer = Console::new(&parsed);
+    let observer = Console;
     let results = mdp_transform::run::execute(&parsed, session.warehouse.as_ref(), &ids, &options, &observer).await;
     let results = match results {
         Ok(r) => r,
@@ -253,20 +252,11 @@ fn count_kinds(parsed: &Parsed, ids: &[String]) -> String {
     )
 }
 
-/// dbt-style progress lines on stderr.
-struct Console {
-    out: Mutex<()>,
-}
-
-impl Console {
-    fn new(_parsed: &Parsed) -> Self {
-        Console { out: Mutex::new(()) }
-    }
-}
+/// dbt-style progress lines on stderr (one `eprintln!` per line, so lines never interleave).
+struct Console;
 
 impl RunObserver for Console {
     fn finished(&self, index: usize, total: usize, node: &Node, result: &NodeResult) {
-        let _guard = self.out.lock();
         let what = match node.resource_type {
             ResourceType::Model => format!("{} model {}", node.config.materialized, relation(node)),
             ResourceType::Seed => format!("seed file {}", relation(node)),
