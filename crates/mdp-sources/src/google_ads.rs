@@ -34,6 +34,7 @@ pub(crate) const KIND: SourceKind = SourceKind {
     default_api_version: "v21",
     default_base_url: "https://googleads.googleapis.com",
     docs_url: "https://developers.google.com/google-ads/api/docs/start",
+    streams: connector::STREAMS,
 };
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct SourceKind {
     /// Scheme and host without a trailing slash; a source's `base_url` overrides it (sandbox, proxy).
     pub default_base_url: &'static str,
     pub docs_url: &'static str,
+    /// The streams its connector reads (every source also loads `accounts`).
+    #[serde(skip)]
+    pub streams: &'static [crate::StreamSpec],
 }
 
 impl SourceKind {

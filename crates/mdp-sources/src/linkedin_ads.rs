@@ -34,6 +34,7 @@ pub(crate) const KIND: SourceKind = SourceKind {
     default_api_version: "202510",
     default_base_url: "https://api.linkedin.com",
     docs_url: "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/ads-reporting/ads-reporting",
+    streams: connector::STREAMS,
 };
 
 #[cfg(test)]

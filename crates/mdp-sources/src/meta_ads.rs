@@ -28,6 +28,7 @@ pub(crate) const KIND: SourceKind = SourceKind {
     default_api_version: "v23.0",
     default_base_url: "https://graph.facebook.com",
     docs_url: "https://developers.facebook.com/docs/marketing-api/insights",
+    streams: connector::STREAMS,
 };
 
 #[cfg(test)]

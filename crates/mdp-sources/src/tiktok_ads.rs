@@ -20,6 +20,7 @@ pub(crate) const KIND: SourceKind = SourceKind {
     default_api_version: "v1.3",
     default_base_url: "https://business-api.tiktok.com",
     docs_url: "https://business-api.tiktok.com/portal/docs",
+    streams: connector::STREAMS,
 };
 
 #[cfg(test)]

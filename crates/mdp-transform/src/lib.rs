@@ -49,6 +49,8 @@ pub struct LoadOptions {
     /// The project name to use when there is no `dbt_project.yml` (an mdp project: models/, seeds/,
     /// macros/, tests/ with dbt's defaults). `None`: `dbt_project.yml` is required.
     pub implicit_project_name: Option<String>,
+    /// Packages shipped inside the binary, parsed beside the project (mdp's marketing models).
+    pub packages: Vec<parse::EmbeddedPackage>,
 }
 
 /// Load `dbt_project.yml`, resolve the target from `profiles.yml`, and parse the project.
@@ -65,7 +67,7 @@ pub fn load(options: &LoadOptions) -> Result<Parsed> {
         ));
     };
     let target = resolve_target(&project, options)?;
-    parse::parse(project, target, options.vars.clone())
+    parse::parse_with_packages(project, options.packages.clone(), target, options.vars.clone())
 }
 
 /// The target a project runs on: its profile in `profiles.yml`, else the fallback.

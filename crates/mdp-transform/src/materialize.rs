@@ -27,7 +27,12 @@ pub struct Outcome {
     /// Test results.
     pub failures: Option<u64>,
     pub test_status: Option<TestStatus>,
+    /// The first failing rows of a failed or warned test, as `column=value, …` (what to look at).
+    pub failing_rows: Vec<String>,
 }
+
+/// Failing rows shown with a failed test.
+const FAILING_ROWS_SHOWN: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestStatus {
@@ -278,6 +283,23 @@ async fn incremental(wh: &dyn Warehouse, node: &Node, out: &mut Outcome, target:
     Ok(())
 }
 
+/// Rows as `column=value, …` lines (`NULL` for nulls).
+fn render_rows(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
+    let Ok(rows) = string_rows(batches) else { return Vec::new() };
+    let Some(schema) = batches.first().map(|b| b.schema()) else { return Vec::new() };
+    rows.iter()
+        .map(|row| {
+            schema
+                .fields()
+                .iter()
+                .zip(row)
+                .map(|(f, v)| format!("{}={}", f.name(), v.as_deref().unwrap_or("NULL")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect()
+}
+
 /// Run a test: count failing rows and apply `severity`, `warn_if`, `error_if` like dbt.
 pub async fn run_test(wh: &dyn Warehouse, node: &Node, compiled: &CompiledNode) -> Result<Outcome> {
     let c = &node.config;
@@ -308,7 +330,18 @@ pub async fn run_test(wh: &dyn Warehouse, node: &Node, compiled: &CompiledNode) 
     } else {
         TestStatus::Pass
     };
+    let failing_rows = if status == TestStatus::Pass || failures == 0 {
+        Vec::new()
+    } else {
+        // Best effort: the count above is the result; the rows only help to read it.
+        let sample = format!("select * from (\n{}\n) dbt_internal_test limit {FAILING_ROWS_SHOWN}", compiled.sql);
+        match wh.query_all(&sample).await {
+            Ok(batches) => render_rows(&batches),
+            Err(_) => Vec::new(),
+        }
+    };
     Ok(Outcome {
+        failing_rows,
         message: match status {
             TestStatus::Pass => "PASS".into(),
             TestStatus::Warn => format!("WARN {failures}"),

@@ -36,13 +36,90 @@ pub struct Parsed {
     pub run_started_at: chrono::DateTime<chrono::Utc>,
     /// Non-fatal findings (unknown config keys, unsupported files skipped).
     pub warnings: Vec<String>,
+    /// Seeds of embedded packages: path as in the manifest → CSV text.
+    pub embedded: HashMap<PathBuf, String>,
+}
+
+impl Parsed {
+    /// The text of an embedded package's seed (`None`: read the file from the project).
+    pub fn embedded_file(&self, path: &Path) -> Option<&str> {
+        self.embedded.get(path).map(String::as_str)
+    }
+}
+
+/// A package shipped inside the binary (mdp's marketing models): a dbt project whose files are
+/// text, parsed beside the user's project. The user's project configures it under its name in
+/// `models:` / `seeds:` / `vars:`, and a model or seed of the user's with the same name replaces the
+/// package's (the package's own tests of it are dropped with it).
+#[derive(Debug, Clone)]
+pub struct EmbeddedPackage {
+    /// Its `dbt_project.yml`: name, paths, config trees, var defaults.
+    pub project: DbtProject,
+    /// Path relative to the package root → contents.
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+/// Where a package's files are: the user's project on disk, or an embedded package.
+struct Unit<'a> {
+    project: &'a DbtProject,
+    embedded: Option<&'a BTreeMap<PathBuf, String>>,
+}
+
+impl Unit<'_> {
+    fn find(&self, dir: &str, extensions: &[&str]) -> Result<Vec<PathBuf>> {
+        match self.embedded {
+            None => find_files(&self.project.root, dir, extensions),
+            Some(files) => Ok(files
+                .keys()
+                .filter(|f| {
+                    f.starts_with(dir)
+                        && f.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e))
+                })
+                .cloned()
+                .collect()),
+        }
+    }
+
+    fn read(&self, file: &Path) -> Result<String> {
+        match self.embedded {
+            None => read(&self.project.root, file),
+            Some(files) => files.get(file).cloned().ok_or_else(|| {
+                TransformError::io(self.shown(file), std::io::Error::from(std::io::ErrorKind::NotFound))
+            }),
+        }
+    }
+
+    /// The path a file is known by (manifest, errors, template names): an embedded package's files
+    /// are prefixed with its name, so they never collide with the user's.
+    fn shown(&self, file: &Path) -> PathBuf {
+        match self.embedded {
+            None => file.to_path_buf(),
+            Some(_) => Path::new(&self.project.name).join(file),
+        }
+    }
 }
 
 /// Parse the project at `project.root` for `target`, with `--vars` overrides.
 pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Json>) -> Result<Parsed> {
+    parse_with_packages(project, Vec::new(), target, cli_vars)
+}
+
+/// Parse the project with embedded packages beside it.
+pub fn parse_with_packages(
+    project: DbtProject,
+    packages: Vec<EmbeddedPackage>,
+    target: Target,
+    cli_vars: IndexMap<String, Json>,
+) -> Result<Parsed> {
     let invocation_id = uuid::Uuid::new_v4().to_string();
     let run_started_at = chrono::Utc::now();
-    let mut vars = project.vars_for(&project.name);
+    // Package defaults, then the project's vars (global and under the package's name), then --vars.
+    let mut vars = IndexMap::new();
+    for pkg in &packages {
+        vars.extend(pkg.project.vars_for(&pkg.project.name));
+        vars.extend(project.vars_for(&pkg.project.name));
+    }
+    vars.extend(project.vars_for(&project.name));
     vars.extend(cli_vars);
     let vars = Arc::new(vars);
     let adapter_type = target.type_name();
@@ -69,154 +146,78 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
         target_schema: target.schema.clone(),
         target_database: target.database.clone(),
         custom_naming: false,
+        embedded: HashMap::new(),
     };
+    // Packages first, so that the project's macros of the same name win.
+    let mut units: Vec<Unit<'_>> =
+        packages.iter().map(|pkg| Unit { project: &pkg.project, embedded: Some(&pkg.files) }).collect();
+    units.push(Unit { project: &project, embedded: None });
 
     // Macros first: models and tests may call them.
-    let mut macro_files = Vec::new();
-    for dir in &project.macro_paths {
-        macro_files.extend(find_files(&project.root, dir, &["sql"])?);
-    }
-    for dir in &project.test_paths {
-        macro_files.extend(find_files(&project.root, &format!("{dir}/generic"), &["sql"])?);
-    }
-    for file in &macro_files {
-        let text = read(&project.root, file)?;
-        let names = p.jinja.add_macro_file(&rel_str(file), &text)?;
-        for name in names {
-            let unique_id = format!("macro.{}.{}", p.package, name);
-            p.manifest.macros.insert(
-                unique_id.clone(),
-                MacroDef { unique_id, name, package: p.package.clone(), original_file_path: file.clone() },
-            );
+    for unit in &units {
+        p.package = unit.project.name.clone();
+        let mut macro_files = Vec::new();
+        for dir in &unit.project.macro_paths {
+            macro_files.extend(unit.find(dir, &["sql"])?);
+        }
+        for dir in &unit.project.test_paths {
+            macro_files.extend(unit.find(&format!("{dir}/generic"), &["sql"])?);
+        }
+        for file in &macro_files {
+            let text = unit.read(file)?;
+            let shown = unit.shown(file);
+            let names = p.jinja.add_macro_file(&rel_str(&shown), &text)?;
+            for name in names {
+                let unique_id = format!("macro.{}.{}", p.package, name);
+                p.manifest.macros.insert(
+                    unique_id.clone(),
+                    MacroDef { unique_id, name, package: p.package.clone(), original_file_path: shown.clone() },
+                );
+            }
         }
     }
+    let in_package = |file: &str| packages.iter().any(|pkg| file.starts_with(&format!("{}/", pkg.project.name)));
     p.custom_naming = ["generate_schema_name", "generate_alias_name", "generate_database_name"]
         .iter()
-        .any(|m| p.jinja.is_project_macro(m));
+        .any(|m| p.jinja.is_project_macro(m) && !in_package(&p.jinja.macros()[*m]));
 
     // Docs blocks.
-    for dir in &project.docs_paths {
-        for file in find_files(&project.root, dir, &["md"])? {
-            let text = read(&project.root, &file)?;
-            for (name, contents) in doc_blocks(&text) {
-                let unique_id = format!("doc.{}.{}", p.package, name);
-                p.manifest.docs.insert(
-                    unique_id.clone(),
-                    DocBlock {
-                        unique_id,
-                        name,
-                        package: p.package.clone(),
-                        original_file_path: file.clone(),
-                        block_contents: contents,
-                    },
-                );
+    for unit in &units {
+        for dir in &unit.project.docs_paths {
+            for file in unit.find(dir, &["md"])? {
+                let text = unit.read(&file)?;
+                for (name, contents) in doc_blocks(&text) {
+                    let unique_id = format!("doc.{}.{}", unit.project.name, name);
+                    p.manifest.docs.insert(
+                        unique_id.clone(),
+                        DocBlock {
+                            unique_id,
+                            name,
+                            package: unit.project.name.clone(),
+                            original_file_path: unit.shown(&file),
+                            block_contents: contents,
+                        },
+                    );
+                }
             }
         }
     }
     let docs: HashMap<String, String> =
         p.manifest.docs.values().map(|d| (d.name.clone(), d.block_contents.clone())).collect();
 
-    // Properties files.
-    let mut props = Properties::default();
+    // Nodes: the project's first; a package's model or seed of the same name is left out.
+    let root_unit = units.pop().expect("the project");
+    let mut replaced = std::collections::HashSet::new();
     for dir in project.model_paths.iter().chain(&project.seed_paths) {
-        for file in find_files(&project.root, dir, &["yml", "yaml"])? {
-            let text = read(&project.root, &file)?;
-            let value = yaml_to_json(&project.root.join(&file), &text)?;
-            props.add(&file, value)?;
+        for file in root_unit.find(dir, &["sql", "csv"])? {
+            replaced.insert(stem(&file));
         }
     }
-
-    // Seeds.
-    for dir in &project.seed_paths {
-        for file in find_files(&project.root, dir, &["csv"])? {
-            let name = stem(&file);
-            let fqn = fqn_for(&p.package, dir, &file, &name);
-            let mut config = NodeConfig::defaults("seed");
-            p.apply_layer(&file, apply_tree(&mut config, &project.seed_configs, &fqn));
-            let entry = props.seeds.get(&name);
-            if let Some(e) = entry {
-                p.apply_layer(&e.file, config.apply(&e.config));
-            }
-            let mut node = p.new_node(ResourceType::Seed, &name, &file, dir, fqn, String::new(), config);
-            if let Some(e) = entry {
-                node.description = p.render_description(&e.description, &docs);
-                node.columns = e.columns.clone();
-                node.meta = e.meta.clone();
-            }
-            p.assign_relation(&mut node)?;
-            p.insert(node)?;
-        }
+    parse_nodes(&mut p, &root_unit, None, &Default::default(), &docs)?;
+    for unit in &units {
+        parse_nodes(&mut p, unit, Some(&project), &replaced, &docs)?;
     }
-
-    // Sources.
-    for (src, src_file) in &props.sources {
-        p.add_source(src, src_file, &project.source_configs, &docs)?;
-    }
-
-    // Models.
-    for dir in &project.model_paths {
-        for file in find_files(&project.root, dir, &["sql", "py"])? {
-            if file.extension().is_some_and(|e| e == "py") {
-                p.warnings.push(format!("{}: Python models are not supported by mdp; skipped", file.display()));
-                continue;
-            }
-            let name = stem(&file);
-            let fqn = fqn_for(&p.package, dir, &file, &name);
-            let mut config = NodeConfig::defaults("view");
-            p.apply_layer(&file, apply_tree(&mut config, &project.model_configs, &fqn));
-            let entry = props.models.get(&name);
-            if let Some(e) = entry {
-                p.apply_layer(&e.file, config.apply(&e.config));
-            }
-            let raw = read(&project.root, &file)?;
-            let template = rel_str(&file);
-            p.jinja.add_template(&template, &raw)?;
-            let mut node = p.new_node(ResourceType::Model, &name, &file, dir, fqn, raw, config);
-            if let Some(e) = entry {
-                node.description = p.render_description(&e.description, &docs);
-                node.columns = e.columns.clone();
-                node.meta = e.meta.clone();
-            }
-            p.render_for_parse(&mut node, &template)?;
-            p.assign_relation(&mut node)?;
-            p.insert(node)?;
-        }
-    }
-    for name in props.models.keys() {
-        if !p.manifest.by_name.contains_key(&(p.package.clone(), name.clone()))
-            && !p.manifest.disabled.values().any(|n| &n.name == name)
-        {
-            let file = &props.models[name].file;
-            p.warnings.push(format!(
-                "{}: properties for model `{name}`, but there is no models/**/{name}.sql",
-                file.display()
-            ));
-        }
-    }
-
-    // Singular tests.
-    for dir in &project.test_paths {
-        for file in find_files(&project.root, dir, &["sql"])? {
-            if file.starts_with(Path::new(dir).join("generic")) {
-                continue;
-            }
-            let name = stem(&file);
-            let fqn = fqn_for(&p.package, dir, &file, &name);
-            let mut config = NodeConfig::defaults("test");
-            p.apply_layer(&file, apply_tree(&mut config, &project.test_configs, &fqn));
-            let raw = read(&project.root, &file)?;
-            let template = rel_str(&file);
-            p.jinja.add_template(&template, &raw)?;
-            let mut node = p.new_node(ResourceType::Test, &name, &file, dir, fqn, raw, config);
-            p.render_for_parse(&mut node, &template)?;
-            p.insert(node)?;
-        }
-    }
-
-    // Generic tests from properties.
-    for def in props.tests.iter() {
-        p.add_generic_test(def, &project.test_configs)?;
-    }
+    p.package = project.name.clone();
 
     // Resolve edges.
     let mut resolver = Resolver { root_package: p.package.clone(), docs, ..Default::default() };
@@ -304,8 +305,9 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
 
     let graph = Graph::build(&p.manifest);
     graph.topological_order().map_err(TransformError::Cycle)?;
-    let Parser { jinja, manifest, warnings, .. } = p;
+    let Parser { jinja, manifest, warnings, embedded, .. } = p;
     Ok(Parsed {
+        embedded,
         project,
         target,
         manifest,
@@ -320,6 +322,153 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
     })
 }
 
+/// The nodes of one package: properties, seeds, sources, models, singular and generic tests.
+/// `root`: the user's project when `unit` is an embedded package (its config trees apply after the
+/// package's own); `replaced`: names of the package's models and seeds the project replaces.
+fn parse_nodes(
+    p: &mut Parser,
+    unit: &Unit<'_>,
+    root: Option<&DbtProject>,
+    replaced: &std::collections::HashSet<String>,
+    docs: &HashMap<String, String>,
+) -> Result<()> {
+    let project = unit.project;
+    p.package = project.name.clone();
+    let layer = |p: &mut Parser, config: &mut NodeConfig, file: &Path, pick: fn(&DbtProject) -> &Json, fqn: &[String]| {
+        p.apply_layer(file, apply_tree(config, pick(project), fqn));
+        if let Some(root) = root {
+            p.apply_layer(file, apply_tree(config, pick(root), fqn));
+        }
+    };
+
+    // Properties files.
+    let mut props = Properties::default();
+    for dir in project.model_paths.iter().chain(&project.seed_paths) {
+        for file in unit.find(dir, &["yml", "yaml"])? {
+            let text = unit.read(&file)?;
+            let value = yaml_to_json(&project.root.join(&file), &text)?;
+            props.add(&unit.shown(&file), value)?;
+        }
+    }
+
+    // Seeds.
+    for dir in &project.seed_paths {
+        for file in unit.find(dir, &["csv"])? {
+            let name = stem(&file);
+            if root.is_some() && replaced.contains(&name) {
+                continue;
+            }
+            let fqn = fqn_for(&p.package, dir, &file, &name);
+            let shown = unit.shown(&file);
+            let mut config = NodeConfig::defaults("seed");
+            layer(p, &mut config, &shown, |d| &d.seed_configs, &fqn);
+            let entry = props.seeds.get(&name);
+            if let Some(e) = entry {
+                p.apply_layer(&e.file, config.apply(&e.config));
+            }
+            let mut node = p.new_node(ResourceType::Seed, &name, &shown, dir, fqn, String::new(), config);
+            node.path = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
+            if let Some(e) = entry {
+                node.description = p.render_description(&e.description, docs);
+                node.columns = e.columns.clone();
+                node.meta = e.meta.clone();
+            }
+            if unit.embedded.is_some() {
+                p.embedded.insert(shown.clone(), unit.read(&file)?);
+            }
+            p.assign_relation(&mut node)?;
+            p.insert(node)?;
+        }
+    }
+
+    // Sources.
+    for (src, src_file) in &props.sources {
+        let tree = match root {
+            Some(root) if !root.source_configs.is_null() => &root.source_configs,
+            _ => &project.source_configs,
+        };
+        p.add_source(src, src_file, tree, docs)?;
+    }
+
+    // Models.
+    for dir in &project.model_paths {
+        for file in unit.find(dir, &["sql", "py"])? {
+            if file.extension().is_some_and(|e| e == "py") {
+                p.warnings.push(format!("{}: Python models are not supported by mdp; skipped", file.display()));
+                continue;
+            }
+            let name = stem(&file);
+            if root.is_some() && replaced.contains(&name) {
+                continue;
+            }
+            let fqn = fqn_for(&p.package, dir, &file, &name);
+            let shown = unit.shown(&file);
+            let mut config = NodeConfig::defaults("view");
+            layer(p, &mut config, &shown, |d| &d.model_configs, &fqn);
+            let entry = props.models.get(&name);
+            if let Some(e) = entry {
+                p.apply_layer(&e.file, config.apply(&e.config));
+            }
+            let raw = unit.read(&file)?;
+            let template = rel_str(&shown);
+            p.jinja.add_template(&template, &raw)?;
+            let mut node = p.new_node(ResourceType::Model, &name, &shown, dir, fqn, raw, config);
+            node.path = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
+            if let Some(e) = entry {
+                node.description = p.render_description(&e.description, docs);
+                node.columns = e.columns.clone();
+                node.meta = e.meta.clone();
+            }
+            p.render_for_parse(&mut node, &template)?;
+            p.assign_relation(&mut node)?;
+            p.insert(node)?;
+        }
+    }
+    for name in props.models.keys() {
+        if !p.manifest.by_name.contains_key(&(p.package.clone(), name.clone()))
+            && !p.manifest.disabled.values().any(|n| &n.name == name)
+            && !(root.is_some() && replaced.contains(name))
+        {
+            let file = &props.models[name].file;
+            p.warnings.push(format!(
+                "{}: properties for model `{name}`, but there is no models/**/{name}.sql",
+                file.display()
+            ));
+        }
+    }
+
+    // Singular tests.
+    for dir in &project.test_paths {
+        for file in unit.find(dir, &["sql"])? {
+            if file.starts_with(Path::new(dir).join("generic")) {
+                continue;
+            }
+            let name = stem(&file);
+            let fqn = fqn_for(&p.package, dir, &file, &name);
+            let shown = unit.shown(&file);
+            let mut config = NodeConfig::defaults("test");
+            layer(p, &mut config, &shown, |d| &d.test_configs, &fqn);
+            let raw = unit.read(&file)?;
+            let template = rel_str(&shown);
+            p.jinja.add_template(&template, &raw)?;
+            let mut node = p.new_node(ResourceType::Test, &name, &shown, dir, fqn, raw, config);
+            node.path = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
+            p.render_for_parse(&mut node, &template)?;
+            p.insert(node)?;
+        }
+    }
+
+    // Generic tests from properties (not those of a replaced model).
+    let test_tree = root.map_or(&project.test_configs, |r| &r.test_configs);
+    for def in props.tests.iter() {
+        if root.is_some() && def.source.is_none() && replaced.contains(&def.target_name) {
+            continue;
+        }
+        p.add_generic_test(def, test_tree)?;
+    }
+    Ok(())
+}
+
 struct Parser {
     package: String,
     jinja: JinjaEnv,
@@ -332,6 +481,8 @@ struct Parser {
     target_database: String,
     /// The project overrides generate_schema_name / alias / database.
     custom_naming: bool,
+    /// Seeds of embedded packages: shown path → CSV text.
+    embedded: HashMap<PathBuf, String>,
 }
 
 impl Parser {

@@ -40,6 +40,13 @@ impl DbtProject {
         Self::from_value(root, &file, value)
     }
 
+    /// A project from the text of its `dbt_project.yml` (an embedded package's).
+    pub fn from_yaml(root: &Path, text: &str) -> Result<DbtProject> {
+        let file = root.join("dbt_project.yml");
+        let value = yaml_to_json(&file, text)?;
+        Self::from_value(root, &file, value)
+    }
+
     /// A project with dbt's defaults, for a folder that has models but no `dbt_project.yml`.
     pub fn implicit(root: &Path, name: &str) -> DbtProject {
         Self::from_value(root, &root.join("dbt_project.yml"), serde_json::json!({ "name": name }))

@@ -301,7 +301,7 @@ pub async fn execute(
             let existing = &existing;
             let schemas_done = &schemas_done;
             in_flight.push(Box::pin(async move {
-                let result = run_node(wh, node, compiled, existing, schemas_done, options, &parsed.project.root).await;
+                let result = run_node(wh, node, compiled, existing, schemas_done, options, &parsed.project.root, parsed.embedded_file(&node.original_file_path)).await;
                 observer.finished(index, total, node, &result);
                 result
             }));
@@ -436,6 +436,7 @@ async fn run_node(
     schemas_done: &tokio::sync::Mutex<HashSet<String>>,
     options: &RunOptions,
     root: &std::path::Path,
+    embedded: Option<&str>,
 ) -> NodeResult {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
@@ -498,7 +499,7 @@ async fn run_node(
                     Some(TestStatus::Warn) => NodeStatus::Warn,
                     _ => NodeStatus::Fail,
                 };
-                let message = match status {
+                let mut message = match status {
                     NodeStatus::Pass => "PASS".to_string(),
                     _ => format!(
                         "got {} result{}, configured to {} if {}",
@@ -508,13 +509,16 @@ async fn run_node(
                         if status == NodeStatus::Warn { &node.config.warn_if } else { &node.config.error_if }
                     ),
                 };
+                if !o.failing_rows.is_empty() {
+                    message.push_str(&format!("; first failing rows:\n  {}", o.failing_rows.join("\n  ")));
+                }
                 // A test's run SQL is its compiled query in a fixed count wrapper: target/compiled has it.
                 // (Skipping 2000 file creations matters on a big project.)
                 finish(status, message, Some(&o), Some(compiled.sql))
             }
             Err(e) => finish(NodeStatus::Error, error_message(e), None, Some(compiled.sql)),
         },
-        ResourceType::Seed => match load_seed(wh, node, existing, root, options.full_refresh).await {
+        ResourceType::Seed => match load_seed(wh, node, existing, root, embedded, options.full_refresh).await {
             Ok(o) => finish(NodeStatus::Success, o.message.clone(), Some(&o), None),
             Err(e) => finish(NodeStatus::Error, format!("seed `{}` failed: {e}", node.name), None, None),
         },
@@ -551,6 +555,7 @@ async fn load_seed(
     node: &Node,
     existing: &Mutex<Existing>,
     root: &std::path::Path,
+    embedded: Option<&str>,
     full_refresh: bool,
 ) -> std::result::Result<Outcome, String> {
     let rel = node.relation.as_ref().ok_or("seed has no relation")?;
@@ -558,7 +563,7 @@ async fn load_seed(
     let d = wh.dialect();
     let delimiter = node.config.delimiter.as_bytes().first().copied().unwrap_or(b',');
     let path = root.join(&node.original_file_path);
-    let data = seed::read_seed(&path, delimiter, &node.config.column_types, d.name()).map_err(|e| e.to_string())?;
+    let data = seed::read_seed(&path, embedded, delimiter, &node.config.column_types, d.name()).map_err(|e| e.to_string())?;
     let target = materialize::table_ref(rel);
     let staging = mdp_warehouse::TableRef::new(rel.schema.clone(), format!("{}__mdp_seed", rel.identifier));
     let q = |t: &mdp_warehouse::TableRef| d.qualified(t).map_err(|e| e.to_string());
@@ -627,7 +632,6 @@ async fn load_seed(
         message: format!("INSERT {rows}"),
         rows_affected: Some(rows),
         statements,
-        failures: None,
-        test_status: None,
+        ..Outcome::default()
     })
 }

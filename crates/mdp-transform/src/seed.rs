@@ -126,12 +126,13 @@ pub enum SeedError {
     },
 }
 
-/// Read the seed at `path`: infer each column's type as dbt-core does, then load the rows.
+/// Read the seed at `path` (or its `embedded` text: a seed shipped inside the binary): infer each column's type as dbt-core does, then load the rows.
 ///
 /// `delimiter` is the seed's `delimiter` config (`b','` by default), `column_types` its
 /// `column_types` config (column name → SQL type), `dialect` the target: `"duckdb"` or `"postgres"`.
 pub fn read_seed(
     path: &Path,
+    embedded: Option<&str>,
     delimiter: u8,
     column_types: &IndexMap<String, String>,
     dialect: &str,
@@ -156,7 +157,7 @@ pub fn read_seed(
             ),
         });
     }
-    let ctx = Ctx { path, dialect };
+    let ctx = Ctx { path, dialect, embedded };
 
     // Pass 1: header and type inference.
     let mut reader = ctx.open(delimiter)?;
@@ -257,7 +258,11 @@ enum Dialect {
 struct Ctx<'a> {
     path: &'a Path,
     dialect: Dialect,
+    embedded: Option<&'a str>,
 }
+
+/// The bytes a seed is read from: its file, or its text when shipped inside the binary.
+type Input<'a> = Box<dyn Read + 'a>;
 
 impl Ctx<'_> {
     fn io(&self, source: io::Error) -> SeedError {
@@ -265,8 +270,11 @@ impl Ctx<'_> {
     }
 
     /// Open the file, past a UTF-8 byte order mark (dbt strips one too).
-    fn open(&self, delimiter: u8) -> Result<CsvReader<File>, SeedError> {
-        let file = File::open(self.path).map_err(|e| self.io(e))?;
+    fn open(&self, delimiter: u8) -> Result<CsvReader<Input<'_>>, SeedError> {
+        let file: Input<'_> = match self.embedded {
+            Some(text) => Box::new(text.as_bytes()),
+            None => Box::new(File::open(self.path).map_err(|e| self.io(e))?),
+        };
         let mut reader = CsvReader::new(file, delimiter, self.dialect == Dialect::Postgres);
         reader.skip_bom().map_err(|e| self.io(e))?;
         Ok(reader)
@@ -275,7 +283,7 @@ impl Ctx<'_> {
 
 /// The header's column names, as agate names them: an empty name becomes the column's letter name
 /// (`a`, `b`, ..., `aa`), a repeated name gets `_2`, `_3`, ...
-fn header_names(ctx: &Ctx<'_>, reader: &CsvReader<File>, line: u64) -> Result<Vec<String>, SeedError> {
+fn header_names(ctx: &Ctx<'_>, reader: &CsvReader<Input<'_>>, line: u64) -> Result<Vec<String>, SeedError> {
     let mut names: Vec<String> = Vec::with_capacity(reader.len());
     for i in 0..reader.len() {
         let raw = std::str::from_utf8(reader.field(i)).map_err(|_| SeedError::Utf8 {
@@ -310,7 +318,7 @@ fn universal_newlines(s: &str) -> String {
     }
 }
 
-fn check_field_count(ctx: &Ctx<'_>, reader: &CsvReader<File>, names: &[String], line: u64) -> Result<(), SeedError> {
+fn check_field_count(ctx: &Ctx<'_>, reader: &CsvReader<Input<'_>>, names: &[String], line: u64) -> Result<(), SeedError> {
     let found = reader.len();
     let expected = names.len();
     if found == expected {
@@ -334,7 +342,7 @@ fn check_field_count(ctx: &Ctx<'_>, reader: &CsvReader<File>, names: &[String], 
 
 fn field_str<'r>(
     ctx: &Ctx<'_>,
-    reader: &'r CsvReader<File>,
+    reader: &'r CsvReader<Input<'_>>,
     names: &[String],
     line: u64,
     i: usize,
@@ -1463,7 +1471,7 @@ mod tests {
     fn read_with(content: &str, dialect: &str, overrides: &[(&str, &str)]) -> Result<SeedData, SeedError> {
         let f = file(content.as_bytes());
         let types: IndexMap<String, String> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        read_seed(f.path(), b',', &types, dialect)
+        read_seed(f.path(), None, b',', &types, dialect)
     }
 
     fn read(content: &str, dialect: &str) -> SeedData {
@@ -1769,7 +1777,7 @@ mod tests {
         types_config.insert("a".to_string(), "varchar(10)".to_string());
         types_config.insert("c".to_string(), "numeric(10,2)".to_string());
         types_config.insert("missing".to_string(), "int".to_string());
-        let pg = read_seed(f.path(), b',', &types_config, "postgres").unwrap();
+        let pg = read_seed(f.path(), None, b',', &types_config, "postgres").unwrap();
         assert_eq!(
             pg.columns,
             vec![
@@ -1800,7 +1808,7 @@ mod tests {
             ]
         );
         assert_eq!(values(&pg, 2), vals(&[Some("1.234"), None]));
-        let duck = read_seed(f.path(), b',', &types_config, "duckdb").unwrap();
+        let duck = read_seed(f.path(), None, b',', &types_config, "duckdb").unwrap();
         assert_eq!(values(&duck, 2), vals(&[Some("1.234"), Some("null")]));
         // A forced column is text even when every value is a number.
         let data = read_with("a\n1\n2\n", "duckdb", &[("a", "bigint")]).unwrap();
@@ -1825,7 +1833,7 @@ mod tests {
     #[test]
     fn bom_is_stripped() {
         let f = file(b"\xef\xbb\xbfid,name\n1,x\n");
-        let data = read_seed(f.path(), b',', &IndexMap::new(), "duckdb").unwrap();
+        let data = read_seed(f.path(), None, b',', &IndexMap::new(), "duckdb").unwrap();
         assert_eq!(data.columns[0].name, "id");
         assert_eq!(types(&data), vec![("integer", DataType::Int32), ("text", DataType::Utf8)]);
         assert_eq!(values(&data, 0), vals(&[Some("1")]));
@@ -1894,26 +1902,26 @@ mod tests {
     #[test]
     fn other_delimiters() {
         let f = file(b"a;b\n1;x,y\n2;z\n");
-        let data = read_seed(f.path(), b';', &IndexMap::new(), "duckdb").unwrap();
+        let data = read_seed(f.path(), None, b';', &IndexMap::new(), "duckdb").unwrap();
         assert_eq!(types(&data), vec![("integer", DataType::Int32), ("text", DataType::Utf8)]);
         assert_eq!(values(&data, 1), vals(&[Some("x,y"), Some("z")]));
-        let err = read_seed(f.path(), b'"', &IndexMap::new(), "duckdb").unwrap_err();
+        let err = read_seed(f.path(), None, b'"', &IndexMap::new(), "duckdb").unwrap_err();
         assert!(matches!(err, SeedError::Config { .. }), "{err}");
-        let err = read_seed(f.path(), b',', &IndexMap::new(), "sqlite").unwrap_err();
+        let err = read_seed(f.path(), None, b',', &IndexMap::new(), "sqlite").unwrap_err();
         assert!(err.to_string().contains("unknown target dialect"), "{err}");
     }
 
     #[test]
     fn invalid_utf8_names_line_and_column() {
         let f = file(b"a,b\n1,x\n2,\xff\n");
-        let err = read_seed(f.path(), b',', &IndexMap::new(), "duckdb").unwrap_err();
+        let err = read_seed(f.path(), None, b',', &IndexMap::new(), "duckdb").unwrap_err();
         let SeedError::Utf8 { line, column, .. } = &err else { panic!("{err}") };
         assert_eq!((*line, column.as_str()), (3, "\"b\""));
     }
 
     #[test]
     fn missing_file_is_an_io_error() {
-        let err = read_seed(Path::new("/nonexistent/seed.csv"), b',', &IndexMap::new(), "duckdb").unwrap_err();
+        let err = read_seed(Path::new("/nonexistent/seed.csv"), None, b',', &IndexMap::new(), "duckdb").unwrap_err();
         assert!(matches!(err, SeedError::Io { .. }));
         assert!(err.to_string().contains("/nonexistent/seed.csv"), "{err}");
     }

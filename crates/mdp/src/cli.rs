@@ -182,7 +182,7 @@ pub struct BenchArgs {
 }
 
 /// Flags shared by compile, run, test, seed and build (dbt's names).
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct TransformArgs {
     /// Nodes to include: names, `tag:x`, `path:models/staging`, `source:raw`, `+model`, `model+`, `2+model`, `@model`, `a,b` (intersection).
     #[arg(long, short = 's', alias = "models", short_alias = 'm', num_args = 1..)]

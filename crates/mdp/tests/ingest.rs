@@ -2,134 +2,15 @@
 //! with the sandbox's ground truth, idempotent re-runs, restatements, a SIGKILL mid-ingest, clearly
 //! reported failures, and no token anywhere.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use mdp_warehouse::{connect, string_rows, Access, ConnectOptions};
+use common::*;
 use rust_decimal::Decimal;
-
-const TODAY: &str = "2026-06-30";
-const TOKEN: &str = "tok-SANDBOX-SECRET-5f2c9e";
-const PLATFORMS: [&str; 4] = ["google_ads", "meta_ads", "tiktok_ads", "linkedin_ads"];
-
-struct SandboxProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn mdp() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mdp"));
-    command.env_remove("MDP_PROJECT_DIR").env_remove("MDP_TARGET").env_remove("MDP_LOG").env("MDP_TODAY", TODAY);
-    for var in [
-        "GOOGLE_ADS_ACCESS_TOKEN",
-        "GOOGLE_ADS_DEVELOPER_TOKEN",
-        "META_ACCESS_TOKEN",
-        "TIKTOK_ACCESS_TOKEN",
-        "LINKEDIN_ACCESS_TOKEN",
-    ] {
-        command.env(var, TOKEN);
-    }
-    command
-}
-
-fn start_sandbox() -> SandboxProcess {
-    let mut child = mdp()
-        .args(["sandbox", "--port", "0", "--today", TODAY, "--seed", "7"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the sandbox");
-    let mut first = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut first).unwrap();
-    // Keep draining: a closed pipe would kill the sandbox at its next line of output.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the sandbox prints its address")
-        .to_string();
-    SandboxProcess { child, url }
-}
-
-fn get_json(url: &str) -> serde_json::Value {
-    tokio::runtime::Runtime::new().unwrap().block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
-}
-
-fn post_json(url: &str, body: serde_json::Value) {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let status = reqwest::Client::new().post(url).json(&body).send().await.unwrap().status();
-        assert!(status.is_success());
-    });
-}
-
-/// A project with all four platforms pointed at the sandbox, history from 45 days back.
-fn project(root: &Path, sandbox: &SandboxProcess) -> PathBuf {
-    let dir = root.join("project");
-    let out = mdp().args(["init"]).arg(&dir).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
-    let mut sources = String::from("sources:\n");
-    for platform in PLATFORMS {
-        let ids: Vec<String> = accounts["accounts"][platform]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| format!("\"{}\"", a["id"].as_str().unwrap()))
-            .collect();
-        let env = match platform {
-            "google_ads" => "GOOGLE_ADS_ACCESS_TOKEN",
-            "meta_ads" => "META_ACCESS_TOKEN",
-            "tiktok_ads" => "TIKTOK_ACCESS_TOKEN",
-            _ => "LINKEDIN_ACCESS_TOKEN",
-        };
-        let developer =
-            if platform == "google_ads" { "      developer_token: { env: GOOGLE_ADS_DEVELOPER_TOKEN }\n" } else { "" };
-        sources.push_str(&format!(
-            "  - platform: {platform}\n    accounts: [{}]\n    base_url: {}\n    start_date: 2026-05-16\n    credentials:\n      access_token: {{ env: {env} }}\n{developer}",
-            ids.join(", "),
-            sandbox.url
-        ));
-    }
-    let file = dir.join("mdp.yml");
-    let config = std::fs::read_to_string(&file).unwrap();
-    let head = &config[..config.find("sources:").unwrap()];
-    std::fs::write(&file, format!("{head}{sources}")).unwrap();
-    dir
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn ingest(project: &Path, extra: &[&str]) -> Output {
-    mdp().arg("ingest").args(extra).current_dir(project).output().unwrap()
-}
-
-fn query(project: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
-    // A project configured for Postgres by `use_postgres` leaves a marker with its metadata schema.
-    let options = match std::fs::read_to_string(project.join(".pg-metadata-schema")) {
-        Ok(schema) => ConnectOptions::postgres(std::env::var("MDP_TEST_POSTGRES_URL").unwrap(), "test")
-            .with_metadata_schema(schema.trim()),
-        Err(_) => ConnectOptions::duckdb(project.join("warehouse.duckdb")),
-    };
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let opened = connect(&options, Access::Read).await.unwrap();
-        let rows = string_rows(&opened.warehouse.query_all(sql).await.unwrap()).unwrap();
-        opened.warehouse.close().await.unwrap();
-        rows
-    })
-}
 
 /// Daily totals per account from the raw layer, from the stream that carries all of a platform's
 /// spend (Google: campaign level, which includes Performance Max; others: ad level).
@@ -303,7 +184,7 @@ fn a_sigkill_mid_ingest_then_a_rerun_ends_identical_to_an_uninterrupted_run() {
 }
 
 #[test]
-fn the_demo_ingests_every_platform_reconciles_and_reruns_incrementally() {
+fn the_demo_ingests_builds_the_marts_reconciles_and_reruns_incrementally() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
     for run in 0..2 {
@@ -311,32 +192,23 @@ fn the_demo_ingests_every_platform_reconciles_and_reruns_incrementally() {
         let message = text(&out);
         assert!(out.status.success(), "run {run}:\n{message}");
         assert!(
-            message.contains("reconciliation with the sandbox's ground truth: 720 account-days, 0 difference(s)"),
+            message.contains(
+                "reconciliation of main_marts.fct_account_performance_daily with the sandbox's ground truth: \
+                 720 account-days, 0 difference(s)"
+            ),
             "{message}"
         );
         for platform in PLATFORMS {
             assert!(
                 message
                     .lines()
-                    .any(|l| l.starts_with(platform) && !l.contains("ROAS") && l.split_whitespace().count() == 11),
+                    .any(|l| l.starts_with(platform) && !l.contains("ROAS") && l.split_whitespace().count() == 10),
                 "KPI row for {platform}:\n{message}"
             );
         }
     }
     let config = std::fs::read_to_string(dir.join("mdp.yml")).unwrap();
     assert!(!config.contains("sandbox-demo-token"), "the demo references its token file, never the value");
-}
-
-/// Point a project at the test Postgres server, with its own metadata schema.
-fn use_postgres(project: &Path, metadata_schema: &str) {
-    let file = project.join("mdp.yml");
-    let config = std::fs::read_to_string(&file)
-        .unwrap()
-        .replacen("  default: local\n", "  default: pg\n", 1)
-        .replacen("  targets:\n", "  targets:\n    pg:\n      type: postgres\n      url: ${MDP_TEST_POSTGRES_URL}\n", 1)
-        .replacen("metadata_schema: mdp_meta\n", &format!("metadata_schema: {metadata_schema}\n"), 1);
-    std::fs::write(&file, config).unwrap();
-    std::fs::write(project.join(".pg-metadata-schema"), metadata_schema).unwrap();
 }
 
 #[test]

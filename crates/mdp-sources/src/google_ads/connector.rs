@@ -62,7 +62,7 @@ pub const CAMPAIGN_DAILY: StreamSpec = StreamSpec {
     description: "campaign × day: all of a campaign's spend, including Performance Max campaigns that have no ad rows",
 };
 
-const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY, CAMPAIGN_DAILY];
+pub(crate) const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY, CAMPAIGN_DAILY];
 
 #[derive(Debug)]
 pub struct GoogleAds {

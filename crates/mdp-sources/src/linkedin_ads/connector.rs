@@ -50,7 +50,7 @@ pub const AD_DAILY: StreamSpec = StreamSpec {
     description: "creative × UTC day: spend, impressions, clicks, website conversions and value, video views, likes, comments, shares",
 };
 
-const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
+pub(crate) const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
 
 /// The metrics read for `ad_daily` (more than one request's worth: they are split and merged).
 const REPORT_METRICS: &[&str] = &[

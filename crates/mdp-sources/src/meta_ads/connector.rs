@@ -59,7 +59,7 @@ pub const AD_DAILY: StreamSpec = StreamSpec {
     description: "ad × day: spend, impressions, clicks, conversions and value (configured action types), video views, reactions, comments, shares",
 };
 
-const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
+pub(crate) const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
 
 /// The action types counted as conversions when `options.conversion_action_types` is not set
 /// (Fivetran's defaults).

@@ -31,7 +31,7 @@ pub const AD_DAILY: StreamSpec = StreamSpec {
         "ad × day: spend, impressions, clicks, conversions, purchase value, video views, likes, comments, shares",
 };
 
-const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
+pub(crate) const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
 
 const REPORT_METRICS: &[&str] = &[
     "campaign_id",

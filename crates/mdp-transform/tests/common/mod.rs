@@ -119,6 +119,7 @@ impl TestProject {
             vars,
             fallback_target,
             implicit_project_name: None,
+            packages: Vec::new(),
         })
     }
 

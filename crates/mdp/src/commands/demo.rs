@@ -1,33 +1,41 @@
 //! `mdp demo`: the whole offline path a new user can try in one command.
 //!
 //! Starts the sandbox on a free loopback port, creates (or reuses) a demo project with all four
-//! platforms pointed at it, ingests ~90 days incrementally into the project's DuckDB, reconciles the
-//! raw layer with the sandbox's ground truth to the smallest currency unit, and prints KPIs per
-//! platform and currency. Re-running it is incremental and idempotent, like any `mdp ingest`.
-//! (The harmonized models and marts join this demo with the transformation engine.)
+//! platforms pointed at it, ingests ~90 days incrementally into the project's DuckDB, builds and
+//! tests mdp's marketing models (staging → intermediate → marts, with the reconciliation tests of
+//! every mart against the raw layer), reconciles the account mart with the sandbox's ground truth to
+//! the smallest currency unit, and prints KPIs per platform in the reporting currency. Re-running it
+//! is incremental and idempotent, like `mdp ingest` followed by `mdp build`.
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use std::time::Instant;
+
 use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use mdp_core::Platform;
-use mdp_orchestrator::ingest::{raw_table, Ingest, IngestOptions};
+use mdp_orchestrator::ingest::{Ingest, IngestOptions};
+use mdp_transform::manifest::{Node, ResourceType};
+use mdp_transform::run::{Command, NodeResult, NodeStatus, RunObserver, RunOptions};
+use mdp_transform::selector::{select, Selection};
+use mdp_transform::{artifacts, Parsed};
 use mdp_sandbox::{Sandbox, Scale, World};
 use mdp_sources::http::{HttpDriver, RetryPolicy};
 use mdp_sources::ReadContext;
 use mdp_warehouse::{string_rows, Literal, Warehouse};
 use rust_decimal::Decimal;
 
-use crate::cli::{DemoArgs, GlobalArgs};
-use crate::commands::ingest;
+use crate::cli::{DemoArgs, GlobalArgs, TransformArgs};
+use crate::commands::{ingest, transform};
 use crate::context::ProjectContext;
 
 const SANDBOX_URL_VAR: &str = "MDP_SANDBOX_URL";
 const TOKEN_FILE: &str = ".sandbox-token";
 
 pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
+    let clock = Instant::now();
     let today = chrono::Utc::now().date_naive();
     let sandbox = Sandbox::new(World::new(42, today, Scale::default()));
     let (addr, _server) = mdp_sandbox::serve(sandbox.clone(), ([127, 0, 0, 1], 0).into())
@@ -54,34 +62,122 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
 
     let outcome = async {
-        let (days, differences) = reconcile(session.warehouse.as_ref(), &sandbox, start, today).await?;
+        let parsed = transform::load(&global, &TransformArgs::default())?;
+        let built = build(&parsed, session.warehouse.as_ref()).await?;
+        if !built {
+            return anyhow::Ok(false);
+        }
+        let marts = Marts::of(&parsed)?;
+        let (days, differences) = reconcile(session.warehouse.as_ref(), &marts, &sandbox, start, today).await?;
         println!(
-            "\nreconciliation with the sandbox's ground truth: {days} account-days, {} difference(s)",
-            differences.len()
+            "reconciliation of {} with the sandbox's ground truth: {days} account-days, {} difference(s)",
+            marts.account, differences.len()
         );
         for d in differences.iter().take(10) {
             println!("  {d}");
         }
-        print_kpis(session.warehouse.as_ref()).await?;
+        print_kpis(session.warehouse.as_ref(), &marts).await?;
+        println!("\nmarts: {}", marts.all.join(", "));
         anyhow::Ok(differences.is_empty())
     }
     .await;
     let error = match (&outcome, failures.is_empty()) {
         (Err(e), _) => Some(format!("{e:#}")),
-        (Ok(false), _) => Some("the raw layer does not reconcile with the sandbox".to_string()),
+        (Ok(false), _) => Some("the marts do not build, pass their tests or reconcile (see above)".to_string()),
         (Ok(true), false) => Some(failures.join("\n")),
         (Ok(true), true) => None,
     };
     session.finish(error.as_deref()).await?;
+    let warehouse = match &context.options {
+        mdp_warehouse::ConnectOptions::DuckDb { path, .. } => path.display().to_string(),
+        mdp_warehouse::ConnectOptions::Postgres { .. } => format!("target {}", context.target_name),
+    };
     match error {
         None => {
-            println!("\nnext: `mdp -C {} sql \"SELECT * FROM raw.meta_ads__ad_daily LIMIT 5\"`", args.dir.display());
+            println!("\ndone in {:.1}s; the warehouse is {warehouse}", clock.elapsed().as_secs_f64());
+            println!(
+                "next: `mdp -C {dir} sql \"SELECT * FROM main_marts.fct_campaign_performance_daily ORDER BY spend_reporting DESC LIMIT 10\"`\n      \
+                 `mdp -C {dir} ls --select tag:marts` to list the marts, `mdp -C {dir} build` after editing models",
+                dir = args.dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(e) => {
             eprintln!("error: {e}");
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// Counts what a build did, and prints only what went wrong.
+#[derive(Default)]
+struct Tally {
+    counts: std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>,
+}
+
+impl RunObserver for Tally {
+    fn finished(&self, _index: usize, _total: usize, node: &Node, result: &NodeResult) {
+        let kind = match (node.resource_type, result.status) {
+            (_, NodeStatus::Error | NodeStatus::Fail) => {
+                eprintln!("  {:?} {}: {}", result.status, node.name, result.message);
+                "failed"
+            }
+            (_, NodeStatus::Skipped) => "skipped",
+            (_, NodeStatus::Warn) => {
+                println!("  warning: test {}: {}", node.name, result.message.lines().next().unwrap_or(""));
+                "warned"
+            }
+            (ResourceType::Model, _) => "models",
+            (ResourceType::Seed, _) => "seeds",
+            (ResourceType::Test, _) => "tests passed",
+            (ResourceType::Source, _) => "sources",
+        };
+        *self.counts.lock().expect("lock").entry(kind).or_default() += 1;
+    }
+}
+
+/// Build and test every model (the marketing package and the project's own); true when nothing failed.
+async fn build(parsed: &Parsed, warehouse: &dyn mdp_warehouse::Warehouse) -> Result<bool> {
+    let clock = Instant::now();
+    let ids = select(&parsed.manifest, &parsed.graph, &Selection::all())?;
+    let target_dir = parsed.project.root.join(&parsed.project.target_path);
+    let options = RunOptions { command: Command::Build, threads: 4, full_refresh: false, target_dir: Some(target_dir.clone()) };
+    let tally = Tally::default();
+    let results = mdp_transform::run::execute(parsed, warehouse, &ids, &options, &tally).await?;
+    artifacts::write(&target_dir, "manifest.json", &artifacts::manifest_json(parsed))?;
+    let run_args = serde_json::json!({"select": [], "threads": options.threads, "target": parsed.target.name});
+    artifacts::write(&target_dir, "run_results.json", &artifacts::run_results_json(parsed, Command::Build, &results, run_args))?;
+    let counts = tally.counts.into_inner().expect("lock");
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!("\nbuild: {} in {:.1}s (staging → intermediate → marts, tests and reconciliation with the raw layer)", summary.join(", "), clock.elapsed().as_secs_f64());
+    Ok(results.success())
+}
+
+/// The relations of the marts the demo reads.
+struct Marts {
+    account: String,
+    platform: String,
+    all: Vec<String>,
+}
+
+impl Marts {
+    fn of(parsed: &Parsed) -> Result<Marts> {
+        let relation = |name: &str| -> Result<String> {
+            let node = parsed
+                .manifest
+                .resolve_ref(&parsed.project.name, None, name)
+                .with_context(|| format!("the project has no model {name}"))?;
+            let r = node.relation.as_ref().with_context(|| format!("{name} has no relation"))?;
+            Ok(format!("{}.{}", r.schema, r.identifier))
+        };
+        let all = parsed
+            .manifest
+            .nodes
+            .values()
+            .filter(|n| n.resource_type == ResourceType::Model && n.fqn.get(1).is_some_and(|f| f == "marts"))
+            .filter_map(|n| n.relation.as_ref().map(|r| format!("{}.{}", r.schema, r.identifier)))
+            .collect();
+        Ok(Marts { account: relation("fct_account_performance_daily")?, platform: relation("fct_platform_performance_daily")?, all })
     }
 }
 
@@ -115,49 +211,40 @@ fn create_project(dir: &Path, sandbox: &Sandbox, start: NaiveDate) -> Result<()>
     Ok(())
 }
 
-/// The stream that carries all of a platform's spend: Google's campaign level (it includes
-/// Performance Max, which has no ad-level rows); the ad level elsewhere.
-fn spend_stream(platform: Platform) -> &'static str {
-    if platform == Platform::GoogleAds {
-        "campaign_daily"
-    } else {
-        "ad_daily"
-    }
-}
-
 fn decimal(value: &Option<String>) -> Decimal {
     value.as_deref().and_then(|v| Decimal::from_str(v).ok()).unwrap_or_default().normalize()
 }
 
-/// Compare the raw layer's daily totals per account with the sandbox's ground truth, exactly.
+/// Compare the account mart's daily totals with the sandbox's ground truth, exactly, in account currency.
 async fn reconcile(
     w: &dyn Warehouse,
+    marts: &Marts,
     sandbox: &Sandbox,
     start: NaiveDate,
     end: NaiveDate,
 ) -> Result<(usize, Vec<String>)> {
     let d = w.dialect();
+    let sql = format!(
+        "SELECT platform, account_id, CAST(date AS VARCHAR), CAST(impressions AS VARCHAR), CAST(clicks AS VARCHAR), \
+         CAST(spend AS VARCHAR), CAST(conversions AS VARCHAR), CAST(conversion_value AS VARCHAR) \
+         FROM {} WHERE date BETWEEN {} AND {}",
+        marts.account,
+        d.literal(&Literal::Date(start))?,
+        d.literal(&Literal::Date(end))?
+    );
+    let rows = string_rows(&w.query_all(&sql).await?)?;
+    let mut by_key = std::collections::HashMap::new();
+    for r in &rows {
+        let key = (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default(), r[2].clone().unwrap_or_default());
+        by_key.insert(key, [decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6]), decimal(&r[7])]);
+    }
     let (mut days, mut differences) = (0, Vec::new());
     for platform in Platform::ALL {
-        let sql = format!(
-            "SELECT account_id, CAST(date AS VARCHAR), CAST(sum(impressions) AS VARCHAR), CAST(sum(clicks) AS VARCHAR), \
-             CAST(sum(spend) AS VARCHAR), CAST(sum(conversions) AS VARCHAR), CAST(sum(conversion_value) AS VARCHAR) \
-             FROM {} WHERE date BETWEEN {} AND {} GROUP BY 1, 2",
-            d.qualified(&raw_table(platform.as_str(), spend_stream(platform)))?,
-            d.literal(&Literal::Date(start))?,
-            d.literal(&Literal::Date(end))?
-        );
-        let rows = string_rows(&w.query_all(&sql).await?)?;
         for account in sandbox.world.accounts(platform) {
             for (date, truth) in sandbox.truth(platform, &account.id, start, end).unwrap_or_default() {
                 days += 1;
-                let day = date.to_string();
-                let got = rows
-                    .iter()
-                    .find(|r| r[0].as_deref() == Some(account.id.as_str()) && r[1].as_deref() == Some(day.as_str()));
-                let got = got.map_or([Decimal::ZERO; 5], |r| {
-                    [decimal(&r[2]), decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6])]
-                });
+                let key = (platform.as_str().to_string(), account.id.clone(), date.to_string());
+                let got = by_key.get(&key).copied().unwrap_or([Decimal::ZERO; 5]);
                 let expected = [
                     Decimal::from(truth.impressions),
                     Decimal::from(truth.clicks),
@@ -170,7 +257,7 @@ async fn reconcile(
                     .zip(got.iter().zip(expected))
                 {
                     if *g != e {
-                        differences.push(format!("{platform} account {} {day} {metric}: raw {g}, API {e}", account.id));
+                        differences.push(format!("{platform} account {} {date} {metric}: mart {g}, API {e}", account.id));
                     }
                 }
             }
@@ -179,46 +266,62 @@ async fn reconcile(
     Ok((days, differences))
 }
 
-/// KPIs per platform and account currency, from summed components (never averaged ratios).
-async fn print_kpis(w: &dyn Warehouse) -> Result<()> {
-    let d = w.dialect();
-    println!(
-        "\n{:<13} {:<4} {:>14} {:>12} {:>10} {:>11} {:>14} {:>7} {:>8} {:>8} {:>6}",
-        "platform", "cur", "spend", "impressions", "clicks", "conversions", "revenue", "CTR %", "CPC", "CPA", "ROAS"
+/// KPIs per platform and in total, in the reporting currency, from summed components (never averaged ratios).
+async fn print_kpis(w: &dyn Warehouse, marts: &Marts) -> Result<()> {
+    let sql = format!(
+        "SELECT platform, max(reporting_currency), CAST(sum(spend_reporting) AS VARCHAR), CAST(sum(impressions) AS VARCHAR), \
+         CAST(sum(clicks) AS VARCHAR), CAST(sum(conversions) AS VARCHAR), CAST(sum(conversion_value_reporting) AS VARCHAR), \
+         CAST(min(date) AS VARCHAR), CAST(max(date) AS VARCHAR) \
+         FROM {} GROUP BY platform ORDER BY platform",
+        marts.platform
     );
-    for platform in Platform::ALL {
-        let facts = d.qualified(&raw_table(platform.as_str(), spend_stream(platform)))?;
-        let accounts = d.qualified(&raw_table(platform.as_str(), "accounts"))?;
-        let sql = format!(
-            "SELECT a.currency, CAST(sum(f.spend) AS VARCHAR), CAST(sum(f.impressions) AS VARCHAR), CAST(sum(f.clicks) AS VARCHAR), \
-             CAST(sum(f.conversions) AS VARCHAR), CAST(sum(f.conversion_value) AS VARCHAR) \
-             FROM {facts} f JOIN (SELECT DISTINCT account_id, currency FROM {accounts}) a ON a.account_id = f.account_id \
-             GROUP BY a.currency ORDER BY a.currency"
+    let rows = string_rows(&w.query_all(&sql).await?)?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        println!("\nno performance rows yet");
+        return Ok(());
+    };
+    let currency = first[1].clone().unwrap_or_default();
+    println!(
+        "\nKPIs {} to {}, in {currency} (the reporting currency), from {}:",
+        first[7].as_deref().unwrap_or("?"),
+        last[8].as_deref().unwrap_or("?"),
+        marts.platform
+    );
+    println!(
+        "{:<13} {:>14} {:>13} {:>11} {:>11} {:>14} {:>7} {:>7} {:>8} {:>6}",
+        "platform", "spend", "impressions", "clicks", "conversions", "revenue", "CTR %", "CPC", "CPA", "ROAS"
+    );
+    let mut total = [Decimal::ZERO; 5];
+    let line = |label: &str, v: [Decimal; 5]| {
+        let [spend, impressions, clicks, conversions, revenue] = v;
+        let ratio = |n: Decimal, m: Decimal, scale: Decimal| {
+            if m.is_zero() {
+                "-".to_string()
+            } else {
+                (n * scale / m).round_dp(2).to_string()
+            }
+        };
+        println!(
+            "{:<13} {:>14} {:>13} {:>11} {:>11} {:>14} {:>7} {:>7} {:>8} {:>6}",
+            label,
+            spend.round_dp(2),
+            impressions,
+            clicks,
+            conversions.round_dp(1),
+            revenue.round_dp(2),
+            ratio(clicks, impressions, Decimal::from(100)),
+            ratio(spend, clicks, Decimal::ONE),
+            ratio(spend, conversions, Decimal::ONE),
+            ratio(revenue, spend, Decimal::ONE),
         );
-        for r in string_rows(&w.query_all(&sql).await?)? {
-            let [spend, impressions, clicks, conversions, revenue] = [&r[1], &r[2], &r[3], &r[4], &r[5]].map(decimal);
-            let ratio = |n: Decimal, m: Decimal, scale: Decimal| {
-                if m.is_zero() {
-                    "-".to_string()
-                } else {
-                    (n * scale / m).round_dp(2).to_string()
-                }
-            };
-            println!(
-                "{:<13} {:<4} {:>14} {:>12} {:>10} {:>11} {:>14} {:>7} {:>8} {:>8} {:>6}",
-                platform.as_str(),
-                r[0].as_deref().unwrap_or("?"),
-                spend.round_dp(2),
-                impressions,
-                clicks,
-                conversions.round_dp(1),
-                revenue.round_dp(2),
-                ratio(clicks, impressions, Decimal::from(100)),
-                ratio(spend, clicks, Decimal::ONE),
-                ratio(spend, conversions, Decimal::ONE),
-                ratio(revenue, spend, Decimal::ONE),
-            );
+    };
+    for r in &rows {
+        let v = [decimal(&r[2]), decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6])];
+        for (t, x) in total.iter_mut().zip(v) {
+            *t += x;
         }
+        line(r[0].as_deref().unwrap_or("?"), v);
     }
+    line("all platforms", total);
     Ok(())
 }

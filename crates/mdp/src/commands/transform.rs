@@ -43,13 +43,15 @@ fn parse_vars(vars: Option<&str>) -> Result<IndexMap<String, serde_json::Value>>
 /// Load and parse the project, printing parse warnings.
 pub fn load(global: &GlobalArgs, args: &TransformArgs) -> Result<Parsed> {
     let mut implicit_project_name = None;
+    let mut packages = Vec::new();
     let fallback_target = if global.project_dir.join("mdp.yml").is_file() {
         let ctx = ProjectContext::load(global)?;
         implicit_project_name = Some(ctx.project.config.name.to_string());
-        let schema = match &ctx.options {
-            mdp_warehouse::ConnectOptions::DuckDb { .. } => "main",
-            mdp_warehouse::ConnectOptions::Postgres { .. } => "public",
-        };
+        packages.extend(marketing_package(&ctx.project)?);
+        // The target's `schema` (DuckDB: main, Postgres: public by default): models without a custom
+        // schema go there, the marketing package's to `<schema>_staging`, `<schema>_marts`, ….
+        let (_, target_config) = ctx.project.target(global.target.as_deref())?;
+        let schema = target_config.schema().to_string();
         Some(Target {
             profile_name: "mdp".into(),
             name: ctx.target_name.clone(),
@@ -68,12 +70,33 @@ pub fn load(global: &GlobalArgs, args: &TransformArgs) -> Result<Parsed> {
         vars: parse_vars(args.vars.as_deref())?,
         fallback_target,
         implicit_project_name,
+        packages,
     };
     let parsed = mdp_transform::load(&options)?;
     for w in &parsed.warnings {
         eprintln!("warning: {w}");
     }
     Ok(parsed)
+}
+
+/// mdp's marketing models for an mdp project's enabled sources (none when it has none).
+pub fn marketing_package(project: &mdp_project::Project) -> Result<Option<mdp_transform::parse::EmbeddedPackage>> {
+    let sources: Vec<mdp_marketing::SourceTables> = project
+        .config
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| mdp_marketing::SourceTables {
+            name: s.name.to_string(),
+            platform: s.platform,
+            streams: std::iter::once("accounts")
+                .chain(mdp_sources::kind(s.platform).streams.iter().map(|spec| spec.name))
+                .map(str::to_string)
+                .collect(),
+        })
+        .collect();
+    let currency = project.config.reporting.currency.to_string();
+    Ok(mdp_marketing::package(&sources, &currency, mdp_orchestrator::ingest::RAW_SCHEMA)?)
 }
 
 fn selection(args: &TransformArgs, resource_types: Vec<ResourceType>) -> Selection {

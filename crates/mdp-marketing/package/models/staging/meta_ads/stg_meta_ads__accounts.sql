@@ -1,0 +1,3 @@
+-- Meta Ads account snapshots, in the common vocabulary. Hierarchy: campaign → ad set (our ad group) → ad. Conversions are the action types configured in `options.conversion_action_types`.
+{{ config(enabled=mdp_platform_enabled('meta_ads')) }}
+{{ mdp_stage_entities('meta_ads', 'accounts') }}

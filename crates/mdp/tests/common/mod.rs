@@ -1,0 +1,142 @@
+//! What the end-to-end tests share: the `mdp` binary with test tokens, a sandbox process, a project
+//! pointed at it, and reading the warehouse.
+#![allow(dead_code, reason = "each test binary uses its own subset")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use mdp_warehouse::{connect, string_rows, Access, ConnectOptions};
+
+pub const TODAY: &str = "2026-06-30";
+pub const TOKEN: &str = "tok-SANDBOX-SECRET-5f2c9e";
+pub const PLATFORMS: [&str; 4] = ["google_ads", "meta_ads", "tiktok_ads", "linkedin_ads"];
+
+pub struct SandboxProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn mdp() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mdp"));
+    command.env_remove("MDP_PROJECT_DIR").env_remove("MDP_TARGET").env_remove("MDP_LOG").env("MDP_TODAY", TODAY);
+    for var in [
+        "GOOGLE_ADS_ACCESS_TOKEN",
+        "GOOGLE_ADS_DEVELOPER_TOKEN",
+        "META_ACCESS_TOKEN",
+        "TIKTOK_ACCESS_TOKEN",
+        "LINKEDIN_ACCESS_TOKEN",
+    ] {
+        command.env(var, TOKEN);
+    }
+    command
+}
+
+pub fn start_sandbox() -> SandboxProcess {
+    let mut child = mdp()
+        .args(["sandbox", "--port", "0", "--today", TODAY, "--seed", "7"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the sandbox");
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    // Keep draining: a closed pipe would kill the sandbox at its next line of output.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the sandbox prints its address")
+        .to_string();
+    SandboxProcess { child, url }
+}
+
+pub fn get_json(url: &str) -> serde_json::Value {
+    tokio::runtime::Runtime::new().unwrap().block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+}
+
+pub fn post_json(url: &str, body: serde_json::Value) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let status = reqwest::Client::new().post(url).json(&body).send().await.unwrap().status();
+        assert!(status.is_success());
+    });
+}
+
+/// A project with all four platforms pointed at the sandbox, history from 45 days back.
+pub fn project(root: &Path, sandbox: &SandboxProcess) -> PathBuf {
+    let dir = root.join("project");
+    let out = mdp().args(["init"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
+    let mut sources = String::from("sources:\n");
+    for platform in PLATFORMS {
+        let ids: Vec<String> = accounts["accounts"][platform]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| format!("\"{}\"", a["id"].as_str().unwrap()))
+            .collect();
+        let env = match platform {
+            "google_ads" => "GOOGLE_ADS_ACCESS_TOKEN",
+            "meta_ads" => "META_ACCESS_TOKEN",
+            "tiktok_ads" => "TIKTOK_ACCESS_TOKEN",
+            _ => "LINKEDIN_ACCESS_TOKEN",
+        };
+        let developer =
+            if platform == "google_ads" { "      developer_token: { env: GOOGLE_ADS_DEVELOPER_TOKEN }\n" } else { "" };
+        sources.push_str(&format!(
+            "  - platform: {platform}\n    accounts: [{}]\n    base_url: {}\n    start_date: 2026-05-16\n    credentials:\n      access_token: {{ env: {env} }}\n{developer}",
+            ids.join(", "),
+            sandbox.url
+        ));
+    }
+    let file = dir.join("mdp.yml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    let head = &config[..config.find("sources:").unwrap()];
+    std::fs::write(&file, format!("{head}{sources}")).unwrap();
+    dir
+}
+
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+pub fn ingest(project: &Path, extra: &[&str]) -> Output {
+    mdp().arg("ingest").args(extra).current_dir(project).output().unwrap()
+}
+
+pub fn query(project: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
+    // A project configured for Postgres by `use_postgres` leaves a marker with its metadata schema.
+    let options = match std::fs::read_to_string(project.join(".pg-metadata-schema")) {
+        Ok(schema) => ConnectOptions::postgres(std::env::var("MDP_TEST_POSTGRES_URL").unwrap(), "test")
+            .with_metadata_schema(schema.trim()),
+        Err(_) => ConnectOptions::duckdb(project.join("warehouse.duckdb")),
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let opened = connect(&options, Access::Read).await.unwrap();
+        let rows = string_rows(&opened.warehouse.query_all(sql).await.unwrap()).unwrap();
+        opened.warehouse.close().await.unwrap();
+        rows
+    })
+}
+
+/// Point a project at the test Postgres server, with its own metadata schema.
+pub fn use_postgres(project: &Path, metadata_schema: &str) {
+    let file = project.join("mdp.yml");
+    let config = std::fs::read_to_string(&file)
+        .unwrap()
+        .replacen("  default: local\n", "  default: pg\n", 1)
+        .replacen("  targets:\n", "  targets:\n    pg:\n      type: postgres\n      url: ${MDP_TEST_POSTGRES_URL}\n", 1)
+        .replacen("metadata_schema: mdp_meta\n", &format!("metadata_schema: {metadata_schema}\n"), 1);
+    std::fs::write(&file, config).unwrap();
+    std::fs::write(project.join(".pg-metadata-schema"), metadata_schema).unwrap();
+}
+
