@@ -194,10 +194,12 @@ pub fn write_files(files: &[(PathBuf, String)]) {
 /// `target/<kind>/<package>/<file>` (generic tests: `<properties file>/<test name>.sql`).
 pub fn compiled_path(target_dir: &std::path::Path, kind: &str, node: &Node) -> PathBuf {
     let base = target_dir.join(kind).join(&node.package);
+    // An embedded package's files are known as `<package>/…` already.
+    let file = node.original_file_path.strip_prefix(&node.package).unwrap_or(&node.original_file_path);
     if node.test_metadata.is_some() {
-        base.join(&node.original_file_path).join(format!("{}.sql", node.name))
+        base.join(file).join(format!("{}.sql", node.name))
     } else {
-        base.join(&node.original_file_path)
+        base.join(file)
     }
 }
 

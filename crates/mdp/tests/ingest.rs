@@ -198,6 +198,13 @@ fn the_demo_ingests_builds_the_marts_reconciles_and_reruns_incrementally() {
             ),
             "{message}"
         );
+        assert!(
+            message.lines().any(|l| l.starts_with("build: ")
+                && l.contains("tests passed")
+                && !l.contains("failed")
+                && !l.contains("skipped")),
+            "every model built and every test (reconciliation included) passed:\n{message}"
+        );
         for platform in PLATFORMS {
             assert!(
                 message

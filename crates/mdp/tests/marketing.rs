@@ -370,8 +370,39 @@ fn a_project_builds_with_only_its_enabled_platforms_and_keeps_name_history() {
     let out = mdp().args(["sql", &rename]).current_dir(&project).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
 
+    // The project's own rates replace the shipped seed, and the project's own model builds on a mart.
+    std::fs::write(
+        project.join("seeds/mdp_fx_rates.csv"),
+        "rate_date,from_currency,to_currency,rate\n2026-01-01,JPY,USD,0.0070000000\n2026-01-01,EUR,USD,1.1000000000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        project.join("models/spend_by_platform.sql"),
+        "select platform, sum(spend_reporting) as spend from {{ ref('fct_platform_performance_daily') }} group by platform",
+    )
+    .unwrap();
     let out = build(&project, &[]);
     assert!(out.status.success(), "{}", text(&out));
+    let converted = query(
+        &project,
+        "SELECT currency, CAST(spend AS VARCHAR), CAST(spend_reporting AS VARCHAR), CAST(fx_rate AS VARCHAR) \
+         FROM main_marts.fct_account_performance_daily",
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &converted {
+        let currency = r[0].clone().unwrap();
+        let expected_rate = match currency.as_str() {
+            "JPY" => Decimal::from_str("0.007").unwrap(),
+            "EUR" => Decimal::from_str("1.1").unwrap(),
+            _ => Decimal::ONE,
+        };
+        assert_eq!(dec(&r[3]), expected_rate, "{currency}: the project's rate");
+        assert_eq!(dec(&r[2]), (dec(&r[1]) * expected_rate).normalize(), "{currency}: spend_reporting");
+        seen.insert(currency);
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["EUR", "JPY", "USD"]);
+    let totals = query(&project, "SELECT count(*) FROM main.spend_by_platform");
+    assert_eq!(totals[0][0].as_deref(), Some("2"));
     let platforms = query(&project, "SELECT DISTINCT platform FROM main_marts.fct_platform_performance_daily ORDER BY 1");
     assert_eq!(platforms, vec![vec![Some("google_ads".to_string())], vec![Some("linkedin_ads".to_string())]]);
     let out = mdp().args(["ls", "--output", "name"]).current_dir(&project).output().unwrap();

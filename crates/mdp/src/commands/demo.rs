@@ -148,7 +148,15 @@ async fn build(parsed: &Parsed, warehouse: &dyn mdp_warehouse::Warehouse) -> Res
     let run_args = serde_json::json!({"select": [], "threads": options.threads, "target": parsed.target.name});
     artifacts::write(&target_dir, "run_results.json", &artifacts::run_results_json(parsed, Command::Build, &results, run_args))?;
     let counts = tally.counts.into_inner().expect("lock");
-    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(kind, n)| match (*n, *kind) {
+            (1, "models") => "1 model".to_string(),
+            (1, "seeds") => "1 seed".to_string(),
+            (1, "tests passed") => "1 test passed".to_string(),
+            (n, kind) => format!("{n} {kind}"),
+        })
+        .collect();
     println!("\nbuild: {} in {:.1}s (staging → intermediate → marts, tests and reconciliation with the raw layer)", summary.join(", "), clock.elapsed().as_secs_f64());
     Ok(results.success())
 }

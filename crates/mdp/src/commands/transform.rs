@@ -245,6 +245,16 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
         for r in &failed {
             eprintln!("\n{}: {}", r.unique_id, r.message);
         }
+        let raw_missing = failed.iter().any(|r| {
+            r.unique_id.starts_with(&format!("model.{}.stg_", mdp_marketing::PACKAGE_NAME))
+                && r.message.contains("does not exist")
+        });
+        if raw_missing {
+            eprintln!(
+                "\nhint: the marketing models read the raw tables `mdp ingest` loads; run `mdp ingest` first (or \
+                 disable the sources you do not ingest in mdp.yml)"
+            );
+        }
     }
     eprintln!("\nDone in {:.2}s. {summary}", clock.elapsed().as_secs_f64());
     Ok(if results.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
