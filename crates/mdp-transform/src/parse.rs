@@ -1201,6 +1201,62 @@ fn fqn_for(package: &str, dir: &str, file: &Path, name: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn embedded(files: &[(&str, &str)]) -> EmbeddedPackage {
+        let root = Path::new("pkg");
+        let project = DbtProject::from_yaml(
+            root,
+            "name: pkg\nvars: {greeting: package}\nmodels:\n  pkg:\n    +materialized: table\n    +schema: marts\n",
+        )
+        .unwrap();
+        EmbeddedPackage { project, files: files.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect() }
+    }
+
+    fn target() -> Target {
+        Target {
+            profile_name: "p".into(),
+            name: "dev".into(),
+            schema: "main".into(),
+            database: "db".into(),
+            threads: 1,
+            kind: crate::profiles::TargetKind::DuckDb { path: "x.duckdb".into() },
+        }
+    }
+
+    #[test]
+    fn an_embedded_package_is_parsed_beside_the_project_which_replaces_and_configures_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |p: &str, t: &str| {
+            std::fs::create_dir_all(dir.path().join(p).parent().unwrap()).unwrap();
+            std::fs::write(dir.path().join(p), t).unwrap();
+        };
+        write("dbt_project.yml", "name: mine\nmodels:\n  pkg:\n    kept:\n      +materialized: view\n");
+        write("models/replaced.sql", "select 'mine' as who");
+        write("models/report.sql", "select * from {{ ref('kept') }}");
+        write("macros/who.sql", "{% macro who() %}'project'{% endmacro %}");
+        let package = embedded(&[
+            ("models/kept.sql", "select {{ who() }} as who, '{{ var(\"greeting\") }}' as g from {{ ref('replaced') }}"),
+            ("models/replaced.sql", "select 'package' as who"),
+            ("models/schema.yml", "version: 2\nmodels:\n  - name: replaced\n    columns:\n      - name: who\n        data_tests: [not_null]\n"),
+            ("macros/who.sql", "{% macro who() %}'package'{% endmacro %}"),
+        ]);
+        let project = DbtProject::load(dir.path()).unwrap();
+        let parsed = parse_with_packages(project, vec![package], target(), IndexMap::new()).unwrap();
+        let m = &parsed.manifest;
+        let kept = &m.nodes["model.pkg.kept"];
+        assert_eq!(kept.original_file_path, Path::new("pkg/models/kept.sql"));
+        assert_eq!(kept.fqn, ["pkg", "kept"]);
+        assert_eq!(kept.config.materialized, "view", "the project's config tree applies after the package's");
+        assert_eq!(kept.relation.as_ref().unwrap().schema, "main_marts");
+        assert_eq!(kept.depends_on, ["model.mine.replaced"], "a replaced model resolves to the project's");
+        assert!(!m.nodes.contains_key("model.pkg.replaced"));
+        assert!(!m.nodes.values().any(|n| n.resource_type == ResourceType::Test), "the replaced model's tests go too");
+        assert_eq!(m.nodes["model.mine.report"].depends_on, ["model.pkg.kept"]);
+        let existing = Default::default();
+        let mut compiler = crate::compile::Compiler::new(&parsed, &existing, Default::default());
+        let compiled = compiler.compile("model.pkg.kept").unwrap();
+        assert!(compiled.sql.contains("'project' as who, 'package' as g"), "{}", compiled.sql);
+    }
+
     #[test]
     fn generic_test_names_follow_dbt() {
         let mut kw = IndexMap::new();
