@@ -86,17 +86,22 @@ pub fn marketing_package(project: &mdp_project::Project) -> Result<Option<mdp_tr
         .sources
         .iter()
         .filter(|s| s.enabled)
-        .map(|s| mdp_marketing::SourceTables {
-            name: s.name.to_string(),
-            platform: s.platform,
-            streams: std::iter::once("accounts")
-                .chain(mdp_sources::kind(s.platform).streams.iter().map(|spec| spec.name))
-                .map(str::to_string)
-                .collect(),
-        })
+        .map(|s| source_tables(s.name.as_str(), s.platform))
         .collect();
     let currency = project.config.reporting.currency.to_string();
     Ok(mdp_marketing::package(&sources, &currency, mdp_orchestrator::ingest::RAW_SCHEMA)?)
+}
+
+/// A source's raw tables: `accounts` and its connector's streams.
+pub fn source_tables(name: &str, platform: mdp_core::Platform) -> mdp_marketing::SourceTables {
+    mdp_marketing::SourceTables {
+        name: name.to_string(),
+        platform,
+        streams: std::iter::once("accounts")
+            .chain(mdp_sources::kind(platform).streams.iter().map(|spec| spec.name))
+            .map(str::to_string)
+            .collect(),
+    }
 }
 
 fn selection(args: &TransformArgs, resource_types: Vec<ResourceType>) -> Selection {
