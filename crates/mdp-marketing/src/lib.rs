@@ -42,7 +42,11 @@ pub struct SourceTables {
 
 /// The package for a project with these enabled sources and reporting currency, or `None` when no
 /// source is enabled (there is nothing to model).
-pub fn package(sources: &[SourceTables], reporting_currency: &str, raw_schema: &str) -> Result<Option<EmbeddedPackage>> {
+pub fn package(
+    sources: &[SourceTables],
+    reporting_currency: &str,
+    raw_schema: &str,
+) -> Result<Option<EmbeddedPackage>> {
     if sources.is_empty() {
         return Ok(None);
     }

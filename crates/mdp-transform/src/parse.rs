@@ -334,12 +334,13 @@ fn parse_nodes(
 ) -> Result<()> {
     let project = unit.project;
     p.package = project.name.clone();
-    let layer = |p: &mut Parser, config: &mut NodeConfig, file: &Path, pick: fn(&DbtProject) -> &Json, fqn: &[String]| {
-        p.apply_layer(file, apply_tree(config, pick(project), fqn));
-        if let Some(root) = root {
-            p.apply_layer(file, apply_tree(config, pick(root), fqn));
-        }
-    };
+    let layer =
+        |p: &mut Parser, config: &mut NodeConfig, file: &Path, pick: fn(&DbtProject) -> &Json, fqn: &[String]| {
+            p.apply_layer(file, apply_tree(config, pick(project), fqn));
+            if let Some(root) = root {
+                p.apply_layer(file, apply_tree(config, pick(root), fqn));
+            }
+        };
 
     // Properties files.
     let mut props = Properties::default();
@@ -425,10 +426,10 @@ fn parse_nodes(
         }
     }
     for name in props.models.keys() {
-        if !p.manifest.by_name.contains_key(&(p.package.clone(), name.clone()))
-            && !p.manifest.disabled.values().any(|n| &n.name == name)
-            && !(root.is_some() && replaced.contains(name))
-        {
+        let known = p.manifest.by_name.contains_key(&(p.package.clone(), name.clone()))
+            || p.manifest.disabled.values().any(|n| &n.name == name)
+            || (root.is_some() && replaced.contains(name));
+        if !known {
             let file = &props.models[name].file;
             p.warnings.push(format!(
                 "{}: properties for model `{name}`, but there is no models/**/{name}.sql",

@@ -303,7 +303,7 @@ pub async fn execute(
             let existing = &existing;
             let schemas_done = &schemas_done;
             in_flight.push(Box::pin(async move {
-                let result = run_node(wh, node, compiled, existing, schemas_done, options, &parsed.project.root, parsed.embedded_file(&node.original_file_path)).await;
+                let result = run_node(wh, node, compiled, existing, schemas_done, options, parsed).await;
                 observer.finished(index, total, node, &result);
                 result
             }));
@@ -437,8 +437,7 @@ async fn run_node(
     existing: &Mutex<Existing>,
     schemas_done: &tokio::sync::Mutex<HashSet<String>>,
     options: &RunOptions,
-    root: &std::path::Path,
-    embedded: Option<&str>,
+    parsed: &Parsed,
 ) -> NodeResult {
     let started_at = chrono::Utc::now();
     let clock = Instant::now();
@@ -520,7 +519,16 @@ async fn run_node(
             }
             Err(e) => finish(NodeStatus::Error, error_message(e), None, Some(compiled.sql)),
         },
-        ResourceType::Seed => match load_seed(wh, node, existing, root, embedded, options.full_refresh).await {
+        ResourceType::Seed => match load_seed(
+            wh,
+            node,
+            existing,
+            &parsed.project.root,
+            parsed.embedded_file(&node.original_file_path),
+            options.full_refresh,
+        )
+        .await
+        {
             Ok(o) => finish(NodeStatus::Success, o.message.clone(), Some(&o), None),
             Err(e) => finish(NodeStatus::Error, format!("seed `{}` failed: {e}", node.name), None, None),
         },
@@ -565,7 +573,8 @@ async fn load_seed(
     let d = wh.dialect();
     let delimiter = node.config.delimiter.as_bytes().first().copied().unwrap_or(b',');
     let path = root.join(&node.original_file_path);
-    let data = seed::read_seed(&path, embedded, delimiter, &node.config.column_types, d.name()).map_err(|e| e.to_string())?;
+    let data =
+        seed::read_seed(&path, embedded, delimiter, &node.config.column_types, d.name()).map_err(|e| e.to_string())?;
     let target = materialize::table_ref(rel);
     let staging = mdp_warehouse::TableRef::new(rel.schema.clone(), format!("{}__mdp_seed", rel.identifier));
     let q = |t: &mdp_warehouse::TableRef| d.qualified(t).map_err(|e| e.to_string());
@@ -630,10 +639,5 @@ async fn load_seed(
     }
     tx.commit().await.map_err(|e| e.to_string())?;
     existing.lock().expect("lock").insert((rel.schema.clone(), rel.identifier.clone()), false);
-    Ok(Outcome {
-        message: format!("INSERT {rows}"),
-        rows_affected: Some(rows),
-        statements,
-        ..Outcome::default()
-    })
+    Ok(Outcome { message: format!("INSERT {rows}"), rows_affected: Some(rows), statements, ..Outcome::default() })
 }

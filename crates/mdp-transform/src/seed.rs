@@ -318,7 +318,12 @@ fn universal_newlines(s: &str) -> String {
     }
 }
 
-fn check_field_count(ctx: &Ctx<'_>, reader: &CsvReader<Input<'_>>, names: &[String], line: u64) -> Result<(), SeedError> {
+fn check_field_count(
+    ctx: &Ctx<'_>,
+    reader: &CsvReader<Input<'_>>,
+    names: &[String],
+    line: u64,
+) -> Result<(), SeedError> {
     let found = reader.len();
     let expected = names.len();
     if found == expected {

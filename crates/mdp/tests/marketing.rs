@@ -64,8 +64,11 @@ struct Day {
     conversion_value: Decimal,
 }
 
-/// The sandbox's ground truth: (platform, account, day) → totals, with each account's currency.
-fn truth(sandbox: &SandboxProcess) -> (BTreeMap<(String, String, String), Day>, HashMap<String, String>) {
+/// (platform, account id, day) → that day's totals.
+type Truth = BTreeMap<(String, String, String), Day>;
+
+/// The sandbox's ground truth, with each account's currency.
+fn truth(sandbox: &SandboxProcess) -> (Truth, HashMap<String, String>) {
     let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
     let (mut days, mut currencies) = (BTreeMap::new(), HashMap::new());
     for platform in PLATFORMS {
@@ -86,7 +89,10 @@ fn truth(sandbox: &SandboxProcess) -> (BTreeMap<(String, String, String), Day>, 
                     conversion_value: d("conversion_value"),
                 };
                 if totals.impressions > 0 || totals.conversions > Decimal::ZERO {
-                    days.insert((platform.to_string(), id.to_string(), day["date"].as_str().unwrap().to_string()), totals);
+                    days.insert(
+                        (platform.to_string(), id.to_string(), day["date"].as_str().unwrap().to_string()),
+                        totals,
+                    );
                 }
             }
         }
@@ -328,7 +334,8 @@ fn duckdb_marts_equal_the_truth_convert_exactly_and_follow_restatements() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let out = mdp().args(["test", "--select", "reconcile_account_mart_with_raw"]).current_dir(&project).output().unwrap();
+    let out =
+        mdp().args(["test", "--select", "reconcile_account_mart_with_raw"]).current_dir(&project).output().unwrap();
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
     assert!(
@@ -434,7 +441,8 @@ fn a_project_builds_with_only_its_enabled_platforms_and_keeps_name_history() {
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["EUR", "JPY", "USD"]);
     let totals = query(&project, "SELECT count(*) FROM main.spend_by_platform");
     assert_eq!(totals[0][0].as_deref(), Some("2"));
-    let platforms = query(&project, "SELECT DISTINCT platform FROM main_marts.fct_platform_performance_daily ORDER BY 1");
+    let platforms =
+        query(&project, "SELECT DISTINCT platform FROM main_marts.fct_platform_performance_daily ORDER BY 1");
     assert_eq!(platforms, vec![vec![Some("google_ads".to_string())], vec![Some("linkedin_ads".to_string())]]);
     let out = mdp().args(["ls", "--output", "name"]).current_dir(&project).output().unwrap();
     let names = text(&out);
@@ -455,7 +463,9 @@ fn a_project_builds_with_only_its_enabled_platforms_and_keeps_name_history() {
     assert_eq!(history[1][3], None);
     let names = query(
         &project,
-        &format!("SELECT DISTINCT campaign_name FROM main_marts.fct_campaign_performance_daily WHERE campaign_id = '{id}'"),
+        &format!(
+            "SELECT DISTINCT campaign_name FROM main_marts.fct_campaign_performance_daily WHERE campaign_id = '{id}'"
+        ),
     );
     assert_eq!(names, vec![vec![Some("Renamed campaign".to_string())]], "the marts show the latest name");
 }

@@ -10,7 +10,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
 use futures::StreamExt;
-use mdp_warehouse::{connect, string_rows, Access, ColumnDef, ColumnType, ConnectOptions, LockHolder, TableRef, TableSchema};
+use mdp_warehouse::{
+    connect, string_rows, Access, ColumnDef, ColumnType, ConnectOptions, LockHolder, TableRef, TableSchema,
+};
 
 use crate::cli::{BenchAdapter, BenchArgs, BenchWhat};
 
@@ -324,10 +326,8 @@ async fn marketing_build(options: &ConnectOptions, dir: &std::path::Path, thread
     use mdp_transform::run::{Command, Quiet, RunOptions};
     use mdp_transform::selector::{select, Selection};
 
-    let sources: Vec<_> = mdp_core::Platform::ALL
-        .iter()
-        .map(|p| crate::commands::transform::source_tables(p.as_str(), *p))
-        .collect();
+    let sources: Vec<_> =
+        mdp_core::Platform::ALL.iter().map(|p| crate::commands::transform::source_tables(p.as_str(), *p)).collect();
     let package = mdp_marketing::package(&sources, "USD", mdp_orchestrator::ingest::RAW_SCHEMA)?
         .context("four sources make a package")?;
     let target = mdp_transform::Target {
@@ -347,7 +347,8 @@ async fn marketing_build(options: &ConnectOptions, dir: &std::path::Path, thread
     let session = mdp_orchestrator::RunSession::start(options, "bench marketing").await?;
     let run_options = RunOptions { command: Command::Build, threads, full_refresh: false, target_dir: None };
     let results = mdp_transform::run::execute(&parsed, session.warehouse.as_ref(), &ids, &run_options, &Quiet).await?;
-    let rows = string_rows(&session.warehouse.query_all("select count(*) from main_marts.fct_ad_performance_daily").await?)?;
+    let rows =
+        string_rows(&session.warehouse.query_all("select count(*) from main_marts.fct_ad_performance_daily").await?)?;
     session.finish(None).await?;
     let seconds = start.elapsed().as_secs_f64();
     anyhow::ensure!(results.success(), "the marketing build failed on the benchmark's data");

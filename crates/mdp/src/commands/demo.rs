@@ -17,13 +17,13 @@ use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use mdp_core::Platform;
 use mdp_orchestrator::ingest::{Ingest, IngestOptions};
+use mdp_sandbox::{Sandbox, Scale, World};
+use mdp_sources::http::{HttpDriver, RetryPolicy};
+use mdp_sources::ReadContext;
 use mdp_transform::manifest::{Node, ResourceType};
 use mdp_transform::run::{Command, NodeResult, NodeStatus, RunObserver, RunOptions};
 use mdp_transform::selector::{select, Selection};
 use mdp_transform::{artifacts, Parsed};
-use mdp_sandbox::{Sandbox, Scale, World};
-use mdp_sources::http::{HttpDriver, RetryPolicy};
-use mdp_sources::ReadContext;
 use mdp_warehouse::{string_rows, Literal, Warehouse};
 use rust_decimal::Decimal;
 
@@ -71,7 +71,8 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
         let (days, differences) = reconcile(session.warehouse.as_ref(), &marts, &sandbox, start, today).await?;
         println!(
             "reconciliation of {} with the sandbox's ground truth: {days} account-days, {} difference(s)",
-            marts.account, differences.len()
+            marts.account,
+            differences.len()
         );
         for d in differences.iter().take(10) {
             println!("  {d}");
@@ -141,12 +142,17 @@ async fn build(parsed: &Parsed, warehouse: &dyn mdp_warehouse::Warehouse) -> Res
     let clock = Instant::now();
     let ids = select(&parsed.manifest, &parsed.graph, &Selection::all())?;
     let target_dir = parsed.project.root.join(&parsed.project.target_path);
-    let options = RunOptions { command: Command::Build, threads: 4, full_refresh: false, target_dir: Some(target_dir.clone()) };
+    let options =
+        RunOptions { command: Command::Build, threads: 4, full_refresh: false, target_dir: Some(target_dir.clone()) };
     let tally = Tally::default();
     let results = mdp_transform::run::execute(parsed, warehouse, &ids, &options, &tally).await?;
     artifacts::write(&target_dir, "manifest.json", &artifacts::manifest_json(parsed))?;
     let run_args = serde_json::json!({"select": [], "threads": options.threads, "target": parsed.target.name});
-    artifacts::write(&target_dir, "run_results.json", &artifacts::run_results_json(parsed, Command::Build, &results, run_args))?;
+    artifacts::write(
+        &target_dir,
+        "run_results.json",
+        &artifacts::run_results_json(parsed, Command::Build, &results, run_args),
+    )?;
     let counts = tally.counts.into_inner().expect("lock");
     let summary: Vec<String> = counts
         .iter()
@@ -157,7 +163,11 @@ async fn build(parsed: &Parsed, warehouse: &dyn mdp_warehouse::Warehouse) -> Res
             (n, kind) => format!("{n} {kind}"),
         })
         .collect();
-    println!("\nbuild: {} in {:.1}s (staging → intermediate → marts, tests and reconciliation with the raw layer)", summary.join(", "), clock.elapsed().as_secs_f64());
+    println!(
+        "\nbuild: {} in {:.1}s (staging → intermediate → marts, tests and reconciliation with the raw layer)",
+        summary.join(", "),
+        clock.elapsed().as_secs_f64()
+    );
     Ok(results.success())
 }
 
@@ -185,7 +195,11 @@ impl Marts {
             .filter(|n| n.resource_type == ResourceType::Model && n.fqn.get(1).is_some_and(|f| f == "marts"))
             .filter_map(|n| n.relation.as_ref().map(|r| format!("{}.{}", r.schema, r.identifier)))
             .collect();
-        Ok(Marts { account: relation("fct_account_performance_daily")?, platform: relation("fct_platform_performance_daily")?, all })
+        Ok(Marts {
+            account: relation("fct_account_performance_daily")?,
+            platform: relation("fct_platform_performance_daily")?,
+            all,
+        })
     }
 }
 
@@ -243,7 +257,8 @@ async fn reconcile(
     let rows = string_rows(&w.query_all(&sql).await?)?;
     let mut by_key = std::collections::HashMap::new();
     for r in &rows {
-        let key = (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default(), r[2].clone().unwrap_or_default());
+        let key =
+            (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default(), r[2].clone().unwrap_or_default());
         by_key.insert(key, [decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6]), decimal(&r[7])]);
     }
     let (mut days, mut differences) = (0, Vec::new());
@@ -265,7 +280,8 @@ async fn reconcile(
                     .zip(got.iter().zip(expected))
                 {
                     if *g != e {
-                        differences.push(format!("{platform} account {} {date} {metric}: mart {g}, API {e}", account.id));
+                        differences
+                            .push(format!("{platform} account {} {date} {metric}: mart {g}, API {e}", account.id));
                     }
                 }
             }

@@ -55,7 +55,7 @@ pub fn load(global: &GlobalArgs, args: &TransformArgs) -> Result<Parsed> {
         Some(Target {
             profile_name: "mdp".into(),
             name: ctx.target_name.clone(),
-            schema: schema.into(),
+            schema,
             database: ctx.target_name.clone(),
             threads: 4,
             kind: TargetKind::Preset(ctx.options.clone()),

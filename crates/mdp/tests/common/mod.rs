@@ -139,4 +139,3 @@ pub fn use_postgres(project: &Path, metadata_schema: &str) {
     std::fs::write(&file, config).unwrap();
     std::fs::write(project.join(".pg-metadata-schema"), metadata_schema).unwrap();
 }
-
