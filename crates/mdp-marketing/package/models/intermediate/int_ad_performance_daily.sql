@@ -26,16 +26,7 @@ select
     ad_group.name as ad_group_name,
     p.ad_id,
     ad.name as ad_name,
-    p.impressions,
-    p.clicks,
-    p.spend,
-    p.conversions,
-    p.conversion_value,
-    p.video_views,
-    p.likes,
-    p.comments,
-    p.shares,
-    p.loaded_at
+    {{ mdp_metric_columns('p') }}
 from performance as p
 left join current_entities as account
     on account.entity_type = 'account' and account.platform = p.platform and account.id = p.account_id

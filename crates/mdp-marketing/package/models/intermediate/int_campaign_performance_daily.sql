@@ -32,16 +32,7 @@ select
     account.currency,
     p.campaign_id,
     campaign.name as campaign_name,
-    p.impressions,
-    p.clicks,
-    p.spend,
-    p.conversions,
-    p.conversion_value,
-    p.video_views,
-    p.likes,
-    p.comments,
-    p.shares,
-    p.loaded_at
+    {{ mdp_metric_columns('p') }}
 from performance as p
 left join current_entities as account
     on account.entity_type = 'account' and account.platform = p.platform and account.id = p.account_id

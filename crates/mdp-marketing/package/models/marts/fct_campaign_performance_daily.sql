@@ -13,20 +13,8 @@ with joined as (
         performance.campaign_id,
         performance.campaign_name,
         performance.currency,
-        fx.reporting_currency,
-        fx.rate as fx_rate,
-        performance.impressions,
-        performance.clicks,
-        performance.spend,
-        performance.conversions,
-        performance.conversion_value,
-        {{ mdp_to_reporting('performance.spend', 'fx.rate') }} as spend_reporting,
-        {{ mdp_to_reporting('performance.conversion_value', 'fx.rate') }} as conversion_value_reporting,
-        performance.video_views,
-        performance.likes,
-        performance.comments,
-        performance.shares,
-        performance.loaded_at
+        {{ mdp_reporting_columns('performance') }},
+        {{ mdp_metric_columns('performance') }}
     from {{ ref('int_campaign_performance_daily') }} as performance
     left join {{ ref('int_fx_rates_daily') }} as fx
         on fx.currency = performance.currency and fx.date = performance.date
