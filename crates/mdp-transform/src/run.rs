@@ -374,6 +374,71 @@ async fn run_project_hooks(
     Ok(())
 }
 
+/// Runs nodes one at a time for an outside scheduler (mdp's orchestrator), which owns the order,
+/// retries and timeouts: the relations that exist are listed once, each node is compiled when it
+/// runs (so `is_incremental()` sees what earlier tasks built), schemas are created as needed.
+/// Project hooks (`on-run-start` / `on-run-end`) are not run here.
+pub struct NodeRunner<'a> {
+    parsed: &'a Parsed,
+    options: RunOptions,
+    existing: Mutex<Existing>,
+    schemas_done: tokio::sync::Mutex<HashSet<String>>,
+}
+
+impl<'a> NodeRunner<'a> {
+    pub async fn new(parsed: &'a Parsed, wh: &dyn Warehouse, options: RunOptions) -> Result<NodeRunner<'a>> {
+        let existing = existing_relations(wh)
+            .await
+            .map_err(|e| TransformError::config("", format!("cannot list the warehouse's relations: {e}")))?;
+        Ok(NodeRunner {
+            parsed,
+            options,
+            existing: Mutex::new(existing),
+            schemas_done: tokio::sync::Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The nodes among `ids` that run (ephemerals are inlined, not run), each with the nodes among
+    /// them it waits for (dbt's `build` edges: parents, and the tests of parents that guard it).
+    pub fn plan(&self, ids: &[String]) -> Vec<(String, Vec<String>)> {
+        let manifest = &self.parsed.manifest;
+        let runnable: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                self.options.command.executes(manifest.nodes[*id].resource_type) && !manifest.nodes[*id].is_ephemeral()
+            })
+            .cloned()
+            .collect();
+        let set: HashSet<&str> = runnable.iter().map(String::as_str).collect();
+        let mut deps = run_dependencies(
+            self.parsed,
+            &self.parsed.graph,
+            &runnable,
+            &set,
+            self.options.command == Command::Build,
+        );
+        runnable.iter().map(|id| (id.clone(), deps.remove(id).unwrap_or_default())).collect()
+    }
+
+    /// Compile and run one node.
+    pub async fn run(&self, wh: &dyn Warehouse, id: &str) -> NodeResult {
+        let node = &self.parsed.manifest.nodes[id];
+        if let Some(schema) = node.relation.as_ref().map(|r| r.schema.clone()) {
+            let mut done = self.schemas_done.lock().await;
+            if node.resource_type != ResourceType::Test && !done.contains(&schema) {
+                if let Ok(sql) = wh.dialect().create_schema_sql(&schema) {
+                    let _ = wh.execute(&sql).await;
+                }
+                done.insert(schema);
+            }
+        }
+        let existing = self.existing.lock().expect("lock").clone();
+        let mut compiled = compile_nodes(self.parsed, &[id.to_string()], &existing, &self.options);
+        let compiled = compiled.remove(id);
+        run_node(wh, node, compiled, &self.existing, &self.schemas_done, &self.options, self.parsed).await
+    }
+}
+
 /// For each runnable node, the runnable nodes it must wait for: its nearest runnable ancestors
 /// through non-runnable ones (ephemerals, unselected nodes are not waited for), plus in `build`
 /// the tests of its parents (dbt's test edges: a test blocks a child that depends on all of the

@@ -23,8 +23,10 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Append only: never edit a released entry.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, description: "run history, stream state, check results", tables: tables_v1 }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, description: "run history, stream state, check results", tables: tables_v1 },
+    Migration { version: 2, description: "task instances of orchestrated runs, scheduled fire times", tables: tables_v2 },
+];
 
 /// The metadata version this build of mdp writes.
 pub fn current_version() -> i64 {
@@ -35,6 +37,8 @@ const VERSION_TABLE: &str = "schema_version";
 pub const RUNS: &str = "runs";
 pub const STREAM_STATE: &str = "stream_state";
 pub const CHECK_RESULTS: &str = "check_results";
+pub const TASK_INSTANCES: &str = "task_instances";
+pub const SCHEDULED_RUNS: &str = "scheduled_runs";
 
 fn version_table() -> TableSchema {
     use ColumnType::*;
@@ -97,6 +101,55 @@ fn tables_v1() -> Vec<(&'static str, TableSchema)> {
             ]),
         ),
     ]
+}
+
+fn tables_v2() -> Vec<(&'static str, TableSchema)> {
+    use ColumnType::*;
+    vec![
+        (
+            TASK_INSTANCES,
+            TableSchema::new(vec![
+                ColumnDef::new("run_id", Text).not_null(),
+                ColumnDef::new("task_id", Text).not_null(),
+                ColumnDef::new("kind", Text),
+                ColumnDef::new("state", Text).not_null(),
+                ColumnDef::new("attempts", Int64).not_null(),
+                ColumnDef::new("started_at", Timestamp),
+                ColumnDef::new("finished_at", Timestamp),
+                ColumnDef::new("rows", Int64),
+                ColumnDef::new("error", Text),
+                ColumnDef::new("log", Text),
+            ])
+            .with_primary_key(&["run_id", "task_id"]),
+        ),
+        (
+            // One row per (job, fire time) ever started: the primary key makes a fire time run once.
+            SCHEDULED_RUNS,
+            TableSchema::new(vec![
+                ColumnDef::new("job", Text).not_null(),
+                ColumnDef::new("scheduled_for", Timestamp).not_null(),
+                ColumnDef::new("run_id", Text).not_null(),
+                ColumnDef::new("claimed_at", Timestamp).not_null(),
+            ])
+            .with_primary_key(&["job", "scheduled_for"]),
+        ),
+    ]
+}
+
+/// One task of an orchestrated run, for `task_instances`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub run_id: String,
+    pub task_id: String,
+    pub kind: String,
+    /// `running`, `success`, `failed`, `upstream_failed`, `skipped`.
+    pub state: String,
+    pub attempts: i64,
+    pub started_at: Option<NaiveDateTime>,
+    pub finished_at: Option<NaiveDateTime>,
+    pub rows: Option<i64>,
+    pub error: Option<String>,
+    pub log: Option<String>,
 }
 
 /// The state of a run in `runs.status`.
@@ -278,6 +331,7 @@ impl<'w> Metadata<'w> {
         if rows.first().and_then(|r| r[0].as_deref()) == Some("0") {
             self.start_run(stale).await?;
         }
+        self.fail_running_tasks(&stale.run_id, &message).await?;
         self.finish_run(&stale.run_id, RunStatus::Failed, Some(&message)).await
     }
 
@@ -347,6 +401,104 @@ impl<'w> Metadata<'w> {
             cursor_date: r[0].as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
             last_run_id: r[1].clone(),
         }))
+    }
+
+    /// Insert or replace a task instance (its latest state).
+    pub async fn record_task(&self, t: &TaskRecord) -> Result<()> {
+        let ts = |v: Option<NaiveDateTime>| self.lit(v.map_or(Literal::Null, Literal::Timestamp));
+        let table = self.qualified(TASK_INSTANCES)?;
+        let sql = format!(
+            "DELETE FROM {table} WHERE run_id = {run} AND task_id = {task};\n\
+             INSERT INTO {table} (run_id, task_id, kind, state, attempts, started_at, finished_at, rows, error, log) \
+             VALUES ({run}, {task}, {}, {}, {}, {}, {}, {}, {}, {})",
+            self.lit(Literal::Text(&t.kind))?,
+            self.lit(Literal::Text(&t.state))?,
+            t.attempts,
+            ts(t.started_at)?,
+            ts(t.finished_at)?,
+            self.lit(t.rows.map_or(Literal::Null, Literal::Int))?,
+            self.opt_text(t.error.as_deref())?,
+            self.opt_text(t.log.as_deref())?,
+            run = self.lit(Literal::Text(&t.run_id))?,
+            task = self.lit(Literal::Text(&t.task_id))?,
+        );
+        let mut tx = self.warehouse.begin().await?;
+        tx.execute(&sql).await?;
+        tx.commit().await
+    }
+
+    /// The task instances of a run, in start order.
+    pub async fn tasks_of_run(&self, run_id: &str) -> Result<Vec<TaskRecord>> {
+        let sql = format!(
+            "SELECT task_id, kind, state, CAST(attempts AS VARCHAR), CAST(started_at AS VARCHAR), CAST(finished_at AS VARCHAR), \
+             CAST(rows AS VARCHAR), error, log FROM {} WHERE run_id = {} ORDER BY started_at, task_id",
+            self.qualified(TASK_INSTANCES)?,
+            self.lit(Literal::Text(run_id))?
+        );
+        let parse_ts = |v: &Option<String>| {
+            v.as_deref().and_then(|s| {
+                NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()
+            })
+        };
+        Ok(string_rows(&self.warehouse.query_all(&sql).await?)?
+            .into_iter()
+            .map(|r| TaskRecord {
+                run_id: run_id.to_string(),
+                task_id: r[0].clone().unwrap_or_default(),
+                kind: r[1].clone().unwrap_or_default(),
+                state: r[2].clone().unwrap_or_default(),
+                attempts: r[3].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0),
+                started_at: parse_ts(&r[4]),
+                finished_at: parse_ts(&r[5]),
+                rows: r[6].as_deref().and_then(|v| v.parse().ok()),
+                error: r[7].clone(),
+                log: r[8].clone(),
+            })
+            .collect())
+    }
+
+    /// Mark the tasks still `running` in a run that ended (a killed process) as failed.
+    pub async fn fail_running_tasks(&self, run_id: &str, why: &str) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET state = 'failed', error = {}, finished_at = {} WHERE run_id = {} AND state = 'running'",
+            self.qualified(TASK_INSTANCES)?,
+            self.lit(Literal::Text(why))?,
+            self.lit(Literal::Timestamp(now()))?,
+            self.lit(Literal::Text(run_id))?
+        );
+        self.warehouse.execute(&sql).await
+    }
+
+    /// Claim a job's fire time for a run; false when it was claimed before (it ran or runs already).
+    pub async fn claim_fire_time(&self, job: &str, scheduled_for: NaiveDateTime, run_id: &str) -> Result<bool> {
+        let table = self.qualified(SCHEDULED_RUNS)?;
+        let job_lit = self.lit(Literal::Text(job))?;
+        let at = self.lit(Literal::Timestamp(scheduled_for))?;
+        let exists = format!("SELECT count(*) FROM {table} WHERE job = {job_lit} AND scheduled_for = {at}");
+        if string_rows(&self.warehouse.query_all(&exists).await?)?.first().and_then(|r| r[0].as_deref()) != Some("0") {
+            return Ok(false);
+        }
+        let insert = format!(
+            "INSERT INTO {table} (job, scheduled_for, run_id, claimed_at) VALUES ({job_lit}, {at}, {}, {})",
+            self.lit(Literal::Text(run_id))?,
+            self.lit(Literal::Timestamp(now()))?
+        );
+        // The primary key refuses a second claim even if two schedulers raced past the check.
+        Ok(self.warehouse.execute(&insert).await.is_ok())
+    }
+
+    /// The latest fire time of a job that was claimed.
+    pub async fn last_fire_time(&self, job: &str) -> Result<Option<NaiveDateTime>> {
+        let sql = format!(
+            "SELECT CAST(max(scheduled_for) AS VARCHAR) FROM {} WHERE job = {}",
+            self.qualified(SCHEDULED_RUNS)?,
+            self.lit(Literal::Text(job))?
+        );
+        let rows = string_rows(&self.warehouse.query_all(&sql).await?)?;
+        Ok(rows
+            .first()
+            .and_then(|r| r[0].as_deref())
+            .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()))
     }
 
     /// Store one check outcome.
