@@ -130,7 +130,8 @@ impl DagOutcome {
     }
 }
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future (not `Send`: the executor polls its tasks on the calling task).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Runs one attempt of a task.
 pub trait TaskRunner: Send + Sync {
@@ -276,7 +277,8 @@ pub async fn execute(
             };
             if options.cancel.load(Ordering::SeqCst) {
                 cancelled = true;
-                let outcome = not_run(TaskState::Skipped, Some("the run was cancelled before this task started".into()));
+                let outcome =
+                    not_run(TaskState::Skipped, Some("the run was cancelled before this task started".into()));
                 observer.changed(task, &outcome).await;
                 in_flight.push(Box::pin(async move { (i, outcome) }));
                 continue;
@@ -443,7 +445,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_marks_everything_downstream_upstream_failed_and_spares_the_rest() {
-        let d = dag(&[("ingest_a", &[]), ("ingest_b", &[]), ("stg_a", &["ingest_a"]), ("stg_b", &["ingest_b"]), ("mart", &["stg_a", "stg_b"])]);
+        let d = dag(&[
+            ("ingest_a", &[]),
+            ("ingest_b", &[]),
+            ("stg_a", &["ingest_a"]),
+            ("stg_b", &["ingest_b"]),
+            ("mart", &["stg_a", "stg_b"]),
+        ]);
         let script = Script { failures: HashMap::from([("ingest_a".into(), 9)]), ..Default::default() };
         let out = run(&d, &script, &NoWait(Mutex::new(Vec::new()))).await;
         let state = |id: &str| out.get(id).unwrap().state;

@@ -260,10 +260,10 @@ impl<'w> Ingest<'w> {
         self
     }
 
-    /// Ingest every job; failures are reported per stream and do not stop the other streams.
-    pub async fn run(&self, jobs: &[SourceJob]) -> IngestReport {
-        let started = Instant::now();
-        // Raw tables are created up front, one after another: concurrent DDL on one catalog conflicts.
+    /// Create the raw tables of `jobs` that do not exist yet, one after another (concurrent DDL on
+    /// one catalog conflicts, so callers running several ingests at once call this first). Returns
+    /// the streams whose table could not be created.
+    pub async fn create_tables(&self, jobs: &[SourceJob]) -> Vec<StreamReport> {
         let mut streams = Vec::new();
         for job in jobs {
             let settings = job.source.settings();
@@ -276,6 +276,13 @@ impl<'w> Ingest<'w> {
                 }
             }
         }
+        streams
+    }
+
+    /// Ingest every job; failures are reported per stream and do not stop the other streams.
+    pub async fn run(&self, jobs: &[SourceJob]) -> IngestReport {
+        let started = Instant::now();
+        let mut streams = self.create_tables(jobs).await;
         if !streams.is_empty() {
             return IngestReport { run_id: self.run_id.clone(), streams, ..IngestReport::default() };
         }

@@ -9,7 +9,11 @@
 //! Architecture invariant: the orchestrator never writes SQL itself; it calls the warehouse
 //! layer's metadata API.
 
+pub mod airflow;
+pub mod cron;
+pub mod dag;
 pub mod ingest;
+pub mod pipeline;
 
 use mdp_core::RunId;
 use mdp_warehouse::meta::{Metadata, RunStatus};

@@ -22,6 +22,79 @@ pub struct ProjectConfig {
     /// The ad accounts to ingest, one entry per platform connection.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// Jobs `mdp schedule` runs on cron schedules, and the retry and timeout policy of their tasks.
+    #[serde(default)]
+    pub schedule: Option<ScheduleConfig>,
+}
+
+/// The scheduler's settings and jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// The IANA time zone the cron expressions are read in (default: `reporting.timezone`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Tasks of one run executed at the same time (default 4).
+    #[serde(default = "default_schedule_concurrency")]
+    pub concurrency: usize,
+    /// Fire times missed while the scheduler was down: `latest` (run the last one once, the default),
+    /// `all` (each, oldest first) or `none`.
+    #[serde(default = "default_catchup")]
+    pub catchup: String,
+    /// Retries of a failed task (default 2), the first after `retry_delay_seconds` (default 60),
+    /// doubling each time.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay_seconds: u64,
+    /// A task attempt running longer is cancelled and fails (default: no limit).
+    #[serde(default)]
+    pub task_timeout_seconds: Option<u64>,
+    /// Build the models of the platforms whose ingest succeeded even when another failed (the run is
+    /// flagged partial). Default false: a failed ingest blocks what reads it.
+    #[serde(default)]
+    pub partial: bool,
+    #[serde(default)]
+    pub jobs: Vec<JobConfig>,
+}
+
+/// One scheduled job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Unique among jobs, e.g. `hourly_ingest`.
+    pub name: Identifier,
+    /// A 5-field cron expression (`0 6 * * *`) or `@hourly` / `@daily` / `@weekly` / `@monthly`.
+    pub cron: String,
+    /// `ingest` (sources only), `build` (models and tests only) or `pipeline` (ingest → build, the default).
+    #[serde(default = "default_job_run")]
+    pub run: String,
+    /// Only these sources (default: every enabled source).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Only these models, dbt selection syntax (default: every node).
+    #[serde(default)]
+    pub select: Vec<String>,
+}
+
+fn default_schedule_concurrency() -> usize {
+    4
+}
+
+fn default_catchup() -> String {
+    "latest".into()
+}
+
+fn default_retries() -> u32 {
+    2
+}
+
+fn default_retry_delay() -> u64 {
+    60
+}
+
+fn default_job_run() -> String {
+    "pipeline".into()
 }
 
 /// How numbers are reported across platforms.

@@ -47,7 +47,7 @@ mod target;
 mod validate;
 mod values;
 
-pub use config::{ProjectConfig, ReportingConfig, SourceConfig, WarehouseConfig};
+pub use config::{JobConfig, ProjectConfig, ReportingConfig, ScheduleConfig, SourceConfig, WarehouseConfig};
 pub use diagnostic::Diagnostic;
 pub use env::{EnvLookup, ProcessEnv};
 pub use error::ProjectError;

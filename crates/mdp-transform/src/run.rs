@@ -398,26 +398,9 @@ impl<'a> NodeRunner<'a> {
         })
     }
 
-    /// The nodes among `ids` that run (ephemerals are inlined, not run), each with the nodes among
-    /// them it waits for (dbt's `build` edges: parents, and the tests of parents that guard it).
+    /// The plan of `ids` for this runner's command: see [`plan_build`].
     pub fn plan(&self, ids: &[String]) -> Vec<(String, Vec<String>)> {
-        let manifest = &self.parsed.manifest;
-        let runnable: Vec<String> = ids
-            .iter()
-            .filter(|id| {
-                self.options.command.executes(manifest.nodes[*id].resource_type) && !manifest.nodes[*id].is_ephemeral()
-            })
-            .cloned()
-            .collect();
-        let set: HashSet<&str> = runnable.iter().map(String::as_str).collect();
-        let mut deps = run_dependencies(
-            self.parsed,
-            &self.parsed.graph,
-            &runnable,
-            &set,
-            self.options.command == Command::Build,
-        );
-        runnable.iter().map(|id| (id.clone(), deps.remove(id).unwrap_or_default())).collect()
+        plan(self.parsed, ids, self.options.command)
     }
 
     /// Compile and run one node.
@@ -437,6 +420,24 @@ impl<'a> NodeRunner<'a> {
         let compiled = compiled.remove(id);
         run_node(wh, node, compiled, &self.existing, &self.schemas_done, &self.options, self.parsed).await
     }
+}
+
+/// The nodes among `ids` that `build` runs (ephemerals are inlined, not run), each with the nodes
+/// among them it waits for (parents, and the tests of parents that guard it, as dbt's `build`).
+pub fn plan_build(parsed: &Parsed, ids: &[String]) -> Vec<(String, Vec<String>)> {
+    plan(parsed, ids, Command::Build)
+}
+
+fn plan(parsed: &Parsed, ids: &[String], command: Command) -> Vec<(String, Vec<String>)> {
+    let manifest = &parsed.manifest;
+    let runnable: Vec<String> = ids
+        .iter()
+        .filter(|id| command.executes(manifest.nodes[*id].resource_type) && !manifest.nodes[*id].is_ephemeral())
+        .cloned()
+        .collect();
+    let set: HashSet<&str> = runnable.iter().map(String::as_str).collect();
+    let mut deps = run_dependencies(parsed, &parsed.graph, &runnable, &set, command == Command::Build);
+    runnable.iter().map(|id| (id.clone(), deps.remove(id).unwrap_or_default())).collect()
 }
 
 /// For each runnable node, the runnable nodes it must wait for: its nearest runnable ancestors

@@ -25,7 +25,11 @@ pub struct Migration {
 /// Every migration, oldest first. Append only: never edit a released entry.
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, description: "run history, stream state, check results", tables: tables_v1 },
-    Migration { version: 2, description: "task instances of orchestrated runs, scheduled fire times", tables: tables_v2 },
+    Migration {
+        version: 2,
+        description: "task instances of orchestrated runs, scheduled fire times",
+        tables: tables_v2,
+    },
 ];
 
 /// The metadata version this build of mdp writes.
@@ -436,9 +440,7 @@ impl<'w> Metadata<'w> {
             self.lit(Literal::Text(run_id))?
         );
         let parse_ts = |v: &Option<String>| {
-            v.as_deref().and_then(|s| {
-                NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()
-            })
+            v.as_deref().and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok())
         };
         Ok(string_rows(&self.warehouse.query_all(&sql).await?)?
             .into_iter()

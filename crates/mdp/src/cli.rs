@@ -57,8 +57,139 @@ pub enum Command {
     Build(TransformArgs),
     /// List the project's nodes matching a selection.
     Ls(LsArgs),
+    /// Ingest → build → test now, as one DAG of tasks with retries and timeouts, recorded in the run history.
+    Pipeline(PipelineArgs),
+    /// Re-load a date range (windows in order per source, sources side by side), then rebuild the models.
+    Backfill(BackfillArgs),
+    /// Run the jobs of mdp.yml's `schedule:` on their cron schedules, in the foreground (for systemd or a container).
+    Schedule(ScheduleArgs),
+    /// Recent runs (`mdp runs`), or one run's tasks, timings, errors and logs (`mdp runs show ID`).
+    Runs(RunsArgs),
+    /// Export mdp's DAG for Apache Airflow: `mdp airflow export [--out dags/]`.
+    Airflow(AirflowArgs),
     /// Measure: `bench` bulk-loads 1 M rows into each warehouse adapter; `bench ingest` ingests 1 M+ rows from the sandbox. Prints rows/s and peak memory.
     Bench(BenchArgs),
+}
+
+/// How the tasks of an orchestrated run behave.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TaskArgs {
+    /// Tasks running at once (default: mdp.yml `schedule.concurrency`, else 4).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Retries of a failed task (default: `schedule.retries`, else 2).
+    #[arg(long)]
+    pub retries: Option<u32>,
+    /// Seconds before the first retry, doubling after (default: `schedule.retry_delay_seconds`, else 60).
+    #[arg(long)]
+    pub retry_delay: Option<u64>,
+    /// Seconds after which a task attempt is cancelled and fails (default: `schedule.task_timeout_seconds`).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Build the models of platforms whose ingest succeeded when another failed (the run is flagged partial).
+    #[arg(long)]
+    pub partial: bool,
+    /// "Today" for every account (tests, reproducible runs).
+    #[arg(long, env = "MDP_TODAY", hide = true)]
+    pub today: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Only these sources (default: every enabled source).
+    #[arg(long = "source", short = 's')]
+    pub sources: Vec<String>,
+    /// Only these models (dbt selection syntax; default: every node).
+    #[arg(long, num_args = 1..)]
+    pub select: Vec<String>,
+    /// Skip the ingest (build and test only).
+    #[arg(long)]
+    pub no_ingest: bool,
+    /// Skip the build (ingest only).
+    #[arg(long)]
+    pub no_build: bool,
+    #[command(flatten)]
+    pub tasks: TaskArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// First day to re-load.
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// Last day to re-load.
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    /// Only these sources (default: every enabled source).
+    #[arg(long = "source", short = 's')]
+    pub sources: Vec<String>,
+    /// Days per window (each window is one task, replaced whole).
+    #[arg(long, default_value_t = 7)]
+    pub window_days: u32,
+    /// Do not rebuild the models afterwards.
+    #[arg(long)]
+    pub no_build: bool,
+    #[command(flatten)]
+    pub tasks: TaskArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Check what is due once and run it, then exit (for cron-driven setups and tests).
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between checks for due jobs.
+    #[arg(long, default_value_t = 30)]
+    pub poll_seconds: u64,
+    /// Pretend the time is this (RFC 3339), for tests and dry runs of a schedule; implies nothing else.
+    #[arg(long, env = "MDP_NOW", hide = true)]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: its tasks with state, attempts, timings, rows, errors and logs.
+    Show {
+        /// The run id (from `mdp runs`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AirflowArgs {
+    #[command(subcommand)]
+    pub command: AirflowCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AirflowCommand {
+    /// Write one Airflow DAG file per scheduled job (or one `pipeline` DAG without jobs).
+    Export {
+        /// The folder for the DAG files (Airflow's dags/ folder).
+        #[arg(long, default_value = "dags")]
+        out: PathBuf,
+        /// One Airflow task per model and test (`node`, the default) or per layer (`layer`).
+        #[arg(long, value_enum, default_value_t = AirflowGranularity::Node)]
+        granularity: AirflowGranularity,
+        /// The mdp executable the tasks call (default: `mdp` on the worker's PATH).
+        #[arg(long, default_value = "mdp")]
+        mdp: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AirflowGranularity {
+    Node,
+    Layer,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +279,8 @@ pub enum BenchWhat {
     Ingest,
     /// Generate a synthetic dbt project of --models layered models (2 tests each); time compile and build on DuckDB.
     Transform,
+    /// Run a DAG of --models no-op tasks through the scheduler's executor; report the overhead per task.
+    Scheduler,
 }
 
 #[derive(Debug, Args)]

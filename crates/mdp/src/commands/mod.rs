@@ -6,6 +6,7 @@ mod doctor;
 mod ingest;
 mod init;
 mod migrate;
+mod orchestrate;
 mod sandbox;
 mod sql;
 mod transform;
@@ -31,6 +32,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Seed(args) => transform::run(&cli.global, transform::Verb::Seed, args).await,
         Command::Build(args) => transform::run(&cli.global, transform::Verb::Build, args).await,
         Command::Ls(args) => transform::ls(&cli.global, args),
+        Command::Pipeline(args) => orchestrate::pipeline(&cli.global, args).await,
+        Command::Backfill(args) => orchestrate::backfill(&cli.global, args).await,
+        Command::Schedule(args) => orchestrate::schedule(&cli.global, args).await,
+        Command::Runs(args) => orchestrate::runs(&cli.global, args).await,
+        Command::Airflow(args) => orchestrate::airflow(&cli.global, args),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }

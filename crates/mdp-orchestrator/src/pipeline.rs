@@ -1,0 +1,268 @@
+//! The pipeline: ingest → transform → tests as one DAG of tasks, derived from the project.
+//!
+//! Tasks: one `ingest.<source>` per source (or one per source and date window for a backfill, chained
+//! so the windows of a source load in order), then every model, seed and test node the selection
+//! builds, with dbt's `build` edges. Dependencies are exact: a node that reads a raw table
+//! `source('mdp_raw', '<source>__<stream>')` waits for that source's ingest only, so one failing
+//! platform does not block the others' staging models; a mart that unions every platform waits for
+//! all of them. With `partial`, the nodes that read a source run even when its ingest failed (on the
+//! data loaded before), and the run is flagged partial.
+//!
+//! Each task's state changes are written to `task_instances` as they happen, so a run killed midway
+//! leaves its record: the next writer's stale-lock recovery marks the still-running tasks failed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use mdp_core::RunId;
+use mdp_sources::ReadContext;
+use mdp_transform::manifest::ResourceType;
+use mdp_transform::run::{NodeRunner, NodeStatus};
+use mdp_transform::Parsed;
+use mdp_warehouse::meta::{Metadata, TaskRecord};
+use mdp_warehouse::Warehouse;
+
+use crate::dag::{BoxFuture, Dag, DagError, Task, TaskObserver, TaskOutcome, TaskOutput, TaskRunner, TaskState};
+use crate::ingest::{Ingest, IngestOptions, SourceJob};
+
+/// The dbt source name under which the raw tables are declared (mdp's marketing package).
+pub const RAW_SOURCE: &str = "mdp_raw";
+
+/// Retries and timeouts of every task.
+#[derive(Debug, Clone)]
+pub struct TaskPolicy {
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    pub timeout: Option<Duration>,
+}
+
+impl Default for TaskPolicy {
+    fn default() -> Self {
+        TaskPolicy {
+            retries: 2,
+            retry_delay: Duration::from_secs(30),
+            max_retry_delay: Duration::from_secs(600),
+            timeout: None,
+        }
+    }
+}
+
+/// An ingest task: a source, optionally restricted to a date window (a backfill).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestTask {
+    pub source: String,
+    pub window: Option<(NaiveDate, NaiveDate)>,
+}
+
+impl IngestTask {
+    pub fn task_id(&self) -> String {
+        match self.window {
+            None => format!("ingest.{}", self.source),
+            Some((from, to)) => format!("ingest.{}.{from}_{to}", self.source),
+        }
+    }
+}
+
+/// What a pipeline run does.
+#[derive(Debug, Clone, Default)]
+pub struct PipelinePlan {
+    pub ingest: Vec<IngestTask>,
+    /// Transform nodes that run, each with the nodes it waits for (from [`NodeRunner::plan`]).
+    pub nodes: Vec<(String, Vec<String>)>,
+    pub policy: TaskPolicy,
+    /// Run the readers of a source whose ingest failed, on the data loaded before (flagged partial).
+    pub partial: bool,
+}
+
+/// `from..=to` in consecutive windows of `days` days.
+pub fn windows(from: NaiveDate, to: NaiveDate, days: u32) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = (start + chrono::Days::new(u64::from(days.max(1)) - 1)).min(to);
+        out.push((start, end));
+        start = end + chrono::Days::new(1);
+    }
+    out
+}
+
+/// The DAG of a plan: ingest tasks (a source's windows chained in date order), then the nodes,
+/// each waiting for its upstream nodes and for the ingest of every source it reads.
+pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError> {
+    let policy = |mut t: Task| {
+        t.retries = plan.policy.retries;
+        t.retry_delay = plan.policy.retry_delay;
+        t.max_retry_delay = plan.policy.max_retry_delay;
+        t.timeout = plan.policy.timeout;
+        t
+    };
+    let mut tasks = Vec::new();
+    // The last ingest task of each source: what its readers wait for.
+    let mut last_of_source: HashMap<&str, String> = HashMap::new();
+    for ingest in &plan.ingest {
+        let upstream: Vec<String> = last_of_source.get(ingest.source.as_str()).cloned().into_iter().collect();
+        let id = ingest.task_id();
+        tasks.push(policy(Task::new(id.clone(), "ingest", upstream)));
+        last_of_source.insert(&ingest.source, id);
+    }
+    for (id, deps) in &plan.nodes {
+        let mut upstream = deps.clone();
+        let mut reads_ingested = false;
+        if let Some(parsed) = parsed {
+            let node = &parsed.manifest.nodes[id];
+            for dep in &node.depends_on {
+                let Some(source) = parsed.manifest.nodes.get(dep).and_then(|n| n.source.as_ref()) else { continue };
+                if source.source_name != RAW_SOURCE {
+                    continue;
+                }
+                let table = &parsed.manifest.nodes[dep].name;
+                if let Some(ingest) = last_of_source
+                    .iter()
+                    .find(|(name, _)| table.strip_prefix(**name).is_some_and(|rest| rest.starts_with("__")))
+                    .map(|(_, id)| id.clone())
+                {
+                    if !upstream.contains(&ingest) {
+                        upstream.push(ingest);
+                    }
+                    reads_ingested = true;
+                }
+            }
+        }
+        let kind = parsed.map_or("node", |p| p.manifest.nodes[id].resource_type.as_str());
+        let mut task = policy(Task::new(id.clone(), kind, upstream));
+        if kind == ResourceType::Test.as_str() {
+            // A failing test is a result, not a flaky failure: no retries.
+            task.retries = 0;
+        }
+        task.tolerate_upstream_failure = plan.partial && reads_ingested;
+        tasks.push(task);
+    }
+    Dag::new(tasks)
+}
+
+/// Runs the pipeline's tasks against one warehouse (the run session's).
+pub struct PipelineRunner<'a> {
+    pub warehouse: &'a dyn Warehouse,
+    pub run_id: &'a RunId,
+    pub ctx: ReadContext,
+    /// Ingest settings shared by every ingest task (`today`, concurrency, full refresh).
+    pub ingest_options: IngestOptions,
+    pub jobs: HashMap<String, &'a SourceJob>,
+    /// The ingest tasks by id (their windows).
+    pub ingest_tasks: HashMap<String, IngestTask>,
+    pub nodes: Option<&'a NodeRunner<'a>>,
+}
+
+impl TaskRunner for PipelineRunner<'_> {
+    fn run<'b>(&'b self, task: &'b Task, _attempt: u32) -> BoxFuture<'b, Result<TaskOutput, String>> {
+        Box::pin(async move {
+            if task.kind == "ingest" {
+                let spec = self.ingest_tasks.get(&task.id).ok_or_else(|| format!("unknown ingest task {}", task.id))?;
+                let job = self.jobs.get(&spec.source).ok_or_else(|| format!("unknown source {}", spec.source))?;
+                let mut options = self.ingest_options.clone();
+                if let Some((from, to)) = spec.window {
+                    options.from = Some(from);
+                    options.to = Some(to);
+                }
+                let report = Ingest::new(self.warehouse, self.run_id, self.ctx.clone(), options)
+                    .run(std::slice::from_ref(*job))
+                    .await;
+                let errors: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
+                if !errors.is_empty() {
+                    return Err(errors.join("\n"));
+                }
+                let log = report
+                    .streams
+                    .iter()
+                    .map(|s| {
+                        format!("{} {} {}: {} rows in {} windows", s.source, s.account_id, s.stream, s.rows, s.windows)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return Ok(TaskOutput { rows: Some(report.rows as i64), log });
+            }
+            let nodes = self.nodes.ok_or("no transform project is loaded")?;
+            let result = nodes.run(self.warehouse, &task.id).await;
+            match result.status {
+                NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn => Ok(TaskOutput {
+                    rows: result.rows_affected.map(|r| r as i64),
+                    log: format!("{}: {}", result.status.as_str(), result.message),
+                }),
+                NodeStatus::Error | NodeStatus::Fail | NodeStatus::Skipped => Err(result.message),
+            }
+        })
+    }
+}
+
+/// Writes every task state change to `task_instances`; prints one line per finished task when
+/// `echo` is set.
+pub struct Recorder<'a> {
+    pub warehouse: &'a dyn Warehouse,
+    pub run_id: String,
+    pub echo: bool,
+}
+
+impl TaskObserver for Recorder<'_> {
+    fn changed<'b>(&'b self, task: &'b Task, o: &'b TaskOutcome) -> BoxFuture<'b, ()> {
+        Box::pin(async move {
+            let record = TaskRecord {
+                run_id: self.run_id.clone(),
+                task_id: task.id.clone(),
+                kind: task.kind.clone(),
+                state: o.state.as_str().to_string(),
+                attempts: i64::from(o.attempts),
+                started_at: o.started_at.map(|t| t.naive_utc()),
+                finished_at: o.finished_at.map(|t| t.naive_utc()),
+                rows: o.rows,
+                error: o.error.clone(),
+                log: (!o.log.is_empty()).then(|| o.log.clone()),
+            };
+            if let Err(e) = Metadata::new(self.warehouse).record_task(&record).await {
+                tracing::warn!(task = %task.id, error = %e, "cannot record the task's state");
+            }
+            if self.echo && o.state != TaskState::Running {
+                let retried = if o.attempts > 1 { format!(", {} attempts", o.attempts) } else { String::new() };
+                let error =
+                    o.error.as_deref().map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
+                eprintln!("  {:<15} {} ({:.2}s{retried}){error}", o.state.as_str(), task.id, o.seconds);
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backfill_windows_cover_the_range_in_order() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            windows(d("2026-06-01"), d("2026-06-16"), 7),
+            [
+                (d("2026-06-01"), d("2026-06-07")),
+                (d("2026-06-08"), d("2026-06-14")),
+                (d("2026-06-15"), d("2026-06-16"))
+            ]
+        );
+        assert_eq!(windows(d("2026-06-01"), d("2026-06-01"), 7), [(d("2026-06-01"), d("2026-06-01"))]);
+    }
+
+    #[test]
+    fn a_sources_backfill_windows_are_chained_and_sources_run_side_by_side() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let mut plan = PipelinePlan::default();
+        for source in ["google_ads", "meta_ads"] {
+            for w in windows(d("2026-06-01"), d("2026-06-14"), 7) {
+                plan.ingest.push(IngestTask { source: source.into(), window: Some(w) });
+            }
+        }
+        let dag = dag(&plan, None).unwrap();
+        let up = |id: &str| dag.task(id).unwrap().upstream.clone();
+        assert!(up("ingest.google_ads.2026-06-01_2026-06-07").is_empty());
+        assert_eq!(up("ingest.google_ads.2026-06-08_2026-06-14"), ["ingest.google_ads.2026-06-01_2026-06-07"]);
+        assert!(up("ingest.meta_ads.2026-06-01_2026-06-07").is_empty());
+    }
+}
