@@ -196,12 +196,38 @@ impl TaskRunner for PipelineRunner<'_> {
     }
 }
 
-/// Writes every task state change to `task_instances`; prints one line per finished task when
-/// `echo` is set.
+/// Writes task state changes to `task_instances`: buffered, and flushed as one statement when
+/// 200 ms have passed since the last flush (or 256 changes wait), so a thousand quick tasks do not
+/// cost a thousand round trips. Call [`Recorder::flush`] when the run ends. A crash loses at most
+/// the last unflushed changes; the run is then marked failed by the next writer. Prints one line per
+/// finished task when `echo` is set.
 pub struct Recorder<'a> {
-    pub warehouse: &'a dyn Warehouse,
-    pub run_id: String,
-    pub echo: bool,
+    warehouse: &'a dyn Warehouse,
+    run_id: String,
+    echo: bool,
+    pending: std::sync::Mutex<Vec<TaskRecord>>,
+    last_flush: std::sync::Mutex<std::time::Instant>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(warehouse: &'a dyn Warehouse, run_id: impl Into<String>, echo: bool) -> Self {
+        Recorder {
+            warehouse,
+            run_id: run_id.into(),
+            echo,
+            pending: std::sync::Mutex::new(Vec::new()),
+            last_flush: std::sync::Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    /// Write what is pending.
+    pub async fn flush(&self) {
+        let batch = std::mem::take(&mut *self.pending.lock().expect("lock"));
+        *self.last_flush.lock().expect("lock") = std::time::Instant::now();
+        if let Err(e) = Metadata::new(self.warehouse).record_tasks(&batch).await {
+            tracing::warn!(error = %e, tasks = batch.len(), "cannot record task states");
+        }
+    }
 }
 
 impl TaskObserver for Recorder<'_> {
@@ -219,13 +245,20 @@ impl TaskObserver for Recorder<'_> {
                 error: o.error.clone(),
                 log: (!o.log.is_empty()).then(|| o.log.clone()),
             };
-            if let Err(e) = Metadata::new(self.warehouse).record_task(&record).await {
-                tracing::warn!(task = %task.id, error = %e, "cannot record the task's state");
+            let due = {
+                let mut pending = self.pending.lock().expect("lock");
+                // One row per task in a batch: the latest state replaces an earlier one.
+                pending.retain(|r| r.task_id != record.task_id);
+                pending.push(record);
+                pending.len() >= 256
+                    || self.last_flush.lock().expect("lock").elapsed() >= std::time::Duration::from_millis(200)
+            };
+            if due {
+                self.flush().await;
             }
             if self.echo && o.state != TaskState::Running {
                 let retried = if o.attempts > 1 { format!(", {} attempts", o.attempts) } else { String::new() };
-                let error =
-                    o.error.as_deref().map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
+                let error = o.error.as_deref().map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
                 eprintln!("  {:<15} {} ({:.2}s{retried}){error}", o.state.as_str(), task.id, o.seconds);
             }
         })

@@ -407,28 +407,36 @@ impl<'w> Metadata<'w> {
         }))
     }
 
-    /// Insert or replace a task instance (its latest state).
-    pub async fn record_task(&self, t: &TaskRecord) -> Result<()> {
+    /// Insert or replace task instances (their latest states), in one statement. Each task may
+    /// appear once.
+    pub async fn record_tasks(&self, tasks: &[TaskRecord]) -> Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
         let ts = |v: Option<NaiveDateTime>| self.lit(v.map_or(Literal::Null, Literal::Timestamp));
-        let table = self.qualified(TASK_INSTANCES)?;
-        let sql = format!(
-            "DELETE FROM {table} WHERE run_id = {run} AND task_id = {task};\n\
-             INSERT INTO {table} (run_id, task_id, kind, state, attempts, started_at, finished_at, rows, error, log) \
-             VALUES ({run}, {task}, {}, {}, {}, {}, {}, {}, {}, {})",
-            self.lit(Literal::Text(&t.kind))?,
-            self.lit(Literal::Text(&t.state))?,
-            t.attempts,
-            ts(t.started_at)?,
-            ts(t.finished_at)?,
-            self.lit(t.rows.map_or(Literal::Null, Literal::Int))?,
-            self.opt_text(t.error.as_deref())?,
-            self.opt_text(t.log.as_deref())?,
-            run = self.lit(Literal::Text(&t.run_id))?,
-            task = self.lit(Literal::Text(&t.task_id))?,
-        );
-        let mut tx = self.warehouse.begin().await?;
-        tx.execute(&sql).await?;
-        tx.commit().await
+        let mut rows = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            rows.push(format!(
+                "SELECT {} AS run_id, {} AS task_id, {} AS kind, {} AS state, CAST({} AS BIGINT) AS attempts, \
+                 CAST({} AS TIMESTAMP) AS started_at, CAST({} AS TIMESTAMP) AS finished_at, CAST({} AS BIGINT) AS rows, \
+                 CAST({} AS VARCHAR) AS error, CAST({} AS VARCHAR) AS log",
+                self.lit(Literal::Text(&t.run_id))?,
+                self.lit(Literal::Text(&t.task_id))?,
+                self.lit(Literal::Text(&t.kind))?,
+                self.lit(Literal::Text(&t.state))?,
+                t.attempts,
+                ts(t.started_at)?,
+                ts(t.finished_at)?,
+                self.lit(t.rows.map_or(Literal::Null, Literal::Int))?,
+                self.opt_text(t.error.as_deref())?,
+                self.opt_text(t.log.as_deref())?,
+            ));
+        }
+        let source = format!("({})", rows.join(" UNION ALL "));
+        let key = ["run_id", "task_id"].map(String::from);
+        let update = ["kind", "state", "attempts", "started_at", "finished_at", "rows", "error", "log"].map(String::from);
+        let sql = self.warehouse.dialect().merge_sql(&self.table(TASK_INSTANCES), &source, &key, &update)?;
+        self.warehouse.execute(&sql).await
     }
 
     /// The task instances of a run, in start order.

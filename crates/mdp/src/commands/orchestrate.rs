@@ -154,10 +154,12 @@ async fn orchestrate(
         if let Some(first) = failed.first() {
             bail!("{}", first.error.clone().unwrap_or_default());
         }
-        let recorder = Recorder { warehouse: session.warehouse.as_ref(), run_id: run_id.clone(), echo: true };
+        let recorder = Recorder::new(session.warehouse.as_ref(), run_id.clone(), true);
         eprintln!("run {run_id} ({}): {} tasks, {concurrency} at a time", request.command, dag.tasks.len());
         let options = ExecuteOptions { concurrency, sleeper: &TokioSleeper, cancel };
-        anyhow::Ok(dag::execute(&dag, &runner, &recorder, &options).await)
+        let outcome = dag::execute(&dag, &runner, &recorder, &options).await;
+        recorder.flush().await;
+        anyhow::Ok(outcome)
     }
     .await;
     let error = match &outcome {
