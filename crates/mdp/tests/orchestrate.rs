@@ -179,54 +179,83 @@ fn scheduled_jobs_run_at_their_fire_times_once_and_catch_up_as_configured() {
     assert_eq!(scheduled(&project).len(), 5, "14:00 and 16:00 were skipped");
 }
 
-#[test]
-fn a_killed_run_is_recorded_as_failed_and_the_rerun_leaves_no_duplicates() {
-    let tmp = tempfile::tempdir().unwrap();
-    let sandbox = start_sandbox();
-    let project = project(tmp.path(), &sandbox);
-    // Slow answers keep the run busy long enough to kill it mid-ingest.
+/// Start `args` with slow sandbox answers, and signal it once it holds the warehouse for a while.
+fn start_then_signal(project: &Path, sandbox: &SandboxProcess, args: &[&str], now: &str, signal: &str) -> std::process::Output {
     post_json(
         &format!("{}/_sandbox/faults", sandbox.url),
         serde_json::json!({"kind": "slow", "millis": 300, "count": 60}),
     );
-    let mut child = mdp()
-        .args(["pipeline", "--no-build"])
-        .current_dir(&project)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = mdp()
+        .args(args)
+        .env("MDP_NOW", now)
+        .current_dir(project)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The writer lock's file names its holder while the run holds the warehouse; the slow answers
+    // keep it busy for many seconds after that.
+    let lock = project.join("warehouse.duckdb.mdp-lock");
     let clock = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(300));
-        let done =
-            std::fs::metadata(project.join("warehouse.duckdb")).is_ok() && clock.elapsed() > Duration::from_secs(3);
-        if done || clock.elapsed() > Duration::from_secs(20) {
+    while clock.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+        if std::fs::read_to_string(&lock).is_ok_and(|held| held.contains(&format!("{}", child.id()))) {
+            std::thread::sleep(Duration::from_millis(1500));
             break;
         }
     }
-    let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
-    let _ = child.wait();
-    // The next run notices the killed one, marks it and its running tasks failed, and completes.
-    let out = run(&project, &["pipeline", "--no-build"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("stale"), "{}", text(&out));
-    let killed = query(
-        &project,
-        "SELECT run_id, status FROM mdp_meta.runs WHERE command = 'pipeline' ORDER BY started_at LIMIT 1",
-    );
-    assert_eq!(killed[0][1].as_deref(), Some("failed"));
-    let running = query(&project, "SELECT count(*) FROM mdp_meta.task_instances WHERE state = 'running'");
-    assert_eq!(running[0][0].as_deref(), Some("0"), "no task is left running");
+    let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
+    child.wait_with_output().unwrap()
+}
+
+fn assert_no_duplicates(project: &Path) {
     for platform in PLATFORMS {
         let counts = query(
-            &project,
-            &format!(
-                "SELECT count(*), count(DISTINCT (account_id, date, campaign_id, ad_id)) FROM raw.{platform}__ad_daily"
-            ),
+            project,
+            &format!("SELECT count(*), count(DISTINCT (account_id, date, campaign_id, ad_id)) FROM raw.{platform}__ad_daily"),
         );
         assert_eq!(counts[0][0], counts[0][1], "{platform}: no duplicated rows");
     }
+}
+
+#[test]
+fn a_killed_scheduler_leaves_consistent_records_and_no_duplicates_and_sigterm_stops_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    with_schedule(&project, "  jobs:\n    - name: hourly\n      cron: \"0 * * * *\"\n      run: ingest\n");
+    // The first ingest creates the metadata the test watches.
+    let out = run(&project, &["pipeline", "--no-build", "--source", "google_ads"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // kill -9 mid-run: the next scheduler start finds the stale lock, marks the run and its running
+    // tasks failed, and does not run the claimed fire time twice.
+    start_then_signal(&project, &sandbox, &["schedule", "--once"], "2026-06-30T06:00:30Z", "-9");
+    // Restarted before the next fire time: the claimed 06:00 does not run again.
+    schedule_once(&project, "2026-06-30T06:10:00Z");
+    let runs = query(&project, "SELECT count(*) FROM mdp_meta.runs WHERE command = 'schedule:hourly'");
+    assert_eq!(runs[0][0].as_deref(), Some("1"), "the fire time ran once");
+    // At 07:00 the next run finds the stale lock, records the killed run and its running tasks as
+    // failed, and loads the look-back window whole again.
+    let log = schedule_once(&project, "2026-06-30T07:00:30Z");
+    assert!(log.contains("stale"), "{log}");
+    let runs = query(&project, "SELECT status FROM mdp_meta.runs WHERE command = 'schedule:hourly' ORDER BY started_at");
+    let runs: Vec<Option<String>> = runs.into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(runs, [Some("failed".to_string()), Some("success".to_string())]);
+    let running = query(&project, "SELECT count(*) FROM mdp_meta.task_instances WHERE state = 'running'");
+    assert_eq!(running[0][0].as_deref(), Some("0"), "no task is left running");
+    assert_no_duplicates(&project);
+
+    // SIGTERM: running tasks finish their attempt, nothing new starts, the run is recorded as stopped.
+    let out = start_then_signal(&project, &sandbox, &["pipeline"], "2026-06-30T08:00:30Z", "-TERM");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("stopping"), "{}", text(&out));
+    let last = query(&project, "SELECT status, error FROM mdp_meta.runs WHERE command = 'pipeline' ORDER BY started_at DESC LIMIT 1");
+    assert_eq!(last[0][0].as_deref(), Some("failed"));
+    assert!(last[0][1].as_deref().unwrap_or("").contains("stopped by a signal"), "{last:?}");
+    let states = query(&project, "SELECT DISTINCT state FROM mdp_meta.task_instances WHERE state NOT IN ('success', 'skipped', 'upstream_failed')");
+    assert!(states.is_empty(), "tasks end success or skipped: {states:?}");
+    assert_no_duplicates(&project);
 }
 
 #[test]
