@@ -258,7 +258,8 @@ impl TaskObserver for Recorder<'_> {
             }
             if self.echo && o.state != TaskState::Running {
                 let retried = if o.attempts > 1 { format!(", {} attempts", o.attempts) } else { String::new() };
-                let error = o.error.as_deref().map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
+                let error =
+                    o.error.as_deref().map(|e| format!(": {}", e.lines().next().unwrap_or(""))).unwrap_or_default();
                 eprintln!("  {:<15} {} ({:.2}s{retried}){error}", o.state.as_str(), task.id, o.seconds);
             }
         })

@@ -434,7 +434,8 @@ impl<'w> Metadata<'w> {
         }
         let source = format!("({})", rows.join(" UNION ALL "));
         let key = ["run_id", "task_id"].map(String::from);
-        let update = ["kind", "state", "attempts", "started_at", "finished_at", "rows", "error", "log"].map(String::from);
+        let update =
+            ["kind", "state", "attempts", "started_at", "finished_at", "rows", "error", "log"].map(String::from);
         let sql = self.warehouse.dialect().merge_sql(&self.table(TASK_INSTANCES), &source, &key, &update)?;
         self.warehouse.execute(&sql).await
     }

@@ -180,7 +180,13 @@ fn scheduled_jobs_run_at_their_fire_times_once_and_catch_up_as_configured() {
 }
 
 /// Start `args` with slow sandbox answers, and signal it once it holds the warehouse for a while.
-fn start_then_signal(project: &Path, sandbox: &SandboxProcess, args: &[&str], now: &str, signal: &str) -> std::process::Output {
+fn start_then_signal(
+    project: &Path,
+    sandbox: &SandboxProcess,
+    args: &[&str],
+    now: &str,
+    signal: &str,
+) -> std::process::Output {
     post_json(
         &format!("{}/_sandbox/faults", sandbox.url),
         serde_json::json!({"kind": "slow", "millis": 300, "count": 60}),
@@ -212,7 +218,9 @@ fn assert_no_duplicates(project: &Path) {
     for platform in PLATFORMS {
         let counts = query(
             project,
-            &format!("SELECT count(*), count(DISTINCT (account_id, date, campaign_id, ad_id)) FROM raw.{platform}__ad_daily"),
+            &format!(
+                "SELECT count(*), count(DISTINCT (account_id, date, campaign_id, ad_id)) FROM raw.{platform}__ad_daily"
+            ),
         );
         assert_eq!(counts[0][0], counts[0][1], "{platform}: no duplicated rows");
     }
@@ -239,7 +247,8 @@ fn a_killed_scheduler_leaves_consistent_records_and_no_duplicates_and_sigterm_st
     // failed, and loads the look-back window whole again.
     let log = schedule_once(&project, "2026-06-30T07:00:30Z");
     assert!(log.contains("stale"), "{log}");
-    let runs = query(&project, "SELECT status FROM mdp_meta.runs WHERE command = 'schedule:hourly' ORDER BY started_at");
+    let runs =
+        query(&project, "SELECT status FROM mdp_meta.runs WHERE command = 'schedule:hourly' ORDER BY started_at");
     let runs: Vec<Option<String>> = runs.into_iter().map(|r| r[0].clone()).collect();
     assert_eq!(runs, [Some("failed".to_string()), Some("success".to_string())]);
     let running = query(&project, "SELECT count(*) FROM mdp_meta.task_instances WHERE state = 'running'");
@@ -250,7 +259,10 @@ fn a_killed_scheduler_leaves_consistent_records_and_no_duplicates_and_sigterm_st
     let out = start_then_signal(&project, &sandbox, &["pipeline"], "2026-06-30T08:00:30Z", "-TERM");
     assert!(!out.status.success());
     assert!(text(&out).contains("stopping"), "{}", text(&out));
-    let last = query(&project, "SELECT status, error FROM mdp_meta.runs WHERE command = 'pipeline' ORDER BY started_at DESC LIMIT 1");
+    let last = query(
+        &project,
+        "SELECT status, error FROM mdp_meta.runs WHERE command = 'pipeline' ORDER BY started_at DESC LIMIT 1",
+    );
     assert_eq!(last[0][0].as_deref(), Some("failed"));
     assert!(last[0][1].as_deref().unwrap_or("").contains("stopped by a signal"), "{last:?}");
     let states = query(&project, "SELECT DISTINCT state FROM mdp_meta.task_instances WHERE state NOT IN ('success', 'skipped', 'upstream_failed')");

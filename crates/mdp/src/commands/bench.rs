@@ -408,7 +408,8 @@ async fn scheduler(args: &BenchArgs) -> Result<()> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let db = ConnectOptions::duckdb(dir.path().join("bench.duckdb"));
     let session = mdp_orchestrator::RunSession::start(&db, "bench scheduler").await?;
-    let recorder = mdp_orchestrator::pipeline::Recorder::new(session.warehouse.as_ref(), session.run_id.to_string(), false);
+    let recorder =
+        mdp_orchestrator::pipeline::Recorder::new(session.warehouse.as_ref(), session.run_id.to_string(), false);
     let start = Instant::now();
     let outcome = dag::execute(&dag, &Noop, &recorder, &options).await;
     recorder.flush().await;

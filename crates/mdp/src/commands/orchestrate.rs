@@ -320,10 +320,7 @@ pub async fn schedule(global: &GlobalArgs, args: ScheduleArgs) -> Result<ExitCod
             // A job that never ran runs its latest fire time once (no catch-up of its whole history).
             let due = match last.get(job.config.name.as_str()).copied().flatten() {
                 Some(since) => mdp_orchestrator::cron::due(&job.cron, tz, Some(since), now, catchup),
-                None => {
-                    let month = now - chrono::Duration::days(31);
-                    job.cron.fire_times(month, now, tz, 100_000).last().copied().into_iter().collect()
-                }
+                None => job.cron.last_fire_in(now - chrono::Duration::days(31), now, tz).into_iter().collect(),
             };
             for fire in due {
                 if cancel.load(Ordering::SeqCst) {
