@@ -68,7 +68,7 @@ fn init_then_doctor_reports_a_healthy_project() {
     assert!(project.join("warehouse.duckdb").exists());
     let out = run(&["doctor"], &project);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("version 1"), "{}", text(&out));
+    assert!(text(&out).contains("version 2 (current)"), "{}", text(&out));
 
     let again = run(&["init", "demo"], tmp.path());
     assert!(!again.status.success(), "init must not overwrite a project");
