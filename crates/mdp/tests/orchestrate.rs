@@ -150,6 +150,9 @@ fn scheduled_jobs_run_at_their_fire_times_once_and_catch_up_as_configured() {
         &project,
         "  catchup: all\n  jobs:\n    - name: ingest_google\n      cron: \"0 */2 * * *\"\n      run: ingest\n      sources: [google_ads]\n",
     );
+    // `mdp doctor` checks the schedule; a bad cron expression is named with its job.
+    let out = run(&project, &["doctor"]);
+    assert!(text(&out).contains("1 job(s) in UTC: ingest_google next at"), "{}", text(&out));
     // A job that never ran runs its latest fire time.
     schedule_once(&project, "2026-06-30T06:00:30Z");
     assert_eq!(scheduled(&project), ["2026-06-30 06:00:00"]);

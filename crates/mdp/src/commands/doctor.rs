@@ -99,6 +99,11 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
     for source in &config.sources {
         check_source(&mut report, &project, source);
     }
+    match crate::commands::orchestrate::describe_schedule(&project) {
+        None => {}
+        Some(Ok(jobs)) => report.ok("schedule", jobs),
+        Some(Err(e)) => report.fail("schedule", format!("{e:#}")),
+    }
     Ok(report.finish())
 }
 

@@ -284,12 +284,36 @@ fn jobs_of(schedule: &ScheduleConfig) -> Result<Vec<Job>> {
 }
 
 fn schedule_tz(context: &ProjectContext) -> Result<chrono_tz::Tz> {
-    match context.project.config.schedule.as_ref().and_then(|s| s.timezone.as_deref()) {
+    project_schedule_tz(&context.project)
+}
+
+fn project_schedule_tz(project: &mdp_project::Project) -> Result<chrono_tz::Tz> {
+    match project.config.schedule.as_ref().and_then(|s| s.timezone.as_deref()) {
         Some(name) => name.parse().map_err(|_| {
             anyhow::anyhow!("mdp.yml: schedule.timezone `{name}` is not an IANA time zone such as Europe/Berlin")
         }),
-        None => Ok(context.project.config.reporting.timezone),
+        None => Ok(project.config.reporting.timezone),
     }
+}
+
+/// For `mdp doctor`: the schedule's jobs with their next fire times, or what is wrong with it
+/// (`None` without a `schedule:` section).
+pub(crate) fn describe_schedule(project: &mdp_project::Project) -> Option<Result<String>> {
+    let schedule = project.config.schedule.as_ref()?;
+    Some((|| {
+        let jobs = jobs_of(schedule)?;
+        let tz = project_schedule_tz(project)?;
+        let _: mdp_orchestrator::cron::Catchup =
+            schedule.catchup.parse().map_err(|e| anyhow::anyhow!("mdp.yml: schedule.catchup: {e}"))?;
+        let next: Vec<String> = jobs
+            .iter()
+            .map(|j| match j.cron.next_after(Utc::now(), tz) {
+                Some(at) => format!("{} next at {}", j.config.name, at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")),
+                None => format!("{} never fires", j.config.name),
+            })
+            .collect();
+        Ok(format!("{} job(s) in {tz}: {}", jobs.len(), next.join("; ")))
+    })())
 }
 
 pub async fn schedule(global: &GlobalArgs, args: ScheduleArgs) -> Result<ExitCode> {
