@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use minijinja::value::{from_args, Kwargs, Object, Rest};
+use minijinja::value::{from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 use crate::error::{Result, TransformError};
@@ -157,7 +157,7 @@ impl JinjaEnv {
     /// Add a macro file (`macros/*.sql`, `tests/generic/*.sql`): every `{% macro %}` and
     /// `{% test %}` in it becomes a global function. Returns the macro names it defines.
     pub fn add_macro_file(&mut self, name: &str, text: &str) -> Result<Vec<String>> {
-        let text = rewrite_test_blocks(text);
+        let text = rewrite_mutable_literals(&rewrite_test_blocks(text));
         self.add_template(name, &text)?;
         let names = macro_names(&text);
         for macro_name in &names {
@@ -173,6 +173,7 @@ impl JinjaEnv {
 
     /// Add a node's template (model, singular test, synthesized generic test).
     pub fn add_template(&mut self, name: &str, text: &str) -> Result<()> {
+        let text = &rewrite_mutable_literals(text);
         self.sources.insert(name.to_string(), text.to_string());
         let sources = &self.sources;
         self.env
@@ -268,6 +269,153 @@ fn rewrite_test_blocks(text: &str) -> String {
     out
 }
 
+/// dbt's Jinja is Python's, where lists and dicts are mutable: `{% set cols = [] %}` followed by
+/// `{% do cols.append(c) %}` (also inside loops) is everywhere in dbt projects and packages.
+/// minijinja's literals are immutable, so `{% set name = [...] %}` and `{% set name = {...} %}` are
+/// rewritten to build a [`MutableList`] / [`MutableMap`] instead.
+fn rewrite_mutable_literals(text: &str) -> String {
+    if !text.contains("set ") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut rest = text;
+    while let Some(pos) = rest.find("{%") {
+        out.push_str(&rest[..pos]);
+        let tag = &rest[pos..];
+        let Some(end) = tag.find("%}").map(|e| e + 2) else {
+            out.push_str(tag);
+            return out;
+        };
+        let body = &tag[2..end - 2];
+        let open_dash = body.starts_with('-');
+        let close_dash = body.ends_with('-');
+        let inner = body.trim_start_matches('-').trim_end_matches('-').trim();
+        let rewritten = inner.strip_prefix("set ").and_then(|assignment| {
+            let (name, value) = assignment.split_once('=')?;
+            let (name, value) = (name.trim(), value.trim());
+            let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let wrapper = match (value.chars().next(), value.chars().last()) {
+                (Some('['), Some(']')) => "__mdp_list",
+                (Some('{'), Some('}')) => "__mdp_dict",
+                _ => return None,
+            };
+            (is_name && !value.starts_with("==")).then(|| {
+                format!(
+                    "{{%{} set {name} = {wrapper}({value}) {}%}}",
+                    if open_dash { "-" } else { "" },
+                    if close_dash { "-" } else { "" }
+                )
+            })
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(&tag[..end]));
+        rest = &tag[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A list `append`, `extend`, `insert`, `pop` and `remove` change in place (Python's list methods).
+#[derive(Debug, Default)]
+pub struct MutableList(std::sync::Mutex<Vec<Value>>);
+
+impl MutableList {
+    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Object for MutableList {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let items = self.items();
+        let index = i64::try_from(key.clone()).ok()?;
+        let index = if index < 0 { items.len() as i64 + index } else { index };
+        items.get(usize::try_from(index).ok()?).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.items().len())
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let mut items = self.items();
+        let bad = |what: &str| Error::new(ErrorKind::InvalidOperation, format!("list.{method}: {what}"));
+        match (method, args) {
+            ("append", [value]) => items.push(value.clone()),
+            ("extend", [values]) => items.extend(values.try_iter()?),
+            ("insert", [index, value]) => {
+                let i = usize::try_from(i64::try_from(index.clone())?.max(0)).unwrap_or(0).min(items.len());
+                items.insert(i, value.clone());
+            }
+            ("pop", []) => return items.pop().ok_or_else(|| bad("pop from an empty list")),
+            ("pop", [index]) => {
+                let i = i64::try_from(index.clone())?;
+                let i = if i < 0 { items.len() as i64 + i } else { i };
+                let i =
+                    usize::try_from(i).ok().filter(|i| *i < items.len()).ok_or_else(|| bad("index out of range"))?;
+                return Ok(items.remove(i));
+            }
+            ("remove", [value]) => {
+                let i = items.iter().position(|v| v == value).ok_or_else(|| bad("value not in list"))?;
+                items.remove(i);
+            }
+            ("index", [value]) => {
+                return items.iter().position(|v| v == value).map(Value::from).ok_or_else(|| bad("value not in list"))
+            }
+            ("count", [value]) => return Ok(Value::from(items.iter().filter(|v| *v == value).count())),
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+        Ok(Value::from(()))
+    }
+}
+
+/// A dict `update`, `pop` and `setdefault` change in place; other methods (`items`, `keys`, `get`, …)
+/// are Python's through minijinja-contrib.
+#[derive(Debug, Default)]
+pub struct MutableMap(std::sync::Mutex<IndexMap<Value, Value>>);
+
+impl MutableMap {
+    fn entries(&self) -> std::sync::MutexGuard<'_, IndexMap<Value, Value>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Object for MutableMap {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.entries().get(key).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.entries().keys().cloned().collect())
+    }
+
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        let mut entries = self.entries();
+        match (method, args) {
+            ("update", [other]) => {
+                for key in other.try_iter()? {
+                    let value = other.get_item(&key)?;
+                    entries.insert(key, value);
+                }
+                Ok(Value::from(()))
+            }
+            ("pop", [key]) => entries
+                .shift_remove(key)
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("dict.pop: no key {key}"))),
+            ("pop", [key, default]) => Ok(entries.shift_remove(key).unwrap_or_else(|| default.clone())),
+            ("setdefault", [key, default]) => Ok(entries.entry(key.clone()).or_insert_with(|| default.clone()).clone()),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
 /// Names of the `{% macro name(...) %}` definitions in a file.
 fn macro_names(text: &str) -> Vec<String> {
     let mut names = Vec::new();
@@ -329,6 +477,17 @@ fn register_globals(env: &mut Environment<'static>) {
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global("adapter", Value::from_object(Adapter));
     env.add_global("dbt", Value::from_object(DbtNamespace));
+    env.add_function("__mdp_list", |items: Value| -> Result<Value, Error> {
+        Ok(Value::from_object(MutableList(std::sync::Mutex::new(items.try_iter()?.collect()))))
+    });
+    env.add_function("__mdp_dict", |entries: Value| -> Result<Value, Error> {
+        let mut map = IndexMap::new();
+        for key in entries.try_iter()? {
+            let value = entries.get_item(&key)?;
+            map.insert(key, value);
+        }
+        Ok(Value::from_object(MutableMap(std::sync::Mutex::new(map))))
+    });
     env.add_function("tojson", |v: Value| {
         serde_json::to_string(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
     });
@@ -675,6 +834,25 @@ impl Object for RunStartedAt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_and_dicts_change_in_place_as_in_dbt() {
+        let mut env = JinjaEnv::new();
+        let template = "{% set cols = [] %}{% for c in ['a', 'b'] %}{% do cols.append(c ~ '_x') %}{% endfor %}\
+            {{ cols | join(',') }} {{ cols | length }} {{ cols[0] }} {{ cols[-1] }} {{ 'a_x' in cols }}\
+            {%- set d = {} %}{% do d.update({'k': 1}) %}{% do d.update({'j': 2}) %} {{ d.k }} {{ d['j'] }}\
+            {% for k, v in d.items() %} {{ k }}={{ v }}{% endfor %} {{ cols | tojson }} {{ d | length }}\
+            {%- set seeded = ['z'] %}{% do seeded.extend(cols) %} {{ seeded | join('+') }} {{ seeded.pop() }} {{ seeded | length }}\
+            {%- set empty = [] %} {{ 'empty' if not empty else 'full' }} {{ (cols + ['c']) | join(',') }}";
+        env.add_template("t", template).unwrap();
+        let scope =
+            RenderScope::new(Phase::Compile, "p", Arc::new(Resolver::default()), Arc::new(IndexMap::new()), "duckdb");
+        let (out, _) = env.render("t", Value::from(()), scope).unwrap();
+        assert_eq!(out, "a_x,b_x 2 a_x b_x True 1 2 k=1 j=2 [\"a_x\",\"b_x\"] 2 z+a_x+b_x b_x 2 empty a_x,b_x,c");
+        // A set of anything else is left alone.
+        let plain = "{% set x = 1 %}{%- set y -%}[]{%- endset %}{% set z = cols[0] %}";
+        assert_eq!(rewrite_mutable_literals(plain), plain);
+    }
 
     #[test]
     fn test_blocks_become_macros() {
