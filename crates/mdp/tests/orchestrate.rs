@@ -192,7 +192,7 @@ fn start_then_signal(
 ) -> std::process::Output {
     post_json(
         &format!("{}/_sandbox/faults", sandbox.url),
-        serde_json::json!({"kind": "slow", "millis": 300, "count": 60}),
+        serde_json::json!({"kind": "slow", "millis": 500, "count": 200}),
     );
     let child = mdp()
         .args(args)
