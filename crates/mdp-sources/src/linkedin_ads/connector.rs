@@ -86,6 +86,9 @@ const CREATIVE_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,CANCELED,DRAFT,PEND
 #[derive(Debug)]
 pub struct LinkedInAds {
     settings: SourceSettings,
+    /// Each account's creative → (campaign group, campaign) map, read once per ingest (not per
+    /// window) and read again when a report names a creative it does not know.
+    parents: std::sync::Mutex<HashMap<String, std::sync::Arc<HashMap<String, Parents>>>>,
 }
 
 /// Which finder.
@@ -115,7 +118,7 @@ impl Finder {
 impl LinkedInAds {
     pub fn new(settings: SourceSettings) -> Result<LinkedInAds, SourceError> {
         settings.credential("access_token")?;
-        Ok(LinkedInAds { settings })
+        Ok(LinkedInAds { settings, parents: Default::default() })
     }
 
     /// The numeric account id (`123` or `urn:li:sponsoredAccount:123` in mdp.yml).
@@ -389,14 +392,7 @@ impl Source for LinkedInAds {
         if stream.name != AD_DAILY.name {
             return Err(self.settings.config_error(format!("no daily stream {}", stream.name)));
         }
-        // The parents of each creative, from the finders (all statuses).
-        let groups = self.campaign_groups_of(ctx, &account.id).await?;
-        let mut parents: HashMap<String, Parents> = HashMap::new();
-        for creative in self.finder_all(ctx, Finder::Creatives, &account.id).await? {
-            let ad_group = urn_or_id(&creative["campaign"], "sponsoredCampaign");
-            let campaign = ad_group.as_ref().and_then(|g| groups.get(g).cloned().flatten());
-            parents.insert(required_id(&creative, "sponsoredCreative")?, Parents { campaign, ad_group });
-        }
+        let mut parents = self.parents_of(ctx, &account.id, false).await?;
         let chunks = field_chunks(REPORT_METRICS, MAX_FIELDS);
         for part in window.split(AD_DAILY.max_window_days) {
             let mut rows: BTreeMap<RowKey, Map<String, Value>> = BTreeMap::new();
@@ -407,6 +403,13 @@ impl Source for LinkedInAds {
                     return Err(SourceError::malformed(PLATFORM, "adAnalytics answer without elements"));
                 };
                 merge(&mut rows, elements)?;
+            }
+            // A creative made since the map was read: read it again, once.
+            let unknown = rows.keys().any(|(_, pivots)| {
+                creative_id(pivots).is_some_and(|creative| !parents.contains_key(&creative))
+            });
+            if unknown {
+                parents = self.parents_of(ctx, &account.id, true).await?;
             }
             let mut records = Vec::with_capacity(rows.len());
             for ((date, pivots), row) in rows {
@@ -422,6 +425,37 @@ impl Source for LinkedInAds {
         }
         Ok(())
     }
+}
+
+impl LinkedInAds {
+    /// The account's creative → parents map, from the finders (all statuses); cached per account.
+    async fn parents_of(
+        &self,
+        ctx: &ReadContext,
+        account_id: &str,
+        refresh: bool,
+    ) -> Result<std::sync::Arc<HashMap<String, Parents>>, SourceError> {
+        if !refresh {
+            if let Some(cached) = self.parents.lock().unwrap_or_else(|e| e.into_inner()).get(account_id) {
+                return Ok(cached.clone());
+            }
+        }
+        let groups = self.campaign_groups_of(ctx, account_id).await?;
+        let mut parents: HashMap<String, Parents> = HashMap::new();
+        for creative in self.finder_all(ctx, Finder::Creatives, account_id).await? {
+            let ad_group = urn_or_id(&creative["campaign"], "sponsoredCampaign");
+            let campaign = ad_group.as_ref().and_then(|g| groups.get(g).cloned().flatten());
+            parents.insert(required_id(&creative, "sponsoredCreative")?, Parents { campaign, ad_group });
+        }
+        let parents = std::sync::Arc::new(parents);
+        self.parents.lock().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string(), parents.clone());
+        Ok(parents)
+    }
+}
+
+/// The creative id of a report row's pivot values.
+fn creative_id(pivots: &[String]) -> Option<String> {
+    pivots.first().and_then(|urn| urn_or_id(&Value::String(urn.clone()), "sponsoredCreative"))
 }
 
 /// A creative's parents in mdp's terms.
@@ -440,10 +474,7 @@ fn performance_record(
     row: Map<String, Value>,
     parents: &HashMap<String, Parents>,
 ) -> Result<PerformanceRecord, SourceError> {
-    let creative = pivots
-        .first()
-        .and_then(|urn| urn_or_id(&Value::String(urn.clone()), "sponsoredCreative"))
-        .ok_or_else(|| SourceError::malformed(PLATFORM, "element without a creative"))?;
+    let creative = creative_id(pivots).ok_or_else(|| SourceError::malformed(PLATFORM, "element without a creative"))?;
     let parent = parents.get(&creative).cloned().unwrap_or_default();
     Ok(PerformanceRecord {
         date: Some(date),
