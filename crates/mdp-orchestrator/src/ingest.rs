@@ -57,11 +57,13 @@ pub struct IngestOptions {
     pub concurrency: usize,
     /// "Today" for every account (tests, demos pinned to a date); otherwise each account's own today.
     pub today: Option<NaiveDate>,
+    /// Only these accounts of each source (one orchestrated task per account); `None`: every account.
+    pub accounts: Option<Vec<String>>,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions { from: None, to: None, full_refresh: false, concurrency: 4, today: None }
+        IngestOptions { from: None, to: None, full_refresh: false, concurrency: 4, today: None, accounts: None }
     }
 }
 
@@ -289,6 +291,9 @@ impl<'w> Ingest<'w> {
         let mut work = Vec::new();
         for job in jobs {
             for account in &job.source.settings().accounts {
+                if self.options.accounts.as_ref().is_some_and(|only| !only.contains(account)) {
+                    continue;
+                }
                 work.push((job, account.clone()));
             }
         }

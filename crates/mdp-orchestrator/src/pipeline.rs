@@ -49,19 +49,27 @@ impl Default for TaskPolicy {
     }
 }
 
-/// An ingest task: a source, optionally restricted to a date window (a backfill).
+/// An ingest task: one account of a source (or every account), optionally restricted to a date
+/// window (a backfill).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestTask {
     pub source: String,
+    pub account: Option<String>,
     pub window: Option<(NaiveDate, NaiveDate)>,
 }
 
 impl IngestTask {
+    /// `ingest.<source>[.<account>][.<from>_<to>]`.
     pub fn task_id(&self) -> String {
-        match self.window {
-            None => format!("ingest.{}", self.source),
-            Some((from, to)) => format!("ingest.{}.{from}_{to}", self.source),
+        let mut id = format!("ingest.{}", self.source);
+        if let Some(account) = &self.account {
+            id.push('.');
+            id.push_str(account);
         }
+        if let Some((from, to)) = self.window {
+            id.push_str(&format!(".{from}_{to}"));
+        }
+        id
     }
 }
 
@@ -88,8 +96,8 @@ pub fn windows(from: NaiveDate, to: NaiveDate, days: u32) -> Vec<(NaiveDate, Nai
     out
 }
 
-/// The DAG of a plan: ingest tasks (a source's windows chained in date order), then the nodes,
-/// each waiting for its upstream nodes and for the ingest of every source it reads.
+/// The DAG of a plan: ingest tasks (the windows of a source's account chained in date order), then
+/// the nodes, each waiting for its upstream nodes and for the ingest of every source it reads.
 pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError> {
     let policy = |mut t: Task| {
         t.retries = plan.policy.retries;
@@ -99,13 +107,23 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
         t
     };
     let mut tasks = Vec::new();
-    // The last ingest task of each source: what its readers wait for.
-    let mut last_of_source: HashMap<&str, String> = HashMap::new();
+    // The last ingest task of each (source, account): a window waits for the one before, and the
+    // readers of a source wait for the last task of each of its accounts.
+    let mut last_of: HashMap<(&str, Option<&str>), String> = HashMap::new();
     for ingest in &plan.ingest {
-        let upstream: Vec<String> = last_of_source.get(ingest.source.as_str()).cloned().into_iter().collect();
+        let key = (ingest.source.as_str(), ingest.account.as_deref());
+        let upstream: Vec<String> = last_of.get(&key).cloned().into_iter().collect();
         let id = ingest.task_id();
         tasks.push(policy(Task::new(id.clone(), "ingest", upstream)));
-        last_of_source.insert(&ingest.source, id);
+        last_of.insert(key, id);
+    }
+    let mut last_of_source: HashMap<&str, Vec<String>> = HashMap::new();
+    for ingest in &plan.ingest {
+        let id = &last_of[&(ingest.source.as_str(), ingest.account.as_deref())];
+        let ids = last_of_source.entry(ingest.source.as_str()).or_default();
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
     }
     for (id, deps) in &plan.nodes {
         let mut upstream = deps.clone();
@@ -118,13 +136,15 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
                     continue;
                 }
                 let table = &parsed.manifest.nodes[dep].name;
-                if let Some(ingest) = last_of_source
+                if let Some(ingests) = last_of_source
                     .iter()
                     .find(|(name, _)| table.strip_prefix(**name).is_some_and(|rest| rest.starts_with("__")))
-                    .map(|(_, id)| id.clone())
+                    .map(|(_, ids)| ids)
                 {
-                    if !upstream.contains(&ingest) {
-                        upstream.push(ingest);
+                    for ingest in ingests {
+                        if !upstream.contains(ingest) {
+                            upstream.push(ingest.clone());
+                        }
                     }
                     reads_ingested = true;
                 }
@@ -162,6 +182,7 @@ impl TaskRunner for PipelineRunner<'_> {
                 let spec = self.ingest_tasks.get(&task.id).ok_or_else(|| format!("unknown ingest task {}", task.id))?;
                 let job = self.jobs.get(&spec.source).ok_or_else(|| format!("unknown source {}", spec.source))?;
                 let mut options = self.ingest_options.clone();
+                options.accounts = spec.account.clone().map(|a| vec![a]);
                 if let Some((from, to)) = spec.window {
                     options.from = Some(from);
                     options.to = Some(to);
@@ -289,14 +310,21 @@ mod tests {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         let mut plan = PipelinePlan::default();
         for source in ["google_ads", "meta_ads"] {
-            for w in windows(d("2026-06-01"), d("2026-06-14"), 7) {
-                plan.ingest.push(IngestTask { source: source.into(), window: Some(w) });
+            for account in ["1", "2"] {
+                for w in windows(d("2026-06-01"), d("2026-06-14"), 7) {
+                    plan.ingest.push(IngestTask {
+                        source: source.into(),
+                        account: Some(account.into()),
+                        window: Some(w),
+                    });
+                }
             }
         }
         let dag = dag(&plan, None).unwrap();
         let up = |id: &str| dag.task(id).unwrap().upstream.clone();
-        assert!(up("ingest.google_ads.2026-06-01_2026-06-07").is_empty());
-        assert_eq!(up("ingest.google_ads.2026-06-08_2026-06-14"), ["ingest.google_ads.2026-06-01_2026-06-07"]);
-        assert!(up("ingest.meta_ads.2026-06-01_2026-06-07").is_empty());
+        assert!(up("ingest.google_ads.1.2026-06-01_2026-06-07").is_empty());
+        assert_eq!(up("ingest.google_ads.1.2026-06-08_2026-06-14"), ["ingest.google_ads.1.2026-06-01_2026-06-07"]);
+        assert!(up("ingest.google_ads.2.2026-06-01_2026-06-07").is_empty(), "accounts load side by side");
+        assert!(up("ingest.meta_ads.1.2026-06-01_2026-06-07").is_empty());
     }
 }

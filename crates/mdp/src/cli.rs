@@ -216,6 +216,9 @@ pub struct IngestArgs {
     /// Only these sources (names from mdp.yml); default: every enabled source.
     #[arg(long = "source", short = 's')]
     pub sources: Vec<String>,
+    /// Only these accounts (as listed under the sources in mdp.yml); default: every account.
+    #[arg(long = "account")]
+    pub accounts: Vec<String>,
     /// First day to load (a backfill); with --to, ignores the cursor.
     #[arg(long)]
     pub from: Option<chrono::NaiveDate>,

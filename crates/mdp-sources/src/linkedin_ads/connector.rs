@@ -405,9 +405,9 @@ impl Source for LinkedInAds {
                 merge(&mut rows, elements)?;
             }
             // A creative made since the map was read: read it again, once.
-            let unknown = rows.keys().any(|(_, pivots)| {
-                creative_id(pivots).is_some_and(|creative| !parents.contains_key(&creative))
-            });
+            let unknown = rows
+                .keys()
+                .any(|(_, pivots)| creative_id(pivots).is_some_and(|creative| !parents.contains_key(&creative)));
             if unknown {
                 parents = self.parents_of(ctx, &account.id, true).await?;
             }

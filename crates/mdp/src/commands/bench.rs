@@ -293,6 +293,7 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         full_refresh: false,
         concurrency: std::env::var("MDP_BENCH_CONCURRENCY").ok().and_then(|c| c.parse().ok()).unwrap_or(4),
         today: Some(today),
+        accounts: None,
     };
     let rss_before = memory_kib("VmRSS");
     let report =

@@ -28,6 +28,11 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
     if let (Some(from), Some(to)) = (args.from, args.to) {
         anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
     }
+    for account in &args.accounts {
+        if !jobs.iter().any(|j| j.source.settings().accounts.contains(account)) {
+            bail!("--account {account}: no selected source lists this account in mdp.yml");
+        }
+    }
     let http =
         HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
     let ctx = ReadContext { http: http.clone() };
@@ -38,6 +43,7 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
         full_refresh: args.full_refresh,
         concurrency: args.concurrency,
         today: args.today,
+        accounts: (!args.accounts.is_empty()).then(|| args.accounts.clone()),
     };
     let progress = (!args.json && std::io::stderr().is_terminal()).then(|| StreamBars::new(&http));
     let mut ingest = Ingest::new(session.warehouse.as_ref(), &session.run_id, ctx, options);

@@ -84,7 +84,9 @@ async fn orchestrate(
     cancel: Arc<AtomicBool>,
 ) -> Result<Option<(String, DagOutcome)>> {
     let schedule = context.project.config.schedule.as_ref();
-    let jobs = ingest::jobs(&context.project, &request.ingest.iter().map(|t| t.source.clone()).collect::<Vec<_>>())?;
+    let mut sources: Vec<String> = request.ingest.iter().map(|t| t.source.clone()).collect();
+    sources.dedup();
+    let jobs = ingest::jobs(&context.project, &sources)?;
     let parsed = if request.build {
         Some(transform::load(global, &TransformArgs { select: request.select.clone(), ..TransformArgs::default() })?)
     } else {
@@ -205,16 +207,24 @@ fn report(run_id: &str, outcome: &DagOutcome, clock: Instant) -> ExitCode {
     }
 }
 
+/// One ingest task per account of each selected source: a failing account is retried alone and
+/// the accounts of a source load side by side.
 fn ingest_tasks(context: &ProjectContext, only: &[String]) -> Result<Vec<IngestTask>> {
-    let names: Vec<String> =
-        ingest::jobs(&context.project, only)?.iter().map(|j| j.source.settings().name.clone()).collect();
-    if names.is_empty() {
+    let jobs = ingest::jobs(&context.project, only)?;
+    if jobs.is_empty() {
         bail!(
             "no enabled sources in {}: add one under `sources:` (or set `enabled: true`)",
             context.project.file.display()
         );
     }
-    Ok(names.into_iter().map(|source| IngestTask { source, window: None }).collect())
+    let mut tasks = Vec::new();
+    for job in &jobs {
+        let settings = job.source.settings();
+        for account in &settings.accounts {
+            tasks.push(IngestTask { source: settings.name.clone(), account: Some(account.clone()), window: None });
+        }
+    }
+    Ok(tasks)
 }
 
 pub async fn pipeline(global: &GlobalArgs, args: PipelineArgs) -> Result<ExitCode> {
@@ -240,7 +250,7 @@ pub async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> Result<ExitCod
     let mut ingest = Vec::new();
     for task in ingest_tasks(&context, &args.sources)? {
         for window in pipeline::windows(args.from, args.to, args.window_days) {
-            ingest.push(IngestTask { source: task.source.clone(), window: Some(window) });
+            ingest.push(IngestTask { window: Some(window), ..task.clone() });
         }
     }
     let request = RunRequest {
@@ -519,7 +529,18 @@ pub fn airflow(global: &GlobalArgs, args: AirflowArgs) -> Result<ExitCode> {
         };
         let plan = PipelinePlan { ingest, nodes, policy: policy.clone(), partial: false };
         let dag = pipeline::dag(&plan, Some(&parsed))?;
-        let tasks = airflow_tasks(&dag, &parsed, granularity, &policy)?;
+        let ingest_args: HashMap<String, Vec<String>> = plan
+            .ingest
+            .iter()
+            .map(|t| {
+                let mut args = vec!["ingest".to_string(), "--source".into(), t.source.clone()];
+                if let Some(account) = &t.account {
+                    args.extend(["--account".to_string(), account.clone()]);
+                }
+                (t.task_id(), args)
+            })
+            .collect();
+        let tasks = airflow_tasks(&dag, &parsed, &ingest_args, granularity, &policy)?;
         let export = mdp_orchestrator::airflow::ExportDag {
             dag_id: format!("mdp_{}__{name}", context.project.config.name),
             description: format!(
@@ -561,6 +582,7 @@ fn airflow_id(id: &str) -> String {
 fn airflow_tasks(
     dag: &mdp_orchestrator::dag::Dag,
     parsed: &mdp_transform::Parsed,
+    ingest_args: &HashMap<String, Vec<String>>,
     granularity: AirflowGranularity,
     policy: &TaskPolicy,
 ) -> Result<Vec<mdp_orchestrator::airflow::ExportTask>> {
@@ -582,8 +604,8 @@ fn airflow_tasks(
     let mut commands: Vec<(String, Vec<String>, Option<String>)> = Vec::new();
     for t in &dag.tasks {
         let (id, args, group) = if t.kind == "ingest" {
-            let source = t.id.trim_start_matches("ingest.").to_string();
-            (airflow_id(&t.id), vec!["ingest".into(), "--source".into(), source], Some("ingest".to_string()))
+            let args = ingest_args.get(&t.id).cloned().with_context(|| format!("no ingest task {}", t.id))?;
+            (airflow_id(&t.id), args, Some("ingest".to_string()))
         } else {
             let node = &parsed.manifest.nodes[&t.id];
             let layer = node.fqn.get(..node.fqn.len().saturating_sub(1)).map(|f| f.join(".")).unwrap_or_default();
