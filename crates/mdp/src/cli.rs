@@ -31,7 +31,7 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The offline demo: start the sandbox, create a project with all four platforms, ingest ~90 days, reconcile, print KPIs.
+    /// The offline demo: start the sandbox, create a project with all four platforms, ingest ~90 days, build and test the marketing marts, reconcile, print KPIs.
     Demo(DemoArgs),
     /// Create a new project: mdp.yml, models/, seeds/, macros/, tests/ and a .gitignore.
     Init(InitArgs),
@@ -59,7 +59,7 @@ pub enum Command {
     Ls(LsArgs),
     /// Ingest → build → test now, as one DAG of tasks with retries and timeouts, recorded in the run history.
     Pipeline(PipelineArgs),
-    /// Re-load a date range (windows in order per source, sources side by side), then rebuild the models.
+    /// Re-load a date range (windows in order per account, accounts and sources side by side), then rebuild the models.
     Backfill(BackfillArgs),
     /// Run the jobs of mdp.yml's `schedule:` on their cron schedules, in the foreground (for systemd or a container).
     Schedule(ScheduleArgs),
@@ -67,7 +67,7 @@ pub enum Command {
     Runs(RunsArgs),
     /// Export mdp's DAG for Apache Airflow: `mdp airflow export [--out dags/]`.
     Airflow(AirflowArgs),
-    /// Measure: `bench` bulk-loads 1 M rows into each warehouse adapter; `bench ingest` ingests 1 M+ rows from the sandbox. Prints rows/s and peak memory.
+    /// Measure: `bench` bulk-loads 1 M rows into each adapter; `bench ingest` ingests 1 M+ rows from the sandbox and builds the marts; `bench transform` a 1000-model project; `bench scheduler` 1000 no-op tasks.
     Bench(BenchArgs),
 }
 
