@@ -299,7 +299,7 @@ fn rewrite_mutable_literals(text: &str) -> String {
                 (Some('{'), Some('}')) => "__mdp_dict",
                 _ => return None,
             };
-            (is_name && !value.starts_with("==")).then(|| {
+            is_name.then(|| {
                 format!(
                     "{{%{} set {name} = {wrapper}({value}) {}%}}",
                     if open_dash { "-" } else { "" },

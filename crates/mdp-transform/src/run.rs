@@ -213,13 +213,10 @@ pub async fn execute(
 ) -> Result<RunResults> {
     let started = Instant::now();
     let manifest = &parsed.manifest;
-    // Ephemeral models never run: the compiler inlines them into their dependents.
-    let runnable: Vec<String> = selected
-        .iter()
-        .filter(|id| options.command.executes(manifest.nodes[*id].resource_type) && !manifest.nodes[*id].is_ephemeral())
-        .cloned()
-        .collect();
-    let runnable_set: HashSet<&str> = runnable.iter().map(String::as_str).collect();
+    // What runs (ephemerals are inlined into their dependents) and what each waits for.
+    let planned = plan(parsed, selected, options.command);
+    let runnable: Vec<String> = planned.iter().map(|(id, _)| id.clone()).collect();
+    let deps: HashMap<String, Vec<String>> = planned.into_iter().collect();
     let existing = existing_relations(wh)
         .await
         .map_err(|e| TransformError::config("", format!("cannot list the warehouse's relations: {e}")))?;
@@ -248,8 +245,6 @@ pub async fn execute(
         std::thread::spawn(move || write_files(&files))
     });
 
-    // Dependencies among the nodes that run (ephemerals are see-through).
-    let deps = run_dependencies(parsed, &parsed.graph, &runnable, &runnable_set, options.command == Command::Build);
     let mut waiting: HashMap<String, usize> = runnable.iter().map(|id| (id.clone(), deps[id].len())).collect();
     let mut dependents: HashMap<String, Vec<String>> = HashMap::new();
     for (id, ds) in &deps {
@@ -403,21 +398,17 @@ impl<'a> NodeRunner<'a> {
         plan(self.parsed, ids, self.options.command)
     }
 
-    /// Compile and run one node.
+    /// Compile and run one node (its compiled SQL goes to `target/compiled` first, as in `execute`).
     pub async fn run(&self, wh: &dyn Warehouse, id: &str) -> NodeResult {
         let node = &self.parsed.manifest.nodes[id];
-        if let Some(schema) = node.relation.as_ref().map(|r| r.schema.clone()) {
-            let mut done = self.schemas_done.lock().await;
-            if node.resource_type != ResourceType::Test && !done.contains(&schema) {
-                if let Ok(sql) = wh.dialect().create_schema_sql(&schema) {
-                    let _ = wh.execute(&sql).await;
-                }
-                done.insert(schema);
-            }
+        let compiled = {
+            let existing = self.existing.lock().expect("lock");
+            compile_nodes(self.parsed, &[id.to_string()], &existing, &self.options)
+        };
+        if let Some(dir) = &self.options.target_dir {
+            write_files(&compiled_files(self.parsed, &compiled, dir));
         }
-        let existing = self.existing.lock().expect("lock").clone();
-        let mut compiled = compile_nodes(self.parsed, &[id.to_string()], &existing, &self.options);
-        let compiled = compiled.remove(id);
+        let compiled = compiled.into_values().next();
         run_node(wh, node, compiled, &self.existing, &self.schemas_done, &self.options, self.parsed).await
     }
 }

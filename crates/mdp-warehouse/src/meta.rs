@@ -341,9 +341,19 @@ impl<'w> Metadata<'w> {
 
     /// The most recent runs, newest first.
     pub async fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.runs_where("TRUE", limit).await
+    }
+
+    /// The runs whose id starts with `prefix` (what a user types from `mdp runs`), newest first.
+    pub async fn runs_with_prefix(&self, prefix: &str) -> Result<Vec<RunRecord>> {
+        let pattern = format!("{}%", prefix.replace(['%', '_'], ""));
+        self.runs_where(&format!("run_id LIKE {}", self.lit(Literal::Text(&pattern))?), 2).await
+    }
+
+    async fn runs_where(&self, condition: &str, limit: usize) -> Result<Vec<RunRecord>> {
         let sql = format!(
             "SELECT run_id, command, status, CAST(started_at AS VARCHAR), CAST(finished_at AS VARCHAR), error \
-             FROM {} ORDER BY started_at DESC LIMIT {limit}",
+             FROM {} WHERE {condition} ORDER BY started_at DESC LIMIT {limit}",
             self.qualified(RUNS)?
         );
         Ok(string_rows(&self.warehouse.query_all(&sql).await?)?
@@ -494,8 +504,10 @@ impl<'w> Metadata<'w> {
             self.lit(Literal::Text(run_id))?,
             self.lit(Literal::Timestamp(now()))?
         );
-        // The primary key refuses a second claim even if two schedulers raced past the check.
-        Ok(self.warehouse.execute(&insert).await.is_ok())
+        // Claims are made under the writer lock, so nothing can claim between the check and this
+        // insert (and the primary key would refuse it).
+        self.warehouse.execute(&insert).await?;
+        Ok(true)
     }
 
     /// The latest fire time of a job that was claimed.

@@ -67,6 +67,8 @@ fn a_pipeline_runs_every_task_records_it_and_runs_show_lists_it() {
     assert_eq!(state(&t, "test.mdp_marketing.reconcile_account_mart_with_raw"), "success");
     assert!(t.len() > 200, "every model and test is a task: {}", t.len());
     assert!(t.iter().all(|(_, s, a)| s == "success" && *a == 1), "{t:?}");
+    let compiled = project.join("target/compiled/mdp_marketing/models/marts/fct_account_performance_daily.sql");
+    assert!(compiled.is_file(), "each node's compiled SQL is written, as by mdp build");
 
     let out = run(&project, &["runs"]);
     assert!(text(&out).contains(&id) && text(&out).contains("pipeline"), "{}", text(&out));

@@ -386,14 +386,13 @@ async fn scheduler(args: &BenchArgs) -> Result<()> {
     let tasks: Vec<Task> = (0..n)
         .map(|i| {
             let layer = i / per_layer;
-            let upstream = if layer == 0 {
-                Vec::new()
-            } else {
+            let mut upstream = Vec::new();
+            if layer > 0 {
                 let prev = (layer - 1) * per_layer;
-                vec![format!("t{}", prev + i % per_layer), format!("t{}", prev + (i * 7 + 3) % per_layer)]
-            };
-            let mut upstream = upstream;
-            upstream.dedup();
+                upstream.push(format!("t{}", prev + i % per_layer));
+                upstream.push(format!("t{}", prev + (i * 7 + 3) % per_layer));
+                upstream.dedup();
+            }
             Task::new(format!("t{i}"), "noop", upstream)
         })
         .collect();

@@ -293,11 +293,8 @@ fn jobs_of(schedule: &ScheduleConfig) -> Result<Vec<Job>> {
     Ok(out)
 }
 
-fn schedule_tz(context: &ProjectContext) -> Result<chrono_tz::Tz> {
-    project_schedule_tz(&context.project)
-}
-
-fn project_schedule_tz(project: &mdp_project::Project) -> Result<chrono_tz::Tz> {
+/// The time zone the schedule's cron expressions are read in.
+fn schedule_tz(project: &mdp_project::Project) -> Result<chrono_tz::Tz> {
     match project.config.schedule.as_ref().and_then(|s| s.timezone.as_deref()) {
         Some(name) => name.parse().map_err(|_| {
             anyhow::anyhow!("mdp.yml: schedule.timezone `{name}` is not an IANA time zone such as Europe/Berlin")
@@ -312,7 +309,7 @@ pub(crate) fn describe_schedule(project: &mdp_project::Project) -> Option<Result
     let schedule = project.config.schedule.as_ref()?;
     Some((|| {
         let jobs = jobs_of(schedule)?;
-        let tz = project_schedule_tz(project)?;
+        let tz = schedule_tz(project)?;
         let _: mdp_orchestrator::cron::Catchup =
             schedule.catchup.parse().map_err(|e| anyhow::anyhow!("mdp.yml: schedule.catchup: {e}"))?;
         let next: Vec<String> = jobs
@@ -335,7 +332,7 @@ pub async fn schedule(global: &GlobalArgs, args: ScheduleArgs) -> Result<ExitCod
         .clone()
         .context("mdp.yml has no `schedule:` section: add jobs, e.g.\nschedule:\n  jobs:\n    - name: daily\n      cron: \"0 6 * * *\"")?;
     let jobs = jobs_of(&schedule)?;
-    let tz = schedule_tz(&context)?;
+    let tz = schedule_tz(&context.project)?;
     let catchup: mdp_orchestrator::cron::Catchup =
         schedule.catchup.parse().map_err(|e| anyhow::anyhow!("mdp.yml: schedule.catchup: {e}"))?;
     let cancel = cancel_on_signals();
@@ -445,12 +442,9 @@ pub async fn runs(global: &GlobalArgs, args: RunsArgs) -> Result<ExitCode> {
             }
         }
         Some(RunsCommand::Show { id }) => {
-            let run = meta
-                .recent_runs(100_000)
-                .await?
-                .into_iter()
-                .find(|r| r.run_id == id || r.run_id.starts_with(&id))
-                .with_context(|| format!("no run {id}: `mdp runs` lists the recent ones"))?;
+            let mut found = meta.runs_with_prefix(&id).await?;
+            anyhow::ensure!(found.len() < 2, "more than one run starts with {id}: give more of its id");
+            let run = found.pop().with_context(|| format!("no run {id}: `mdp runs` lists the recent ones"))?;
             println!("run {} — {} — {}", run.run_id, run.command, run.status);
             println!("started {}  finished {}", run.started_at, run.finished_at.as_deref().unwrap_or("-"));
             if let Some(e) = &run.error {
@@ -495,7 +489,7 @@ pub fn airflow(global: &GlobalArgs, args: AirflowArgs) -> Result<ExitCode> {
     let parsed = transform::load(global, &TransformArgs::default())?;
     let project_dir = std::fs::canonicalize(&global.project_dir).unwrap_or(global.project_dir.clone());
     let schedule = context.project.config.schedule.clone();
-    let tz = schedule_tz(&context)?;
+    let tz = schedule_tz(&context.project)?;
     let policy = policy(schedule.as_ref(), &TaskArgs::default());
     // One DAG per job (its own schedule and selection), or one manual `pipeline` DAG.
     let jobs: Vec<ExportJob> = match &schedule {
@@ -600,15 +594,15 @@ fn airflow_tasks(
         }
     };
     // What each mdp task becomes in Airflow (an id, and the command for it).
+    let of_model = |n: &mdp_transform::manifest::Node| n.fqn[..n.fqn.len() - 1].join(".");
     let mut owner: HashMap<&str, String> = HashMap::new();
-    let mut commands: Vec<(String, Vec<String>, Option<String>)> = Vec::new();
+    let mut commands: indexmap::IndexMap<String, (Vec<String>, Option<String>)> = indexmap::IndexMap::new();
     for t in &dag.tasks {
         let (id, args, group) = if t.kind == "ingest" {
             let args = ingest_args.get(&t.id).cloned().with_context(|| format!("no ingest task {}", t.id))?;
             (airflow_id(&t.id), args, Some("ingest".to_string()))
         } else {
             let node = &parsed.manifest.nodes[&t.id];
-            let layer = node.fqn.get(..node.fqn.len().saturating_sub(1)).map(|f| f.join(".")).unwrap_or_default();
             match granularity {
                 AirflowGranularity::Node => {
                     let verb = match node.resource_type {
@@ -620,13 +614,12 @@ fn airflow_tasks(
                     (
                         airflow_id(&t.id),
                         vec![verb.into(), "--select".into(), node.name.clone()],
-                        Some(layer.replace('.', "__")),
+                        Some(of_model(node).replace('.', "__")),
                     )
                 }
                 AirflowGranularity::Layer => {
                     // Seeds, a model folder, singular tests: one `mdp build --select …` each; a generic
                     // test goes with the models it tests (build's eager selection runs it there).
-                    let of_model = |n: &mdp_transform::manifest::Node| n.fqn[..n.fqn.len() - 1].join(".");
                     let layer_of = |n: &mdp_transform::manifest::Node| match n.resource_type {
                         ResourceType::Seed => format!("package:{},resource_type:seed", n.package),
                         _ => of_model(n),
@@ -652,22 +645,25 @@ fn airflow_tasks(
             }
         };
         owner.insert(&t.id, id.clone());
-        if !commands.iter().any(|(i, _, _)| *i == id) {
-            commands.push((id, args, group));
+        commands.entry(id).or_insert((args, group));
+    }
+    // An Airflow task waits for the owners of its mdp tasks' upstream tasks (sorted, not itself).
+    let mut upstream: HashMap<&str, std::collections::BTreeSet<&str>> = HashMap::new();
+    for t in &dag.tasks {
+        let me = owner[t.id.as_str()].as_str();
+        for u in &t.upstream {
+            let theirs = owner[u.as_str()].as_str();
+            if theirs != me {
+                upstream.entry(me).or_default().insert(theirs);
+            }
         }
     }
-    let mut out = Vec::new();
-    for (id, args, group) in commands {
-        let mut upstream: Vec<String> = dag
-            .tasks
-            .iter()
-            .filter(|t| owner[t.id.as_str()] == id)
-            .flat_map(|t| t.upstream.iter().map(|u| owner[u.as_str()].clone()))
-            .filter(|u| *u != id)
-            .collect();
-        upstream.sort();
-        upstream.dedup();
-        out.push(task(id, args, upstream, group));
-    }
+    let out = commands
+        .iter()
+        .map(|(id, (args, group))| {
+            let up = upstream.get(id.as_str()).map(|u| u.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
+            task(id.clone(), args.clone(), up, group.clone())
+        })
+        .collect();
     Ok(out)
 }
