@@ -25,6 +25,15 @@ pub struct ProjectConfig {
     /// Jobs `mdp schedule` runs on cron schedules, and the retry and timeout policy of their tasks.
     #[serde(default)]
     pub schedule: Option<ScheduleConfig>,
+    /// The monitors of `mdp check`: freshness, volume, spend anomalies, schema drift, KPI targets.
+    #[serde(default)]
+    pub checks: Option<crate::checks::ChecksConfig>,
+    /// Where failed runs and checks are announced: webhooks, Slack, a command.
+    #[serde(default)]
+    pub alerts: Option<crate::alerts::AlertsConfig>,
+    /// Where OpenLineage run events go: a file or an HTTP endpoint.
+    #[serde(default)]
+    pub lineage: Option<crate::alerts::LineageConfig>,
 }
 
 /// The scheduler's settings and jobs.

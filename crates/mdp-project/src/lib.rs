@@ -34,6 +34,8 @@
 //! assert_eq!(config.sources[0].api_version, "v23.0");
 //! ```
 
+pub mod alerts;
+pub mod checks;
 mod config;
 mod diagnostic;
 mod env;

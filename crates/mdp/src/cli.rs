@@ -65,6 +65,12 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Recent runs (`mdp runs`), or one run's tasks, timings, errors and logs (`mdp runs show ID`).
     Runs(RunsArgs),
+    /// Run the monitors (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets) and record their results.
+    Check(CheckArgs),
+    /// Serve the web UI (overview, runs, lineage, checks, KPI dashboard), its API and Prometheus /metrics.
+    Serve(ServeArgs),
+    /// Documentation of the project: `mdp docs generate` writes a static site (models, columns, tests, sources, lineage).
+    Docs(DocsArgs),
     /// Export mdp's DAG for Apache Airflow: `mdp airflow export [--out dags/]`.
     Airflow(AirflowArgs),
     /// Measure: `bench` bulk-loads 1 M rows into each adapter; `bench ingest` ingests 1 M+ rows from the sandbox and builds the marts; `bench transform` a 1000-model project; `bench scheduler` 1000 no-op tasks.
@@ -163,6 +169,15 @@ pub enum RunsCommand {
         id: String,
     },
 }
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {}
+
+#[derive(Debug, Args)]
+pub struct DocsArgs {}
 
 #[derive(Debug, Args)]
 pub struct AirflowArgs {

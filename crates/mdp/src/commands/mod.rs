@@ -1,13 +1,16 @@
 //! One module per command; [`run`] dispatches.
 
 mod bench;
+mod check;
 mod demo;
+mod docs;
 mod doctor;
 mod ingest;
 mod init;
 mod migrate;
 mod orchestrate;
 mod sandbox;
+mod serve;
 mod sql;
 mod transform;
 
@@ -36,6 +39,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Backfill(args) => orchestrate::backfill(&cli.global, args).await,
         Command::Schedule(args) => orchestrate::schedule(&cli.global, args).await,
         Command::Runs(args) => orchestrate::runs(&cli.global, args).await,
+        Command::Check(args) => check::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
+        Command::Docs(args) => docs::run(&cli.global, args).await,
         Command::Airflow(args) => orchestrate::airflow(&cli.global, args),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
     }

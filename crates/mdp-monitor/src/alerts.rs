@@ -1,0 +1,1 @@
+//! Alerts: notifiers and incidents (built by the alerts work).

@@ -1,0 +1,1 @@
+//! The monitors of `mdp check` (built by the checks work).

@@ -1,0 +1,1 @@
+//! OpenLineage run events (built by the lineage work).
