@@ -114,6 +114,10 @@ pub struct PipelineArgs {
     /// Skip the build (ingest only).
     #[arg(long)]
     pub no_build: bool,
+    /// Run only these tasks, by id as `mdp runs show` lists them (e.g. `ingest.google_ads.1234567890` or
+    /// `model.mdp_marketing.fct_ad_performance_daily`): re-runs a failed task without its upstream tasks.
+    #[arg(long = "task", value_name = "TASK_ID")]
+    pub only_tasks: Vec<String>,
     #[command(flatten)]
     pub tasks: TaskArgs,
 }
