@@ -177,17 +177,17 @@ async fn orchestrate(
     Ok(Some((run_id, outcome?)))
 }
 
+/// Transform nodes to run, each with the nodes it waits for.
+type NodePlan = Vec<(String, Vec<String>)>;
+
 /// Keep only the requested tasks (all when none are named), dropping the edges to tasks that do not
 /// run: a re-run of a failed task starts from what its upstream tasks left in the warehouse.
-fn only_tasks(
-    ids: &[String],
-    ingest: Vec<IngestTask>,
-    nodes: Vec<(String, Vec<String>)>,
-) -> Result<(Vec<IngestTask>, Vec<(String, Vec<String>)>)> {
+fn only_tasks(ids: &[String], ingest: Vec<IngestTask>, nodes: NodePlan) -> Result<(Vec<IngestTask>, NodePlan)> {
     if ids.is_empty() {
         return Ok((ingest, nodes));
     }
-    let known: Vec<String> = ingest.iter().map(IngestTask::task_id).chain(nodes.iter().map(|(id, _)| id.clone())).collect();
+    let known: Vec<String> =
+        ingest.iter().map(IngestTask::task_id).chain(nodes.iter().map(|(id, _)| id.clone())).collect();
     for id in ids {
         if !known.contains(id) {
             let suggestion = known
@@ -278,7 +278,8 @@ pub async fn pipeline(global: &GlobalArgs, args: PipelineArgs) -> Result<ExitCod
         format!("pipeline --task {}", args.only_tasks.join(" --task "))
     };
     // Only ingest tasks named: no need to parse the project.
-    let build = !args.no_build && (args.only_tasks.is_empty() || args.only_tasks.iter().any(|t| !t.starts_with("ingest.")));
+    let build =
+        !args.no_build && (args.only_tasks.is_empty() || args.only_tasks.iter().any(|t| !t.starts_with("ingest.")));
     let request = RunRequest {
         command,
         ingest,
