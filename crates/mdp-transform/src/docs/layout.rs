@@ -299,8 +299,7 @@ fn count_crossings(items: &[Item], order: &[Vec<usize>], position: &[usize]) -> 
         segments.sort_unstable();
         let size = order[l + 1].len();
         let mut tree = vec![0u64; size + 1];
-        let mut seen = 0u64;
-        for &(_, lower) in &segments {
+        for (seen, &(_, lower)) in segments.iter().enumerate() {
             // Count earlier segments whose lower end is strictly to the right of this one's.
             let mut not_greater = 0u64;
             let mut k = lower + 1;
@@ -308,13 +307,12 @@ fn count_crossings(items: &[Item], order: &[Vec<usize>], position: &[usize]) -> 
                 not_greater += tree[k];
                 k &= k - 1;
             }
-            total += seen - not_greater;
+            total += seen as u64 - not_greater;
             let mut k = lower + 1;
             while k <= size {
                 tree[k] += 1;
                 k += k & k.wrapping_neg();
             }
-            seen += 1;
         }
     }
     total

@@ -53,13 +53,15 @@ fn generate(
     let count = |t: ResourceType| parsed.manifest.nodes.values().filter(|n| n.resource_type == t).count();
     let pages = files.iter().filter(|f| f.path.ends_with(".html")).count();
     let shown = display_path(&out);
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     println!(
-        "wrote the docs of {} to {shown}: {pages} pages ({} models, {} sources, {} seeds, {} tests listed), docs.json, in {} ms (parse {parsed_ms} ms, render {render_ms} ms)",
+        "wrote the docs of {} to {shown}: {} ({}, {}, {}, {} listed) and docs.json, in {} ms (parse {parsed_ms} ms, render {render_ms} ms)",
         parsed.project.name,
-        count(ResourceType::Model),
-        count(ResourceType::Source),
-        count(ResourceType::Seed),
-        count(ResourceType::Test),
+        plural(pages, "page"),
+        plural(count(ResourceType::Model), "model"),
+        plural(count(ResourceType::Source), "source table"),
+        plural(count(ResourceType::Seed), "seed"),
+        plural(count(ResourceType::Test), "test"),
         clock.elapsed().as_millis(),
     );
     println!(
