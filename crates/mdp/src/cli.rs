@@ -181,7 +181,26 @@ pub struct CheckArgs {}
 pub struct ServeArgs {}
 
 #[derive(Debug, Args)]
-pub struct DocsArgs {}
+pub struct DocsArgs {
+    #[command(subcommand)]
+    pub command: DocsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Write the documentation site (index with the lineage graph, a page per model, seed and source, docs.json).
+    Generate {
+        /// The folder for the site (default: target/docs in the project folder). Its files are replaced.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Variables for `var()`, as YAML or JSON (as for `mdp compile`).
+        #[arg(long)]
+        vars: Option<String>,
+        /// Where profiles.yml is, for a dbt project (default: DBT_PROFILES_DIR, the project folder, then ~/.dbt).
+        #[arg(long, env = "DBT_PROFILES_DIR")]
+        profiles_dir: Option<PathBuf>,
+    },
+}
 
 #[derive(Debug, Args)]
 pub struct AirflowArgs {
