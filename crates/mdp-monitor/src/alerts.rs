@@ -307,6 +307,23 @@ pub fn slack_message(project: &str, alert: &Alert) -> Value {
     })
 }
 
+/// An HTTP client error with its causes (`error sending request: tcp connect error: Connection
+/// refused`), without the url reqwest puts in its message: webhook urls carry secrets.
+pub fn http_error(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn truncate(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         return text.to_string();
@@ -361,7 +378,6 @@ pub fn notifiers(config: &AlertsConfig, resolve: SecretResolver<'_>) -> Vec<Noti
                 Ok(secret) => Target::Url(secret),
                 Err(e) => {
                     tracing::warn!(
-                        notifier = %n.name,
                         "alerts: notifier {} is skipped: its url ({}) cannot be read: {e}",
                         n.name,
                         reference.describe()
@@ -403,8 +419,7 @@ pub async fn deliver(
                 .json(&message)
                 .send()
                 .await
-                // reqwest's errors name the url: drop it.
-                .map_err(|e| e.without_url().to_string())?;
+                .map_err(http_error)?;
             let status = response.status();
             if status.is_success() {
                 Ok(())
@@ -565,7 +580,7 @@ pub async fn notify(context: &AlertContext<'_>, alerts: &[Alert]) -> AlertReport
     let client = match reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build() {
         Ok(client) => client,
         Err(e) => {
-            tracing::warn!("alerts: cannot build an HTTP client: {}", e.without_url());
+            tracing::warn!("alerts: cannot build an HTTP client: {}", http_error(e));
             return report;
         }
     };
@@ -583,7 +598,6 @@ pub async fn notify(context: &AlertContext<'_>, alerts: &[Alert]) -> AlertReport
             Err(error) => {
                 let target = notifier.describe();
                 tracing::warn!(
-                    notifier = %notifier.name,
                     "alerts: notifier {} ({target}) could not deliver {}: {error}",
                     notifier.name,
                     event.as_str()
@@ -664,8 +678,8 @@ mod tests {
         assert_eq!(opened.incident.incident_key, "run:backfill", "arguments are not part of the subject");
         assert_eq!(opened.incident.status, "open");
         assert_eq!(opened.incident.opened_run_id.as_deref(), Some("run1"));
-        let still = step(Some(&opened.incident), &red_run(), "run2", at("2026-06-30 07:00:00"), || unreachable!())
-            .unwrap();
+        let still =
+            step(Some(&opened.incident), &red_run(), "run2", at("2026-06-30 07:00:00"), || unreachable!()).unwrap();
         assert_eq!(still.event, None);
         assert_eq!(still.incident.incident_id, "i1");
         assert_eq!(still.incident.last_seen_run_id.as_deref(), Some("run2"));
@@ -735,11 +749,10 @@ mod tests {
             &Alert { event: AlertEvent::CheckWarned, incident, run_id: "run1".into(), observation: c },
             at("2026-06-30 06:00:05"),
         );
-        assert_eq!((p["event"].as_str(), p["observed"].as_str(), p["expected"].as_str()), (
-            Some("check_warned"),
-            Some("120"),
-            Some(">= 500")
-        ));
+        assert_eq!(
+            (p["event"].as_str(), p["observed"].as_str(), p["expected"].as_str()),
+            (Some("check_warned"), Some("120"), Some(">= 500"))
+        );
     }
 
     #[test]

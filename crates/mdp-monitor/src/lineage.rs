@@ -37,7 +37,8 @@ use uuid::Uuid;
 
 /// The `schemaURL` of every event: the RunEvent definition of spec 2-0-2.
 pub const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
-const SCHEMA_FACET_URL: &str = "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet";
+const SCHEMA_FACET_URL: &str =
+    "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet";
 const PARENT_FACET_URL: &str = "https://openlineage.io/spec/facets/1-0-1/ParentRunFacet.json#/$defs/ParentRunFacet";
 const ERROR_FACET_URL: &str =
     "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
@@ -222,7 +223,9 @@ impl Emitter {
                     .timeout(sink.timeout)
                     .connect_timeout(sink.timeout)
                     .build()
-                    .map_err(|e| tracing::warn!("lineage: cannot build an HTTP client: {}", e.without_url()))
+                    .map_err(|e| {
+                        tracing::warn!("lineage: cannot build an HTTP client: {}", crate::alerts::http_error(e))
+                    })
                     .ok(),
                 None => None,
             };
@@ -263,7 +266,7 @@ impl Emitter {
                     let result = match request.send().await {
                         Ok(response) if response.status().is_success() => Ok(()),
                         Ok(response) => Err(format!("HTTP {}", response.status())),
-                        Err(e) => Err(e.without_url().to_string()),
+                        Err(e) => Err(crate::alerts::http_error(e)),
                     };
                     match result {
                         Ok(()) => {
@@ -514,7 +517,12 @@ impl<'a> RunLineage<'a> {
     fn node_inputs(&self, id: &str) -> Vec<(String, String)> {
         let Some(parsed) = self.parsed else { return Vec::new() };
         let mut out = Vec::new();
-        let mut stack: Vec<&str> = parsed.manifest.nodes.get(id).map(|n| n.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
+        let mut stack: Vec<&str> = parsed
+            .manifest
+            .nodes
+            .get(id)
+            .map(|n| n.depends_on.iter().map(String::as_str).collect())
+            .unwrap_or_default();
         let mut seen = std::collections::HashSet::new();
         while let Some(dep) = stack.pop() {
             if !seen.insert(dep) {
@@ -665,7 +673,11 @@ mod tests {
                 name: "raw.google_ads__ad_daily".into(),
                 fields: vec![("spend".into(), "DECIMAL(18,6)".into())],
             }],
-            outputs: vec![Dataset { namespace: "duckdb:///p/warehouse.duckdb".into(), name: "main.x".into(), fields: vec![] }],
+            outputs: vec![Dataset {
+                namespace: "duckdb:///p/warehouse.duckdb".into(),
+                name: "main.x".into(),
+                fields: vec![],
+            }],
             error: (kind == EventType::Fail).then(|| "boom".into()),
         }
     }
@@ -701,7 +713,8 @@ mod tests {
 
     #[test]
     fn warehouse_namespaces_never_carry_credentials() {
-        let pg = WarehouseNamespace::of(&ConnectOptions::postgres("postgres://u:s3cr3t@db.example.com:6543/analytics", "x"));
+        let pg =
+            WarehouseNamespace::of(&ConnectOptions::postgres("postgres://u:s3cr3t@db.example.com:6543/analytics", "x"));
         assert_eq!(pg.namespace, "postgres://db.example.com:6543");
         assert_eq!(pg.dataset("raw", "t").name, "analytics.raw.t");
         let kv = WarehouseNamespace::of(&ConnectOptions::postgres("host=h dbname=d password=s3cr3t", "x"));
@@ -716,7 +729,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("lineage/events.jsonl");
         for _ in 0..2 {
-            let emitter = Emitter::start(Sink { file: Some(file.clone()), timeout: Duration::from_secs(1), ..Sink::default() });
+            let emitter =
+                Emitter::start(Sink { file: Some(file.clone()), timeout: Duration::from_secs(1), ..Sink::default() });
             emitter.emit(&event(EventType::Start));
             emitter.emit(&event(EventType::Complete));
             let stats = emitter.finish(Duration::from_secs(5)).await;

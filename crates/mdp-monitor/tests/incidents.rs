@@ -81,7 +81,10 @@ async fn incidents_open_once_and_resolve_once(options: ConnectOptions, dir: &Pat
         "the run stays red silently; the warning became a failure"
     );
     assert!(run(w, dir, "r3", true, &[(volume, "fail")], &mut seen).await.is_empty());
-    assert_eq!(run(w, dir, "r4", false, &[(volume, "pass")], &mut seen).await, ["recovered check:volume.google_ads", "recovered run:schedule:daily"]);
+    assert_eq!(
+        run(w, dir, "r4", false, &[(volume, "pass")], &mut seen).await,
+        ["recovered check:volume.google_ads", "recovered run:schedule:daily"]
+    );
     assert!(run(w, dir, "r5", false, &[(volume, "pass")], &mut seen).await.is_empty());
     assert_eq!(run(w, dir, "r6", true, &[], &mut seen).await, ["run_failed run:schedule:daily"]);
 

@@ -202,9 +202,7 @@ fn default_lineage_timeout() -> u64 {
 impl LineageConfig {
     /// The url events are POSTed to, `{url}/{endpoint}`.
     pub fn post_url(&self) -> Option<String> {
-        self.url
-            .as_ref()
-            .map(|url| format!("{}/{}", url.trim_end_matches('/'), self.endpoint.trim_start_matches('/')))
+        self.url.as_ref().map(|url| format!("{}/{}", url.trim_end_matches('/'), self.endpoint.trim_start_matches('/')))
     }
 }
 
@@ -255,9 +253,7 @@ pub(crate) fn validate_alerts(
                             .and_then(|position| raw_text.lines().nth(position.line - 1))
                             .unwrap_or_default();
                         if !is_http_url(url) {
-                            problems.push(
-                                diagnostics.at_key(key("url"), "expected an http:// or https:// url"),
-                            );
+                            problems.push(diagnostics.at_key(key("url"), "expected an http:// or https:// url"));
                         } else if (notifier.kind == NotifierKind::Slack || carries_secret(url))
                             && !written.contains("${")
                         {
@@ -338,7 +334,9 @@ pub(crate) fn validate_lineage(
         problems.push(diagnostics.at_key("lineage.file", "the file path is empty"));
     }
     if lineage.namespace.as_ref().is_some_and(|namespace| namespace.trim().is_empty()) {
-        problems.push(diagnostics.at_key("lineage.namespace", "the namespace is empty; leave it out for the project's name"));
+        problems.push(
+            diagnostics.at_key("lineage.namespace", "the namespace is empty; leave it out for the project's name"),
+        );
     }
     if !(1..=60).contains(&lineage.timeout_seconds) {
         problems.push(diagnostics.at_key(
@@ -415,20 +413,25 @@ lineage:
 
         let error = load("alerts:\n  notifiers:\n    - name: ops\n      type: webhook\n").unwrap_err();
         assert!(error.contains("alerts.notifiers[0].type: a webhook notifier needs `url:"), "{error}");
-        let error = load("alerts:\n  notifiers:\n    - name: ops\n      type: command\n      command: []\n").unwrap_err();
+        let error =
+            load("alerts:\n  notifiers:\n    - name: ops\n      type: command\n      command: []\n").unwrap_err();
         assert!(error.contains("needs `command: [program"), "{error}");
         let error = load("alerts:\n  notifiers:\n    - name: ops\n      type: email\n").unwrap_err();
         assert!(error.contains("unknown variant `email`, expected one of `webhook`, `slack`, `command`"), "{error}");
-        let error = load("alerts:\n  notifiers:\n    - name: ops\n      type: command\n      command: [x]\n      on: [run_fail]\n")
-            .unwrap_err();
+        let error = load(
+            "alerts:\n  notifiers:\n    - name: ops\n      type: command\n      command: [x]\n      on: [run_fail]\n",
+        )
+        .unwrap_err();
         assert!(error.contains("unknown variant `run_fail`"), "{error}");
         let error = load("alerts:\n  notifiers:\n    - name: a\n      type: command\n      command: [x]\n    - name: a\n      type: command\n      command: [y]\n      timeout_seconds: 0\n")
             .unwrap_err();
         assert!(error.contains("alerts.notifiers[1].name: duplicate notifier name 'a'"), "{error}");
         assert!(error.contains("alerts.notifiers[1].timeout_seconds: expected between 1 and 300"), "{error}");
-        let error = load("alerts:\n  notifiers:\n    - name: a\n      type: webhook\n      url: http://u:pw@h/x\n").unwrap_err();
+        let error = load("alerts:\n  notifiers:\n    - name: a\n      type: webhook\n      url: http://u:pw@h/x\n")
+            .unwrap_err();
         assert!(error.contains("carries a secret") && !error.contains("pw@"), "{error}");
-        let error = load("alerts:\n  notifiers:\n    - name: a\n      type: webhook\n      url: ftp://h/x\n").unwrap_err();
+        let error =
+            load("alerts:\n  notifiers:\n    - name: a\n      type: webhook\n      url: ftp://h/x\n").unwrap_err();
         assert!(error.contains("expected an http:// or https:// url"), "{error}");
 
         let error = load("lineage: { namespace: x }\n").unwrap_err();

@@ -82,12 +82,7 @@ pub async fn finish_lineage(emitter: Option<Emitter>) {
 
 /// The OpenLineage namespace of the project's jobs.
 pub fn lineage_namespace(project: &Project) -> String {
-    project
-        .config
-        .lineage
-        .as_ref()
-        .and_then(|l| l.namespace.clone())
-        .unwrap_or_else(|| project.config.name.to_string())
+    project.config.lineage.as_ref().and_then(|l| l.namespace.clone()).unwrap_or_else(|| project.config.name.to_string())
 }
 
 /// The lineage of one run, when the project has a `lineage:` section.

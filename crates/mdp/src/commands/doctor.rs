@@ -121,11 +121,12 @@ fn check_alerts_and_lineage(report: &mut Report, project: &Project) {
             NotifierKind::Command => "command",
         };
         match &notifier.url {
-            _ if notifier.kind == NotifierKind::Command => report.ok(
-                what,
-                format!("{kind} `{}` on {}", notifier.command.join(" "), events.join(", ")),
-            ),
-            Some(UrlRef::Plain(url)) => report.ok(what, format!("{kind} to {} on {}", redact_url(url), events.join(", "))),
+            _ if notifier.kind == NotifierKind::Command => {
+                report.ok(what, format!("{kind} `{}` on {}", notifier.command.join(" "), events.join(", ")))
+            }
+            Some(UrlRef::Plain(url)) => {
+                report.ok(what, format!("{kind} to {} on {}", redact_url(url), events.join(", ")))
+            }
             Some(UrlRef::Secret(reference)) => match reference.resolve(&project.root) {
                 Ok(url) => report.ok(
                     what,
@@ -136,10 +137,8 @@ fn check_alerts_and_lineage(report: &mut Report, project: &Project) {
                         events.join(", ")
                     ),
                 ),
-                Err(e) => report.warn(
-                    what,
-                    format!("url: {e}: {}; until then runs skip this notifier", how_to_provide(reference)),
-                ),
+                Err(e) => report
+                    .warn(what, format!("url: {e}: {}; until then runs skip this notifier", how_to_provide(reference))),
             },
             None => {}
         }

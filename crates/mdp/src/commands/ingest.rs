@@ -61,9 +61,14 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
     let error = (!failures.is_empty()).then(|| failures.join("\n"));
     let emitter = monitoring::lineage_emitter(&context.project);
     let run_id = session.run_id.to_string();
-    if let Some(lineage) =
-        monitoring::run_lineage(emitter.as_ref(), &context.project, session.warehouse.as_ref(), &context.options, &run_id, "ingest")
-    {
+    if let Some(lineage) = monitoring::run_lineage(
+        emitter.as_ref(),
+        &context.project,
+        session.warehouse.as_ref(),
+        &context.options,
+        &run_id,
+        "ingest",
+    ) {
         // One job per account, as the pipeline's tasks; reported once the ingest is over.
         let tasks: Vec<IngestTask> = jobs
             .iter()

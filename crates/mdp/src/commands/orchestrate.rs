@@ -199,8 +199,7 @@ async fn orchestrate(
     if let Some(lineage) = &lineage {
         lineage.run_finished(Utc::now(), error.as_deref());
     }
-    drop(lineage_tasks);
-    drop(lineage);
+    // `lineage` borrows the session's warehouse: its last use is above.
     monitoring::finish_run(session, &context.project, error.as_deref())
         .await
         .context("cannot record the run's outcome")?;
