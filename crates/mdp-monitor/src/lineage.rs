@@ -745,6 +745,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn events_are_posted_in_order_with_the_bearer_key() {
+        type Got = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+        let got: Got = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/v1/lineage", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/lineage",
+                axum::routing::post(
+                    |axum::extract::State(got): axum::extract::State<Got>,
+                     headers: axum::http::HeaderMap,
+                     axum::Json(body): axum::Json<Value>| async move {
+                        let auth = headers.get("authorization").map(|v| v.to_str().unwrap().to_string());
+                        got.lock().unwrap().push((auth, body));
+                        axum::http::StatusCode::CREATED
+                    },
+                ),
+            )
+            .with_state(got.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let emitter = Emitter::start(Sink {
+            url: Some(url),
+            api_key: Some(Secret::new("k3y".into())),
+            timeout: Duration::from_secs(5),
+            ..Sink::default()
+        });
+        emitter.emit(&event(EventType::Start));
+        emitter.emit(&event(EventType::Fail));
+        let stats = emitter.finish(Duration::from_secs(10)).await;
+        assert_eq!(stats.posted.load(Ordering::Relaxed), 2);
+        let got = got.lock().unwrap();
+        assert_eq!(got.iter().map(|(_, e)| e["eventType"].as_str().unwrap()).collect::<Vec<_>>(), ["START", "FAIL"]);
+        assert!(got.iter().all(|(auth, _)| auth.as_deref() == Some("Bearer k3y")));
+    }
+
+    #[tokio::test]
     async fn an_unreachable_endpoint_is_given_up_without_holding_the_run() {
         // Nothing listens on port 9: each POST fails fast; after three the endpoint is skipped.
         let emitter = Emitter::start(Sink {
