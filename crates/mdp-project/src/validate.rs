@@ -24,6 +24,9 @@ pub(crate) fn validate(
     for (index, source) in config.sources.iter().enumerate() {
         validate_source(index, source, diagnostics, &mut problems);
     }
+    if let Some(checks) = &config.checks {
+        crate::checks::validate(checks, &config.sources, diagnostics, &mut problems);
+    }
     problems.sort_by_key(|problem| (problem.line, problem.column));
     problems
 }

@@ -524,6 +524,37 @@ impl<'w> Metadata<'w> {
             .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()))
     }
 
+    /// Store many check outcomes, a few hundred rows per `INSERT` (one round trip each).
+    pub async fn record_checks(&self, results: &[CheckResult<'_>]) -> Result<()> {
+        let executed_at = self.lit(Literal::Timestamp(now()))?;
+        for chunk in results.chunks(250) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                rows.push(format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {executed_at})",
+                    self.lit(Literal::Text(r.run_id))?,
+                    self.lit(Literal::Text(r.check_name))?,
+                    self.lit(Literal::Text(r.check_kind))?,
+                    self.opt_text(r.relation)?,
+                    self.lit(Literal::Text(r.status))?,
+                    self.opt_text(r.observed)?,
+                    self.opt_text(r.expected)?,
+                    self.lit(r.failing_rows.map_or(Literal::Null, Literal::Int))?,
+                    self.opt_text(r.message)?,
+                    self.opt_text(r.sample_query)?,
+                ));
+            }
+            let sql = format!(
+                "INSERT INTO {} (run_id, check_name, check_kind, relation, status, observed, expected, failing_rows, \
+                 message, sample_query, executed_at) VALUES {}",
+                self.qualified(CHECK_RESULTS)?,
+                rows.join(", ")
+            );
+            self.warehouse.execute(&sql).await?;
+        }
+        Ok(())
+    }
+
     /// Store one check outcome.
     pub async fn record_check(&self, result: &CheckResult<'_>) -> Result<()> {
         let sql = format!(
