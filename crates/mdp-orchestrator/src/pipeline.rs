@@ -168,7 +168,8 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
         // After the tasks nothing else waits for (so after all of them).
         let waited_for: std::collections::HashSet<&str> =
             tasks.iter().flat_map(|t| t.upstream.iter().map(String::as_str)).collect();
-        let last: Vec<String> = tasks.iter().filter(|t| !waited_for.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
+        let last: Vec<String> =
+            tasks.iter().filter(|t| !waited_for.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
         // A failing check is a result, not a flaky failure: no retries.
         let mut task = policy(Task::new(CHECKS_TASK, CHECKS_TASK, last));
         task.retries = 0;
@@ -268,6 +269,9 @@ pub struct Recorder<'a> {
     echo: bool,
     pending: std::sync::Mutex<Vec<TaskRecord>>,
     last_flush: std::sync::Mutex<std::time::Instant>,
+    /// Flushes one at a time, in order: two concurrent flushes could otherwise commit a task's
+    /// `running` after its `success`.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl<'a> Recorder<'a> {
@@ -278,11 +282,13 @@ impl<'a> Recorder<'a> {
             echo,
             pending: std::sync::Mutex::new(Vec::new()),
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),
+            flushing: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Write what is pending.
     pub async fn flush(&self) {
+        let _in_order = self.flushing.lock().await;
         let batch = std::mem::take(&mut *self.pending.lock().expect("lock"));
         *self.last_flush.lock().expect("lock") = std::time::Instant::now();
         if let Err(e) = Metadata::new(self.warehouse).record_tasks(&batch).await {

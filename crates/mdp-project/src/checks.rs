@@ -438,7 +438,9 @@ pub(crate) fn validate(
     let mut push = |key: String, message: String| problems.push(diagnostics.at_key(key, message));
     let f = &checks.freshness;
     let pair = |warn: u32, error: u32, what: &str| {
-        (warn > error).then(|| format!("warn_after_{what} ({warn}) is greater than error_after_{what} ({error}); warn must come first"))
+        (warn > error).then(|| {
+            format!("warn_after_{what} ({warn}) is greater than error_after_{what} ({error}); warn must come first")
+        })
     };
     if let Some(m) = pair(f.warn_after_days, f.error_after_days, "days") {
         push("checks.freshness.warn_after_days".into(), m);

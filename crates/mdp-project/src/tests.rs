@@ -283,7 +283,10 @@ fn bad_check_settings_are_reported_where_they_are_written() {
         "source 'google_ads' has no daily stream 'daily'",
     );
     check(&with("  kpi_targets:\n    - { metric: cpa }\n"), "give `min`, `max` or both");
-    check(&with("  kpi_targets:\n    - { metric: cpa, max: 40, platform: meta_ads }\n"), "no enabled source reads meta_ads");
+    check(
+        &with("  kpi_targets:\n    - { metric: cpa, max: 40, platform: meta_ads }\n"),
+        "no enabled source reads meta_ads",
+    );
     check(&with("  kpi_targets:\n    - { metric: cpx, max: 40 }\n"), "cpx");
     check(&with("  spend_anomaly: { window_days: 10, min_history: 20 }\n"), "checks.spend_anomaly.min_history");
     check(

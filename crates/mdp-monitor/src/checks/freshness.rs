@@ -179,10 +179,9 @@ async fn stream_outcomes(
             thresholds.error_after_hours
         );
         let message = match verdict.status {
-            CheckStatus::Pass => format!(
-                "{} {} of account {account}: {row_count} rows, fresh ({observed})",
-                source.name, stream.name
-            ),
+            CheckStatus::Pass => {
+                format!("{} {} of account {account}: {row_count} rows, fresh ({observed})", source.name, stream.name)
+            }
             _ => format!(
                 "{} {} of account {account}: {}. Run `mdp ingest --source {}` (or check the schedule with `mdp runs`); \
                  if the platform itself is late, raise `checks.freshness` thresholds for this source",

@@ -225,7 +225,11 @@ async fn target_outcome(
     breaching.sort_by(|a, b| badness(&b.1).total_cmp(&badness(&a.1)));
     let bound = match (target.min, target.max) {
         (Some(min), Some(max)) => {
-            format!("between {} and {}", show(target.metric, KpiValue::Value(min), cur), show(target.metric, KpiValue::Value(max), cur))
+            format!(
+                "between {} and {}",
+                show(target.metric, KpiValue::Value(min), cur),
+                show(target.metric, KpiValue::Value(max), cur)
+            )
         }
         (Some(min), None) => format!("at least {}", show(target.metric, KpiValue::Value(min), cur)),
         (None, Some(max)) => format!("at most {}", show(target.metric, KpiValue::Value(max), cur)),
@@ -247,11 +251,8 @@ async fn target_outcome(
     o.sample_query = Some(target_sql(d, ctx, marts, target, true)?);
     o.failing_rows = Some(breaching.len() as i64);
     o.expected = Some(format!("{} {bound}", target.metric.as_str()));
-    let undefined_note = if undefined > 0 {
-        format!(" ({undefined} without the denominator are not judged)")
-    } else {
-        String::new()
-    };
+    let undefined_note =
+        if undefined > 0 { format!(" ({undefined} without the denominator are not judged)") } else { String::new() };
     match breaching.first() {
         None => {
             o.status = if judged == 0 { CheckStatus::Skipped } else { CheckStatus::Pass };

@@ -67,10 +67,7 @@ impl CheckKind {
     }
 
     pub fn parse(s: &str) -> Option<CheckKind> {
-        [CheckKind::Test, CheckKind::Reconciliation]
-            .into_iter()
-            .chain(CheckKind::MONITORS)
-            .find(|k| k.as_str() == s)
+        [CheckKind::Test, CheckKind::Reconciliation].into_iter().chain(CheckKind::MONITORS).find(|k| k.as_str() == s)
     }
 }
 

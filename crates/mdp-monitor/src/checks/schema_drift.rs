@@ -126,7 +126,8 @@ async fn table_outcome(
     o.observed = Some(format!("appeared: {}; vanished: {}", list(&drift.appeared), list(&drift.vanished)));
     o.expected = Some(format!("the {} fields of earlier loads", earlier.len()));
     if changed == 0 {
-        o.message = format!("{source} {stream}: the latest load has the same {} payload fields as earlier loads", latest.len());
+        o.message =
+            format!("{source} {stream}: the latest load has the same {} payload fields as earlier loads", latest.len());
     } else {
         o.status = ctx.config.schema_drift.severity.into();
         o.message = format!(

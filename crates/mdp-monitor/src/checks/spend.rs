@@ -69,21 +69,21 @@ pub fn zero_spend_day(
     Some(usual && day_spend.unwrap_or(0.0) <= 0.0)
 }
 
-fn marts_or_skip(ctx: &CheckContext, kind: CheckKind) -> Result<&Marts, CheckOutcome> {
+fn marts_or_skip(ctx: &CheckContext, kind: CheckKind) -> Result<&Marts, Box<CheckOutcome>> {
     ctx.marts.as_ref().ok_or_else(|| {
-        CheckOutcome::new(
+        Box::new(CheckOutcome::new(
             kind,
             kind.as_str(),
             CheckStatus::Skipped,
             "the project has no marketing marts (no enabled source); nothing to check",
-        )
+        ))
     })
 }
 
-async fn mart_exists(wh: &dyn Warehouse, marts: &Marts, kind: CheckKind) -> Result<(), CheckOutcome> {
+async fn mart_exists(wh: &dyn Warehouse, marts: &Marts, kind: CheckKind) -> Result<(), Box<CheckOutcome>> {
     let found = existing(wh)
         .await
-        .map_err(|e| CheckOutcome::error(kind, kind.as_str(), Some(&marts.account_daily), &e))?;
+        .map_err(|e| Box::new(CheckOutcome::error(kind, kind.as_str(), Some(&marts.account_daily), &e)))?;
     if exists(&found, &marts.account_daily) {
         return Ok(());
     }
@@ -94,7 +94,7 @@ async fn mart_exists(wh: &dyn Warehouse, marts: &Marts, kind: CheckKind) -> Resu
         format!("{} is not built yet: run `mdp build` (or `mdp pipeline`), then `mdp check`", marts.account_daily),
     );
     o.relation = Some(marts.account_daily.to_string());
-    Err(o)
+    Err(Box::new(o))
 }
 
 /// The account × day spend of the mart as a CTE body (summed, in case of several currencies).
@@ -114,10 +114,10 @@ pub(super) async fn run_anomaly(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<C
     let kind = CheckKind::SpendAnomaly;
     let marts = match marts_or_skip(ctx, kind) {
         Ok(m) => m,
-        Err(o) => return vec![o],
+        Err(o) => return vec![*o],
     };
     if let Err(o) = mart_exists(wh, marts, kind).await {
-        return vec![o];
+        return vec![*o];
     }
     match anomaly(wh, ctx, marts).await {
         Ok(o) => o,
@@ -241,10 +241,10 @@ pub(super) async fn run_zero_spend(wh: &dyn Warehouse, ctx: &CheckContext) -> Ve
     let kind = CheckKind::ZeroSpend;
     let marts = match marts_or_skip(ctx, kind) {
         Ok(m) => m,
-        Err(o) => return vec![o],
+        Err(o) => return vec![*o],
     };
     if let Err(o) = mart_exists(wh, marts, kind).await {
-        return vec![o];
+        return vec![*o];
     }
     match zero_spend(wh, ctx, marts).await {
         Ok(o) => o,
@@ -252,7 +252,11 @@ pub(super) async fn run_zero_spend(wh: &dyn Warehouse, ctx: &CheckContext) -> Ve
     }
 }
 
-async fn zero_spend(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Result<Vec<CheckOutcome>, WarehouseError> {
+async fn zero_spend(
+    wh: &dyn Warehouse,
+    ctx: &CheckContext,
+    marts: &Marts,
+) -> Result<Vec<CheckOutcome>, WarehouseError> {
     let cfg = &ctx.config.zero_spend;
     let d = wh.dialect();
     let today = ctx.reference_today();
@@ -277,8 +281,9 @@ async fn zero_spend(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Re
          FROM grid g ORDER BY 1, 2, 3",
         daily = daily_sql(wh, marts, since, today)?,
     );
-    let mut accounts: BTreeMap<(String, String), Vec<(NaiveDate, Option<f64>, i64, i64, Option<bool>)>> =
-        BTreeMap::new();
+    // Per (platform, account): each checked day's (day, spend, spend days, history days, flagged).
+    type Day = (NaiveDate, Option<f64>, i64, i64, Option<bool>);
+    let mut accounts: BTreeMap<(String, String), Vec<Day>> = BTreeMap::new();
     for r in rows(wh, &sql).await? {
         let (Some(platform), Some(account), Some(day), Some(first)) =
             (r[0].clone(), r[1].clone(), parse_date(&r[2]), parse_date(&r[3]))
@@ -325,10 +330,7 @@ async fn zero_spend(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Re
         match zero.last() {
             None => {
                 o.observed = Some(format!("spend on all {} checked days", judged.len()));
-                o.expected = Some(format!(
-                    "spend every day (it spent on {} of its last {} days)",
-                    last.2, last.3
-                ));
+                o.expected = Some(format!("spend every day (it spent on {} of its last {} days)", last.2, last.3));
                 o.message = format!("{platform} account {account}: spent on every checked day");
             }
             Some(z) => {

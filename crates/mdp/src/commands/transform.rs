@@ -235,8 +235,7 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
     )?;
     // Tests feed the same `check_results` as `mdp check`'s monitors (kind `test` / `reconciliation`).
     let test_checks = mdp_monitor::checks::transform_tests::outcomes(&parsed, &results.results);
-    if let Err(e) =
-        mdp_monitor::checks::record(session.warehouse.as_ref(), session.run_id.as_str(), &test_checks).await
+    if let Err(e) = mdp_monitor::checks::record(session.warehouse.as_ref(), session.run_id.as_str(), &test_checks).await
     {
         eprintln!("warning: cannot record the test results in the check results: {e}");
     }
