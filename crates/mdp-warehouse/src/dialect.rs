@@ -124,6 +124,13 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     /// expression for a `SELECT` list. `expr` must be an object (filter with [`Dialect::json_type`]).
     fn json_object_keys(&self, expr: &str) -> String;
 
+    /// A JSON value with the keys of `expr` (at every level) whose leaves may differ from `expr`'s, so
+    /// that `DISTINCT` over shapes is cheaper than over values (DuckDB: `json_structure`, whose leaves
+    /// are type names). The default is `expr` itself.
+    fn json_shape(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
     /// The member `key` (an SQL string expression) of the JSON object `expr`, as JSON.
     fn json_member(&self, expr: &str, key: &str) -> String {
         format!("(({expr}) -> ({key}))")
@@ -240,6 +247,9 @@ impl Dialect for DuckDbDialect {
     }
     fn json_object_keys(&self, expr: &str) -> String {
         format!("unnest(json_keys({expr}))")
+    }
+    fn json_shape(&self, expr: &str) -> String {
+        format!("json_structure({expr})")
     }
     fn json_type(&self, expr: &str) -> String {
         format!("lower(json_type({expr}))")

@@ -1,14 +1,15 @@
 //! Schema drift: the fields of the API's own rows (the raw tables' `_mdp_payload`) in the latest load
-//! against the rows of earlier loads still in the table. A field is a top-level key, or `parent.key`
-//! one level down (Google Ads nests `metrics.*`, `segments.*`, `campaign.*`).
+//! against the rows of up to ten earlier loads still in the table (their newest window per account).
+//! A field is a top-level key, or `parent.key` one level down (Google Ads nests `metrics.*`,
+//! `segments.*`, `campaign.*`).
 //!
 //! The warehouse extracts and groups the keys; what comes back is one row per distinct field.
 
 use std::collections::BTreeSet;
 
-use mdp_warehouse::{Dialect, TableRef, Warehouse, WarehouseError};
+use mdp_warehouse::{Dialect, Literal, TableRef, Warehouse, WarehouseError};
 
-use super::{existing, exists, rows, CheckContext, CheckKind, CheckOutcome, CheckStatus};
+use super::{existing, exists, parse_ts, rows, CheckContext, CheckKind, CheckOutcome, CheckStatus};
 
 /// The fields that appeared in the latest load and those that vanished from it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,16 +30,61 @@ pub fn drift(latest: &BTreeSet<String>, earlier: &BTreeSet<String>) -> Option<Dr
     })
 }
 
-/// One row per field: `field`, `in_latest` (1 when a row of the latest load has it), `in_earlier`
-/// (1 when a row of an earlier load has it). With `only_changed`, the drifted fields only.
-pub fn fields_sql(d: &dyn Dialect, table: &TableRef, only_changed: bool) -> Result<String, WarehouseError> {
+/// How many earlier loads the latest is compared with.
+pub const EARLIER_LOADS: usize = 10;
+
+/// The newest window each of the last [`EARLIER_LOADS`] + 1 loads wrote for each account: (run id,
+/// account id, `_mdp_extracted_at` as text), and the latest load's run id. A window's rows share their
+/// `_mdp_extracted_at`; reading no payload, this query is cheap on any history.
+pub fn windows_sql(d: &dyn Dialect, table: &TableRef) -> Result<String, WarehouseError> {
+    let t = d.qualified(table)?;
+    Ok(format!(
+        "SELECT _mdp_run_id, account_id, CAST(max(_mdp_extracted_at) AS VARCHAR) FROM {t} WHERE _mdp_run_id IN \
+         (SELECT run_id FROM (SELECT _mdp_run_id AS run_id, max(_mdp_extracted_at) AS loaded_at FROM {t} \
+         GROUP BY _mdp_run_id ORDER BY loaded_at DESC LIMIT {loads}) AS loads) GROUP BY _mdp_run_id, account_id \
+         ORDER BY 3 DESC",
+        loads = EARLIER_LOADS + 1
+    ))
+}
+
+/// A load's newest window for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadWindow {
+    pub run_id: String,
+    pub account_id: String,
+    pub extracted_at: chrono::NaiveDateTime,
+}
+
+/// One row per field of the payloads in `windows`: `field`, `in_latest` (1 when a row of the
+/// `latest_run` has it), `in_earlier` (1 when a row of another load has it). With `only_changed`,
+/// the drifted fields only. The windows are literals, so the warehouse skips the rest of the table
+/// (zone maps on `_mdp_extracted_at`), and it reduces the rows to their distinct shapes before
+/// extracting keys.
+pub fn fields_sql(
+    d: &dyn Dialect,
+    table: &TableRef,
+    windows: &[LoadWindow],
+    latest_run: &str,
+    only_changed: bool,
+) -> Result<String, WarehouseError> {
     let t = d.qualified(table)?;
     let payload = d.quote_identifier("_mdp_payload")?;
+    let mut picks = Vec::with_capacity(windows.len());
+    for w in windows {
+        picks.push(format!(
+            "(_mdp_run_id = {} AND account_id = {} AND _mdp_extracted_at = {})",
+            d.literal(&Literal::Text(&w.run_id))?,
+            d.literal(&Literal::Text(&w.account_id))?,
+            d.literal(&Literal::Timestamp(w.extracted_at))?
+        ));
+    }
+    if picks.is_empty() {
+        picks.push("FALSE".into());
+    }
     let having = if only_changed { " HAVING max(is_latest) = 0 OR min(is_latest) = 1" } else { "" };
     Ok(format!(
-        "WITH latest AS (SELECT _mdp_run_id AS run_id FROM {t} ORDER BY _mdp_extracted_at DESC LIMIT 1), \
-         payloads AS (SELECT CASE WHEN _mdp_run_id = (SELECT run_id FROM latest) THEN 1 ELSE 0 END AS is_latest, \
-           {payload} AS p FROM {t} WHERE {ptype} = 'object'), \
+        "WITH payloads AS (SELECT DISTINCT CASE WHEN _mdp_run_id = {latest} THEN 1 ELSE 0 END AS is_latest, \
+           {shape} AS p FROM {t} WHERE ({picks}) AND {ptype} = 'object'), \
          top_keys AS (SELECT is_latest, p, {keys_p} AS k FROM payloads), \
          members AS (SELECT is_latest, k, {member} AS v FROM top_keys), \
          nested AS (SELECT is_latest, k, {keys_v} AS k2 FROM members WHERE {vtype} = 'object'), \
@@ -46,6 +92,9 @@ pub fn fields_sql(d: &dyn Dialect, table: &TableRef, only_changed: bool) -> Resu
            UNION SELECT DISTINCT is_latest, k || '.' || k2 AS field FROM nested) \
          SELECT field, max(is_latest) AS in_latest, 1 - min(is_latest) AS in_earlier FROM fields \
          GROUP BY field{having} ORDER BY field",
+        latest = d.literal(&Literal::Text(latest_run))?,
+        picks = picks.join(" OR "),
+        shape = d.json_shape(&payload),
         ptype = d.json_type(&payload),
         keys_p = d.json_object_keys("p"),
         member = d.json_member("p", "k"),
@@ -97,9 +146,18 @@ async fn table_outcome(
     name: String,
 ) -> Result<CheckOutcome, WarehouseError> {
     let d = wh.dialect();
+    let windows: Vec<LoadWindow> = rows(wh, &windows_sql(d, table)?)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            Some(LoadWindow { run_id: r[0].clone()?, account_id: r[1].clone()?, extracted_at: parse_ts(&r[2])? })
+        })
+        .collect();
+    // Sorted newest first: the first window is the latest load's.
+    let latest_run = windows.first().map(|w| w.run_id.clone()).unwrap_or_default();
     let mut latest = BTreeSet::new();
     let mut earlier = BTreeSet::new();
-    for r in rows(wh, &fields_sql(d, table, false)?).await? {
+    for r in rows(wh, &fields_sql(d, table, &windows, &latest_run, false)?).await? {
         let Some(field) = r[0].clone() else { continue };
         if r[1].as_deref() == Some("1") {
             latest.insert(field.clone());
@@ -110,7 +168,7 @@ async fn table_outcome(
     }
     let mut o = CheckOutcome::new(CheckKind::SchemaDrift, name, CheckStatus::Pass, String::new());
     o.relation = Some(table.to_string());
-    o.sample_query = Some(fields_sql(d, table, true)?);
+    o.sample_query = Some(fields_sql(d, table, &windows, &latest_run, true)?);
     let Some(drift) = drift(&latest, &earlier) else {
         o.status = if latest.is_empty() { CheckStatus::Skipped } else { CheckStatus::Pass };
         o.observed = Some(format!("{} fields in the latest load", latest.len()));
@@ -161,11 +219,16 @@ mod tests {
     }
 
     #[test]
-    fn the_fields_query_quotes_the_table_and_uses_the_dialects_json_functions() {
+    fn the_fields_query_reads_the_given_windows_and_uses_the_dialects_json_functions() {
         let t = TableRef::new("raw", "x\"y");
-        let duck = fields_sql(&mdp_warehouse::DuckDbDialect, &t, true).unwrap();
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).unwrap().and_hms_micro_opt(6, 0, 0, 123_456).unwrap();
+        let windows = [LoadWindow { run_id: "r2".into(), account_id: "o'k".into(), extracted_at: at }];
+        let duck = fields_sql(&mdp_warehouse::DuckDbDialect, &t, &windows, "r2", true).unwrap();
         assert!(duck.contains("\"raw\".\"x\"\"y\"") && duck.contains("json_keys") && duck.contains("HAVING"));
-        let pg = fields_sql(&mdp_warehouse::PostgresDialect, &t, false).unwrap();
+        assert!(duck.contains("account_id = 'o''k' AND _mdp_extracted_at = TIMESTAMP '2026-06-30 06:00:00.123456'"));
+        let pg = fields_sql(&mdp_warehouse::PostgresDialect, &t, &windows, "r2", false).unwrap();
         assert!(pg.contains("jsonb_object_keys") && !pg.contains("HAVING"));
+        let none = fields_sql(&mdp_warehouse::PostgresDialect, &t, &[], "", false).unwrap();
+        assert!(none.contains("WHERE (FALSE)"), "no load: no rows, not every row");
     }
 }
