@@ -321,12 +321,25 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         memory_kib("VmHWM").map_or("?".into(), |k| (k / 1024).to_string()),
         rss_before.map_or("?".into(), |k| (k / 1024).to_string()),
     );
-    marketing_build(&options, dir.path(), args.threads).await
+    let sources = jobs
+        .iter()
+        .map(|j| {
+            let settings = j.source.settings();
+            crate::commands::check::source_info(&settings.name, settings.platform, settings.accounts.clone())
+        })
+        .collect();
+    marketing_build(&options, dir.path(), args.threads, sources, today).await
 }
 
 /// The marketing models (staging → marts, every test and the reconciliation) on what the ingest
 /// loaded: how long the warehouse takes to turn the raw layer into trusted marts.
-async fn marketing_build(options: &ConnectOptions, dir: &std::path::Path, threads: usize) -> Result<()> {
+async fn marketing_build(
+    options: &ConnectOptions,
+    dir: &std::path::Path,
+    threads: usize,
+    monitored: Vec<mdp_monitor::checks::SourceInfo>,
+    today: chrono::NaiveDate,
+) -> Result<()> {
     use mdp_transform::run::{Command, Quiet, RunOptions};
     use mdp_transform::selector::{select, Selection};
 
@@ -365,6 +378,33 @@ async fn marketing_build(options: &ConnectOptions, dir: &std::path::Path, thread
         count(mdp_transform::manifest::ResourceType::Test),
         rows.first().and_then(|r| r[0].clone()).unwrap_or_default(),
         memory_kib("VmHWM").map_or("?".into(), |k| (k / 1024).to_string()),
+    );
+
+    // The monitors of `mdp check` on the same data: statistics pushed down to DuckDB.
+    let context = mdp_monitor::checks::CheckContext {
+        config: Default::default(),
+        sources: monitored,
+        marts: mdp_monitor::checks::Marts::from_parsed(&parsed),
+        today: Some(today),
+        reporting_timezone: chrono_tz::UTC,
+        reporting_currency: "USD".into(),
+        now: chrono::Utc::now().naive_utc(),
+    };
+    let start = std::time::Instant::now();
+    let reader = mdp_warehouse::connect(options, mdp_warehouse::Access::Read).await?.warehouse;
+    let outcomes =
+        mdp_monitor::checks::run_checks(reader.as_ref(), &context, &mdp_monitor::checks::CheckFilter::default())
+            .await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let errors: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.status == mdp_monitor::checks::CheckStatus::Error)
+        .map(|o| o.message.as_str())
+        .collect();
+    anyhow::ensure!(errors.is_empty(), "monitors could not run: {}", errors.join("; "));
+    println!(
+        "checks    {} monitors (freshness, volume, spend anomaly, zero spend, schema drift) on the raw layer and marts in {seconds:.2} s",
+        outcomes.len()
     );
     Ok(())
 }

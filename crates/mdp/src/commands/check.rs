@@ -28,25 +28,7 @@ pub(crate) fn check_context(
         .sources
         .iter()
         .filter(|s| s.enabled)
-        .map(|s| {
-            let name = s.name.as_str();
-            let raw = |stream: &str| mdp_orchestrator::ingest::raw_table(name, stream);
-            SourceInfo {
-                name: name.to_string(),
-                platform: s.platform.as_str().to_string(),
-                accounts: s.accounts.clone(),
-                streams: mdp_sources::kind(s.platform)
-                    .streams
-                    .iter()
-                    .map(|spec| StreamInfo {
-                        name: spec.name.to_string(),
-                        daily: spec.kind == StreamKind::Daily,
-                        table: raw(spec.name),
-                    })
-                    .collect(),
-                accounts_table: Some(raw(mdp_sources::source::ACCOUNTS.name)),
-            }
-        })
+        .map(|s| source_info(s.name.as_str(), s.platform, s.accounts.clone()))
         .collect::<Vec<_>>();
     CheckContext {
         config: config.checks.clone().unwrap_or_default(),
@@ -56,6 +38,26 @@ pub(crate) fn check_context(
         reporting_timezone: config.reporting.timezone,
         reporting_currency: config.reporting.currency.to_string(),
         now: chrono::Utc::now().naive_utc(),
+    }
+}
+
+/// A source as the monitors see it: its accounts, and the raw table of each of its platform's streams.
+pub(crate) fn source_info(name: &str, platform: mdp_core::Platform, accounts: Vec<String>) -> SourceInfo {
+    let raw = |stream: &str| mdp_orchestrator::ingest::raw_table(name, stream);
+    SourceInfo {
+        name: name.to_string(),
+        platform: platform.as_str().to_string(),
+        accounts,
+        streams: mdp_sources::kind(platform)
+            .streams
+            .iter()
+            .map(|spec| StreamInfo {
+                name: spec.name.to_string(),
+                daily: spec.kind == StreamKind::Daily,
+                table: raw(spec.name),
+            })
+            .collect(),
+        accounts_table: Some(raw(mdp_sources::source::ACCOUNTS.name)),
     }
 }
 
