@@ -13,6 +13,7 @@
 pub mod artifacts;
 pub mod compile;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod graph;
 pub mod jinja;

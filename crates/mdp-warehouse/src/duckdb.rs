@@ -79,14 +79,27 @@ impl DuckDbWarehouse {
         let read_only = matches!(access, Access::Read);
         let memory_limit = memory_limit.map(str::to_string);
         let conn = tokio::task::spawn_blocking(move || {
-            let mut config = duckdb::Config::default();
-            if read_only {
-                config = config.access_mode(duckdb::AccessMode::ReadOnly)?;
+            let open = || {
+                let mut config = duckdb::Config::default();
+                if read_only {
+                    config = config.access_mode(duckdb::AccessMode::ReadOnly)?;
+                }
+                if let Some(limit) = &memory_limit {
+                    config = config.max_memory(limit)?;
+                }
+                duckdb::Connection::open_with_flags(&owned_path, config)
+            };
+            // A writer holds mdp's lock, so only a reader (e.g. a page of `mdp serve`, which opens
+            // the file for one request) can hold DuckDB's own file lock now: wait for it briefly.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                match open() {
+                    Err(e) if !read_only && e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    other => return other,
+                }
             }
-            if let Some(limit) = &memory_limit {
-                config = config.max_memory(limit)?;
-            }
-            duckdb::Connection::open_with_flags(&owned_path, config)
         })
         .await
         .map_err(join_error)?
