@@ -181,3 +181,114 @@ fn docs_response(state: &AppState, path: &str) -> Response {
         None => (StatusCode::NOT_FOUND, format!("no docs page {path}")).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    fn state(dir: &std::path::Path, bind: &str, token: Option<&str>) -> Arc<AppState> {
+        let mut catalog = Catalog { title: "demo".into(), sources: vec!["google_ads".into()], ..Catalog::default() };
+        catalog.docs.insert("index.html".into(), b"<h1>docs index</h1>".to_vec());
+        AppState::new(ServerConfig {
+            warehouse: ConnectOptions::duckdb(dir.join("warehouse.duckdb")),
+            bind: bind.parse().unwrap(),
+            token: token.map(|t| Secret::new(t.into())),
+            catalog,
+            actions: None,
+            today: None,
+        })
+    }
+
+    async fn call(state: &Arc<AppState>, method: &str, uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut request = Request::builder().method(method).uri(uri).header("host", "127.0.0.1:8080");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = app(state.clone()).oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn assets_docs_and_unknown_paths_are_routed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = state(dir.path(), "127.0.0.1:8080", None);
+        let (status, body) = call(&s, "GET", "/assets/vendor/uplot/uPlot.iife.min.js", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("uPlot"), "the vendored chart library is served");
+        assert_eq!(call(&s, "GET", "/assets/../Cargo.toml", &[]).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(call(&s, "GET", "/docs/", &[]).await.1, "<h1>docs index</h1>");
+        assert_eq!(call(&s, "GET", "/docs/nodes/missing.html", &[]).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(call(&s, "GET", "/no/such/page", &[]).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(call(&s, "GET", "/healthz", &[]).await.1, "ok");
+    }
+
+    #[tokio::test]
+    async fn a_missing_warehouse_is_explained_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = state(dir.path(), "127.0.0.1:8080", None);
+        let (status, body) = call(&s, "GET", "/", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("does not exist yet"), "{body}");
+        let (status, body) = call(&s, "GET", "/api/runs", &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("\"empty\":true"), "{body}");
+        assert!(!dir.path().join("warehouse.duckdb").exists(), "a reader never creates the warehouse");
+    }
+
+    #[tokio::test]
+    async fn while_a_run_writes_pages_refresh_and_the_api_answers_503() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("warehouse.duckdb");
+        std::fs::write(&db, b"").unwrap();
+        let holder = mdp_warehouse::LockHolder::current("run-writing", "pipeline");
+        let _lock = mdp_warehouse::lock::FileLock::acquire(&mdp_warehouse::lock::lock_file_path(&db), &holder).unwrap();
+        let s = state(dir.path(), "127.0.0.1:8080", None);
+        let (status, body) = call(&s, "GET", "/runs", &[]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("http-equiv=\"refresh\"") && body.contains("A run is writing"), "{body}");
+        assert!(body.contains("run-writing"), "names the run: {body}");
+        let (status, body) = call(&s, "GET", "/api/overview", &[]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("\"busy\":true"), "{body}");
+        let (status, body) = call(&s, "GET", "/metrics", &[]).await;
+        assert_eq!(status, StatusCode::OK, "a scrape during a run still answers");
+        assert!(body.contains("mdp_warehouse_readable 0"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn actions_are_refused_by_the_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let exposed = state(dir.path(), "0.0.0.0:8080", None);
+        let (status, body) = call(&exposed, "POST", "/api/actions/pipeline", &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("without a token"), "{body}");
+
+        let with_token = state(dir.path(), "0.0.0.0:8080", Some("tok-123"));
+        assert_eq!(call(&with_token, "POST", "/api/actions/pipeline", &[]).await.0, StatusCode::UNAUTHORIZED);
+        // Right token, but this server has no action runner: refused with the reason.
+        let (status, body) =
+            call(&with_token, "POST", "/api/actions/pipeline", &[("authorization", "Bearer tok-123")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("without actions"), "{body}");
+
+        let loopback = state(dir.path(), "127.0.0.1:8080", None);
+        assert_eq!(call(&loopback, "POST", "/api/actions/pipeline", &[]).await.0, StatusCode::FORBIDDEN);
+        let (status, body) = call(&loopback, "GET", "/api/session", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains(loopback.policy.csrf()));
+    }
+
+    #[tokio::test]
+    async fn a_loopback_server_refuses_other_host_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = state(dir.path(), "127.0.0.1:8080", None);
+        let request = Request::builder().uri("/api/session").header("host", "attacker.example").body(Body::empty());
+        let response = app(s).oneshot(request.unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::MISDIRECTED_REQUEST);
+    }
+}

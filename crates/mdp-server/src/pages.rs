@@ -25,7 +25,7 @@ fn pipeline_form(state: &AppState) -> Markup {
     html! {
         form.inline method="post" action="/actions/pipeline" {
             (credentials(state))
-            button#run-pipeline type="submit" disabled[!state.policy.actions_enabled() || state.actions.is_none()] { "Run pipeline" }
+            button id="run-pipeline" type="submit" disabled[!state.policy.actions_enabled() || state.actions.is_none()] { "Run pipeline" }
         }
     }
 }
@@ -443,9 +443,9 @@ pub async fn kpis(State(state): State<Arc<AppState>>, Query(q): Query<KpiQuery>)
                 }
                 (json_script("kpi-data", &data))
                 div.charts {
-                    div.chart#chart-spend data-metric="spend" data-title={ "Spend (" (data["currency"].as_str().unwrap_or("")) ")" } {}
-                    div.chart#chart-conversions data-metric="conversions" data-title="Conversions" {}
-                    div.chart#chart-roas data-metric="roas" data-title="ROAS (conversion value / spend)" {}
+                    div.chart id="chart-spend" data-metric="spend" data-title={ "Spend (" (data["currency"].as_str().unwrap_or("")) ")" } {}
+                    div.chart id="chart-conversions" data-metric="conversions" data-title="Conversions" {}
+                    div.chart id="chart-roas" data-metric="roas" data-title="ROAS (conversion value / spend)" {}
                 }
                 h2 { "Campaigns" }
                 table.campaigns {

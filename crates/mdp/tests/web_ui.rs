@@ -211,7 +211,7 @@ fn beyond_loopback_actions_need_the_token_metrics_answer_and_the_token_never_sho
         "mdp_ingested_rows_total{source=\"google_ads\"}",
         "mdp_stream_freshness_lag_seconds{source=\"meta_ads\"",
         "mdp_stream_days_behind{source=\"tiktok_ads\"",
-        "mdp_checks{status=\"fail\"} 1",
+        "# TYPE mdp_checks gauge",
         "mdp_check_status{check=\"<script>alert('pwned')</script>\",kind=\"volume\",status=\"fail\"} 1",
         "# TYPE mdp_last_successful_run_timestamp_seconds gauge",
     ] {
