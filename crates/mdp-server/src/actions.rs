@@ -35,9 +35,15 @@ pub struct ActionsConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionRequest {
     Pipeline,
-    Backfill { from: NaiveDate, to: NaiveDate, sources: Vec<String> },
+    Backfill {
+        from: NaiveDate,
+        to: NaiveDate,
+        sources: Vec<String>,
+    },
     /// Re-run one task of a run (`pipeline --task`).
-    Retry { task_id: String },
+    Retry {
+        task_id: String,
+    },
 }
 
 impl ActionRequest {

@@ -168,7 +168,9 @@ fn start(state: &AppState, headers: &HeaderMap, request: Result<ActionRequest, S
     if let Err(refusal) = state.policy.check_action(headers, Offered::default()) {
         return error(refusal.status, &refusal.message);
     }
-    let Some(runner) = &state.actions else { return error(StatusCode::FORBIDDEN, "this server was started without actions") };
+    let Some(runner) = &state.actions else {
+        return error(StatusCode::FORBIDDEN, "this server was started without actions");
+    };
     let request = match request {
         Ok(r) => r,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),

@@ -154,8 +154,7 @@ impl Policy {
         } else {
             host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host })
         };
-        name.eq_ignore_ascii_case("localhost")
-            || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -233,7 +232,8 @@ mod tests {
     #[test]
     fn cross_origin_posts_are_refused_even_with_the_token() {
         let p = policy("0.0.0.0:8080", Some("tok"));
-        let h = headers(&[("host", "10.0.0.5:8080"), ("origin", "http://evil.example"), ("authorization", "Bearer tok")]);
+        let h =
+            headers(&[("host", "10.0.0.5:8080"), ("origin", "http://evil.example"), ("authorization", "Bearer tok")]);
         let refusal = p.check_action(&h, Offered::default()).unwrap_err();
         assert!(refusal.message.contains("cross-origin"), "{}", refusal.message);
         let same_origin =

@@ -11,7 +11,9 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use mdp_warehouse::meta::{self, Metadata, RunRecord, TaskRecord};
-use mdp_warehouse::{connect, string_rows, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError};
+use mdp_warehouse::{
+    connect, string_rows, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError,
+};
 use serde::Serialize;
 
 /// Why data could not be read.
@@ -41,9 +43,7 @@ impl From<WarehouseError> for DataError {
                 DataError::Busy("a run is starting to write to the warehouse".into())
             }
             // DuckDB's own file lock: a writer opened the file between our lock check and our open.
-            WarehouseError::Connect { message, .. }
-                if message.contains("lock") || message.contains("Conflicting") =>
-            {
+            WarehouseError::Connect { message, .. } if message.contains("lock") || message.contains("Conflicting") => {
                 DataError::Busy("a run is writing to the warehouse".into())
             }
             _ => DataError::Failed(e.to_string()),
@@ -469,7 +469,9 @@ impl Reader {
         let tasks = self.meta_table(meta::TASK_INSTANCES)?;
         let (status, kind, state) = (self.q("status")?, self.q("kind")?, self.q("state")?);
         let runs_by_status = self
-            .rows(&format!("SELECT {status}, CAST(count(*) AS VARCHAR) FROM {runs} GROUP BY {status} ORDER BY {status}"))
+            .rows(&format!(
+                "SELECT {status}, CAST(count(*) AS VARCHAR) FROM {runs} GROUP BY {status} ORDER BY {status}"
+            ))
             .await?
             .into_iter()
             .map(|r| (text(&r[0]), num(&r[1])))
@@ -483,9 +485,8 @@ impl Reader {
             .map(|r| (text(&r[0]), text(&r[1]), num(&r[2])))
             .collect();
         let (started, finished) = (self.q("started_at")?, self.q("finished_at")?);
-        let seconds = format!(
-            "CAST(EXTRACT(EPOCH FROM {finished}) - EXTRACT(EPOCH FROM {started}) AS DOUBLE PRECISION)"
-        );
+        let seconds =
+            format!("CAST(EXTRACT(EPOCH FROM {finished}) - EXTRACT(EPOCH FROM {started}) AS DOUBLE PRECISION)");
         let mut buckets = Vec::new();
         for bound in DURATION_BUCKETS {
             buckets.push(format!("CAST(sum(CASE WHEN d <= {bound} THEN 1 ELSE 0 END) AS VARCHAR)"));
@@ -555,7 +556,8 @@ impl Reader {
     /// The latest day in the platform mart (the dashboard's default range ends there).
     pub async fn latest_kpi_date(&self, platform_daily: Option<&TableRef>) -> DataResult<Option<NaiveDate>> {
         let table = self.require_relation(platform_daily, crate::catalog::PLATFORM_MART).await?;
-        let sql = format!("SELECT CAST(max({}) AS VARCHAR) FROM {}", self.q("date")?, self.dialect().qualified(&table)?);
+        let sql =
+            format!("SELECT CAST(max({}) AS VARCHAR) FROM {}", self.q("date")?, self.dialect().qualified(&table)?);
         Ok(self
             .rows(&sql)
             .await?
@@ -612,7 +614,12 @@ impl Reader {
     }
 
     /// Totals over the range per reporting currency.
-    pub async fn totals(&self, platform_daily: Option<&TableRef>, from: NaiveDate, to: NaiveDate) -> DataResult<Vec<Totals>> {
+    pub async fn totals(
+        &self,
+        platform_daily: Option<&TableRef>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> DataResult<Vec<Totals>> {
         let table = self.require_relation(platform_daily, crate::catalog::PLATFORM_MART).await?;
         let currency = self.q("reporting_currency")?;
         let mut sums = Vec::new();

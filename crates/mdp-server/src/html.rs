@@ -136,16 +136,16 @@ pub fn data_error(title: &str, active: &str, error: &DataError) -> Response {
         ),
         DataError::Empty(why) => page(
             StatusCode::OK,
+            layout(title, active, None, html! { div.notice { p { (why) } p { a href="/actions" { "Actions" } } } }),
+        ),
+        DataError::Failed(why) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
             layout(
                 title,
                 active,
                 None,
-                html! { div.notice { p { (why) } p { a href="/actions" { "Actions" } } } },
+                html! { div.notice.error { p { "Cannot read the warehouse:" } pre { (why) } } },
             ),
-        ),
-        DataError::Failed(why) => page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            layout(title, active, None, html! { div.notice.error { p { "Cannot read the warehouse:" } pre { (why) } } }),
         ),
     }
 }

@@ -56,8 +56,7 @@ impl Family<'_> {
     pub fn sample_suffix(&mut self, suffix: &str, labels: &[(&str, &str)], value: f64) {
         let _ = write!(self.out, "{}{suffix}", self.name);
         if !labels.is_empty() {
-            let rendered: Vec<String> =
-                labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
+            let rendered: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape_label(v))).collect();
             let _ = write!(self.out, "{{{}}}", rendered.join(","));
         }
         let _ = writeln!(self.out, " {}", format_value(value));
@@ -72,21 +71,33 @@ fn epoch(ts: NaiveDateTime) -> f64 {
 /// warehouse (DuckDB): then only the server's own families are written.
 pub fn render(data: Option<&MetricsData>, now: NaiveDateTime, actions_running: usize) -> String {
     let mut out = String::new();
-    family(&mut out, "mdp_warehouse_readable", "gauge", "1 when the server could read the warehouse for this scrape, 0 while a run holds it")
-        .sample(&[], if data.is_some() { 1.0 } else { 0.0 });
-    family(&mut out, "mdp_server_actions_running", "gauge", "Actions (pipeline, backfill, retry) this server has running")
-        .sample(&[], actions_running as f64);
+    family(
+        &mut out,
+        "mdp_warehouse_readable",
+        "gauge",
+        "1 when the server could read the warehouse for this scrape, 0 while a run holds it",
+    )
+    .sample(&[], if data.is_some() { 1.0 } else { 0.0 });
+    family(
+        &mut out,
+        "mdp_server_actions_running",
+        "gauge",
+        "Actions (pipeline, backfill, retry) this server has running",
+    )
+    .sample(&[], actions_running as f64);
     let Some(data) = data else { return out };
 
     let mut f = family(&mut out, "mdp_runs", "gauge", "Runs in the run history by status");
     for (status, count) in &data.runs_by_status {
         f.sample(&[("status", status)], *count);
     }
-    let mut f = family(&mut out, "mdp_task_instances", "gauge", "Task instances of orchestrated runs by kind and final state");
+    let mut f =
+        family(&mut out, "mdp_task_instances", "gauge", "Task instances of orchestrated runs by kind and final state");
     for (kind, state, count) in &data.tasks_by_kind_state {
         f.sample(&[("kind", kind), ("state", state)], *count);
     }
-    let mut f = family(&mut out, "mdp_task_duration_seconds", "histogram", "Durations of finished task instances by kind");
+    let mut f =
+        family(&mut out, "mdp_task_duration_seconds", "histogram", "Durations of finished task instances by kind");
     for (kind, count, sum, buckets) in &data.durations {
         for (bound, cumulative) in DURATION_BUCKETS.iter().zip(buckets) {
             f.sample_suffix("_bucket", &[("kind", kind), ("le", &format_value(*bound))], *cumulative);
@@ -95,11 +106,17 @@ pub fn render(data: Option<&MetricsData>, now: NaiveDateTime, actions_running: u
         f.sample_suffix("_sum", &[("kind", kind)], *sum);
         f.sample_suffix("_count", &[("kind", kind)], *count);
     }
-    let mut f = family(&mut out, "mdp_ingested_rows_total", "counter", "Rows loaded by successful ingest tasks, by source");
+    let mut f =
+        family(&mut out, "mdp_ingested_rows_total", "counter", "Rows loaded by successful ingest tasks, by source");
     for (source, rows) in &data.ingested_rows {
         f.sample(&[("source", source)], *rows);
     }
-    let mut f = family(&mut out, "mdp_stream_last_window_rows", "gauge", "Rows of the last loaded window of a stream, summed over its accounts");
+    let mut f = family(
+        &mut out,
+        "mdp_stream_last_window_rows",
+        "gauge",
+        "Rows of the last loaded window of a stream, summed over its accounts",
+    );
     for s in &data.freshness {
         f.sample(&[("source", &s.source), ("stream", &s.stream)], s.last_window_rows as f64);
     }
@@ -109,7 +126,12 @@ pub fn render(data: Option<&MetricsData>, now: NaiveDateTime, actions_running: u
             f.sample(&[("source", &s.source), ("stream", &s.stream)], (epoch(now) - epoch(at)).max(0.0));
         }
     }
-    let mut f = family(&mut out, "mdp_stream_days_behind", "gauge", "Days between today and the oldest account cursor of a stream");
+    let mut f = family(
+        &mut out,
+        "mdp_stream_days_behind",
+        "gauge",
+        "Days between today and the oldest account cursor of a stream",
+    );
     for s in &data.freshness {
         if let Some(days) = s.days_behind {
             f.sample(&[("source", &s.source), ("stream", &s.stream)], days as f64);
@@ -133,8 +155,13 @@ pub fn render(data: Option<&MetricsData>, now: NaiveDateTime, actions_running: u
         f.sample(&[("check", &c.check_name), ("kind", kind), ("status", &c.status)], 1.0);
     }
     if let Some(at) = data.last_success {
-        family(&mut out, "mdp_last_successful_run_timestamp_seconds", "gauge", "When the last successful run finished (Unix time)")
-            .sample(&[], epoch(at));
+        family(
+            &mut out,
+            "mdp_last_successful_run_timestamp_seconds",
+            "gauge",
+            "When the last successful run finished (Unix time)",
+        )
+        .sample(&[], epoch(at));
     }
     out
 }
@@ -154,7 +181,8 @@ pub async fn handler(State(state): State<Arc<AppState>>) -> Response {
             render(None, chrono::Utc::now().naive_utc(), running)
         }
     };
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], body)
+        .into_response()
 }
 
 #[cfg(test)]
@@ -214,7 +242,9 @@ mod tests {
             assert!(text.contains(&format!("# HELP {family} ")), "{family} has no help");
         }
         assert!(text.contains("mdp_runs{status=\"success\"} 3\n"), "{text}");
-        assert!(text.contains("mdp_stream_freshness_lag_seconds{source=\"google_ads\",stream=\"campaign_daily\"} 100\n"));
+        assert!(
+            text.contains("mdp_stream_freshness_lag_seconds{source=\"google_ads\",stream=\"campaign_daily\"} 100\n")
+        );
         assert!(text.contains("mdp_task_duration_seconds_bucket{kind=\"model\",le=\"0.5\"} 3\n"));
         assert!(text.contains("mdp_task_duration_seconds_bucket{kind=\"model\",le=\"+Inf\"} 4\n"));
         assert!(text.contains("mdp_task_duration_seconds_count{kind=\"model\"} 4\n"));

@@ -61,8 +61,8 @@ fn runs_table(runs: &[Run]) -> Markup {
                         td { a href={ "/runs/" (run.run_id) } { code { (run.run_id) } } }
                         td { (run.command) }
                         td { (badge(&run.status)) }
-                        td { (run.started_at) }
-                        td { (opt(run.finished_at.as_deref())) }
+                        td { (seconds(&run.started_at)) }
+                        td { (opt(run.finished_at.as_deref().map(seconds))) }
                         td.error { (opt(run.error.as_deref().map(|e| first_line(e, 160)))) }
                     }
                 }
@@ -70,6 +70,11 @@ fn runs_table(runs: &[Run]) -> Markup {
         }
         @if runs.is_empty() { p.muted { "No runs yet." } }
     }
+}
+
+/// A timestamp as text, to the second (`2026-06-30 10:00:00.123456` → `2026-06-30 10:00:00`).
+fn seconds(ts: &str) -> &str {
+    ts.get(..19).unwrap_or(ts)
 }
 
 fn first_line(text: &str, max: usize) -> String {
@@ -108,7 +113,7 @@ fn checks_table(rows: &[CheckRow]) -> Markup {
             tbody {
                 @for c in rows {
                     tr data-status=(c.status) {
-                        td { (c.executed_at) }
+                        td { (seconds(&c.executed_at)) }
                         td { (c.check_name) }
                         td { (opt(c.check_kind.as_deref())) }
                         td { (opt(c.relation.as_deref())) }
@@ -144,8 +149,7 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
         Ok(v) => v,
         Err(e) => return data_error("Overview", "Overview", &e),
     };
-    let attention: Vec<CheckRow> =
-        checks.iter().filter(|c| crate::data::status_rank(&c.status) < 2).cloned().collect();
+    let attention: Vec<CheckRow> = checks.iter().filter(|c| crate::data::status_rank(&c.status) < 2).cloned().collect();
     let passing = checks.len() - attention.len();
     let last = runs.first();
     page(
@@ -161,7 +165,7 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
                         h3 { "Last run" }
                         @if let Some(run) = last {
                             p { (badge(&run.status)) " " a href={ "/runs/" (run.run_id) } { (run.command) } }
-                            p.muted { (run.started_at) }
+                            p.muted { (seconds(&run.started_at)) " UTC" }
                         } @else { p.muted { "none yet" } }
                     }
                     div.card {
@@ -221,8 +225,8 @@ pub async fn run_detail(State(state): State<Arc<AppState>>, Path(id): Path<Strin
             "Runs",
             (run.status == "running").then_some(3),
             html! {
-                p { (badge(&run.status)) " " code { (run.command) } " started " (run.started_at) " UTC"
-                    @if let Some(f) = &run.finished_at { ", finished " (f) } }
+                p { (badge(&run.status)) " " code { (run.command) } " started " (seconds(&run.started_at)) " UTC"
+                    @if let Some(f) = &run.finished_at { ", finished " (seconds(f)) } }
                 @if let Some(error) = &run.error { pre.error { (error) } }
                 p { @for (s, n) in &counts { (badge(s)) " " (n) "  " } }
                 table.tasks {
@@ -411,8 +415,20 @@ pub async fn kpis(State(state): State<Arc<AppState>>, Query(q): Query<KpiQuery>)
         let next_dir = match (current, range.descending) {
             (true, Some(true)) => "asc",
             (true, Some(false)) => "desc",
-            (true, None) => if key == "cpa" { "desc" } else { "asc" },
-            (false, _) => if key == "cpa" { "asc" } else { "desc" },
+            (true, None) => {
+                if key == "cpa" {
+                    "desc"
+                } else {
+                    "asc"
+                }
+            }
+            (false, _) => {
+                if key == "cpa" {
+                    "asc"
+                } else {
+                    "desc"
+                }
+            }
         };
         html! {
             a.sort.current[current] href={ "/kpis?from=" (range.from) "&to=" (range.to) "&sort=" (key) "&dir=" (next_dir) } { (label) }
@@ -550,7 +566,10 @@ pub async fn actions(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /actions/{id}`: one action's state and output tail (refreshes while it runs).
 pub async fn action_detail(State(state): State<Arc<AppState>>, Path(id): Path<u64>) -> Response {
     let Some(action) = state.actions.as_ref().and_then(|a| a.get(id)) else {
-        return page(StatusCode::NOT_FOUND, layout("Action not found", "Actions", None, html! { p { "No action #" (id) "." } }));
+        return page(
+            StatusCode::NOT_FOUND,
+            layout("Action not found", "Actions", None, html! { p { "No action #" (id) "." } }),
+        );
     };
     let running = action.state == ActionState::Running;
     page(
@@ -578,16 +597,31 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 fn refused(status: StatusCode, message: &str) -> Response {
-    page(status, layout("Action refused", "Actions", None, html! { div.notice.error { p { (message) } } p { a href="/actions" { "Back" } } }))
+    page(
+        status,
+        layout(
+            "Action refused",
+            "Actions",
+            None,
+            html! { div.notice.error { p { (message) } } p { a href="/actions" { "Back" } } },
+        ),
+    )
 }
 
 /// Check credentials, start the action, and send the browser to its page.
-fn start_from_form(state: &AppState, headers: &HeaderMap, fields: &[(String, String)], request: Result<ActionRequest, String>) -> Response {
+fn start_from_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    fields: &[(String, String)],
+    request: Result<ActionRequest, String>,
+) -> Response {
     let offered = Offered { form_token: field(fields, "token"), form_csrf: field(fields, "csrf") };
     if let Err(refusal) = state.policy.check_action(headers, offered) {
         return refused(refusal.status, &refusal.message);
     }
-    let Some(runner) = &state.actions else { return refused(StatusCode::FORBIDDEN, "this server was started without actions") };
+    let Some(runner) = &state.actions else {
+        return refused(StatusCode::FORBIDDEN, "this server was started without actions");
+    };
     let request = match request {
         Ok(r) => r,
         Err(message) => return refused(StatusCode::BAD_REQUEST, &message),
@@ -600,10 +634,17 @@ fn start_from_form(state: &AppState, headers: &HeaderMap, fields: &[(String, Str
 }
 
 /// Validate a backfill's fields.
-pub fn backfill_request(state: &AppState, from: Option<&str>, to: Option<&str>, sources: Vec<String>) -> Result<ActionRequest, String> {
+pub fn backfill_request(
+    state: &AppState,
+    from: Option<&str>,
+    to: Option<&str>,
+    sources: Vec<String>,
+) -> Result<ActionRequest, String> {
     let date = |name: &str, v: Option<&str>| -> Result<NaiveDate, String> {
-        let v = v.filter(|v| !v.is_empty()).ok_or_else(|| format!("backfill: `{name}` is missing (a date, YYYY-MM-DD)"))?;
-        NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| format!("backfill: `{name}` = {v:?} is not a date (YYYY-MM-DD)"))
+        let v =
+            v.filter(|v| !v.is_empty()).ok_or_else(|| format!("backfill: `{name}` is missing (a date, YYYY-MM-DD)"))?;
+        NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map_err(|_| format!("backfill: `{name}` = {v:?} is not a date (YYYY-MM-DD)"))
     };
     let (from, to) = (date("from", from)?, date("to", to)?);
     if from > to {
@@ -619,31 +660,48 @@ pub fn backfill_request(state: &AppState, from: Option<&str>, to: Option<&str>, 
 /// Validate a task re-run.
 pub fn retry_request(task_id: Option<&str>) -> Result<ActionRequest, String> {
     match task_id.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) if t.len() <= 500 && !t.chars().any(char::is_control) => Ok(ActionRequest::Retry { task_id: t.to_string() }),
+        Some(t) if t.len() <= 500 && !t.chars().any(char::is_control) => {
+            Ok(ActionRequest::Retry { task_id: t.to_string() })
+        }
         Some(_) => Err("retry: `task_id` is not a task id".into()),
         None => Err("retry: `task_id` is missing".into()),
     }
 }
 
 /// `POST /actions/pipeline` (form).
-pub async fn post_pipeline(State(state): State<Arc<AppState>>, headers: HeaderMap, Form(fields): Form<Vec<(String, String)>>) -> Response {
+pub async fn post_pipeline(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
     start_from_form(&state, &headers, &fields, Ok(ActionRequest::Pipeline))
 }
 
 /// `POST /actions/backfill` (form: from, to, source…).
-pub async fn post_backfill(State(state): State<Arc<AppState>>, headers: HeaderMap, Form(fields): Form<Vec<(String, String)>>) -> Response {
+pub async fn post_backfill(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
     let sources = fields.iter().filter(|(k, _)| k == "source").map(|(_, v)| v.clone()).collect();
     let request = backfill_request(&state, field(&fields, "from"), field(&fields, "to"), sources);
     start_from_form(&state, &headers, &fields, request)
 }
 
 /// `POST /actions/retry` (form: task_id).
-pub async fn post_retry(State(state): State<Arc<AppState>>, headers: HeaderMap, Form(fields): Form<Vec<(String, String)>>) -> Response {
+pub async fn post_retry(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
     let request = retry_request(field(&fields, "task_id"));
     start_from_form(&state, &headers, &fields, request)
 }
 
 /// Unknown paths.
 pub async fn not_found() -> Response {
-    page(StatusCode::NOT_FOUND, layout("Not found", "", None, html! { p { "No such page. " a href="/" { "Overview" } } }))
+    page(
+        StatusCode::NOT_FOUND,
+        layout("Not found", "", None, html! { p { "No such page. " a href="/" { "Overview" } } }),
+    )
 }

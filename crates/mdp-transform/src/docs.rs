@@ -110,13 +110,22 @@ pub fn render_site(parsed: &Parsed, options: &DocsOptions) -> Result<Vec<DocFile
                 escape(&node.description)
             );
             if let Some(relation) = &node.relation {
-                let _ = write!(body, "<p>Relation: <code>{}.{}</code></p>", escape(&relation.schema), escape(&relation.identifier));
+                let _ = write!(
+                    body,
+                    "<p>Relation: <code>{}.{}</code></p>",
+                    escape(&relation.schema),
+                    escape(&relation.identifier)
+                );
             }
             if !node.columns.is_empty() {
                 body.push_str("<h2>Columns</h2><table><tr><th>Column</th><th>Description</th></tr>");
                 for column in node.columns.values() {
-                    let _ =
-                        write!(body, "<tr><td>{}</td><td>{}</td></tr>", escape(&column.name), escape(&column.description));
+                    let _ = write!(
+                        body,
+                        "<tr><td>{}</td><td>{}</td></tr>",
+                        escape(&column.name),
+                        escape(&column.description)
+                    );
                 }
                 body.push_str("</table>");
             }
@@ -124,7 +133,13 @@ pub fn render_site(parsed: &Parsed, options: &DocsOptions) -> Result<Vec<DocFile
             if !parents.is_empty() {
                 body.push_str("<h2>Depends on</h2><ul>");
                 for p in parents {
-                    let _ = write!(body, "<li><a href=\"{}{}\">{}</a></li>", escape(base), escape(&node_page_path(p)), escape(p));
+                    let _ = write!(
+                        body,
+                        "<li><a href=\"{}{}\">{}</a></li>",
+                        escape(base),
+                        escape(&node_page_path(p)),
+                        escape(p)
+                    );
                 }
                 body.push_str("</ul>");
             }
@@ -175,7 +190,8 @@ pub fn lineage_svg(parsed: &Parsed, href: &dyn Fn(&str) -> String) -> String {
     for (col, members) in &columns {
         max_rows = max_rows.max(members.len());
         for (row, node) in members.iter().enumerate() {
-            position.insert(node.unique_id.as_str(), (*col as f64 * (w + gap_x) + 10.0, row as f64 * (h + gap_y) + 10.0));
+            position
+                .insert(node.unique_id.as_str(), (*col as f64 * (w + gap_x) + 10.0, row as f64 * (h + gap_y) + 10.0));
         }
     }
     let width = columns.len() as f64 * (w + gap_x) + 20.0;

@@ -162,7 +162,11 @@ fn beyond_loopback_actions_need_the_token_metrics_answer_and_the_token_never_sho
     assert!(body.contains("without a token"), "the refusal says why: {body}");
     let (status, page) = request("GET", &format!("{}/", open_server.url), &[], None);
     assert_eq!(status, 200);
-    assert!(page.contains("&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;") || page.contains("&lt;script&gt;alert('pwned')"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;")
+            || page.contains("&lt;script&gt;alert('pwned')"),
+        "{page}"
+    );
     assert!(!page.contains("<script>alert"), "user data is escaped");
     assert!(page.contains("volume dropped &lt;b&gt;97%&lt;/b&gt;"));
     open_server.stop();
@@ -220,6 +224,68 @@ fn beyond_loopback_actions_need_the_token_metrics_answer_and_the_token_never_sho
     let output = server.stop();
     assert!(output.contains("started an action"), "the server logs at -v: {output}");
     assert!(!output.contains(token), "the token never appears in the server's output:\n{output}");
+}
+
+#[test]
+fn on_postgres_every_page_and_the_api_read_the_warehouse() {
+    let Ok(_) = std::env::var("MDP_TEST_POSTGRES_URL") else {
+        eprintln!("NOTICE: skipping the Postgres web UI test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    // A metadata schema of its own, so the run history holds this test's runs only.
+    let metadata_schema = format!("mdp_meta_serve_{}", std::process::id());
+    use_postgres(&project, &metadata_schema);
+    let file = project.join("mdp.yml");
+    let config = std::fs::read_to_string(&file).unwrap().replacen(
+        "url: ${MDP_TEST_POSTGRES_URL}\n",
+        "url: ${MDP_TEST_POSTGRES_URL}\n      schema: serve_test\n",
+        1,
+    );
+    std::fs::write(&file, config).unwrap();
+    let drop = "DROP SCHEMA IF EXISTS raw CASCADE; DROP SCHEMA IF EXISTS serve_test_staging CASCADE; \
+                DROP SCHEMA IF EXISTS serve_test_intermediate CASCADE; DROP SCHEMA IF EXISTS serve_test_marts CASCADE; \
+                DROP SCHEMA IF EXISTS serve_test_reference CASCADE";
+    let out = mdp().args(["sql", drop]).current_dir(&project).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = mdp().args(["pipeline", "--retry-delay", "0"]).current_dir(&project).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let server = Server::start(&project, "127.0.0.1:0", &[]);
+
+    for page in
+        ["/", "/runs", "/checks", "/checks?status=fail&kind=volume", "/kpis", "/kpis?sort=cpa&dir=asc", "/lineage"]
+    {
+        let (status, body) = request("GET", &format!("{}{page}", server.url), &[], None);
+        assert_eq!(status, 200, "{page}: {body}");
+    }
+    let (_, runs) = request("GET", &format!("{}/api/runs", server.url), &[], None);
+    let runs: Value = serde_json::from_str(&runs).unwrap();
+    let run_id = runs[0]["run_id"].as_str().unwrap();
+    let (status, detail) = request("GET", &format!("{}/api/runs/{run_id}", server.url), &[], None);
+    assert_eq!(status, 200, "{detail}");
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    assert!(detail["tasks"].as_array().unwrap().len() > 200, "every task of the run");
+    let (status, kpis) = request("GET", &format!("{}/api/kpis?sort=cpa", server.url), &[], None);
+    assert_eq!(status, 200, "{kpis}");
+    let kpis: Value = serde_json::from_str(&kpis).unwrap();
+    assert_eq!(kpis["to"], "2026-06-30", "the range ends at the latest day of data");
+    assert!(!kpis["campaigns"].as_array().unwrap().is_empty());
+    let cpas: Vec<f64> = kpis["campaigns"].as_array().unwrap().iter().filter_map(|c| c["cpa"].as_f64()).collect();
+    assert!(cpas.windows(2).all(|w| w[0] <= w[1]), "sorted by CPA, lowest first: {cpas:?}");
+    assert!(kpis["totals"][0]["spend"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
+    let (_, metrics) = request("GET", &format!("{}/metrics", server.url), &[], None);
+    // The run history: the `mdp sql` that dropped the schemas, and the pipeline.
+    let successes = runs.as_array().unwrap().iter().filter(|r| r["status"] == "success").count();
+    assert_eq!(successes, 2, "{runs}");
+    assert!(metrics.contains(&format!("mdp_runs{{status=\"success\"}} {successes}\n")), "{metrics}");
+    assert!(metrics.contains("mdp_task_duration_seconds_count{kind=\"model\"}"), "{metrics}");
+    std::mem::drop(server);
+    let _ = mdp()
+        .args(["sql", &format!("{drop}; DROP SCHEMA IF EXISTS {metadata_schema} CASCADE")])
+        .current_dir(&project)
+        .output();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use crate::cli::{GlobalArgs, DocsArgs};
+use crate::cli::{DocsArgs, GlobalArgs};
 
 pub async fn run(_global: &GlobalArgs, _args: DocsArgs) -> Result<ExitCode> {
     bail!("`mdp docs` is not built yet")
