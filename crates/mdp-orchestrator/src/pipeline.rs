@@ -228,6 +228,10 @@ pub struct Recorder<'a> {
     echo: bool,
     pending: std::sync::Mutex<Vec<TaskRecord>>,
     last_flush: std::sync::Mutex<std::time::Instant>,
+    /// Held from taking a batch until it is written, so batches reach the table in the order they
+    /// were taken: two flushes in flight could otherwise let a task's earlier `running` land after
+    /// its `success` (seen: tasks left `running` in a finished run).
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl<'a> Recorder<'a> {
@@ -238,11 +242,13 @@ impl<'a> Recorder<'a> {
             echo,
             pending: std::sync::Mutex::new(Vec::new()),
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),
+            flushing: tokio::sync::Mutex::new(()),
         }
     }
 
     /// Write what is pending.
     pub async fn flush(&self) {
+        let _in_order = self.flushing.lock().await;
         let batch = std::mem::take(&mut *self.pending.lock().expect("lock"));
         *self.last_flush.lock().expect("lock") = std::time::Instant::now();
         if let Err(e) = Metadata::new(self.warehouse).record_tasks(&batch).await {

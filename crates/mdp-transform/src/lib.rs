@@ -5,6 +5,7 @@
 //! node once to learn its `ref`/`source`/`config` calls ([`jinja`]) → [`graph`] (DAG, cycles) →
 //! [`selector`] → [`compile`] (render again with the real relation names, inline ephemerals) →
 //! [`run`] (materialize through `mdp-warehouse`, [`materialize`], [`seed`]) → [`artifacts`].
+//! Beside them, [`docs`] renders the documentation site and the lineage graph from a parsed project.
 //!
 //! Architecture invariants: loading, parsing and compiling do no database I/O (what they need to
 //! know about the warehouse, which relations exist, is passed in); materializations reach the

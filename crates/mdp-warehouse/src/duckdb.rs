@@ -42,6 +42,12 @@ fn db_error(e: duckdb::Error, sql: &str) -> WarehouseError {
     WarehouseError::sql(ENGINE, e, sql)
 }
 
+/// DuckDB's answer when another process has the file open.
+fn is_file_lock_conflict(e: &duckdb::Error) -> bool {
+    let message = e.to_string();
+    message.contains("Could not set lock on file") || message.contains("Conflicting lock")
+}
+
 fn join_error(e: tokio::task::JoinError) -> WarehouseError {
     WarehouseError::Internal(format!("a DuckDB worker thread failed: {e}"))
 }
@@ -75,11 +81,16 @@ impl DuckDbWarehouse {
                 (None, None)
             }
         };
-        let owned_path = path.to_path_buf();
         let read_only = matches!(access, Access::Read);
-        let memory_limit = memory_limit.map(str::to_string);
-        let conn = tokio::task::spawn_blocking(move || {
-            let open = || {
+        // A reader of another process (`mdp serve`, `mdp sql --read-only`) may hold the file for the
+        // length of one request: DuckDB then refuses a writer with "Could not set lock on file". The
+        // writer already holds mdp's lock, so no new reader can start; it waits for the one that runs.
+        let mut delay = std::time::Duration::from_millis(50);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let conn = loop {
+            let owned_path = path.to_path_buf();
+            let memory_limit = memory_limit.map(str::to_string);
+            let opened = tokio::task::spawn_blocking(move || {
                 let mut config = duckdb::Config::default();
                 if read_only {
                     config = config.access_mode(duckdb::AccessMode::ReadOnly)?;
@@ -88,25 +99,24 @@ impl DuckDbWarehouse {
                     config = config.max_memory(limit)?;
                 }
                 duckdb::Connection::open_with_flags(&owned_path, config)
-            };
-            // A writer holds mdp's lock, so only a reader (e.g. a page of `mdp serve`, which opens
-            // the file for one request) can hold DuckDB's own file lock now: wait for it briefly.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            loop {
-                match open() {
-                    Err(e) if !read_only && e.to_string().contains("lock") && std::time::Instant::now() < deadline => {
-                        std::thread::sleep(std::time::Duration::from_millis(50));
-                    }
-                    other => return other,
+            })
+            .await
+            .map_err(join_error)?;
+            match opened {
+                Ok(conn) => break conn,
+                Err(e) if !read_only && is_file_lock_conflict(&e) && std::time::Instant::now() < deadline => {
+                    tracing::debug!("{} is open in another process; retrying in {delay:?}", path.display());
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(e) => {
+                    return Err(WarehouseError::Connect {
+                        target: format!("duckdb {}", path.display()),
+                        message: e.to_string(),
+                    })
                 }
             }
-        })
-        .await
-        .map_err(join_error)?
-        .map_err(|e| WarehouseError::Connect {
-            target: format!("duckdb {}", path.display()),
-            message: e.to_string(),
-        })?;
+        };
         Ok((
             DuckDbWarehouse {
                 root: Arc::new(Mutex::new(conn)),

@@ -114,6 +114,10 @@ pub struct PipelineArgs {
     /// Skip the build (ingest only).
     #[arg(long)]
     pub no_build: bool,
+    /// Run only these tasks, by id as `mdp runs show` lists them (e.g. `ingest.google_ads.1234567890` or
+    /// `model.mdp_marketing.fct_ad_performance_daily`): re-runs a failed task without its upstream tasks.
+    #[arg(long = "task", value_name = "TASK_ID")]
+    pub only_tasks: Vec<String>,
     #[command(flatten)]
     pub tasks: TaskArgs,
 }
@@ -188,7 +192,26 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DocsArgs {}
+pub struct DocsArgs {
+    #[command(subcommand)]
+    pub command: DocsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Write the documentation site (index with the lineage graph, a page per model, seed and source, docs.json).
+    Generate {
+        /// The folder for the site (default: target/docs in the project folder). Its files are replaced.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Variables for `var()`, as YAML or JSON (as for `mdp compile`).
+        #[arg(long)]
+        vars: Option<String>,
+        /// Where profiles.yml is, for a dbt project (default: DBT_PROFILES_DIR, the project folder, then ~/.dbt).
+        #[arg(long, env = "DBT_PROFILES_DIR")]
+        profiles_dir: Option<PathBuf>,
+    },
+}
 
 #[derive(Debug, Args)]
 pub struct AirflowArgs {

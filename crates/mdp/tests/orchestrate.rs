@@ -115,6 +115,30 @@ fn a_failing_platform_blocks_only_its_readers_retries_count_and_partial_runs_the
 }
 
 #[test]
+fn pipeline_task_re_runs_only_the_named_tasks_and_names_a_mistyped_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    let out = run(&project, &["pipeline", "--retry-delay", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = tasks(&project, &run_id(&out));
+    let ingest = with_prefix(&first, "ingest.tiktok_ads.")[0].0.clone();
+    let staging = "model.mdp_marketing.stg_tiktok_ads__ad_daily";
+
+    let out = run(&project, &["pipeline", "--task", &ingest, "--task", staging]);
+    assert!(out.status.success(), "{}", text(&out));
+    let again = tasks(&project, &run_id(&out));
+    let ids: Vec<&str> = again.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(ids, vec![ingest.as_str(), staging], "only the named tasks run");
+    assert!(again.iter().all(|t| t.1 == "success"), "{again:?}");
+
+    let out = run(&project, &["pipeline", "--task", "model.mdp_marketing.stg_tiktok_ads__ad_dialy"]);
+    assert!(!out.status.success());
+    let log = text(&out);
+    assert!(log.contains("did you mean `model.mdp_marketing.stg_tiktok_ads__ad_daily`"), "{log}");
+}
+
+#[test]
 fn a_backfill_over_30_days_equals_a_single_ingest_of_those_days() {
     let tmp = tempfile::tempdir().unwrap();
     let sandbox = start_sandbox();

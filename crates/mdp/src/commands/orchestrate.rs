@@ -40,6 +40,8 @@ struct RunRequest {
     tasks: TaskArgs,
     /// A scheduled fire time to claim inside the run (it runs once, never twice).
     fire_time: Option<(String, DateTime<Utc>)>,
+    /// Run only these task ids (`mdp pipeline --task`), without the tasks upstream of them.
+    only_tasks: Vec<String>,
 }
 
 fn policy(schedule: Option<&ScheduleConfig>, args: &TaskArgs) -> TaskPolicy {
@@ -122,8 +124,9 @@ async fn orchestrate(
             }
             _ => Vec::new(),
         };
+        let (ingest, nodes) = only_tasks(&request.only_tasks, request.ingest.clone(), nodes)?;
         let plan = PipelinePlan {
-            ingest: request.ingest.clone(),
+            ingest: ingest.clone(),
             nodes,
             policy: policy(schedule, &request.tasks),
             partial: request.tasks.partial || schedule.is_some_and(|s| s.partial),
@@ -137,11 +140,11 @@ async fn orchestrate(
             ctx: ReadContext { http },
             ingest_options: IngestOptions { today: request.tasks.today, ..IngestOptions::default() },
             jobs: jobs.iter().map(|j| (j.source.settings().name.clone(), j)).collect(),
-            ingest_tasks: request.ingest.iter().map(|t| (t.task_id(), t.clone())).collect(),
+            ingest_tasks: ingest.iter().map(|t| (t.task_id(), t.clone())).collect(),
             nodes: node_runner.as_ref(),
         };
         // Ingest tasks run side by side: their raw tables are created first, one after another.
-        let failed = if request.ingest.is_empty() {
+        let failed = if ingest.is_empty() {
             Vec::new()
         } else {
             mdp_orchestrator::ingest::Ingest::new(
@@ -172,6 +175,44 @@ async fn orchestrate(
     };
     session.finish(error.as_deref()).await.context("cannot record the run's outcome")?;
     Ok(Some((run_id, outcome?)))
+}
+
+/// Transform nodes to run, each with the nodes it waits for.
+type NodePlan = Vec<(String, Vec<String>)>;
+
+/// Keep only the requested tasks (all when none are named), dropping the edges to tasks that do not
+/// run: a re-run of a failed task starts from what its upstream tasks left in the warehouse.
+fn only_tasks(ids: &[String], ingest: Vec<IngestTask>, nodes: NodePlan) -> Result<(Vec<IngestTask>, NodePlan)> {
+    if ids.is_empty() {
+        return Ok((ingest, nodes));
+    }
+    let known: Vec<String> =
+        ingest.iter().map(IngestTask::task_id).chain(nodes.iter().map(|(id, _)| id.clone())).collect();
+    for id in ids {
+        if !known.contains(id) {
+            let suggestion = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(k, id), k))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+                .unwrap_or_default();
+            bail!(
+                "no task `{id}` in this pipeline{suggestion}: task ids are listed by `mdp runs show RUN_ID`; \
+                 a windowed backfill task is re-run with `mdp backfill`"
+            );
+        }
+    }
+    let ingest: Vec<IngestTask> = ingest.into_iter().filter(|t| ids.contains(&t.task_id())).collect();
+    let nodes = nodes
+        .into_iter()
+        .filter(|(id, _)| ids.contains(id))
+        .map(|(id, deps)| {
+            let deps = deps.into_iter().filter(|d| ids.contains(d)).collect();
+            (id, deps)
+        })
+        .collect();
+    Ok((ingest, nodes))
 }
 
 fn summary(o: &DagOutcome) -> String {
@@ -231,13 +272,22 @@ pub async fn pipeline(global: &GlobalArgs, args: PipelineArgs) -> Result<ExitCod
     let clock = Instant::now();
     let context = ProjectContext::load(global)?;
     let ingest = if args.no_ingest { Vec::new() } else { ingest_tasks(&context, &args.sources)? };
+    let command = if args.only_tasks.is_empty() {
+        "pipeline".to_string()
+    } else {
+        format!("pipeline --task {}", args.only_tasks.join(" --task "))
+    };
+    // Only ingest tasks named: no need to parse the project.
+    let build =
+        !args.no_build && (args.only_tasks.is_empty() || args.only_tasks.iter().any(|t| !t.starts_with("ingest.")));
     let request = RunRequest {
-        command: "pipeline".into(),
+        command,
         ingest,
-        build: !args.no_build,
+        build,
         select: args.select,
         tasks: args.tasks,
         fire_time: None,
+        only_tasks: args.only_tasks,
     };
     let (run_id, outcome) = orchestrate(global, &context, &request, cancel_on_signals()).await?.expect("not claimed");
     Ok(report(&run_id, &outcome, clock))
@@ -260,6 +310,7 @@ pub async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> Result<ExitCod
         select: Vec::new(),
         tasks: args.tasks,
         fire_time: None,
+        only_tasks: Vec::new(),
     };
     let (run_id, outcome) = orchestrate(global, &context, &request, cancel_on_signals()).await?.expect("not claimed");
     Ok(report(&run_id, &outcome, clock))
@@ -416,6 +467,7 @@ fn job_request(context: &ProjectContext, job: &Job, fire: DateTime<Utc>) -> Resu
         select: job.config.select.clone(),
         tasks: TaskArgs::default(),
         fire_time: Some((job.config.name.to_string(), fire)),
+        only_tasks: Vec::new(),
     })
 }
 
