@@ -204,11 +204,28 @@ fn beyond_loopback_actions_need_the_token_metrics_answer_and_the_token_never_sho
     assert_eq!(runs[0]["status"], "success");
     assert_eq!(runs.as_array().unwrap().len(), 2);
 
+    // Re-run one task: a run with that task only.
+    let task = "model.mdp_marketing.fct_platform_performance_daily";
+    let (status, body) =
+        request("POST", &format!("{}/api/actions/retry", server.url), &auth, Some(json!({ "task_id": task })));
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"].as_u64().unwrap();
+    let action = wait_for_action(&server, id, &[]);
+    assert_eq!(action["state"], "succeeded", "{action}");
+    assert!(action["command"].as_str().unwrap().ends_with(&format!("pipeline --task={task}")), "{action}");
+    let retry_run = action["run_id"].as_str().expect("the re-run names its run");
+    let (_, detail) = request("GET", &format!("{}/api/runs/{retry_run}", server.url), &[], None);
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    let tasks = detail["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "only the named task ran: {detail}");
+    assert_eq!(tasks[0]["task_id"], task);
+    assert_eq!(tasks[0]["state"], "success");
+
     let (status, metrics) = request("GET", &format!("{}/metrics", server.url), &[], None);
     assert_eq!(status, 200);
     for expected in [
         "mdp_warehouse_readable 1",
-        "mdp_runs{status=\"success\"} 2",
+        "mdp_runs{status=\"success\"} 3",
         "# TYPE mdp_task_instances gauge",
         "mdp_task_instances{kind=\"ingest\",state=\"success\"}",
         "mdp_task_duration_seconds_bucket{kind=\"model\",le=\"+Inf\"}",
