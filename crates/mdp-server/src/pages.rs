@@ -275,7 +275,7 @@ pub async fn lineage(State(state): State<Arc<AppState>>) -> Response {
             "Lineage",
             None,
             html! {
-                p.muted { "Sources (green) and seeds feed staging, intermediate and mart models (blue). Click a node for its docs, SQL and tests." }
+                p.muted { "From the sources and seeds through staging and intermediate models to the marts. Click a node for its docs, columns, SQL and tests." }
                 h2 { "Marts" }
                 ul.marts {
                     @for m in catalog.marts() {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use crate::cli::{GlobalArgs, CheckArgs};
+use crate::cli::{CheckArgs, GlobalArgs};
 
 pub async fn run(_global: &GlobalArgs, _args: CheckArgs) -> Result<ExitCode> {
     bail!("`mdp check` is not built yet")
