@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use crate::cli::{CheckArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, CheckArgs};
 
 pub async fn run(_global: &GlobalArgs, _args: CheckArgs) -> Result<ExitCode> {
     bail!("`mdp check` is not built yet")
