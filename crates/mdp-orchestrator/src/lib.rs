@@ -62,9 +62,20 @@ impl RunSession {
 
     /// Record the outcome (the error's message when `error` is given) and release the lock.
     pub async fn finish(self, error: Option<&str>) -> Result<(), WarehouseError> {
-        let status = if error.is_some() { RunStatus::Failed } else { RunStatus::Success };
-        let recorded = Metadata::new(self.warehouse.as_ref()).finish_run(&self.run_id.to_string(), status, error).await;
-        let closed = self.warehouse.close().await;
+        let recorded = self.record_outcome(error).await;
+        let closed = self.close().await;
         recorded.and(closed)
+    }
+
+    /// Record the outcome but keep the lock, for work that reads the finished run and writes about
+    /// it under the same lock (alerts); then [`RunSession::close`].
+    pub async fn record_outcome(&self, error: Option<&str>) -> Result<(), WarehouseError> {
+        let status = if error.is_some() { RunStatus::Failed } else { RunStatus::Success };
+        Metadata::new(self.warehouse.as_ref()).finish_run(&self.run_id.to_string(), status, error).await
+    }
+
+    /// Release the lock (after [`RunSession::record_outcome`]).
+    pub async fn close(self) -> Result<(), WarehouseError> {
+        self.warehouse.close().await
     }
 }

@@ -221,7 +221,8 @@ impl TaskRunner for PipelineRunner<'_> {
 /// 200 ms have passed since the last flush (or 256 changes wait), so a thousand quick tasks do not
 /// cost a thousand round trips. Call [`Recorder::flush`] when the run ends. A crash loses at most
 /// the last unflushed changes; the run is then marked failed by the next writer. Prints one line per
-/// finished task when `echo` is set.
+/// finished task when `echo` is set, and passes each change on to a listener if one is set
+/// ([`Recorder::with_listener`]).
 pub struct Recorder<'a> {
     warehouse: &'a dyn Warehouse,
     run_id: String,
@@ -232,6 +233,7 @@ pub struct Recorder<'a> {
     /// were taken: two flushes in flight could otherwise let a task's earlier `running` land after
     /// its `success` (seen: tasks left `running` in a finished run).
     flushing: tokio::sync::Mutex<()>,
+    listener: Option<&'a dyn TaskObserver>,
 }
 
 impl<'a> Recorder<'a> {
@@ -243,7 +245,15 @@ impl<'a> Recorder<'a> {
             pending: std::sync::Mutex::new(Vec::new()),
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),
             flushing: tokio::sync::Mutex::new(()),
+            listener: None,
         }
+    }
+
+    /// Also tell `listener` of every state change, after it is recorded (the CLI emits lineage events
+    /// this way; the orchestrator itself never speaks HTTP).
+    pub fn with_listener(mut self, listener: &'a dyn TaskObserver) -> Self {
+        self.listener = Some(listener);
+        self
     }
 
     /// Write what is pending.
@@ -282,6 +292,9 @@ impl TaskObserver for Recorder<'_> {
             };
             if due {
                 self.flush().await;
+            }
+            if let Some(listener) = self.listener {
+                listener.changed(task, o).await;
             }
             if self.echo && o.state != TaskState::Running {
                 let retried = if o.attempts > 1 { format!(", {} attempts", o.attempts) } else { String::new() };

@@ -24,6 +24,12 @@ pub(crate) fn validate(
     for (index, source) in config.sources.iter().enumerate() {
         validate_source(index, source, diagnostics, &mut problems);
     }
+    if let Some(alerts) = &config.alerts {
+        crate::alerts::validate_alerts(alerts, raw_text, outline, diagnostics, &mut problems);
+    }
+    if let Some(lineage) = &config.lineage {
+        crate::alerts::validate_lineage(lineage, diagnostics, &mut problems);
+    }
     problems.sort_by_key(|problem| (problem.line, problem.column));
     problems
 }

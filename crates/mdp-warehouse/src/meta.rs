@@ -30,6 +30,8 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "task instances of orchestrated runs, scheduled fire times",
         tables: tables_v2,
     },
+    // Version 3 is the checks work's; this is appended after it when merged.
+    Migration { version: 4, description: "alert incidents", tables: tables_v4 },
 ];
 
 /// The metadata version this build of mdp writes.
@@ -43,6 +45,7 @@ pub const STREAM_STATE: &str = "stream_state";
 pub const CHECK_RESULTS: &str = "check_results";
 pub const TASK_INSTANCES: &str = "task_instances";
 pub const SCHEDULED_RUNS: &str = "scheduled_runs";
+pub const INCIDENTS: &str = "incidents";
 
 fn version_table() -> TableSchema {
     use ColumnType::*;
@@ -138,6 +141,62 @@ fn tables_v2() -> Vec<(&'static str, TableSchema)> {
             .with_primary_key(&["job", "scheduled_for"]),
         ),
     ]
+}
+
+fn tables_v4() -> Vec<(&'static str, TableSchema)> {
+    use ColumnType::*;
+    vec![(
+        // One row per incident: a run or check that turned red, until it is green again. A key has
+        // at most one open incident; a resolved one stays as history.
+        INCIDENTS,
+        TableSchema::new(vec![
+            ColumnDef::new("incident_id", Text).not_null(),
+            ColumnDef::new("incident_key", Text).not_null(),
+            ColumnDef::new("kind", Text).not_null(),
+            ColumnDef::new("subject", Text).not_null(),
+            ColumnDef::new("status", Text).not_null(),
+            ColumnDef::new("opened_at", Timestamp).not_null(),
+            ColumnDef::new("resolved_at", Timestamp),
+            ColumnDef::new("opened_run_id", Text),
+            ColumnDef::new("last_seen_run_id", Text),
+            ColumnDef::new("last_status", Text),
+            ColumnDef::new("message", Text),
+            ColumnDef::new("updated_at", Timestamp),
+        ])
+        .with_primary_key(&["incident_id"]),
+    )]
+}
+
+/// A row of `incidents`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub incident_id: String,
+    /// What is red, e.g. `run:pipeline`, `run:schedule:daily`, `check:freshness.google_ads.ad_daily`.
+    pub incident_key: String,
+    /// `run` or `check`.
+    pub kind: String,
+    /// The job, command or check name.
+    pub subject: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    pub opened_at: NaiveDateTime,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub opened_run_id: Option<String>,
+    pub last_seen_run_id: Option<String>,
+    /// The latest status seen: a run's `failed` / `success`, a check's `fail` / `warn` / `error` / `pass`.
+    pub last_status: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A row of `check_results`, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckResultRecord {
+    pub check_name: String,
+    pub check_kind: Option<String>,
+    pub status: String,
+    pub observed: Option<String>,
+    pub expected: Option<String>,
+    pub message: Option<String>,
 }
 
 /// One task of an orchestrated run, for `task_instances`.
@@ -522,6 +581,125 @@ impl<'w> Metadata<'w> {
             .first()
             .and_then(|r| r[0].as_deref())
             .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok()))
+    }
+
+    /// One run by its exact id.
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
+        let condition = format!("run_id = {}", self.lit(Literal::Text(run_id))?);
+        Ok(self.runs_where(&condition, 1).await?.pop())
+    }
+
+    /// The check results recorded by a run (the last one per check name when a run recorded several).
+    pub async fn check_results_of_run(&self, run_id: &str) -> Result<Vec<CheckResultRecord>> {
+        let sql = format!(
+            "SELECT check_name, check_kind, status, observed, expected, message FROM {} WHERE run_id = {} \
+             ORDER BY executed_at, check_name",
+            self.qualified(CHECK_RESULTS)?,
+            self.lit(Literal::Text(run_id))?
+        );
+        let mut out: Vec<CheckResultRecord> = Vec::new();
+        for r in string_rows(&self.warehouse.query_all(&sql).await?)? {
+            let record = CheckResultRecord {
+                check_name: r[0].clone().unwrap_or_default(),
+                check_kind: r[1].clone(),
+                status: r[2].clone().unwrap_or_default(),
+                observed: r[3].clone(),
+                expected: r[4].clone(),
+                message: r[5].clone(),
+            };
+            out.retain(|earlier| earlier.check_name != record.check_name);
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// The open incidents, oldest first.
+    pub async fn open_incidents(&self) -> Result<Vec<IncidentRecord>> {
+        self.incidents_where(&format!("status = {}", self.lit(Literal::Text("open"))?), None).await
+    }
+
+    /// The most recent incidents (open or resolved), newest first.
+    pub async fn recent_incidents(&self, limit: usize) -> Result<Vec<IncidentRecord>> {
+        self.incidents_where("TRUE", Some(limit)).await
+    }
+
+    async fn incidents_where(&self, condition: &str, newest_first: Option<usize>) -> Result<Vec<IncidentRecord>> {
+        let order = match newest_first {
+            Some(limit) => format!("ORDER BY opened_at DESC, incident_id LIMIT {limit}"),
+            None => "ORDER BY opened_at, incident_id".to_string(),
+        };
+        let sql = format!(
+            "SELECT incident_id, incident_key, kind, subject, status, CAST(opened_at AS VARCHAR), \
+             CAST(resolved_at AS VARCHAR), opened_run_id, last_seen_run_id, last_status, message FROM {} \
+             WHERE {condition} {order}",
+            self.qualified(INCIDENTS)?
+        );
+        let parse_ts = |v: &Option<String>| {
+            v.as_deref().and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok())
+        };
+        Ok(string_rows(&self.warehouse.query_all(&sql).await?)?
+            .into_iter()
+            .map(|r| IncidentRecord {
+                incident_id: r[0].clone().unwrap_or_default(),
+                incident_key: r[1].clone().unwrap_or_default(),
+                kind: r[2].clone().unwrap_or_default(),
+                subject: r[3].clone().unwrap_or_default(),
+                status: r[4].clone().unwrap_or_default(),
+                opened_at: parse_ts(&r[5]).unwrap_or_default(),
+                resolved_at: parse_ts(&r[6]),
+                opened_run_id: r[7].clone(),
+                last_seen_run_id: r[8].clone(),
+                last_status: r[9].clone(),
+                message: r[10].clone(),
+            })
+            .collect())
+    }
+
+    /// Insert or update incidents (by `incident_id`), in one statement.
+    pub async fn save_incidents(&self, incidents: &[IncidentRecord]) -> Result<()> {
+        if incidents.is_empty() {
+            return Ok(());
+        }
+        let ts = |v: Option<NaiveDateTime>| self.lit(v.map_or(Literal::Null, Literal::Timestamp));
+        let mut rows = Vec::with_capacity(incidents.len());
+        for i in incidents {
+            rows.push(format!(
+                "SELECT {} AS incident_id, {} AS incident_key, {} AS kind, {} AS subject, {} AS status, \
+                 CAST({} AS TIMESTAMP) AS opened_at, CAST({} AS TIMESTAMP) AS resolved_at, \
+                 CAST({} AS VARCHAR) AS opened_run_id, CAST({} AS VARCHAR) AS last_seen_run_id, \
+                 CAST({} AS VARCHAR) AS last_status, CAST({} AS VARCHAR) AS message, CAST({} AS TIMESTAMP) AS updated_at",
+                self.lit(Literal::Text(&i.incident_id))?,
+                self.lit(Literal::Text(&i.incident_key))?,
+                self.lit(Literal::Text(&i.kind))?,
+                self.lit(Literal::Text(&i.subject))?,
+                self.lit(Literal::Text(&i.status))?,
+                ts(Some(i.opened_at))?,
+                ts(i.resolved_at)?,
+                self.opt_text(i.opened_run_id.as_deref())?,
+                self.opt_text(i.last_seen_run_id.as_deref())?,
+                self.opt_text(i.last_status.as_deref())?,
+                self.opt_text(i.message.as_deref())?,
+                ts(Some(now()))?,
+            ));
+        }
+        let source = format!("({})", rows.join(" UNION ALL "));
+        let key = ["incident_id"].map(String::from);
+        let update = [
+            "incident_key",
+            "kind",
+            "subject",
+            "status",
+            "opened_at",
+            "resolved_at",
+            "opened_run_id",
+            "last_seen_run_id",
+            "last_status",
+            "message",
+            "updated_at",
+        ]
+        .map(String::from);
+        let sql = self.warehouse.dialect().merge_sql(&self.table(INCIDENTS), &source, &key, &update)?;
+        self.warehouse.execute(&sql).await
     }
 
     /// Store one check outcome.

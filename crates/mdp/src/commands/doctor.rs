@@ -104,7 +104,66 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
         Some(Ok(jobs)) => report.ok("schedule", jobs),
         Some(Err(e)) => report.fail("schedule", format!("{e:#}")),
     }
+    check_alerts_and_lineage(&mut report, &project);
     Ok(report.finish())
+}
+
+/// Notifiers whose url cannot be read are skipped by runs: say so (never showing more of a url than
+/// its scheme and host).
+fn check_alerts_and_lineage(report: &mut Report, project: &Project) {
+    use mdp_project::alerts::{redact_url, NotifierKind, UrlRef};
+    for notifier in project.config.alerts.iter().flat_map(|a| &a.notifiers) {
+        let what = format!("notifier {}", notifier.name);
+        let events: Vec<&str> = notifier.on.iter().map(|e| e.as_str()).collect();
+        let kind = match notifier.kind {
+            NotifierKind::Webhook => "webhook",
+            NotifierKind::Slack => "slack",
+            NotifierKind::Command => "command",
+        };
+        match &notifier.url {
+            _ if notifier.kind == NotifierKind::Command => {
+                report.ok(what, format!("{kind} `{}` on {}", notifier.command.join(" "), events.join(", ")))
+            }
+            Some(UrlRef::Plain(url)) => {
+                report.ok(what, format!("{kind} to {} on {}", redact_url(url), events.join(", ")))
+            }
+            Some(UrlRef::Secret(reference)) => match reference.resolve(&project.root) {
+                Ok(url) => report.ok(
+                    what,
+                    format!(
+                        "{kind} to {} ({}) on {}",
+                        redact_url(url.expose_secret()),
+                        reference.describe(),
+                        events.join(", ")
+                    ),
+                ),
+                Err(e) => report
+                    .warn(what, format!("url: {e}: {}; until then runs skip this notifier", how_to_provide(reference))),
+            },
+            None => {}
+        }
+    }
+    if let Some(lineage) = &project.config.lineage {
+        let mut sinks = Vec::new();
+        if let Some(file) = &lineage.file {
+            sinks.push(format!("file {}", file.display()));
+        }
+        if let Some(url) = lineage.post_url() {
+            sinks.push(format!("POST {}", redact_url(&url)));
+        }
+        match &lineage.api_key {
+            Some(reference) if reference.resolve(&project.root).is_err() => report.warn(
+                "lineage",
+                format!(
+                    "OpenLineage events to {}; the api key ({}) cannot be read: {}",
+                    sinks.join(" and "),
+                    reference.describe(),
+                    how_to_provide(reference)
+                ),
+            ),
+            _ => report.ok("lineage", format!("OpenLineage events to {}", sinks.join(" and "))),
+        }
+    }
 }
 
 async fn check_warehouse(report: &mut Report, target_name: &str, options: &ConnectOptions) {

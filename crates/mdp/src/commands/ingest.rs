@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use mdp_orchestrator::ingest::{Ingest, IngestEvent, IngestObserver, IngestOptions, IngestReport, SourceJob};
+use mdp_orchestrator::pipeline::IngestTask;
 use mdp_project::{Project, SourceConfig};
 use mdp_sources::http::{HttpDriver, RetryPolicy};
 use mdp_sources::{Credential, ReadContext, SourceSettings};
 
 use crate::cli::{GlobalArgs, IngestArgs};
 use crate::context::ProjectContext;
+use crate::monitoring;
 
 pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
     let context = ProjectContext::load(global)?;
@@ -50,13 +52,55 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
     if let Some(bars) = &progress {
         ingest = ingest.with_observer(bars);
     }
+    let started = chrono::Utc::now();
     let report = ingest.run(&jobs).await;
     if let Some(bars) = progress {
         bars.finish();
     }
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
     let error = (!failures.is_empty()).then(|| failures.join("\n"));
-    session.finish(error.as_deref()).await?;
+    let emitter = monitoring::lineage_emitter(&context.project);
+    let run_id = session.run_id.to_string();
+    if let Some(lineage) = monitoring::run_lineage(
+        emitter.as_ref(),
+        &context.project,
+        session.warehouse.as_ref(),
+        &context.options,
+        &run_id,
+        "ingest",
+    ) {
+        // One job per account, as the pipeline's tasks; reported once the ingest is over.
+        let tasks: Vec<IngestTask> = jobs
+            .iter()
+            .flat_map(|job| {
+                let settings = job.source.settings();
+                settings
+                    .accounts
+                    .iter()
+                    .filter(|a| args.accounts.is_empty() || args.accounts.contains(a))
+                    .map(|a| IngestTask { source: settings.name.clone(), account: Some(a.clone()), window: None })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let lineage = monitoring::ingest_jobs(&jobs, &tasks)
+            .into_iter()
+            .fold(lineage, |lineage, (task_id, job)| lineage.with_ingest(task_id, job));
+        lineage.run_started(started);
+        for task in &tasks {
+            let errors: Vec<&str> = report
+                .failures()
+                .filter(|s| s.source == task.source && Some(&s.account_id) == task.account.as_ref())
+                .filter_map(|s| s.error.as_deref())
+                .collect();
+            let id = task.task_id();
+            lineage.task_started(&id, started);
+            let task_error = (!errors.is_empty()).then(|| errors.join("\n"));
+            lineage.task_finished(&id, chrono::Utc::now(), task_error.as_deref()).await;
+        }
+        lineage.run_finished(chrono::Utc::now(), error.as_deref());
+    }
+    monitoring::finish_run(session, &context.project, error.as_deref()).await?;
+    monitoring::finish_lineage(emitter).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

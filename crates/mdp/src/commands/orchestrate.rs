@@ -29,6 +29,7 @@ use crate::cli::{
 };
 use crate::commands::{ingest, transform};
 use crate::context::ProjectContext;
+use crate::monitoring;
 
 /// What one orchestrated run does.
 struct RunRequest {
@@ -104,6 +105,28 @@ async fn orchestrate(
         }
     }
     let concurrency = request.tasks.concurrency.or(schedule.map(|s| s.concurrency)).unwrap_or(4).max(1);
+    let emitter = monitoring::lineage_emitter(&context.project);
+    let lineage = monitoring::run_lineage(
+        emitter.as_ref(),
+        &context.project,
+        session.warehouse.as_ref(),
+        &context.options,
+        &run_id,
+        &request.command,
+    )
+    .map(|lineage| {
+        let lineage = match &parsed {
+            Some(parsed) => lineage.with_project(parsed),
+            None => lineage,
+        };
+        monitoring::ingest_jobs(&jobs, &request.ingest)
+            .into_iter()
+            .fold(lineage, |lineage, (task_id, job)| lineage.with_ingest(task_id, job))
+    });
+    if let Some(lineage) = &lineage {
+        lineage.run_started(Utc::now());
+    }
+    let lineage_tasks = lineage.as_ref().map(monitoring::LineageTasks);
     let outcome = async {
         let node_runner = match &parsed {
             Some(parsed) => {
@@ -159,7 +182,10 @@ async fn orchestrate(
         if let Some(first) = failed.first() {
             bail!("{}", first.error.clone().unwrap_or_default());
         }
-        let recorder = Recorder::new(session.warehouse.as_ref(), run_id.clone(), true);
+        let mut recorder = Recorder::new(session.warehouse.as_ref(), run_id.clone(), true);
+        if let Some(listener) = &lineage_tasks {
+            recorder = recorder.with_listener(listener);
+        }
         eprintln!("run {run_id} ({}): {} tasks, {concurrency} at a time", request.command, dag.tasks.len());
         let options = ExecuteOptions { concurrency, sleeper: &TokioSleeper, cancel };
         let outcome = dag::execute(&dag, &runner, &recorder, &options).await;
@@ -173,7 +199,14 @@ async fn orchestrate(
         Ok(o) if !o.success() => Some(summary(o)),
         Ok(_) => None,
     };
-    session.finish(error.as_deref()).await.context("cannot record the run's outcome")?;
+    if let Some(lineage) = &lineage {
+        lineage.run_finished(Utc::now(), error.as_deref());
+    }
+    // `lineage` borrows the session's warehouse: its last use is above.
+    monitoring::finish_run(session, &context.project, error.as_deref())
+        .await
+        .context("cannot record the run's outcome")?;
+    monitoring::finish_lineage(emitter).await;
     Ok(Some((run_id, outcome?)))
 }
 

@@ -18,6 +18,7 @@ use mdp_warehouse::{connect, Access};
 
 use crate::cli::{GlobalArgs, LsArgs, LsOutput, TransformArgs};
 use crate::context::ProjectContext;
+use crate::monitoring;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
@@ -215,12 +216,22 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
     let session = mdp_orchestrator::RunSession::start(&connect_options, verb_name(verb))
         .await
         .with_context(|| format!("cannot open {} for writing", describe(&parsed.target)))?;
+    // In an mdp project, runs are watched: alerts after the run, lineage events for its models.
+    let project = match global.project_dir.join("mdp.yml").is_file() {
+        true => Some(ProjectContext::load(global)?.project),
+        false => None,
+    };
     let observer = Console;
+    let started = chrono::Utc::now();
     let results = mdp_transform::run::execute(&parsed, session.warehouse.as_ref(), &ids, &options, &observer).await;
     let results = match results {
         Ok(r) => r,
         Err(e) => {
-            let _ = session.finish(Some(&e.to_string())).await;
+            let error = e.to_string();
+            let _ = match &project {
+                Some(project) => monitoring::finish_run(session, project, Some(&error)).await,
+                None => session.finish(Some(&error)).await.map_err(Into::into),
+            };
             return Err(e.into());
         }
     };
@@ -244,7 +255,39 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
         results.results.len()
     );
     let outcome = if failed.is_empty() { None } else { Some(format!("{} node(s) failed: {summary}", failed.len())) };
-    session.finish(outcome.as_deref()).await.context("cannot record the run's outcome")?;
+    match &project {
+        Some(project) => {
+            let emitter = monitoring::lineage_emitter(project);
+            let run_id = session.run_id.to_string();
+            if let Some(lineage) = monitoring::run_lineage(
+                emitter.as_ref(),
+                project,
+                session.warehouse.as_ref(),
+                &connect_options,
+                &run_id,
+                verb_name(verb),
+            ) {
+                // Reported once the run is over, with each node's own start and end times.
+                let lineage = lineage.with_project(&parsed);
+                lineage.run_started(started);
+                for r in &results.results {
+                    let error = match r.status {
+                        NodeStatus::Skipped => continue,
+                        NodeStatus::Error | NodeStatus::Fail => Some(r.message.as_str()),
+                        NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn => None,
+                    };
+                    lineage.task_started(&r.unique_id, r.started_at);
+                    lineage.task_finished(&r.unique_id, r.completed_at, error).await;
+                }
+                lineage.run_finished(chrono::Utc::now(), outcome.as_deref());
+            }
+            monitoring::finish_run(session, project, outcome.as_deref())
+                .await
+                .context("cannot record the run's outcome")?;
+            monitoring::finish_lineage(emitter).await;
+        }
+        None => session.finish(outcome.as_deref()).await.context("cannot record the run's outcome")?,
+    }
     if !failed.is_empty() {
         eprintln!("\nCompleted with {} error(s):", failed.len());
         for r in &failed {
