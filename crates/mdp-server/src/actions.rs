@@ -226,14 +226,26 @@ impl ActionRunner {
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(action) = log.actions.iter_mut().find(|a| a.id == id) {
-                    if let Some(run_id) = line.trim().strip_prefix("details: mdp runs show ") {
-                        action.run_id = Some(run_id.trim().to_string());
+                    if let Some(run_id) = run_id_in(&line) {
+                        action.run_id = Some(run_id);
                     }
                     push_line(action, line);
                 }
             }
         })
     }
+}
+
+/// The run an orchestrated command names: `run <id> (pipeline): …` when it starts, `details: mdp
+/// runs show <id>` when it ends.
+fn run_id_in(line: &str) -> Option<String> {
+    let line = line.trim();
+    let id = match line.strip_prefix("details: mdp runs show ") {
+        Some(id) => id,
+        None => line.strip_prefix("run ")?.split_once(" (")?.0,
+    };
+    let id = id.trim();
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
 }
 
 fn push_line(action: &mut Action, mut line: String) {
@@ -254,6 +266,14 @@ fn push_line(action: &mut Action, mut line: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_run_is_read_from_the_commands_output() {
+        assert_eq!(run_id_in("run 01a2-ff (pipeline): 256 tasks, 4 at a time").as_deref(), Some("01a2-ff"));
+        assert_eq!(run_id_in("details: mdp runs show 01a2-ff").as_deref(), Some("01a2-ff"));
+        assert_eq!(run_id_in("running the models"), None);
+        assert_eq!(run_id_in("run the models (later)"), None);
+    }
 
     #[test]
     fn arguments_cannot_be_read_as_flags() {
