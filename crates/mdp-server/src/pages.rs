@@ -246,7 +246,7 @@ pub async fn run_detail(State(state): State<Arc<AppState>>, Path(id): Path<Strin
                                     @if let Some(log) = t.log.as_deref().filter(|l| !l.is_empty()) {
                                         details { summary { "log" } pre { (log) } }
                                     }
-                                    @if can_retry && matches!(t.state.as_str(), "failed" | "upstream_failed") {
+                                    @if can_retry && t.state == "failed" {
                                         form.inline method="post" action="/actions/retry" {
                                             (credentials(&state))
                                             input type="hidden" name="run_id" value=(run.run_id);
