@@ -82,7 +82,12 @@ pub struct PipelinePlan {
     pub policy: TaskPolicy,
     /// Run the readers of a source whose ingest failed, on the data loaded before (flagged partial).
     pub partial: bool,
+    /// End with a `checks` task that runs `mdp check`'s monitors once everything else succeeded.
+    pub checks: bool,
 }
+
+/// The id of the monitors' task.
+pub const CHECKS_TASK: &str = "checks";
 
 /// `from..=to` in consecutive windows of `days` days.
 pub fn windows(from: NaiveDate, to: NaiveDate, days: u32) -> Vec<(NaiveDate, NaiveDate)> {
@@ -159,6 +164,17 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
         task.tolerate_upstream_failure = plan.partial && reads_ingested;
         tasks.push(task);
     }
+    if plan.checks {
+        // After the tasks nothing else waits for (so after all of them).
+        let waited_for: std::collections::HashSet<&str> =
+            tasks.iter().flat_map(|t| t.upstream.iter().map(String::as_str)).collect();
+        let last: Vec<String> =
+            tasks.iter().filter(|t| !waited_for.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
+        // A failing check is a result, not a flaky failure: no retries.
+        let mut task = policy(Task::new(CHECKS_TASK, CHECKS_TASK, last));
+        task.retries = 0;
+        tasks.push(task);
+    }
     Dag::new(tasks)
 }
 
@@ -173,6 +189,8 @@ pub struct PipelineRunner<'a> {
     /// The ingest tasks by id (their windows).
     pub ingest_tasks: HashMap<String, IngestTask>,
     pub nodes: Option<&'a NodeRunner<'a>>,
+    /// What the `checks` task needs (see [`PipelinePlan::checks`]).
+    pub checks: Option<&'a mdp_monitor::checks::CheckContext>,
 }
 
 impl TaskRunner for PipelineRunner<'_> {
@@ -203,6 +221,29 @@ impl TaskRunner for PipelineRunner<'_> {
                     .collect::<Vec<_>>()
                     .join("\n");
                 return Ok(TaskOutput { rows: Some(report.rows as i64), log });
+            }
+            if task.kind == CHECKS_TASK {
+                let ctx = self.checks.ok_or("the checks task has no project context")?;
+                let filter = mdp_monitor::checks::CheckFilter::default();
+                let outcomes = mdp_monitor::checks::run_checks(self.warehouse, ctx, &filter)
+                    .await
+                    .map_err(|e| format!("the monitors could not run: {e}"))?;
+                mdp_monitor::checks::record(self.warehouse, self.run_id.as_str(), &outcomes)
+                    .await
+                    .map_err(|e| format!("cannot record the check results: {e}"))?;
+                let lines: Vec<String> = outcomes
+                    .iter()
+                    .filter(|o| o.status.rank() > 0)
+                    .map(|o| format!("{} {}: {}", o.status.as_str(), o.check_name, o.message))
+                    .collect();
+                let failed = outcomes.iter().filter(|o| o.status.is_failure()).count();
+                let summary = format!("{} checks, {} not passing", outcomes.len(), lines.len());
+                let log = std::iter::once(summary).chain(lines).collect::<Vec<_>>().join("\n");
+                return if failed > 0 {
+                    Err(format!("{failed} check(s) failed (see `mdp check`):\n{log}"))
+                } else {
+                    Ok(TaskOutput { rows: Some(outcomes.len() as i64), log })
+                };
             }
             let nodes = self.nodes.ok_or("no transform project is loaded")?;
             let result = nodes.run(self.warehouse, &task.id).await;
@@ -322,6 +363,22 @@ mod tests {
             ]
         );
         assert_eq!(windows(d("2026-06-01"), d("2026-06-01"), 7), [(d("2026-06-01"), d("2026-06-01"))]);
+    }
+
+    #[test]
+    fn the_checks_task_waits_for_every_task_nothing_else_waits_for() {
+        let mut plan = PipelinePlan { checks: true, ..PipelinePlan::default() };
+        for source in ["google_ads", "meta_ads"] {
+            plan.ingest.push(IngestTask { source: source.into(), account: None, window: None });
+        }
+        plan.nodes = vec![("model.a".into(), vec![]), ("test.a".into(), vec!["model.a".into()])];
+        let dag = dag(&plan, None).unwrap();
+        let checks = dag.task(CHECKS_TASK).unwrap();
+        assert_eq!(checks.upstream, ["ingest.google_ads", "ingest.meta_ads", "test.a"]);
+        assert_eq!(checks.retries, 0);
+        assert!(dag.task(CHECKS_TASK).is_some());
+        let without = super::dag(&PipelinePlan { checks: false, ..plan }, None).unwrap();
+        assert!(without.task(CHECKS_TASK).is_none());
     }
 
     #[test]

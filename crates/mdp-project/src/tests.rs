@@ -245,3 +245,52 @@ fn projects_load_from_a_directory() {
     let error = Project::load_with_env(dir.path(), &env).unwrap_err().to_string();
     assert!(error.contains(&format!("{}:3:13: reporting.currency", dir.path().join("mdp.yml").display())), "{error}");
 }
+
+#[test]
+fn a_project_without_checks_gets_default_monitors() {
+    let config = load(VALID).unwrap();
+    assert!(config.checks.is_none());
+    let defaults = crate::checks::ChecksConfig::default();
+    assert!(defaults.freshness.enabled && defaults.volume.enabled && defaults.schema_drift.enabled);
+    assert_eq!((defaults.volume.weeks, defaults.volume.warn, defaults.volume.fail), (4, 0.5, 0.8));
+    assert_eq!(defaults.spend_anomaly.window_days, 28);
+    assert!(defaults.kpi_targets.is_empty());
+}
+
+#[test]
+fn the_checks_section_parses_overrides_and_kpi_targets() {
+    let yaml = format!(
+        "{VALID}checks:\n  freshness:\n    warn_after_days: 2\n    overrides:\n      - {{ source: google_ads, stream: ad_daily, error_after_days: 5 }}\n  volume: {{ weeks: 3, min_history: 3 }}\n  kpi_targets:\n    - {{ name: cpa_google, metric: cpa, max: 40, level: campaign, platform: google_ads, window_days: 7 }}\n    - {{ metric: roas, min: 2, severity: fail }}\n"
+    );
+    let config = load(&yaml).unwrap();
+    let checks = config.checks.unwrap();
+    let t = checks.freshness.thresholds("google_ads", "ad_daily");
+    assert_eq!((t.warn_after_days, t.error_after_days, t.warn_after_hours), (2, 5, 36));
+    assert_eq!(checks.freshness.thresholds("google_ads", "campaign_daily").error_after_days, 3);
+    assert_eq!(checks.volume.weeks, 3);
+    assert_eq!(checks.kpi_targets[0].display_name(), "cpa_google");
+    assert_eq!(checks.kpi_targets[1].display_name(), "roas_campaign");
+    assert_eq!(checks.kpi_targets[1].severity, crate::checks::Severity::Fail);
+}
+
+#[test]
+fn bad_check_settings_are_reported_where_they_are_written() {
+    let with = |section: &str| format!("{VALID}checks:\n{section}");
+    check(&with("  volume: { warn: 0.9, fail: 0.5 }\n"), "checks.volume.warn: warn (0.9) is greater than fail (0.5)");
+    check(&with("  freshness:\n    overrides:\n      - { source: gogle_ads }\n"), "no source named 'gogle_ads'");
+    check(
+        &with("  freshness:\n    overrides:\n      - { source: google_ads, stream: daily }\n"),
+        "source 'google_ads' has no daily stream 'daily'",
+    );
+    check(&with("  kpi_targets:\n    - { metric: cpa }\n"), "give `min`, `max` or both");
+    check(
+        &with("  kpi_targets:\n    - { metric: cpa, max: 40, platform: meta_ads }\n"),
+        "no enabled source reads meta_ads",
+    );
+    check(&with("  kpi_targets:\n    - { metric: cpx, max: 40 }\n"), "cpx");
+    check(&with("  spend_anomaly: { window_days: 10, min_history: 20 }\n"), "checks.spend_anomaly.min_history");
+    check(
+        &with("  kpi_targets:\n    - { metric: cpa, max: 40 }\n    - { metric: cpa, max: 50 }\n"),
+        "duplicate KPI target name 'cpa_campaign'",
+    );
+}

@@ -30,6 +30,9 @@ pub(crate) fn validate(
     if let Some(lineage) = &config.lineage {
         crate::alerts::validate_lineage(lineage, diagnostics, &mut problems);
     }
+    if let Some(checks) = &config.checks {
+        crate::checks::validate(checks, &config.sources, diagnostics, &mut problems);
+    }
     problems.sort_by_key(|problem| (problem.line, problem.column));
     problems
 }

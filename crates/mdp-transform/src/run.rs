@@ -378,6 +378,8 @@ pub struct NodeRunner<'a> {
     options: RunOptions,
     existing: Mutex<Existing>,
     schemas_done: tokio::sync::Mutex<HashSet<String>>,
+    /// The results of the tests run so far (for the caller to record as checks).
+    test_results: Mutex<Vec<NodeResult>>,
 }
 
 impl<'a> NodeRunner<'a> {
@@ -390,7 +392,18 @@ impl<'a> NodeRunner<'a> {
             options,
             existing: Mutex::new(existing),
             schemas_done: tokio::sync::Mutex::new(HashSet::new()),
+            test_results: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The project this runner runs nodes of.
+    pub fn parsed(&self) -> &'a Parsed {
+        self.parsed
+    }
+
+    /// The results of the tests run since the last call (the latest attempt of each), in finishing order.
+    pub fn take_test_results(&self) -> Vec<NodeResult> {
+        std::mem::take(&mut *self.test_results.lock().expect("lock"))
     }
 
     /// The plan of `ids` for this runner's command: see [`plan_build`].
@@ -409,7 +422,13 @@ impl<'a> NodeRunner<'a> {
             write_files(&compiled_files(self.parsed, &compiled, dir));
         }
         let compiled = compiled.into_values().next();
-        run_node(wh, node, compiled, &self.existing, &self.schemas_done, &self.options, self.parsed).await
+        let result = run_node(wh, node, compiled, &self.existing, &self.schemas_done, &self.options, self.parsed).await;
+        if node.resource_type == ResourceType::Test {
+            let mut tests = self.test_results.lock().expect("lock");
+            tests.retain(|r| r.unique_id != result.unique_id);
+            tests.push(result.clone());
+        }
+        result
     }
 }
 

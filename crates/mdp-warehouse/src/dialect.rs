@@ -115,6 +115,31 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         format!("(({numerator}) / NULLIF(({denominator}), 0))")
     }
 
+    /// The median of `expr` over a group, as an aggregate (an ordered-set aggregate in standard SQL).
+    fn median(&self, expr: &str) -> String {
+        format!("percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr})")
+    }
+
+    /// The names of the top-level keys of a JSON object `expr`, one row per key: a set-returning
+    /// expression for a `SELECT` list. `expr` must be an object (filter with [`Dialect::json_type`]).
+    fn json_object_keys(&self, expr: &str) -> String;
+
+    /// A JSON value with the keys of `expr` (at every level) whose leaves may differ from `expr`'s, so
+    /// that `DISTINCT` over shapes is cheaper than over values (DuckDB: `json_structure`, whose leaves
+    /// are type names). The default is `expr` itself.
+    fn json_shape(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
+    /// The member `key` (an SQL string expression) of the JSON object `expr`, as JSON.
+    fn json_member(&self, expr: &str, key: &str) -> String {
+        format!("(({expr}) -> ({key}))")
+    }
+
+    /// The JSON type of `expr` in lower case: `object`, `array`, `string`, `number`, `boolean`, `null`
+    /// (DuckDB spells some numbers `bigint`, `double`, `ubigint`).
+    fn json_type(&self, expr: &str) -> String;
+
     /// Truncate a date or timestamp to the start of `part`.
     fn date_trunc(&self, part: DatePart, expr: &str) -> String {
         format!("CAST(date_trunc('{}', {expr}) AS DATE)", part.as_str())
@@ -217,6 +242,18 @@ impl Dialect for DuckDbDialect {
     fn date_diff_days(&self, start: &str, end: &str) -> String {
         format!("date_diff('day', {start}, {end})")
     }
+    fn median(&self, expr: &str) -> String {
+        format!("median({expr})")
+    }
+    fn json_object_keys(&self, expr: &str) -> String {
+        format!("unnest(json_keys({expr}))")
+    }
+    fn json_shape(&self, expr: &str) -> String {
+        format!("json_structure({expr})")
+    }
+    fn json_type(&self, expr: &str) -> String {
+        format!("lower(json_type({expr}))")
+    }
 }
 
 /// PostgreSQL's dialect (version 15 or later: `MERGE`).
@@ -245,6 +282,15 @@ impl Dialect for PostgresDialect {
     }
     fn date_add_days(&self, date_expr: &str, days: i64) -> String {
         format!("(CAST(({date_expr}) AS date) + ({days}))")
+    }
+    fn json_object_keys(&self, expr: &str) -> String {
+        format!("jsonb_object_keys(CAST({expr} AS jsonb))")
+    }
+    fn json_member(&self, expr: &str, key: &str) -> String {
+        format!("(CAST({expr} AS jsonb) -> ({key}))")
+    }
+    fn json_type(&self, expr: &str) -> String {
+        format!("jsonb_typeof(CAST({expr} AS jsonb))")
     }
 }
 

@@ -31,7 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
         tables: tables_v2,
     },
     // Version 3 is the checks work's; this is appended after it when merged.
-    Migration { version: 4, description: "alert incidents", tables: tables_v4 },
+    Migration { version: 3, description: "alert incidents", tables: tables_v3 },
 ];
 
 /// The metadata version this build of mdp writes.
@@ -143,7 +143,7 @@ fn tables_v2() -> Vec<(&'static str, TableSchema)> {
     ]
 }
 
-fn tables_v4() -> Vec<(&'static str, TableSchema)> {
+fn tables_v3() -> Vec<(&'static str, TableSchema)> {
     use ColumnType::*;
     vec![(
         // One row per incident: a run or check that turned red, until it is green again. A key has
@@ -700,6 +700,37 @@ impl<'w> Metadata<'w> {
         .map(String::from);
         let sql = self.warehouse.dialect().merge_sql(&self.table(INCIDENTS), &source, &key, &update)?;
         self.warehouse.execute(&sql).await
+    }
+
+    /// Store many check outcomes, a few hundred rows per `INSERT` (one round trip each).
+    pub async fn record_checks(&self, results: &[CheckResult<'_>]) -> Result<()> {
+        let executed_at = self.lit(Literal::Timestamp(now()))?;
+        for chunk in results.chunks(250) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                rows.push(format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {executed_at})",
+                    self.lit(Literal::Text(r.run_id))?,
+                    self.lit(Literal::Text(r.check_name))?,
+                    self.lit(Literal::Text(r.check_kind))?,
+                    self.opt_text(r.relation)?,
+                    self.lit(Literal::Text(r.status))?,
+                    self.opt_text(r.observed)?,
+                    self.opt_text(r.expected)?,
+                    self.lit(r.failing_rows.map_or(Literal::Null, Literal::Int))?,
+                    self.opt_text(r.message)?,
+                    self.opt_text(r.sample_query)?,
+                ));
+            }
+            let sql = format!(
+                "INSERT INTO {} (run_id, check_name, check_kind, relation, status, observed, expected, failing_rows, \
+                 message, sample_query, executed_at) VALUES {}",
+                self.qualified(CHECK_RESULTS)?,
+                rows.join(", ")
+            );
+            self.warehouse.execute(&sql).await?;
+        }
+        Ok(())
     }
 
     /// Store one check outcome.

@@ -175,7 +175,20 @@ pub enum RunsCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// Only monitors of these kinds: freshness, volume, spend_anomaly, zero_spend, schema_drift, kpi_target.
+    #[arg(long = "kind", short = 'k')]
+    pub kinds: Vec<String>,
+    /// Only checks whose name starts with this, e.g. `freshness.google_ads` (repeatable).
+    #[arg(long, short = 's')]
+    pub select: Vec<String>,
+    /// Print the results as JSON on stdout (for machines) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Pretend today is this date in every account (reproducible checks against a pinned sandbox).
+    #[arg(long, env = "MDP_TODAY", hide = true)]
+    pub today: Option<chrono::NaiveDate>,
+}
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

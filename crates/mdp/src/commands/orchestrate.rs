@@ -153,7 +153,17 @@ async fn orchestrate(
             nodes,
             policy: policy(schedule, &request.tasks),
             partial: request.tasks.partial || schedule.is_some_and(|s| s.partial),
+            // Runs that load today's data and build end with the monitors (a backfill loads the past:
+            // its freshness says nothing).
+            checks: request.build && !request.ingest.is_empty() && !request.command.starts_with("backfill"),
         };
+        let check_context = plan.checks.then(|| {
+            let marts = parsed.as_ref().and_then(mdp_monitor::checks::Marts::from_parsed);
+            let mut ctx = crate::commands::check::check_context(context, marts, request.tasks.today);
+            // The sources this run loaded (`--source`): the others may be stale on purpose.
+            ctx.sources.retain(|s| sources.contains(&s.name));
+            ctx
+        });
         let dag = pipeline::dag(&plan, parsed.as_ref())?;
         let http = HttpDriver::new(RetryPolicy::default())
             .map_err(|e| anyhow::anyhow!("cannot build the HTTP client: {e}"))?;
@@ -165,6 +175,7 @@ async fn orchestrate(
             jobs: jobs.iter().map(|j| (j.source.settings().name.clone(), j)).collect(),
             ingest_tasks: ingest.iter().map(|t| (t.task_id(), t.clone())).collect(),
             nodes: node_runner.as_ref(),
+            checks: check_context.as_ref(),
         };
         // Ingest tasks run side by side: their raw tables are created first, one after another.
         let failed = if ingest.is_empty() {
@@ -190,6 +201,13 @@ async fn orchestrate(
         let options = ExecuteOptions { concurrency, sleeper: &TokioSleeper, cancel };
         let outcome = dag::execute(&dag, &runner, &recorder, &options).await;
         recorder.flush().await;
+        if let (Some(parsed), Some(nodes)) = (&parsed, &node_runner) {
+            // Tests feed the same `check_results` as `mdp check`'s monitors.
+            let checks = mdp_monitor::checks::transform_tests::outcomes(parsed, &nodes.take_test_results());
+            if let Err(e) = mdp_monitor::checks::record(session.warehouse.as_ref(), &run_id, &checks).await {
+                eprintln!("warning: cannot record the test results in the check results: {e}");
+            }
+        }
         anyhow::Ok(outcome)
     }
     .await;
@@ -606,7 +624,7 @@ pub fn airflow(global: &GlobalArgs, args: AirflowArgs) -> Result<ExitCode> {
             let ids = select(&parsed.manifest, &parsed.graph, &Selection { select: selection, ..Selection::all() })?;
             mdp_transform::run::plan_build(&parsed, &ids)
         };
-        let plan = PipelinePlan { ingest, nodes, policy: policy.clone(), partial: false };
+        let plan = PipelinePlan { ingest, nodes, policy: policy.clone(), partial: false, checks: false };
         let dag = pipeline::dag(&plan, Some(&parsed))?;
         let ingest_args: HashMap<String, Vec<String>> = plan
             .ingest

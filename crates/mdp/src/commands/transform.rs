@@ -244,6 +244,12 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
         "run_results.json",
         &artifacts::run_results_json(&parsed, options.command, &results, run_args),
     )?;
+    // Tests feed the same `check_results` as `mdp check`'s monitors (kind `test` / `reconciliation`).
+    let test_checks = mdp_monitor::checks::transform_tests::outcomes(&parsed, &results.results);
+    if let Err(e) = mdp_monitor::checks::record(session.warehouse.as_ref(), session.run_id.as_str(), &test_checks).await
+    {
+        eprintln!("warning: cannot record the test results in the check results: {e}");
+    }
     let failed: Vec<&NodeResult> =
         results.results.iter().filter(|r| matches!(r.status, NodeStatus::Error | NodeStatus::Fail)).collect();
     let summary = format!(
