@@ -217,8 +217,7 @@ fn beyond_loopback_actions_need_the_token_metrics_answer_and_the_token_never_sho
     let (_, detail) = request("GET", &format!("{}/api/runs/{retry_run}", server.url), &[], None);
     let detail: Value = serde_json::from_str(&detail).unwrap();
     // The named task, and no other model, test or ingest (the pipeline's closing `checks` task may follow).
-    let tasks: Vec<&Value> =
-        detail["tasks"].as_array().unwrap().iter().filter(|t| t["kind"] != "checks").collect();
+    let tasks: Vec<&Value> = detail["tasks"].as_array().unwrap().iter().filter(|t| t["kind"] != "checks").collect();
     assert_eq!(tasks.len(), 1, "only the named task ran: {detail}");
     assert_eq!(tasks[0]["task_id"], task);
     assert_eq!(tasks[0]["state"], "success");
