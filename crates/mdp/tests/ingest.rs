@@ -213,7 +213,21 @@ fn the_demo_ingests_builds_the_marts_reconciles_and_reruns_incrementally() {
                 "KPI row for {platform}:\n{message}"
             );
         }
+        assert!(message.contains("monitors: 57 checks"), "the demo runs every monitor:\n{message}");
     }
+    // The monitors' results are recorded with the demo's runs: fresh data, no schema drift.
+    let rows = query(
+        &dir,
+        "SELECT check_kind, status, count(*) FROM mdp_meta.check_results GROUP BY check_kind, status ORDER BY 1, 2",
+    );
+    let count = |kind: &str, status: &str| {
+        rows.iter()
+            .find(|r| r[0].as_deref() == Some(kind) && r[1].as_deref() == Some(status))
+            .and_then(|r| r[2].as_deref()?.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("freshness", "pass"), 2 * 10, "every daily stream fresh, by date and by load time: {rows:?}");
+    assert_eq!(count("schema_drift", "pass"), 2 * 21, "{rows:?}");
     let config = std::fs::read_to_string(dir.join("mdp.yml")).unwrap();
     assert!(!config.contains("sandbox-demo-token"), "the demo references its token file, never the value");
 }

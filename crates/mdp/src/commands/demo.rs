@@ -79,6 +79,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
         }
         print_kpis(session.warehouse.as_ref(), &marts).await?;
         println!("\nmarts: {}", marts.all.join(", "));
+        monitor(&context, &parsed, session.warehouse.as_ref(), &session.run_id.to_string(), today).await?;
         anyhow::Ok(differences.is_empty())
     }
     .await;
@@ -97,7 +98,9 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
         None => {
             println!("\ndone in {:.1}s; the warehouse is {warehouse}", clock.elapsed().as_secs_f64());
             println!(
-                "next: `mdp -C {dir} sql \"SELECT * FROM main_marts.fct_campaign_performance_daily ORDER BY spend_reporting DESC LIMIT 10\"`\n      \
+                "next: `mdp -C {dir} serve` and open http://127.0.0.1:8080 (runs, checks, lineage, the KPI dashboard)\n      \
+                 `mdp -C {dir} sql \"SELECT * FROM main_marts.fct_campaign_performance_daily ORDER BY spend_reporting DESC LIMIT 10\"`\n      \
+                 `mdp -C {dir} check` for every monitor's result, `mdp -C {dir} docs generate` for the docs site\n      \
                  `mdp -C {dir} ls --select tag:marts` to list the marts, `mdp -C {dir} build` after editing models",
                 dir = args.dir.display()
             );
@@ -108,6 +111,36 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// Run the monitors on what was loaded and built (as `mdp check` does), record them with the demo's
+/// run, and print a summary with what is not green.
+async fn monitor(
+    context: &ProjectContext,
+    parsed: &Parsed,
+    warehouse: &dyn Warehouse,
+    run_id: &str,
+    today: NaiveDate,
+) -> Result<()> {
+    use mdp_monitor::checks::{self, CheckFilter, CheckStatus};
+    let marts = checks::Marts::from_parsed(parsed);
+    let ctx = crate::commands::check::check_context(context, marts, Some(today));
+    let outcomes = checks::run_checks(warehouse, &ctx, &CheckFilter::default()).await?;
+    checks::record(warehouse, run_id, &outcomes).await.context("cannot record the check results")?;
+    let count = |status: CheckStatus| outcomes.iter().filter(|o| o.status == status).count();
+    println!(
+        "\nmonitors: {} checks (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets): \
+         {} pass, {} warn, {} fail, {} error",
+        outcomes.len(),
+        count(CheckStatus::Pass),
+        count(CheckStatus::Warn),
+        count(CheckStatus::Fail),
+        count(CheckStatus::Error)
+    );
+    for o in outcomes.iter().filter(|o| o.status.rank() > 0) {
+        println!("  {:<5} {}: {}", o.status.as_str(), o.check_name, o.message);
+    }
+    Ok(())
 }
 
 /// Counts what a build did, and prints only what went wrong.

@@ -154,8 +154,11 @@ async fn orchestrate(
             policy: policy(schedule, &request.tasks),
             partial: request.tasks.partial || schedule.is_some_and(|s| s.partial),
             // Runs that load today's data and build end with the monitors (a backfill loads the past:
-            // its freshness says nothing).
-            checks: request.build && !request.ingest.is_empty() && !request.command.starts_with("backfill"),
+            // its freshness says nothing; `--task` re-runs exactly the tasks named).
+            checks: request.build
+                && !request.ingest.is_empty()
+                && !request.command.starts_with("backfill")
+                && request.only_tasks.is_empty(),
         };
         let check_context = plan.checks.then(|| {
             let marts = parsed.as_ref().and_then(mdp_monitor::checks::Marts::from_parsed);
