@@ -191,7 +191,18 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Address to listen on. Beyond loopback (e.g. 0.0.0.0:8080), actions need the token and are
+    /// disabled without one; the pages stay read-only.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// File whose first line is the token that actions need (else MDP_SERVE_TOKEN). Never logged.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// "Today" for freshness (tests, reproducible demos).
+    #[arg(long, env = "MDP_TODAY", hide = true)]
+    pub today: Option<chrono::NaiveDate>,
+}
 
 #[derive(Debug, Args)]
 pub struct DocsArgs {
