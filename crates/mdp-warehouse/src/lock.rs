@@ -84,15 +84,27 @@ impl FileLock {
             .truncate(false)
             .open(path)
             .map_err(|e| io("cannot open lock file", e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(match read_holder(&mut file) {
-                    Some(holder) => WarehouseError::Locked { holder },
-                    None => WarehouseError::LockedUnknownHolder { lock: format!("lock file {}", path.display()) },
-                });
+        // A reader (`FileLock::holder`) takes a shared lock for an instant, and a writer writes its
+        // details just after locking: a lock held without details is retried for up to a second
+        // before it is reported, so neither instant makes a writer fail.
+        let mut attempts = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => match read_holder(&mut file) {
+                    Some(holder) => return Err(WarehouseError::Locked { holder }),
+                    None if attempts < 40 => {
+                        attempts += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(25));
+                    }
+                    None => {
+                        return Err(WarehouseError::LockedUnknownHolder {
+                            lock: format!("lock file {}", path.display()),
+                        })
+                    }
+                },
+                Err(TryLockError::Error(e)) => return Err(io("cannot lock", e)),
             }
-            Err(TryLockError::Error(e)) => return Err(io("cannot lock", e)),
         }
         let stale = read_holder(&mut file);
         let json = serde_json::to_vec(holder).map_err(|e| WarehouseError::Internal(e.to_string()))?;
