@@ -295,28 +295,32 @@ pub async fn run_checks(
     ctx: &CheckContext,
     filter: &CheckFilter,
 ) -> Result<Vec<CheckOutcome>, WarehouseError> {
-    let mut out = Vec::new();
     let c = &ctx.config;
-    if filter.wants_kind(CheckKind::Freshness) && c.freshness.enabled {
-        out.extend(freshness::run(warehouse, ctx).await);
-    }
-    if filter.wants_kind(CheckKind::Volume) && c.volume.enabled {
-        out.extend(volume::run(warehouse, ctx).await);
-    }
-    if filter.wants_kind(CheckKind::SpendAnomaly) && c.spend_anomaly.enabled {
-        out.extend(spend::run_anomaly(warehouse, ctx).await);
-    }
-    if filter.wants_kind(CheckKind::ZeroSpend) && c.zero_spend.enabled {
-        out.extend(spend::run_zero_spend(warehouse, ctx).await);
-    }
-    if filter.wants_kind(CheckKind::SchemaDrift) && c.schema_drift.enabled {
-        out.extend(schema_drift::run(warehouse, ctx).await);
-    }
-    if filter.wants_kind(CheckKind::KpiTarget) {
-        out.extend(kpi::run(warehouse, ctx).await);
+    // The monitors read different tables: they run side by side (each query on its own connection),
+    // and their outcomes keep this order.
+    let results = futures::join!(
+        when(filter.wants_kind(CheckKind::Freshness) && c.freshness.enabled, freshness::run(warehouse, ctx)),
+        when(filter.wants_kind(CheckKind::Volume) && c.volume.enabled, volume::run(warehouse, ctx)),
+        when(filter.wants_kind(CheckKind::SpendAnomaly) && c.spend_anomaly.enabled, spend::run_anomaly(warehouse, ctx)),
+        when(filter.wants_kind(CheckKind::ZeroSpend) && c.zero_spend.enabled, spend::run_zero_spend(warehouse, ctx)),
+        when(filter.wants_kind(CheckKind::SchemaDrift) && c.schema_drift.enabled, schema_drift::run(warehouse, ctx)),
+        when(filter.wants_kind(CheckKind::KpiTarget), kpi::run(warehouse, ctx)),
+    );
+    let mut out = Vec::new();
+    for part in [results.0, results.1, results.2, results.3, results.4, results.5] {
+        out.extend(part);
     }
     out.retain(|o| filter.wants(o));
     Ok(out)
+}
+
+/// A monitor's outcomes, or none when it is not wanted (its future is then never polled).
+async fn when(wanted: bool, run: impl std::future::Future<Output = Vec<CheckOutcome>>) -> Vec<CheckOutcome> {
+    if wanted {
+        run.await
+    } else {
+        Vec::new()
+    }
 }
 
 /// Store outcomes in `check_results` under `run_id` (batched inserts).
