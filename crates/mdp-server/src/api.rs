@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::actions::{ActionRequest, StartError};
+use crate::actions::ActionRequest;
 use crate::auth::Offered;
 use crate::data::{CheckFilter, DataError, Reader};
 use crate::pages::{backfill_request, chart_data, kpi_range, retry_request, KpiQuery};
@@ -165,24 +165,13 @@ pub async fn action(State(state): State<Arc<AppState>>, Path(id): Path<u64>) -> 
 }
 
 fn start(state: &AppState, headers: &HeaderMap, request: Result<ActionRequest, String>) -> Response {
-    if let Err(refusal) = state.policy.check_action(headers, Offered::default()) {
-        return error(refusal.status, &refusal.message);
-    }
-    let Some(runner) = &state.actions else {
-        return error(StatusCode::FORBIDDEN, "this server was started without actions");
-    };
-    let request = match request {
-        Ok(r) => r,
-        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
-    };
-    match runner.start(&request) {
+    match state.start_action(headers, Offered::default(), request) {
         Ok(id) => (
             StatusCode::ACCEPTED,
             Json(json!({ "id": id, "status": format!("/api/actions/{id}"), "page": format!("/actions/{id}") })),
         )
             .into_response(),
-        Err(e @ StartError::Busy(_)) => error(StatusCode::CONFLICT, &e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err((status, message)) => error(status, &message),
     }
 }
 

@@ -84,6 +84,28 @@ impl AppState {
     pub fn today(&self) -> NaiveDate {
         self.config.today.unwrap_or_else(|| chrono::Utc::now().date_naive())
     }
+
+    /// What every action goes through, for the API and the pages alike: the token / CSRF policy, then
+    /// the request's own validation, then the start. The action's id, or the status and message to
+    /// answer with.
+    pub(crate) fn start_action(
+        &self,
+        headers: &axum::http::HeaderMap,
+        offered: auth::Offered,
+        request: Result<actions::ActionRequest, String>,
+    ) -> Result<u64, (axum::http::StatusCode, String)> {
+        use axum::http::StatusCode;
+        self.policy.check_action(headers, offered).map_err(|refusal| (refusal.status, refusal.message))?;
+        let runner = self
+            .actions
+            .as_ref()
+            .ok_or((StatusCode::FORBIDDEN, "this server was started without actions".to_string()))?;
+        let request = request.map_err(|message| (StatusCode::BAD_REQUEST, message))?;
+        runner.start(&request).map_err(|e| match e {
+            actions::StartError::Busy(_) => (StatusCode::CONFLICT, e.to_string()),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        })
+    }
 }
 
 /// The router: pages, API, metrics, assets and docs.

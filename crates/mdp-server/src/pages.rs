@@ -616,20 +616,9 @@ fn start_from_form(
     request: Result<ActionRequest, String>,
 ) -> Response {
     let offered = Offered { form_token: field(fields, "token"), form_csrf: field(fields, "csrf") };
-    if let Err(refusal) = state.policy.check_action(headers, offered) {
-        return refused(refusal.status, &refusal.message);
-    }
-    let Some(runner) = &state.actions else {
-        return refused(StatusCode::FORBIDDEN, "this server was started without actions");
-    };
-    let request = match request {
-        Ok(r) => r,
-        Err(message) => return refused(StatusCode::BAD_REQUEST, &message),
-    };
-    match runner.start(&request) {
+    match state.start_action(headers, offered, request) {
         Ok(id) => Redirect::to(&format!("/actions/{id}")).into_response(),
-        Err(e @ crate::actions::StartError::Busy(_)) => refused(StatusCode::CONFLICT, &e.to_string()),
-        Err(e) => refused(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err((status, message)) => refused(status, &message),
     }
 }
 

@@ -111,7 +111,19 @@ fn daily_sql(wh: &dyn Warehouse, marts: &Marts, since: NaiveDate, until: NaiveDa
 }
 
 pub(super) async fn run_anomaly(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<CheckOutcome> {
-    let kind = CheckKind::SpendAnomaly;
+    on_account_mart(wh, ctx, CheckKind::SpendAnomaly, anomaly).await
+}
+
+/// Run a monitor of the account mart: `skipped` without marts, `error` when its query fails.
+async fn on_account_mart<'a, Fut>(
+    wh: &'a dyn Warehouse,
+    ctx: &'a CheckContext,
+    kind: CheckKind,
+    monitor: impl FnOnce(&'a dyn Warehouse, &'a CheckContext, &'a Marts) -> Fut,
+) -> Vec<CheckOutcome>
+where
+    Fut: std::future::Future<Output = Result<Vec<CheckOutcome>, WarehouseError>>,
+{
     let marts = match marts_or_skip(ctx, kind) {
         Ok(m) => m,
         Err(o) => return vec![*o],
@@ -119,7 +131,7 @@ pub(super) async fn run_anomaly(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<C
     if let Err(o) = mart_exists(wh, marts, kind).await {
         return vec![*o];
     }
-    match anomaly(wh, ctx, marts).await {
+    match monitor(wh, ctx, marts).await {
         Ok(o) => o,
         Err(e) => vec![CheckOutcome::error(kind, kind.as_str(), Some(&marts.account_daily), &e)],
     }
@@ -238,18 +250,7 @@ async fn anomaly(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Resul
 }
 
 pub(super) async fn run_zero_spend(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<CheckOutcome> {
-    let kind = CheckKind::ZeroSpend;
-    let marts = match marts_or_skip(ctx, kind) {
-        Ok(m) => m,
-        Err(o) => return vec![*o],
-    };
-    if let Err(o) = mart_exists(wh, marts, kind).await {
-        return vec![*o];
-    }
-    match zero_spend(wh, ctx, marts).await {
-        Ok(o) => o,
-        Err(e) => vec![CheckOutcome::error(kind, kind.as_str(), Some(&marts.account_daily), &e)],
-    }
+    on_account_mart(wh, ctx, CheckKind::ZeroSpend, zero_spend).await
 }
 
 async fn zero_spend(
