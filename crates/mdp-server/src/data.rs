@@ -321,6 +321,16 @@ impl Reader {
         Ok(self.meta().recent_runs(limit).await?.into_iter().map(Run::from).collect())
     }
 
+    /// The incidents alerts opened and that have not recovered, oldest first (none while the
+    /// metadata predates incidents: readers never migrate).
+    pub async fn open_incidents(&self) -> DataResult<Vec<mdp_warehouse::meta::IncidentRecord>> {
+        self.require_metadata().await?;
+        if self.meta().version().await?.unwrap_or(0) < mdp_warehouse::meta::INCIDENTS_VERSION {
+            return Ok(Vec::new());
+        }
+        Ok(self.meta().open_incidents().await?)
+    }
+
     /// A run by its id (or a unique prefix of it) and its tasks.
     pub async fn run(&self, id: &str) -> DataResult<Option<(Run, Vec<Task>)>> {
         self.require_metadata().await?;

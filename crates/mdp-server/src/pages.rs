@@ -142,10 +142,11 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
         let runs = r.recent_runs(10).await?;
         let checks = r.latest_checks().await?;
         let freshness = r.freshness(state.today()).await?;
-        Ok::<_, crate::data::DataError>((runs, checks, freshness))
+        let incidents = r.open_incidents().await?;
+        Ok::<_, crate::data::DataError>((runs, checks, freshness, incidents))
     }
     .await;
-    let (runs, checks, freshness) = match result {
+    let (runs, checks, freshness, incidents) = match result {
         Ok(v) => v,
         Err(e) => return data_error("Overview", "Overview", &e),
     };
@@ -174,6 +175,24 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
                         p { a href="/checks" { "History" } }
                     }
                     div.card { h3 { "Run now" } (pipeline_form(&state)) }
+                }
+                @if !incidents.is_empty() {
+                    h2 { "Open incidents" }
+                    p.muted { "Announced once by the notifiers of mdp.yml's " code { "alerts:" } "; each closes, with one more notification, when its run or check is green again." }
+                    table.incidents {
+                        thead { tr { th { "Since (UTC)" } th { "What" } th { "Latest" } th { "Opened by" } th { "Message" } } }
+                        tbody {
+                            @for i in &incidents {
+                                tr data-incident=(i.incident_key) {
+                                    td { (i.opened_at.format("%Y-%m-%d %H:%M:%S")) }
+                                    td { code { (i.incident_key) } }
+                                    td { (badge(i.last_status.as_deref().unwrap_or("open"))) }
+                                    td { @if let Some(run) = &i.opened_run_id { a href={ "/runs/" (run) } { code { (run.get(..8).unwrap_or(run)) } } } }
+                                    td { (i.message.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
                 }
                 h2 { "Checks needing attention" }
                 @if attention.is_empty() { p.muted { "Every check's latest result passes." } }

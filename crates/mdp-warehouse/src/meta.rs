@@ -31,8 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         tables: tables_v2,
     },
     // Version 3 is the checks work's; this is appended after it when merged.
-    Migration { version: 3, description: "alert incidents", tables: tables_v3 },
+    Migration { version: INCIDENTS_VERSION, description: "alert incidents", tables: tables_v3 },
 ];
+
+/// The metadata version that added `incidents`.
+pub const INCIDENTS_VERSION: i64 = 3;
 
 /// The metadata version this build of mdp writes.
 pub fn current_version() -> i64 {
