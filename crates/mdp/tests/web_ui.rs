@@ -170,11 +170,13 @@ fn beyond_loopback_actions_need_the_token_metrics_answer_and_the_token_never_sho
     assert!(!page.contains("<script>alert"), "user data is escaped");
     assert!(page.contains("volume dropped &lt;b&gt;97%&lt;/b&gt;"));
     // The open incidents (what the alerts announced and is still red) are listed, no more, no less.
-    let open: Vec<String> =
-        query(&project, "SELECT incident_key FROM mdp_meta.incidents WHERE status = 'open' ORDER BY opened_at")
-            .into_iter()
-            .filter_map(|r| r[0].clone())
-            .collect();
+    let open: Vec<String> = query(
+        &project,
+        "SELECT incident_key FROM mdp_meta.incidents WHERE status = 'open' ORDER BY opened_at, incident_id",
+    )
+    .into_iter()
+    .filter_map(|r| r[0].clone())
+    .collect();
     let listed: Vec<&str> = page.split("data-incident=\"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
     assert_eq!(listed, open, "the overview's open incidents are the incidents table's");
     assert_eq!(page.contains("Open incidents"), !open.is_empty());
