@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::actions::ActionRequest;
 use crate::auth::Offered;
 use crate::data::{CheckFilter, DataError, Reader};
-use crate::pages::{backfill_request, chart_data, kpi_range, retry_request, KpiQuery};
+use crate::pages::{backfill_request, chart_data, kpi_data, retry_request, KpiQuery, Kpis};
 use crate::AppState;
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -122,16 +122,10 @@ pub async fn freshness(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /api/kpis?from=&to=&sort=&dir=`: chart series, totals and campaigns.
 pub async fn kpis(State(state): State<Arc<AppState>>, Query(q): Query<KpiQuery>) -> Response {
-    let catalog = &state.config.catalog;
     respond(
         async {
             let r = Reader::open(&state.config.warehouse).await?;
-            let range = kpi_range(&state, &r, &q).await?;
-            let days = r.platform_days(catalog.platform_daily.as_ref(), range.from, range.to).await?;
-            let totals = r.totals(catalog.platform_daily.as_ref(), range.from, range.to).await?;
-            let campaigns = r
-                .campaigns(catalog.campaign_daily.as_ref(), range.from, range.to, range.sort, range.descending, 500)
-                .await?;
+            let Kpis { range, days, totals, campaigns } = kpi_data(&state, &r, &q).await?;
             Ok(json!({
                 "from": range.from,
                 "to": range.to,

@@ -376,6 +376,26 @@ pub async fn kpi_range(state: &AppState, r: &Reader, q: &KpiQuery) -> DataResult
     Ok(KpiRange { from, to, sort: CampaignSort::parse(q.sort.as_deref()), descending })
 }
 
+/// What the KPI dashboard shows, for the page and `/api/kpis` alike.
+pub struct Kpis {
+    pub range: KpiRange,
+    pub days: Vec<PlatformDay>,
+    pub totals: Vec<crate::data::Totals>,
+    /// The first 500 campaigns in the requested order.
+    pub campaigns: Vec<crate::data::CampaignRow>,
+}
+
+/// Read the dashboard's data for a request: its range, the platform series, totals and campaigns.
+pub async fn kpi_data(state: &AppState, r: &Reader, q: &KpiQuery) -> DataResult<Kpis> {
+    let catalog = &state.config.catalog;
+    let range = kpi_range(state, r, q).await?;
+    let days = r.platform_days(catalog.platform_daily.as_ref(), range.from, range.to).await?;
+    let totals = r.totals(catalog.platform_daily.as_ref(), range.from, range.to).await?;
+    let campaigns =
+        r.campaigns(catalog.campaign_daily.as_ref(), range.from, range.to, range.sort, range.descending, 500).await?;
+    Ok(Kpis { range, days, totals, campaigns })
+}
+
 /// The chart data: one series per platform, aligned on the dates.
 pub fn chart_data(days: &[PlatformDay]) -> serde_json::Value {
     let mut dates: Vec<&str> = days.iter().map(|d| d.date.as_str()).collect();
@@ -412,22 +432,11 @@ pub fn chart_data(days: &[PlatformDay]) -> serde_json::Value {
 
 /// `GET /kpis`: spend, conversions and ROAS by platform over time, totals, campaigns.
 pub async fn kpis(State(state): State<Arc<AppState>>, Query(q): Query<KpiQuery>) -> Response {
-    let catalog = &state.config.catalog;
-    let result = async {
-        let r = reader(&state).await?;
-        let range = kpi_range(&state, &r, &q).await?;
-        let days = r.platform_days(catalog.platform_daily.as_ref(), range.from, range.to).await?;
-        let totals = r.totals(catalog.platform_daily.as_ref(), range.from, range.to).await?;
-        let campaigns = r
-            .campaigns(catalog.campaign_daily.as_ref(), range.from, range.to, range.sort, range.descending, 500)
-            .await?;
-        Ok::<_, crate::data::DataError>((range, days, totals, campaigns))
-    }
-    .await;
-    let (range, days, totals, campaigns) = match result {
-        Ok(v) => v,
-        Err(e) => return data_error("KPIs", "KPIs", &e),
-    };
+    let Kpis { range, days, totals, campaigns } =
+        match async { kpi_data(&state, &reader(&state).await?, &q).await }.await {
+            Ok(v) => v,
+            Err(e) => return data_error("KPIs", "KPIs", &e),
+        };
     let data = chart_data(&days);
     let sort_link = |key: &str, label: &str| {
         let current = range.sort.as_str() == key;

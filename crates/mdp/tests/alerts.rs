@@ -100,15 +100,6 @@ fn run_with_hooks(project: &Path, receiver: &Receiver, args: &[&str]) -> std::pr
         .unwrap()
 }
 
-fn run_id(out: &std::process::Output) -> String {
-    let log = text(out);
-    log.lines()
-        .find_map(|l| l.strip_prefix("details: mdp runs show "))
-        .unwrap_or_else(|| panic!("no run id in:\n{log}"))
-        .trim()
-        .to_string()
-}
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
 }

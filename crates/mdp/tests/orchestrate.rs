@@ -39,16 +39,6 @@ fn state<'a>(tasks: &'a [(String, String, i64)], id: &str) -> &'a str {
     &tasks.iter().find(|t| t.0 == id).unwrap_or_else(|| panic!("no task {id} in {tasks:?}")).1
 }
 
-/// The run id printed by an orchestrated command.
-fn run_id(out: &std::process::Output) -> String {
-    let log = text(out);
-    log.lines()
-        .find_map(|l| l.strip_prefix("details: mdp runs show "))
-        .unwrap_or_else(|| panic!("no run id in:\n{log}"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn a_pipeline_runs_every_task_records_it_and_runs_show_lists_it() {
     let tmp = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use mdp_warehouse::{Warehouse, WarehouseError};
+use mdp_warehouse::{Dialect, Warehouse, WarehouseError};
 
 use super::{
     complete_days, date, existing, exists, num, parse_date, parse_f64, parse_i64, q, rows, CheckContext, CheckKind,
@@ -114,6 +114,25 @@ pub(super) async fn run_anomaly(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<C
     on_account_mart(wh, ctx, CheckKind::SpendAnomaly, anomaly).await
 }
 
+/// The account's daily rows of the account mart from `since`: what a spend result is about.
+fn account_days_query(
+    d: &dyn Dialect,
+    marts: &Marts,
+    platform: &str,
+    account: &str,
+    since: NaiveDate,
+) -> Result<String, WarehouseError> {
+    let col = q(d, "date")?;
+    Ok(format!(
+        "SELECT {col}, spend, currency, campaigns FROM {} WHERE platform = {} AND account_id = {} AND {col} >= {} \
+         ORDER BY {col}",
+        d.qualified(&marts.account_daily)?,
+        super::text(d, platform)?,
+        super::text(d, account)?,
+        date(d, since)?
+    ))
+}
+
 /// Run a monitor of the account mart: `skipped` without marts, `error` when its query fails.
 async fn on_account_mart<'a, Fut>(
     wh: &'a dyn Warehouse,
@@ -190,15 +209,8 @@ async fn anomaly(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Resul
         let name = format!("spend_anomaly.{platform}.{account}");
         let mut o = CheckOutcome::new(CheckKind::SpendAnomaly, name, CheckStatus::Pass, String::new());
         o.relation = Some(marts.account_daily.to_string());
-        let col = q(d, "date")?;
-        o.sample_query = Some(format!(
-            "SELECT {col}, spend, currency, campaigns FROM {} WHERE platform = {} AND account_id = {} AND {col} >= {} \
-             ORDER BY {col}",
-            d.qualified(&marts.account_daily)?,
-            super::text(d, &platform)?,
-            super::text(d, &account)?,
-            date(d, days[0].0 - Duration::days(i64::from(cfg.window_days)))?
-        ));
+        let since = days[0].0 - Duration::days(i64::from(cfg.window_days));
+        o.sample_query = Some(account_days_query(d, marts, &platform, &account, since)?);
         let judged: Vec<&Day> = days.iter().filter(|x| x.2.is_some()).collect();
         let Some(worst) = judged.iter().max_by(|a, b| {
             let (za, zb) = (a.2.unwrap_or(0.0).abs(), b.2.unwrap_or(0.0).abs());
@@ -306,15 +318,8 @@ async fn zero_spend(
             String::new(),
         );
         o.relation = Some(marts.account_daily.to_string());
-        let col = q(d, "date")?;
-        o.sample_query = Some(format!(
-            "SELECT {col}, spend, currency, campaigns FROM {} WHERE platform = {} AND account_id = {} AND {col} >= {} \
-             ORDER BY {col}",
-            d.qualified(&marts.account_daily)?,
-            super::text(d, &platform)?,
-            super::text(d, &account)?,
-            date(d, days[0].0 - Duration::days(i64::from(cfg.window_days)))?
-        ));
+        let since = days[0].0 - Duration::days(i64::from(cfg.window_days));
+        o.sample_query = Some(account_days_query(d, marts, &platform, &account, since)?);
         let judged: Vec<_> = days.iter().filter(|x| x.4.is_some()).collect();
         if judged.is_empty() {
             o.status = CheckStatus::Skipped;

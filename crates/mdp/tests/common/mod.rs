@@ -109,6 +109,16 @@ pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// The run id an orchestrated command prints (`details: mdp runs show <id>`).
+pub fn run_id(out: &Output) -> String {
+    let log = text(out);
+    log.lines()
+        .find_map(|l| l.strip_prefix("details: mdp runs show "))
+        .unwrap_or_else(|| panic!("no run id in:\n{log}"))
+        .trim()
+        .to_string()
+}
+
 pub fn ingest(project: &Path, extra: &[&str]) -> Output {
     mdp().arg("ingest").args(extra).current_dir(project).output().unwrap()
 }
