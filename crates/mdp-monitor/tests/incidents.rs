@@ -116,12 +116,26 @@ async fn on_duckdb() {
     incidents_open_once_and_resolve_once(ConnectOptions::duckdb(dir.path().join("w.duckdb")), dir.path()).await;
 }
 
+/// The test server's URL, or `None` (with a notice) to skip a Postgres test; a failure instead when
+/// `MDP_TEST_REQUIRE_POSTGRES=1`, so that a machine with a server never passes these tests vacuously.
+fn postgres_url(what: &str) -> Option<String> {
+    match std::env::var("MDP_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("MDP_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+            "MDP_TEST_REQUIRE_POSTGRES=1 but MDP_TEST_POSTGRES_URL is not set, so the {what} cannot run: set it to \
+             the test server's URL (e.g. postgres://postgres@127.0.0.1:5432/test), or unset MDP_TEST_REQUIRE_POSTGRES \
+             to skip the Postgres variants"
+        ),
+        _ => {
+            eprintln!("NOTICE: skipping the {what}: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+            None
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres() {
-    let Ok(url) = std::env::var("MDP_TEST_POSTGRES_URL") else {
-        eprintln!("NOTICE: skipping the Postgres variant: MDP_TEST_POSTGRES_URL is not set");
-        return;
-    };
+    let Some(url) = postgres_url("Postgres incidents test") else { return };
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("mdp_meta_incidents_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let options = ConnectOptions::postgres(url, "test server").with_metadata_schema(schema);

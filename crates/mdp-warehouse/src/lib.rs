@@ -101,6 +101,14 @@ pub trait Warehouse: Send + Sync {
     /// writer then leaves its lock details behind, reported as stale by the next writer.
     async fn close(self: Box<Self>) -> Result<()>;
 
+    /// Fails with [`WarehouseError::Locked`] (or `LockedUnknownHolder`) while another process holds the
+    /// writer lock, so a reader (`mdp doctor`) can tell the truth about a busy warehouse. Readers take no
+    /// lock; a DuckDB reader cannot even open a locked file (`connect` reports the holder), hence the
+    /// default: no other writer to see.
+    async fn check_no_other_writer(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Run a query and collect every batch (for small results).
     async fn query_all(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.query(sql).await?.try_collect().await

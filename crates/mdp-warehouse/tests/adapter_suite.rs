@@ -1,8 +1,9 @@
 //! One adapter test suite, run against every warehouse adapter.
 //!
 //! DuckDB always runs. Postgres runs when `MDP_TEST_POSTGRES_URL` names a server (`.ci/run` starts
-//! one and sets it); without it each Postgres test prints a notice and passes vacuously. Every test
-//! works in its own schemas, so the suite runs in parallel against one server.
+//! one and sets it); without it each Postgres test prints a notice and passes vacuously, unless
+//! `MDP_TEST_REQUIRE_POSTGRES=1` (`.ci/run` sets it too) makes the missing server a failure. Every
+//! test works in its own schemas, so the suite runs in parallel against one server.
 
 use std::sync::Arc;
 
@@ -16,6 +17,23 @@ use mdp_warehouse::{
     batch_stream, connect, string_rows, Access, ColumnDef, ColumnType, ConnectOptions, DatePart, LockHolder, Opened,
     RelationKind, TableRef, TableSchema, Warehouse, WarehouseError,
 };
+
+/// The test server's URL, or `None` (with a notice) to skip a Postgres test; a failure instead when
+/// `MDP_TEST_REQUIRE_POSTGRES=1`, so that a machine with a server never passes these tests vacuously.
+fn postgres_url(what: &str) -> Option<String> {
+    match std::env::var("MDP_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("MDP_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+            "MDP_TEST_REQUIRE_POSTGRES=1 but MDP_TEST_POSTGRES_URL is not set, so the {what} cannot run: set it to \
+             the test server's URL (e.g. postgres://postgres@127.0.0.1:5432/test), or unset MDP_TEST_REQUIRE_POSTGRES \
+             to skip the Postgres variants"
+        ),
+        _ => {
+            eprintln!("NOTICE: skipping the {what}: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+            None
+        }
+    }
+}
 
 struct Harness {
     options: ConnectOptions,
@@ -36,10 +54,7 @@ impl Harness {
     }
 
     fn postgres() -> Option<Harness> {
-        let Ok(url) = std::env::var("MDP_TEST_POSTGRES_URL") else {
-            eprintln!("NOTICE: skipping Postgres adapter test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
-            return None;
-        };
+        let url = postgres_url("Postgres adapter test")?;
         let options = ConnectOptions::postgres(url, "test server").with_metadata_schema(unique("mdp_meta_t"));
         Some(Harness { options, schema: unique("t"), _dir: None })
     }
@@ -433,7 +448,26 @@ async fn a_second_writer_is_locked_out_until_the_first_closes(h: Harness) {
         Err(other) => panic!("expected Locked, got {other}"),
         Ok(_) => panic!("a second writer must be refused"),
     }
+    // A reader learns who writes (`mdp doctor` reports it): DuckDB refuses to open the file, Postgres
+    // opens and names the holder when asked. The writer itself is no *other* writer.
+    let seen_by_reader = match connect(&h.options, Access::Read).await {
+        Err(WarehouseError::Locked { holder }) => holder,
+        Ok(reader) => {
+            let answer = reader.warehouse.check_no_other_writer().await;
+            reader.warehouse.close().await.unwrap();
+            match answer {
+                Err(WarehouseError::Locked { holder }) => holder,
+                other => panic!("a reader must see the writer, got {other:?}"),
+            }
+        }
+        Err(other) => panic!("expected Locked, got {other}"),
+    };
+    assert_eq!(seen_by_reader.run_id, "run-first");
+    first.warehouse.check_no_other_writer().await.expect("the writer is not locked out by itself");
     first.warehouse.close().await.unwrap();
+    let reader = connect(&h.options, Access::Read).await.expect("a reader opens once the writer is gone");
+    reader.warehouse.check_no_other_writer().await.expect("no writer left");
+    reader.warehouse.close().await.unwrap();
     let second = h.writer("run-second").await;
     assert!(second.stale_lock.is_none(), "a cleanly closed writer leaves no stale lock");
     h.cleanup(second.warehouse.as_ref()).await;

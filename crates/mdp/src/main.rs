@@ -14,7 +14,7 @@ use clap::Parser;
 
 /// Exit code for "the warehouse is locked by another run; try again later" (BSD `EX_TEMPFAIL`), so
 /// schedulers and scripts can tell it from a failure.
-const EXIT_LOCKED: u8 = 75;
+pub(crate) const EXIT_LOCKED: u8 = 75;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -347,10 +347,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn on_postgres_a_failing_ingest_alerts_once_and_recovers_once() {
-    let Ok(_) = std::env::var("MDP_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: MDP_TEST_POSTGRES_URL is not set");
+    if postgres_url("Postgres alerts test").is_none() {
         return;
-    };
+    }
     let tmp = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
     let broken = start_sandbox();

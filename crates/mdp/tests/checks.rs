@@ -321,10 +321,7 @@ fn pg_rows(url: &str, metadata_schema: &str, sql: &str) -> Vec<Vec<Option<String
 
 #[test]
 fn postgres_spend_anomaly_volume_and_drift_are_computed_in_the_warehouse() {
-    let Ok(base) = std::env::var("MDP_TEST_POSTGRES_URL") else {
-        eprintln!("NOTICE: skipping the Postgres checks test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
-        return;
-    };
+    let Some(base) = postgres_url("Postgres checks test") else { return };
     // A database of its own: the raw schema is called `raw` in every project.
     let database = "mdp_checks_test";
     tokio::runtime::Runtime::new().unwrap().block_on(async {

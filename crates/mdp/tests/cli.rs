@@ -1,5 +1,7 @@
 //! The `mdp` binary end to end: real processes, real files, a real Postgres when one is given.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -151,6 +153,16 @@ fn check_lock_contention_and_kill(project: &Path, schema: &str, slow_sql: &str, 
     assert!(message.contains(&format!("(pid {} on", first.id())), "names the holder's pid:\n{message}");
     assert!(message.contains(" since "), "{message}");
 
+    // `mdp doctor` tells the truth: the warehouse is locked (not ✓), by whom, since when, what to do.
+    let out = run(&["doctor"], project);
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(75), "doctor exits as every command does on a locked warehouse:\n{report}");
+    assert!(report.contains("⧗ warehouse") && report.contains("locked by run"), "{report}");
+    assert!(report.contains(&format!("(pid {} on", first.id())) && report.contains(" since "), "{report}");
+    assert!(report.contains("wait for it to finish"), "says what to do:\n{report}");
+    assert!(!report.contains("✓ warehouse"), "{report}");
+    assert!(report.contains("run `mdp doctor` again once it finishes"), "{report}");
+
     first.kill().unwrap(); // SIGKILL: no destructor, no clean release
     first.wait().unwrap();
 
@@ -173,6 +185,10 @@ fn check_lock_contention_and_kill(project: &Path, schema: &str, slow_sql: &str, 
     let runs = text(&out);
     assert!(out.status.success(), "{runs}");
     assert!(runs.contains("failed") && runs.contains("stopped without finishing"), "{runs}");
+
+    let out = run(&["doctor"], project);
+    assert!(out.status.success(), "with no writer left the warehouse is healthy again:\n{}", text(&out));
+    assert!(text(&out).contains("✓ warehouse"), "{}", text(&out));
 }
 
 /// Point the project at `schema` for its metadata (and, for Postgres, at a server).
@@ -207,10 +223,9 @@ fn duckdb_second_writer_gets_the_lock_error_and_a_killed_writer_is_detected() {
 
 #[test]
 fn postgres_second_writer_gets_the_lock_error_and_a_killed_writer_is_detected() {
-    if std::env::var("MDP_TEST_POSTGRES_URL").is_err() {
-        eprintln!("NOTICE: skipping the Postgres CLI test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+    if common::postgres_url("Postgres CLI test").is_none() {
         return;
-    };
+    }
     let tmp = tempfile::tempdir().unwrap();
     let project = init_project(tmp.path());
     let schema = format!("mdp_meta_cli_{}", std::process::id());

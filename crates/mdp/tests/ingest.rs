@@ -234,8 +234,7 @@ fn the_demo_ingests_builds_the_marts_reconciles_and_reruns_incrementally() {
 
 #[test]
 fn postgres_ingest_reconciles_exactly_and_reruns_idempotently() {
-    if std::env::var("MDP_TEST_POSTGRES_URL").is_err() {
-        eprintln!("NOTICE: skipping the Postgres ingest test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+    if postgres_url("Postgres ingest test").is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

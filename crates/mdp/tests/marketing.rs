@@ -355,8 +355,7 @@ fn duckdb_marts_equal_the_truth_convert_exactly_and_follow_restatements() {
 
 #[test]
 fn postgres_marts_equal_the_truth_convert_exactly_and_follow_restatements() {
-    if std::env::var("MDP_TEST_POSTGRES_URL").is_err() {
-        eprintln!("NOTICE: skipping the Postgres marketing test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+    if postgres_url("Postgres marketing test").is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -303,6 +303,12 @@ fn a_killed_scheduler_leaves_consistent_records_and_no_duplicates_and_sigterm_st
     assert_no_duplicates(&project);
 }
 
+/// `MDP_TEST_REQUIRE_AIRFLOW=1` (`.ci/run` sets it when it installed Airflow): the Airflow checks must
+/// run, a missing interpreter is a failure instead of a notice.
+fn require_airflow() -> bool {
+    std::env::var("MDP_TEST_REQUIRE_AIRFLOW").as_deref() == Ok("1")
+}
+
 #[test]
 fn the_airflow_export_is_python_with_the_tasks_and_dependencies_of_the_dag() {
     let tmp = tempfile::tempdir().unwrap();
@@ -319,6 +325,7 @@ fn the_airflow_export_is_python_with_the_tasks_and_dependencies_of_the_dag() {
         Command::new("python3").args(["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())"]).arg(&file).output();
     match check {
         Ok(o) => assert!(o.status.success(), "valid Python: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) if require_airflow() => panic!("MDP_TEST_REQUIRE_AIRFLOW=1 but python3 cannot run: {e}"),
         Err(_) => eprintln!("NOTICE: python3 not found; the Python syntax check was skipped"),
     }
     let out = run(&project, &["airflow", "export", "--out", "dags_layers", "--granularity", "layer"]);
@@ -328,6 +335,12 @@ fn the_airflow_export_is_python_with_the_tasks_and_dependencies_of_the_dag() {
 
     // Apache Airflow itself imports both files (`.ci/run` installs it in a venv when it can).
     let Ok(python) = std::env::var("MDP_TEST_AIRFLOW_PYTHON") else {
+        assert!(
+            !require_airflow(),
+            "MDP_TEST_REQUIRE_AIRFLOW=1 but MDP_TEST_AIRFLOW_PYTHON is not set, so Apache Airflow cannot import the \
+             exported DAGs: set it to the python of a venv with apache-airflow installed (.ci/run makes one), or \
+             unset MDP_TEST_REQUIRE_AIRFLOW"
+        );
         eprintln!("NOTICE: MDP_TEST_AIRFLOW_PYTHON is not set; the files were not imported by Apache Airflow");
         return;
     };

@@ -257,10 +257,9 @@ fn beyond_loopback_actions_need_the_token_metrics_answer_and_the_token_never_sho
 
 #[test]
 fn on_postgres_every_page_and_the_api_read_the_warehouse() {
-    let Ok(_) = std::env::var("MDP_TEST_POSTGRES_URL") else {
-        eprintln!("NOTICE: skipping the Postgres web UI test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+    if postgres_url("Postgres web UI test").is_none() {
         return;
-    };
+    }
     let tmp = tempfile::tempdir().unwrap();
     let sandbox = start_sandbox();
     let project = project(tmp.path(), &sandbox);

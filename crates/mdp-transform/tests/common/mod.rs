@@ -15,6 +15,23 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
+/// The test server's URL, or `None` (with a notice) to skip a Postgres test; a failure instead when
+/// `MDP_TEST_REQUIRE_POSTGRES=1`, so that a machine with a server never passes these tests vacuously.
+pub fn postgres_url(what: &str) -> Option<String> {
+    match std::env::var("MDP_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("MDP_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+            "MDP_TEST_REQUIRE_POSTGRES=1 but MDP_TEST_POSTGRES_URL is not set, so the {what} cannot run: set it to \
+             the test server's URL (e.g. postgres://postgres@127.0.0.1:5432/test), or unset MDP_TEST_REQUIRE_POSTGRES \
+             to skip the Postgres variants"
+        ),
+        _ => {
+            eprintln!("NOTICE: skipping the {what}: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+            None
+        }
+    }
+}
+
 /// Which warehouse a test project runs on.
 pub enum Backend {
     DuckDb,
@@ -65,12 +82,10 @@ impl TestProject {
         TestProject { dir, backend: Backend::DuckDb }
     }
 
-    /// Copy `fixture` for Postgres, in a schema of its own; `None` without `MDP_TEST_POSTGRES_URL`.
+    /// Copy `fixture` for Postgres, in a schema of its own; `None` without `MDP_TEST_POSTGRES_URL`
+    /// (a failure with `MDP_TEST_REQUIRE_POSTGRES=1`: see [`postgres_url`]).
     pub fn postgres(fixture_name: &str) -> Option<TestProject> {
-        let Ok(url) = std::env::var("MDP_TEST_POSTGRES_URL") else {
-            eprintln!("NOTICE: skipping Postgres transform test: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
-            return None;
-        };
+        let url = postgres_url("Postgres transform test")?;
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&fixture(fixture_name), dir.path());
         std::fs::remove_file(dir.path().join("profiles.yml")).unwrap();

@@ -123,6 +123,18 @@ impl PostgresWarehouse {
         }
     }
 
+    /// Whether another session of this database holds the writer's advisory lock, read from
+    /// `pg_locks` (trying the lock, even shared, could make a starting writer fail).
+    async fn writer_lock_held_elsewhere(&self) -> Result<bool> {
+        const SQL: &str = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+             AND pid <> pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = $1 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+        let key = advisory_lock_key(&self.metadata_schema);
+        let row = self.client.query_one(SQL, &[&key]).await.map_err(|e| pg_error(e, SQL))?;
+        let holders: i64 = row.try_get(0).map_err(|e| pg_error(e, SQL))?;
+        Ok(holders > 0)
+    }
+
     async fn acquire_lock(&mut self, holder: &LockHolder) -> Result<Option<LockHolder>> {
         let key = advisory_lock_key(&self.metadata_schema);
         let got: bool = self
@@ -179,6 +191,18 @@ impl Warehouse for PostgresWarehouse {
 
     async fn query(&self, sql: &str) -> Result<BatchStream> {
         query_stream(self.client.clone(), sql).await
+    }
+
+    async fn check_no_other_writer(&self) -> Result<()> {
+        if !self.writer_lock_held_elsewhere().await? {
+            return Ok(());
+        }
+        Err(match self.read_lock_holder().await? {
+            Some(holder) => WarehouseError::Locked { holder },
+            None => WarehouseError::LockedUnknownHolder {
+                lock: format!("advisory lock {} on {}", advisory_lock_key(&self.metadata_schema), self.display),
+            },
+        })
     }
 
     async fn begin(&self) -> Result<Box<dyn Transaction>> {

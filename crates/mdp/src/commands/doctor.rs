@@ -1,8 +1,9 @@
 //! `mdp doctor`: is this project ready to run, and if not, what to fix.
 //!
-//! Checks, in order: the project file, the warehouse target and its connection, the metadata schema's
-//! version, and every enabled source's credentials (present or not — a value is never printed).
-//! Exits 1 when anything must be fixed.
+//! Checks, in order: the project file, the warehouse target and its connection, whether a writer holds
+//! the warehouse, the metadata schema's version, and every enabled source's credentials (present or
+//! not — a value is never printed). Exits 1 when anything must be fixed, else 75 (as every command
+//! does) when a writer holds the warehouse, so a script can wait for it; 0 when all is well.
 
 use std::process::ExitCode;
 
@@ -13,11 +14,14 @@ use mdp_warehouse::{connect, Access, ConnectOptions, WarehouseError};
 
 use crate::cli::GlobalArgs;
 use crate::context::connect_options;
+use crate::EXIT_LOCKED;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Level {
     Ok,
     Warn,
+    /// Another process is writing to the warehouse: nothing to fix, but not ready either.
+    Locked,
     Fail,
 }
 
@@ -32,6 +36,7 @@ impl Report {
         let mark = match level {
             Level::Ok => "✓",
             Level::Warn => "!",
+            Level::Locked => "⧗",
             Level::Fail => "✗",
         };
         println!("  {mark} {what:<22} {}", message.replace('\n', "\n                           "));
@@ -46,18 +51,28 @@ impl Report {
     fn fail(&mut self, what: impl Into<String>, message: impl Into<String>) {
         self.add(Level::Fail, what, message)
     }
+    fn locked(&mut self, what: impl Into<String>, message: impl Into<String>) {
+        self.add(Level::Locked, what, message)
+    }
 
     fn finish(&self) -> ExitCode {
         let count = |level| self.lines.iter().filter(|(l, _, _)| *l == level).count();
-        let (fails, warns) = (count(Level::Fail), count(Level::Warn));
+        let (fails, warns, locked) = (count(Level::Fail), count(Level::Warn), count(Level::Locked));
         println!();
-        if fails == 0 {
-            let warnings = if warns > 0 { format!(", {warns} warning(s)") } else { String::new() };
-            println!("healthy: {} checks passed{warnings}", self.lines.len() - warns);
-            ExitCode::SUCCESS
-        } else {
+        let warnings = if warns > 0 { format!(", {warns} warning(s)") } else { String::new() };
+        if fails > 0 {
             println!("{fails} problem(s) to fix (marked ✗ above)");
             ExitCode::from(1)
+        } else if locked > 0 {
+            println!(
+                "busy: the warehouse is locked by a running writer (marked ⧗ above); {} checks passed{warnings}; \
+                 run `mdp doctor` again once it finishes",
+                self.lines.len() - warns - locked
+            );
+            ExitCode::from(EXIT_LOCKED)
+        } else {
+            println!("healthy: {} checks passed{warnings}", self.lines.len() - warns);
+            ExitCode::SUCCESS
         }
     }
 }
@@ -185,8 +200,10 @@ async fn check_warehouse(report: &mut Report, target_name: &str, options: &Conne
     }
     let warehouse = match connect(options, Access::Read).await {
         Ok(opened) => opened.warehouse,
-        Err(e @ WarehouseError::Locked { .. }) => {
-            report.ok("warehouse", format!("target '{target_name}' is busy: {e}"));
+        // DuckDB: a reader cannot open the file while a writer holds it.
+        Err(e @ (WarehouseError::Locked { .. } | WarehouseError::LockedUnknownHolder { .. })) => {
+            report.locked("warehouse", format!("target '{target_name}': {e}"));
+            report.warn("metadata", "not checked: the warehouse cannot be read while a writer holds it");
             return;
         }
         Err(e) => {
@@ -200,7 +217,18 @@ async fn check_warehouse(report: &mut Report, target_name: &str, options: &Conne
             return;
         }
     };
-    report.ok("warehouse", format!("{} (target '{target_name}'): connected", warehouse.describe()));
+    // Postgres: readers connect while a writer runs; ask whether one does.
+    match warehouse.check_no_other_writer().await {
+        Ok(()) => report.ok("warehouse", format!("{} (target '{target_name}'): connected", warehouse.describe())),
+        Err(e @ (WarehouseError::Locked { .. } | WarehouseError::LockedUnknownHolder { .. })) => report.locked(
+            "warehouse",
+            format!("{} (target '{target_name}'): connected, but {e}", warehouse.describe()),
+        ),
+        Err(e) => report.warn(
+            "warehouse",
+            format!("{} (target '{target_name}'): connected; cannot tell whether a writer runs: {e}", warehouse.describe()),
+        ),
+    }
     match Metadata::new(warehouse.as_ref()).version().await {
         Ok(None) => report.ok(
             "metadata",

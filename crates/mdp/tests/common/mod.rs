@@ -138,6 +138,23 @@ pub fn query(project: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     })
 }
 
+/// The test server's URL, or `None` (with a notice) to skip a Postgres test; a failure instead when
+/// `MDP_TEST_REQUIRE_POSTGRES=1`, so that a machine with a server never passes these tests vacuously.
+pub fn postgres_url(what: &str) -> Option<String> {
+    match std::env::var("MDP_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("MDP_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+            "MDP_TEST_REQUIRE_POSTGRES=1 but MDP_TEST_POSTGRES_URL is not set, so the {what} cannot run: set it to \
+             the test server's URL (e.g. postgres://postgres@127.0.0.1:5432/test), or unset MDP_TEST_REQUIRE_POSTGRES \
+             to skip the Postgres variants"
+        ),
+        _ => {
+            eprintln!("NOTICE: skipping the {what}: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+            None
+        }
+    }
+}
+
 /// Point a project at the test Postgres server, with its own metadata schema.
 pub fn use_postgres(project: &Path, metadata_schema: &str) {
     let file = project.join("mdp.yml");
