@@ -30,7 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "task instances of orchestrated runs, scheduled fire times",
         tables: tables_v2,
     },
-    // Version 3 is the checks work's; this is appended after it when merged.
+    // Named by a constant: readers of `incidents` check for it, since a warehouse may be older than mdp.
     Migration { version: INCIDENTS_VERSION, description: "alert incidents", tables: tables_v3 },
 ];
 
