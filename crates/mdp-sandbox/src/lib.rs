@@ -21,6 +21,7 @@
 
 pub mod faults;
 pub mod google;
+mod json;
 pub mod linkedin;
 pub mod meta;
 pub mod tiktok;

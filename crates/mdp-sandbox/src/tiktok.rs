@@ -19,7 +19,7 @@ use mdp_core::Platform;
 use serde_json::{json, Value};
 
 use crate::faults::{truncate, FaultKind};
-use crate::google::{into_text, json_key, json_str};
+use crate::json::{into_text, json_key, json_str};
 use crate::world::{zero_decimal, Status};
 use crate::Sandbox;
 

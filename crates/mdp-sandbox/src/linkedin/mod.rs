@@ -27,7 +27,9 @@
 //! ad a creative (`urn:li:sponsoredCreative:{id}`). LinkedIn ad accounts carry no time zone: report
 //! days are UTC days.
 
-use std::io::Write;
+mod analytics;
+mod restli;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -35,14 +37,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{Datelike, NaiveDate};
 use mdp_core::Platform;
 use serde_json::{json, Value};
 
 use crate::faults::{truncate, FaultKind};
-use crate::google::{into_text, json_int, json_key, json_str};
-use crate::world::{zero_decimal, Account, Metrics, Status};
+use crate::world::{zero_decimal, Account, Status};
 use crate::Sandbox;
+use analytics::analytics;
+use restli::{param, parse_restli, percent_decode, query_pairs};
 
 const PLATFORM: Platform = Platform::LinkedInAds;
 pub const SUPPORTED_VERSIONS: &[&str] = &["202505", "202508", "202510", "202511", "202512", "202601"];
@@ -86,197 +88,6 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/rest/adAccounts/{id}/adCampaignGroups", get(|s, p, h, q| finder(s, p, h, q, Level::CampaignGroup)))
         .route("/rest/adAccounts/{id}/adCampaigns", get(|s, p, h, q| finder(s, p, h, q, Level::Campaign)))
         .route("/rest/adAccounts/{id}/creatives", get(|s, p, h, q| finder(s, p, h, q, Level::Creative)))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rest.li 2.0 query syntax
-// ---------------------------------------------------------------------------------------------
-
-/// A Rest.li 2.0 value: a (percent-decoded) string, `List(…)` or an object `(k:v,…)`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum RestLi {
-    Str(String),
-    List(Vec<RestLi>),
-    Obj(Vec<(String, RestLi)>),
-}
-
-impl RestLi {
-    fn get(&self, key: &str) -> Option<&RestLi> {
-        match self {
-            RestLi::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            RestLi::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-    fn as_list(&self) -> Option<&[RestLi]> {
-        match self {
-            RestLi::List(items) => Some(items),
-            _ => None,
-        }
-    }
-}
-
-/// Decode `%XX` escapes (strictly: a bad escape or non-UTF-8 result is an error).
-pub(crate) fn percent_decode(raw: &str) -> Result<String, String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3).ok_or_else(|| format!("bad percent escape in {raw:?}"))?;
-            let byte = u8::from_str_radix(hex, 16).map_err(|_| format!("bad percent escape in {raw:?}"))?;
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| format!("{raw:?} is not UTF-8 once decoded"))
-}
-
-/// Parse one Rest.li 2.0 query value (the raw, still percent-encoded text).
-pub(crate) fn parse_restli(raw: &str) -> Result<RestLi, String> {
-    let mut parser = Parser { text: raw, pos: 0 };
-    let value = parser.value()?;
-    if parser.pos != raw.len() {
-        return Err(format!("unexpected {:?} at {} in {raw:?}", &raw[parser.pos..], parser.pos));
-    }
-    Ok(value)
-}
-
-struct Parser<'a> {
-    text: &'a str,
-    pos: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.pos).copied()
-    }
-    fn expect(&mut self, c: u8) -> Result<(), String> {
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(format!("expected '{}' at {} in {:?}", c as char, self.pos, self.text))
-        }
-    }
-    fn leaf(&mut self) -> Result<String, String> {
-        let start = self.pos;
-        while let Some(c) = self.peek() {
-            if matches!(c, b'(' | b')' | b',' | b':') {
-                break;
-            }
-            self.pos += 1;
-        }
-        percent_decode(&self.text[start..self.pos])
-    }
-    fn value(&mut self) -> Result<RestLi, String> {
-        if self.text[self.pos..].starts_with("List(") {
-            self.pos += "List(".len();
-            let mut items = Vec::new();
-            if self.peek() != Some(b')') {
-                loop {
-                    items.push(self.value()?);
-                    if self.peek() == Some(b',') {
-                        self.pos += 1;
-                    } else {
-                        break;
-                    }
-                }
-            }
-            self.expect(b')')?;
-            return Ok(RestLi::List(items));
-        }
-        if self.peek() == Some(b'(') {
-            self.pos += 1;
-            let mut fields = Vec::new();
-            if self.peek() != Some(b')') {
-                loop {
-                    let key = self.leaf()?;
-                    if key.is_empty() {
-                        return Err(format!("empty key at {} in {:?}", self.pos, self.text));
-                    }
-                    self.expect(b':')?;
-                    fields.push((key, self.value()?));
-                    if self.peek() == Some(b',') {
-                        self.pos += 1;
-                    } else {
-                        break;
-                    }
-                }
-            }
-            self.expect(b')')?;
-            return Ok(RestLi::Obj(fields));
-        }
-        Ok(RestLi::Str(self.leaf()?))
-    }
-}
-
-/// The raw query as (decoded name, raw value) pairs; a repeated parameter is an error.
-pub(crate) fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, String> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for part in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        let name = percent_decode(name)?;
-        if pairs.iter().any(|(n, _)| *n == name) {
-            return Err(format!("parameter {name} is given twice"));
-        }
-        pairs.push((name, value.to_string()));
-    }
-    Ok(pairs)
-}
-
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-}
-
-fn date_of(value: &RestLi) -> Option<NaiveDate> {
-    let part = |k: &str| value.get(k).and_then(RestLi::as_str).and_then(|s| s.parse::<u32>().ok());
-    NaiveDate::from_ymd_opt(i32::try_from(part("year")?).ok()?, part("month")?, part("day")?)
-}
-
-/// `dateRange=(start:(year:…,month:…,day:…),end:(…))`; `end` defaults to today.
-pub(crate) fn parse_date_range(raw: &str, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), String> {
-    let value = parse_restli(raw)?;
-    let start = value.get("start").and_then(date_of).ok_or("dateRange.start must be (year:…,month:…,day:…)")?;
-    let end = match value.get("end") {
-        Some(end) => date_of(end).ok_or("dateRange.end must be (year:…,month:…,day:…)")?,
-        None => today,
-    };
-    if end < start {
-        return Err("dateRange.end is before dateRange.start".into());
-    }
-    Ok((start, end))
-}
-
-/// The numeric ids of `accounts=List(urn%3Ali%3AsponsoredAccount%3A…)`.
-pub(crate) fn parse_accounts(raw: &str) -> Result<Vec<String>, String> {
-    let value = parse_restli(raw)?;
-    let items = value.as_list().ok_or("accounts must be List(…)")?;
-    if items.is_empty() {
-        return Err("accounts must not be empty".into());
-    }
-    items
-        .iter()
-        .map(|item| {
-            let urn = item.as_str().ok_or("accounts must hold URNs")?;
-            urn_id(urn, "sponsoredAccount")
-                .map(str::to_string)
-                .ok_or_else(|| format!("{urn:?} is not a sponsoredAccount URN"))
-        })
-        .collect()
-}
-
-fn urn_id<'a>(urn: &'a str, kind: &str) -> Option<&'a str> {
-    let id = urn.strip_prefix("urn:li:")?.strip_prefix(kind)?.strip_prefix(':')?;
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,222 +396,13 @@ fn entity_items(account: &Account, level: Level, statuses: Option<&[String]>) ->
     items
 }
 
-async fn analytics(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
-    let fault = match guard(&sandbox, &headers).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let request = match AnalyticsRequest::parse(raw.as_deref(), sandbox.world.today) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&e),
-    };
-    let version = sandbox.version();
-    let world = &sandbox.world;
-    let mut elements: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut count = 0usize;
-    for account_id in &request.accounts {
-        // LinkedIn answers an empty report for accounts the token cannot read.
-        let Some(account) = world.account(PLATFORM, account_id) else { continue };
-        let units: Vec<_> = world.units(account).filter(|u| u.ad.is_some()).collect();
-        for day in request.start.iter_days().take_while(|d| *d <= request.end) {
-            for unit in &units {
-                let Some(ad) = unit.ad else { continue };
-                let m = world.unit_metrics(account, unit, day, version);
-                if m.is_zero() {
-                    continue; // no activity, no element
-                }
-                if count > 0 {
-                    elements.push(b',');
-                }
-                count += 1;
-                elements.push(b'{');
-                for (i, field) in request.fields.iter().enumerate() {
-                    if i > 0 {
-                        elements.push(b',');
-                    }
-                    json_key(&mut elements, field);
-                    match field.as_str() {
-                        "dateRange" => {
-                            let (y, mo, d) = (day.year(), day.month(), day.day());
-                            write!(
-                                elements,
-                                "{{\"start\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}},\"end\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}}}}"
-                            )
-                            .expect("writing to a Vec");
-                        }
-                        "pivotValues" => {
-                            elements.push(b'[');
-                            json_str(&mut elements, &format!("urn:li:sponsoredCreative:{}", ad.id));
-                            elements.push(b']');
-                        }
-                        metric => {
-                            let ok = write_metric(&mut elements, metric, &m, account.currency);
-                            debug_assert!(ok, "fields were validated");
-                        }
-                    }
-                }
-                elements.push(b'}');
-            }
-        }
-    }
-    let mut body: Vec<u8> = Vec::with_capacity(elements.len() + 128);
-    body.extend_from_slice(b"{\"elements\":[");
-    body.extend_from_slice(&elements);
-    write!(body, "],\"paging\":{{\"start\":0,\"count\":{count},\"links\":[]}}}}").expect("writing to a Vec");
-    finish_text(into_text(body), fault)
-}
-
-/// Write one metric of one creative-day, as LinkedIn renders it (counts as JSON integers, money as
-/// strings); `false`: not a metric the sandbox serves.
-fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> bool {
-    let conversions = m.conversions_micros / 1_000_000; // whole conversions on LinkedIn
-    let n = match name {
-        "impressions" => m.impressions,
-        "clicks" | "landingPageClicks" => m.clicks,
-        "costInLocalCurrency" => {
-            json_str(buf, &money(m.spend_micros, currency));
-            return true;
-        }
-        "costInUsd" => {
-            json_str(buf, &money(usd_micros(m.spend_micros, currency), "USD"));
-            return true;
-        }
-        "conversionValueInLocalCurrency" => {
-            json_str(buf, &crate::micros_to_decimal(m.conversion_value_micros));
-            return true;
-        }
-        "externalWebsiteConversions" => conversions,
-        "externalWebsitePostClickConversions" => conversions - m.view_through_conversions,
-        "externalWebsitePostViewConversions" => m.view_through_conversions,
-        "oneClickLeads" | "oneClickLeadFormOpens" | "actionClicks" | "otherEngagements" => 0,
-        "videoViews" | "videoStarts" => m.video_views,
-        "videoCompletions" => m.video_views / 4,
-        "likes" | "reactions" => m.likes,
-        "comments" => m.comments,
-        "shares" => m.shares,
-        "follows" => m.clicks / 100,
-        "totalEngagements" => m.clicks + m.likes + m.comments + m.shares + m.clicks / 100,
-        "companyPageClicks" => m.clicks / 50,
-        "approximateMemberReach" => m.impressions * 2 / 3,
-        _ => return false,
-    };
-    json_int(buf, n);
-    true
-}
-
-/// A parsed, validated `adAnalytics?q=analytics` request.
-#[derive(Debug, PartialEq)]
-pub(crate) struct AnalyticsRequest {
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    pub accounts: Vec<String>,
-    pub fields: Vec<String>,
-}
-
-impl AnalyticsRequest {
-    pub(crate) fn parse(raw: Option<&str>, today: NaiveDate) -> Result<AnalyticsRequest, String> {
-        let pairs = query_pairs(raw)?;
-        let decoded = |name: &str| param(&pairs, name).map(percent_decode).transpose();
-        match decoded("q")?.as_deref() {
-            Some("analytics") => {}
-            Some("statistics") => return Err("q=statistics is not served by the sandbox; use q=analytics".into()),
-            _ => return Err("q: required, q=analytics".into()),
-        }
-        if decoded("pivot")?.as_deref() != Some("CREATIVE") {
-            return Err("pivot: the sandbox serves pivot=CREATIVE".into());
-        }
-        if decoded("timeGranularity")?.as_deref() != Some("DAILY") {
-            return Err("timeGranularity: the sandbox serves timeGranularity=DAILY".into());
-        }
-        let (start, end) = parse_date_range(param(&pairs, "dateRange").ok_or("dateRange: required")?, today)?;
-        let accounts = parse_accounts(param(&pairs, "accounts").ok_or("accounts: required")?)?;
-        let fields: Vec<String> = match param(&pairs, "fields") {
-            // Without `fields` LinkedIn returns impressions and clicks only.
-            None => vec!["impressions".into(), "clicks".into()],
-            Some(raw) => raw.split(',').map(percent_decode).collect::<Result<_, _>>()?,
-        };
-        if fields.len() > MAX_FIELDS {
-            return Err(format!(
-                "Too many fields requested: {} (at most {MAX_FIELDS}, dateRange and pivotValues included); split the request",
-                fields.len()
-            ));
-        }
-        for (i, field) in fields.iter().enumerate() {
-            if fields[..i].contains(field) {
-                return Err(format!("fields: {field} is requested twice"));
-            }
-            if field != "dateRange" && field != "pivotValues" && !METRICS.contains(&field.as_str()) {
-                return Err(format!("fields: {field} is not a valid field of AdAnalytics"));
-            }
-        }
-        Ok(AnalyticsRequest { start, end, accounts, fields })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()
-    }
-
-    #[test]
-    fn restli_values_parse_lists_objects_and_encoded_leaves() {
-        assert_eq!(
-            parse_restli("List(urn%3Ali%3AsponsoredAccount%3A1,urn%3Ali%3AsponsoredAccount%3A2)").unwrap(),
-            RestLi::List(vec![
-                RestLi::Str("urn:li:sponsoredAccount:1".into()),
-                RestLi::Str("urn:li:sponsoredAccount:2".into())
-            ])
-        );
-        let search = parse_restli("(status:(values:List(ACTIVE,PAUSED)))").unwrap();
-        assert_eq!(
-            search.get("status").and_then(|s| s.get("values")),
-            Some(&RestLi::List(vec![RestLi::Str("ACTIVE".into()), RestLi::Str("PAUSED".into())]))
-        );
-        assert_eq!(parse_restli("List()").unwrap(), RestLi::List(vec![]));
-        assert!(parse_restli("(start:(year:2026)").is_err(), "unbalanced");
-        assert!(parse_restli("List(a,b))").is_err(), "trailing text");
-        assert!(parse_restli("(a%ZZ:1)").is_err(), "bad escape");
-    }
-
-    #[test]
-    fn date_ranges_and_accounts_are_read_strictly() {
-        let (start, end) =
-            parse_date_range("(start:(year:2026,month:6,day:1),end:(year:2026,month:6,day:30))", today()).unwrap();
-        assert_eq!((start, end), (NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(), today()));
-        let (_, open_end) = parse_date_range("(start:(year:2026,month:6,day:1))", today()).unwrap();
-        assert_eq!(open_end, today());
-        assert!(parse_date_range("(start:(year:2026,month:13,day:1))", today()).is_err());
-        assert!(parse_date_range("(start:(year:2026,month:6,day:2),end:(year:2026,month:6,day:1))", today()).is_err());
-        assert_eq!(parse_accounts("List(urn%3Ali%3AsponsoredAccount%3A507)").unwrap(), vec!["507".to_string()]);
-        // Rest.li 2.0 requires the URN's colons to be encoded: a raw colon is syntax.
-        assert!(parse_accounts("List(urn:li:sponsoredAccount:507)").is_err());
-        assert!(parse_accounts("List(urn%3Ali%3AsponsoredCampaign%3A507)").is_err());
-    }
-
-    #[test]
-    fn analytics_requests_are_checked_like_linkedin() {
-        let base = "q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:(year:2026,month:6,day:1),end:(year:2026,month:6,day:2))&accounts=List(urn%3Ali%3AsponsoredAccount%3A9)";
-        let ok = AnalyticsRequest::parse(
-            Some(&format!("{base}&fields=dateRange,pivotValues,impressions,costInLocalCurrency")),
-            today(),
-        )
-        .unwrap();
-        assert_eq!(ok.fields, ["dateRange", "pivotValues", "impressions", "costInLocalCurrency"]);
-        assert_eq!(ok.accounts, ["9"]);
-        let twenty_one: Vec<&str> =
-            ["dateRange", "pivotValues"].into_iter().chain(METRICS.iter().copied().take(19)).collect();
-        let error =
-            AnalyticsRequest::parse(Some(&format!("{base}&fields={}", twenty_one.join(","))), today()).unwrap_err();
-        assert!(error.contains("Too many fields"), "{error}");
-        let twenty = &twenty_one[..20];
-        assert!(AnalyticsRequest::parse(Some(&format!("{base}&fields={}", twenty.join(","))), today()).is_ok());
-        assert!(AnalyticsRequest::parse(Some(&format!("{base}&fields=spend")), today()).is_err(), "unknown field");
-        assert!(AnalyticsRequest::parse(Some(&base.replace("CREATIVE", "CAMPAIGN")), today()).is_err());
-        assert!(AnalyticsRequest::parse(Some(&base.replace("DAILY", "ALL")), today()).is_err());
-        assert!(AnalyticsRequest::parse(Some(&format!("{base}&q=analytics")), today()).is_err(), "repeated parameter");
     }
 
     #[test]

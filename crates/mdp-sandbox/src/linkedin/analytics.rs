@@ -1,0 +1,204 @@
+//! `adAnalytics?q=analytics`: the request checked as LinkedIn checks it, and one element per creative
+//! and UTC day with activity, with only the fields asked for.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::{Datelike, NaiveDate};
+
+use super::restli::{param, parse_accounts, parse_date_range, percent_decode, query_pairs};
+use super::{bad_request, finish_text, guard, money, usd_micros, MAX_FIELDS, METRICS, PLATFORM};
+use crate::json::{into_text, json_int, json_key, json_str};
+use crate::world::Metrics;
+use crate::Sandbox;
+
+pub(super) async fn analytics(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let fault = match guard(&sandbox, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let request = match AnalyticsRequest::parse(raw.as_deref(), sandbox.world.today) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&e),
+    };
+    let version = sandbox.version();
+    let world = &sandbox.world;
+    let mut elements: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut count = 0usize;
+    for account_id in &request.accounts {
+        // LinkedIn answers an empty report for accounts the token cannot read.
+        let Some(account) = world.account(PLATFORM, account_id) else { continue };
+        let units: Vec<_> = world.units(account).filter(|u| u.ad.is_some()).collect();
+        for day in request.start.iter_days().take_while(|d| *d <= request.end) {
+            for unit in &units {
+                let Some(ad) = unit.ad else { continue };
+                let m = world.unit_metrics(account, unit, day, version);
+                if m.is_zero() {
+                    continue; // no activity, no element
+                }
+                if count > 0 {
+                    elements.push(b',');
+                }
+                count += 1;
+                elements.push(b'{');
+                for (i, field) in request.fields.iter().enumerate() {
+                    if i > 0 {
+                        elements.push(b',');
+                    }
+                    json_key(&mut elements, field);
+                    match field.as_str() {
+                        "dateRange" => {
+                            let (y, mo, d) = (day.year(), day.month(), day.day());
+                            write!(
+                                elements,
+                                "{{\"start\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}},\"end\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}}}}"
+                            )
+                            .expect("writing to a Vec");
+                        }
+                        "pivotValues" => {
+                            elements.push(b'[');
+                            json_str(&mut elements, &format!("urn:li:sponsoredCreative:{}", ad.id));
+                            elements.push(b']');
+                        }
+                        metric => {
+                            let ok = write_metric(&mut elements, metric, &m, account.currency);
+                            debug_assert!(ok, "fields were validated");
+                        }
+                    }
+                }
+                elements.push(b'}');
+            }
+        }
+    }
+    let mut body: Vec<u8> = Vec::with_capacity(elements.len() + 128);
+    body.extend_from_slice(b"{\"elements\":[");
+    body.extend_from_slice(&elements);
+    write!(body, "],\"paging\":{{\"start\":0,\"count\":{count},\"links\":[]}}}}").expect("writing to a Vec");
+    finish_text(into_text(body), fault)
+}
+
+/// Write one metric of one creative-day, as LinkedIn renders it (counts as JSON integers, money as
+/// strings); `false`: not a metric the sandbox serves.
+fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> bool {
+    let conversions = m.conversions_micros / 1_000_000; // whole conversions on LinkedIn
+    let n = match name {
+        "impressions" => m.impressions,
+        "clicks" | "landingPageClicks" => m.clicks,
+        "costInLocalCurrency" => {
+            json_str(buf, &money(m.spend_micros, currency));
+            return true;
+        }
+        "costInUsd" => {
+            json_str(buf, &money(usd_micros(m.spend_micros, currency), "USD"));
+            return true;
+        }
+        "conversionValueInLocalCurrency" => {
+            json_str(buf, &crate::micros_to_decimal(m.conversion_value_micros));
+            return true;
+        }
+        "externalWebsiteConversions" => conversions,
+        "externalWebsitePostClickConversions" => conversions - m.view_through_conversions,
+        "externalWebsitePostViewConversions" => m.view_through_conversions,
+        "oneClickLeads" | "oneClickLeadFormOpens" | "actionClicks" | "otherEngagements" => 0,
+        "videoViews" | "videoStarts" => m.video_views,
+        "videoCompletions" => m.video_views / 4,
+        "likes" | "reactions" => m.likes,
+        "comments" => m.comments,
+        "shares" => m.shares,
+        "follows" => m.clicks / 100,
+        "totalEngagements" => m.clicks + m.likes + m.comments + m.shares + m.clicks / 100,
+        "companyPageClicks" => m.clicks / 50,
+        "approximateMemberReach" => m.impressions * 2 / 3,
+        _ => return false,
+    };
+    json_int(buf, n);
+    true
+}
+
+/// A parsed, validated `adAnalytics?q=analytics` request.
+#[derive(Debug, PartialEq)]
+pub(crate) struct AnalyticsRequest {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub accounts: Vec<String>,
+    pub fields: Vec<String>,
+}
+
+impl AnalyticsRequest {
+    pub(crate) fn parse(raw: Option<&str>, today: NaiveDate) -> Result<AnalyticsRequest, String> {
+        let pairs = query_pairs(raw)?;
+        let decoded = |name: &str| param(&pairs, name).map(percent_decode).transpose();
+        match decoded("q")?.as_deref() {
+            Some("analytics") => {}
+            Some("statistics") => return Err("q=statistics is not served by the sandbox; use q=analytics".into()),
+            _ => return Err("q: required, q=analytics".into()),
+        }
+        if decoded("pivot")?.as_deref() != Some("CREATIVE") {
+            return Err("pivot: the sandbox serves pivot=CREATIVE".into());
+        }
+        if decoded("timeGranularity")?.as_deref() != Some("DAILY") {
+            return Err("timeGranularity: the sandbox serves timeGranularity=DAILY".into());
+        }
+        let (start, end) = parse_date_range(param(&pairs, "dateRange").ok_or("dateRange: required")?, today)?;
+        let accounts = parse_accounts(param(&pairs, "accounts").ok_or("accounts: required")?)?;
+        let fields: Vec<String> = match param(&pairs, "fields") {
+            // Without `fields` LinkedIn returns impressions and clicks only.
+            None => vec!["impressions".into(), "clicks".into()],
+            Some(raw) => raw.split(',').map(percent_decode).collect::<Result<_, _>>()?,
+        };
+        if fields.len() > MAX_FIELDS {
+            return Err(format!(
+                "Too many fields requested: {} (at most {MAX_FIELDS}, dateRange and pivotValues included); split the request",
+                fields.len()
+            ));
+        }
+        for (i, field) in fields.iter().enumerate() {
+            if fields[..i].contains(field) {
+                return Err(format!("fields: {field} is requested twice"));
+            }
+            if field != "dateRange" && field != "pivotValues" && !METRICS.contains(&field.as_str()) {
+                return Err(format!("fields: {field} is not a valid field of AdAnalytics"));
+            }
+        }
+        Ok(AnalyticsRequest { start, end, accounts, fields })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()
+    }
+
+    #[test]
+    fn analytics_requests_are_checked_like_linkedin() {
+        let base = "q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:(year:2026,month:6,day:1),end:(year:2026,month:6,day:2))&accounts=List(urn%3Ali%3AsponsoredAccount%3A9)";
+        let ok = AnalyticsRequest::parse(
+            Some(&format!("{base}&fields=dateRange,pivotValues,impressions,costInLocalCurrency")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(ok.fields, ["dateRange", "pivotValues", "impressions", "costInLocalCurrency"]);
+        assert_eq!(ok.accounts, ["9"]);
+        let twenty_one: Vec<&str> =
+            ["dateRange", "pivotValues"].into_iter().chain(METRICS.iter().copied().take(19)).collect();
+        let error =
+            AnalyticsRequest::parse(Some(&format!("{base}&fields={}", twenty_one.join(","))), today()).unwrap_err();
+        assert!(error.contains("Too many fields"), "{error}");
+        let twenty = &twenty_one[..20];
+        assert!(AnalyticsRequest::parse(Some(&format!("{base}&fields={}", twenty.join(","))), today()).is_ok());
+        assert!(AnalyticsRequest::parse(Some(&format!("{base}&fields=spend")), today()).is_err(), "unknown field");
+        assert!(AnalyticsRequest::parse(Some(&base.replace("CREATIVE", "CAMPAIGN")), today()).is_err());
+        assert!(AnalyticsRequest::parse(Some(&base.replace("DAILY", "ALL")), today()).is_err());
+        assert!(AnalyticsRequest::parse(Some(&format!("{base}&q=analytics")), today()).is_err(), "repeated parameter");
+    }
+}

@@ -1,0 +1,322 @@
+//! The `insights` edge: the query's parameters checked as Meta checks them, and its daily rows
+//! rendered (every number a string, conversions under overlapping action types).
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{Months, NaiveDate};
+use serde_json::Value;
+
+use super::paging::{fingerprint, page_body, page_window};
+use super::{
+    ad_effective_status, bad_param, error, fields, money, status_list, EFFECTIVE_STATUSES, INSIGHTS_FIELDS,
+    MAX_MONTHS_BACK, MAX_QUERY_CELLS,
+};
+use crate::json::{json_int, json_key, json_str};
+use crate::world::{Account, Metrics, Unit};
+use crate::Sandbox;
+
+/// One page of an insights query: only the rows up to the page's end (and one more, to know whether
+/// there is a next page) are computed, and only the page's rows are rendered.
+pub(super) fn insights_page(
+    sandbox: &Sandbox,
+    account: &Account,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Result<Vec<u8>, Response> {
+    let query = insights_query(sandbox, account, params)?;
+    let (start, limit) = page_window(params, query.print)?;
+    let version = sandbox.version();
+    let mut data = Vec::with_capacity(limit * 600);
+    let mut index = 0usize; // rows with delivery seen so far
+    let mut more = false;
+    'days: for day in query.since.iter_days().take_while(|d| *d <= query.until) {
+        for unit in &query.units {
+            let m = sandbox.world.unit_metrics(account, unit, day, version);
+            if m.is_zero() {
+                continue; // Meta leaves out rows without delivery
+            }
+            if index >= start.saturating_add(limit) {
+                more = true;
+                break 'days;
+            }
+            if index >= start {
+                if index > start {
+                    data.push(b',');
+                }
+                insights_row(&mut data, account, unit, day, &m, &query.fields);
+            }
+            index += 1;
+        }
+    }
+    let start = start.min(index);
+    let end = start.saturating_add(limit).min(index);
+    Ok(page_body(&data, start, end, more, query.print, headers, path, raw_query))
+}
+
+/// What an insights query selects: its days, ads, fields (each once; dates come last) and cursor fingerprint.
+struct InsightsQuery<'a> {
+    since: NaiveDate,
+    until: NaiveDate,
+    units: Vec<Unit<'a>>,
+    fields: Vec<String>,
+    print: u64,
+}
+
+fn insights_query<'a>(
+    sandbox: &'a Sandbox,
+    account: &'a Account,
+    params: &HashMap<String, String>,
+) -> Result<InsightsQuery<'a>, Response> {
+    let param = |name: &str| params.get(name).map(String::as_str);
+    if param("level") != Some("ad") {
+        return Err(bad_param("The sandbox serves level=ad insights only (param level)"));
+    }
+    if param("time_increment") != Some("1") {
+        return Err(bad_param("The sandbox serves daily insights only: time_increment must be 1"));
+    }
+    if param("date_preset").is_some() {
+        return Err(bad_param("The sandbox serves time_range queries, not date_preset"));
+    }
+    if let Some(b) = param("breakdowns") {
+        if b != "[]" && !b.is_empty() {
+            return Err(bad_param("The sandbox serves no breakdowns"));
+        }
+    }
+    if let Some(v) = param("use_unified_attribution_setting") {
+        if v != "true" && v != "false" {
+            return Err(bad_param("Param use_unified_attribution_setting must be a boolean"));
+        }
+    }
+    let fields = fields(params, INSIGHTS_FIELDS, "AdsInsights")?;
+    let raw_range =
+        param("time_range").ok_or_else(|| bad_param("The sandbox needs a time_range (JSON with since and until)"))?;
+    let range: Value =
+        serde_json::from_str(raw_range).map_err(|_| bad_param("param time_range must be a JSON object"))?;
+    let date = |key: &str| range[key].as_str().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let (Some(since), Some(until)) = (date("since"), date("until")) else {
+        return Err(bad_param(
+            "param time_range must be an object with 'since' and 'until' dates formatted YYYY-MM-DD",
+        ));
+    };
+    if until < since {
+        return Err(bad_param("param time_range: since must be on or before until"));
+    }
+    let today = sandbox.world.today;
+    if today.checked_sub_months(Months::new(MAX_MONTHS_BACK)).is_some_and(|limit| since < limit) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            3018,
+            None,
+            "(#3018) The start date of the time range cannot be beyond 37 months from the current date",
+        ));
+    }
+    // Which ads: without a filter, `level=ad` leaves out deleted and archived ads.
+    let mut wanted: Vec<String> =
+        EFFECTIVE_STATUSES.iter().filter(|s| !matches!(**s, "DELETED" | "ARCHIVED")).map(|s| s.to_string()).collect();
+    if let Some(raw) = param("filtering") {
+        let filters: Value =
+            serde_json::from_str(raw).map_err(|_| bad_param("param filtering must be a JSON array"))?;
+        for f in filters.as_array().ok_or_else(|| bad_param("param filtering must be a JSON array"))? {
+            let field = f["field"].as_str().unwrap_or_default();
+            let op = f["operator"].as_str().unwrap_or_default();
+            if field != "ad.effective_status" || op != "IN" {
+                return Err(bad_param(&format!(
+                    "Filtering field {field} with operation {op} is not supported by the sandbox"
+                )));
+            }
+            wanted = status_list(&f["value"], "filtering.value")?;
+        }
+    }
+    let units: Vec<Unit<'_>> = sandbox
+        .world
+        .units(account)
+        .filter(|u| u.ad.is_some() && wanted.iter().any(|w| w == ad_effective_status(u)))
+        .collect();
+    let days = (until - since).num_days() as usize + 1;
+    if days * units.len() > MAX_QUERY_CELLS {
+        return Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            1,
+            Some(99),
+            "Please reduce the amount of data you're asking for, then retry your request",
+        ));
+    }
+    let print = fingerprint(&[
+        &account.id,
+        "insights",
+        param("fields").unwrap_or(""),
+        raw_range,
+        param("filtering").unwrap_or(""),
+        param("level").unwrap_or(""),
+    ]);
+    // A field named twice is one key of the row; the dates are always written, last.
+    let mut once: Vec<String> = Vec::new();
+    for f in fields {
+        if f != "date_start" && f != "date_stop" && !once.contains(&f) {
+            once.push(f);
+        }
+    }
+    Ok(InsightsQuery { since, until, units, fields: once, print })
+}
+
+/// Write an array of `{"action_type", "value"}` objects.
+fn write_actions(buf: &mut Vec<u8>, list: &[(&str, String)]) {
+    buf.push(b'[');
+    for (i, (action_type, value)) in list.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"action_type\":");
+        json_str(buf, action_type);
+        buf.extend_from_slice(b",\"value\":");
+        json_str(buf, value);
+        buf.push(b'}');
+    }
+    buf.push(b']');
+}
+
+/// The `actions` of a row: conversions under three overlapping types (a pixel purchase is also a
+/// `purchase` and an `omni_purchase`), plus engagement actions that are not conversions.
+fn actions(m: &Metrics) -> Vec<(&'static str, String)> {
+    let link_clicks = link_clicks(m);
+    let engagement = m.likes + m.comments + m.shares + link_clicks;
+    let mut out = Vec::new();
+    let count = |out: &mut Vec<(&'static str, String)>, t: &'static str, n: i64| {
+        if n > 0 {
+            out.push((t, n.to_string()));
+        }
+    };
+    count(&mut out, "comment", m.comments);
+    count(&mut out, "link_click", link_clicks);
+    count(&mut out, "post", m.shares);
+    count(&mut out, "post_reaction", m.likes);
+    count(&mut out, "video_view", m.video_views);
+    count(&mut out, "post_engagement", engagement + m.video_views);
+    count(&mut out, "page_engagement", engagement + m.video_views);
+    count(&mut out, "landing_page_view", link_clicks * 9 / 10);
+    if m.conversions_micros > 0 {
+        let n = crate::micros_to_decimal(m.conversions_micros);
+        out.push(("offsite_conversion.fb_pixel_purchase", n.clone()));
+        out.push(("omni_purchase", n.clone()));
+        out.push(("purchase", n));
+    }
+    out
+}
+
+fn link_clicks(m: &Metrics) -> i64 {
+    m.clicks - m.clicks / 10
+}
+
+/// Write a number as Meta does: a JSON string.
+fn num_str(buf: &mut Vec<u8>, n: i64) {
+    buf.push(b'"');
+    json_int(buf, n);
+    buf.push(b'"');
+}
+
+fn fmt_str(buf: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    buf.push(b'"');
+    buf.write_fmt(args).expect("writing to a Vec");
+    buf.push(b'"');
+}
+
+/// Write one insights row; `fields` are unique and hold no dates.
+fn insights_row(buf: &mut Vec<u8>, account: &Account, unit: &Unit<'_>, day: NaiveDate, m: &Metrics, fields: &[String]) {
+    let (group, ad) = (unit.ad_group.expect("ad units"), unit.ad.expect("ad units"));
+    let reach = (m.impressions * 4 / 5).max(1);
+    buf.push(b'{');
+    for f in fields {
+        let mark = buf.len();
+        json_key(buf, f);
+        match f.as_str() {
+            "account_id" => json_str(buf, &account.id),
+            "account_name" => json_str(buf, &account.name),
+            "account_currency" => json_str(buf, account.currency),
+            "campaign_id" => json_str(buf, &unit.campaign.id),
+            "campaign_name" => json_str(buf, &unit.campaign.name),
+            "adset_id" => json_str(buf, &group.id),
+            "adset_name" => json_str(buf, &group.name),
+            "ad_id" => json_str(buf, &ad.id),
+            "ad_name" => json_str(buf, &ad.name),
+            "impressions" => num_str(buf, m.impressions),
+            "reach" => num_str(buf, reach),
+            "frequency" => fmt_str(buf, format_args!("{:.6}", m.impressions as f64 / reach as f64)),
+            "clicks" => num_str(buf, m.clicks),
+            "inline_link_clicks" => num_str(buf, link_clicks(m)),
+            "spend" => json_str(buf, &money(m.spend_micros, account.currency)),
+            "cpm" => fmt_str(buf, format_args!("{:.6}", m.spend_micros as f64 / 1000.0 / m.impressions.max(1) as f64)),
+            "cpc" if m.clicks > 0 => fmt_str(buf, format_args!("{:.6}", m.spend_micros as f64 / 1e6 / m.clicks as f64)),
+            "ctr" => fmt_str(buf, format_args!("{:.6}", m.clicks as f64 * 100.0 / m.impressions.max(1) as f64)),
+            "actions" => {
+                let a = actions(m);
+                if a.is_empty() {
+                    buf.truncate(mark);
+                    continue;
+                }
+                write_actions(buf, &a);
+            }
+            "action_values" => {
+                if m.conversion_value_micros == 0 {
+                    buf.truncate(mark);
+                    continue;
+                }
+                let v = money(m.conversion_value_micros, account.currency);
+                write_actions(
+                    buf,
+                    &[
+                        ("offsite_conversion.fb_pixel_purchase", v.clone()),
+                        ("omni_purchase", v.clone()),
+                        ("purchase", v),
+                    ],
+                );
+            }
+            "video_play_actions" => {
+                if m.video_views == 0 {
+                    buf.truncate(mark);
+                    continue;
+                }
+                write_actions(buf, &[("video_view", m.video_views.to_string())]);
+            }
+            "inline_post_engagement" => num_str(buf, m.likes + m.comments + m.shares + link_clicks(m)),
+            _ => {
+                // cpc without clicks is left out, as Meta does
+                buf.truncate(mark);
+                continue;
+            }
+        }
+        buf.push(b',');
+    }
+    buf.extend_from_slice(b"\"date_start\":");
+    fmt_str(buf, format_args!("{day}"));
+    buf.extend_from_slice(b",\"date_stop\":");
+    fmt_str(buf, format_args!("{day}"));
+    buf.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_appear_under_overlapping_types_next_to_engagement() {
+        let m = Metrics {
+            clicks: 50,
+            impressions: 1000,
+            conversions_micros: 2_000_000,
+            likes: 3,
+            video_views: 10,
+            ..Default::default()
+        };
+        let a = actions(&m);
+        let of = |t: &str| a.iter().find(|(x, _)| *x == t).map(|(_, v)| v.clone());
+        assert_eq!(of("offsite_conversion.fb_pixel_purchase").as_deref(), Some("2"));
+        assert_eq!(of("purchase").as_deref(), Some("2"));
+        assert_eq!(of("post_reaction").as_deref(), Some("3"));
+        assert_eq!(of("comment"), None, "zero actions are left out");
+    }
+}
