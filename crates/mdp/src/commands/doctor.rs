@@ -220,13 +220,15 @@ async fn check_warehouse(report: &mut Report, target_name: &str, options: &Conne
     // Postgres: readers connect while a writer runs; ask whether one does.
     match warehouse.check_no_other_writer().await {
         Ok(()) => report.ok("warehouse", format!("{} (target '{target_name}'): connected", warehouse.describe())),
-        Err(e @ (WarehouseError::Locked { .. } | WarehouseError::LockedUnknownHolder { .. })) => report.locked(
-            "warehouse",
-            format!("{} (target '{target_name}'): connected, but {e}", warehouse.describe()),
-        ),
+        Err(e @ (WarehouseError::Locked { .. } | WarehouseError::LockedUnknownHolder { .. })) => {
+            report.locked("warehouse", format!("{} (target '{target_name}'): connected, but {e}", warehouse.describe()))
+        }
         Err(e) => report.warn(
             "warehouse",
-            format!("{} (target '{target_name}'): connected; cannot tell whether a writer runs: {e}", warehouse.describe()),
+            format!(
+                "{} (target '{target_name}'): connected; cannot tell whether a writer runs: {e}",
+                warehouse.describe()
+            ),
         ),
     }
     match Metadata::new(warehouse.as_ref()).version().await {
