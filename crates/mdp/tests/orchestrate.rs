@@ -107,6 +107,29 @@ fn a_failing_platform_blocks_only_its_readers_a_refused_token_is_not_retried_and
 }
 
 #[test]
+fn a_platform_failing_longer_than_the_http_retries_is_retried_as_a_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    // Six server errors in a row outlast the HTTP client's six attempts: the first Google ingest task
+    // fails with a transport error, which may pass, so the task runs again (and succeeds).
+    post_json(
+        &format!("{}/_sandbox/faults", sandbox.url),
+        serde_json::json!({"platform": "google_ads", "kind": "server_error", "count": 6}),
+    );
+    let args = ["pipeline", "--no-build", "--source", "google_ads", "--concurrency", "1", "--retries", "1"];
+    let out = run(&project, &[&args[..], &["--retry-delay", "0"]].concat());
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let t = tasks(&project, &run_id(&out));
+    let mut attempts: Vec<i64> = with_prefix(&t, "ingest.google_ads.").iter().map(|i| i.2).collect();
+    attempts.sort();
+    assert_eq!(attempts, [1, 2], "the account that ran first was retried once: {t:?}");
+    assert!(t.iter().all(|i| i.1 == "success"), "{t:?}");
+    assert!(log.contains("1 retried"), "{log}");
+}
+
+#[test]
 fn pipeline_task_re_runs_only_the_named_tasks_and_names_a_mistyped_one() {
     let tmp = tempfile::tempdir().unwrap();
     let sandbox = start_sandbox();
