@@ -292,6 +292,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_action_state_has_one_spelling_in_pages_and_the_api() {
+        for state in [ActionState::Running, ActionState::Succeeded, ActionState::Failed] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(state.as_str().parse::<ActionState>(), Ok(state));
+        }
+        assert!("success".parse::<ActionState>().is_err());
+    }
+
+    #[test]
     fn the_run_is_read_from_the_commands_output() {
         assert_eq!(run_id_in("run 01a2-ff (pipeline): 256 tasks, 4 at a time").as_deref(), Some("01a2-ff"));
         assert_eq!(run_id_in("details: mdp runs show 01a2-ff").as_deref(), Some("01a2-ff"));
