@@ -1,4 +1,5 @@
-//! The shared vocabulary of mdp: which ad platforms exist, what a date window is, how a run is named.
+//! The shared vocabulary of mdp: which ad platforms exist, what a date window is, how a run is named,
+//! the status words of runs and tasks, and what a task of an orchestrated run is.
 //!
 //! Every other mdp crate depends on this one, so it stays small and boring.
 //!
@@ -25,10 +26,14 @@
 mod date_window;
 mod platform;
 mod run_id;
+pub mod status;
+pub mod task;
 
 pub use date_window::{DateWindow, DateWindowError};
 pub use platform::{Platform, UnknownPlatformError};
 pub use run_id::RunId;
+pub use status::{RunStatus, TaskState, UnknownWordError};
+pub use task::{TaskId, TaskKind};
 
 /// The version of mdp, as written in the workspace's Cargo.toml.
 pub const MDP_VERSION: &str = env!("CARGO_PKG_VERSION");

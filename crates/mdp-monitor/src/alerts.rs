@@ -25,11 +25,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, SecondsFormat, Utc};
+use mdp_core::{RunStatus, TaskState};
 use mdp_project::alerts::{redact_url, AlertEvent, AlertsConfig, NotifierKind, UrlRef};
 use mdp_project::{Secret, SecretError, SecretRef};
 use mdp_warehouse::meta::{CheckResultRecord, IncidentRecord, Metadata, RunRecord, TaskRecord};
 use mdp_warehouse::Warehouse;
 use serde_json::{json, Value};
+
+use crate::checks::CheckStatus;
 
 /// The version tag of the webhook payload's shape.
 pub const PAYLOAD_SCHEMA: &str = "mdp.alert/v1";
@@ -66,14 +69,14 @@ pub fn run_subject(command: &str) -> String {
     command.split_whitespace().next().unwrap_or("run").to_string()
 }
 
-/// Turns a `check_results` status into a severity (`None`: green; statuses that say nothing, such as
-/// `skipped`, are left out by [`observations`]).
+/// Turns a `check_results` status into a severity (`None`: green; `skipped`, which says nothing, and
+/// words that are not check statuses are left out by [`observations`]).
 fn check_severity(status: &str) -> Option<Option<Severity>> {
-    match status.to_ascii_lowercase().as_str() {
-        "fail" | "failed" | "error" => Some(Some(Severity::Fail)),
-        "warn" | "warning" => Some(Some(Severity::Warn)),
-        "pass" | "success" | "ok" => Some(None),
-        _ => None,
+    match status.parse::<CheckStatus>().ok()? {
+        CheckStatus::Fail | CheckStatus::Error => Some(Some(Severity::Fail)),
+        CheckStatus::Warn => Some(Some(Severity::Warn)),
+        CheckStatus::Pass => Some(None),
+        CheckStatus::Skipped => None,
     }
 }
 
@@ -81,15 +84,15 @@ fn check_severity(status: &str) -> Option<Option<Severity>> {
 pub fn observations(run: &RunRecord, tasks: &[TaskRecord], checks: &[CheckResultRecord]) -> Vec<Observation> {
     let mut out = Vec::new();
     let subject = run_subject(&run.command);
-    let red = match run.status.as_str() {
-        "failed" => Some(Some(Severity::Fail)),
-        "success" => Some(None),
-        _ => None, // still running: nothing to say yet
+    let red = match run.status.parse::<RunStatus>() {
+        Ok(RunStatus::Failed) => Some(Some(Severity::Fail)),
+        Ok(RunStatus::Success) => Some(None),
+        Ok(RunStatus::Running) | Err(_) => None, // still running: nothing to say yet
     };
     if let Some(red) = red {
         let failed_tasks = tasks
             .iter()
-            .filter(|t| t.state == "failed")
+            .filter(|t| t.state.parse::<TaskState>() == Ok(TaskState::Failed))
             .map(|t| format!("{}: {}", t.task_id, t.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("")))
             .collect();
         out.push(Observation {
@@ -121,11 +124,13 @@ pub fn observations(run: &RunRecord, tasks: &[TaskRecord], checks: &[CheckResult
     out
 }
 
+/// The severity an incident's last status (a run's or a check's) stands for.
 fn severity_of_status(status: Option<&str>) -> Option<Severity> {
-    match status {
-        Some("failed") => Some(Severity::Fail),
-        Some(other) => check_severity(other).flatten(),
-        None => None,
+    let status = status?;
+    match status.parse::<RunStatus>() {
+        Ok(RunStatus::Failed) => Some(Severity::Fail),
+        Ok(RunStatus::Success | RunStatus::Running) => None,
+        Err(_) => check_severity(status).flatten(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! A DAG of tasks and the executor that runs it: bounded concurrency, retries with exponential
 //! backoff, per-task timeouts, and one clear final state per task.
 //!
-//! The executor knows nothing of what a task does: a [`TaskRunner`] runs one attempt, a
+//! The executor knows nothing of what a task does: a [`TaskRunner`] runs one attempt and says whether
+//! its failure is worth retrying ([`TaskError`]: an expired token is not, a rate limit is), a
 //! [`TaskObserver`] hears every state change (the pipeline records them in `task_instances`). A task
 //! runs when all its upstream tasks succeeded; when one failed, it ends `upstream_failed` without
 //! running — unless the task is marked `tolerate_upstream_failure` (a mart that may run with the
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
+pub use mdp_core::task::{DEFAULT_TASK_MAX_RETRY_DELAY, DEFAULT_TASK_RETRY_DELAY};
+pub use mdp_core::{TaskKind, TaskState};
 use serde::Serialize;
 
 /// One task of a DAG.
@@ -24,8 +27,8 @@ use serde::Serialize;
 pub struct Task {
     /// Unique in its DAG, e.g. `ingest.google_ads`, `model.mdp_marketing.fct_ad_performance_daily`.
     pub id: String,
-    /// What runs it: `ingest`, `model`, `seed`, `test`, `noop`, ….
-    pub kind: String,
+    /// What runs it.
+    pub kind: TaskKind,
     pub upstream: Vec<String>,
     /// Retries after the first attempt (0: one attempt).
     pub retries: u32,
@@ -39,14 +42,15 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn new(id: impl Into<String>, kind: impl Into<String>, upstream: Vec<String>) -> Task {
+    /// A task with one attempt (no retries) and no timeout.
+    pub fn new(id: impl Into<String>, kind: TaskKind, upstream: Vec<String>) -> Task {
         Task {
             id: id.into(),
-            kind: kind.into(),
+            kind,
             upstream,
             retries: 0,
-            retry_delay: Duration::from_secs(30),
-            max_retry_delay: Duration::from_secs(600),
+            retry_delay: DEFAULT_TASK_RETRY_DELAY,
+            max_retry_delay: DEFAULT_TASK_MAX_RETRY_DELAY,
             timeout: None,
             tolerate_upstream_failure: false,
         }
@@ -59,31 +63,6 @@ impl Task {
     }
 }
 
-/// The final (or current) state of a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    Running,
-    Success,
-    Failed,
-    /// Not run: an upstream task failed.
-    UpstreamFailed,
-    /// Not run: the run was cancelled first.
-    Skipped,
-}
-
-impl TaskState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Running => "running",
-            TaskState::Success => "success",
-            TaskState::Failed => "failed",
-            TaskState::UpstreamFailed => "upstream_failed",
-            TaskState::Skipped => "skipped",
-        }
-    }
-}
-
 /// What one successful attempt reports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskOutput {
@@ -91,6 +70,35 @@ pub struct TaskOutput {
     /// A short log of the attempt (kept in `task_instances.log`).
     pub log: String,
 }
+
+/// Why an attempt failed, and whether another attempt may succeed. Only retryable errors are
+/// retried: an expired token, a wrong setting or a SQL syntax error fail the same way every time,
+/// so they end the task at once; a rate limit, a lost connection or a timeout may pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl TaskError {
+    /// A failure that may pass (rate limited, unreachable, busy, timed out).
+    pub fn retryable(message: impl Into<String>) -> TaskError {
+        TaskError { message: message.into(), retryable: true }
+    }
+
+    /// A failure that needs someone to act first (credentials, configuration, bad SQL, a failed test).
+    pub fn permanent(message: impl Into<String>) -> TaskError {
+        TaskError { message: message.into(), retryable: false }
+    }
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TaskError {}
 
 /// The outcome of a task.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -135,7 +143,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Runs one attempt of a task.
 pub trait TaskRunner: Send + Sync {
-    fn run<'a>(&'a self, task: &'a Task, attempt: u32) -> BoxFuture<'a, Result<TaskOutput, String>>;
+    fn run<'a>(&'a self, task: &'a Task, attempt: u32) -> BoxFuture<'a, Result<TaskOutput, TaskError>>;
 }
 
 /// Hears state changes (to record them); the default hears nothing.
@@ -318,7 +326,8 @@ pub async fn execute(
     DagOutcome { tasks: outcomes.into_values().collect(), partial, cancelled }
 }
 
-/// Attempts of one task: retries with backoff, a timeout per attempt; reports each state change.
+/// Attempts of one task: retries of retryable failures with backoff, a timeout per attempt (a timeout
+/// is retryable); reports each state change.
 async fn run_task<'a>(
     task: &'a Task,
     runner: &'a dyn TaskRunner,
@@ -346,7 +355,9 @@ async fn run_task<'a>(
         let result = match task.timeout {
             Some(limit) => match tokio::time::timeout(limit, attempt).await {
                 Ok(r) => r,
-                Err(_) => Err(format!("timed out after {:.0?} (attempt {})", limit, outcome.attempts)),
+                Err(_) => {
+                    Err(TaskError::retryable(format!("timed out after {:.0?} (attempt {})", limit, outcome.attempts)))
+                }
             },
             None => attempt.await,
         };
@@ -359,8 +370,8 @@ async fn run_task<'a>(
                 break;
             }
             Err(error) => {
-                outcome.error = Some(error);
-                if outcome.attempts > task.retries {
+                outcome.error = Some(error.message);
+                if !error.retryable || outcome.attempts > task.retries {
                     outcome.state = TaskState::Failed;
                     break;
                 }
@@ -380,23 +391,28 @@ mod tests {
 
     use super::*;
 
-    /// Fails a task's first `n` attempts, sleeps when told, records the order of starts.
+    /// Fails a task's first `n` attempts (retryably), fails some for good, sleeps when told, records
+    /// the order of starts.
     #[derive(Default)]
     struct Script {
         failures: HashMap<String, u32>,
+        permanent: HashMap<String, String>,
         slow: HashMap<String, Duration>,
         started: Mutex<Vec<String>>,
     }
 
     impl TaskRunner for Script {
-        fn run<'a>(&'a self, task: &'a Task, attempt: u32) -> BoxFuture<'a, Result<TaskOutput, String>> {
+        fn run<'a>(&'a self, task: &'a Task, attempt: u32) -> BoxFuture<'a, Result<TaskOutput, TaskError>> {
             Box::pin(async move {
                 self.started.lock().unwrap().push(task.id.clone());
                 if let Some(d) = self.slow.get(&task.id) {
                     tokio::time::sleep(*d).await;
                 }
+                if let Some(message) = self.permanent.get(&task.id) {
+                    return Err(TaskError::permanent(message.clone()));
+                }
                 if attempt <= self.failures.get(&task.id).copied().unwrap_or(0) {
-                    return Err(format!("attempt {attempt} failed"));
+                    return Err(TaskError::retryable(format!("attempt {attempt} failed")));
                 }
                 Ok(TaskOutput { rows: Some(1), log: format!("{} ok", task.id) })
             })
@@ -416,7 +432,7 @@ mod tests {
             edges
                 .iter()
                 .map(|(id, up)| {
-                    let mut t = Task::new(*id, "noop", up.iter().map(|s| s.to_string()).collect());
+                    let mut t = Task::new(*id, TaskKind::Noop, up.iter().map(|s| s.to_string()).collect());
                     t.retries = 2;
                     t.retry_delay = Duration::from_secs(10);
                     t
@@ -441,6 +457,32 @@ mod tests {
         assert_eq!(out.get("a").unwrap().attempts, 3);
         assert_eq!(out.get("b").unwrap().attempts, 1);
         assert_eq!(*sleeper.0.lock().unwrap(), [Duration::from_secs(10), Duration::from_secs(20)]);
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_attempted_once_and_its_message_kept() {
+        let d = dag(&[("ingest", &[]), ("model", &["ingest"])]);
+        let message = "tiktok_ads: the access token was refused (40105: expired); renew the token";
+        let script = Script { permanent: HashMap::from([("ingest".into(), message.into())]), ..Default::default() };
+        let sleeper = NoWait(Mutex::new(Vec::new()));
+        let out = run(&d, &script, &sleeper).await;
+        let ingest = out.get("ingest").unwrap();
+        assert_eq!((ingest.state, ingest.attempts), (TaskState::Failed, 1), "retries were allowed: 2");
+        assert_eq!(ingest.error.as_deref(), Some(message));
+        assert!(sleeper.0.lock().unwrap().is_empty(), "no backoff for an error that will not pass");
+        assert_eq!(out.get("model").unwrap().state, TaskState::UpstreamFailed);
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_attempt_is_retried() {
+        let mut d = dag(&[("slow", &[])]);
+        d.tasks[0].retries = 1;
+        d.tasks[0].timeout = Some(Duration::from_millis(20));
+        let script = Script { slow: HashMap::from([("slow".into(), Duration::from_secs(5))]), ..Default::default() };
+        let sleeper = NoWait(Mutex::new(Vec::new()));
+        let out = run(&d, &script, &sleeper).await;
+        assert_eq!((out.get("slow").unwrap().state, out.get("slow").unwrap().attempts), (TaskState::Failed, 2));
+        assert_eq!(*sleeper.0.lock().unwrap(), [Duration::from_secs(10)]);
     }
 
     #[tokio::test]
@@ -504,7 +546,7 @@ mod tests {
 
     #[test]
     fn bad_dags_are_refused_with_the_task_named() {
-        let t = |id: &str, up: &[&str]| Task::new(id, "noop", up.iter().map(|s| s.to_string()).collect());
+        let t = |id: &str, up: &[&str]| Task::new(id, TaskKind::Noop, up.iter().map(|s| s.to_string()).collect());
         assert_eq!(Dag::new(vec![t("a", &[]), t("a", &[])]).unwrap_err(), DagError::Duplicate("a".into()));
         assert_eq!(
             Dag::new(vec![t("a", &["x"])]).unwrap_err().to_string(),
@@ -516,7 +558,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let mut t = Task::new("a", "noop", vec![]);
+        let mut t = Task::new("a", TaskKind::Noop, vec![]);
         t.retry_delay = Duration::from_secs(30);
         t.max_retry_delay = Duration::from_secs(100);
         assert_eq!([1, 2, 3, 4].map(|r| t.backoff(r).as_secs()), [30, 60, 100, 100]);

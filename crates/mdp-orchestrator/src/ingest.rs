@@ -102,6 +102,10 @@ pub struct StreamReport {
     pub seconds: f64,
     /// The failure, naming platform, account and window, with the API's own code and message.
     pub error: Option<String>,
+    /// Whether the failure may pass on a later attempt (rate limited, unreachable, a lock conflict):
+    /// see [`SourceError::is_retryable`] and [`WarehouseError::is_retryable`].
+    #[serde(skip)]
+    pub retryable: bool,
 }
 
 /// The outcome of an ingest.
@@ -130,6 +134,16 @@ enum StepError {
     Warehouse(#[from] WarehouseError),
     #[error("{0}")]
     Other(String),
+}
+
+impl StepError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            StepError::Source(e) => e.is_retryable(),
+            StepError::Warehouse(e) => e.is_retryable(),
+            StepError::Other(_) => false,
+        }
+    }
 }
 
 /// The load-metadata columns appended to every raw row.
@@ -274,6 +288,7 @@ impl<'w> Ingest<'w> {
                     let mut report = self.report(job, "*", stream.name);
                     report.error =
                         Some(format!("{} stream {}: cannot create its raw table: {e}", settings.platform, stream.name));
+                    report.retryable = e.is_retryable();
                     streams.push(report);
                 }
             }
@@ -328,6 +343,7 @@ impl<'w> Ingest<'w> {
             rows: 0,
             seconds: 0.0,
             error: None,
+            retryable: false,
         }
     }
 
@@ -342,6 +358,7 @@ impl<'w> Ingest<'w> {
             Ok(account) => account,
             Err(e) => {
                 report.error = Some(format!("{} account {account_id}: {e}", settings.platform));
+                report.retryable = e.is_retryable();
                 return vec![report];
             }
         };
@@ -352,7 +369,10 @@ impl<'w> Ingest<'w> {
                 report.rows = rows;
                 report.windows = 1;
             }
-            Err(e) => report.error = Some(format!("{} account {account_id} stream accounts: {e}", settings.platform)),
+            Err(e) => {
+                report.error = Some(format!("{} account {account_id} stream accounts: {e}", settings.platform));
+                report.retryable = e.is_retryable();
+            }
         }
         report.seconds = started.elapsed().as_secs_f64();
         reports.push(report);
@@ -374,7 +394,8 @@ impl<'w> Ingest<'w> {
                     .await
                     .map(|rows| (1, rows))
                     .map_err(|e| {
-                        (0, 0, format!("{} account {account_id} stream {}: {e}", settings.platform, stream.name))
+                        let message = format!("{} account {account_id} stream {}: {e}", settings.platform, stream.name);
+                        (0, 0, message, e.is_retryable())
                     }),
                 StreamKind::Daily => self.daily(job, stream, &account, today).await,
             };
@@ -383,10 +404,11 @@ impl<'w> Ingest<'w> {
                     report.windows = windows;
                     report.rows = rows;
                 }
-                Err((windows, rows, e)) => {
+                Err((windows, rows, e, retryable)) => {
                     report.windows = windows;
                     report.rows = rows;
                     report.error = Some(e);
+                    report.retryable = retryable;
                 }
             }
             report.seconds = started.elapsed().as_secs_f64();
@@ -487,7 +509,7 @@ impl<'w> Ingest<'w> {
         stream: &StreamSpec,
         account: &AccountInfo,
         today: NaiveDate,
-    ) -> Result<(usize, u64), (usize, u64, String)> {
+    ) -> Result<(usize, u64), (usize, u64, String, bool)> {
         let settings = job.source.settings();
         let describe = |window: Option<&DateWindow>, e: &dyn std::fmt::Display| match window {
             Some(w) => format!("{} account {} stream {} window {w}: {e}", settings.platform, account.id, stream.name),
@@ -495,7 +517,7 @@ impl<'w> Ingest<'w> {
         };
         let (windows, mut cursor) = match self.plan(job, stream, account, today).await {
             Ok(plan) => plan,
-            Err(e) => return Err((0, 0, describe(None, &e))),
+            Err(e) => return Err((0, 0, describe(None, &e), e.is_retryable())),
         };
         let (mut done, mut rows) = (0, 0);
         self.observer.event(IngestEvent::StreamStarted {
@@ -519,7 +541,7 @@ impl<'w> Ingest<'w> {
                         rows: loaded,
                     });
                 }
-                Err(e) => return Err((done, rows, describe(Some(window), &e))),
+                Err(e) => return Err((done, rows, describe(Some(window), &e), e.is_retryable())),
             }
         }
         Ok((done, rows))

@@ -2,7 +2,9 @@
 //!
 //! Tasks: one `ingest.<source>` per source (or one per source and date window for a backfill, chained
 //! so the windows of a source load in order), then every model, seed and test node the selection
-//! builds, with dbt's `build` edges. Dependencies are exact: a node that reads a raw table
+//! builds, with dbt's `build` edges, and optionally a last `checks` task whose runner the caller
+//! supplies (the CLI plugs in the monitors: the orchestrator does not depend on them). Ids are
+//! spelled by [`mdp_core::TaskId`], kinds by [`TaskKind`]. Dependencies are exact: a node that reads a raw table
 //! `source('mdp_raw', '<source>__<stream>')` waits for that source's ingest only, so one failing
 //! platform does not block the others' staging models; a mart that unions every platform waits for
 //! all of them. With `partial`, the nodes that read a source run even when its ingest failed (on the
@@ -15,7 +17,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use mdp_core::RunId;
+use mdp_core::task::{CHECKS_TASK_ID, DEFAULT_TASK_MAX_RETRY_DELAY, DEFAULT_TASK_RETRIES, DEFAULT_TASK_RETRY_DELAY};
+use mdp_core::{RunId, TaskId};
 use mdp_sources::ReadContext;
 use mdp_transform::manifest::ResourceType;
 use mdp_transform::run::{NodeRunner, NodeStatus};
@@ -23,13 +26,15 @@ use mdp_transform::Parsed;
 use mdp_warehouse::meta::{Metadata, TaskRecord};
 use mdp_warehouse::Warehouse;
 
-use crate::dag::{BoxFuture, Dag, DagError, Task, TaskObserver, TaskOutcome, TaskOutput, TaskRunner, TaskState};
+use crate::dag::{
+    BoxFuture, Dag, DagError, Task, TaskError, TaskKind, TaskObserver, TaskOutcome, TaskOutput, TaskRunner, TaskState,
+};
 use crate::ingest::{Ingest, IngestOptions, SourceJob};
 
 /// The dbt source name under which the raw tables are declared (mdp's marketing package).
 pub const RAW_SOURCE: &str = "mdp_raw";
 
-/// Retries and timeouts of every task.
+/// Retries and timeouts of every task (retries apply to retryable failures only).
 #[derive(Debug, Clone)]
 pub struct TaskPolicy {
     pub retries: u32,
@@ -39,11 +44,12 @@ pub struct TaskPolicy {
 }
 
 impl Default for TaskPolicy {
+    /// mdp's defaults (`mdp_core::task`): what mdp.yml's `schedule:` and the command line override.
     fn default() -> Self {
         TaskPolicy {
-            retries: 2,
-            retry_delay: Duration::from_secs(30),
-            max_retry_delay: Duration::from_secs(600),
+            retries: DEFAULT_TASK_RETRIES,
+            retry_delay: DEFAULT_TASK_RETRY_DELAY,
+            max_retry_delay: DEFAULT_TASK_MAX_RETRY_DELAY,
             timeout: None,
         }
     }
@@ -59,17 +65,14 @@ pub struct IngestTask {
 }
 
 impl IngestTask {
-    /// `ingest.<source>[.<account>][.<from>_<to>]`.
+    /// Its identity: `ingest.<source>[.<account>][.<from>_<to>]`.
+    pub fn id(&self) -> TaskId {
+        TaskId::Ingest { source: self.source.clone(), account: self.account.clone(), window: self.window }
+    }
+
+    /// Its id as the DAG and `task_instances` spell it.
     pub fn task_id(&self) -> String {
-        let mut id = format!("ingest.{}", self.source);
-        if let Some(account) = &self.account {
-            id.push('.');
-            id.push_str(account);
-        }
-        if let Some((from, to)) = self.window {
-            id.push_str(&format!(".{from}_{to}"));
-        }
-        id
+        self.id().to_string()
     }
 }
 
@@ -87,7 +90,7 @@ pub struct PipelinePlan {
 }
 
 /// The id of the monitors' task.
-pub const CHECKS_TASK: &str = "checks";
+pub const CHECKS_TASK: &str = CHECKS_TASK_ID;
 
 /// `from..=to` in consecutive windows of `days` days.
 pub fn windows(from: NaiveDate, to: NaiveDate, days: u32) -> Vec<(NaiveDate, NaiveDate)> {
@@ -119,7 +122,7 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
         let key = (ingest.source.as_str(), ingest.account.as_deref());
         let upstream: Vec<String> = last_of.get(&key).cloned().into_iter().collect();
         let id = ingest.task_id();
-        tasks.push(policy(Task::new(id.clone(), "ingest", upstream)));
+        tasks.push(policy(Task::new(id.clone(), TaskKind::Ingest, upstream)));
         last_of.insert(key, id);
     }
     let mut last_of_source: HashMap<&str, Vec<String>> = HashMap::new();
@@ -155,9 +158,10 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
                 }
             }
         }
-        let kind = parsed.map_or("node", |p| p.manifest.nodes[id].resource_type.as_str());
+        // Without a parsed project (unit tests of the DAG's shape) a node counts as a model.
+        let kind = parsed.map_or(TaskKind::Model, |p| node_kind(p.manifest.nodes[id].resource_type));
         let mut task = policy(Task::new(id.clone(), kind, upstream));
-        if kind == ResourceType::Test.as_str() {
+        if kind == TaskKind::Test {
             // A failing test is a result, not a flaky failure: no retries.
             task.retries = 0;
         }
@@ -171,11 +175,21 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
         let last: Vec<String> =
             tasks.iter().filter(|t| !waited_for.contains(t.id.as_str())).map(|t| t.id.clone()).collect();
         // A failing check is a result, not a flaky failure: no retries.
-        let mut task = policy(Task::new(CHECKS_TASK, CHECKS_TASK, last));
+        let mut task = policy(Task::new(CHECKS_TASK, TaskKind::Checks, last));
         task.retries = 0;
         tasks.push(task);
     }
     Dag::new(tasks)
+}
+
+/// The task kind of a dbt node the pipeline runs.
+fn node_kind(resource_type: ResourceType) -> TaskKind {
+    match resource_type {
+        ResourceType::Seed => TaskKind::Seed,
+        ResourceType::Test => TaskKind::Test,
+        // Sources never run (`plan_build` leaves them out).
+        ResourceType::Model | ResourceType::Source => TaskKind::Model,
+    }
 }
 
 /// Runs the pipeline's tasks against one warehouse (the run session's).
@@ -189,70 +203,69 @@ pub struct PipelineRunner<'a> {
     /// The ingest tasks by id (their windows).
     pub ingest_tasks: HashMap<String, IngestTask>,
     pub nodes: Option<&'a NodeRunner<'a>>,
-    /// What the `checks` task needs (see [`PipelinePlan::checks`]).
-    pub checks: Option<&'a mdp_monitor::checks::CheckContext>,
+    /// Runs the `checks` task (see [`PipelinePlan::checks`]): the caller's monitors.
+    pub checks: Option<&'a dyn TaskRunner>,
+}
+
+impl PipelineRunner<'_> {
+    /// One ingest task: its source, account and window. Fails retryably only when every failed
+    /// stream may pass on a later attempt (a permanent failure would fail the retry anyway).
+    async fn ingest(&self, task: &Task) -> Result<TaskOutput, TaskError> {
+        let spec = (self.ingest_tasks.get(&task.id))
+            .ok_or_else(|| TaskError::permanent(format!("unknown ingest task {}", task.id)))?;
+        let job = self
+            .jobs
+            .get(&spec.source)
+            .ok_or_else(|| TaskError::permanent(format!("unknown source {}", spec.source)))?;
+        let mut options = self.ingest_options.clone();
+        options.accounts = spec.account.clone().map(|a| vec![a]);
+        if let Some((from, to)) = spec.window {
+            options.from = Some(from);
+            options.to = Some(to);
+        }
+        let report =
+            Ingest::new(self.warehouse, self.run_id, self.ctx.clone(), options).run(std::slice::from_ref(*job)).await;
+        let errors: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
+        if !errors.is_empty() {
+            let retryable = report.failures().all(|s| s.retryable);
+            return Err(TaskError { message: errors.join("\n"), retryable });
+        }
+        let log = report
+            .streams
+            .iter()
+            .map(|s| format!("{} {} {}: {} rows in {} windows", s.source, s.account_id, s.stream, s.rows, s.windows))
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok(TaskOutput { rows: Some(report.rows as i64), log })
+    }
+
+    /// One model, seed or test.
+    async fn node(&self, task: &Task) -> Result<TaskOutput, TaskError> {
+        let nodes = self.nodes.ok_or_else(|| TaskError::permanent("no transform project is loaded"))?;
+        let result = nodes.run(self.warehouse, &task.id).await;
+        match result.status {
+            NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn => Ok(TaskOutput {
+                rows: result.rows_affected.map(|r| r as i64),
+                log: format!("{}: {}", result.status.as_str(), result.message),
+            }),
+            NodeStatus::Error | NodeStatus::Fail | NodeStatus::Skipped => {
+                Err(TaskError { message: result.message, retryable: result.retryable })
+            }
+        }
+    }
 }
 
 impl TaskRunner for PipelineRunner<'_> {
-    fn run<'b>(&'b self, task: &'b Task, _attempt: u32) -> BoxFuture<'b, Result<TaskOutput, String>> {
+    fn run<'b>(&'b self, task: &'b Task, attempt: u32) -> BoxFuture<'b, Result<TaskOutput, TaskError>> {
         Box::pin(async move {
-            if task.kind == "ingest" {
-                let spec = self.ingest_tasks.get(&task.id).ok_or_else(|| format!("unknown ingest task {}", task.id))?;
-                let job = self.jobs.get(&spec.source).ok_or_else(|| format!("unknown source {}", spec.source))?;
-                let mut options = self.ingest_options.clone();
-                options.accounts = spec.account.clone().map(|a| vec![a]);
-                if let Some((from, to)) = spec.window {
-                    options.from = Some(from);
-                    options.to = Some(to);
-                }
-                let report = Ingest::new(self.warehouse, self.run_id, self.ctx.clone(), options)
-                    .run(std::slice::from_ref(*job))
-                    .await;
-                let errors: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
-                if !errors.is_empty() {
-                    return Err(errors.join("\n"));
-                }
-                let log = report
-                    .streams
-                    .iter()
-                    .map(|s| {
-                        format!("{} {} {}: {} rows in {} windows", s.source, s.account_id, s.stream, s.rows, s.windows)
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                return Ok(TaskOutput { rows: Some(report.rows as i64), log });
-            }
-            if task.kind == CHECKS_TASK {
-                let ctx = self.checks.ok_or("the checks task has no project context")?;
-                let filter = mdp_monitor::checks::CheckFilter::default();
-                let outcomes = mdp_monitor::checks::run_checks(self.warehouse, ctx, &filter)
-                    .await
-                    .map_err(|e| format!("the monitors could not run: {e}"))?;
-                mdp_monitor::checks::record(self.warehouse, self.run_id.as_str(), &outcomes)
-                    .await
-                    .map_err(|e| format!("cannot record the check results: {e}"))?;
-                let lines: Vec<String> = outcomes
-                    .iter()
-                    .filter(|o| o.status.rank() > 0)
-                    .map(|o| format!("{} {}: {}", o.status.as_str(), o.check_name, o.message))
-                    .collect();
-                let failed = outcomes.iter().filter(|o| o.status.is_failure()).count();
-                let summary = format!("{} checks, {} not passing", outcomes.len(), lines.len());
-                let log = std::iter::once(summary).chain(lines).collect::<Vec<_>>().join("\n");
-                return if failed > 0 {
-                    Err(format!("{failed} check(s) failed (see `mdp check`):\n{log}"))
-                } else {
-                    Ok(TaskOutput { rows: Some(outcomes.len() as i64), log })
-                };
-            }
-            let nodes = self.nodes.ok_or("no transform project is loaded")?;
-            let result = nodes.run(self.warehouse, &task.id).await;
-            match result.status {
-                NodeStatus::Success | NodeStatus::Pass | NodeStatus::Warn => Ok(TaskOutput {
-                    rows: result.rows_affected.map(|r| r as i64),
-                    log: format!("{}: {}", result.status.as_str(), result.message),
-                }),
-                NodeStatus::Error | NodeStatus::Fail | NodeStatus::Skipped => Err(result.message),
+            match task.kind {
+                TaskKind::Ingest => self.ingest(task).await,
+                TaskKind::Model | TaskKind::Seed | TaskKind::Test => self.node(task).await,
+                TaskKind::Checks => match self.checks {
+                    Some(checks) => checks.run(task, attempt).await,
+                    None => Err(TaskError::permanent("the pipeline has a checks task but no runner for it")),
+                },
+                TaskKind::Noop => Ok(TaskOutput::default()),
             }
         })
     }
@@ -314,7 +327,7 @@ impl TaskObserver for Recorder<'_> {
             let record = TaskRecord {
                 run_id: self.run_id.clone(),
                 task_id: task.id.clone(),
-                kind: task.kind.clone(),
+                kind: task.kind.as_str().to_string(),
                 state: o.state.as_str().to_string(),
                 attempts: i64::from(o.attempts),
                 started_at: o.started_at.map(|t| t.naive_utc()),
@@ -375,10 +388,69 @@ mod tests {
         let dag = dag(&plan, None).unwrap();
         let checks = dag.task(CHECKS_TASK).unwrap();
         assert_eq!(checks.upstream, ["ingest.google_ads", "ingest.meta_ads", "test.a"]);
-        assert_eq!(checks.retries, 0);
+        assert_eq!((checks.kind, checks.retries), (TaskKind::Checks, 0));
+        assert_eq!(dag.task("ingest.google_ads").unwrap().kind, TaskKind::Ingest);
         assert!(dag.task(CHECKS_TASK).is_some());
         let without = super::dag(&PipelinePlan { checks: false, ..plan }, None).unwrap();
         assert!(without.task(CHECKS_TASK).is_none());
+    }
+
+    /// Fails its first attempt retryably, then passes; counts attempts.
+    struct FlakyChecks(std::sync::atomic::AtomicU32);
+    impl TaskRunner for FlakyChecks {
+        fn run<'a>(&'a self, _task: &'a Task, attempt: u32) -> BoxFuture<'a, Result<TaskOutput, TaskError>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move {
+                if attempt == 1 {
+                    Err(TaskError::retryable("the warehouse is busy"))
+                } else {
+                    Ok(TaskOutput { rows: Some(3), log: "3 checks, 0 not passing".into() })
+                }
+            })
+        }
+    }
+
+    struct NoWait;
+    impl crate::dag::Sleeper for NoWait {
+        fn sleep(&self, _: Duration) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn tasks_run_by_kind_the_checks_task_through_the_injected_runner_and_retry_only_what_may_pass() {
+        let tmp = tempfile::tempdir().unwrap();
+        let options = mdp_warehouse::ConnectOptions::duckdb(tmp.path().join("w.duckdb"));
+        let session = crate::RunSession::start(&options, "test").await.unwrap();
+        let plan = PipelinePlan {
+            ingest: vec![IngestTask { source: "nowhere".into(), account: None, window: None }],
+            checks: true,
+            ..PipelinePlan::default()
+        };
+        let mut dag = dag(&plan, None).unwrap();
+        dag.tasks[1].upstream.clear(); // the checks task runs although the ingest fails
+        assert!(dag.tasks.iter().all(|t| t.retries == 2 || t.kind == TaskKind::Checks));
+        dag.tasks[1].retries = 1;
+        let checks = FlakyChecks(std::sync::atomic::AtomicU32::new(0));
+        let runner = PipelineRunner {
+            warehouse: session.warehouse.as_ref(),
+            run_id: &session.run_id,
+            ctx: ReadContext { http: mdp_sources::http::HttpDriver::new(Default::default()).unwrap() },
+            ingest_options: IngestOptions::default(),
+            jobs: HashMap::new(),
+            ingest_tasks: HashMap::new(),
+            nodes: None,
+            checks: Some(&checks),
+        };
+        let options = crate::dag::ExecuteOptions { concurrency: 1, sleeper: &NoWait, cancel: Default::default() };
+        let out = crate::dag::execute(&dag, &runner, &crate::dag::NoObserver, &options).await;
+        let ingest = out.get("ingest.nowhere").unwrap();
+        assert_eq!((ingest.state, ingest.attempts), (TaskState::Failed, 1), "a task mdp cannot run is not retried");
+        assert_eq!(ingest.error.as_deref(), Some("unknown ingest task ingest.nowhere"));
+        let checks_outcome = out.get(CHECKS_TASK).unwrap();
+        assert_eq!((checks_outcome.state, checks_outcome.attempts), (TaskState::Success, 2));
+        assert_eq!(checks.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        session.finish(None).await.unwrap();
     }
 
     #[test]

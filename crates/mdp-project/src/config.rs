@@ -50,8 +50,9 @@ pub struct ScheduleConfig {
     /// `all` (each, oldest first) or `none`.
     #[serde(default = "default_catchup")]
     pub catchup: String,
-    /// Retries of a failed task (default 2), the first after `retry_delay_seconds` (default 60),
-    /// doubling each time.
+    /// Retries of a task whose failure may pass (a rate limit, a lost connection, a timeout; not a
+    /// refused token or bad SQL) (default 2), the first after `retry_delay_seconds` (default 60),
+    /// doubling each time up to an hour.
     #[serde(default = "default_retries")]
     pub retries: u32,
     #[serde(default = "default_retry_delay")]
@@ -95,11 +96,11 @@ fn default_catchup() -> String {
 }
 
 fn default_retries() -> u32 {
-    2
+    mdp_core::task::DEFAULT_TASK_RETRIES
 }
 
 fn default_retry_delay() -> u64 {
-    60
+    mdp_core::task::DEFAULT_TASK_RETRY_DELAY.as_secs()
 }
 
 fn default_job_run() -> String {

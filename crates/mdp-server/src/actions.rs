@@ -79,6 +79,30 @@ pub enum ActionState {
     Failed,
 }
 
+impl ActionState {
+    /// The word shown and serialized (`running`, `succeeded`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Running => "running",
+            ActionState::Succeeded => "succeeded",
+            ActionState::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for ActionState {
+    type Err = mdp_core::UnknownWordError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        const ALL: [ActionState; 3] = [ActionState::Running, ActionState::Succeeded, ActionState::Failed];
+        ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| mdp_core::UnknownWordError {
+            vocabulary: "action state",
+            given: text.to_string(),
+            expected: ALL.map(ActionState::as_str).join(", "),
+        })
+    }
+}
+
 /// An action the server started.
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
@@ -266,6 +290,15 @@ fn push_line(action: &mut Action, mut line: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_action_state_has_one_spelling_in_pages_and_the_api() {
+        for state in [ActionState::Running, ActionState::Succeeded, ActionState::Failed] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+            assert_eq!(state.as_str().parse::<ActionState>(), Ok(state));
+        }
+        assert!("success".parse::<ActionState>().is_err());
+    }
 
     #[test]
     fn the_run_is_read_from_the_commands_output() {

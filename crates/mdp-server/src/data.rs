@@ -10,6 +10,8 @@
 //! [`Dialect`], so it runs on DuckDB and Postgres alike.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use mdp_core::{RunStatus, TaskId, TaskKind, TaskState};
+use mdp_monitor::checks::CheckStatus;
 use mdp_warehouse::meta::{self, Metadata, RunRecord, TaskRecord};
 use mdp_warehouse::{
     connect, string_rows, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError,
@@ -518,14 +520,14 @@ impl Reader {
             .rows(&format!(
                 "SELECT {task_id}, CAST(sum({rows}) AS VARCHAR) FROM {tasks} WHERE {kind} = {} AND {state} = {} \
                  GROUP BY {task_id}",
-                self.lit(Literal::Text("ingest"))?,
-                self.lit(Literal::Text("success"))?
+                self.lit(Literal::Text(TaskKind::Ingest.as_str()))?,
+                self.lit(Literal::Text(TaskState::Success.as_str()))?
             ))
             .await?
         {
-            // Ingest task ids are `ingest.<source>.<account>[…]`.
             let id = text(&r[0]);
-            let source = id.split('.').nth(1).unwrap_or("unknown").to_string();
+            let source = id.parse::<TaskId>().ok().and_then(|t| t.source().map(str::to_string));
+            let source = source.unwrap_or_else(|| "unknown".to_string());
             match ingested.iter_mut().find(|(s, _)| *s == source) {
                 Some(entry) => entry.1 += num(&r[1]),
                 None => ingested.push((source, num(&r[1]))),
@@ -535,7 +537,7 @@ impl Reader {
         let last_success = self
             .rows(&format!(
                 "SELECT CAST(max({finished}) AS VARCHAR) FROM {runs} WHERE {status} = {}",
-                self.lit(Literal::Text("success"))?
+                self.lit(Literal::Text(RunStatus::Success.as_str()))?
             ))
             .await?
             .first()
@@ -725,9 +727,9 @@ impl Reader {
 
 /// Failing checks sort first: fail/error, then warn, then the rest.
 pub fn status_rank(status: &str) -> u8 {
-    match status {
-        "fail" | "failed" | "error" => 0,
-        "warn" | "warning" => 1,
-        _ => 2,
+    match status.parse::<CheckStatus>() {
+        Ok(CheckStatus::Fail | CheckStatus::Error) => 0,
+        Ok(CheckStatus::Warn) => 1,
+        Ok(CheckStatus::Pass | CheckStatus::Skipped) | Err(_) => 2,
     }
 }

@@ -6,7 +6,10 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use mdp_core::{RunStatus, TaskState};
+use mdp_monitor::checks::CheckStatus;
 
+use crate::actions::ActionState;
 use crate::data::DataError;
 
 /// The navigation: (path, label).
@@ -59,19 +62,114 @@ pub fn page(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
-/// The CSS class of a status word.
-pub fn status_class(status: &str) -> &'static str {
-    match status {
-        "success" | "succeeded" | "pass" | "passed" | "ok" => "ok",
-        "warn" | "warning" | "skipped" | "upstream_failed" => "warn",
-        "fail" | "failed" | "error" => "bad",
-        "running" => "running",
-        _ => "neutral",
+/// How a status looks: the colour of its badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Ok,
+    Warn,
+    Bad,
+    Running,
+    /// A word the page does not know (written by another version of mdp).
+    Neutral,
+}
+
+impl Tone {
+    /// The CSS class (`assets/app.css`).
+    pub fn class(self) -> &'static str {
+        match self {
+            Tone::Ok => "ok",
+            Tone::Warn => "warn",
+            Tone::Bad => "bad",
+            Tone::Running => "running",
+            Tone::Neutral => "neutral",
+        }
     }
 }
 
-pub fn badge(status: &str) -> Markup {
-    html! { span class={ "badge " (status_class(status)) } { (status) } }
+/// A status vocabulary the pages show: each word spelled by its enum, coloured here.
+pub trait Status: Copy + std::str::FromStr {
+    fn word(self) -> &'static str;
+    fn tone(self) -> Tone;
+}
+
+impl Status for RunStatus {
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(self) -> Tone {
+        match self {
+            RunStatus::Running => Tone::Running,
+            RunStatus::Success => Tone::Ok,
+            RunStatus::Failed => Tone::Bad,
+        }
+    }
+}
+
+impl Status for TaskState {
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(self) -> Tone {
+        match self {
+            TaskState::Running => Tone::Running,
+            TaskState::Success => Tone::Ok,
+            TaskState::Failed => Tone::Bad,
+            TaskState::UpstreamFailed | TaskState::Skipped => Tone::Warn,
+        }
+    }
+}
+
+impl Status for CheckStatus {
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(self) -> Tone {
+        match self {
+            CheckStatus::Pass => Tone::Ok,
+            CheckStatus::Warn | CheckStatus::Skipped => Tone::Warn,
+            CheckStatus::Fail | CheckStatus::Error => Tone::Bad,
+        }
+    }
+}
+
+impl Status for ActionState {
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+    fn tone(self) -> Tone {
+        match self {
+            ActionState::Running => Tone::Running,
+            ActionState::Succeeded => Tone::Ok,
+            ActionState::Failed => Tone::Bad,
+        }
+    }
+}
+
+fn badge_of(word: &str, tone: Tone) -> Markup {
+    html! { span class={ "badge " (tone.class()) } { (word) } }
+}
+
+/// A status as a coloured badge.
+pub fn badge(status: impl Status) -> Markup {
+    badge_of(status.word(), status.tone())
+}
+
+/// A status word read back from the metadata in the vocabulary `S` (`runs.status`: [`RunStatus`],
+/// `task_instances.state`: [`TaskState`], `check_results.status`: [`CheckStatus`]); a word `S` does not
+/// know is shown as it is, neutral.
+pub fn stored_badge<S: Status>(word: &str) -> Markup {
+    match word.parse::<S>() {
+        Ok(status) => badge(status),
+        Err(_) => badge_of(word, Tone::Neutral),
+    }
+}
+
+/// An incident's last status: its run's or its check's.
+pub fn incident_status_badge(word: &str) -> Markup {
+    match word.parse::<RunStatus>() {
+        Ok(status) => badge(status),
+        Err(_) => stored_badge::<CheckStatus>(word),
+    }
 }
 
 /// An optional value, or a dash.
@@ -157,9 +255,27 @@ mod tests {
     #[test]
     fn user_data_is_escaped_everywhere_it_is_shown() {
         let evil = "<script>alert('x')</script>";
-        let page = layout(evil, "Overview", None, html! { td { (evil) } (badge(evil)) }).into_string();
+        let page =
+            layout(evil, "Overview", None, html! { td { (evil) } (stored_badge::<RunStatus>(evil)) }).into_string();
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(page.contains("&lt;script&gt;alert"));
+    }
+
+    #[test]
+    fn each_vocabulary_colours_its_own_words() {
+        let class = |m: Markup| m.into_string();
+        assert_eq!(class(badge(RunStatus::Failed)), r#"<span class="badge bad">failed</span>"#);
+        assert_eq!(
+            class(stored_badge::<TaskState>("upstream_failed")),
+            r#"<span class="badge warn">upstream_failed</span>"#
+        );
+        assert_eq!(class(stored_badge::<CheckStatus>("pass")), r#"<span class="badge ok">pass</span>"#);
+        assert_eq!(class(badge(ActionState::Succeeded)), r#"<span class="badge ok">succeeded</span>"#);
+        assert_eq!(class(stored_badge::<RunStatus>("running")), r#"<span class="badge running">running</span>"#);
+        // A check status is not a run status: shown as written, neutral.
+        assert_eq!(class(stored_badge::<RunStatus>("pass")), r#"<span class="badge neutral">pass</span>"#);
+        assert_eq!(class(incident_status_badge("warn")), r#"<span class="badge warn">warn</span>"#);
+        assert_eq!(class(incident_status_badge("open")), r#"<span class="badge neutral">open</span>"#);
     }
 
     #[test]

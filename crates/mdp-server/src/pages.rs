@@ -10,10 +10,15 @@ use chrono::{Duration, NaiveDate};
 use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
 
+use mdp_core::{RunStatus, TaskId, TaskState};
+use mdp_monitor::checks::CheckStatus;
+
 use crate::actions::{Action, ActionRequest, ActionState};
 use crate::auth::Offered;
 use crate::data::{CampaignSort, CheckFilter, CheckRow, DataResult, Freshness, PlatformDay, Reader, Run};
-use crate::html::{badge, data_error, json_script, layout, money, opt, page, ratio};
+use crate::html::{
+    badge, data_error, incident_status_badge, json_script, layout, money, opt, page, ratio, stored_badge,
+};
 use crate::AppState;
 
 async fn reader(state: &AppState) -> DataResult<Reader> {
@@ -60,7 +65,7 @@ fn runs_table(runs: &[Run]) -> Markup {
                     tr data-run-id=(run.run_id) data-status=(run.status) {
                         td { a href={ "/runs/" (run.run_id) } { code { (run.run_id) } } }
                         td { (run.command) }
-                        td { (badge(&run.status)) }
+                        td { (stored_badge::<RunStatus>(&run.status)) }
                         td { (seconds(&run.started_at)) }
                         td { (opt(run.finished_at.as_deref().map(seconds))) }
                         td.error { (opt(run.error.as_deref().map(|e| first_line(e, 160)))) }
@@ -117,7 +122,7 @@ fn checks_table(rows: &[CheckRow]) -> Markup {
                         td { (c.check_name) }
                         td { (opt(c.check_kind.as_deref())) }
                         td { (opt(c.relation.as_deref())) }
-                        td { (badge(&c.status)) }
+                        td { (stored_badge::<CheckStatus>(&c.status)) }
                         td { (opt(c.observed.as_deref())) }
                         td { (opt(c.expected.as_deref())) }
                         td.num { (opt(c.failing_rows)) }
@@ -165,7 +170,7 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
                     div.card {
                         h3 { "Last run" }
                         @if let Some(run) = last {
-                            p { (badge(&run.status)) " " a href={ "/runs/" (run.run_id) } { (run.command) } }
+                            p { (stored_badge::<RunStatus>(&run.status)) " " a href={ "/runs/" (run.run_id) } { (run.command) } }
                             p.muted { (seconds(&run.started_at)) " UTC" }
                         } @else { p.muted { "none yet" } }
                     }
@@ -186,7 +191,7 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
                                 tr data-incident=(i.incident_key) {
                                     td { (i.opened_at.format("%Y-%m-%d %H:%M:%S")) }
                                     td { code { (i.incident_key) } }
-                                    td { (badge(i.last_status.as_deref().unwrap_or("open"))) }
+                                    td { (incident_status_badge(i.last_status.as_deref().unwrap_or("open"))) }
                                     td { @if let Some(run) = &i.opened_run_id { a href={ "/runs/" (run) } { code { (run.get(..8).unwrap_or(run)) } } } }
                                     td { (i.message.as_deref().unwrap_or("")) }
                                 }
@@ -213,7 +218,7 @@ pub async fn runs(State(state): State<Arc<AppState>>) -> Response {
         Ok(r) => r,
         Err(e) => return data_error("Runs", "Runs", &e),
     };
-    let any_running = runs.iter().any(|r| r.status == "running");
+    let any_running = runs.iter().any(|r| r.status.parse::<RunStatus>() == Ok(RunStatus::Running));
     page(
         StatusCode::OK,
         layout("Runs", "Runs", any_running.then_some(5), html! { (running_banner(&state)) (runs_table(&runs)) }),
@@ -242,12 +247,12 @@ pub async fn run_detail(State(state): State<Arc<AppState>>, Path(id): Path<Strin
         layout(
             &format!("Run {}", run.run_id),
             "Runs",
-            (run.status == "running").then_some(3),
+            (run.status.parse::<RunStatus>() == Ok(RunStatus::Running)).then_some(3),
             html! {
-                p { (badge(&run.status)) " " code { (run.command) } " started " (seconds(&run.started_at)) " UTC"
+                p { (stored_badge::<RunStatus>(&run.status)) " " code { (run.command) } " started " (seconds(&run.started_at)) " UTC"
                     @if let Some(f) = &run.finished_at { ", finished " (seconds(f)) } }
                 @if let Some(error) = &run.error { pre.error { (error) } }
-                p { @for (s, n) in &counts { (badge(s)) " " (n) "  " } }
+                p { @for (s, n) in &counts { (stored_badge::<TaskState>(s)) " " (n) "  " } }
                 table.tasks {
                     thead { tr { th { "Task" } th { "Kind" } th { "State" } th { "Attempts" } th { "Started (UTC)" } th { "Seconds" } th { "Rows" } th { "Error / log" } } }
                     tbody {
@@ -255,7 +260,7 @@ pub async fn run_detail(State(state): State<Arc<AppState>>, Path(id): Path<Strin
                             tr data-task-id=(t.task_id) data-state=(t.state) {
                                 td { code { (t.task_id) } }
                                 td { (t.kind) }
-                                td { (badge(&t.state)) }
+                                td { (stored_badge::<TaskState>(&t.state)) }
                                 td.num { (t.attempts) }
                                 td { (opt(t.started_at.map(|s| s.format("%H:%M:%S%.3f")))) }
                                 td.num { (opt(t.duration_seconds.map(|d| format!("{d:.2}")))) }
@@ -265,7 +270,7 @@ pub async fn run_detail(State(state): State<Arc<AppState>>, Path(id): Path<Strin
                                     @if let Some(log) = t.log.as_deref().filter(|l| !l.is_empty()) {
                                         details { summary { "log" } pre { (log) } }
                                     }
-                                    @if can_retry && t.state == "failed" {
+                                    @if can_retry && t.state.parse::<TaskState>() == Ok(TaskState::Failed) {
                                         form.inline method="post" action="/actions/retry" {
                                             (credentials(&state))
                                             input type="hidden" name="run_id" value=(run.run_id);
@@ -517,16 +522,11 @@ pub async fn kpis(State(state): State<Arc<AppState>>, Query(q): Query<KpiQuery>)
 }
 
 fn action_row(a: &Action) -> Markup {
-    let state = match a.state {
-        ActionState::Running => "running",
-        ActionState::Succeeded => "succeeded",
-        ActionState::Failed => "failed",
-    };
     html! {
-        tr data-action-id=(a.id) data-state=(state) {
+        tr data-action-id=(a.id) data-state=(a.state.as_str()) {
             td { a href={ "/actions/" (a.id) } { "#" (a.id) } }
             td { code { (a.command) } }
-            td { (badge(state)) @if let Some(code) = a.exit_code { " exit " (code) } }
+            td { (badge(a.state)) @if let Some(code) = a.exit_code { " exit " (code) } }
             td { (a.started_at.format("%Y-%m-%d %H:%M:%S")) }
             td { @if let Some(run) = &a.run_id { a href={ "/runs/" (run) } { code { (run) } } } @else { span.muted { "–" } } }
         }
@@ -674,12 +674,13 @@ pub fn backfill_request(
     Ok(ActionRequest::Backfill { from, to, sources })
 }
 
-/// Validate a task re-run.
+/// Validate a task re-run: the id must be one a pipeline gives its tasks ([`TaskId`]).
 pub fn retry_request(task_id: Option<&str>) -> Result<ActionRequest, String> {
     match task_id.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) if t.len() <= 500 && !t.chars().any(char::is_control) => {
-            Ok(ActionRequest::Retry { task_id: t.to_string() })
-        }
+        Some(t) if t.len() <= 500 && !t.chars().any(char::is_control) => match t.parse::<TaskId>() {
+            Ok(_) => Ok(ActionRequest::Retry { task_id: t.to_string() }),
+            Err(e) => Err(format!("retry: {e}")),
+        },
         Some(_) => Err("retry: `task_id` is not a task id".into()),
         None => Err("retry: `task_id` is missing".into()),
     }
@@ -721,4 +722,23 @@ pub async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         layout("Not found", "", None, html! { p { "No such page. " a href="/" { "Overview" } } }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_re_run_must_name_a_task_of_a_pipeline() {
+        let retried = |id: &str| match retry_request(Some(id)) {
+            Ok(ActionRequest::Retry { task_id }) => Ok(task_id),
+            Ok(_) => Err("not a retry".to_string()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(retried(" ingest.meta_ads.act_1 "), Ok("ingest.meta_ads.act_1".to_string()));
+        assert_eq!(retried("model.mdp_marketing.fct_ad_performance_daily").map(|_| ()), Ok(()));
+        let refused = retried("--no-build").unwrap_err();
+        assert!(refused.starts_with("retry: `--no-build` is not a task id: expected `ingest.<source>"), "{refused}");
+        assert_eq!(retried("  ").unwrap_err(), "retry: `task_id` is missing");
+    }
 }

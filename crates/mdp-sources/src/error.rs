@@ -38,7 +38,53 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// Whether running the read again later may succeed: the platform was rate limiting, unreachable or
+    /// failing on its side. Configuration, credentials, a sunset API version and answers mdp cannot read
+    /// need someone to act first; a cancelled ingest was stopped on purpose.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SourceError::RateLimited { .. } | SourceError::Transport { .. } => true,
+            // A platform code its classifier judges transient becomes `Transport` or `RateLimited`; a
+            // `Platform` error is the platform refusing this request.
+            SourceError::Config { .. }
+            | SourceError::Platform { .. }
+            | SourceError::Auth { .. }
+            | SourceError::SunsetVersion { .. }
+            | SourceError::Malformed { .. }
+            | SourceError::Cancelled => false,
+        }
+    }
+
     pub fn malformed(platform: Platform, message: impl Into<String>) -> Self {
         SourceError::Malformed { platform, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_passes_by_itself_is_retryable() {
+        let p = Platform::MetaAds;
+        let retryable = [
+            SourceError::RateLimited { platform: p, attempts: 5, code: "17".into(), message: "slow down".into() },
+            SourceError::Transport { platform: p, attempts: 5, message: "HTTP 503".into() },
+        ];
+        let not = [
+            SourceError::Config { source_name: "meta".into(), message: "no accounts".into() },
+            SourceError::Auth { platform: p, code: "190".into(), message: "expired".into() },
+            SourceError::SunsetVersion {
+                platform: p,
+                version: "v1".into(),
+                default: "v2".into(),
+                message: "gone".into(),
+            },
+            SourceError::Platform { platform: p, code: "100".into(), message: "bad field".into() },
+            SourceError::malformed(p, "not JSON"),
+            SourceError::Cancelled,
+        ];
+        assert!(retryable.iter().all(SourceError::is_retryable));
+        assert!(!not.iter().any(SourceError::is_retryable));
     }
 }

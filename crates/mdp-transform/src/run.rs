@@ -90,6 +90,9 @@ pub struct NodeResult {
     pub compiled_code: Option<String>,
     pub compiled_path: Option<PathBuf>,
     pub relation_name: Option<String>,
+    /// The error may pass on a later attempt: a lock conflict, a busy or unreachable database (see
+    /// `WarehouseError::is_retryable`). SQL the database rejects fails the same way every time.
+    pub retryable: bool,
 }
 
 /// Progress events for a console or a UI.
@@ -287,6 +290,7 @@ pub async fn execute(
                     compiled_code: None,
                     compiled_path: None,
                     relation_name: None,
+                    retryable: false,
                 };
                 observer.finished(index, total, node, &result);
                 in_flight.push(Box::pin(futures::future::ready(result))
@@ -535,6 +539,7 @@ async fn run_node(
         compiled_code: code,
         compiled_path: compiled_path.clone(),
         relation_name: relation_name.clone(),
+        retryable: false,
     };
     let compiled = match compiled {
         Some(Ok(c)) => c,
@@ -551,6 +556,10 @@ async fn run_node(
         }
         m
     };
+    let failed = |e: MaterializeError, code: Option<String>| {
+        let retryable = matches!(&e, MaterializeError::Warehouse(w) if w.is_retryable());
+        NodeResult { retryable, ..finish(NodeStatus::Error, error_message(e), None, code) }
+    };
     if let Some(rel) = &node.relation {
         if node.resource_type != ResourceType::Source {
             // Held across the CREATE SCHEMA so a second node in the same schema waits for it.
@@ -562,7 +571,7 @@ async fn run_node(
                     Err(e) => Err(e),
                 };
                 if let Err(e) = created {
-                    return finish(NodeStatus::Error, error_message(e.into()), None, None);
+                    return failed(e.into(), None);
                 }
                 done.insert(rel.schema.clone());
             }
@@ -593,7 +602,7 @@ async fn run_node(
                 // (Skipping 2000 file creations matters on a big project.)
                 finish(status, message, Some(&o), Some(compiled.sql))
             }
-            Err(e) => finish(NodeStatus::Error, error_message(e), None, Some(compiled.sql)),
+            Err(e) => failed(e, Some(compiled.sql)),
         },
         ResourceType::Seed => match load_seed(
             wh,
@@ -618,7 +627,7 @@ async fn run_node(
                     write_run_sql(options, node, &o);
                     finish(NodeStatus::Success, o.message.clone(), Some(&o), Some(compiled.sql))
                 }
-                Err(e) => finish(NodeStatus::Error, error_message(e), None, Some(compiled.sql)),
+                Err(e) => failed(e, Some(compiled.sql)),
             }
         }
         ResourceType::Source => finish(NodeStatus::Success, String::new(), None, None),

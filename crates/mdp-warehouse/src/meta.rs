@@ -218,23 +218,8 @@ pub struct TaskRecord {
     pub log: Option<String>,
 }
 
-/// The state of a run in `runs.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Running,
-    Success,
-    Failed,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Success => "success",
-            RunStatus::Failed => "failed",
-        }
-    }
-}
+/// The state of a run in `runs.status` (one vocabulary, defined in `mdp-core`).
+pub use mdp_core::RunStatus;
 
 /// A row of `runs`.
 #[derive(Debug, Clone, PartialEq, Eq)]

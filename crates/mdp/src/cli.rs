@@ -83,7 +83,8 @@ pub struct TaskArgs {
     /// Tasks running at once (default: mdp.yml `schedule.concurrency`, else 4).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Retries of a failed task (default: `schedule.retries`, else 2).
+    /// Retries of a failed task whose error may pass: a rate limit, a lost connection, a timeout (not a
+    /// refused token or bad SQL). Default: `schedule.retries`, else 2.
     #[arg(long)]
     pub retries: Option<u32>,
     /// Seconds before the first retry, doubling after (default: `schedule.retry_delay_seconds`, else 60).

@@ -1,7 +1,8 @@
 //! What every writing command does around its run: alerts after it (incidents and notifiers,
-//! `mdp_monitor::alerts`) and OpenLineage events for its ingest and model tasks
-//! (`mdp_monitor::lineage`). The orchestrator stays free of HTTP: it hands task state changes to a
-//! listener ([`LineageTasks`]) that this module plugs in.
+//! `mdp_monitor::alerts`), OpenLineage events for its ingest and model tasks
+//! (`mdp_monitor::lineage`), and the pipeline's `checks` task ([`ChecksTask`]). The orchestrator
+//! depends on none of the monitoring: it hands task state changes to a listener ([`LineageTasks`])
+//! and runs the checks task through the runner this module plugs in.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,8 +10,9 @@ use std::time::Duration;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use mdp_monitor::alerts::{self, AlertContext};
+use mdp_monitor::checks::{CheckContext, CheckFilter};
 use mdp_monitor::lineage::{Emitter, IngestJob, RunLineage, Sink, WarehouseNamespace};
-use mdp_orchestrator::dag::{BoxFuture, Task, TaskObserver, TaskOutcome, TaskState};
+use mdp_orchestrator::dag::{BoxFuture, Task, TaskError, TaskObserver, TaskOutcome, TaskOutput, TaskRunner, TaskState};
 use mdp_orchestrator::ingest::SourceJob;
 use mdp_orchestrator::pipeline::IngestTask;
 use mdp_orchestrator::RunSession;
@@ -150,6 +152,46 @@ impl TaskObserver for LineageTasks<'_> {
                     self.0.task_finished(&task.id, at(o.finished_at), Some(error)).await
                 }
                 _ => {}
+            }
+        })
+    }
+}
+
+/// The pipeline's `checks` task: `mdp check`'s monitors over what the run loaded and built, their
+/// results recorded in `check_results` under the run's id. A failing check fails the task (not
+/// retryable: it is a finding, not a flaky failure); a monitor query that could not run is retried
+/// when the warehouse says it may pass.
+pub struct ChecksTask<'a> {
+    pub warehouse: &'a dyn Warehouse,
+    pub run_id: &'a str,
+    pub context: CheckContext,
+}
+
+impl TaskRunner for ChecksTask<'_> {
+    fn run<'b>(&'b self, _task: &'b Task, _attempt: u32) -> BoxFuture<'b, Result<TaskOutput, TaskError>> {
+        Box::pin(async move {
+            let warehouse_error = |what: &str, e: mdp_warehouse::WarehouseError| TaskError {
+                message: format!("{what}: {e}"),
+                retryable: e.is_retryable(),
+            };
+            let outcomes = mdp_monitor::checks::run_checks(self.warehouse, &self.context, &CheckFilter::default())
+                .await
+                .map_err(|e| warehouse_error("the monitors could not run", e))?;
+            mdp_monitor::checks::record(self.warehouse, self.run_id, &outcomes)
+                .await
+                .map_err(|e| warehouse_error("cannot record the check results", e))?;
+            let lines: Vec<String> = outcomes
+                .iter()
+                .filter(|o| o.status.rank() > 0)
+                .map(|o| format!("{} {}: {}", o.status.as_str(), o.check_name, o.message))
+                .collect();
+            let failed = outcomes.iter().filter(|o| o.status.is_failure()).count();
+            let summary = format!("{} checks, {} not passing", outcomes.len(), lines.len());
+            let log = std::iter::once(summary).chain(lines).collect::<Vec<_>>().join("\n");
+            if failed > 0 {
+                Err(TaskError::permanent(format!("{failed} check(s) failed (see `mdp check`):\n{log}")))
+            } else {
+                Ok(TaskOutput { rows: Some(outcomes.len() as i64), log })
             }
         })
     }

@@ -69,12 +69,13 @@ fn a_pipeline_runs_every_task_records_it_and_runs_show_lists_it() {
 }
 
 #[test]
-fn a_failing_platform_blocks_only_its_readers_retries_count_and_partial_runs_the_rest() {
+fn a_failing_platform_blocks_only_its_readers_a_refused_token_is_not_retried_and_partial_runs_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let sandbox = start_sandbox();
     let project = project(tmp.path(), &sandbox);
-    // TikTok rejects the token for good: its ingest fails (after one retry), its staging models and
-    // the marts that union every platform do not run; the other platforms' staging models do.
+    // TikTok rejects the token for good: its ingest fails at its first attempt (a refused token fails
+    // the same way again, so `--retries` does not apply), its staging models and the marts that union
+    // every platform do not run; the other platforms' staging models do.
     post_json(
         &format!("{}/_sandbox/faults", sandbox.url),
         serde_json::json!({"platform": "tiktok_ads", "kind": "unauthorized", "count": 1000}),
@@ -83,7 +84,7 @@ fn a_failing_platform_blocks_only_its_readers_retries_count_and_partial_runs_the
     assert!(!out.status.success(), "{}", text(&out));
     let t = tasks(&project, &run_id(&out));
     for ingest in with_prefix(&t, "ingest.tiktok_ads.") {
-        assert_eq!((ingest.1.as_str(), ingest.2), ("failed", 2), "failed after a retry: {ingest:?}");
+        assert_eq!((ingest.1.as_str(), ingest.2), ("failed", 1), "not retried: {ingest:?}");
     }
     assert_eq!(state(&t, "model.mdp_marketing.stg_tiktok_ads__ad_daily"), "upstream_failed");
     assert_eq!(state(&t, "model.mdp_marketing.stg_meta_ads__ad_daily"), "success");
@@ -91,9 +92,10 @@ fn a_failing_platform_blocks_only_its_readers_retries_count_and_partial_runs_the
     assert_eq!(state(&t, "model.mdp_marketing.fct_account_performance_daily"), "upstream_failed");
     let log = text(&out);
     assert!(
-        log.lines().any(|l| l.starts_with("ingest.tiktok_ads.") && l.ends_with("failed after 2 attempt(s):")),
+        log.lines().any(|l| l.starts_with("ingest.tiktok_ads.") && l.ends_with("failed after 1 attempt(s):")),
         "{log}"
     );
+    assert!(log.contains("tiktok_ads: the access token was refused") && log.contains("renew the token"), "{log}");
 
     // With --partial the marts are built from what was loaded, and the run says it is partial.
     let out = run(&project, &["pipeline", "--retries", "0", "--partial"]);
@@ -102,6 +104,29 @@ fn a_failing_platform_blocks_only_its_readers_retries_count_and_partial_runs_the
     assert!(log.contains("PARTIAL"), "{log}");
     let t = tasks(&project, &run_id(&out));
     assert_eq!(state(&t, "model.mdp_marketing.fct_account_performance_daily"), "success");
+}
+
+#[test]
+fn a_platform_failing_longer_than_the_http_retries_is_retried_as_a_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    // Six server errors in a row outlast the HTTP client's six attempts: the first Google ingest task
+    // fails with a transport error, which may pass, so the task runs again (and succeeds).
+    post_json(
+        &format!("{}/_sandbox/faults", sandbox.url),
+        serde_json::json!({"platform": "google_ads", "kind": "server_error", "count": 6}),
+    );
+    let args = ["pipeline", "--no-build", "--source", "google_ads", "--concurrency", "1", "--retries", "1"];
+    let out = run(&project, &[&args[..], &["--retry-delay", "0"]].concat());
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let t = tasks(&project, &run_id(&out));
+    let mut attempts: Vec<i64> = with_prefix(&t, "ingest.google_ads.").iter().map(|i| i.2).collect();
+    attempts.sort();
+    assert_eq!(attempts, [1, 2], "the account that ran first was retried once: {t:?}");
+    assert!(t.iter().all(|i| i.1 == "success"), "{t:?}");
+    assert!(log.contains("1 retried"), "{log}");
 }
 
 #[test]

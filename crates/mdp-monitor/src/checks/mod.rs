@@ -120,6 +120,21 @@ impl CheckStatus {
     }
 }
 
+impl std::str::FromStr for CheckStatus {
+    type Err = mdp_core::UnknownWordError;
+
+    /// A status as stored in `check_results.status` (the words of [`CheckStatus::as_str`]).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        const ALL: [CheckStatus; 5] =
+            [CheckStatus::Pass, CheckStatus::Warn, CheckStatus::Fail, CheckStatus::Error, CheckStatus::Skipped];
+        ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| mdp_core::UnknownWordError {
+            vocabulary: "check status",
+            given: text.to_string(),
+            expected: ALL.map(CheckStatus::as_str).join(", "),
+        })
+    }
+}
+
 impl From<mdp_project::checks::Severity> for CheckStatus {
     fn from(s: mdp_project::checks::Severity) -> Self {
         match s {

@@ -413,11 +413,13 @@ async fn marketing_build(
 /// before) through the executor, without and with recording every state change in `task_instances`
 /// of a fresh DuckDB: the scheduler's own cost per task.
 async fn scheduler(args: &BenchArgs) -> Result<()> {
-    use mdp_orchestrator::dag::{self, BoxFuture, Dag, ExecuteOptions, NoObserver, Task, TaskOutput, TaskRunner};
+    use mdp_orchestrator::dag::{
+        self, BoxFuture, Dag, ExecuteOptions, NoObserver, Task, TaskError, TaskKind, TaskOutput, TaskRunner,
+    };
 
     struct Noop;
     impl TaskRunner for Noop {
-        fn run<'a>(&'a self, _task: &'a Task, _attempt: u32) -> BoxFuture<'a, Result<TaskOutput, String>> {
+        fn run<'a>(&'a self, _task: &'a Task, _attempt: u32) -> BoxFuture<'a, Result<TaskOutput, TaskError>> {
             Box::pin(async { Ok(TaskOutput::default()) })
         }
     }
@@ -433,7 +435,7 @@ async fn scheduler(args: &BenchArgs) -> Result<()> {
                 upstream.push(format!("t{}", prev + (i * 7 + 3) % per_layer));
                 upstream.dedup();
             }
-            Task::new(format!("t{i}"), "noop", upstream)
+            Task::new(format!("t{i}"), TaskKind::Noop, upstream)
         })
         .collect();
     let dag = Dag::new(tasks).map_err(|e| anyhow::anyhow!(e))?;

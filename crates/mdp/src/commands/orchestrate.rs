@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
-use mdp_orchestrator::dag::{self, DagOutcome, ExecuteOptions, TaskState, TokioSleeper};
+use mdp_core::{TaskId, TaskKind};
+use mdp_orchestrator::dag::{self, DagOutcome, ExecuteOptions, TaskRunner, TaskState, TokioSleeper};
 use mdp_orchestrator::ingest::IngestOptions;
 use mdp_orchestrator::pipeline::{self, IngestTask, PipelinePlan, PipelineRunner, Recorder, TaskPolicy};
 use mdp_project::{JobConfig, ScheduleConfig};
@@ -45,12 +46,17 @@ struct RunRequest {
     only_tasks: Vec<String>,
 }
 
+/// Retries and timeouts: the command line, else mdp.yml's `schedule:`, else mdp's defaults.
 fn policy(schedule: Option<&ScheduleConfig>, args: &TaskArgs) -> TaskPolicy {
+    let defaults = TaskPolicy::default();
     TaskPolicy {
-        retries: args.retries.or(schedule.map(|s| s.retries)).unwrap_or(2),
-        retry_delay: Duration::from_secs(args.retry_delay.or(schedule.map(|s| s.retry_delay_seconds)).unwrap_or(60)),
-        max_retry_delay: Duration::from_secs(3600),
+        retries: args.retries.or(schedule.map(|s| s.retries)).unwrap_or(defaults.retries),
+        retry_delay: args
+            .retry_delay
+            .or(schedule.map(|s| s.retry_delay_seconds))
+            .map_or(defaults.retry_delay, Duration::from_secs),
         timeout: args.timeout.or(schedule.and_then(|s| s.task_timeout_seconds)).map(Duration::from_secs),
+        ..defaults
     }
 }
 
@@ -160,12 +166,12 @@ async fn orchestrate(
                 && !request.command.starts_with("backfill")
                 && request.only_tasks.is_empty(),
         };
-        let check_context = plan.checks.then(|| {
+        let checks_task = plan.checks.then(|| {
             let marts = parsed.as_ref().and_then(mdp_monitor::checks::Marts::from_parsed);
             let mut ctx = crate::commands::check::check_context(context, marts, request.tasks.today);
             // The sources this run loaded (`--source`): the others may be stale on purpose.
             ctx.sources.retain(|s| sources.contains(&s.name));
-            ctx
+            monitoring::ChecksTask { warehouse: session.warehouse.as_ref(), run_id: &run_id, context: ctx }
         });
         let dag = pipeline::dag(&plan, parsed.as_ref())?;
         let http = HttpDriver::new(RetryPolicy::default())
@@ -178,7 +184,7 @@ async fn orchestrate(
             jobs: jobs.iter().map(|j| (j.source.settings().name.clone(), j)).collect(),
             ingest_tasks: ingest.iter().map(|t| (t.task_id(), t.clone())).collect(),
             nodes: node_runner.as_ref(),
-            checks: check_context.as_ref(),
+            checks: checks_task.as_ref().map(|t| t as &dyn TaskRunner),
         };
         // Ingest tasks run side by side: their raw tables are created first, one after another.
         let failed = if ingest.is_empty() {
@@ -332,8 +338,8 @@ pub async fn pipeline(global: &GlobalArgs, args: PipelineArgs) -> Result<ExitCod
         format!("pipeline --task {}", args.only_tasks.join(" --task "))
     };
     // Only ingest tasks named: no need to parse the project.
-    let build =
-        !args.no_build && (args.only_tasks.is_empty() || args.only_tasks.iter().any(|t| !t.starts_with("ingest.")));
+    let names_a_node = |t: &String| t.parse::<TaskId>().map_or(true, |id| id.kind() != TaskKind::Ingest);
+    let build = !args.no_build && (args.only_tasks.is_empty() || args.only_tasks.iter().any(names_a_node));
     let request = RunRequest {
         command,
         ingest,
@@ -704,7 +710,7 @@ fn airflow_tasks(
     let mut owner: HashMap<&str, String> = HashMap::new();
     let mut commands: indexmap::IndexMap<String, (Vec<String>, Option<String>)> = indexmap::IndexMap::new();
     for t in &dag.tasks {
-        let (id, args, group) = if t.kind == "ingest" {
+        let (id, args, group) = if t.kind == TaskKind::Ingest {
             let args = ingest_args.get(&t.id).cloned().with_context(|| format!("no ingest task {}", t.id))?;
             (airflow_id(&t.id), args, Some("ingest".to_string()))
         } else {
