@@ -1,4 +1,6 @@
-//! The shared vocabulary of mdp: which ad platforms exist, what a date window is, how a run is named.
+//! The shared vocabulary of mdp: which ad platforms exist and what each one's connector needs and
+//! reads ([`REGISTRY`]: credentials, typed options, defaults, streams), what a date window is, how a run
+//! is named.
 //!
 //! Every other mdp crate depends on this one, so it stays small and boring.
 //!
@@ -24,11 +26,17 @@
 
 mod date_window;
 mod platform;
+pub mod platforms;
 mod run_id;
+mod source_kind;
 
 pub use date_window::{DateWindow, DateWindowError};
 pub use platform::{Platform, UnknownPlatformError};
+pub use platforms::{kind, GoogleAdsOptions, MetaAdsOptions, OptionError, SourceOptions, REGISTRY};
 pub use run_id::RunId;
+pub use source_kind::{
+    CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS,
+};
 
 /// The version of mdp, as written in the workspace's Cargo.toml.
 pub const MDP_VERSION: &str = env!("CARGO_PKG_VERSION");
