@@ -153,7 +153,8 @@ impl Endpoint {
                     let required = mdp_core::kind(settings.platform).credential(credential).is_none_or(|c| c.required);
                     let secret = match settings.credentials.get(*credential) {
                         Some(secret) => secret,
-                        None if required => return Err(settings.credential(credential).unwrap_err()),
+                        // Missing: the configuration error that names the credential.
+                        None if required => settings.credential(credential)?,
                         None => continue,
                     };
                     let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose()))
