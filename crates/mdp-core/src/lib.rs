@@ -1,5 +1,6 @@
-//! The shared vocabulary of mdp: which ad platforms exist, what a date window is, how a run is named,
-//! the status words of runs and tasks, and what a task of an orchestrated run is.
+//! The shared vocabulary of mdp: which ad platforms exist and what each one's connector needs and
+//! reads ([`REGISTRY`]: credentials, typed options, defaults, streams), what a date window is, how a run
+//! is named, the status words of runs and tasks, and what a task of an orchestrated run is.
 //!
 //! Every other mdp crate depends on this one, so it stays small and boring.
 //!
@@ -25,13 +26,19 @@
 
 mod date_window;
 mod platform;
+pub mod platforms;
 mod run_id;
+mod source_kind;
 pub mod status;
 pub mod task;
 
 pub use date_window::{DateWindow, DateWindowError};
 pub use platform::{Platform, UnknownPlatformError};
+pub use platforms::{kind, GoogleAdsOptions, MetaAdsOptions, OptionError, SourceOptions, REGISTRY};
 pub use run_id::RunId;
+pub use source_kind::{
+    CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS,
+};
 pub use status::{RunStatus, TaskState, UnknownWordError};
 pub use task::{TaskId, TaskKind};
 

@@ -458,10 +458,10 @@ pub(crate) fn validate(
             );
         } else if let Some(stream) = &o.stream {
             let source = sources.iter().find(|s| s.name.as_str() == o.source).expect("found above");
-            let streams: Vec<&str> = mdp_sources::kind(source.platform)
+            let streams: Vec<&str> = mdp_core::kind(source.platform)
                 .streams
                 .iter()
-                .filter(|s| s.kind == mdp_sources::StreamKind::Daily)
+                .filter(|s| s.kind == mdp_core::StreamKind::Daily)
                 .map(|s| s.name)
                 .collect();
             if !streams.contains(&stream.as_str()) {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use mdp_core::Platform;
+use mdp_core::{OptionError, Platform, SourceOptions};
 use serde::Deserialize;
 
 use crate::secret::SecretRef;
@@ -155,8 +155,11 @@ pub struct SourceConfig {
     pub api_version: String,
     /// Credential name → where to find it, e.g. `access_token: { env: GOOGLE_ADS_ACCESS_TOKEN }`.
     pub credentials: BTreeMap<String, SecretRef>,
-    /// Platform-specific settings, validated by the connector.
-    pub options: BTreeMap<String, serde_yaml::Value>,
+    /// The platform's own settings, typed (e.g. Meta's `conversion_action_types`); the keys each
+    /// platform reads are listed in its registry entry (`mdp_core::kind(platform).options`).
+    pub options: SourceOptions,
+    /// The `options:` keys that could not be used, reported by validation with their line.
+    pub(crate) option_errors: Vec<OptionError>,
 }
 
 /// A source as written, before the platform's defaults fill what was left out.
@@ -190,7 +193,12 @@ fn enabled_by_default() -> bool {
 
 impl From<WrittenSourceConfig> for SourceConfig {
     fn from(written: WrittenSourceConfig) -> Self {
-        let kind = mdp_sources::kind(written.platform);
+        let kind = mdp_core::kind(written.platform);
+        // Parsed here, reported by validation (with file:line) if any key is unusable.
+        let (options, option_errors) = match SourceOptions::parse(written.platform, written.options) {
+            Ok(options) => (options, Vec::new()),
+            Err(errors) => (SourceOptions::defaults(written.platform), errors),
+        };
         SourceConfig {
             name: written.name.unwrap_or_else(|| kind.name().parse().expect("platform names are identifiers")),
             platform: written.platform,
@@ -201,7 +209,8 @@ impl From<WrittenSourceConfig> for SourceConfig {
             base_url: written.base_url.unwrap_or_else(|| kind.default_base_url.to_owned()),
             api_version: written.api_version.unwrap_or_else(|| kind.default_api_version.to_owned()),
             credentials: written.credentials,
-            options: written.options,
+            options,
+            option_errors,
         }
     }
 }

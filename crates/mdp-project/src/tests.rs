@@ -167,10 +167,11 @@ fn environment_variables_are_interpolated() {
     assert_eq!(config.sources[0].base_url, "http://127.0.0.1:8080");
     let config = load(&replace(
         "    platform: google_ads\n",
-        "    platform: google_ads\n    options: { note: \"costs $$5 # not a comment\" }\n",
+        "    platform: meta_ads\n    options: { conversion_action_types: [\"costs $$5 # not a comment\"] }\n",
     ))
     .unwrap();
-    assert_eq!(config.sources[0].options["note"].as_str(), Some("costs $5 # not a comment"));
+    let meta = config.sources[0].options.meta_ads().unwrap();
+    assert_eq!(meta.conversion_action_types, ["costs $5 # not a comment"]);
     // A parse error after a substitution on the same line is located in the raw text.
     check(
         &replace("    platform: google_ads\n", "    platform: google_ads\n    options: { a: ${LOOKBACK}, b: [ }\n"),
@@ -292,5 +293,31 @@ fn bad_check_settings_are_reported_where_they_are_written() {
     check(
         &with("  kpi_targets:\n    - { metric: cpa, max: 40 }\n    - { metric: cpa, max: 50 }\n"),
         "duplicate KPI target name 'cpa_campaign'",
+    );
+}
+
+#[test]
+fn options_are_typed_per_platform_and_checked_where_written() {
+    let config = load(&replace(
+        "    platform: google_ads\n",
+        "    platform: google_ads\n    options:\n      login_customer_id: 111-222-3333\n",
+    ))
+    .unwrap();
+    assert_eq!(config.sources[0].options.google_ads().unwrap().login_customer_id.as_deref(), Some("1112223333"));
+    assert_eq!(
+        load(VALID).unwrap().sources[0].options,
+        mdp_core::SourceOptions::defaults(mdp_core::Platform::GoogleAds),
+        "no options: the platform's defaults"
+    );
+
+    let bad = replace(
+        "    platform: google_ads\n",
+        "    platform: google_ads\n    options:\n      login_customer_id: act_1\n      login_customer: 1\n",
+    );
+    check(&bad, "mdp.yml:19:7: sources[0].options.login_customer_id: a Google Ads customer id is 10 digits like 123-456-7890, not \"act_1\"");
+    check(&bad, "mdp.yml:20:7: sources[0].options.login_customer: google_ads has no option 'login_customer'; did you mean 'login_customer_id'? its options are: login_customer_id");
+    check(
+        &replace("    platform: google_ads\n", "    platform: meta_ads\n    options: { page_size: 5000 }\n"),
+        "sources[0].options.page_size: expected a number from 1 to 500, got 5000",
     );
 }

@@ -122,7 +122,7 @@ fn validate_source(
     diagnostics: &DiagnosticBuilder<'_>,
     problems: &mut Vec<Diagnostic>,
 ) {
-    let kind = mdp_sources::kind(source.platform);
+    let kind = mdp_core::kind(source.platform);
     let key = |field: &str| format!("sources[{index}].{field}");
 
     if !LOOKBACK_DAYS_RANGE.contains(&source.lookback_days) {
@@ -141,6 +141,9 @@ fn validate_source(
             key("base_url"),
             format!("expected an http:// or https:// url such as {}, got '{}'", kind.default_base_url, source.base_url),
         ));
+    }
+    for error in &source.option_errors {
+        problems.push(diagnostics.at_key(key(&format!("options.{}", error.key)), error.message.clone()));
     }
     if source.accounts.iter().any(|account| account.trim().is_empty()) {
         problems.push(diagnostics.at_key(key("accounts"), "account ids cannot be empty"));

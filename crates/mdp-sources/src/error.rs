@@ -16,6 +16,12 @@ pub enum SourceError {
     #[error("{platform}: API version {version} is not available (sunset or unknown): {message}; set `api_version` to a current version (mdp's default is {default})")]
     SunsetVersion { platform: Platform, version: String, default: String, message: String },
 
+    /// The requested path does not exist (HTTP 404, and not the platform's version error): most often an
+    /// account id that is wrong or that the token cannot see. `path` is the URL path, never a query
+    /// string or a token.
+    #[error("{platform}: not found: {path} ({message}); check the account id under `accounts:` in mdp.yml and that the token's user can access that account")]
+    NotFound { platform: Platform, path: String, message: String },
+
     /// The platform refused the request with its own error code and message.
     #[error("{platform} API error {code}: {message}")]
     Platform { platform: Platform, code: String, message: String },

@@ -64,20 +64,6 @@ pub(crate) fn raw_scalar(raw: Option<&serde_json::value::RawValue>) -> Value {
     }
 }
 
-/// A credential as an HTTP header value marked sensitive (kept out of debug output and logs).
-pub(crate) fn sensitive_header(
-    source_name: &str,
-    credential: &str,
-    value: &str,
-) -> Result<reqwest::header::HeaderValue, SourceError> {
-    let mut header = reqwest::header::HeaderValue::from_str(value).map_err(|_| SourceError::Config {
-        source_name: source_name.to_string(),
-        message: format!("{credential} contains characters not allowed in an HTTP header"),
-    })?;
-    header.set_sensitive(true);
-    Ok(header)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,11 +83,5 @@ mod tests {
         assert_eq!(integer(P, "clicks", &json!(7)).unwrap(), 7);
         assert!(integer(P, "clicks", &json!("1.5")).is_err(), "fractions are not truncated");
         assert_eq!(text(&json!(123)), Some("123".into()));
-    }
-
-    #[test]
-    fn header_values_are_sensitive() {
-        assert!(sensitive_header("s", "access_token", "abc").unwrap().is_sensitive());
-        assert!(sensitive_header("s", "access_token", "a\nb").is_err());
     }
 }

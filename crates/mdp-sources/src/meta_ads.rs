@@ -1,40 +1,15 @@
-//! Meta Marketing API (the Graph API's `/insights` edge).
+//! Meta Marketing API (the Graph API's ad account edges and `/insights`), one file per role: `api.rs`
+//! (requests and cursor pages), `classify.rs` (the Graph API's error envelope), `rows.rs` (typed insights
+//! rows, entity rows), `connector.rs` (what each stream reads, the [`Source`](crate::Source)).
 
+mod api;
+mod classify;
 mod connector;
+mod rows;
 
-pub use connector::{MetaAds, AD_DAILY, DEFAULT_CONVERSION_ACTION_TYPES};
-
-use mdp_core::Platform;
-
-use crate::{Source, SourceError, SourceSettings};
-
-/// Build this platform's connector.
-pub(crate) fn connector(settings: SourceSettings) -> Result<Box<dyn Source>, SourceError> {
-    Ok(Box::new(MetaAds::new(settings)?))
-}
-
-use crate::{CredentialSpec, SourceKind};
-
-pub(crate) const KIND: SourceKind = SourceKind {
-    platform: Platform::MetaAds,
-    credentials: &[CredentialSpec {
-        name: "access_token",
-        required: true,
-        description:
-            "Marketing API access token (a system-user token is best), sent as `Authorization: Bearer <token>`",
-    }],
-    // Meta attributes conversions up to 28 days after the click (its longest attribution window).
-    default_lookback_days: 28,
-    default_api_version: "v23.0",
-    default_base_url: "https://graph.facebook.com",
-    docs_url: "https://developers.facebook.com/docs/marketing-api/insights",
-    streams: connector::STREAMS,
+pub use connector::MetaAds;
+pub use mdp_core::platforms::meta_ads::{
+    normalize_account_id, AD_DAILY, DEFAULT_CONVERSION_ACTION_TYPES, KIND, STREAMS,
 };
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn looks_back_over_the_28_day_attribution_window() {
-        assert_eq!(super::KIND.default_lookback_days, 28);
-    }
-}
+const PLATFORM: mdp_core::Platform = mdp_core::Platform::MetaAds;

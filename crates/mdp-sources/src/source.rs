@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use mdp_core::{DateWindow, Platform};
+use mdp_core::{DateWindow, Platform, SourceOptions};
+pub use mdp_core::{StreamKind, StreamSpec, ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS};
 
 use crate::error::SourceError;
 use crate::http::HttpDriver;
@@ -39,8 +40,8 @@ pub struct SourceSettings {
     pub api_version: String,
     pub accounts: Vec<String>,
     pub credentials: BTreeMap<String, Credential>,
-    /// Platform-specific options (e.g. Meta's conversion action types).
-    pub options: serde_json::Value,
+    /// The platform's typed options (e.g. Meta's conversion action types), validated when mdp.yml loaded.
+    pub options: SourceOptions,
 }
 
 impl SourceSettings {
@@ -60,25 +61,6 @@ impl SourceSettings {
     pub fn base(&self) -> &str {
         self.base_url.trim_end_matches('/')
     }
-}
-
-/// Whether a stream is a snapshot of entities or a series of days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamKind {
-    /// Today's state of entities (names, statuses); stored as a daily snapshot, so history accrues.
-    Entity,
-    /// Daily performance, read by date window.
-    Daily,
-}
-
-/// One stream of a platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamSpec {
-    pub name: &'static str,
-    pub kind: StreamKind,
-    /// The longest date window one read may cover (the API's limit), for daily streams.
-    pub max_window_days: u32,
-    pub description: &'static str,
 }
 
 /// What the runtime gives a connector: the shared HTTP driver (and its counters).
@@ -169,29 +151,3 @@ pub trait Source: Send + Sync {
         out: &Sink<PerformanceRecord>,
     ) -> Result<(), SourceError>;
 }
-
-/// The standard entity streams every platform has (the `accounts` stream comes from [`Source::account`]).
-pub const ACCOUNTS: StreamSpec = StreamSpec {
-    name: "accounts",
-    kind: StreamKind::Entity,
-    max_window_days: 0,
-    description: "ad accounts: name, currency, time zone",
-};
-pub const CAMPAIGNS: StreamSpec = StreamSpec {
-    name: "campaigns",
-    kind: StreamKind::Entity,
-    max_window_days: 0,
-    description: "campaigns: name, status",
-};
-pub const AD_GROUPS: StreamSpec = StreamSpec {
-    name: "ad_groups",
-    kind: StreamKind::Entity,
-    max_window_days: 0,
-    description: "ad groups (Meta ad sets, LinkedIn campaigns): name, status, campaign",
-};
-pub const ADS: StreamSpec = StreamSpec {
-    name: "ads",
-    kind: StreamKind::Entity,
-    max_window_days: 0,
-    description: "ads (LinkedIn creatives): name, status, parents",
-};

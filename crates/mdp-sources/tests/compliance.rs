@@ -38,7 +38,7 @@ fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox) -> SourceSe
         api_version: kind.default_api_version.to_string(),
         accounts: sandbox.world.accounts(platform).map(|a| a.id.clone()).collect(),
         credentials,
-        options: serde_json::json!({}),
+        options: mdp_sources::SourceOptions::defaults(platform),
     }
 }
 
@@ -235,6 +235,17 @@ async fn reports_hard_failures_clearly(platform: Platform) {
         Ok(_) => panic!("{platform}: a sunset version must fail"),
     };
     assert!(matches!(error, SourceError::SunsetVersion { .. }), "{platform}: sunset version is said: {error}");
+
+    // An account the token cannot see is the platform's "not found" or its own error, never a sunset.
+    let error = match source.account("987654321", &ctx).await {
+        Err(e) => e,
+        Ok(_) => panic!("{platform}: an unknown account must fail"),
+    };
+    assert!(
+        matches!(error, SourceError::NotFound { .. } | SourceError::Platform { .. }),
+        "{platform}: an unknown account is not a sunset: {error}"
+    );
+    assert!(!error.to_string().contains(TOKEN), "{platform}: no token in {error}");
 }
 
 macro_rules! compliance {

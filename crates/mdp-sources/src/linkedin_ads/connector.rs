@@ -2,8 +2,8 @@
 //! (`q=search`), `adCampaigns` (`q=search`) and `creatives` (`q=criteria`) finders, and
 //! `adAnalytics?q=analytics&pivot=CREATIVE&timeGranularity=DAILY`, one creative and UTC day per row.
 //!
-//! Every request sends `Authorization: Bearer <token>` (a sensitive header), `LinkedIn-Version: YYYYMM`
-//! (`api_version`) and `X-Restli-Protocol-Version: 2.0.0`.
+//! Requests, finder pages and error classification are in `api.rs`; `adAnalytics` queries and merging
+//! in `report.rs`.
 //!
 //! Traps handled:
 //! - Rest.li 2.0 query syntax (`List(…)`, `(k:v)`) is written by hand with URNs percent-encoded inside,
@@ -15,42 +15,25 @@
 //! - report days are UTC: [`AccountInfo::timezone`] is `UTC` (the account has no reporting zone);
 //! - analytics rows name only the creative: the creative → campaign → campaign group map is read from
 //!   the finders (every status: archived entities keep their history) to fill the parents;
-//! - the finders page by cursor (`pageSize`, `pageToken` ← `metadata.nextPageToken`);
 //! - money (`costInLocalCurrency`, `conversionValueInLocalCurrency`) is a decimal string, counts are
-//!   integers; errors are `{"status","serviceErrorCode","code","message"}`: 401 → [`SourceError::Auth`],
-//!   429 → retried (honouring `Retry-After` when sent), 5xx → retried, 426 `NONEXISTENT_VERSION` (a sunset
-//!   or unknown `LinkedIn-Version`) → [`SourceError::SunsetVersion`].
+//!   integers.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use mdp_core::{DateWindow, Platform};
-use reqwest::header::{HeaderValue, AUTHORIZATION};
-use reqwest::StatusCode;
+use mdp_core::DateWindow;
 use rust_decimal::Decimal;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::report::{analytics_query, encode_leaf, field_chunks, merge, RowKey, MAX_FIELDS};
+use super::api::{Finder, FinderQuery, LinkedInApi};
+use super::report::{analytics_query, field_chunks, merge, RowKey, MAX_FIELDS};
+use super::{AD_DAILY, PLATFORM, STREAMS};
 use crate::error::SourceError;
-use crate::http::{Answer, Verdict};
+use crate::http::HttpRequest;
 use crate::record::{EntityRecord, PerformanceRecord};
-use crate::source::{
-    emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
-};
-
-const PLATFORM: Platform = Platform::LinkedInAds;
-const PAGE_SIZE: usize = 100;
-
-/// Creative × UTC day. LinkedIn sets no day limit on DAILY reports, but one answer is unpaged and capped
-/// (15,000 elements), and a window's partial answers are held until merged, so windows stay at 10 days.
-pub const AD_DAILY: StreamSpec = StreamSpec {
-    name: "ad_daily",
-    kind: StreamKind::Daily,
-    max_window_days: 10,
-    description: "creative × UTC day: spend, impressions, clicks, website conversions and value, video views, likes, comments, shares",
-};
-
-pub(crate) const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
+use crate::source::{emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
 
 /// The metrics read for `ad_daily` (more than one request's worth: they are split and merged).
 const REPORT_METRICS: &[&str] = &[
@@ -78,47 +61,19 @@ const REPORT_METRICS: &[&str] = &[
     "companyPageClicks",
 ];
 
-/// Every status of each finder, asked for explicitly: paused, archived and cancelled entities keep history.
-const GROUP_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,CANCELED,DRAFT,PENDING_DELETION,REMOVED)";
-const CAMPAIGN_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,COMPLETED,CANCELED,DRAFT,PENDING_DELETION,REMOVED)";
-const CREATIVE_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,CANCELED,DRAFT,PENDING_DELETION,REMOVED)";
-
 #[derive(Debug)]
 pub struct LinkedInAds {
     settings: SourceSettings,
+    api: Arc<LinkedInApi>,
     /// Each account's creative → (campaign group, campaign) map, read once per ingest (not per
     /// window) and read again when a report names a creative it does not know.
     parents: std::sync::Mutex<HashMap<String, std::sync::Arc<HashMap<String, Parents>>>>,
 }
 
-/// Which finder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Finder {
-    CampaignGroups,
-    Campaigns,
-    Creatives,
-}
-
-impl Finder {
-    fn path_and_query(self, account_id: &str) -> String {
-        match self {
-            Finder::CampaignGroups => {
-                format!("adAccounts/{account_id}/adCampaignGroups?q=search&search=(status:(values:{GROUP_STATUSES}))")
-            }
-            Finder::Campaigns => {
-                format!("adAccounts/{account_id}/adCampaigns?q=search&search=(status:(values:{CAMPAIGN_STATUSES}))")
-            }
-            Finder::Creatives => {
-                format!("adAccounts/{account_id}/creatives?q=criteria&intendedStatuses={CREATIVE_STATUSES}")
-            }
-        }
-    }
-}
-
 impl LinkedInAds {
     pub fn new(settings: SourceSettings) -> Result<LinkedInAds, SourceError> {
-        settings.credential("access_token")?;
-        Ok(LinkedInAds { settings, parents: Default::default() })
+        let api = Arc::new(LinkedInApi::new(&settings)?);
+        Ok(LinkedInAds { settings, api, parents: Default::default() })
     }
 
     /// The numeric account id (`123` or `urn:li:sponsoredAccount:123` in mdp.yml).
@@ -134,114 +89,13 @@ impl LinkedInAds {
 
     /// GET `{base}/rest/{path_and_query}`; the query string is already Rest.li-encoded.
     async fn get(&self, ctx: &ReadContext, path_and_query: &str) -> Result<Value, SourceError> {
-        let token = self.settings.credential("access_token")?;
-        let auth =
-            crate::json::sensitive_header(&self.settings.name, "access_token", &format!("Bearer {}", token.expose()))?;
-        let version = HeaderValue::from_str(&self.settings.api_version).map_err(|_| {
-            self.settings.config_error(format!(
-                "api_version {:?} is not a valid LinkedIn-Version (YYYYMM)",
-                self.settings.api_version
-            ))
-        })?;
-        let url = format!("{}/rest/{path_and_query}", self.settings.base());
-        ctx.http
-            .send(
-                PLATFORM,
-                |client| {
-                    client
-                        .get(&url)
-                        .header(AUTHORIZATION, auth.clone())
-                        .header("LinkedIn-Version", version.clone())
-                        .header("X-Restli-Protocol-Version", "2.0.0")
-                },
-                |answer| self.classify(answer),
-            )
-            .await
-    }
-
-    fn classify(&self, answer: Answer<'_>) -> Verdict {
-        let status = answer.status;
-        let body = answer.json.as_ref().ok();
-        let code = body
-            .and_then(|b| {
-                b["code"].as_str().map(str::to_string).or_else(|| b["serviceErrorCode"].as_i64().map(|c| c.to_string()))
-            })
-            .unwrap_or_else(|| status.as_u16().to_string());
-        let message = body.and_then(|b| b["message"].as_str()).unwrap_or("").to_string();
-        if status == StatusCode::UPGRADE_REQUIRED || code == "NONEXISTENT_VERSION" || code == "VERSION_MISSING" {
-            return Verdict::Fail(SourceError::SunsetVersion {
-                platform: PLATFORM,
-                version: self.settings.api_version.clone(),
-                default: crate::kind(PLATFORM).default_api_version.into(),
-                message,
-            });
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            return Verdict::Fail(SourceError::Auth { platform: PLATFORM, code, message });
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let code =
-                body.and_then(|b| b["serviceErrorCode"].as_i64()).map_or_else(|| "429".to_string(), |c| c.to_string());
-            let error = SourceError::RateLimited { platform: PLATFORM, attempts: 0, code, message };
-            return Verdict::Retry { after: answer.retry_after(), error };
-        }
-        if status.is_client_error() && status != StatusCode::REQUEST_TIMEOUT {
-            return Verdict::Fail(SourceError::Platform {
-                platform: PLATFORM,
-                code: format!("{} {code}", status.as_u16()),
-                message,
-            });
-        }
-        let verdict = answer.standard(PLATFORM);
-        match verdict {
-            Verdict::Done(body) if !body.is_object() => Verdict::Retry {
-                after: None,
-                error: SourceError::malformed(PLATFORM, "the answer is not a JSON object"),
-            },
-            other => other,
-        }
-    }
-
-    /// One page of a finder: its elements and the next page's token.
-    async fn finder_page(
-        &self,
-        ctx: &ReadContext,
-        finder: Finder,
-        account_id: &str,
-        token: Option<&str>,
-    ) -> Result<(Vec<Value>, Option<String>), SourceError> {
-        let mut path = format!("{}&pageSize={PAGE_SIZE}", finder.path_and_query(account_id));
-        if let Some(token) = token {
-            path.push_str("&pageToken=");
-            path.push_str(&encode_leaf(token));
-        }
-        let body = self.get(ctx, &path).await?;
-        let elements = body["elements"]
-            .as_array()
-            .cloned()
-            .ok_or_else(|| SourceError::malformed(PLATFORM, format!("{finder:?} answer without elements")))?;
-        let next = body["metadata"]["nextPageToken"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
-        if next.is_some() && next.as_deref() == token {
-            return Err(SourceError::malformed(
-                PLATFORM,
-                format!("{finder:?}: the next page token repeats the current one"),
-            ));
-        }
-        Ok((elements, next))
+        ctx.http.json(self.api.as_ref(), &HttpRequest::get(path_and_query)).await
     }
 
     /// Every element of a finder (for the hierarchy maps; entity streams emit page by page instead).
     async fn finder_all(&self, ctx: &ReadContext, finder: Finder, account_id: &str) -> Result<Vec<Value>, SourceError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let (elements, next) = self.finder_page(ctx, finder, account_id, token.as_deref()).await?;
-            all.extend(elements);
-            match next {
-                Some(next) => token = Some(next),
-                None => return Ok(all),
-            }
-        }
+        let query = FinderQuery { finder, account_id: account_id.to_string() };
+        ctx.http.pages(&self.api, query).collect(tree).await
     }
 
     /// LinkedIn campaign id → campaign group id.
@@ -278,6 +132,11 @@ fn urn_or_id(value: &Value, kind: &str) -> Option<String> {
 
 fn required_id(item: &Value, kind: &str) -> Result<String, SourceError> {
     urn_or_id(&item["id"], kind).ok_or_else(|| SourceError::malformed(PLATFORM, format!("a {kind} without id")))
+}
+
+/// An element as a JSON tree (entities: few, read by key).
+fn tree(raw: &RawValue) -> Result<Value, SourceError> {
+    serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("unreadable element ({e})")))
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -328,9 +187,8 @@ impl Source for LinkedInAds {
         // Creatives name their campaign only; the campaign names its group.
         let groups =
             if finder == Finder::Creatives { self.campaign_groups_of(ctx, &account.id).await? } else { HashMap::new() };
-        let mut token: Option<String> = None;
-        loop {
-            let (elements, next) = self.finder_page(ctx, finder, &account.id, token.as_deref()).await?;
+        let mut pages = ctx.http.pages(&self.api, FinderQuery { finder, account_id: account.id.clone() });
+        while let Some(elements) = pages.next_page(tree).await? {
             let mut records = Vec::with_capacity(elements.len());
             for item in elements {
                 let record = match finder {
@@ -374,11 +232,8 @@ impl Source for LinkedInAds {
                 records.push(record);
             }
             emit(out, ctx, records).await?;
-            match next {
-                Some(next) => token = Some(next),
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 
     async fn read_daily(
@@ -556,6 +411,5 @@ mod tests {
         );
         assert_eq!(urn_or_id(&json!(55), "sponsoredCampaign").as_deref(), Some("55"));
         assert_eq!(urn_or_id(&Value::Null, "sponsoredCampaign"), None);
-        assert!(Finder::Campaigns.path_and_query("1").contains("search=(status:(values:List(ACTIVE,PAUSED,ARCHIVED,"));
     }
 }

@@ -283,7 +283,7 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
                 .iter()
                 .map(|c| (c.name.to_string(), Credential::new("bench-token")))
                 .collect(),
-            options: serde_json::json!({}),
+            options: mdp_sources::SourceOptions::defaults(platform),
         };
         jobs.push(SourceJob { source: mdp_sources::configure(settings)?, lookback_days: 30, start_date: None });
     }

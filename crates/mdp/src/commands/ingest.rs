@@ -161,7 +161,6 @@ fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> 
             }
         }
     }
-    let options = serde_json::to_value(&source.options).context("source options must be plain YAML values")?;
     Ok(SourceSettings {
         name: source.name.as_str().to_string(),
         platform: source.platform,
@@ -169,7 +168,7 @@ fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> 
         api_version: source.api_version.clone(),
         accounts: source.accounts.clone(),
         credentials,
-        options,
+        options: source.options.clone(),
     })
 }
 

@@ -2,8 +2,20 @@
 //! backoff and jitter, `Retry-After`, and a per-platform classifier that knows the API's error
 //! envelope (including "HTTP 200 with an error in the body", TikTok's way).
 //!
+//! A connector describes its platform's API once, as a [`ReportApi`] (`api.rs`): where requests go and
+//! which headers authenticate them ([`Endpoint`], built by [`ApiHeader`]s), the request of a page, how a
+//! page is read (rows and the next cursor), how an answer is classified. The driver owns the rest: the
+//! one paging loop ([`Pages`], `paging.rs`), retries, and the wording of the errors every platform
+//! shares ([`SourceError::SunsetVersion`], [`SourceError::NotFound`], malformed pages).
+//!
 //! Secrets: connectors put tokens in headers marked sensitive, never in URLs (URLs appear in errors
 //! and logs); this module never logs headers or bodies.
+
+mod api;
+mod paging;
+
+pub use api::{ApiHeader, Endpoint, HeaderSource, HttpRequest, Page, ReportApi};
+pub use paging::Pages;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,6 +71,13 @@ pub enum Verdict {
     Retry { after: Option<Duration>, error: SourceError },
     /// Final.
     Fail(SourceError),
+    /// The platform said, in its documented way, that the requested API version is not served (sunset
+    /// or unknown). The driver words it as [`SourceError::SunsetVersion`] with the configured and default
+    /// versions; the text is the platform's own message.
+    SunsetVersion(String),
+    /// The requested path does not exist (HTTP 404 with no version error). The driver words it as
+    /// [`SourceError::NotFound`] with the path; the text is the platform's own message.
+    NotFound(String),
 }
 
 /// The answer as the classifier sees it: status, headers, and the body parsed as JSON (or why not).
@@ -76,14 +95,20 @@ impl Answer<'_> {
         value.trim().parse::<u64>().ok().map(Duration::from_secs)
     }
 
+    /// The body, shortened, for error messages (or why it is not JSON).
+    pub fn detail(&self) -> String {
+        match &self.json {
+            Ok(v) => v.to_string().chars().take(300).collect::<String>(),
+            Err(e) => e.clone(),
+        }
+    }
+
     /// The classification every JSON API shares; platforms call it for what they do not special-case.
+    /// A 404 is [`Verdict::NotFound`]: only a platform's own classifier knows its sunset signal.
     pub fn standard(self, platform: Platform) -> Verdict {
         let status = self.status;
         let retry_after = self.retry_after();
-        let detail = match &self.json {
-            Ok(v) => v.to_string().chars().take(300).collect::<String>(),
-            Err(e) => e.clone(),
-        };
+        let detail = self.detail();
         if status == StatusCode::TOO_MANY_REQUESTS {
             let error = SourceError::RateLimited { platform, attempts: 0, code: "429".into(), message: detail };
             return Verdict::Retry { after: retry_after, error };
@@ -94,6 +119,9 @@ impl Answer<'_> {
         }
         if status == StatusCode::UNAUTHORIZED {
             return Verdict::Fail(SourceError::Auth { platform, code: status.as_u16().to_string(), message: detail });
+        }
+        if status == StatusCode::NOT_FOUND {
+            return Verdict::NotFound(if self.json.is_ok() { detail } else { format!("HTTP {status}") });
         }
         if !status.is_success() {
             return Verdict::Fail(SourceError::Platform {
@@ -143,35 +171,35 @@ impl HttpDriver {
         self.policy
     }
 
-    /// Send the request `build` makes (again on each attempt) and classify answers with `classify`
-    /// until one is final or the attempts run out.
-    pub async fn send(
-        &self,
-        platform: Platform,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-        classify: impl Fn(Answer<'_>) -> Verdict,
-    ) -> Result<Value, SourceError> {
-        match self.exchange(platform, build, classify, None).await? {
+    /// Send one request of `api` and return its answer as a JSON tree, once `api`'s classifier calls
+    /// it good (retrying what it calls transient). For small answers: an account, a token check.
+    pub async fn json<A: ReportApi>(&self, api: &A, request: &HttpRequest) -> Result<Value, SourceError> {
+        match self.exchange(api.endpoint(), request, |answer| api.classify(answer), None).await? {
             Body::Json(value) => Ok(value),
-            Body::Text(_) => Err(SourceError::malformed(platform, "internal: an unrequested raw body")),
+            Body::Text(_) => {
+                Err(SourceError::malformed(api.endpoint().platform(), "internal: an unrequested raw body"))
+            }
         }
     }
 
-    /// Like [`HttpDriver::send`], but a successful body that `accept` recognises as data is returned as
+    /// Read `query` of `api` page by page (see [`Pages`]).
+    pub fn pages<A: ReportApi>(&self, api: &Arc<A>, query: A::Query) -> Pages<'_, A> {
+        Pages::new(self, api.clone(), query)
+    }
+
+    /// Like [`HttpDriver::json`], but a successful body that `accept` recognises as data is returned as
     /// text without being parsed into a `Value` tree: the caller reads it with borrowed, typed structs
     /// (large report pages). Anything else — an error status, a body `accept` rejects, a body cut short
-    /// — goes through `classify` exactly as `send` does, with the same retries. `accept` usually parses
-    /// the page once more than strictly needed (borrowed, no tree); that keeps error envelopes inside
-    /// the retry loop, and measured cheap next to the `Value` trees it replaces.
-    pub async fn send_text(
+    /// — goes through the classifier exactly as `json` does, with the same retries. `accept` usually
+    /// parses the page once more than strictly needed (borrowed, no tree); that keeps error envelopes
+    /// inside the retry loop, and measured cheap next to the `Value` trees it replaces.
+    pub(crate) async fn text<A: ReportApi>(
         &self,
-        platform: Platform,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-        classify: impl Fn(Answer<'_>) -> Verdict,
-        accept: impl Fn(&str) -> bool + Send + Sync + 'static,
+        api: &A,
+        request: &HttpRequest,
+        accept: AcceptText,
     ) -> Result<String, SourceError> {
-        let accept: AcceptText = Arc::new(accept);
-        match self.exchange(platform, build, classify, Some(accept)).await? {
+        match self.exchange(api.endpoint(), request, |answer| api.classify(answer), Some(accept)).await? {
             Body::Text(text) => Ok(text),
             Body::Json(value) => Ok(value.to_string()),
         }
@@ -179,16 +207,18 @@ impl HttpDriver {
 
     async fn exchange(
         &self,
-        platform: Platform,
-        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+        endpoint: &Endpoint,
+        request: &HttpRequest,
         classify: impl Fn(Answer<'_>) -> Verdict,
         accept: Option<AcceptText>,
     ) -> Result<Body, SourceError> {
+        let platform = endpoint.platform();
+        let url = endpoint.url(request);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let verdict = match build(&self.client).send().await {
+            let verdict = match endpoint.build(&self.client, &url, request).send().await {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
@@ -216,6 +246,10 @@ impl HttpDriver {
             match verdict {
                 Verdict::Done(value) => return Ok(Body::Json(value)),
                 Verdict::Fail(error) => return Err(error),
+                Verdict::SunsetVersion(message) => return Err(endpoint.sunset(message)),
+                Verdict::NotFound(message) => {
+                    return Err(SourceError::NotFound { platform, path: endpoint.path_of(request), message })
+                }
                 Verdict::Retry { after, error } => {
                     if attempt >= self.policy.max_attempts {
                         return Err(with_attempts(error, attempt));
@@ -239,7 +273,7 @@ impl HttpDriver {
 }
 
 /// Decides whether a successful body is data to hand over as text (see [`HttpDriver::send_text`]).
-type AcceptText = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub(crate) type AcceptText = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// What an exchange returns: a parsed tree, or accepted text for typed reading.
 enum Body {

@@ -1,0 +1,113 @@
+//! Google Ads API: reports through `GoogleAdsService.SearchStream`.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+
+use crate::source_kind::{CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS};
+use crate::Platform;
+
+/// The API has no hard limit on a report's date range, but a searchStream answer is one JSON body read
+/// whole: 10-day windows keep each answer to a few megabytes at ad level.
+const MAX_WINDOW_DAYS: u32 = 10;
+
+pub const AD_DAILY: StreamSpec = StreamSpec {
+    name: "ad_daily",
+    kind: StreamKind::Daily,
+    max_window_days: MAX_WINDOW_DAYS,
+    description: "ad × day (ad_group_ad): spend, impressions, clicks, conversions, conversion value, video views",
+};
+
+/// Campaign × day: the only grain at which Performance Max campaigns report (they have no ad rows).
+pub const CAMPAIGN_DAILY: StreamSpec = StreamSpec {
+    name: "campaign_daily",
+    kind: StreamKind::Daily,
+    max_window_days: MAX_WINDOW_DAYS,
+    description: "campaign × day: all of a campaign's spend, including Performance Max campaigns that have no ad rows",
+};
+
+pub const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY, CAMPAIGN_DAILY];
+
+pub const KIND: SourceKind = SourceKind {
+    platform: Platform::GoogleAds,
+    credentials: &[
+        CredentialSpec {
+            name: "access_token",
+            required: true,
+            description: "OAuth 2.0 access token, sent as `Authorization: Bearer <token>`",
+        },
+        CredentialSpec {
+            name: "developer_token",
+            required: false,
+            description: "Google Ads API developer token, sent as the `developer-token` header",
+        },
+    ],
+    options: &[OptionSpec {
+        name: "login_customer_id",
+        description: "the manager (MCC) account to act through, e.g. \"123-456-7890\", sent as the \
+                      `login-customer-id` header (default: none, the token's own access)",
+    }],
+    // Google's default click-through conversion window is 30 days: conversions keep arriving that long.
+    default_lookback_days: 30,
+    default_api_version: "v21",
+    default_base_url: "https://googleads.googleapis.com",
+    docs_url: "https://developers.google.com/google-ads/api/docs/start",
+    streams: STREAMS,
+};
+
+/// The `options:` of a Google Ads source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoogleAdsOptions {
+    /// Digits only (`1112223333`), when acting through a manager account.
+    pub login_customer_id: Option<String>,
+}
+
+impl GoogleAdsOptions {
+    pub(crate) fn set<'de, V: Deserializer<'de>>(&mut self, key: &str, value: V) -> Result<(), String> {
+        match key {
+            "login_customer_id" => {
+                self.login_customer_id = match value.deserialize_any(IdText).map_err(|e| e.to_string())? {
+                    Some(raw) => Some(customer_id(&raw)?),
+                    None => None,
+                };
+                Ok(())
+            }
+            other => Err(format!("google_ads has no option '{other}'")),
+        }
+    }
+}
+
+/// A customer id as the API wants it: digits only (`123-456-7890` → `1234567890`).
+pub fn customer_id(raw: &str) -> Result<String, String> {
+    let digits: String = raw.chars().filter(|c| *c != '-' && !c.is_whitespace()).collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("a Google Ads customer id is 10 digits like 123-456-7890, not {raw:?}"));
+    }
+    Ok(digits)
+}
+
+/// An id written as text or as a number (YAML reads `1234567890` as a number); null is "not set".
+struct IdText;
+
+impl<'de> Visitor<'de> for IdText {
+    type Value = Option<String>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a customer id such as \"123-456-7890\"")
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Some(text.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+        Ok(Some(number.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<Self::Value, E> {
+        Ok(Some(number.to_string()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,125 @@
+//! Meta Marketing API: the Graph API's ad account edges and `/insights`.
+
+use serde::{Deserialize, Deserializer};
+
+use crate::source_kind::{CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS};
+use crate::Platform;
+
+/// Daily insights; window parts stay within 10 days: large daily ranges time out or are refused, and
+/// a part's records are held until its paging completes.
+pub const AD_DAILY: StreamSpec = StreamSpec {
+    name: "ad_daily",
+    kind: StreamKind::Daily,
+    max_window_days: 10,
+    description: "ad × day: spend, impressions, clicks, conversions and value (configured action types), video views, reactions, comments, shares",
+};
+
+pub const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
+
+/// Rows per page (`limit`) unless `options.page_size` lowers it (Meta suggests smaller pages on timeouts).
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// The action types counted as conversions when `options.conversion_action_types` is not set
+/// (Fivetran's defaults).
+pub const DEFAULT_CONVERSION_ACTION_TYPES: &[&str] = &[
+    "onsite_conversion.purchase",
+    "onsite_conversion.lead_grouped",
+    "offsite_conversion.fb_pixel_purchase",
+    "offsite_conversion.fb_pixel_lead",
+    "offsite_conversion.fb_pixel_custom",
+];
+
+pub const KIND: SourceKind = SourceKind {
+    platform: Platform::MetaAds,
+    credentials: &[CredentialSpec {
+        name: "access_token",
+        required: true,
+        description:
+            "Marketing API access token (a system-user token is best), sent as `Authorization: Bearer <token>`",
+    }],
+    options: &[
+        OptionSpec {
+            name: "conversion_action_types",
+            description: "the action types whose `actions` / `action_values` count as conversions, a list such as \
+                          [offsite_conversion.fb_pixel_purchase] (default: Fivetran's five purchase and lead types)",
+        },
+        OptionSpec {
+            name: "page_size",
+            description: "rows per page, 1 to 500 (default 500); lower it if Meta times out",
+        },
+    ],
+    // Meta attributes conversions up to 28 days after the click (its longest attribution window).
+    default_lookback_days: 28,
+    default_api_version: "v23.0",
+    default_base_url: "https://graph.facebook.com",
+    docs_url: "https://developers.facebook.com/docs/marketing-api/insights",
+    streams: STREAMS,
+};
+
+/// The `options:` of a Meta source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaAdsOptions {
+    /// The action types summed into conversions and conversion value, without duplicates, never empty.
+    pub conversion_action_types: Vec<String>,
+    /// Rows per page, 1 to [`MAX_PAGE_SIZE`].
+    pub page_size: u32,
+}
+
+impl Default for MetaAdsOptions {
+    fn default() -> Self {
+        MetaAdsOptions {
+            conversion_action_types: DEFAULT_CONVERSION_ACTION_TYPES.iter().map(|t| t.to_string()).collect(),
+            page_size: MAX_PAGE_SIZE,
+        }
+    }
+}
+
+impl MetaAdsOptions {
+    pub(crate) fn set<'de, V: Deserializer<'de>>(&mut self, key: &str, value: V) -> Result<(), String> {
+        match key {
+            "conversion_action_types" => {
+                let Some(items) = Option::<Vec<String>>::deserialize(value)
+                    .map_err(|e| format!("expected a list of action types such as [omni_purchase] ({e})"))?
+                else {
+                    self.conversion_action_types = MetaAdsOptions::default().conversion_action_types;
+                    return Ok(());
+                };
+                let mut types: Vec<String> = Vec::new();
+                for item in items {
+                    let name = item.trim();
+                    if name.is_empty() {
+                        return Err("an action type name cannot be empty".into());
+                    }
+                    if !types.iter().any(|known| known == name) {
+                        types.push(name.to_string());
+                    }
+                }
+                if types.is_empty() {
+                    return Err("the list is empty: list the action types that count as conversions, or leave \
+                                the option out for the defaults"
+                        .into());
+                }
+                self.conversion_action_types = types;
+                Ok(())
+            }
+            "page_size" => {
+                let size = Option::<u64>::deserialize(value)
+                    .map_err(|e| format!("expected a number from 1 to {MAX_PAGE_SIZE} ({e})"))?
+                    .unwrap_or(u64::from(MAX_PAGE_SIZE));
+                self.page_size = u32::try_from(size)
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                    .ok_or_else(|| format!("expected a number from 1 to {MAX_PAGE_SIZE}, got {size}"))?;
+                Ok(())
+            }
+            other => Err(format!("meta_ads has no option '{other}'")),
+        }
+    }
+}
+
+/// `123` or `act_123` → `123`; `None` when it is not an ad account id.
+pub fn normalize_account_id(id: &str) -> Option<String> {
+    let id = id.trim();
+    let digits = id.strip_prefix("act_").unwrap_or(id);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.to_string())
+}

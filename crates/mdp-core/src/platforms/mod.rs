@@ -1,0 +1,239 @@
+//! Every platform's static description ([`REGISTRY`]) and its typed `options:` ([`SourceOptions`]), one
+//! module per platform. Pure data and parsing: the connectors that use it live in `mdp-sources`.
+
+pub mod google_ads;
+pub mod linkedin_ads;
+pub mod meta_ads;
+pub mod tiktok_ads;
+
+use std::fmt;
+
+use serde::Deserializer;
+
+pub use google_ads::GoogleAdsOptions;
+pub use meta_ads::MetaAdsOptions;
+
+use crate::source_kind::SourceKind;
+use crate::Platform;
+
+/// Every platform mdp can ingest from, one entry per [`Platform`], in [`Platform::ALL`] order.
+/// Help text and `mdp doctor` are generated from this list.
+pub const REGISTRY: &[SourceKind] = &[google_ads::KIND, meta_ads::KIND, tiktok_ads::KIND, linkedin_ads::KIND];
+
+/// The registry entry for `platform`.
+pub fn kind(platform: Platform) -> &'static SourceKind {
+    REGISTRY
+        .iter()
+        .find(|kind| kind.platform == platform)
+        .expect("REGISTRY has an entry for every Platform (checked by a test)")
+}
+
+/// A source's `options:`, typed per platform. Parsed (and refused with a message per key) when the
+/// project file loads, so a connector only ever sees valid options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceOptions {
+    GoogleAds(GoogleAdsOptions),
+    MetaAds(MetaAdsOptions),
+    TikTokAds,
+    LinkedInAds,
+}
+
+/// One `options:` key that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    /// The key as written under `options:`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "options.{}: {}", self.key, self.message)
+    }
+}
+
+impl SourceOptions {
+    /// The options of a source that sets none.
+    pub fn defaults(platform: Platform) -> SourceOptions {
+        match platform {
+            Platform::GoogleAds => SourceOptions::GoogleAds(GoogleAdsOptions::default()),
+            Platform::MetaAds => SourceOptions::MetaAds(MetaAdsOptions::default()),
+            Platform::TikTokAds => SourceOptions::TikTokAds,
+            Platform::LinkedInAds => SourceOptions::LinkedInAds,
+        }
+    }
+
+    pub fn platform(&self) -> Platform {
+        match self {
+            SourceOptions::GoogleAds(_) => Platform::GoogleAds,
+            SourceOptions::MetaAds(_) => Platform::MetaAds,
+            SourceOptions::TikTokAds => Platform::TikTokAds,
+            SourceOptions::LinkedInAds => Platform::LinkedInAds,
+        }
+    }
+
+    /// Parse the written `options:` of a `platform` source, key by key, from any serde value (YAML from
+    /// the project file, JSON in tests). Every bad key is reported, each with its own message; a key
+    /// the platform does not read is refused (with the closest known key), not silently ignored.
+    pub fn parse<'de, V: Deserializer<'de>>(
+        platform: Platform,
+        entries: impl IntoIterator<Item = (String, V)>,
+    ) -> Result<SourceOptions, Vec<OptionError>> {
+        let kind = kind(platform);
+        let mut options = SourceOptions::defaults(platform);
+        let mut errors = Vec::new();
+        for (key, value) in entries {
+            let result = if kind.option(&key).is_none() {
+                Err(unknown_option(kind, &key))
+            } else {
+                match &mut options {
+                    SourceOptions::GoogleAds(google) => google.set(&key, value),
+                    SourceOptions::MetaAds(meta) => meta.set(&key, value),
+                    SourceOptions::TikTokAds | SourceOptions::LinkedInAds => Err(unknown_option(kind, &key)),
+                }
+            };
+            if let Err(message) = result {
+                errors.push(OptionError { key, message });
+            }
+        }
+        if errors.is_empty() {
+            Ok(options)
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn google_ads(&self) -> Option<&GoogleAdsOptions> {
+        match self {
+            SourceOptions::GoogleAds(options) => Some(options),
+            _ => None,
+        }
+    }
+
+    pub fn meta_ads(&self) -> Option<&MetaAdsOptions> {
+        match self {
+            SourceOptions::MetaAds(options) => Some(options),
+            _ => None,
+        }
+    }
+}
+
+fn unknown_option(kind: &SourceKind, key: &str) -> String {
+    if kind.options.is_empty() {
+        return format!("{} takes no options; remove `{key}`", kind.name());
+    }
+    let names: Vec<&str> = kind.options.iter().map(|option| option.name).collect();
+    let suggestion = names
+        .iter()
+        .map(|name| (strsim::jaro_winkler(key, name), name))
+        .filter(|(similarity, _)| *similarity > 0.8)
+        .max_by(|left, right| left.0.total_cmp(&right.0))
+        .map(|(_, name)| format!("did you mean '{name}'? "))
+        .unwrap_or_default();
+    format!("{} has no option '{key}'; {suggestion}its options are: {}", kind.name(), names.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn parse(platform: Platform, options: Value) -> Result<SourceOptions, Vec<OptionError>> {
+        let Value::Object(map) = options else { panic!("an object") };
+        SourceOptions::parse(platform, map)
+    }
+
+    #[test]
+    fn every_platform_has_exactly_one_entry_in_platform_order() {
+        let registered: Vec<Platform> = REGISTRY.iter().map(|kind| kind.platform).collect();
+        assert_eq!(registered, Platform::ALL);
+        for platform in Platform::ALL {
+            assert_eq!(kind(platform).platform, platform);
+            assert_eq!(SourceOptions::defaults(platform).platform(), platform);
+        }
+    }
+
+    #[test]
+    fn every_entry_is_well_formed() {
+        for kind in REGISTRY {
+            let platform = kind.platform;
+            assert!(kind.default_base_url.starts_with("https://"), "{platform}");
+            assert!(!kind.default_base_url.ends_with('/'), "{platform}: base URL without trailing slash");
+            assert!(kind.docs_url.starts_with("https://"), "{platform}");
+            assert!(!kind.default_api_version.is_empty(), "{platform}");
+            assert!((1..=400).contains(&kind.default_lookback_days), "{platform}");
+            assert!(kind.credentials.iter().any(|credential| credential.required), "{platform}");
+            let names = kind
+                .credentials
+                .iter()
+                .map(|c| (c.name, c.description))
+                .chain(kind.options.iter().map(|o| (o.name, o.description)));
+            let mut seen = Vec::new();
+            for (name, description) in names {
+                assert!(is_snake_case(name), "{platform}: '{name}'");
+                assert!(!description.is_empty(), "{platform}: {name}");
+                assert!(!seen.contains(&name), "{platform}: '{name}' is listed twice");
+                seen.push(name);
+            }
+            for stream in kind.streams {
+                let daily = stream.kind == crate::StreamKind::Daily;
+                assert_eq!(daily, stream.max_window_days > 0, "{platform} {}: a window limit iff daily", stream.name);
+            }
+        }
+    }
+
+    fn is_snake_case(name: &str) -> bool {
+        name.starts_with(|first: char| first.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || character == '_')
+            && !name.ends_with('_')
+            && !name.contains("__")
+    }
+
+    #[test]
+    fn options_are_typed_per_platform() {
+        let google = parse(Platform::GoogleAds, json!({"login_customer_id": "111-222-3333"})).unwrap();
+        assert_eq!(google.google_ads().unwrap().login_customer_id.as_deref(), Some("1112223333"));
+        let from_number = parse(Platform::GoogleAds, json!({"login_customer_id": 1112223333u64})).unwrap();
+        assert_eq!(from_number, google, "YAML reads an unquoted id as a number");
+        assert_eq!(parse(Platform::GoogleAds, json!({})).unwrap(), SourceOptions::defaults(Platform::GoogleAds));
+
+        let meta = parse(
+            Platform::MetaAds,
+            json!({"conversion_action_types": ["purchase", " purchase", "lead"], "page_size": 25}),
+        )
+        .unwrap();
+        let meta = meta.meta_ads().unwrap();
+        assert_eq!(meta.conversion_action_types, ["purchase", "lead"], "trimmed and deduplicated");
+        assert_eq!(meta.page_size, 25);
+        let defaults = parse(Platform::MetaAds, json!({"conversion_action_types": null})).unwrap();
+        assert_eq!(defaults.meta_ads().unwrap(), &MetaAdsOptions::default());
+        assert_eq!(
+            MetaAdsOptions::default().conversion_action_types.len(),
+            meta_ads::DEFAULT_CONVERSION_ACTION_TYPES.len()
+        );
+    }
+
+    #[test]
+    fn every_bad_option_is_reported_with_its_key() {
+        let errors = parse(
+            Platform::MetaAds,
+            json!({"conversion_action_types": "purchase", "page_size": 0, "conversion_actions": []}),
+        )
+        .unwrap_err();
+        let by_key = |key: &str| errors.iter().find(|e| e.key == key).map(|e| e.message.clone()).unwrap();
+        assert!(by_key("conversion_action_types").contains("expected a list of action types"));
+        assert!(by_key("page_size").contains("from 1 to 500, got 0"));
+        assert!(by_key("conversion_actions").contains("did you mean 'conversion_action_types'?"));
+        assert_eq!(errors.len(), 3);
+
+        let empty = parse(Platform::MetaAds, json!({"conversion_action_types": []})).unwrap_err();
+        assert!(empty[0].message.contains("the list is empty"), "{}", empty[0]);
+        let google = parse(Platform::GoogleAds, json!({"login_customer_id": "act_1"})).unwrap_err();
+        assert!(google[0].message.contains("10 digits like 123-456-7890"), "{}", google[0]);
+        let tiktok = parse(Platform::TikTokAds, json!({"page_size": 10})).unwrap_err();
+        assert_eq!(tiktok[0].to_string(), "options.page_size: tiktok_ads takes no options; remove `page_size`");
+    }
+}

@@ -1,0 +1,221 @@
+//! The shape every platform's HTTP API is described in: an [`Endpoint`] (where requests go, the headers
+//! that authenticate and version them) and a [`ReportApi`] (the request of a page, how a page is read,
+//! how an answer is classified). The driver does the sending, retrying and paging.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use mdp_core::Platform;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::value::RawValue;
+
+use super::{Answer, Verdict};
+use crate::error::SourceError;
+use crate::source::SourceSettings;
+
+/// One platform's API as the shared driver reads it. A connector implements it once; a declarative
+/// connector implements it from its spec.
+pub trait ReportApi: Send + Sync + 'static {
+    /// What one paged read asks for: an endpoint and its parameters (a GAQL query, an edge, a finder).
+    type Query: Clone + Send + Sync + 'static;
+    /// Where the next page starts: a token from the body, a page number.
+    type Cursor: Clone + Eq + Hash + Debug + Send + Sync + 'static;
+
+    /// Where requests go and the headers every one carries.
+    fn endpoint(&self) -> &Endpoint;
+
+    /// The request of the page at `cursor` (`None`: the first page).
+    fn request(&self, query: &Self::Query, cursor: Option<&Self::Cursor>) -> HttpRequest;
+
+    /// A data page's rows (borrowed from `body`, read into typed rows by the connector) and the next
+    /// page's cursor. `Err` says why `body` is not a data page: an error envelope is then classified
+    /// (and retried or reported); a successful answer that is not a page is a malformed answer.
+    fn parse_page<'a>(
+        &self,
+        query: &Self::Query,
+        cursor: Option<&Self::Cursor>,
+        body: &'a str,
+    ) -> Result<Page<'a, Self::Cursor>, String>;
+
+    /// What one answer means: data, retry, or a final error (the platform's error envelope).
+    fn classify(&self, answer: Answer<'_>) -> Verdict;
+}
+
+/// One page of a paged read.
+#[derive(Debug)]
+pub struct Page<'a, C> {
+    /// The page's rows, as the API's own text.
+    pub rows: Vec<&'a RawValue>,
+    /// The next page's cursor; `None` on the last page.
+    pub next: Option<C>,
+}
+
+/// A request relative to an [`Endpoint`]'s root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: Method,
+    /// Relative to the root, without a leading slash; may carry a query string already encoded (Rest.li).
+    pub path: String,
+    /// Query parameters, percent-encoded when sent.
+    pub query: Vec<(&'static str, String)>,
+    /// A JSON body (sent with `Content-Type: application/json`).
+    pub json_body: Option<String>,
+}
+
+impl HttpRequest {
+    pub fn get(path: impl Into<String>) -> HttpRequest {
+        HttpRequest { method: Method::GET, path: path.into(), query: Vec::new(), json_body: None }
+    }
+
+    pub fn post_json(path: impl Into<String>, body: String) -> HttpRequest {
+        HttpRequest { method: Method::POST, path: path.into(), query: Vec::new(), json_body: Some(body) }
+    }
+
+    pub fn with_query(mut self, query: Vec<(&'static str, String)>) -> HttpRequest {
+        self.query = query;
+        self
+    }
+
+    /// One more query parameter.
+    pub fn param(mut self, name: &'static str, value: impl Into<String>) -> HttpRequest {
+        self.query.push((name, value.into()));
+        self
+    }
+}
+
+/// A header every request of an API carries, and where its value comes from.
+#[derive(Debug, Clone)]
+pub struct ApiHeader {
+    pub name: &'static str,
+    pub value: HeaderSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum HeaderSource {
+    /// A credential after `prefix` (`"Bearer "`), marked sensitive. A credential the registry calls
+    /// optional is sent only when configured; a required one missing is a configuration error.
+    Credential { name: &'static str, prefix: &'static str },
+    /// The source's `api_version` (LinkedIn's `LinkedIn-Version`).
+    ApiVersion,
+    /// A fixed value (`X-Restli-Protocol-Version: 2.0.0`) or one from the source's options.
+    Text(String),
+}
+
+impl ApiHeader {
+    /// `Authorization: Bearer <credential>`.
+    pub fn bearer(credential: &'static str) -> ApiHeader {
+        ApiHeader { name: "authorization", value: HeaderSource::Credential { name: credential, prefix: "Bearer " } }
+    }
+
+    /// `<name>: <credential>`.
+    pub fn credential(name: &'static str, credential: &'static str) -> ApiHeader {
+        ApiHeader { name, value: HeaderSource::Credential { name: credential, prefix: "" } }
+    }
+
+    pub fn text(name: &'static str, value: impl Into<String>) -> ApiHeader {
+        ApiHeader { name, value: HeaderSource::Text(value.into()) }
+    }
+}
+
+/// Where an API's requests go and the headers each carries: built once per connector, the one place a
+/// credential becomes a header.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    platform: Platform,
+    /// Base URL and the API's path prefix (`https://graph.facebook.com/v23.0`), no trailing slash.
+    root: String,
+    /// The path part of `root` (`/v23.0`), for error messages.
+    root_path: String,
+    headers: HeaderMap,
+    api_version: String,
+}
+
+impl Endpoint {
+    /// The endpoint of `settings`' API: `prefix` (e.g. `/v21`, `/rest`) after the base URL, `headers` on
+    /// every request.
+    pub fn new(settings: &SourceSettings, prefix: &str, headers: &[ApiHeader]) -> Result<Endpoint, SourceError> {
+        let root = format!("{}{}", settings.base(), prefix.trim_end_matches('/'));
+        let root_path = reqwest::Url::parse(&root)
+            .map_err(|e| settings.config_error(format!("base_url {:?} is not a valid URL ({e})", settings.base_url)))?
+            .path()
+            .trim_end_matches('/')
+            .to_string();
+        let mut map = HeaderMap::new();
+        for header in headers {
+            let name = HeaderName::from_bytes(header.name.as_bytes())
+                .map_err(|_| settings.config_error(format!("{:?} is not an HTTP header name", header.name)))?;
+            let not_allowed = |what: String| {
+                settings.config_error(format!("{what} contains characters not allowed in an HTTP header"))
+            };
+            let value = match &header.value {
+                HeaderSource::Credential { name: credential, prefix } => {
+                    let required = mdp_core::kind(settings.platform).credential(credential).is_none_or(|c| c.required);
+                    let secret = match settings.credentials.get(*credential) {
+                        Some(secret) => secret,
+                        // Missing: the configuration error that names the credential.
+                        None if required => settings.credential(credential)?,
+                        None => continue,
+                    };
+                    let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose()))
+                        .map_err(|_| not_allowed(credential.to_string()))?;
+                    value.set_sensitive(true);
+                    value
+                }
+                HeaderSource::ApiVersion => HeaderValue::from_str(&settings.api_version)
+                    .map_err(|_| not_allowed(format!("api_version {:?}", settings.api_version)))?,
+                HeaderSource::Text(text) => {
+                    HeaderValue::from_str(text).map_err(|_| not_allowed(header.name.to_string()))?
+                }
+            };
+            map.insert(name, value);
+        }
+        Ok(Endpoint {
+            platform: settings.platform,
+            root,
+            root_path,
+            headers: map,
+            api_version: settings.api_version.clone(),
+        })
+    }
+
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    pub(crate) fn url(&self, request: &HttpRequest) -> String {
+        format!("{}/{}", self.root, request.path.trim_start_matches('/'))
+    }
+
+    /// The URL path of `request`, without host or query string: safe for error messages.
+    pub fn path_of(&self, request: &HttpRequest) -> String {
+        let path = request.path.trim_start_matches('/');
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
+        format!("{}/{path}", self.root_path)
+    }
+
+    pub(crate) fn build(&self, client: &reqwest::Client, url: &str, request: &HttpRequest) -> reqwest::RequestBuilder {
+        let mut builder = client.request(request.method.clone(), url).headers(self.headers.clone());
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        if let Some(body) = &request.json_body {
+            builder = builder.header(CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        builder
+    }
+
+    /// The one place an API version error becomes [`SourceError::SunsetVersion`].
+    pub(crate) fn sunset(&self, message: String) -> SourceError {
+        SourceError::SunsetVersion {
+            platform: self.platform,
+            version: self.api_version.clone(),
+            default: mdp_core::kind(self.platform).default_api_version.into(),
+            message,
+        }
+    }
+}

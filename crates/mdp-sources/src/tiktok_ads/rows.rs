@@ -1,0 +1,148 @@
+//! Reading TikTok's rows: report rows through borrowed typed structs (numbers are strings, dates read
+//! `YYYY-MM-DD 00:00:00`), entity rows from their JSON.
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+use super::PLATFORM;
+use crate::error::SourceError;
+use crate::record::{EntityRecord, PerformanceRecord};
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    crate::json::text(&v[key])
+}
+
+/// An item of `campaign/get/`, `adgroup/get/` or `ad/get/`.
+pub(super) fn entity_record(
+    path: &str,
+    id_key: &str,
+    name_key: &str,
+    account_id: &str,
+    raw: &RawValue,
+) -> Result<EntityRecord, SourceError> {
+    let item: Value =
+        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("{path} item: {e}")))?;
+    Ok(EntityRecord {
+        account_id: account_id.to_string(),
+        id: text(&item, id_key)
+            .ok_or_else(|| SourceError::malformed(PLATFORM, format!("{path} item without {id_key}")))?,
+        name: text(&item, name_key),
+        // secondary_status tells deleted from disabled; operation_status does not.
+        status: text(&item, "secondary_status").or_else(|| text(&item, "operation_status")),
+        campaign_id: if id_key == "campaign_id" { None } else { text(&item, "campaign_id") },
+        ad_group_id: if id_key == "ad_id" { text(&item, "adgroup_id") } else { None },
+        currency: None,
+        timezone: None,
+        payload: raw.get().to_string(),
+    })
+}
+
+/// The fields of a report row mdp reads; the rest stays in the payload.
+#[derive(Deserialize)]
+struct ReportRow<'a> {
+    #[serde(borrow)]
+    dimensions: ReportDimensions<'a>,
+    #[serde(borrow)]
+    metrics: ReportMetrics<'a>,
+}
+
+#[derive(Deserialize)]
+struct ReportDimensions<'a> {
+    #[serde(borrow, default)]
+    ad_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stat_time_day: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct ReportMetrics<'a> {
+    #[serde(borrow, default)]
+    campaign_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    adgroup_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    spend: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    impressions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    clicks: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    conversion: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    total_purchase_value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    video_play_actions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    likes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    comments: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    shares: Option<&'a RawValue>,
+}
+
+/// A report row read through [`ReportRow`], with the API's own text of the row as payload.
+pub(super) fn performance_record(account_id: &str, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
+    use crate::json::{decimal, integer, raw_scalar as v};
+    let row: ReportRow<'_> =
+        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
+    let (d, m) = (&row.dimensions, &row.metrics);
+    let day = crate::json::text(&v(d.stat_time_day))
+        .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without stat_time_day"))?;
+    let date = NaiveDate::parse_from_str(day.get(..10).unwrap_or(&day), "%Y-%m-%d")
+        .map_err(|_| SourceError::malformed(PLATFORM, format!("stat_time_day {day:?} is not a date")))?;
+    let metric = |name: &str, raw| decimal(PLATFORM, &format!("metric {name}"), &v(raw));
+    let count = |name: &str, raw| integer(PLATFORM, &format!("metric {name}"), &v(raw));
+    Ok(PerformanceRecord {
+        date: Some(date),
+        account_id: account_id.to_string(),
+        campaign_id: crate::json::text(&v(m.campaign_id)),
+        ad_group_id: crate::json::text(&v(m.adgroup_id)),
+        ad_id: crate::json::text(&v(d.ad_id)),
+        impressions: count("impressions", m.impressions)?,
+        clicks: count("clicks", m.clicks)?,
+        spend: metric("spend", m.spend)?,
+        conversions: metric("conversion", m.conversion)?,
+        conversion_value: metric("total_purchase_value", m.total_purchase_value)?,
+        video_views: Some(count("video_play_actions", m.video_play_actions)?),
+        likes: Some(count("likes", m.likes)?),
+        comments: Some(count("comments", m.comments)?),
+        shares: Some(count("shares", m.shares)?),
+        payload: raw.get().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(row: Value) -> Box<RawValue> {
+        RawValue::from_string(row.to_string()).unwrap()
+    }
+    use std::str::FromStr;
+
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn report_rows_parse_string_numbers_and_dates() {
+        let row = serde_json::json!({
+            "dimensions": {"ad_id": "17", "stat_time_day": "2026-06-01 00:00:00"},
+            "metrics": {"campaign_id": "1", "adgroup_id": "2", "spend": "12.34", "impressions": "1000", "clicks": "10",
+                        "conversion": "1.5", "total_purchase_value": "45.00", "video_play_actions": "300",
+                        "likes": "2", "comments": "0", "shares": "1"}
+        });
+        let r = performance_record("adv", &raw(row)).unwrap();
+        assert_eq!(r.date, NaiveDate::from_ymd_opt(2026, 6, 1));
+        assert_eq!((r.impressions, r.clicks), (1000, 10));
+        assert_eq!(r.spend, Decimal::from_str("12.34").unwrap());
+        assert_eq!(r.conversions, Decimal::from_str("1.5").unwrap());
+        assert_eq!((r.ad_id.as_deref(), r.ad_group_id.as_deref()), (Some("17"), Some("2")));
+    }
+
+    #[test]
+    fn a_non_number_metric_is_reported_not_zeroed() {
+        let row = serde_json::json!({"dimensions": {"ad_id": "1", "stat_time_day": "2026-06-01 00:00:00"}, "metrics": {"spend": "abc"}});
+        assert!(matches!(performance_record("adv", &raw(row)), Err(SourceError::Malformed { .. })));
+    }
+}
