@@ -677,6 +677,6 @@ async fn load_seed(
 
 /// A relation as `run_results.json` names it: quoted by the target's dialect.
 pub(crate) fn relation_name(d: &dyn mdp_warehouse::Dialect, rel: &crate::manifest::RelationName) -> String {
-    // A name the dialect refuses (empty) failed the build already; show it as written.
+    // A name no quoting makes safe (empty) cannot be built: the node fails; show the name as written.
     d.qualified(&materialization::table_ref(rel)).unwrap_or_else(|_| format!("{}.{}", rel.schema, rel.identifier))
 }
