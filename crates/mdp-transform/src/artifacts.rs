@@ -26,7 +26,7 @@ fn metadata(parsed: &Parsed, schema: &str) -> Value {
     })
 }
 
-fn node_json(node: &Node) -> Value {
+fn node_json(node: &Node, d: &dyn mdp_warehouse::Dialect) -> Value {
     let rel = node.relation.as_ref();
     let mut m = Map::new();
     m.insert("unique_id".into(), json!(node.unique_id));
@@ -39,7 +39,7 @@ fn node_json(node: &Node) -> Value {
     m.insert("database".into(), json!(rel.and_then(|r| r.database.clone())));
     m.insert("schema".into(), json!(rel.map(|r| r.schema.clone())));
     m.insert("alias".into(), json!(rel.map(|r| r.identifier.clone()).unwrap_or_else(|| node.name.clone())));
-    m.insert("relation_name".into(), json!(rel.map(|r| format!("\"{}\".\"{}\"", r.schema, r.identifier))));
+    m.insert("relation_name".into(), json!(rel.map(|r| crate::run::relation_name(d, r))));
     m.insert("checksum".into(), json!({"name": "fnv1a64", "checksum": node.checksum}));
     m.insert("config".into(), node.config.to_json());
     m.insert("tags".into(), json!(node.config.tags));
@@ -83,7 +83,7 @@ pub fn manifest_json(parsed: &Parsed) -> Value {
     let mut nodes = Map::new();
     let mut sources = Map::new();
     for (id, node) in &manifest.nodes {
-        let v = node_json(node);
+        let v = node_json(node, parsed.target.dialect());
         if node.resource_type == ResourceType::Source {
             sources.insert(id.clone(), v);
         } else {
@@ -92,7 +92,7 @@ pub fn manifest_json(parsed: &Parsed) -> Value {
     }
     let mut disabled = Map::new();
     for (id, node) in &manifest.disabled {
-        disabled.insert(id.clone(), Value::from(vec![node_json(node)]));
+        disabled.insert(id.clone(), Value::from(vec![node_json(node, parsed.target.dialect())]));
     }
     let mut parent_map = Map::new();
     let mut child_map = Map::new();

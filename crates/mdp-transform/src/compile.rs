@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use mdp_warehouse::RelationKind;
 use minijinja::Value;
 
 use crate::error::{Result, TransformError};
@@ -12,8 +13,8 @@ use crate::jinja::{Phase, Relation, RenderScope};
 use crate::manifest::{Node, ResourceType};
 use crate::parse::Parsed;
 
-/// Relations that exist in the warehouse before the run: (schema, name) → is it a view.
-pub type Existing = HashMap<(String, String), bool>;
+/// Relations that exist in the warehouse before the run: (schema, name) → table or view.
+pub type Existing = HashMap<(String, String), RelationKind>;
 
 /// A node's SQL, ready to materialize.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ impl<'a> Compiler<'a> {
             .relation
             .as_ref()
             .and_then(|r| self.existing.get(&(r.schema.clone(), r.identifier.clone())))
-            .is_some_and(|is_view| !is_view);
+            .is_some_and(|kind| *kind == RelationKind::Table);
         exists_as_table && !full_refresh
     }
 
@@ -89,17 +90,19 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn context(&self, node: &Node) -> Value {
+    fn context(&self, node: &Node) -> Result<Value> {
         let mut ctx: BTreeMap<String, Value> = self.parsed.base_context.clone();
         ctx.insert("execute".into(), Value::from(true));
         ctx.insert("model".into(), model_value(node));
         if let Some(rel) = &node.relation {
-            ctx.insert("this".into(), Value::from_object(Relation::from(rel)));
+            let this = Relation::checked(rel, self.parsed.target.dialect())
+                .map_err(|e| TransformError::config(&node.original_file_path, format!("`this`: {e}")))?;
+            ctx.insert("this".into(), Value::from_object(this));
         }
         if let Some(meta) = &node.test_metadata {
             ctx.insert("__kwargs".into(), Value::from_serialize(&meta.kwargs));
         }
-        Value::from(ctx)
+        Ok(Value::from(ctx))
     }
 
     fn scope(&self, node: &Node, is_incremental: bool) -> RenderScope {
@@ -108,7 +111,7 @@ impl<'a> Compiler<'a> {
             &node.package,
             self.parsed.resolver.clone(),
             self.parsed.vars.clone(),
-            self.parsed.target.type_name(),
+            self.parsed.target.dialect(),
         );
         scope.is_incremental = is_incremental;
         if let serde_json::Value::Object(map) = node.config.to_json() {
@@ -129,13 +132,17 @@ impl<'a> Compiler<'a> {
     fn render(&self, node: &Node, is_incremental: bool) -> Result<(String, Vec<String>)> {
         let (sql, scope) = self.parsed.jinja.render(
             &Self::template_name(node),
-            self.context(node),
+            self.context(node)?,
             self.scope(node, is_incremental),
         )?;
         Ok((sql, scope.ephemerals))
     }
 
     fn hooks(&self, node: &Node, hooks: &[String]) -> Result<Vec<String>> {
+        if hooks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let context = self.context(node)?;
         hooks
             .iter()
             .map(|h| {
@@ -144,7 +151,7 @@ impl<'a> Compiler<'a> {
                     .render_str(
                         &format!("{} (hook)", node.original_file_path.display()),
                         h,
-                        self.context(node),
+                        context.clone(),
                         self.scope(node, self.is_incremental(node)),
                     )
                     .map(|(s, _)| s)

@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use mdp_warehouse::{Dialect, TableRef};
 use minijinja::value::{from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
@@ -71,7 +72,10 @@ pub struct RenderScope {
     /// The node's config as known before the render (for `config.get`).
     pub config: serde_json::Map<String, serde_json::Value>,
     pub is_incremental: bool,
-    pub adapter_type: &'static str,
+    /// The target's SQL dialect: `adapter.type` is its name, identifiers and relations are quoted by
+    /// it. `None` while `profiles.yml` is rendered, before a target is chosen (as in dbt, no
+    /// `adapter` there).
+    pub dialect: Option<&'static dyn Dialect>,
     /// The template context, handed on to macros.
     pub ctx: Value,
     // What the render recorded.
@@ -89,7 +93,17 @@ impl RenderScope {
         package: &str,
         resolver: Arc<Resolver>,
         vars: Arc<IndexMap<String, serde_json::Value>>,
-        adapter_type: &'static str,
+        dialect: &'static dyn Dialect,
+    ) -> Self {
+        RenderScope { dialect: Some(dialect), ..RenderScope::before_target(phase, package, resolver, vars) }
+    }
+
+    /// A scope for rendering `profiles.yml`, where the target (and so the warehouse) is not known yet.
+    pub fn before_target(
+        phase: Phase,
+        package: &str,
+        resolver: Arc<Resolver>,
+        vars: Arc<IndexMap<String, serde_json::Value>>,
     ) -> Self {
         RenderScope {
             phase,
@@ -98,7 +112,7 @@ impl RenderScope {
             vars,
             config: Default::default(),
             is_incremental: false,
-            adapter_type,
+            dialect: None,
             ctx: Value::UNDEFINED,
             refs: Vec::new(),
             sources: Vec::new(),
@@ -117,6 +131,16 @@ fn with_scope<T>(f: impl FnOnce(&mut RenderScope) -> Result<T, Error>) -> Result
     SCOPE.with(|cell| match cell.borrow_mut().as_mut() {
         Some(scope) => f(scope),
         None => Err(Error::new(ErrorKind::InvalidOperation, "called outside of a node render")),
+    })
+}
+
+/// The target's dialect, or why there is none.
+fn scope_dialect(s: &RenderScope, what: &str) -> Result<&'static dyn Dialect, Error> {
+    s.dialect.ok_or_else(|| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{what} is not available in profiles.yml: the warehouse is not known until a target is chosen"),
+        )
     })
 }
 
@@ -535,12 +559,9 @@ fn ref_fn(args: Rest<Value>) -> Result<Value, Error> {
         if !s.refs.iter().any(|(p, n)| p == &package && n == &name) {
             s.refs.push((package.clone(), name.clone()));
         }
+        let dialect = scope_dialect(s, "ref()")?;
         if s.phase == Phase::Parse {
-            return Ok(Value::from_object(Relation {
-                database: None,
-                schema: "__parse__".into(),
-                identifier: name.clone(),
-            }));
+            return Ok(Value::from_object(Relation::named(None, "__parse__", &name, dialect)));
         }
         let resolver = s.resolver.clone();
         let target = resolver.find_ref(&s.package, package.as_deref(), &name).ok_or_else(|| {
@@ -556,7 +577,7 @@ fn ref_fn(args: Rest<Value>) -> Result<Value, Error> {
             .relation
             .as_ref()
             .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("ref('{name}') has no relation")))?;
-        Ok(Value::from_object(Relation::from(rel)))
+        Ok(Value::from_object(Relation::checked(rel, dialect).map_err(|e| invalid(format!("ref('{name}'): {e}")))?))
     })
 }
 
@@ -565,17 +586,16 @@ fn source_fn(source: String, table: String) -> Result<Value, Error> {
         if !s.sources.iter().any(|(a, b)| a == &source && b == &table) {
             s.sources.push((source.clone(), table.clone()));
         }
+        let dialect = scope_dialect(s, "source()")?;
         if s.phase == Phase::Parse {
-            return Ok(Value::from_object(Relation {
-                database: None,
-                schema: source.clone(),
-                identifier: table.clone(),
-            }));
+            return Ok(Value::from_object(Relation::named(None, &source, &table, dialect)));
         }
         let rel = s.resolver.sources.get(&(source.clone(), table.clone())).ok_or_else(|| {
             Error::new(ErrorKind::InvalidOperation, format!("source('{source}', '{table}') is not declared"))
         })?;
-        Ok(Value::from_object(Relation::from(rel)))
+        let relation =
+            Relation::checked(rel, dialect).map_err(|e| invalid(format!("source('{source}', '{table}'): {e}")))?;
+        Ok(Value::from_object(relation))
     })
 }
 
@@ -628,27 +648,46 @@ fn log_fn(message: Value, rest: Rest<Value>) -> String {
     String::new()
 }
 
-/// A relation as templates see it: renders as `"schema"."identifier"`.
+fn invalid(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// A relation as templates see it: renders as `"schema"."identifier"`, quoted by the target's
+/// dialect.
 #[derive(Debug, Clone)]
 pub struct Relation {
     pub database: Option<String>,
     pub schema: String,
     pub identifier: String,
+    dialect: &'static dyn Dialect,
 }
 
-impl From<&RelationName> for Relation {
-    fn from(r: &RelationName) -> Self {
-        Relation { database: r.database.clone(), schema: r.schema.clone(), identifier: r.identifier.clone() }
+impl Relation {
+    /// The relation `schema.identifier` on a warehouse speaking `dialect`.
+    pub fn named(database: Option<String>, schema: &str, identifier: &str, dialect: &'static dyn Dialect) -> Self {
+        Relation { database, schema: schema.to_string(), identifier: identifier.to_string(), dialect }
     }
-}
 
-pub(crate) fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
+    /// A node's relation; refused when the dialect cannot quote its names (empty, NUL bytes).
+    pub fn checked(rel: &RelationName, dialect: &'static dyn Dialect) -> Result<Self, mdp_warehouse::WarehouseError> {
+        let relation = Relation::named(rel.database.clone(), &rel.schema, &rel.identifier, dialect);
+        relation.render()?;
+        Ok(relation)
+    }
+
+    fn render(&self) -> Result<String, mdp_warehouse::WarehouseError> {
+        self.dialect.qualified(&TableRef::new(self.schema.clone(), self.identifier.clone()))
+    }
 }
 
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", quote(&self.schema), quote(&self.identifier))
+        match self.render() {
+            Ok(quoted) => f.write_str(&quoted),
+            // Only a parse-phase placeholder gets here (compile-phase relations are `checked`), and
+            // parse output is never run: `ref('')` is reported when refs are resolved.
+            Err(_) => write!(f, "{}.{}", self.schema, self.identifier),
+        }
     }
 }
 
@@ -776,7 +815,7 @@ struct Adapter;
 impl Object for Adapter {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
-            "type" => SCOPE.with(|cell| cell.borrow().as_ref().map(|s| Value::from(s.adapter_type))),
+            "type" => SCOPE.with(|cell| cell.borrow().as_ref().and_then(|s| s.dialect).map(|d| Value::from(d.name()))),
             _ => None,
         }
     }
@@ -785,11 +824,13 @@ impl Object for Adapter {
         match method {
             "quote" => {
                 let (ident,): (String,) = from_args(args)?;
-                Ok(Value::from_safe_string(quote(&ident)))
+                let dialect = with_scope(|s| scope_dialect(s, "adapter.quote()"))?;
+                let quoted = dialect.quote_identifier(&ident).map_err(|e| invalid(format!("adapter.quote: {e}")))?;
+                Ok(Value::from_safe_string(quoted))
             }
             "dispatch" => {
                 let (name, _namespace, _kwargs): (String, Option<Value>, Option<Kwargs>) = from_args(args)?;
-                let adapter = with_scope(|s| Ok(s.adapter_type))?;
+                let adapter = with_scope(|s| scope_dialect(s, "adapter.dispatch()").map(|d| d.name()))?;
                 for candidate in [format!("{adapter}__{name}"), format!("default__{name}"), name.clone()] {
                     if let Some(v) = state.lookup(&candidate).filter(|v| !v.is_undefined()) {
                         return Ok(v);
@@ -834,6 +875,7 @@ impl Object for RunStartedAt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mdp_warehouse::{DuckDbDialect, PostgresDialect};
 
     #[test]
     fn lists_and_dicts_change_in_place_as_in_dbt() {
@@ -845,8 +887,13 @@ mod tests {
             {%- set seeded = ['z'] %}{% do seeded.extend(cols) %} {{ seeded | join('+') }} {{ seeded.pop() }} {{ seeded | length }}\
             {%- set empty = [] %} {{ 'empty' if not empty else 'full' }} {{ (cols + ['c']) | join(',') }}";
         env.add_template("t", template).unwrap();
-        let scope =
-            RenderScope::new(Phase::Compile, "p", Arc::new(Resolver::default()), Arc::new(IndexMap::new()), "duckdb");
+        let scope = RenderScope::new(
+            Phase::Compile,
+            "p",
+            Arc::new(Resolver::default()),
+            Arc::new(IndexMap::new()),
+            &DuckDbDialect,
+        );
         let (out, _) = env.render("t", Value::from(()), scope).unwrap();
         assert_eq!(out, "a_x,b_x 2 a_x b_x True 1 2 k=1 j=2 [\"a_x\",\"b_x\"] 2 z+a_x+b_x b_x 2 empty a_x,b_x,c");
         // A set of anything else is left alone.
@@ -870,7 +917,7 @@ mod tests {
             "p",
             Arc::new(Resolver { root_package: "p".into(), ..Default::default() }),
             Arc::new(IndexMap::new()),
-            "duckdb",
+            &DuckDbDialect,
         )
     }
 
@@ -883,7 +930,7 @@ mod tests {
         )
         .unwrap();
         env.add_template("models/a.sql", "{{ double(21) }} {{ who() }} {{ double(x=1) }}").unwrap();
-        let ctx = minijinja::context! { this => Value::from_object(Relation { database: None, schema: "s".into(), identifier: "a".into() }) };
+        let ctx = minijinja::context! { this => Value::from_object(Relation::named(None, "s", "a", &DuckDbDialect)) };
         let (out, _) = env.render("models/a.sql", ctx, scope(Phase::Compile)).unwrap();
         assert_eq!(out, r#"42 "s"."a" 2"#);
     }
@@ -940,10 +987,41 @@ mod tests {
             out, r#"cast(a as varchar)|2026|dflt|2|AB|True|x|"c"|table"#,
             "booleans render as Python's True, as in dbt"
         );
-        let pg =
-            RenderScope::new(Phase::Compile, "p", Arc::new(Resolver::default()), Arc::new(IndexMap::new()), "postgres");
+        let pg = RenderScope::new(
+            Phase::Compile,
+            "p",
+            Arc::new(Resolver::default()),
+            Arc::new(IndexMap::new()),
+            &PostgresDialect,
+        );
         let (out, _) = env.render("models/f.sql", ctx, pg).unwrap();
         assert!(out.starts_with("cast(a as text)|"), "dispatch falls back to default__ on other adapters: {out}");
+    }
+
+    #[test]
+    fn identifiers_are_quoted_by_the_targets_dialect() {
+        let mut env = JinjaEnv::new();
+        env.add_template("models/q.sql", "{{ adapter.quote('a\"b') }} {{ this }} {{ adapter.type }}").unwrap();
+        let this = Relation::named(None, "my schema", "x\"y", &PostgresDialect);
+        let ctx = minijinja::context! { this => Value::from_object(this) };
+        let pg = RenderScope::new(
+            Phase::Compile,
+            "p",
+            Arc::new(Resolver::default()),
+            Arc::new(IndexMap::new()),
+            &PostgresDialect,
+        );
+        let (out, _) = env.render("models/q.sql", ctx, pg).unwrap();
+        assert_eq!(out, r#""a""b" "my schema"."x""y" postgres"#);
+        // An identifier no quoting makes safe is refused, not rendered.
+        env.add_template("models/empty.sql", "{{ adapter.quote('') }}").unwrap();
+        let err = env.render("models/empty.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
+        assert!(err.contains("invalid identifier"), "{err}");
+        // profiles.yml is rendered before the warehouse is known: no adapter there.
+        let before =
+            RenderScope::before_target(Phase::Compile, "p", Arc::new(Resolver::default()), Arc::new(IndexMap::new()));
+        let err = env.render("models/empty.sql", Value::UNDEFINED, before).unwrap_err().to_string();
+        assert!(err.contains("adapter.quote() is not available in profiles.yml"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`project`]/[`profiles`] load `dbt_project.yml` and `profiles.yml` → [`parse`] renders every
 //! node once to learn its `ref`/`source`/`config` calls ([`jinja`]) → [`graph`] (DAG, cycles) →
 //! [`selector`] → [`compile`] (render again with the real relation names, inline ephemerals) →
-//! [`run`] (materialize through `mdp-warehouse`, [`materialize`], [`seed`]) → [`artifacts`].
+//! [`run`] (each node's [`materialization`] planned, then run through `mdp-warehouse` by
+//! [`materialize`]; [`seed`] reads CSV files) → [`artifacts`].
 //! Beside them, [`docs`] renders the documentation site and the lineage graph from a parsed project.
 //!
 //! Architecture invariants: loading, parsing and compiling do no database I/O (what they need to
@@ -19,6 +20,7 @@ pub mod error;
 pub mod graph;
 pub mod jinja;
 pub mod manifest;
+pub mod materialization;
 pub mod materialize;
 pub mod parse;
 pub mod profiles;
@@ -80,7 +82,7 @@ pub fn resolve_target(project: &DbtProject, options: &LoadOptions) -> Result<Tar
             let env = jinja::JinjaEnv::new();
             let vars = std::sync::Arc::new(options.vars.clone());
             let render = |s: &str| -> Result<String> {
-                let scope = jinja::RenderScope::new(jinja::Phase::Compile, &project.name, Default::default(), vars.clone(), "duckdb");
+                let scope = jinja::RenderScope::before_target(jinja::Phase::Compile, &project.name, Default::default(), vars.clone());
                 env.render_str(&file.display().to_string(), s, minijinja::Value::UNDEFINED, scope).map(|(s, _)| s)
             };
             profiles::load_target(&file, &profile, options.target.as_deref(), &render)

@@ -122,7 +122,7 @@ pub fn parse_with_packages(
     vars.extend(project.vars_for(&project.name));
     vars.extend(cli_vars);
     let vars = Arc::new(vars);
-    let adapter_type = target.type_name();
+    let dialect = target.dialect();
 
     let mut base = BTreeMap::new();
     base.insert("target".to_string(), Value::from_serialize(target.to_context()));
@@ -140,7 +140,7 @@ pub fn parse_with_packages(
         jinja: JinjaEnv::new(),
         manifest: Manifest { project_name: project.name.clone(), ..Default::default() },
         vars: vars.clone(),
-        adapter_type,
+        dialect,
         base: base.clone(),
         warnings: Vec::new(),
         target_schema: target.schema.clone(),
@@ -475,7 +475,7 @@ struct Parser {
     jinja: JinjaEnv,
     manifest: Manifest,
     vars: Arc<IndexMap<String, Json>>,
-    adapter_type: &'static str,
+    dialect: &'static dyn mdp_warehouse::Dialect,
     base: BTreeMap<String, Value>,
     warnings: Vec<String>,
     target_schema: String,
@@ -493,7 +493,7 @@ impl Parser {
             &self.package,
             Arc::new(Resolver { root_package: self.package.clone(), ..Default::default() }),
             self.vars.clone(),
-            self.adapter_type,
+            self.dialect,
         )
     }
 
@@ -549,11 +549,7 @@ impl Parser {
         ctx.insert("model".into(), self.model_value(node));
         ctx.insert(
             "this".into(),
-            Value::from_object(Relation {
-                database: None,
-                schema: self.target_schema.clone(),
-                identifier: node.name.clone(),
-            }),
+            Value::from_object(Relation::named(None, &self.target_schema, &node.name, self.dialect)),
         );
         Value::from(ctx)
     }

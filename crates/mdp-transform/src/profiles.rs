@@ -55,13 +55,18 @@ pub struct Target {
 }
 
 impl Target {
-    /// `duckdb` or `postgres`.
+    /// `duckdb` or `postgres`: dbt's adapter type, the name of the target's dialect.
     pub fn type_name(&self) -> &'static str {
+        self.dialect().name()
+    }
+
+    /// The SQL dialect of the target's warehouse, known without connecting (the parser and compiler
+    /// quote identifiers with it).
+    pub fn dialect(&self) -> &'static dyn mdp_warehouse::Dialect {
         match &self.kind {
-            TargetKind::DuckDb { .. } | TargetKind::Preset(mdp_warehouse::ConnectOptions::DuckDb { .. }) => "duckdb",
-            TargetKind::Postgres { .. } | TargetKind::Preset(mdp_warehouse::ConnectOptions::Postgres { .. }) => {
-                "postgres"
-            }
+            TargetKind::DuckDb { .. } => &mdp_warehouse::DuckDbDialect,
+            TargetKind::Postgres { .. } => &mdp_warehouse::PostgresDialect,
+            TargetKind::Preset(options) => options.dialect(),
         }
     }
 

@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use mdp_warehouse::{Warehouse, WarehouseError};
+use mdp_warehouse::{RelationKind, Warehouse, WarehouseError};
 
 use crate::compile::{CompileOptions, CompiledNode, Compiler, Existing};
 use crate::error::{Result, TransformError};
 use crate::graph::Graph;
 use crate::manifest::{Node, ResourceType};
+use crate::materialization::{self, Materialization};
 use crate::materialize::{self, MaterializeError, Outcome, TestStatus};
 use crate::parse::Parsed;
 use crate::seed;
@@ -138,7 +139,7 @@ impl RunResults {
 pub async fn existing_relations(wh: &dyn Warehouse) -> std::result::Result<Existing, WarehouseError> {
     let mut out = HashMap::new();
     for r in wh.relations(None).await? {
-        out.insert((r.table.schema, r.table.name), r.kind == mdp_warehouse::RelationKind::View);
+        out.insert((r.table.schema, r.table.name), r.kind);
     }
     Ok(out)
 }
@@ -359,7 +360,7 @@ async fn run_project_hooks(
             &parsed.project.name,
             parsed.resolver.clone(),
             parsed.vars.clone(),
-            parsed.target.type_name(),
+            parsed.target.dialect(),
         );
         let label = format!("dbt_project.yml ({which} hook {})", i + 1);
         let (sql, _) = parsed.jinja.render_str(&label, hook, minijinja::Value::from(ctx), scope)?;
@@ -526,7 +527,7 @@ async fn run_node(
         .as_ref()
         .filter(|_| matches!(node.resource_type, ResourceType::Model | ResourceType::Test))
         .map(|d| compiled_path(d, "compiled", node));
-    let relation_name = node.relation.as_ref().map(|r| format!("\"{}\".\"{}\"", r.schema, r.identifier));
+    let relation_name = node.relation.as_ref().map(|r| relation_name(wh.dialect(), r));
     let finish = |status: NodeStatus, message: String, outcome: Option<&Outcome>, code: Option<String>| NodeResult {
         unique_id: node.unique_id.clone(),
         status,
@@ -623,7 +624,8 @@ async fn run_node(
             let prior = existing.lock().expect("lock").get(&key).copied();
             match materialize::materialize(wh, node, &compiled, prior).await {
                 Ok(o) => {
-                    existing.lock().expect("lock").insert(key, node.config.materialized == "view");
+                    let built = Materialization::of(&node.config).map_or(RelationKind::Table, |m| m.builds());
+                    existing.lock().expect("lock").insert(key, built);
                     write_run_sql(options, node, &o);
                     finish(NodeStatus::Success, o.message.clone(), Some(&o), Some(compiled.sql))
                 }
@@ -644,7 +646,7 @@ fn write_run_sql(options: &RunOptions, node: &Node, outcome: &Outcome) {
     }
 }
 
-/// Load a seed: replace the table with the CSV's rows in one transaction.
+/// Load a seed: read its file, then fill its table (see [`materialization::plan_seed`]).
 async fn load_seed(
     wh: &dyn Warehouse,
     node: &Node,
@@ -654,75 +656,36 @@ async fn load_seed(
     full_refresh: bool,
 ) -> std::result::Result<Outcome, String> {
     let rel = node.relation.as_ref().ok_or("seed has no relation")?;
-    let file = node.original_file_path.clone();
     let d = wh.dialect();
     let delimiter = node.config.delimiter.as_bytes().first().copied().unwrap_or(b',');
     let path = root.join(&node.original_file_path);
     let data =
         seed::read_seed(&path, embedded, delimiter, &node.config.column_types, d.name()).map_err(|e| e.to_string())?;
-    let target = materialize::table_ref(rel);
-    let staging = mdp_warehouse::TableRef::new(rel.schema.clone(), format!("{}__mdp_seed", rel.identifier));
-    let q = |t: &mdp_warehouse::TableRef| d.qualified(t).map_err(|e| e.to_string());
-    let qi = |s: &str| d.quote_identifier(s).map_err(|e| e.to_string());
-    let any_cast = data.columns.iter().any(|c| c.cast_needed);
-    let mut final_defs = Vec::new();
-    let mut staging_defs = Vec::new();
-    for c in &data.columns {
-        final_defs.push(format!("{} {}", qi(&c.name)?, c.sql_type));
-        let ty = if c.cast_needed { d.column_type(mdp_warehouse::ColumnType::Text) } else { c.sql_type.clone() };
-        staging_defs.push(format!("{} {ty}", qi(&c.name)?));
-    }
-    let prior = existing.lock().expect("lock").get(&(rel.schema.clone(), rel.identifier.clone())).copied();
-    // Like dbt: an existing seed table with the same columns is emptied and refilled (views on it
-    // survive); otherwise, or with --full-refresh, it is dropped and created again.
-    let reuse = prior == Some(false) && !full_refresh && {
-        let current = wh.columns(&target).await.map_err(|e| e.to_string())?;
-        current.len() == data.columns.len()
-            && current.iter().zip(&data.columns).all(|(a, b)| a.name.eq_ignore_ascii_case(&b.name))
-    };
-    let mut statements = Vec::new();
-    let mut tx = wh.begin().await.map_err(|e| e.to_string())?;
-    let mut exec = |sql: String| {
-        statements.push(sql.clone());
-        sql
-    };
-    if reuse {
-        tx.execute(&exec(format!("delete from {}", q(&target)?))).await.map_err(|e| e.to_string())?;
+    let target = materialization::table_ref(rel);
+    let key = (rel.schema.clone(), rel.identifier.clone());
+    let prior = existing.lock().expect("lock").get(&key).copied();
+    let existing_columns: Vec<String> = if materialization::Seed::needs_existing_columns(prior, full_refresh) {
+        wh.columns(&target).await.map_err(|e| e.to_string())?.into_iter().map(|c| c.name).collect()
     } else {
-        if let Some(is_view) = prior {
-            let drop = materialize::drop_sql(d, &target, is_view).map_err(|e| e.to_string())?;
-            tx.execute(&exec(drop)).await.map_err(|e| e.to_string())?;
-        }
-        tx.execute(&exec(format!("create table {} ({})", q(&target)?, final_defs.join(", "))))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let load_into = if any_cast { &staging } else { &target };
-    if any_cast {
-        tx.execute(&exec(format!("drop table if exists {}", q(&staging)?))).await.map_err(|e| e.to_string())?;
-        tx.execute(&exec(format!("create table {} ({})", q(&staging)?, staging_defs.join(", "))))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let rows = tx
-        .bulk_load(load_into, mdp_warehouse::batch_stream(data.batches))
+        Vec::new()
+    };
+    let plan = materialization::Seed {
+        relation: target,
+        file: node.original_file_path.display().to_string(),
+        columns: &data.columns,
+        existing: prior,
+        existing_columns: &existing_columns,
+        full_refresh,
+    };
+    let outcome = materialize::load_seed(wh, &plan, mdp_warehouse::batch_stream(data.batches))
         .await
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    if any_cast {
-        let select: Vec<String> = data
-            .columns
-            .iter()
-            .map(|c| {
-                let name = qi(&c.name)?;
-                Ok(if c.cast_needed { format!("cast({name} as {})", c.sql_type) } else { name })
-            })
-            .collect::<std::result::Result<_, String>>()?;
-        tx.execute(&exec(format!("insert into {} select {} from {}", q(&target)?, select.join(", "), q(&staging)?)))
-            .await
-            .map_err(|e| e.to_string())?;
-        tx.execute(&exec(format!("drop table {}", q(&staging)?))).await.map_err(|e| e.to_string())?;
-    }
-    tx.commit().await.map_err(|e| e.to_string())?;
-    existing.lock().expect("lock").insert((rel.schema.clone(), rel.identifier.clone()), false);
-    Ok(Outcome { message: format!("INSERT {rows}"), rows_affected: Some(rows), statements, ..Outcome::default() })
+        .map_err(|e| e.to_string())?;
+    existing.lock().expect("lock").insert(key, RelationKind::Table);
+    Ok(outcome)
+}
+
+/// A relation as `run_results.json` names it: quoted by the target's dialect.
+pub(crate) fn relation_name(d: &dyn mdp_warehouse::Dialect, rel: &crate::manifest::RelationName) -> String {
+    // A name no quoting makes safe (empty) cannot be built: the node fails; show the name as written.
+    d.qualified(&materialization::table_ref(rel)).unwrap_or_else(|_| format!("{}.{}", rel.schema, rel.identifier))
 }

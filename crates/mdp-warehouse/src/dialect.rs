@@ -210,6 +210,89 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         ));
         Ok(sql)
     }
+
+    // Materializations. mdp-transform plans a model's build from these: what the engine replaces
+    // atomically by itself, what takes part in a transaction, and how it spells the statements
+    // that differ between engines (as dbt-adapters' per-adapter macros).
+
+    /// Whether `CREATE OR REPLACE VIEW` replaces any view, whatever its columns, atomically by
+    /// itself (DuckDB, BigQuery, Snowflake). Standard SQL has no such statement and Postgres's only
+    /// appends columns: there the old view is dropped and the new one created in one transaction.
+    fn supports_create_or_replace_view(&self) -> bool {
+        false
+    }
+
+    /// Whether `CREATE OR REPLACE TABLE … AS` replaces a table atomically by itself (DuckDB,
+    /// BigQuery, Snowflake). Otherwise a table is built beside the old one and renamed over it in one
+    /// transaction.
+    fn supports_create_or_replace_table(&self) -> bool {
+        false
+    }
+
+    /// Whether DDL (`CREATE`, `DROP`, `ALTER`) takes part in a multi-statement transaction and rolls
+    /// back with it (DuckDB, Postgres). BigQuery has no multi-statement transaction outside a script
+    /// and Snowflake commits before every DDL statement: there each statement of a build stands alone.
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    /// Whether the engine runs [`Dialect::merge_sql`] (standard `MERGE`: DuckDB ≥ 1.4, Postgres ≥ 15,
+    /// BigQuery, Snowflake), and so the `merge` incremental strategy.
+    fn supports_merge(&self) -> bool {
+        true
+    }
+
+    /// `CREATE TABLE … AS (query)`.
+    fn create_table_as_sql(&self, table: &TableRef, query: &str) -> Result<String> {
+        Ok(format!("create table {} as (\n{query}\n)", self.qualified(table)?))
+    }
+
+    /// `CREATE OR REPLACE TABLE … AS (query)`, for engines that
+    /// [support it](Dialect::supports_create_or_replace_table) (Snowflake would say `TRANSIENT`).
+    fn create_or_replace_table_as_sql(&self, table: &TableRef, query: &str) -> Result<String> {
+        Ok(format!("create or replace table {} as (\n{query}\n)", self.qualified(table)?))
+    }
+
+    /// `CREATE VIEW … AS (query)`.
+    fn create_view_as_sql(&self, view: &TableRef, query: &str) -> Result<String> {
+        Ok(format!("create view {} as (\n{query}\n)", self.qualified(view)?))
+    }
+
+    /// `CREATE OR REPLACE VIEW … AS (query)`, for engines that
+    /// [support it](Dialect::supports_create_or_replace_view).
+    fn create_or_replace_view_as_sql(&self, view: &TableRef, query: &str) -> Result<String> {
+        Ok(format!("create or replace view {} as (\n{query}\n)", self.qualified(view)?))
+    }
+
+    /// Whether dropping a relation must say `CASCADE` so that the views built on it go too (Postgres
+    /// binds views to the tables they read; DuckDB binds them when they are queried). dbt-postgres does
+    /// the same: those views are built again when their models run.
+    fn drop_needs_cascade(&self) -> bool {
+        false
+    }
+
+    /// Drop a relation that may have views built on it, if it exists.
+    fn drop_relation_sql(&self, relation: &TableRef, kind: crate::RelationKind) -> Result<String> {
+        let kind = match kind {
+            crate::RelationKind::View => "view",
+            crate::RelationKind::Table => "table",
+        };
+        let cascade = if self.drop_needs_cascade() { " cascade" } else { "" };
+        Ok(format!("drop {kind} if exists {}{cascade}", self.qualified(relation)?))
+    }
+
+    /// The columns of a table or view in order, as three text columns: `column_name`, `data_type` (the
+    /// engine's spelling) and `is_nullable` (`YES` / `NO`). Also sees tables created earlier in the
+    /// transaction it runs in.
+    fn columns_query(&self, table: &TableRef) -> Result<String> {
+        Ok(format!(
+            "SELECT CAST(column_name AS VARCHAR) AS column_name, CAST(data_type AS VARCHAR) AS data_type, \
+             CAST(is_nullable AS VARCHAR) AS is_nullable FROM information_schema.columns \
+             WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            self.string_literal(&table.schema)?,
+            self.string_literal(&table.name)?
+        ))
+    }
 }
 
 /// DuckDB's dialect.
@@ -254,6 +337,12 @@ impl Dialect for DuckDbDialect {
     fn json_type(&self, expr: &str) -> String {
         format!("lower(json_type({expr}))")
     }
+    fn supports_create_or_replace_view(&self) -> bool {
+        true
+    }
+    fn supports_create_or_replace_table(&self) -> bool {
+        true
+    }
 }
 
 /// PostgreSQL's dialect (version 15 or later: `MERGE`).
@@ -291,6 +380,20 @@ impl Dialect for PostgresDialect {
     }
     fn json_type(&self, expr: &str) -> String {
         format!("jsonb_typeof(CAST({expr} AS jsonb))")
+    }
+    fn drop_needs_cascade(&self) -> bool {
+        true
+    }
+}
+
+impl crate::ConnectOptions {
+    /// The SQL dialect of the warehouse these options open (known without connecting: a parser or
+    /// compiler renders identifiers with it).
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        match self {
+            crate::ConnectOptions::DuckDb { .. } => &DuckDbDialect,
+            crate::ConnectOptions::Postgres { .. } => &PostgresDialect,
+        }
     }
 }
 
