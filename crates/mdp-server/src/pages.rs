@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use maud::{html, Markup, PreEscaped};
+use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
 use crate::actions::{Action, ActionRequest, ActionState};
@@ -410,9 +411,10 @@ pub fn chart_data(days: &[PlatformDay]) -> serde_json::Value {
         for p in &platforms {
             let mut values = vec![serde_json::Value::Null; dates.len()];
             for d in days.iter().filter(|d| d.platform == *p) {
+                // The chart library plots floats: exact amounts become floats here, at the edge, only.
                 let v = match metric {
-                    "spend" => Some(d.spend),
-                    "conversions" => Some(d.conversions),
+                    "spend" => d.spend.to_f64(),
+                    "conversions" => d.conversions.to_f64(),
                     _ => d.roas,
                 };
                 values[index[d.date.as_str()]] = v.map_or(serde_json::Value::Null, |v| serde_json::json!(v));
