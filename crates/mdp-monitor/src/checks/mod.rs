@@ -2,9 +2,13 @@
 //! anomalies and zero-spend days), [`schema_drift`], [`kpi`]; and [`transform_tests`], which turns the
 //! transform's schema and reconciliation tests into results of the same shape.
 //!
-//! Each monitor composes SQL through the warehouse's [`Dialect`] (aggregates, medians, JSON keys are
-//! computed in the warehouse; only small per-day or per-entity summaries come back), then decides
-//! pass / warn / fail with pure functions that have unit tests. A monitor whose input does not exist
+//! Each monitor renders its statements with pure `*_sql(dialect, …)` functions through the
+//! warehouse's [`Dialect`] (quoting, literals, casts, medians, JSON keys, date maths; aggregates are
+//! computed in the warehouse and only small per-day or per-entity summaries come back; the statements
+//! are golden-tested per dialect), decodes the rows by column name into small structs
+//! ([`mdp_warehouse::rows`]), reads mdp's metadata through [`mdp_warehouse::meta`], then decides
+//! pass / warn / fail with pure functions that have unit tests. KPIs and the marts are the marketing
+//! package's ([`mdp_marketing::kpi`], [`mdp_marketing::marts`]). A monitor whose input does not exist
 //! yet (no raw table, marts not built) reports `skipped` with what to run; one whose SQL fails
 //! reports `error`; neither stops the others.
 //!
