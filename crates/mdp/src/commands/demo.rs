@@ -64,6 +64,8 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     ingest::print_summary(&report);
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
 
+    // The campaign mart's relation, for the hint at the end.
+    let mut campaign_mart = None;
     let outcome = async {
         let parsed = transform::load(&global, &TransformArgs::default())?;
         let built = build(&parsed, session.warehouse.as_ref()).await?;
@@ -71,6 +73,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
             return anyhow::Ok(false);
         }
         let marts = Marts::of(&parsed)?;
+        campaign_mart = Some(marts.campaign.to_string());
         let (days, differences) = reconcile(session.warehouse.as_ref(), &marts, &sandbox, start, today).await?;
         println!(
             "reconciliation of {} with the sandbox's ground truth: {days} account-days, {} difference(s)",
@@ -102,10 +105,11 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
             println!("\ndone in {:.1}s; the warehouse is {warehouse}", clock.elapsed().as_secs_f64());
             println!(
                 "next: `mdp -C {dir} serve` and open http://127.0.0.1:8080 (runs, checks, lineage, the KPI dashboard)\n      \
-                 `mdp -C {dir} sql \"SELECT * FROM main_marts.fct_campaign_performance_daily ORDER BY spend_reporting DESC LIMIT 10\"`\n      \
+                 `mdp -C {dir} sql \"SELECT * FROM {campaigns} ORDER BY spend_reporting DESC LIMIT 10\"`\n      \
                  `mdp -C {dir} check` for every monitor's result, `mdp -C {dir} docs generate` for the docs site\n      \
                  `mdp -C {dir} ls --select tag:marts` to list the marts, `mdp -C {dir} build` after editing models",
-                dir = args.dir.display()
+                dir = args.dir.display(),
+                campaigns = campaign_mart.as_deref().unwrap_or(Mart::CampaignDaily.model_name()),
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -210,6 +214,7 @@ async fn build(parsed: &Parsed, warehouse: &dyn mdp_warehouse::Warehouse) -> Res
 /// The relations of the marts the demo reads.
 struct Marts {
     account: TableRef,
+    campaign: TableRef,
     platform: TableRef,
     /// Every mart of the project, `schema.name`.
     all: Vec<String>,
@@ -227,7 +232,12 @@ impl Marts {
             .filter(|n| is_mart(n))
             .filter_map(|n| n.relation.as_ref().map(|r| format!("{}.{}", r.schema, r.identifier)))
             .collect();
-        Ok(Marts { account: relation(Mart::AccountDaily)?, platform: relation(Mart::PlatformDaily)?, all })
+        Ok(Marts {
+            account: relation(Mart::AccountDaily)?,
+            campaign: relation(Mart::CampaignDaily)?,
+            platform: relation(Mart::PlatformDaily)?,
+            all,
+        })
     }
 }
 
