@@ -724,3 +724,34 @@ pub async fn not_found() -> Response {
         layout("Not found", "", None, html! { p { "No such page. " a href="/" { "Overview" } } }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+
+    #[test]
+    fn amounts_stay_exact_in_the_data_and_become_floats_only_in_the_chart_series() {
+        let day = |platform: &str, spend: i64, value: i64| PlatformDay {
+            date: "2026-06-30".into(),
+            platform: platform.into(),
+            reporting_currency: "EUR".into(),
+            spend: Decimal::new(spend, 6),
+            conversions: Decimal::new(3, 0),
+            conversion_value: Decimal::new(value, 6),
+            roas: None,
+        };
+        let days = [day("meta_ads", 100_000_001, 250_000_000), day("google_ads", 0, 0)];
+        // The API's platform days carry the exact decimal text.
+        let json = serde_json::to_value(&days[0]).unwrap();
+        assert_eq!(json["spend"], "100.000001");
+        assert_eq!(json["conversion_value"], "250.000000");
+        // The chart library gets floats, one series per platform.
+        let chart = chart_data(&days);
+        assert_eq!(chart["platforms"], serde_json::json!(["google_ads", "meta_ads"]));
+        assert_eq!(chart["series"]["spend"]["meta_ads"][0], 100.000001);
+        assert_eq!(chart["series"]["spend"]["google_ads"][0], 0.0);
+        assert_eq!(chart["currency"], "EUR");
+    }
+}
