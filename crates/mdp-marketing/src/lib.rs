@@ -13,6 +13,14 @@
 //!   ← the stream that carries all of a platform's spend: Google's `campaign_daily` (Performance Max
 //!   has no ad rows), the other platforms' `ad_daily`;
 //! - `dim_*` and `dim_*_history` ← the entity snapshot streams (`accounts`, `campaigns`, `ad_groups`, `ads`).
+//!
+//! The KPIs the marts compute are defined once in [`kpi`] (the package's `mdp_kpis` macro is generated
+//! from it); the fact marts other parts of mdp read are named once in [`marts`].
+
+pub mod kpi;
+pub mod marts;
+
+pub use marts::{Mart, Marts};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,6 +71,7 @@ pub fn package(
     project.vars.insert("mdp_sources".into(), json!(by_platform));
     project.vars.insert("mdp_reporting_currency".into(), Value::from(reporting_currency.to_ascii_uppercase()));
     files.insert(PathBuf::from("models/staging/_mdp_raw_sources.yml"), sources_yaml(sources, raw_schema));
+    files.insert(PathBuf::from(kpi::MACROS_PATH), kpi::macros_sql());
     Ok(Some(EmbeddedPackage { project, files }))
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use mdp_marketing::marts::{is_mart, Mart};
 use mdp_transform::docs::{self, DocsOptions};
 use mdp_transform::manifest::ResourceType;
 use mdp_transform::Parsed;
@@ -10,9 +11,9 @@ use mdp_warehouse::TableRef;
 use serde::Serialize;
 
 /// The mart with one row per platform and day.
-pub const PLATFORM_MART: &str = "fct_platform_performance_daily";
+pub const PLATFORM_MART: &str = Mart::PlatformDaily.model_name();
 /// The mart with one row per campaign and day.
-pub const CAMPAIGN_MART: &str = "fct_campaign_performance_daily";
+pub const CAMPAIGN_MART: &str = Mart::CampaignDaily.model_name();
 
 /// A node of the lineage graph, for `/api/lineage`.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +26,8 @@ pub struct LineageNode {
     pub depends_on: Vec<String>,
     /// The node's docs page on this server.
     pub docs: String,
+    /// Whether the node is a mart (a model in a `marts` folder).
+    pub mart: bool,
 }
 
 /// The project as the server shows it.
@@ -52,13 +55,6 @@ impl Catalog {
     /// Read the catalog from a parsed project. `sources` are the names of mdp.yml's enabled sources.
     pub fn from_parsed(parsed: &Parsed, title: &str, sources: Vec<String>) -> Result<Catalog, docs::DocsError> {
         let manifest = &parsed.manifest;
-        let relation_of = |name: &str| {
-            manifest
-                .resolve_ref(&manifest.project_name, None, name)
-                .filter(|n| n.resource_type == ResourceType::Model)
-                .and_then(|n| n.relation.as_ref())
-                .map(|r| TableRef::new(r.schema.clone(), r.identifier.clone()))
-        };
         let lineage = manifest
             .nodes
             .values()
@@ -70,14 +66,15 @@ impl Catalog {
                 relation: n.relation.as_ref().map(|r| format!("{}.{}", r.schema, r.identifier)),
                 depends_on: n.depends_on.clone(),
                 docs: docs_href(&n.unique_id),
+                mart: is_mart(n),
             })
             .collect();
         let options = DocsOptions { base_href: "/docs/".into(), project_title: title.to_string() };
         let docs = docs::render_site(parsed, &options)?.into_iter().map(|f| (f.path, f.content)).collect();
         Ok(Catalog {
             title: title.to_string(),
-            platform_daily: relation_of(PLATFORM_MART),
-            campaign_daily: relation_of(CAMPAIGN_MART),
+            platform_daily: Mart::PlatformDaily.relation(parsed),
+            campaign_daily: Mart::CampaignDaily.relation(parsed),
             lineage,
             lineage_svg: docs::lineage_svg(parsed, &docs_href),
             docs,
@@ -85,10 +82,8 @@ impl Catalog {
         })
     }
 
-    /// The marts (models named `fct_*` or `dim_*`), for the lineage page's list.
+    /// The marts, for the lineage page's list.
     pub fn marts(&self) -> impl Iterator<Item = &LineageNode> {
-        self.lineage
-            .iter()
-            .filter(|n| n.resource_type == "model" && (n.name.starts_with("fct_") || n.name.starts_with("dim_")))
+        self.lineage.iter().filter(|n| n.mart)
     }
 }

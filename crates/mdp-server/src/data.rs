@@ -12,10 +12,13 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use mdp_core::{RunStatus, TaskId, TaskKind, TaskState};
 use mdp_monitor::checks::CheckStatus;
+use mdp_marketing::kpi::{Component, Currency, Kpi};
 use mdp_warehouse::meta::{self, Metadata, RunRecord, TaskRecord};
 use mdp_warehouse::{
     connect, string_rows, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError,
 };
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use serde::Serialize;
 
 /// Why data could not be read.
@@ -160,16 +163,16 @@ pub struct CheckFilter {
     pub limit: Option<usize>,
 }
 
-/// One platform on one day, from the platform mart.
+/// One platform on one day, from the platform mart. Amounts are exact decimals (JSON: strings).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlatformDay {
     pub date: String,
     pub platform: String,
     pub reporting_currency: String,
-    pub spend: f64,
-    pub conversions: f64,
-    pub conversion_value: f64,
-    /// `conversion_value / spend`, `None` on zero spend.
+    pub spend: Decimal,
+    pub conversions: Decimal,
+    pub conversion_value: Decimal,
+    /// ROAS (`conversion_value / spend`), `None` on zero spend.
     pub roas: Option<f64>,
 }
 
@@ -261,8 +264,14 @@ fn text(value: &Option<String>) -> String {
     value.clone().unwrap_or_default()
 }
 
-fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
-    (denominator != 0.0).then(|| numerator / denominator)
+/// An exact decimal the warehouse summed (0 when NULL or unreadable).
+fn decimal(value: &Option<String>) -> Decimal {
+    value.as_deref().and_then(|v| v.parse().ok()).unwrap_or_default()
+}
+
+/// A KPI from reporting-currency sums, by the marketing package's definition (`None`: undefined).
+fn kpi(kpi: Kpi, sum: impl Fn(Component) -> Decimal) -> Option<f64> {
+    kpi.formula().evaluate_decimal(sum).and_then(|v| v.to_f64())
 }
 
 impl Reader {
@@ -611,15 +620,19 @@ impl Reader {
             .await?
             .into_iter()
             .map(|r| {
-                let (spend, value) = (num(&r[3]), num(&r[5]));
+                let (spend, conversions, value) = (decimal(&r[3]), decimal(&r[4]), decimal(&r[5]));
                 PlatformDay {
                     date: text(&r[0]),
                     platform: text(&r[1]),
                     reporting_currency: text(&r[2]),
+                    roas: kpi(Kpi::Roas, |c| match c {
+                        Component::Spend => spend,
+                        Component::ConversionValue => value,
+                        _ => Decimal::ZERO,
+                    }),
                     spend,
-                    conversions: num(&r[4]),
+                    conversions,
                     conversion_value: value,
-                    roas: ratio(value, spend),
                 }
             })
             .collect())
@@ -648,15 +661,24 @@ impl Reader {
             .rows(&sql)
             .await?
             .into_iter()
-            .map(|r| Totals {
-                reporting_currency: text(&r[0]),
-                spend: text(&r[1]),
-                conversion_value: text(&r[2]),
-                conversions: text(&r[3]),
-                clicks: text(&r[4]),
-                impressions: text(&r[5]),
-                cpa: ratio(num(&r[1]), num(&r[3])),
-                roas: ratio(num(&r[2]), num(&r[1])),
+            .map(|r| {
+                let sum = |c: Component| match c {
+                    Component::Spend => decimal(&r[1]),
+                    Component::ConversionValue => decimal(&r[2]),
+                    Component::Conversions => decimal(&r[3]),
+                    Component::Clicks => decimal(&r[4]),
+                    Component::Impressions => decimal(&r[5]),
+                };
+                Totals {
+                    reporting_currency: text(&r[0]),
+                    spend: text(&r[1]),
+                    conversion_value: text(&r[2]),
+                    conversions: text(&r[3]),
+                    clicks: text(&r[4]),
+                    impressions: text(&r[5]),
+                    cpa: kpi(Kpi::Cpa, sum),
+                    roas: kpi(Kpi::Roas, sum),
+                }
             })
             .collect())
     }
@@ -674,11 +696,13 @@ impl Reader {
         let table = self.require_relation(campaign_daily, crate::catalog::CAMPAIGN_MART).await?;
         let d = self.dialect();
         let (platform, id, currency) = (self.q("platform")?, self.q("campaign_id")?, self.q("reporting_currency")?);
-        let spend = format!("sum({})", self.q("spend_reporting")?);
-        let conversions = format!("sum({})", self.q("conversions")?);
-        let value = format!("sum({})", self.q("conversion_value_reporting")?);
-        let cpa = d.safe_divide(&spend, &conversions);
-        let roas = d.safe_divide(&value, &spend);
+        let sum =
+            |c: Component| -> DataResult<String> { Ok(format!("sum({})", self.q(&c.column(Currency::Reporting))?)) };
+        let spend = sum(Component::Spend)?;
+        let conversions = sum(Component::Conversions)?;
+        let value = sum(Component::ConversionValue)?;
+        let cpa = Kpi::Cpa.sql(d, sum)?;
+        let roas = Kpi::Roas.sql(d, sum)?;
         let (key, default_desc) = match sort {
             CampaignSort::Cpa => ("cpa", false),
             CampaignSort::Roas => ("roas", true),

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, NaiveDate};
 use maud::{html, Markup, PreEscaped};
+use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
 use mdp_core::{RunStatus, TaskId, TaskState};
@@ -415,9 +416,10 @@ pub fn chart_data(days: &[PlatformDay]) -> serde_json::Value {
         for p in &platforms {
             let mut values = vec![serde_json::Value::Null; dates.len()];
             for d in days.iter().filter(|d| d.platform == *p) {
+                // The chart library plots floats: exact amounts become floats here, at the edge, only.
                 let v = match metric {
-                    "spend" => Some(d.spend),
-                    "conversions" => Some(d.conversions),
+                    "spend" => d.spend.to_f64(),
+                    "conversions" => d.conversions.to_f64(),
                     _ => d.roas,
                 };
                 values[index[d.date.as_str()]] = v.map_or(serde_json::Value::Null, |v| serde_json::json!(v));
@@ -726,6 +728,8 @@ pub async fn not_found() -> Response {
 
 #[cfg(test)]
 mod tests {
+    use rust_decimal::Decimal;
+
     use super::*;
 
     #[test]
@@ -740,5 +744,29 @@ mod tests {
         let refused = retried("--no-build").unwrap_err();
         assert!(refused.starts_with("retry: `--no-build` is not a task id: expected `ingest.<source>"), "{refused}");
         assert_eq!(retried("  ").unwrap_err(), "retry: `task_id` is missing");
+    }
+
+    #[test]
+    fn amounts_stay_exact_in_the_data_and_become_floats_only_in_the_chart_series() {
+        let day = |platform: &str, spend: i64, value: i64| PlatformDay {
+            date: "2026-06-30".into(),
+            platform: platform.into(),
+            reporting_currency: "EUR".into(),
+            spend: Decimal::new(spend, 6),
+            conversions: Decimal::new(3, 0),
+            conversion_value: Decimal::new(value, 6),
+            roas: None,
+        };
+        let days = [day("meta_ads", 100_000_001, 250_000_000), day("google_ads", 0, 0)];
+        // The API's platform days carry the exact decimal text.
+        let json = serde_json::to_value(&days[0]).unwrap();
+        assert_eq!(json["spend"], "100.000001");
+        assert_eq!(json["conversion_value"], "250.000000");
+        // The chart library gets floats, one series per platform.
+        let chart = chart_data(&days);
+        assert_eq!(chart["platforms"], serde_json::json!(["google_ads", "meta_ads"]));
+        assert_eq!(chart["series"]["spend"]["meta_ads"][0], 100.000001);
+        assert_eq!(chart["series"]["spend"]["google_ads"][0], 0.0);
+        assert_eq!(chart["currency"], "EUR");
     }
 }

@@ -293,6 +293,24 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
             self.string_literal(&table.name)?
         ))
     }
+
+    /// `CAST(expr AS <type>)`, the type spelled as this engine's DDL spells it.
+    fn cast(&self, expr: &str, ty: ColumnType) -> String {
+        format!("CAST({expr} AS {})", self.column_type(ty))
+    }
+
+    /// `expr` as text (the engine's string type): for values shown to people as they are stored.
+    fn cast_to_text(&self, expr: &str) -> String {
+        self.cast(expr, ColumnType::Text)
+    }
+
+    /// `numerator × scale / denominator` computed in floating point, NULL when the denominator is 0
+    /// or NULL: the marts' KPI ratios (CTR, CPC, CPM, …) as [`Dialect::safe_divide`] of doubles.
+    fn ratio(&self, numerator: &str, denominator: &str, scale: u32) -> String {
+        let numerator = self.cast(numerator, ColumnType::Float64);
+        let numerator = if scale == 1 { numerator } else { format!("{numerator} * {scale}") };
+        self.safe_divide(&numerator, &self.cast(denominator, ColumnType::Float64))
+    }
 }
 
 /// DuckDB's dialect.
@@ -433,6 +451,20 @@ mod tests {
             sql,
             "MERGE INTO \"s\".\"t\" AS t USING (SELECT 1 AS k, 2 AS v) AS s ON t.\"k\" = s.\"k\" \
              WHEN MATCHED THEN UPDATE SET \"v\" = s.\"v\" WHEN NOT MATCHED THEN INSERT (\"k\", \"v\") VALUES (s.\"k\", s.\"v\")"
+        );
+    }
+
+    #[test]
+    fn casts_and_ratios_use_each_engines_type_names() {
+        assert_eq!(DuckDbDialect.cast_to_text("max(\"date\")"), "CAST(max(\"date\") AS VARCHAR)");
+        assert_eq!(PostgresDialect.cast_to_text("max(\"date\")"), "CAST(max(\"date\") AS text)");
+        assert_eq!(
+            DuckDbDialect.ratio("spend", "impressions", 1000),
+            "((CAST(spend AS DOUBLE) * 1000) / NULLIF((CAST(impressions AS DOUBLE)), 0))"
+        );
+        assert_eq!(
+            PostgresDialect.ratio("clicks", "impressions", 1),
+            "((CAST(clicks AS double precision)) / NULLIF((CAST(impressions AS double precision)), 0))"
         );
     }
 }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod lock;
 pub mod meta;
 pub mod postgres;
+pub mod rows;
 pub mod types;
 
 use std::path::PathBuf;

@@ -742,3 +742,54 @@ impl<'w> Metadata<'w> {
         self.warehouse.execute(&sql).await
     }
 }
+
+/// A row of `stream_state`: where a stream of an account stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamState {
+    pub source: String,
+    pub stream: String,
+    pub account_id: String,
+    pub cursor_date: Option<NaiveDate>,
+    pub last_window_start: Option<NaiveDate>,
+    pub last_window_end: Option<NaiveDate>,
+    pub last_run_id: Option<String>,
+    pub rows_loaded: Option<i64>,
+    /// When the state last moved (UTC): a load that found no rows still moves it.
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+impl crate::rows::FromRow for StreamState {
+    fn from_row(row: &crate::rows::Row<'_>) -> Result<Self> {
+        Ok(StreamState {
+            source: row.text("source")?,
+            stream: row.text("stream")?,
+            account_id: row.text("account_id")?,
+            cursor_date: row.opt_date("cursor_date")?,
+            last_window_start: row.opt_date("last_window_start")?,
+            last_window_end: row.opt_date("last_window_end")?,
+            last_run_id: row.opt_text("last_run_id")?,
+            rows_loaded: row.opt_i64("rows_loaded")?,
+            updated_at: row.opt_timestamp("updated_at")?,
+        })
+    }
+}
+
+impl Metadata<'_> {
+    /// The statement of [`Metadata::stream_states`].
+    pub fn stream_states_sql(&self) -> Result<String> {
+        Ok(format!(
+            "SELECT source, stream, account_id, cursor_date, last_window_start, last_window_end, last_run_id, \
+             rows_loaded, updated_at FROM {} ORDER BY source, stream, account_id",
+            self.qualified(STREAM_STATE)?
+        ))
+    }
+
+    /// Every stream's state per account, by source, stream and account; none when nothing was
+    /// ever loaded (or the metadata schema does not exist: readers never create it).
+    pub async fn stream_states(&self) -> Result<Vec<StreamState>> {
+        if !self.warehouse.exists(&self.table(STREAM_STATE)).await? {
+            return Ok(Vec::new());
+        }
+        crate::rows::fetch(self.warehouse, &self.stream_states_sql()?).await
+    }
+}

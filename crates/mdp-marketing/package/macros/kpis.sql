@@ -4,18 +4,8 @@ case when {{ denominator }} is null or {{ denominator }} = 0 then null
      else cast({{ numerator }} as double precision){% if scale %} * {{ scale }}{% endif %} / cast({{ denominator }} as double precision) end
 {%- endmacro %}
 
-{#- The KPIs of a row from its (already summed) components. `money`: the suffixes of the money
-    columns to compute the money KPIs for, e.g. ['', '_reporting']. -#}
-{% macro mdp_kpis(money=['', '_reporting']) -%}
-    {{ mdp_ratio('clicks', 'impressions') }} as ctr,
-    {{ mdp_ratio('conversions', 'clicks') }} as cvr
-{%- for m in money %},
-    {{ mdp_ratio('spend' ~ m, 'clicks') }} as cpc{{ m }},
-    {{ mdp_ratio('spend' ~ m, 'impressions', 1000) }} as cpm{{ m }},
-    {{ mdp_ratio('spend' ~ m, 'conversions') }} as cpa{{ m }},
-    {{ mdp_ratio('conversion_value' ~ m, 'spend' ~ m) }} as roas{{ m }}
-{%- endfor %}
-{%- endmacro %}
+{#- `mdp_kpis` and `mdp_kpi_formulas` are generated from mdp's KPI definitions (mdp_marketing::kpi) into
+    macros/_mdp_kpis.sql when the package is loaded. -#}
 
 {#- The summed metric columns of an aggregation. -#}
 {% macro mdp_sum_metrics(reporting=true, engagement=true) -%}

@@ -4,12 +4,15 @@
 
 use std::collections::HashMap;
 
+use chrono::{NaiveDate, NaiveDateTime};
 use mdp_project::checks::FreshnessThresholds;
-use mdp_warehouse::{TableRef, Warehouse, WarehouseError};
+use mdp_warehouse::meta::{Metadata, StreamState};
+use mdp_warehouse::rows::{FromRow, Row};
+use mdp_warehouse::{Dialect, TableRef, Warehouse, WarehouseError};
 
 use super::{
-    existing, exists, num, parse_date, parse_i64, parse_ts, q, rows, text, CheckContext, CheckKind, CheckOutcome,
-    CheckStatus, SourceInfo, StreamInfo,
+    existing, exists, num, q, rows, text, CheckContext, CheckKind, CheckOutcome, CheckStatus, Existing, SourceInfo,
+    StreamInfo,
 };
 
 /// The judgement of one stream of one account.
@@ -59,9 +62,67 @@ pub fn judge(lag_days: Option<i64>, age_hours: Option<f64>, t: &FreshnessThresho
     FreshnessVerdict { status, reasons }
 }
 
+/// An account's time zone, from its source's `accounts` snapshot.
+struct AccountTimezone {
+    account_id: String,
+    timezone: String,
+}
+
+impl FromRow for AccountTimezone {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(AccountTimezone { account_id: row.text("account_id")?, timezone: row.text("timezone")? })
+    }
+}
+
+/// The latest reporting date and load of an account in a raw table.
+struct Latest {
+    account_id: String,
+    latest_date: Option<NaiveDate>,
+    last_loaded_at: Option<NaiveDateTime>,
+    row_count: i64,
+}
+
+impl FromRow for Latest {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(Latest {
+            account_id: row.text("account_id")?,
+            latest_date: row.opt_date("latest_date")?,
+            last_loaded_at: row.opt_timestamp("last_loaded_at")?,
+            row_count: row.i64("row_count")?,
+        })
+    }
+}
+
+/// Each account's time zone in an `accounts` snapshot table.
+pub fn timezones_sql(d: &dyn Dialect, accounts: &TableRef) -> Result<String, WarehouseError> {
+    Ok(format!(
+        "SELECT account_id, max(timezone) AS timezone FROM {} WHERE timezone IS NOT NULL GROUP BY account_id",
+        d.qualified(accounts)?
+    ))
+}
+
+/// Per account (or for one): the latest reporting date, the latest load and the rows of a raw table.
+pub fn latest_sql(d: &dyn Dialect, raw: &TableRef, account: Option<&str>) -> Result<String, WarehouseError> {
+    let filter = match account {
+        Some(a) => format!(" WHERE account_id = {}", text(d, a)?),
+        None => String::new(),
+    };
+    Ok(format!(
+        "SELECT account_id, max({date}) AS latest_date, max(_mdp_extracted_at) AS last_loaded_at, count(*) AS row_count \
+         FROM {raw}{filter} GROUP BY account_id",
+        date = q(d, "date")?,
+        raw = d.qualified(raw)?
+    ))
+}
+
 pub(super) async fn run(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<CheckOutcome> {
     let found = match existing(wh).await {
         Ok(f) => f,
+        Err(e) => return vec![CheckOutcome::error(CheckKind::Freshness, "freshness", None, &e)],
+    };
+    // When each stream's state last moved, per account (a load that found no rows still counts).
+    let states = match Metadata::new(wh).stream_states().await {
+        Ok(s) => s,
         Err(e) => return vec![CheckOutcome::error(CheckKind::Freshness, "freshness", None, &e)],
     };
     let mut out = Vec::new();
@@ -79,7 +140,7 @@ pub(super) async fn run(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<CheckOutc
             }
         };
         for stream in source.streams.iter().filter(|s| s.daily) {
-            match stream_outcomes(wh, ctx, source, stream, &found, &timezones).await {
+            match stream_outcomes(wh, ctx, source, stream, &found, &timezones, &states).await {
                 Ok(o) => out.extend(o),
                 Err(e) => out.push(CheckOutcome::error(
                     CheckKind::Freshness,
@@ -96,17 +157,13 @@ pub(super) async fn run(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<CheckOutc
 async fn account_timezones(
     wh: &dyn Warehouse,
     source: &SourceInfo,
-    found: &HashMap<(String, String), ()>,
+    found: &Existing,
 ) -> Result<HashMap<String, String>, WarehouseError> {
     let Some(table) = source.accounts_table.as_ref().filter(|t| exists(found, t)) else {
         return Ok(HashMap::new());
     };
-    let d = wh.dialect();
-    let sql = format!(
-        "SELECT account_id, max(timezone) FROM {} WHERE timezone IS NOT NULL GROUP BY account_id",
-        d.qualified(table)?
-    );
-    Ok(rows(wh, &sql).await?.into_iter().filter_map(|r| Some((r[0].clone()?, r[1].clone()?))).collect())
+    let zones: Vec<AccountTimezone> = rows(wh, &timezones_sql(wh.dialect(), table)?).await?;
+    Ok(zones.into_iter().map(|z| (z.account_id, z.timezone)).collect())
 }
 
 async fn stream_outcomes(
@@ -114,46 +171,32 @@ async fn stream_outcomes(
     ctx: &CheckContext,
     source: &SourceInfo,
     stream: &StreamInfo,
-    found: &HashMap<(String, String), ()>,
+    found: &Existing,
     timezones: &HashMap<String, String>,
+    states: &[StreamState],
 ) -> Result<Vec<CheckOutcome>, WarehouseError> {
     let d = wh.dialect();
-    let raw = d.qualified(&stream.table)?;
     let table_exists = exists(found, &stream.table);
     // Per account: the latest reporting date and load in the raw table.
-    let mut latest: HashMap<String, (Option<chrono::NaiveDate>, Option<chrono::NaiveDateTime>, i64)> = HashMap::new();
+    let mut latest: HashMap<String, (Option<NaiveDate>, Option<NaiveDateTime>, i64)> = HashMap::new();
     if table_exists {
-        let sql = format!(
-            "SELECT account_id, CAST(max({date}) AS VARCHAR), CAST(max(_mdp_extracted_at) AS VARCHAR), count(*) \
-             FROM {raw} GROUP BY account_id",
-            date = q(d, "date")?
-        );
-        for r in rows(wh, &sql).await? {
-            if let Some(account) = r[0].clone() {
-                latest.insert(account, (parse_date(&r[1]), parse_ts(&r[2]), parse_i64(&r[3]).unwrap_or(0)));
-            }
+        let found: Vec<Latest> = rows(wh, &latest_sql(d, &stream.table, None)?).await?;
+        for l in found {
+            latest.insert(l.account_id, (l.latest_date, l.last_loaded_at, l.row_count));
         }
     }
-    // Per account: when the stream's state last moved (a load that found no rows still counts).
-    let state_table = TableRef::new(wh.metadata_schema(), mdp_warehouse::meta::STREAM_STATE);
-    let sql = format!(
-        "SELECT account_id, CAST(updated_at AS VARCHAR) FROM {} WHERE source = {} AND stream = {}",
-        d.qualified(&state_table)?,
-        text(d, &source.name)?,
-        text(d, &stream.name)?
-    );
-    let updated: HashMap<String, chrono::NaiveDateTime> = if exists(found, &state_table) {
-        rows(wh, &sql).await?.into_iter().filter_map(|r| Some((r[0].clone()?, parse_ts(&r[1])?))).collect()
-    } else {
-        HashMap::new()
-    };
+    let updated: HashMap<&str, NaiveDateTime> = states
+        .iter()
+        .filter(|s| s.source == source.name && s.stream == stream.name)
+        .filter_map(|s| Some((s.account_id.as_str(), s.updated_at?)))
+        .collect();
 
     let thresholds = ctx.config.freshness.thresholds(&source.name, &stream.name);
     let mut out = Vec::new();
     for account in &source.accounts {
         let name = format!("freshness.{}.{}.{}", source.name, stream.name, account);
         let (max_date, extracted, row_count) = latest.get(account).cloned().unwrap_or((None, None, 0));
-        let last_load = match (updated.get(account).copied(), extracted) {
+        let last_load = match (updated.get(account.as_str()).copied(), extracted) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
@@ -191,16 +234,7 @@ async fn stream_outcomes(
                 source.name
             ),
         };
-        let sample_query = if table_exists {
-            Some(format!(
-                "SELECT account_id, max({date}) AS latest_date, max(_mdp_extracted_at) AS last_loaded_at, count(*) AS row_count \
-                 FROM {raw} WHERE account_id = {} GROUP BY account_id",
-                text(d, account)?,
-                date = q(d, "date")?
-            ))
-        } else {
-            None
-        };
+        let sample_query = if table_exists { Some(latest_sql(d, &stream.table, Some(account))?) } else { None };
         out.push(CheckOutcome {
             check_name: name,
             check_kind: CheckKind::Freshness,

@@ -2,12 +2,13 @@
 //! `window_days` complete days breaches `max` or `min`. KPIs are computed from the window's summed
 //! components in the reporting currency (never averaged ratios), as the marts compute theirs.
 
+use mdp_marketing::kpi::{Component, Currency, Kpi};
 use mdp_project::checks::{KpiLevel, KpiMetric, KpiTarget};
+use mdp_warehouse::rows::{FromRow, Row};
 use mdp_warehouse::{Dialect, TableRef, Warehouse, WarehouseError};
 
 use super::{
-    complete_days, date, existing, exists, num, parse_f64, q, rows, text, CheckContext, CheckKind, CheckOutcome,
-    CheckStatus, Marts,
+    complete_days, date, existing, exists, num, q, text, CheckContext, CheckKind, CheckOutcome, CheckStatus, Marts,
 };
 
 /// The summed components of an entity over a window.
@@ -29,24 +30,51 @@ pub enum KpiValue {
     Undefined,
 }
 
-/// A KPI from its components.
-pub fn kpi_value(metric: KpiMetric, c: &Components) -> KpiValue {
-    let (numerator, denominator, scale) = match metric {
-        KpiMetric::Cpa => (c.spend, c.conversions, 1.0),
-        KpiMetric::Roas => (c.conversion_value, c.spend, 1.0),
-        KpiMetric::Ctr => (c.clicks, c.impressions, 1.0),
-        KpiMetric::Cpc => (c.spend, c.clicks, 1.0),
-        KpiMetric::Cpm => (c.spend, c.impressions, 1000.0),
-        KpiMetric::ConversionRate => (c.conversions, c.clicks, 1.0),
-    };
-    if denominator == 0.0 {
-        if numerator > 0.0 {
-            KpiValue::Infinite
-        } else {
-            KpiValue::Undefined
+impl Components {
+    /// One component's sum.
+    pub fn get(&self, component: Component) -> f64 {
+        match component {
+            Component::Spend => self.spend,
+            Component::ConversionValue => self.conversion_value,
+            Component::Conversions => self.conversions,
+            Component::Clicks => self.clicks,
+            Component::Impressions => self.impressions,
         }
-    } else {
-        KpiValue::Value(numerator * scale / denominator)
+    }
+}
+
+impl FromRow for Components {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        let sum = |c: Component| -> Result<f64, WarehouseError> { Ok(row.opt_f64(c.name())?.unwrap_or(0.0)) };
+        Ok(Components {
+            spend: sum(Component::Spend)?,
+            conversion_value: sum(Component::ConversionValue)?,
+            conversions: sum(Component::Conversions)?,
+            clicks: sum(Component::Clicks)?,
+            impressions: sum(Component::Impressions)?,
+        })
+    }
+}
+
+/// The marketing package's KPI a configured metric names.
+pub fn kpi_of(metric: KpiMetric) -> Kpi {
+    match metric {
+        KpiMetric::Cpa => Kpi::Cpa,
+        KpiMetric::Roas => Kpi::Roas,
+        KpiMetric::Ctr => Kpi::Ctr,
+        KpiMetric::Cpc => Kpi::Cpc,
+        KpiMetric::Cpm => Kpi::Cpm,
+        KpiMetric::ConversionRate => Kpi::Cvr,
+    }
+}
+
+/// A KPI from its components, by the marketing package's definition of it.
+pub fn kpi_value(metric: KpiMetric, c: &Components) -> KpiValue {
+    let formula = kpi_of(metric).formula();
+    match formula.evaluate(|component| c.get(component)) {
+        Some(v) => KpiValue::Value(v),
+        None if c.get(formula.numerator) > 0.0 => KpiValue::Infinite,
+        None => KpiValue::Undefined,
     }
 }
 
@@ -76,9 +104,28 @@ fn keys(level: KpiLevel) -> (&'static [&'static str], &'static str) {
     }
 }
 
+/// An entity's summed components over a target's window.
+struct EntityTotals {
+    /// The entity's key values, joined by `:`.
+    id: String,
+    label: Option<String>,
+    components: Components,
+}
+
+impl EntityTotals {
+    fn decode(row: &Row<'_>, level: KpiLevel) -> Result<Self, WarehouseError> {
+        let (key_columns, _) = keys(level);
+        let id = key_columns
+            .iter()
+            .map(|k| Ok(row.opt_text(k)?.unwrap_or_default()))
+            .collect::<Result<Vec<_>, WarehouseError>>()?;
+        Ok(EntityTotals { id: id.join(":"), label: row.opt_text("label")?, components: Components::from_row(row)? })
+    }
+}
+
 /// The components of each entity over the target's window; `breaching_only` adds the KPI and keeps
 /// the breaching entities (the sample query).
-fn target_sql(
+pub fn target_sql(
     d: &dyn Dialect,
     ctx: &CheckContext,
     marts: &Marts,
@@ -94,25 +141,30 @@ fn target_sql(
     if let Some(p) = target.platform {
         filter.push_str(&format!(" AND platform = {}", text(d, p.as_str())?));
     }
+    // Reporting-currency sums, exact; each as the component's name.
+    let mut sums = Vec::new();
+    for c in [
+        Component::Spend,
+        Component::ConversionValue,
+        Component::Conversions,
+        Component::Clicks,
+        Component::Impressions,
+    ] {
+        sums.push(format!("sum({}) AS {}", q(d, &c.column(Currency::Reporting))?, q(d, c.name())?));
+    }
     let inner = format!(
-        "SELECT {key_list}, {label} AS label, CAST(sum(spend_reporting) AS DOUBLE PRECISION) AS spend, \
-         CAST(sum(conversion_value_reporting) AS DOUBLE PRECISION) AS conversion_value, \
-         CAST(sum(conversions) AS DOUBLE PRECISION) AS conversions, CAST(sum(clicks) AS DOUBLE PRECISION) AS clicks, \
-         CAST(sum(impressions) AS DOUBLE PRECISION) AS impressions FROM {} WHERE {filter} GROUP BY {key_list}",
+        "SELECT {key_list}, {label} AS label, {} FROM {} WHERE {filter} GROUP BY {key_list}",
+        sums.join(", "),
         d.qualified(relation(marts, target.level))?
     );
     if !breaching_only {
         return Ok(format!("{inner} ORDER BY {key_list}"));
     }
-    let (numerator, denominator) = match target.metric {
-        KpiMetric::Cpa => ("spend", "conversions"),
-        KpiMetric::Roas => ("conversion_value", "spend"),
-        KpiMetric::Ctr => ("clicks", "impressions"),
-        KpiMetric::Cpc => ("spend", "clicks"),
-        KpiMetric::Cpm => ("spend * 1000", "impressions"),
-        KpiMetric::ConversionRate => ("conversions", "clicks"),
-    };
-    let value = d.safe_divide(numerator, denominator);
+    let kpi = kpi_of(target.metric);
+    let formula = kpi.formula();
+    let component = |c: Component| q(d, c.name());
+    let (numerator, denominator) = (component(formula.numerator)?, component(formula.denominator)?);
+    let value = kpi.sql(d, component)?;
     let mut conditions = Vec::new();
     if let Some(max) = target.max {
         conditions.push(format!("({denominator} = 0 AND {numerator} > 0) OR {value} > {max}"));
@@ -170,7 +222,7 @@ fn show(metric: KpiMetric, v: KpiValue, currency: &str) -> String {
     match v {
         KpiValue::Undefined => "undefined".into(),
         KpiValue::Infinite => "∞".into(),
-        KpiValue::Value(x) if metric.is_money() => format!("{} {currency}", num(x)),
+        KpiValue::Value(x) if kpi_of(metric).is_amount() => format!("{} {currency}", num(x)),
         KpiValue::Value(x) if matches!(metric, KpiMetric::Ctr | KpiMetric::ConversionRate) => {
             format!("{}%", num(x * 100.0))
         }
@@ -187,29 +239,22 @@ async fn target_outcome(
 ) -> Result<CheckOutcome, WarehouseError> {
     let d = wh.dialect();
     let cur = ctx.reporting_currency.as_str();
-    let (key_columns, _) = keys(target.level);
     let mut judged = 0usize;
     let mut undefined = 0usize;
     let mut breaching: Vec<(String, KpiValue)> = Vec::new();
-    for r in rows(wh, &target_sql(d, ctx, marts, target, false)?).await? {
-        let k = key_columns.len();
-        let c = Components {
-            spend: parse_f64(&r[k + 1]).unwrap_or(0.0),
-            conversion_value: parse_f64(&r[k + 2]).unwrap_or(0.0),
-            conversions: parse_f64(&r[k + 3]).unwrap_or(0.0),
-            clicks: parse_f64(&r[k + 4]).unwrap_or(0.0),
-            impressions: parse_f64(&r[k + 5]).unwrap_or(0.0),
-        };
-        let value = kpi_value(target.metric, &c);
+    let batches = wh.query_all(&target_sql(d, ctx, marts, target, false)?).await?;
+    let entities: Vec<EntityTotals> =
+        mdp_warehouse::rows::decode_with(&batches, |row| EntityTotals::decode(row, target.level))?;
+    for e in entities {
+        let value = kpi_value(target.metric, &e.components);
         if value == KpiValue::Undefined {
             undefined += 1;
             continue;
         }
         judged += 1;
         if breaches(value, target.min, target.max) {
-            let id = r[..k].iter().map(|v| v.clone().unwrap_or_default()).collect::<Vec<_>>().join(":");
-            let label = r[k].clone().filter(|l| !l.is_empty() && target.level != KpiLevel::Platform);
-            breaching.push((label.map_or(id.clone(), |l| format!("{l} ({id})")), value));
+            let label = e.label.filter(|l| !l.is_empty() && target.level != KpiLevel::Platform);
+            breaching.push((label.map_or(e.id.clone(), |l| format!("{l} ({})", e.id)), value));
         }
     }
     // The worst first: farthest above max, or below min.

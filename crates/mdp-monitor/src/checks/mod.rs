@@ -2,9 +2,13 @@
 //! anomalies and zero-spend days), [`schema_drift`], [`kpi`]; and [`transform_tests`], which turns the
 //! transform's schema and reconciliation tests into results of the same shape.
 //!
-//! Each monitor composes SQL through the warehouse's [`Dialect`] (aggregates, medians, JSON keys are
-//! computed in the warehouse; only small per-day or per-entity summaries come back), then decides
-//! pass / warn / fail with pure functions that have unit tests. A monitor whose input does not exist
+//! Each monitor renders its statements with pure `*_sql(dialect, …)` functions through the
+//! warehouse's [`Dialect`] (quoting, literals, casts, medians, JSON keys, date maths; aggregates are
+//! computed in the warehouse and only small per-day or per-entity summaries come back; the statements
+//! are golden-tested per dialect), decodes the rows by column name into small structs
+//! ([`mdp_warehouse::rows`]), reads mdp's metadata through [`mdp_warehouse::meta`], then decides
+//! pass / warn / fail with pure functions that have unit tests. KPIs and the marts are the marketing
+//! package's ([`mdp_marketing::kpi`], [`mdp_marketing::marts`]). A monitor whose input does not exist
 //! yet (no raw table, marts not built) reports `skipped` with what to run; one whose SQL fails
 //! reports `error`; neither stops the others.
 //!
@@ -12,18 +16,21 @@
 //! `check_results` with the run id, where the alerts and the web UI read them.
 
 pub mod freshness;
+#[cfg(test)]
+mod golden;
 pub mod kpi;
 pub mod schema_drift;
 pub mod spend;
 pub mod transform_tests;
 pub mod volume;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use mdp_project::checks::ChecksConfig;
 use mdp_warehouse::meta::{CheckResult, Metadata};
-use mdp_warehouse::{string_rows, Dialect, Literal, TableRef, Warehouse, WarehouseError};
+use mdp_warehouse::rows::{fetch, FromRow};
+use mdp_warehouse::{Dialect, Literal, TableRef, Warehouse, WarehouseError};
 use serde::Serialize;
 
 /// What a check looks at.
@@ -212,33 +219,8 @@ pub struct SourceInfo {
     pub accounts_table: Option<TableRef>,
 }
 
-/// Where the marketing marts are (from the parsed project).
-#[derive(Debug, Clone)]
-pub struct Marts {
-    pub account_daily: TableRef,
-    pub campaign_daily: TableRef,
-    pub platform_daily: TableRef,
-}
-
-impl Marts {
-    /// The marts of the `mdp_marketing` package in a parsed project, if it has them.
-    pub fn from_parsed(parsed: &mdp_transform::Parsed) -> Option<Marts> {
-        let find = |name: &str| {
-            parsed
-                .manifest
-                .nodes
-                .values()
-                .find(|n| n.name == name && n.resource_type == mdp_transform::manifest::ResourceType::Model)
-                .and_then(|n| n.relation.as_ref())
-                .map(|r| TableRef::new(r.schema.clone(), r.identifier.clone()))
-        };
-        Some(Marts {
-            account_daily: find("fct_account_performance_daily")?,
-            campaign_daily: find("fct_campaign_performance_daily")?,
-            platform_daily: find("fct_platform_performance_daily")?,
-        })
-    }
-}
+/// Where the marketing marts are (from the parsed project): defined by the marketing package.
+pub use mdp_marketing::Marts;
 
 /// Everything the monitors need to know about the project and the moment.
 #[derive(Debug, Clone)]
@@ -360,10 +342,9 @@ pub async fn record(warehouse: &dyn Warehouse, run_id: &str, outcomes: &[CheckOu
 
 // --- small helpers shared by the monitors ---
 
-type Rows = Vec<Vec<Option<String>>>;
-
-async fn rows(warehouse: &dyn Warehouse, sql: &str) -> Result<Rows, WarehouseError> {
-    string_rows(&warehouse.query_all(sql).await?)
+/// Run a monitor's query and decode its rows by column name.
+async fn rows<T: FromRow>(warehouse: &dyn Warehouse, sql: &str) -> Result<Vec<T>, WarehouseError> {
+    fetch(warehouse, sql).await
 }
 
 fn text(d: &dyn Dialect, value: &str) -> Result<String, WarehouseError> {
@@ -378,32 +359,15 @@ fn q(d: &dyn Dialect, ident: &str) -> Result<String, WarehouseError> {
     d.quote_identifier(ident)
 }
 
-fn parse_date(v: &Option<String>) -> Option<NaiveDate> {
-    v.as_deref().and_then(|s| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok())
+/// The relations that exist (one introspection query), to look tables up in.
+type Existing = HashSet<TableRef>;
+
+async fn existing(warehouse: &dyn Warehouse) -> Result<Existing, WarehouseError> {
+    Ok(warehouse.relations(None).await?.into_iter().map(|r| r.table).collect())
 }
 
-fn parse_ts(v: &Option<String>) -> Option<NaiveDateTime> {
-    let s = v.as_deref()?;
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
-        .ok()
-}
-
-fn parse_f64(v: &Option<String>) -> Option<f64> {
-    v.as_deref().and_then(|s| s.parse().ok())
-}
-
-fn parse_i64(v: &Option<String>) -> Option<i64> {
-    v.as_deref().and_then(|s| s.parse().ok())
-}
-
-/// Whether a relation exists, as a map lookup over one introspection query.
-async fn existing(warehouse: &dyn Warehouse) -> Result<HashMap<(String, String), ()>, WarehouseError> {
-    Ok(warehouse.relations(None).await?.into_iter().map(|r| ((r.table.schema, r.table.name), ())).collect())
-}
-
-fn exists(found: &HashMap<(String, String), ()>, table: &TableRef) -> bool {
-    found.contains_key(&(table.schema.clone(), table.name.clone()))
+fn exists(found: &Existing, table: &TableRef) -> bool {
+    found.contains(table)
 }
 
 /// A number for a message: at most two decimals, no trailing zeros.

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeSet;
 
+use mdp_warehouse::rows::{FromRow, Row};
 use mdp_warehouse::{Dialect, Literal, TableRef, Warehouse, WarehouseError};
 
-use super::{existing, exists, parse_ts, rows, CheckContext, CheckKind, CheckOutcome, CheckStatus};
+use super::{existing, exists, rows, CheckContext, CheckKind, CheckOutcome, CheckStatus};
 
 /// The fields that appeared in the latest load and those that vanished from it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,16 +34,16 @@ pub fn drift(latest: &BTreeSet<String>, earlier: &BTreeSet<String>) -> Option<Dr
 /// How many earlier loads the latest is compared with.
 pub const EARLIER_LOADS: usize = 10;
 
-/// The newest window each of the last [`EARLIER_LOADS`] + 1 loads wrote for each account: (run id,
-/// account id, `_mdp_extracted_at` as text), and the latest load's run id. A window's rows share their
+/// The newest window each of the last [`EARLIER_LOADS`] + 1 loads wrote for each account: `run_id`,
+/// `account_id`, `extracted_at` (a [`LoadWindow`]), newest first. A window's rows share their
 /// `_mdp_extracted_at`; reading no payload, this query is cheap on any history.
 pub fn windows_sql(d: &dyn Dialect, table: &TableRef) -> Result<String, WarehouseError> {
     let t = d.qualified(table)?;
     Ok(format!(
-        "SELECT _mdp_run_id, account_id, CAST(max(_mdp_extracted_at) AS VARCHAR) FROM {t} WHERE _mdp_run_id IN \
+        "SELECT _mdp_run_id AS run_id, account_id, max(_mdp_extracted_at) AS extracted_at FROM {t} WHERE _mdp_run_id IN \
          (SELECT run_id FROM (SELECT _mdp_run_id AS run_id, max(_mdp_extracted_at) AS loaded_at FROM {t} \
          GROUP BY _mdp_run_id ORDER BY loaded_at DESC LIMIT {loads}) AS loads) GROUP BY _mdp_run_id, account_id \
-         ORDER BY 3 DESC",
+         ORDER BY extracted_at DESC",
         loads = EARLIER_LOADS + 1
     ))
 }
@@ -53,6 +54,33 @@ pub struct LoadWindow {
     pub run_id: String,
     pub account_id: String,
     pub extracted_at: chrono::NaiveDateTime,
+}
+
+impl FromRow for LoadWindow {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(LoadWindow {
+            run_id: row.text("run_id")?,
+            account_id: row.text("account_id")?,
+            extracted_at: row.timestamp("extracted_at")?,
+        })
+    }
+}
+
+/// A payload field and the loads it appears in.
+struct Field {
+    field: String,
+    in_latest: bool,
+    in_earlier: bool,
+}
+
+impl FromRow for Field {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(Field {
+            field: row.text("field")?,
+            in_latest: row.i64("in_latest")? == 1,
+            in_earlier: row.i64("in_earlier")? == 1,
+        })
+    }
 }
 
 /// One row per field of the payloads in `windows`: `field`, `in_latest` (1 when a row of the
@@ -146,24 +174,18 @@ async fn table_outcome(
     name: String,
 ) -> Result<CheckOutcome, WarehouseError> {
     let d = wh.dialect();
-    let windows: Vec<LoadWindow> = rows(wh, &windows_sql(d, table)?)
-        .await?
-        .into_iter()
-        .filter_map(|r| {
-            Some(LoadWindow { run_id: r[0].clone()?, account_id: r[1].clone()?, extracted_at: parse_ts(&r[2])? })
-        })
-        .collect();
+    let windows: Vec<LoadWindow> = rows(wh, &windows_sql(d, table)?).await?;
     // Sorted newest first: the first window is the latest load's.
     let latest_run = windows.first().map(|w| w.run_id.clone()).unwrap_or_default();
     let mut latest = BTreeSet::new();
     let mut earlier = BTreeSet::new();
-    for r in rows(wh, &fields_sql(d, table, &windows, &latest_run, false)?).await? {
-        let Some(field) = r[0].clone() else { continue };
-        if r[1].as_deref() == Some("1") {
-            latest.insert(field.clone());
+    let fields: Vec<Field> = rows(wh, &fields_sql(d, table, &windows, &latest_run, false)?).await?;
+    for f in fields {
+        if f.in_latest {
+            latest.insert(f.field.clone());
         }
-        if r[2].as_deref() == Some("1") {
-            earlier.insert(field);
+        if f.in_earlier {
+            earlier.insert(f.field);
         }
     }
     let mut o = CheckOutcome::new(CheckKind::SchemaDrift, name, CheckStatus::Pass, String::new());

@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, NaiveDate};
-use mdp_warehouse::{Dialect, Warehouse, WarehouseError};
+use mdp_warehouse::rows::{FromRow, Row};
+use mdp_warehouse::{ColumnType, Dialect, Warehouse, WarehouseError};
 
 use super::{
-    complete_days, date, existing, exists, num, parse_date, parse_f64, parse_i64, q, rows, CheckContext, CheckKind,
-    CheckOutcome, CheckStatus, Marts,
+    complete_days, date, existing, exists, num, q, rows, CheckContext, CheckKind, CheckOutcome, CheckStatus, Marts,
 };
 
 /// The consistency constant of the MAD for normally distributed data (Φ⁻¹(0.75)).
@@ -97,16 +97,17 @@ async fn mart_exists(wh: &dyn Warehouse, marts: &Marts, kind: CheckKind) -> Resu
     Err(Box::new(o))
 }
 
-/// The account × day spend of the mart as a CTE body (summed, in case of several currencies).
-fn daily_sql(wh: &dyn Warehouse, marts: &Marts, since: NaiveDate, until: NaiveDate) -> Result<String, WarehouseError> {
-    let d = wh.dialect();
+/// The account × day spend of the mart as a CTE body (summed, in case of several currencies). The
+/// statistics are computed on doubles (medians need them); amounts shown come from the mart itself.
+fn daily_sql(d: &dyn Dialect, marts: &Marts, since: NaiveDate, until: NaiveDate) -> Result<String, WarehouseError> {
     let col = q(d, "date")?;
     Ok(format!(
-        "SELECT platform, account_id, {col} AS day, CAST(sum(spend) AS DOUBLE PRECISION) AS spend FROM {} \
+        "SELECT platform, account_id, {col} AS day, {spend} AS spend FROM {} \
          WHERE {col} >= {} AND {col} < {} GROUP BY platform, account_id, {col}",
         d.qualified(&marts.account_daily)?,
         date(d, since)?,
-        date(d, until)?
+        date(d, until)?,
+        spend = d.cast("sum(spend)", ColumnType::Float64),
     ))
 }
 
@@ -157,9 +158,8 @@ where
 }
 
 /// Per account and checked day: spend, and the window's size, median, MAD and mean absolute deviation.
-fn anomaly_sql(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Result<String, WarehouseError> {
+pub fn anomaly_sql(d: &dyn Dialect, ctx: &CheckContext, marts: &Marts) -> Result<String, WarehouseError> {
     let cfg = &ctx.config.spend_anomaly;
-    let d = wh.dialect();
     let today = ctx.reference_today();
     let days = complete_days(today, cfg.days);
     let since = days[0] - Duration::days(i64::from(cfg.window_days));
@@ -174,34 +174,55 @@ fn anomaly_sql(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Result<
          spread AS (SELECT h.platform, h.account_id, h.day, {mad} AS mad, avg(abs(h.spend - c.med)) AS mean_ad \
            FROM history h JOIN centre c ON c.platform = h.platform AND c.account_id = h.account_id AND c.day = h.day \
            GROUP BY h.platform, h.account_id, h.day) \
-         SELECT e.platform, e.account_id, CAST(e.day AS VARCHAR) AS day, e.spend, c.n, c.med, s.mad, s.mean_ad \
+         SELECT e.platform, e.account_id, e.day, e.spend, c.n, c.med, s.mad, s.mean_ad \
          FROM checked e LEFT JOIN centre c ON c.platform = e.platform AND c.account_id = e.account_id AND c.day = e.day \
          LEFT JOIN spread s ON s.platform = e.platform AND s.account_id = e.account_id AND s.day = e.day \
          ORDER BY e.platform, e.account_id, e.day",
-        daily = daily_sql(wh, marts, since, today)?,
+        daily = daily_sql(d, marts, since, today)?,
         first = date(d, days[0])?,
         median = d.median("spend"),
         mad = d.median("abs(h.spend - c.med)"),
     ))
 }
 
+/// A checked day of an account with its trailing window's statistics.
+struct AnomalyDay {
+    platform: String,
+    account_id: String,
+    day: NaiveDate,
+    spend: f64,
+    /// Days in the window; the statistics are NULL without any.
+    n: i64,
+    median: f64,
+    mad: f64,
+    mean_ad: f64,
+}
+
+impl FromRow for AnomalyDay {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(AnomalyDay {
+            platform: row.text("platform")?,
+            account_id: row.text("account_id")?,
+            day: row.date("day")?,
+            spend: row.opt_f64("spend")?.unwrap_or(0.0),
+            n: row.opt_i64("n")?.unwrap_or(0),
+            median: row.opt_f64("med")?.unwrap_or(0.0),
+            mad: row.opt_f64("mad")?.unwrap_or(0.0),
+            mean_ad: row.opt_f64("mean_ad")?.unwrap_or(0.0),
+        })
+    }
+}
+
 async fn anomaly(wh: &dyn Warehouse, ctx: &CheckContext, marts: &Marts) -> Result<Vec<CheckOutcome>, WarehouseError> {
     let cfg = &ctx.config.spend_anomaly;
-    let sql = anomaly_sql(wh, ctx, marts)?;
+    let sql = anomaly_sql(wh.dialect(), ctx, marts)?;
     // Per (platform, account): every checked day's (day, spend, z, n, median, mad).
     type Day = (NaiveDate, f64, Option<f64>, i64, f64, f64);
     let mut accounts: BTreeMap<(String, String), Vec<Day>> = BTreeMap::new();
-    for r in rows(wh, &sql).await? {
-        let (Some(platform), Some(account), Some(day)) = (r[0].clone(), r[1].clone(), parse_date(&r[2])) else {
-            continue;
-        };
-        let spend = parse_f64(&r[3]).unwrap_or(0.0);
-        let n = parse_i64(&r[4]).unwrap_or(0);
-        let median = parse_f64(&r[5]).unwrap_or(0.0);
-        let mad = parse_f64(&r[6]).unwrap_or(0.0);
-        let mean_ad = parse_f64(&r[7]).unwrap_or(0.0);
-        let z = (n >= i64::from(cfg.min_history)).then(|| robust_z(spend, median, mad, mean_ad));
-        accounts.entry((platform, account)).or_default().push((day, spend, z, n, median, mad));
+    let found: Vec<AnomalyDay> = rows(wh, &sql).await?;
+    for r in found {
+        let z = (r.n >= i64::from(cfg.min_history)).then(|| robust_z(r.spend, r.median, r.mad, r.mean_ad));
+        accounts.entry((r.platform, r.account_id)).or_default().push((r.day, r.spend, z, r.n, r.median, r.mad));
     }
     let d = wh.dialect();
     let mut out = Vec::new();
@@ -265,6 +286,58 @@ pub(super) async fn run_zero_spend(wh: &dyn Warehouse, ctx: &CheckContext) -> Ve
     on_account_mart(wh, ctx, CheckKind::ZeroSpend, zero_spend).await
 }
 
+/// A checked day of an account: its spend, the days with spend in the window before it, and the
+/// account's first day in the mart.
+struct ZeroSpendDay {
+    platform: String,
+    account_id: String,
+    day: NaiveDate,
+    first_day: NaiveDate,
+    /// NULL: no row that day.
+    spend: Option<f64>,
+    spend_days: i64,
+}
+
+impl FromRow for ZeroSpendDay {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(ZeroSpendDay {
+            platform: row.text("platform")?,
+            account_id: row.text("account_id")?,
+            day: row.date("day")?,
+            first_day: row.date("first_day")?,
+            spend: row.opt_f64("spend")?,
+            spend_days: row.opt_i64("spend_days")?.unwrap_or(0),
+        })
+    }
+}
+
+/// Every known account × every checked day (even days without a row): the day's spend and the
+/// days with spend in the window before it.
+pub fn zero_spend_sql(d: &dyn Dialect, ctx: &CheckContext, marts: &Marts) -> Result<String, WarehouseError> {
+    let cfg = &ctx.config.zero_spend;
+    let today = ctx.reference_today();
+    let days = complete_days(today, cfg.days);
+    let since = days[0] - Duration::days(i64::from(cfg.window_days));
+    let calendar = days
+        .iter()
+        .map(|day| Ok(format!("SELECT {} AS day", date(d, *day)?)))
+        .collect::<Result<Vec<_>, WarehouseError>>()?
+        .join(" UNION ALL ");
+    let window_start = d.date_add_days("g.day", -i64::from(cfg.window_days));
+    Ok(format!(
+        "WITH daily AS ({daily}), \
+         accounts AS (SELECT platform, account_id, min(day) AS first_day FROM daily GROUP BY platform, account_id), \
+         calendar AS ({calendar}), \
+         grid AS (SELECT a.platform, a.account_id, a.first_day, c.day FROM accounts a CROSS JOIN calendar c) \
+         SELECT g.platform, g.account_id, g.day, g.first_day, \
+           (SELECT sum(t.spend) FROM daily t WHERE t.platform = g.platform AND t.account_id = g.account_id AND t.day = g.day) AS spend, \
+           (SELECT count(*) FROM daily h WHERE h.platform = g.platform AND h.account_id = g.account_id \
+              AND h.day >= {window_start} AND h.day < g.day AND h.spend > 0) AS spend_days \
+         FROM grid g ORDER BY g.platform, g.account_id, g.day",
+        daily = daily_sql(d, marts, since, today)?,
+    ))
+}
+
 async fn zero_spend(
     wh: &dyn Warehouse,
     ctx: &CheckContext,
@@ -272,42 +345,20 @@ async fn zero_spend(
 ) -> Result<Vec<CheckOutcome>, WarehouseError> {
     let cfg = &ctx.config.zero_spend;
     let d = wh.dialect();
-    let today = ctx.reference_today();
-    let days = complete_days(today, cfg.days);
-    let since = days[0] - Duration::days(i64::from(cfg.window_days));
-    // Every known account × every checked day, even days without a row.
-    let calendar = days
-        .iter()
-        .map(|day| Ok(format!("SELECT {} AS day", date(d, *day)?)))
-        .collect::<Result<Vec<_>, WarehouseError>>()?
-        .join(" UNION ALL ");
-    let window_start = d.date_add_days("g.day", -i64::from(cfg.window_days));
-    let sql = format!(
-        "WITH daily AS ({daily}), \
-         accounts AS (SELECT platform, account_id, min(day) AS first_day FROM daily GROUP BY platform, account_id), \
-         calendar AS ({calendar}), \
-         grid AS (SELECT a.platform, a.account_id, a.first_day, c.day FROM accounts a CROSS JOIN calendar c) \
-         SELECT g.platform, g.account_id, CAST(g.day AS VARCHAR), CAST(g.first_day AS VARCHAR), \
-           (SELECT sum(t.spend) FROM daily t WHERE t.platform = g.platform AND t.account_id = g.account_id AND t.day = g.day), \
-           (SELECT count(*) FROM daily h WHERE h.platform = g.platform AND h.account_id = g.account_id \
-              AND h.day >= {window_start} AND h.day < g.day AND h.spend > 0) \
-         FROM grid g ORDER BY 1, 2, 3",
-        daily = daily_sql(wh, marts, since, today)?,
-    );
     // Per (platform, account): each checked day's (day, spend, spend days, history days, flagged).
     type Day = (NaiveDate, Option<f64>, i64, i64, Option<bool>);
     let mut accounts: BTreeMap<(String, String), Vec<Day>> = BTreeMap::new();
-    for r in rows(wh, &sql).await? {
-        let (Some(platform), Some(account), Some(day), Some(first)) =
-            (r[0].clone(), r[1].clone(), parse_date(&r[2]), parse_date(&r[3]))
-        else {
-            continue;
-        };
-        let spend = parse_f64(&r[4]);
-        let spend_days = parse_i64(&r[5]).unwrap_or(0);
-        let history_days = (day - first).num_days().clamp(0, i64::from(cfg.window_days));
-        let flagged = zero_spend_day(spend, spend_days, history_days, cfg.min_share, cfg.min_history);
-        accounts.entry((platform, account)).or_default().push((day, spend, spend_days, history_days, flagged));
+    let found: Vec<ZeroSpendDay> = rows(wh, &zero_spend_sql(d, ctx, marts)?).await?;
+    for r in found {
+        let history_days = (r.day - r.first_day).num_days().clamp(0, i64::from(cfg.window_days));
+        let flagged = zero_spend_day(r.spend, r.spend_days, history_days, cfg.min_share, cfg.min_history);
+        accounts.entry((r.platform, r.account_id)).or_default().push((
+            r.day,
+            r.spend,
+            r.spend_days,
+            history_days,
+            flagged,
+        ));
     }
     let mut out = Vec::new();
     for ((platform, account), days) in accounts {

@@ -10,7 +10,7 @@ use mdp_transform::Parsed;
 use super::{CheckKind, CheckOutcome, CheckStatus};
 
 /// The package whose `reconcile_*` tests are reconciliations.
-const MARKETING_PACKAGE: &str = "mdp_marketing";
+const MARKETING_PACKAGE: &str = mdp_marketing::PACKAGE_NAME;
 
 /// The check outcomes of the test nodes among `results` (other nodes are left out).
 pub fn outcomes(parsed: &Parsed, results: &[NodeResult]) -> Vec<CheckOutcome> {

@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Duration, NaiveDate};
 use mdp_project::checks::VolumeConfig;
-use mdp_warehouse::{Warehouse, WarehouseError};
+use mdp_warehouse::rows::{FromRow, Row};
+use mdp_warehouse::{Dialect, TableRef, Warehouse, WarehouseError};
 
 use super::{
-    complete_days, date, existing, exists, num, parse_date, parse_i64, q, rows, text, CheckContext, CheckKind,
-    CheckOutcome, CheckStatus, SourceInfo, StreamInfo,
+    complete_days, date, existing, exists, num, q, rows, text, CheckContext, CheckKind, CheckOutcome, CheckStatus,
+    SourceInfo, StreamInfo,
 };
 
 /// The same-weekday baseline of `day`: the median of the row counts of `day − 7k` for k = 1..=weeks,
@@ -106,6 +107,70 @@ pub(super) async fn run(wh: &dyn Warehouse, ctx: &CheckContext) -> Vec<CheckOutc
     out
 }
 
+/// Rows of an account on a day.
+struct DayCount {
+    account_id: String,
+    day: NaiveDate,
+    row_count: i64,
+}
+
+impl FromRow for DayCount {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(DayCount { account_id: row.text("account_id")?, day: row.date("day")?, row_count: row.i64("row_count")? })
+    }
+}
+
+/// The first day an account has rows.
+struct HistoryStart {
+    account_id: String,
+    first_day: NaiveDate,
+}
+
+impl FromRow for HistoryStart {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        Ok(HistoryStart { account_id: row.text("account_id")?, first_day: row.date("first_day")? })
+    }
+}
+
+/// Rows per account and day of a raw table, from `since` to before `until`.
+pub fn counts_sql(
+    d: &dyn Dialect,
+    raw: &TableRef,
+    since: NaiveDate,
+    until: NaiveDate,
+) -> Result<String, WarehouseError> {
+    let col = q(d, "date")?;
+    Ok(format!(
+        "SELECT account_id, {col} AS day, count(*) AS row_count FROM {} WHERE {col} >= {} AND {col} < {} \
+         GROUP BY account_id, {col}",
+        d.qualified(raw)?,
+        date(d, since)?,
+        date(d, until)?
+    ))
+}
+
+/// Each account's first day with rows in a raw table.
+pub fn starts_sql(d: &dyn Dialect, raw: &TableRef) -> Result<String, WarehouseError> {
+    Ok(format!("SELECT account_id, min({}) AS first_day FROM {} GROUP BY account_id", q(d, "date")?, d.qualified(raw)?))
+}
+
+/// One account's rows per day since `since` (the sample query).
+pub fn account_days_sql(
+    d: &dyn Dialect,
+    raw: &TableRef,
+    account: &str,
+    since: NaiveDate,
+) -> Result<String, WarehouseError> {
+    let col = q(d, "date")?;
+    Ok(format!(
+        "SELECT {col} AS date, count(*) AS row_count FROM {} WHERE account_id = {} AND {col} >= {} \
+         GROUP BY {col} ORDER BY {col}",
+        d.qualified(raw)?,
+        text(d, account)?,
+        date(d, since)?
+    ))
+}
+
 async fn stream_outcomes(
     wh: &dyn Warehouse,
     ctx: &CheckContext,
@@ -114,36 +179,21 @@ async fn stream_outcomes(
 ) -> Result<Vec<CheckOutcome>, WarehouseError> {
     let cfg: &VolumeConfig = &ctx.config.volume;
     let d = wh.dialect();
-    let raw = d.qualified(&stream.table)?;
-    let col = q(d, "date")?;
     let days = complete_days(ctx.reference_today(), cfg.days);
     let first_checked = days[0];
     let since = first_checked - Duration::days(7 * i64::from(cfg.weeks));
-    let counts_sql = format!(
-        "SELECT account_id, CAST({col} AS VARCHAR), count(*) FROM {raw} WHERE {col} >= {} AND {col} < {} \
-         GROUP BY account_id, {col}",
-        date(d, since)?,
-        date(d, ctx.reference_today())?
-    );
-    let starts_sql = format!("SELECT account_id, CAST(min({col}) AS VARCHAR) FROM {raw} GROUP BY account_id");
     let mut counts: HashMap<String, BTreeMap<NaiveDate, i64>> = HashMap::new();
-    for r in rows(wh, &counts_sql).await? {
-        if let (Some(a), Some(day), Some(n)) = (r[0].clone(), parse_date(&r[1]), parse_i64(&r[2])) {
-            counts.entry(a).or_default().insert(day, n);
-        }
+    let found: Vec<DayCount> = rows(wh, &counts_sql(d, &stream.table, since, ctx.reference_today())?).await?;
+    for c in found {
+        counts.entry(c.account_id).or_default().insert(c.day, c.row_count);
     }
-    let starts: HashMap<String, NaiveDate> =
-        rows(wh, &starts_sql).await?.into_iter().filter_map(|r| Some((r[0].clone()?, parse_date(&r[1])?))).collect();
+    let found: Vec<HistoryStart> = rows(wh, &starts_sql(d, &stream.table)?).await?;
+    let starts: HashMap<String, NaiveDate> = found.into_iter().map(|s| (s.account_id, s.first_day)).collect();
 
     let mut out = Vec::new();
     for account in &source.accounts {
         let name = format!("volume.{}.{}.{}", source.name, stream.name, account);
-        let sample_query = format!(
-            "SELECT {col} AS date, count(*) AS row_count FROM {raw} WHERE account_id = {} AND {col} >= {} \
-             GROUP BY {col} ORDER BY {col}",
-            text(d, account)?,
-            date(d, since)?
-        );
+        let sample_query = account_days_sql(d, &stream.table, account, since)?;
         let mut o = CheckOutcome::new(CheckKind::Volume, name, CheckStatus::Pass, String::new());
         o.relation = Some(stream.table.to_string());
         o.sample_query = Some(sample_query);

@@ -7,15 +7,17 @@
 //! the smallest currency unit, and prints KPIs per platform in the reporting currency. Re-running it
 //! is incremental and idempotent, like `mdp ingest` followed by `mdp build`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
-use std::str::FromStr;
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chrono::{Days, NaiveDate};
 use mdp_core::Platform;
+use mdp_marketing::kpi::{Component, Currency, Kpi};
+use mdp_marketing::marts::{is_mart, Mart};
 use mdp_orchestrator::ingest::{Ingest, IngestOptions};
 use mdp_sandbox::{Sandbox, Scale, World};
 use mdp_sources::http::{HttpDriver, RetryPolicy};
@@ -24,7 +26,8 @@ use mdp_transform::manifest::{Node, ResourceType};
 use mdp_transform::run::{Command, NodeResult, NodeStatus, RunObserver, RunOptions};
 use mdp_transform::selector::{select, Selection};
 use mdp_transform::{artifacts, Parsed};
-use mdp_warehouse::{string_rows, Literal, Warehouse};
+use mdp_warehouse::rows::{fetch, FromRow, Row};
+use mdp_warehouse::{Literal, TableRef, Warehouse, WarehouseError};
 use rust_decimal::Decimal;
 
 use crate::cli::{DemoArgs, GlobalArgs, TransformArgs};
@@ -61,6 +64,8 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     ingest::print_summary(&report);
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
 
+    // The campaign mart's relation, for the hint at the end.
+    let mut campaign_mart = None;
     let outcome = async {
         let parsed = transform::load(&global, &TransformArgs::default())?;
         let built = build(&parsed, session.warehouse.as_ref()).await?;
@@ -68,6 +73,7 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
             return anyhow::Ok(false);
         }
         let marts = Marts::of(&parsed)?;
+        campaign_mart = Some(marts.campaign.to_string());
         let (days, differences) = reconcile(session.warehouse.as_ref(), &marts, &sandbox, start, today).await?;
         println!(
             "reconciliation of {} with the sandbox's ground truth: {days} account-days, {} difference(s)",
@@ -99,10 +105,11 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
             println!("\ndone in {:.1}s; the warehouse is {warehouse}", clock.elapsed().as_secs_f64());
             println!(
                 "next: `mdp -C {dir} serve` and open http://127.0.0.1:8080 (runs, checks, lineage, the KPI dashboard)\n      \
-                 `mdp -C {dir} sql \"SELECT * FROM main_marts.fct_campaign_performance_daily ORDER BY spend_reporting DESC LIMIT 10\"`\n      \
+                 `mdp -C {dir} sql \"SELECT * FROM {campaigns} ORDER BY spend_reporting DESC LIMIT 10\"`\n      \
                  `mdp -C {dir} check` for every monitor's result, `mdp -C {dir} docs generate` for the docs site\n      \
                  `mdp -C {dir} ls --select tag:marts` to list the marts, `mdp -C {dir} build` after editing models",
-                dir = args.dir.display()
+                dir = args.dir.display(),
+                campaigns = campaign_mart.as_deref().unwrap_or(Mart::CampaignDaily.model_name()),
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -206,31 +213,29 @@ async fn build(parsed: &Parsed, warehouse: &dyn mdp_warehouse::Warehouse) -> Res
 
 /// The relations of the marts the demo reads.
 struct Marts {
-    account: String,
-    platform: String,
+    account: TableRef,
+    campaign: TableRef,
+    platform: TableRef,
+    /// Every mart of the project, `schema.name`.
     all: Vec<String>,
 }
 
 impl Marts {
     fn of(parsed: &Parsed) -> Result<Marts> {
-        let relation = |name: &str| -> Result<String> {
-            let node = parsed
-                .manifest
-                .resolve_ref(&parsed.project.name, None, name)
-                .with_context(|| format!("the project has no model {name}"))?;
-            let r = node.relation.as_ref().with_context(|| format!("{name} has no relation"))?;
-            Ok(format!("{}.{}", r.schema, r.identifier))
+        let relation = |mart: Mart| {
+            mart.relation(parsed).with_context(|| format!("the project has no model {}", mart.model_name()))
         };
         let all = parsed
             .manifest
             .nodes
             .values()
-            .filter(|n| n.resource_type == ResourceType::Model && n.fqn.get(1).is_some_and(|f| f == "marts"))
+            .filter(|n| is_mart(n))
             .filter_map(|n| n.relation.as_ref().map(|r| format!("{}.{}", r.schema, r.identifier)))
             .collect();
         Ok(Marts {
-            account: relation("fct_account_performance_daily")?,
-            platform: relation("fct_platform_performance_daily")?,
+            account: relation(Mart::AccountDaily)?,
+            campaign: relation(Mart::CampaignDaily)?,
+            platform: relation(Mart::PlatformDaily)?,
             all,
         })
     }
@@ -266,8 +271,30 @@ fn create_project(dir: &Path, sandbox: &Sandbox, start: NaiveDate) -> Result<()>
     Ok(())
 }
 
-fn decimal(value: &Option<String>) -> Decimal {
-    value.as_deref().and_then(|v| Decimal::from_str(v).ok()).unwrap_or_default().normalize()
+/// An account's day in the account mart, in the account's currency.
+struct AccountDay {
+    platform: String,
+    account_id: String,
+    date: NaiveDate,
+    /// impressions, clicks, spend, conversions, conversion value.
+    metrics: [Decimal; 5],
+}
+
+const RECONCILED: [&str; 5] = ["impressions", "clicks", "spend", "conversions", "conversion_value"];
+
+impl FromRow for AccountDay {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        let mut metrics = [Decimal::ZERO; 5];
+        for (m, name) in metrics.iter_mut().zip(RECONCILED) {
+            *m = row.opt_decimal(name)?.unwrap_or_default().normalize();
+        }
+        Ok(AccountDay {
+            platform: row.text("platform")?,
+            account_id: row.text("account_id")?,
+            date: row.date("date")?,
+            metrics,
+        })
+    }
 }
 
 /// Compare the account mart's daily totals with the sandbox's ground truth, exactly, in account currency.
@@ -279,27 +306,28 @@ async fn reconcile(
     end: NaiveDate,
 ) -> Result<(usize, Vec<String>)> {
     let d = w.dialect();
+    let q = |c: &str| d.quote_identifier(c);
     let sql = format!(
-        "SELECT platform, account_id, CAST(date AS VARCHAR), CAST(impressions AS VARCHAR), CAST(clicks AS VARCHAR), \
-         CAST(spend AS VARCHAR), CAST(conversions AS VARCHAR), CAST(conversion_value AS VARCHAR) \
-         FROM {} WHERE date BETWEEN {} AND {}",
-        marts.account,
+        "SELECT {}, {}, {date}, {} FROM {} WHERE {date} BETWEEN {} AND {}",
+        q("platform")?,
+        q("account_id")?,
+        RECONCILED.iter().map(|c| q(c)).collect::<Result<Vec<_>, _>>()?.join(", "),
+        d.qualified(&marts.account)?,
         d.literal(&Literal::Date(start))?,
-        d.literal(&Literal::Date(end))?
+        d.literal(&Literal::Date(end))?,
+        date = q("date")?,
     );
-    let rows = string_rows(&w.query_all(&sql).await?)?;
+    let rows: Vec<AccountDay> = fetch(w, &sql).await?;
     let mut by_key = std::collections::HashMap::new();
-    for r in &rows {
-        let key =
-            (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default(), r[2].clone().unwrap_or_default());
-        by_key.insert(key, [decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6]), decimal(&r[7])]);
+    for r in rows {
+        by_key.insert((r.platform, r.account_id, r.date), r.metrics);
     }
     let (mut days, mut differences) = (0, Vec::new());
     for platform in Platform::ALL {
         for account in sandbox.world.accounts(platform) {
             for (date, truth) in sandbox.truth(platform, &account.id, start, end).unwrap_or_default() {
                 days += 1;
-                let key = (platform.as_str().to_string(), account.id.clone(), date.to_string());
+                let key = (platform.as_str().to_string(), account.id.clone(), date);
                 let got = by_key.get(&key).copied().unwrap_or([Decimal::ZERO; 5]);
                 let expected = [
                     Decimal::from(truth.impressions),
@@ -308,10 +336,7 @@ async fn reconcile(
                     Decimal::new(truth.conversions_micros, 6).normalize(),
                     Decimal::new(truth.conversion_value_micros, 6).normalize(),
                 ];
-                for (metric, (g, e)) in ["impressions", "clicks", "spend", "conversions", "conversion_value"]
-                    .iter()
-                    .zip(got.iter().zip(expected))
-                {
+                for (metric, (g, e)) in RECONCILED.iter().zip(got.iter().zip(expected)) {
                     if *g != e {
                         differences
                             .push(format!("{platform} account {} {date} {metric}: mart {g}, API {e}", account.id));
@@ -323,62 +348,94 @@ async fn reconcile(
     Ok((days, differences))
 }
 
+/// A platform's sums over the platform mart, in the reporting currency.
+struct PlatformTotals {
+    platform: String,
+    currency: String,
+    first_day: Option<NaiveDate>,
+    last_day: Option<NaiveDate>,
+    sums: HashMap<Component, Decimal>,
+}
+
+impl FromRow for PlatformTotals {
+    fn from_row(row: &Row<'_>) -> Result<Self, WarehouseError> {
+        let mut sums = HashMap::new();
+        for c in COMPONENTS {
+            sums.insert(c, row.opt_decimal(c.name())?.unwrap_or_default().normalize());
+        }
+        Ok(PlatformTotals {
+            platform: row.text("platform")?,
+            currency: row.opt_text("reporting_currency")?.unwrap_or_default(),
+            first_day: row.opt_date("first_day")?,
+            last_day: row.opt_date("last_day")?,
+            sums,
+        })
+    }
+}
+
+const COMPONENTS: [Component; 5] =
+    [Component::Spend, Component::Impressions, Component::Clicks, Component::Conversions, Component::ConversionValue];
+
 /// KPIs per platform and in total, in the reporting currency, from summed components (never averaged ratios).
 async fn print_kpis(w: &dyn Warehouse, marts: &Marts) -> Result<()> {
+    let d = w.dialect();
+    let q = |c: &str| d.quote_identifier(c);
+    let mut sums = Vec::new();
+    for c in COMPONENTS {
+        sums.push(format!("sum({}) AS {}", q(&c.column(Currency::Reporting))?, q(c.name())?));
+    }
+    let (platform, date) = (q("platform")?, q("date")?);
     let sql = format!(
-        "SELECT platform, max(reporting_currency), CAST(sum(spend_reporting) AS VARCHAR), CAST(sum(impressions) AS VARCHAR), \
-         CAST(sum(clicks) AS VARCHAR), CAST(sum(conversions) AS VARCHAR), CAST(sum(conversion_value_reporting) AS VARCHAR), \
-         CAST(min(date) AS VARCHAR), CAST(max(date) AS VARCHAR) \
-         FROM {} GROUP BY platform ORDER BY platform",
-        marts.platform
+        "SELECT {platform} AS platform, max({}) AS reporting_currency, {}, min({date}) AS first_day, \
+         max({date}) AS last_day FROM {} GROUP BY {platform} ORDER BY {platform}",
+        q("reporting_currency")?,
+        sums.join(", "),
+        d.qualified(&marts.platform)?
     );
-    let rows = string_rows(&w.query_all(&sql).await?)?;
+    let rows: Vec<PlatformTotals> = fetch(w, &sql).await?;
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         println!("\nno performance rows yet");
         return Ok(());
     };
-    let currency = first[1].clone().unwrap_or_default();
+    let day = |d: Option<NaiveDate>| d.map_or("?".to_string(), |d| d.to_string());
     println!(
-        "\nKPIs {} to {}, in {currency} (the reporting currency), from {}:",
-        first[7].as_deref().unwrap_or("?"),
-        last[8].as_deref().unwrap_or("?"),
+        "\nKPIs {} to {}, in {} (the reporting currency), from {}:",
+        day(first.first_day),
+        day(last.last_day),
+        first.currency,
         marts.platform
     );
     println!(
         "{:<13} {:>14} {:>13} {:>11} {:>11} {:>14} {:>7} {:>7} {:>8} {:>6}",
         "platform", "spend", "impressions", "clicks", "conversions", "revenue", "CTR %", "CPC", "CPA", "ROAS"
     );
-    let mut total = [Decimal::ZERO; 5];
-    let line = |label: &str, v: [Decimal; 5]| {
-        let [spend, impressions, clicks, conversions, revenue] = v;
-        let ratio = |n: Decimal, m: Decimal, scale: Decimal| {
-            if m.is_zero() {
-                "-".to_string()
-            } else {
-                (n * scale / m).round_dp(2).to_string()
-            }
+    let line = |label: &str, sums: &HashMap<Component, Decimal>| {
+        let sum = |c: Component| sums.get(&c).copied().unwrap_or_default();
+        let kpi = |k: Kpi, display_scale: u32| match k.formula().evaluate_decimal(sum) {
+            Some(v) => (v * Decimal::from(display_scale)).round_dp(2).to_string(),
+            None => "-".to_string(),
         };
         println!(
             "{:<13} {:>14} {:>13} {:>11} {:>11} {:>14} {:>7} {:>7} {:>8} {:>6}",
             label,
-            spend.round_dp(2),
-            impressions,
-            clicks,
-            conversions.round_dp(1),
-            revenue.round_dp(2),
-            ratio(clicks, impressions, Decimal::from(100)),
-            ratio(spend, clicks, Decimal::ONE),
-            ratio(spend, conversions, Decimal::ONE),
-            ratio(revenue, spend, Decimal::ONE),
+            sum(Component::Spend).round_dp(2),
+            sum(Component::Impressions),
+            sum(Component::Clicks),
+            sum(Component::Conversions).round_dp(1),
+            sum(Component::ConversionValue).round_dp(2),
+            kpi(Kpi::Ctr, 100),
+            kpi(Kpi::Cpc, 1),
+            kpi(Kpi::Cpa, 1),
+            kpi(Kpi::Roas, 1),
         );
     };
+    let mut total: HashMap<Component, Decimal> = HashMap::new();
     for r in &rows {
-        let v = [decimal(&r[2]), decimal(&r[3]), decimal(&r[4]), decimal(&r[5]), decimal(&r[6])];
-        for (t, x) in total.iter_mut().zip(v) {
-            *t += x;
+        for (c, v) in &r.sums {
+            *total.entry(*c).or_default() += *v;
         }
-        line(r[0].as_deref().unwrap_or("?"), v);
+        line(&r.platform, &r.sums);
     }
-    line("all platforms", total);
+    line("all platforms", &total);
     Ok(())
 }

@@ -23,10 +23,5 @@ with summed as (
 
 select
     *,
-    {{ mdp_ratio('clicks', 'impressions') }} as ctr,
-    {{ mdp_ratio('conversions', 'clicks') }} as cvr,
-    {{ mdp_ratio('spend_reporting', 'clicks') }} as cpc_reporting,
-    {{ mdp_ratio('spend_reporting', 'impressions', 1000) }} as cpm_reporting,
-    {{ mdp_ratio('spend_reporting', 'conversions') }} as cpa_reporting,
-    {{ mdp_ratio('conversion_value_reporting', 'spend_reporting') }} as roas_reporting
+    {{ mdp_kpis(money=['_reporting']) }}
 from summed

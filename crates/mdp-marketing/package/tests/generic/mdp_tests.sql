@@ -19,13 +19,9 @@ select * from {{ model }} where not ({{ expression }})
 {#- Rows whose KPIs are not the ratios of the row's own components: each KPI times its denominator
     must give back its numerator, and a KPI is NULL exactly when its denominator is 0. This catches
     averaged ratios, which do not satisfy it. `money`: suffixes of the money columns ('' for account
-    currency, '_reporting'). -#}
+    currency, '_reporting'). The KPIs and their formulas come from mdp's KPI definitions. -#}
 {% test kpis_match_components(model, money=['', '_reporting'], tolerance=0.000001) %}
-{%- set checks = [('ctr', 'clicks', 'impressions', 1), ('cvr', 'conversions', 'clicks', 1)] %}
-{%- for m in money %}
-{%- set checks = checks + [('cpc' ~ m, 'spend' ~ m, 'clicks', 1), ('cpm' ~ m, 'spend' ~ m, 'impressions', 1000), ('cpa' ~ m, 'spend' ~ m, 'conversions', 1), ('roas' ~ m, 'conversion_value' ~ m, 'spend' ~ m, 1)] %}
-{%- endfor %}
-{%- for kpi, numerator, denominator, scale in checks %}
+{%- for kpi, numerator, denominator, scale in mdp_kpi_formulas(money) %}
 {% if not loop.first %}union all
 {% endif -%}
 select '{{ kpi }}' as kpi, cast({{ kpi }} as {{ dbt.type_string() }}) as kpi_value,
