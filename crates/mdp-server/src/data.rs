@@ -11,8 +11,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use mdp_core::{RunStatus, TaskId, TaskKind, TaskState};
-use mdp_monitor::checks::CheckStatus;
 use mdp_marketing::kpi::{Component, Currency, Kpi};
+use mdp_monitor::checks::CheckStatus;
 use mdp_warehouse::meta::{self, Metadata, RunRecord, TaskRecord};
 use mdp_warehouse::{
     connect, string_rows, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError,

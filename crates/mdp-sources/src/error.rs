@@ -56,6 +56,7 @@ impl SourceError {
             | SourceError::Platform { .. }
             | SourceError::Auth { .. }
             | SourceError::SunsetVersion { .. }
+            | SourceError::NotFound { .. }
             | SourceError::Malformed { .. }
             | SourceError::Cancelled => false,
         }

@@ -22,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Reads files and environment variables only: static platform descriptions come from mdp-core.
     ("mdp-project", &["mdp-core"]),
     ("mdp-transform", &["mdp-core", "mdp-warehouse"]),
-    ("mdp-marketing", &["mdp-core", "mdp-transform"]),
+    ("mdp-marketing", &["mdp-core", "mdp-warehouse", "mdp-transform"]),
     ("mdp-monitor", &["mdp-core", "mdp-project", "mdp-warehouse", "mdp-transform", "mdp-marketing"]),
     // Runs tasks; the checks task is injected by the CLI, so it never depends on the monitor.
     ("mdp-orchestrator", &["mdp-core", "mdp-warehouse", "mdp-sources", "mdp-transform"]),
@@ -83,12 +83,8 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         .iter()
         .filter(|p| members.contains(&p.id))
         .map(|p| {
-            let deps = p
-                .dependencies
-                .iter()
-                .filter(|d| d.kind.as_deref() != Some("dev"))
-                .map(|d| d.name.clone())
-                .collect();
+            let deps =
+                p.dependencies.iter().filter(|d| d.kind.as_deref() != Some("dev")).map(|d| d.name.clone()).collect();
             (p.name.clone(), deps)
         })
         .collect()
