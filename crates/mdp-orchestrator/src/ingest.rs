@@ -24,7 +24,9 @@ use mdp_sources::record::{
 use mdp_sources::source::ACCOUNTS;
 use mdp_sources::{AccountInfo, ReadContext, Source, SourceError, StreamKind, StreamSpec};
 use mdp_warehouse::meta::{Metadata, StreamCursor};
-use mdp_warehouse::{BatchStream, ColumnDef, ColumnType, Literal, TableRef, TableSchema, Warehouse, WarehouseError};
+use mdp_warehouse::{
+    BatchStream, ColumnDef, ColumnType, Condition, Literal, TableRef, TableSchema, Warehouse, WarehouseError,
+};
 use serde::Serialize;
 
 /// The schema raw tables live in.
@@ -440,13 +442,13 @@ impl<'w> Ingest<'w> {
     ) -> Result<u64, StepError> {
         let settings = source.settings();
         let table = raw_table(&settings.name, stream.name);
-        let d = self.warehouse.dialect();
-        let delete = format!(
-            "DELETE FROM {} WHERE account_id = {} AND _mdp_snapshot_date = {}",
-            d.qualified(&table)?,
-            d.literal(&Literal::Text(&account.id))?,
-            d.literal(&Literal::Date(snapshot.0))?
-        );
+        let delete = self.warehouse.dialect().delete_where_sql(
+            &table,
+            &[
+                Condition::eq("account_id", Literal::Text(&account.id)),
+                Condition::eq("_mdp_snapshot_date", Literal::Date(snapshot.0)),
+            ],
+        )?;
         let (tx_pages, rx_pages) = tokio::sync::mpsc::channel::<Vec<EntityRecord>>(4);
         let batches =
             batches_from_pages(rx_pages, entity_batch, StreamKind::Entity, self.run_id.clone(), &table, snapshot);
@@ -560,17 +562,12 @@ impl<'w> Ingest<'w> {
         let source = job.source.as_ref();
         let settings = source.settings();
         let table = raw_table(&settings.name, stream.name);
-        let d = self.warehouse.dialect();
-        let lower = match delete_from {
-            Some(start) => format!(" AND date >= {}", d.literal(&Literal::Date(start))?),
-            None => String::new(),
-        };
-        let delete = format!(
-            "DELETE FROM {} WHERE account_id = {}{lower} AND date <= {}",
-            d.qualified(&table)?,
-            d.literal(&Literal::Text(&account.id))?,
-            d.literal(&Literal::Date(window.end()))?
-        );
+        let mut window_rows = vec![Condition::eq("account_id", Literal::Text(&account.id))];
+        if let Some(start) = delete_from {
+            window_rows.push(Condition::ge("date", Literal::Date(start)));
+        }
+        window_rows.push(Condition::le("date", Literal::Date(window.end())));
+        let delete = self.warehouse.dialect().delete_where_sql(&table, &window_rows)?;
         let new_cursor = Some(cursor.map_or(window.end(), |c| c.max(window.end())));
         let (tx_pages, rx_pages) = tokio::sync::mpsc::channel::<Vec<PerformanceRecord>>(4);
         let batches = batches_from_pages(

@@ -5,19 +5,23 @@
 //! While a run writes, opening fails with [`DataError::Busy`], which pages turn into an
 //! auto-refreshing notice and the API into a 503.
 //!
-//! Metadata is read through [`mdp_warehouse::meta::Metadata`] where it has a method; the rest of the
-//! SQL is composed here with every identifier quoted and every value rendered by the warehouse's
-//! [`Dialect`], so it runs on DuckDB and Postgres alike.
+//! Metadata (runs, tasks, check results, stream state, incidents) is read only through
+//! [`mdp_warehouse::meta::Metadata`], which composes its SQL and decodes its rows by column name. The
+//! marts' KPI queries are composed here with every identifier quoted and every value rendered by the
+//! warehouse's [`Dialect`], so they run on DuckDB and Postgres alike.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use mdp_core::{RunStatus, TaskId, TaskKind, TaskState};
 use mdp_marketing::kpi::{Component, Currency, Kpi};
 use mdp_monitor::checks::CheckStatus;
-use mdp_warehouse::meta::{self, Metadata, RunRecord, TaskRecord};
+use mdp_warehouse::meta::{
+    CheckHistoryFilter, Metadata, RunCount, RunRecord, TaskCount, TaskDurations, TaskRecord,
+};
 use mdp_warehouse::{
-    connect, string_rows, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError,
+    connect, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError,
 };
 use rust_decimal::prelude::ToPrimitive;
+use mdp_warehouse::rows::{decode_with, Row};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -64,20 +68,7 @@ pub struct Reader {
 }
 
 /// A row of `check_results`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckRow {
-    pub run_id: String,
-    pub check_name: String,
-    pub check_kind: Option<String>,
-    pub relation: Option<String>,
-    pub status: String,
-    pub observed: Option<String>,
-    pub expected: Option<String>,
-    pub failing_rows: Option<i64>,
-    pub message: Option<String>,
-    pub sample_query: Option<String>,
-    pub executed_at: String,
-}
+pub use mdp_warehouse::meta::StoredCheckResult as CheckRow;
 
 /// One (source, stream) of `stream_state`, its accounts folded: the most behind account counts.
 #[derive(Debug, Clone, Serialize)]
@@ -180,11 +171,11 @@ pub struct PlatformDay {
 #[derive(Debug, Clone, Serialize)]
 pub struct Totals {
     pub reporting_currency: String,
-    pub spend: String,
-    pub conversion_value: String,
-    pub conversions: String,
-    pub clicks: String,
-    pub impressions: String,
+    pub spend: Decimal,
+    pub conversion_value: Decimal,
+    pub conversions: Decimal,
+    pub clicks: i64,
+    pub impressions: i64,
     pub cpa: Option<f64>,
     pub roas: Option<f64>,
 }
@@ -197,10 +188,10 @@ pub struct CampaignRow {
     pub campaign_name: String,
     pub account_name: String,
     pub reporting_currency: String,
-    pub spend: String,
-    pub conversions: String,
-    pub conversion_value: String,
-    pub clicks: String,
+    pub spend: Decimal,
+    pub conversions: Decimal,
+    pub conversion_value: Decimal,
+    pub clicks: i64,
     pub cpa: Option<f64>,
     pub roas: Option<f64>,
 }
@@ -238,35 +229,31 @@ impl CampaignSort {
 /// Aggregates of the metadata for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsData {
-    pub runs_by_status: Vec<(String, f64)>,
-    pub tasks_by_kind_state: Vec<(String, String, f64)>,
-    /// kind → (count, sum of seconds, cumulative counts per [`DURATION_BUCKETS`]).
-    pub durations: Vec<(String, f64, f64, Vec<f64>)>,
-    /// (source, rows) of ingest tasks, summed over every run.
-    pub ingested_rows: Vec<(String, f64)>,
+    pub runs_by_status: Vec<RunCount>,
+    pub tasks_by_kind_state: Vec<TaskCount>,
+    /// Per kind, how many finished tasks took at most each of [`DURATION_BUCKETS`].
+    pub durations: Vec<TaskDurations>,
+    /// Rows loaded by successful ingest tasks, by source, summed over every run.
+    pub ingested_rows: Vec<SourceRows>,
     pub freshness: Vec<Freshness>,
     pub latest_checks: Vec<CheckRow>,
     pub last_success: Option<NaiveDateTime>,
 }
 
+/// Rows a source's successful ingest tasks loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRows {
+    pub source: String,
+    pub rows: i64,
+}
+
 /// Upper bounds (seconds) of the task-duration histogram.
 pub const DURATION_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
 
-fn parse_ts(value: Option<&str>) -> Option<NaiveDateTime> {
-    value.and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok())
-}
 
-fn num(value: &Option<String>) -> f64 {
-    value.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0.0)
-}
-
-fn text(value: &Option<String>) -> String {
-    value.clone().unwrap_or_default()
-}
-
-/// An exact decimal the warehouse summed (0 when NULL or unreadable).
-fn decimal(value: &Option<String>) -> Decimal {
-    value.as_deref().and_then(|v| v.parse().ok()).unwrap_or_default()
+/// A sum the warehouse computed, exact (`0` for the sum over no rows, which SQL gives as NULL).
+fn sum_of(row: &Row<'_>, name: &str) -> mdp_warehouse::Result<Decimal> {
+    Ok(row.opt_decimal(name)?.unwrap_or_default())
 }
 
 /// A KPI from reporting-currency sums, by the marketing package's definition (`None`: undefined).
@@ -306,12 +293,9 @@ impl Reader {
         Ok(self.dialect().literal(&value)?)
     }
 
-    fn meta_table(&self, name: &str) -> DataResult<String> {
-        Ok(self.dialect().qualified(&TableRef::new(self.warehouse.metadata_schema(), name))?)
-    }
-
-    async fn rows(&self, sql: &str) -> DataResult<Vec<Vec<Option<String>>>> {
-        Ok(string_rows(&self.warehouse.query_all(sql).await?)?)
+    /// Run a mart query and decode its rows by column name.
+    async fn decode<T>(&self, sql: &str, decode: impl Fn(&Row<'_>) -> mdp_warehouse::Result<T>) -> DataResult<Vec<T>> {
+        Ok(decode_with(&self.warehouse.query_all(sql).await?, decode)?)
     }
 
     /// Whether mdp's metadata exists (a warehouse no run has written has none).
@@ -355,57 +339,10 @@ impl Reader {
         Ok(Some((run.into(), tasks)))
     }
 
-    fn check_columns(&self, alias: &str) -> DataResult<String> {
-        let cols = [
-            "run_id",
-            "check_name",
-            "check_kind",
-            "relation",
-            "status",
-            "observed",
-            "expected",
-            "failing_rows",
-            "message",
-            "sample_query",
-        ];
-        let mut parts = Vec::new();
-        for c in cols {
-            let col = format!("{alias}.{}", self.q(c)?);
-            parts.push(if c == "failing_rows" { format!("CAST({col} AS VARCHAR)") } else { col });
-        }
-        parts.push(format!("CAST({alias}.{} AS VARCHAR)", self.q("executed_at")?));
-        Ok(parts.join(", "))
-    }
-
-    fn check_rows(rows: Vec<Vec<Option<String>>>) -> Vec<CheckRow> {
-        rows.into_iter()
-            .map(|r| CheckRow {
-                run_id: text(&r[0]),
-                check_name: text(&r[1]),
-                check_kind: r[2].clone(),
-                relation: r[3].clone(),
-                status: text(&r[4]),
-                observed: r[5].clone(),
-                expected: r[6].clone(),
-                failing_rows: r[7].as_deref().and_then(|v| v.parse().ok()),
-                message: r[8].clone(),
-                sample_query: r[9].clone(),
-                executed_at: text(&r[10]),
-            })
-            .collect()
-    }
-
     /// The latest result of every check (by `check_name`), failing ones first.
     pub async fn latest_checks(&self) -> DataResult<Vec<CheckRow>> {
         self.require_metadata().await?;
-        let table = self.meta_table(meta::CHECK_RESULTS)?;
-        let (name, at) = (self.q("check_name")?, self.q("executed_at")?);
-        let sql = format!(
-            "SELECT {cols} FROM {table} c JOIN (SELECT {name}, max({at}) AS latest FROM {table} GROUP BY {name}) l \
-             ON c.{name} = l.{name} AND c.{at} = l.latest ORDER BY c.{name}",
-            cols = self.check_columns("c")?
-        );
-        let mut checks = Self::check_rows(self.rows(&sql).await?);
+        let mut checks = self.meta().latest_check_results().await?;
         // One row per check even if two results share the latest timestamp.
         checks.dedup_by(|a, b| a.check_name == b.check_name);
         checks.sort_by_key(|c| (status_rank(&c.status), c.check_name.clone()));
@@ -415,68 +352,37 @@ impl Reader {
     /// Check results, newest first, filtered by status and kind.
     pub async fn check_history(&self, filter: &CheckFilter) -> DataResult<Vec<CheckRow>> {
         self.require_metadata().await?;
-        let mut conditions = vec!["TRUE".to_string()];
-        if let Some(status) = filter.status.as_deref().filter(|s| !s.is_empty()) {
-            conditions.push(format!("c.{} = {}", self.q("status")?, self.lit(Literal::Text(status))?));
-        }
-        if let Some(kind) = filter.kind.as_deref().filter(|s| !s.is_empty()) {
-            conditions.push(format!("c.{} = {}", self.q("check_kind")?, self.lit(Literal::Text(kind))?));
-        }
-        let limit = filter.limit.unwrap_or(200).clamp(1, 5000);
-        let sql = format!(
-            "SELECT {} FROM {} c WHERE {} ORDER BY c.{} DESC, c.{} LIMIT {limit}",
-            self.check_columns("c")?,
-            self.meta_table(meta::CHECK_RESULTS)?,
-            conditions.join(" AND "),
-            self.q("executed_at")?,
-            self.q("check_name")?
-        );
-        Ok(Self::check_rows(self.rows(&sql).await?))
+        let filter = CheckHistoryFilter {
+            status: filter.status.as_deref().filter(|s| !s.is_empty()),
+            kind: filter.kind.as_deref().filter(|s| !s.is_empty()),
+            limit: filter.limit.unwrap_or(200).clamp(1, 5000),
+        };
+        Ok(self.meta().check_history(&filter).await?)
     }
 
     /// The distinct check kinds and statuses recorded (for the filter menus).
     pub async fn check_facets(&self) -> DataResult<(Vec<String>, Vec<String>)> {
         self.require_metadata().await?;
-        let table = self.meta_table(meta::CHECK_RESULTS)?;
-        let mut out = Vec::new();
-        for col in ["check_kind", "status"] {
-            let c = self.q(col)?;
-            let sql = format!("SELECT DISTINCT {c} FROM {table} WHERE {c} IS NOT NULL ORDER BY {c}");
-            out.push(self.rows(&sql).await?.into_iter().filter_map(|r| r[0].clone()).collect());
-        }
-        let statuses = out.pop().unwrap_or_default();
-        let kinds = out.pop().unwrap_or_default();
-        Ok((kinds, statuses))
+        let facets = self.meta().check_facets().await?;
+        Ok((facets.kinds, facets.statuses))
     }
 
     /// Freshness of every stream (accounts folded), by source and stream.
     pub async fn freshness(&self, today: NaiveDate) -> DataResult<Vec<Freshness>> {
         self.require_metadata().await?;
-        let sql = format!(
-            "SELECT {s}, {st}, CAST(count(*) AS VARCHAR), CAST(min({c}) AS VARCHAR), CAST(max({u}) AS VARCHAR), \
-             CAST(sum({r}) AS VARCHAR) FROM {t} GROUP BY {s}, {st} ORDER BY {s}, {st}",
-            s = self.q("source")?,
-            st = self.q("stream")?,
-            c = self.q("cursor_date")?,
-            u = self.q("updated_at")?,
-            r = self.q("rows_loaded")?,
-            t = self.meta_table(meta::STREAM_STATE)?
-        );
         Ok(self
-            .rows(&sql)
+            .meta()
+            .stream_freshness()
             .await?
             .into_iter()
-            .map(|r| {
-                let cursor_date = r[3].as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
-                Freshness {
-                    source: text(&r[0]),
-                    stream: text(&r[1]),
-                    accounts: num(&r[2]) as usize,
-                    cursor_date,
-                    last_loaded_at: parse_ts(r[4].as_deref()),
-                    last_window_rows: num(&r[5]) as i64,
-                    days_behind: cursor_date.map(|c| (today - c).num_days()),
-                }
+            .map(|s| Freshness {
+                source: s.source,
+                stream: s.stream,
+                accounts: usize::try_from(s.accounts).unwrap_or(0),
+                cursor_date: s.oldest_cursor,
+                last_loaded_at: s.last_loaded_at,
+                last_window_rows: s.last_window_rows,
+                days_behind: s.oldest_cursor.map(|c| (today - c).num_days()),
             })
             .collect())
     }
@@ -486,79 +392,25 @@ impl Reader {
         if !self.has_metadata().await? {
             return Ok(MetricsData::default());
         }
-        let runs = self.meta_table(meta::RUNS)?;
-        let tasks = self.meta_table(meta::TASK_INSTANCES)?;
-        let (status, kind, state) = (self.q("status")?, self.q("kind")?, self.q("state")?);
-        let runs_by_status = self
-            .rows(&format!(
-                "SELECT {status}, CAST(count(*) AS VARCHAR) FROM {runs} GROUP BY {status} ORDER BY {status}"
-            ))
-            .await?
-            .into_iter()
-            .map(|r| (text(&r[0]), num(&r[1])))
-            .collect();
-        let tasks_by_kind_state = self
-            .rows(&format!(
-                "SELECT {kind}, {state}, CAST(count(*) AS VARCHAR) FROM {tasks} GROUP BY {kind}, {state} ORDER BY {kind}, {state}"
-            ))
-            .await?
-            .into_iter()
-            .map(|r| (text(&r[0]), text(&r[1]), num(&r[2])))
-            .collect();
-        let (started, finished) = (self.q("started_at")?, self.q("finished_at")?);
-        let seconds =
-            format!("CAST(EXTRACT(EPOCH FROM {finished}) - EXTRACT(EPOCH FROM {started}) AS DOUBLE PRECISION)");
-        let mut buckets = Vec::new();
-        for bound in DURATION_BUCKETS {
-            buckets.push(format!("CAST(sum(CASE WHEN d <= {bound} THEN 1 ELSE 0 END) AS VARCHAR)"));
-        }
-        let durations = self
-            .rows(&format!(
-                "SELECT k, CAST(count(*) AS VARCHAR), CAST(sum(d) AS VARCHAR), {} FROM \
-                 (SELECT {kind} AS k, {seconds} AS d FROM {tasks} WHERE {started} IS NOT NULL AND {finished} IS NOT NULL) t \
-                 GROUP BY k ORDER BY k",
-                buckets.join(", ")
-            ))
-            .await?
-            .into_iter()
-            .map(|r| (text(&r[0]), num(&r[1]), num(&r[2]), r[3..].iter().map(num).collect()))
-            .collect();
-        let mut ingested: Vec<(String, f64)> = Vec::new();
-        let (task_id, rows) = (self.q("task_id")?, self.q("rows")?);
-        for r in self
-            .rows(&format!(
-                "SELECT {task_id}, CAST(sum({rows}) AS VARCHAR) FROM {tasks} WHERE {kind} = {} AND {state} = {} \
-                 GROUP BY {task_id}",
-                self.lit(Literal::Text(TaskKind::Ingest.as_str()))?,
-                self.lit(Literal::Text(TaskState::Success.as_str()))?
-            ))
-            .await?
-        {
-            let id = text(&r[0]);
-            let source = id.parse::<TaskId>().ok().and_then(|t| t.source().map(str::to_string));
+        let meta = self.meta();
+        let mut ingested_rows: Vec<SourceRows> = Vec::new();
+        for task in meta.task_rows(TaskKind::Ingest.as_str(), TaskState::Success.as_str()).await? {
+            let source = task.task_id.parse::<TaskId>().ok().and_then(|t| t.source().map(str::to_string));
             let source = source.unwrap_or_else(|| "unknown".to_string());
-            match ingested.iter_mut().find(|(s, _)| *s == source) {
-                Some(entry) => entry.1 += num(&r[1]),
-                None => ingested.push((source, num(&r[1]))),
+            match ingested_rows.iter_mut().find(|s| s.source == source) {
+                Some(entry) => entry.rows += task.rows,
+                None => ingested_rows.push(SourceRows { source, rows: task.rows }),
             }
         }
-        ingested.sort_by(|a, b| a.0.cmp(&b.0));
-        let last_success = self
-            .rows(&format!(
-                "SELECT CAST(max({finished}) AS VARCHAR) FROM {runs} WHERE {status} = {}",
-                self.lit(Literal::Text(RunStatus::Success.as_str()))?
-            ))
-            .await?
-            .first()
-            .and_then(|r| parse_ts(r[0].as_deref()));
+        ingested_rows.sort_by(|a, b| a.source.cmp(&b.source));
         Ok(MetricsData {
-            runs_by_status,
-            tasks_by_kind_state,
-            durations,
-            ingested_rows: ingested,
+            runs_by_status: meta.runs_by_status().await?,
+            tasks_by_kind_state: meta.tasks_by_kind_and_state().await?,
+            durations: meta.task_durations(DURATION_BUCKETS).await?,
+            ingested_rows,
             freshness: self.freshness(today).await?,
             latest_checks: self.latest_checks().await?,
-            last_success,
+            last_success: meta.last_run_finished(RunStatus::Success).await?,
         })
     }
 
@@ -577,14 +429,8 @@ impl Reader {
     /// The latest day in the platform mart (the dashboard's default range ends there).
     pub async fn latest_kpi_date(&self, platform_daily: Option<&TableRef>) -> DataResult<Option<NaiveDate>> {
         let table = self.require_relation(platform_daily, crate::catalog::PLATFORM_MART).await?;
-        let sql =
-            format!("SELECT CAST(max({}) AS VARCHAR) FROM {}", self.q("date")?, self.dialect().qualified(&table)?);
-        Ok(self
-            .rows(&sql)
-            .await?
-            .first()
-            .and_then(|r| r[0].as_deref())
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()))
+        let sql = format!("SELECT max({}) AS latest FROM {}", self.q("date")?, self.dialect().qualified(&table)?);
+        Ok(self.decode(&sql, |r| r.opt_date("latest")).await?.into_iter().next().flatten())
     }
 
     fn range_condition(&self, from: NaiveDate, to: NaiveDate) -> DataResult<String> {
@@ -606,8 +452,8 @@ impl Reader {
         let table = self.require_relation(platform_daily, crate::catalog::PLATFORM_MART).await?;
         let (date, platform, currency) = (self.q("date")?, self.q("platform")?, self.q("reporting_currency")?);
         let sql = format!(
-            "SELECT CAST({date} AS VARCHAR), {platform}, {currency}, CAST(sum({spend}) AS VARCHAR), \
-             CAST(sum({conversions}) AS VARCHAR), CAST(sum({value}) AS VARCHAR) FROM {t} WHERE {range} \
+            "SELECT {date} AS day, {platform} AS platform, {currency} AS currency, sum({spend}) AS spend, \
+             sum({conversions}) AS conversions, sum({value}) AS conversion_value FROM {t} WHERE {range} \
              GROUP BY {date}, {platform}, {currency} ORDER BY {date}, {platform}",
             spend = self.q("spend_reporting")?,
             conversions = self.q("conversions")?,
@@ -615,27 +461,24 @@ impl Reader {
             t = self.dialect().qualified(&table)?,
             range = self.range_condition(from, to)?
         );
-        Ok(self
-            .rows(&sql)
-            .await?
-            .into_iter()
-            .map(|r| {
-                let (spend, conversions, value) = (decimal(&r[3]), decimal(&r[4]), decimal(&r[5]));
-                PlatformDay {
-                    date: text(&r[0]),
-                    platform: text(&r[1]),
-                    reporting_currency: text(&r[2]),
-                    roas: kpi(Kpi::Roas, |c| match c {
-                        Component::Spend => spend,
-                        Component::ConversionValue => value,
-                        _ => Decimal::ZERO,
-                    }),
-                    spend,
-                    conversions,
-                    conversion_value: value,
-                }
+        self.decode(&sql, |r| {
+            let (spend, conversions, value) =
+                (sum_of(r, "spend")?, sum_of(r, "conversions")?, sum_of(r, "conversion_value")?);
+            Ok(PlatformDay {
+                date: r.date("day")?.to_string(),
+                platform: r.text("platform")?,
+                reporting_currency: r.text("currency")?,
+                roas: kpi(Kpi::Roas, |c| match c {
+                    Component::Spend => spend,
+                    Component::ConversionValue => value,
+                    _ => Decimal::ZERO,
+                }),
+                spend,
+                conversions,
+                conversion_value: value,
             })
-            .collect())
+        })
+        .await
     }
 
     /// Totals over the range per reporting currency.
@@ -648,39 +491,42 @@ impl Reader {
         let table = self.require_relation(platform_daily, crate::catalog::PLATFORM_MART).await?;
         let currency = self.q("reporting_currency")?;
         let mut sums = Vec::new();
-        for c in ["spend_reporting", "conversion_value_reporting", "conversions", "clicks", "impressions"] {
-            sums.push(format!("CAST(sum({}) AS VARCHAR)", self.q(c)?));
+        for (column, alias) in [
+            ("spend_reporting", "spend"),
+            ("conversion_value_reporting", "conversion_value"),
+            ("conversions", "conversions"),
+            ("clicks", "clicks"),
+            ("impressions", "impressions"),
+        ] {
+            sums.push(format!("sum({}) AS {alias}", self.q(column)?));
         }
         let sql = format!(
-            "SELECT {currency}, {} FROM {} WHERE {} GROUP BY {currency} ORDER BY {currency}",
+            "SELECT {currency} AS currency, {} FROM {} WHERE {} GROUP BY {currency} ORDER BY {currency}",
             sums.join(", "),
             self.dialect().qualified(&table)?,
             self.range_condition(from, to)?
         );
-        Ok(self
-            .rows(&sql)
-            .await?
-            .into_iter()
-            .map(|r| {
-                let sum = |c: Component| match c {
-                    Component::Spend => decimal(&r[1]),
-                    Component::ConversionValue => decimal(&r[2]),
-                    Component::Conversions => decimal(&r[3]),
-                    Component::Clicks => decimal(&r[4]),
-                    Component::Impressions => decimal(&r[5]),
-                };
-                Totals {
-                    reporting_currency: text(&r[0]),
-                    spend: text(&r[1]),
-                    conversion_value: text(&r[2]),
-                    conversions: text(&r[3]),
-                    clicks: text(&r[4]),
-                    impressions: text(&r[5]),
-                    cpa: kpi(Kpi::Cpa, sum),
-                    roas: kpi(Kpi::Roas, sum),
-                }
-            })
-            .collect())
+        self.decode(&sql, |r| {
+            let totals = Totals {
+                reporting_currency: r.text("currency")?,
+                spend: sum_of(r, "spend")?,
+                conversion_value: sum_of(r, "conversion_value")?,
+                conversions: sum_of(r, "conversions")?,
+                clicks: r.opt_i64("clicks")?.unwrap_or(0),
+                impressions: r.opt_i64("impressions")?.unwrap_or(0),
+                cpa: None,
+                roas: None,
+            };
+            let sum = |c: Component| match c {
+                Component::Spend => totals.spend,
+                Component::ConversionValue => totals.conversion_value,
+                Component::Conversions => totals.conversions,
+                Component::Clicks => Decimal::from(totals.clicks),
+                Component::Impressions => Decimal::from(totals.impressions),
+            };
+            Ok(Totals { cpa: kpi(Kpi::Cpa, sum), roas: kpi(Kpi::Roas, sum), ..totals.clone() })
+        })
+        .await
     }
 
     /// Campaigns over the range with their KPIs, sorted (best first: lowest CPA, highest ROAS).
@@ -711,9 +557,9 @@ impl Reader {
         };
         let direction = if descending.unwrap_or(default_desc) { "DESC" } else { "ASC" };
         let sql = format!(
-            "SELECT {platform}, {id}, max({name}), max({account}), {currency}, CAST({spend} AS VARCHAR) AS spend, \
-             CAST({conversions} AS VARCHAR) AS conversions, CAST({value} AS VARCHAR), CAST(sum({clicks}) AS VARCHAR), \
-             CAST({cpa} AS DOUBLE PRECISION) AS cpa, CAST({roas} AS DOUBLE PRECISION) AS roas \
+            "SELECT {platform} AS platform, {id} AS campaign_id, max({name}) AS campaign_name, \
+             max({account}) AS account_name, {currency} AS currency, {spend} AS spend, \
+             {conversions} AS conversions, {value} AS conversion_value, sum({clicks}) AS clicks \
              FROM {t} WHERE {range} GROUP BY {platform}, {id}, {currency} \
              ORDER BY {order} {direction} NULLS LAST, {platform}, {id} LIMIT {limit}",
             name = self.q("campaign_name")?,
@@ -728,24 +574,32 @@ impl Reader {
                 _ => conversions.clone(),
             },
         );
-        Ok(self
-            .rows(&sql)
-            .await?
-            .into_iter()
-            .map(|r| CampaignRow {
-                platform: text(&r[0]),
-                campaign_id: text(&r[1]),
-                campaign_name: text(&r[2]),
-                account_name: text(&r[3]),
-                reporting_currency: text(&r[4]),
-                spend: text(&r[5]),
-                conversions: text(&r[6]),
-                conversion_value: text(&r[7]),
-                clicks: text(&r[8]),
-                cpa: r[9].as_deref().and_then(|v| v.parse().ok()),
-                roas: r[10].as_deref().and_then(|v| v.parse().ok()),
+        // The KPIs order the rows in SQL (so LIMIT keeps the best); their values come from the exact
+        // sums by the same formulas, never through a float cast in SQL.
+        self.decode(&sql, |r| {
+            let (spend, conversions, value) =
+                (sum_of(r, "spend")?, sum_of(r, "conversions")?, sum_of(r, "conversion_value")?);
+            let sum = |c: Component| match c {
+                Component::Spend => spend,
+                Component::ConversionValue => value,
+                Component::Conversions => conversions,
+                _ => Decimal::ZERO,
+            };
+            Ok(CampaignRow {
+                platform: r.text("platform")?,
+                campaign_id: r.text("campaign_id")?,
+                campaign_name: r.opt_text("campaign_name")?.unwrap_or_default(),
+                account_name: r.opt_text("account_name")?.unwrap_or_default(),
+                reporting_currency: r.text("currency")?,
+                cpa: kpi(Kpi::Cpa, sum),
+                roas: kpi(Kpi::Roas, sum),
+                spend,
+                conversions,
+                conversion_value: value,
+                clicks: r.opt_i64("clicks")?.unwrap_or(0),
             })
-            .collect())
+        })
+        .await
     }
 }
 

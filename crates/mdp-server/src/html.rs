@@ -186,8 +186,8 @@ pub fn ratio(value: Option<f64>) -> Markup {
 }
 
 /// A decimal as text, rounded to two places for display (the exact value in the title).
-pub fn money(value: &str) -> Markup {
-    let shown = value.parse::<f64>().map(|v| group_thousands(&format!("{v:.2}"))).unwrap_or_else(|_| value.to_string());
+pub fn money(value: &rust_decimal::Decimal) -> Markup {
+    let shown = group_thousands(&format!("{:.2}", value.round_dp(2)));
     html! { span title=(value) { (shown) } }
 }
 

@@ -88,28 +88,29 @@ pub fn render(data: Option<&MetricsData>, now: NaiveDateTime, actions_running: u
     let Some(data) = data else { return out };
 
     let mut f = family(&mut out, "mdp_runs", "gauge", "Runs in the run history by status");
-    for (status, count) in &data.runs_by_status {
-        f.sample(&[("status", status)], *count);
+    for r in &data.runs_by_status {
+        f.sample(&[("status", &r.status)], r.runs as f64);
     }
     let mut f =
         family(&mut out, "mdp_task_instances", "gauge", "Task instances of orchestrated runs by kind and final state");
-    for (kind, state, count) in &data.tasks_by_kind_state {
-        f.sample(&[("kind", kind), ("state", state)], *count);
+    for t in &data.tasks_by_kind_state {
+        f.sample(&[("kind", &t.kind), ("state", &t.state)], t.tasks as f64);
     }
     let mut f =
         family(&mut out, "mdp_task_duration_seconds", "histogram", "Durations of finished task instances by kind");
-    for (kind, count, sum, buckets) in &data.durations {
-        for (bound, cumulative) in DURATION_BUCKETS.iter().zip(buckets) {
-            f.sample_suffix("_bucket", &[("kind", kind), ("le", &format_value(*bound))], *cumulative);
+    for d in &data.durations {
+        let kind = d.kind.as_str();
+        for (bound, cumulative) in DURATION_BUCKETS.iter().zip(&d.at_most) {
+            f.sample_suffix("_bucket", &[("kind", kind), ("le", &format_value(*bound))], *cumulative as f64);
         }
-        f.sample_suffix("_bucket", &[("kind", kind), ("le", "+Inf")], *count);
-        f.sample_suffix("_sum", &[("kind", kind)], *sum);
-        f.sample_suffix("_count", &[("kind", kind)], *count);
+        f.sample_suffix("_bucket", &[("kind", kind), ("le", "+Inf")], d.tasks as f64);
+        f.sample_suffix("_sum", &[("kind", kind)], d.total_seconds);
+        f.sample_suffix("_count", &[("kind", kind)], d.tasks as f64);
     }
     let mut f =
         family(&mut out, "mdp_ingested_rows_total", "counter", "Rows loaded by successful ingest tasks, by source");
-    for (source, rows) in &data.ingested_rows {
-        f.sample(&[("source", source)], *rows);
+    for s in &data.ingested_rows {
+        f.sample(&[("source", &s.source)], s.rows as f64);
     }
     let mut f = family(
         &mut out,
@@ -188,15 +189,24 @@ pub async fn handler(State(state): State<Arc<AppState>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{CheckRow, Freshness};
+    use crate::data::{CheckRow, Freshness, SourceRows};
+    use mdp_warehouse::meta::{RunCount, TaskCount, TaskDurations};
 
     fn data() -> MetricsData {
         let ts = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
         MetricsData {
-            runs_by_status: vec![("failed".into(), 1.0), ("success".into(), 3.0)],
-            tasks_by_kind_state: vec![("ingest".into(), "success".into(), 8.0)],
-            durations: vec![("model".into(), 4.0, 2.5, vec![1.0, 3.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0])],
-            ingested_rows: vec![("google_ads".into(), 1234.0)],
+            runs_by_status: vec![
+                RunCount { status: "failed".into(), runs: 1 },
+                RunCount { status: "success".into(), runs: 3 },
+            ],
+            tasks_by_kind_state: vec![TaskCount { kind: "ingest".into(), state: "success".into(), tasks: 8 }],
+            durations: vec![TaskDurations {
+                kind: "model".into(),
+                tasks: 4,
+                total_seconds: 2.5,
+                at_most: vec![1, 3, 4, 4, 4, 4, 4, 4, 4],
+            }],
+            ingested_rows: vec![SourceRows { source: "google_ads".into(), rows: 1234 }],
             freshness: vec![Freshness {
                 source: "google_ads".into(),
                 stream: "campaign_daily".into(),

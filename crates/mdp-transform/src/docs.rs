@@ -690,7 +690,7 @@ impl SiteData {
                 description: node.description.clone(),
                 summary: summary(&node.description),
                 materialized: (node.resource_type == ResourceType::Model).then(|| node.config.materialized.clone()),
-                relation_name: rel.map(|r| format!("\"{}\".\"{}\"", r.schema, r.identifier)),
+                relation_name: rel.map(|r| crate::run::relation_name(parsed.target.dialect(), r)),
                 database: rel.and_then(|r| r.database.clone()),
                 tags: node.config.tags.clone(),
                 columns,

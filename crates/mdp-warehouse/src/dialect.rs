@@ -236,6 +236,12 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         true
     }
 
+    /// How the adapter reads a seed CSV, as its dbt adapter does: which fields are NULL, how blank
+    /// lines and ISO timestamps with offsets read (see [`SeedCsv`]).
+    fn seed_csv(&self) -> SeedCsv {
+        SeedCsv::Agate
+    }
+
     /// Whether the engine runs [`Dialect::merge_sql`] (standard `MERGE`: DuckDB ≥ 1.4, Postgres ≥ 15,
     /// BigQuery, Snowflake), and so the `merge` incremental strategy.
     fn supports_merge(&self) -> bool {
@@ -299,7 +305,8 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         format!("CAST({expr} AS {})", self.column_type(ty))
     }
 
-    /// `expr` as text (the engine's string type): for values shown to people as they are stored.
+    /// `expr` as text, spelled as the engine prints the value (dates `2026-06-30`, timestamps
+    /// `2026-06-30 10:00:00.5`, decimals exact): how small results are read back as strings.
     fn cast_to_text(&self, expr: &str) -> String {
         self.cast(expr, ColumnType::Text)
     }
@@ -310,6 +317,92 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         let numerator = self.cast(numerator, ColumnType::Float64);
         let numerator = if scale == 1 { numerator } else { format!("{numerator} * {scale}") };
         self.safe_divide(&numerator, &self.cast(denominator, ColumnType::Float64))
+    }
+
+    /// `expr` as a double-precision float (durations, display ratios; never money).
+    fn cast_to_double(&self, expr: &str) -> String {
+        self.cast(expr, ColumnType::Float64)
+    }
+
+    /// Seconds from the timestamp `start` to the timestamp `end`, as a double.
+    fn seconds_between(&self, start: &str, end: &str) -> String {
+        self.cast_to_double(&format!("EXTRACT(EPOCH FROM {end}) - EXTRACT(EPOCH FROM {start})"))
+    }
+
+    /// The conditions joined by `AND` (`TRUE` when there are none), columns quoted, values literals.
+    fn conditions_sql(&self, conditions: &[Condition<'_>]) -> Result<String> {
+        if conditions.is_empty() {
+            return Ok("TRUE".to_string());
+        }
+        let rendered: Result<Vec<String>> = conditions
+            .iter()
+            .map(|c| Ok(format!("{} {} {}", self.quote_identifier(c.column)?, c.op.as_str(), self.literal(&c.value)?)))
+            .collect();
+        Ok(rendered?.join(" AND "))
+    }
+
+    /// `DELETE FROM table WHERE …`: the first half of a replace-where write (a window of one account).
+    fn delete_where_sql(&self, table: &TableRef, conditions: &[Condition<'_>]) -> Result<String> {
+        if conditions.is_empty() {
+            return Err(WarehouseError::Internal(format!("refusing to render a DELETE of all of {table}")));
+        }
+        Ok(format!("DELETE FROM {} WHERE {}", self.qualified(table)?, self.conditions_sql(conditions)?))
+    }
+
+    /// `DROP TABLE IF EXISTS`.
+    fn drop_table_if_exists_sql(&self, table: &TableRef) -> Result<String> {
+        Ok(format!("DROP TABLE IF EXISTS {}", self.qualified(table)?))
+    }
+
+    /// `DROP SCHEMA IF EXISTS … CASCADE`: the schema and everything in it.
+    fn drop_schema_cascade_sql(&self, schema: &str) -> Result<String> {
+        Ok(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.quote_identifier(schema)?))
+    }
+}
+
+/// How a [`Condition`] compares its column with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Eq,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Comparison {
+    fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Eq => "=",
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+        }
+    }
+}
+
+/// `column <op> value`, rendered by [`Dialect::conditions_sql`] with the column quoted and the value
+/// a dialect literal, so a filter never formats a name or a value into SQL by hand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition<'a> {
+    pub column: &'a str,
+    pub op: Comparison,
+    pub value: Literal<'a>,
+}
+
+impl<'a> Condition<'a> {
+    pub fn new(column: &'a str, op: Comparison, value: Literal<'a>) -> Self {
+        Condition { column, op, value }
+    }
+    pub fn eq(column: &'a str, value: Literal<'a>) -> Self {
+        Condition::new(column, Comparison::Eq, value)
+    }
+    pub fn ge(column: &'a str, value: Literal<'a>) -> Self {
+        Condition::new(column, Comparison::Ge, value)
+    }
+    pub fn le(column: &'a str, value: Literal<'a>) -> Self {
+        Condition::new(column, Comparison::Le, value)
     }
 }
 
@@ -361,6 +454,20 @@ impl Dialect for DuckDbDialect {
     fn supports_create_or_replace_table(&self) -> bool {
         true
     }
+    fn seed_csv(&self) -> SeedCsv {
+        SeedCsv::DuckDb
+    }
+}
+
+/// How a dbt adapter turns a seed CSV into rows; seeds load the same values as dbt on each engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedCsv {
+    /// dbt-core's agate (dbt-postgres, dbt-bigquery, dbt-snowflake, …): an empty field or `null` is
+    /// NULL, a blank line is a row of NULLs, a timestamp with an offset is converted to UTC.
+    Agate,
+    /// dbt-duckdb's `read_csv`: only an empty field is NULL, blank lines are skipped (but in a
+    /// one-column file), a timestamp keeps its wall-clock time.
+    DuckDb,
 }
 
 /// PostgreSQL's dialect (version 15 or later: `MERGE`).
@@ -465,6 +572,51 @@ mod tests {
         assert_eq!(
             PostgresDialect.ratio("clicks", "impressions", 1),
             "((CAST(clicks AS double precision)) / NULLIF((CAST(impressions AS double precision)), 0))"
+        );
+    }
+
+    #[test]
+    fn casts_use_each_engines_type_names() {
+        assert_eq!(DuckDbDialect.cast_to_text("\"n\""), "CAST(\"n\" AS VARCHAR)");
+        assert_eq!(PostgresDialect.cast_to_text("\"n\""), "CAST(\"n\" AS text)");
+        assert_eq!(DuckDbDialect.cast_to_double("x"), "CAST(x AS DOUBLE)");
+        assert_eq!(PostgresDialect.cast_to_double("x"), "CAST(x AS double precision)");
+        assert_eq!(
+            PostgresDialect.seconds_between("s", "f"),
+            "CAST(EXTRACT(EPOCH FROM f) - EXTRACT(EPOCH FROM s) AS double precision)"
+        );
+    }
+
+    #[test]
+    fn a_replace_where_delete_quotes_columns_and_renders_literals() {
+        let date = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        let conditions = [
+            Condition::eq("account_id", Literal::Text("O'Brien")),
+            Condition::ge("date", Literal::Date(date)),
+            Condition::le("date", Literal::Date(date)),
+        ];
+        let expected = "DELETE FROM \"raw\".\"google_ads__ad_daily\" WHERE \"account_id\" = 'O''Brien' \
+                        AND \"date\" >= DATE '2026-06-01' AND \"date\" <= DATE '2026-06-01'";
+        let table = TableRef::new("raw", "google_ads__ad_daily");
+        for d in [&DuckDbDialect as &dyn Dialect, &PostgresDialect] {
+            assert_eq!(d.delete_where_sql(&table, &conditions).unwrap(), expected, "{}", d.name());
+        }
+        assert!(DuckDbDialect.delete_where_sql(&table, &[]).is_err(), "no condition would delete every row");
+        let injected = [Condition::eq("a\"; DROP TABLE x; --", Literal::Int(1))];
+        assert_eq!(DuckDbDialect.conditions_sql(&injected).unwrap(), "\"a\"\"; DROP TABLE x; --\" = 1");
+        assert_eq!(PostgresDialect.conditions_sql(&[]).unwrap(), "TRUE");
+    }
+
+    #[test]
+    fn drops_are_quoted_and_idempotent() {
+        let table = TableRef::new("mdp_bench", "ad performance");
+        assert_eq!(
+            PostgresDialect.drop_table_if_exists_sql(&table).unwrap(),
+            "DROP TABLE IF EXISTS \"mdp_bench\".\"ad performance\""
+        );
+        assert_eq!(
+            DuckDbDialect.drop_schema_cascade_sql("mdp_bench").unwrap(),
+            "DROP SCHEMA IF EXISTS \"mdp_bench\" CASCADE"
         );
     }
 }

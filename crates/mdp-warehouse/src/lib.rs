@@ -37,7 +37,9 @@ use arrow::datatypes::DataType;
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
-pub use crate::dialect::{DatePart, Dialect, DuckDbDialect, Literal, PostgresDialect, TableRef};
+pub use crate::dialect::{
+    Comparison, Condition, DatePart, Dialect, DuckDbDialect, Literal, PostgresDialect, SeedCsv, TableRef,
+};
 pub use crate::error::{Result, WarehouseError};
 pub use crate::lock::LockHolder;
 pub use crate::types::{ColumnDef, ColumnType, TableSchema};
@@ -130,38 +132,50 @@ pub trait Warehouse: Send + Sync {
             Some(s) => format!("table_schema = {}", d.string_literal(s)?),
             None => "table_schema NOT IN ('information_schema', 'pg_catalog')".to_string(),
         };
+        // information_schema's columns have their own types (Postgres: `sql_identifier`): read as text.
+        let text = |column: &str| -> Result<String> {
+            Ok(format!("{} AS {}", d.cast_to_text(column), d.quote_identifier(column)?))
+        };
         let sql = format!(
-            "SELECT CAST(table_schema AS VARCHAR), CAST(table_name AS VARCHAR), CAST(table_type AS VARCHAR) \
-             FROM information_schema.tables WHERE {filter} ORDER BY 1, 2"
+            "SELECT {}, {}, {} FROM information_schema.tables WHERE {filter} ORDER BY 1, 2",
+            text("table_schema")?,
+            text("table_name")?,
+            text("table_type")?
         );
-        let rows = string_rows(&self.query_all(&sql).await?)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Relation {
-                table: TableRef::new(r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default()),
-                kind: if r[2].as_deref() == Some("VIEW") { RelationKind::View } else { RelationKind::Table },
+        rows::Rows::new(self.query_all(&sql).await?).decode(|r| {
+            Ok(Relation {
+                table: TableRef::new(r.text("table_schema")?, r.text("table_name")?),
+                kind: if r.opt_text("table_type")?.as_deref() == Some("VIEW") {
+                    RelationKind::View
+                } else {
+                    RelationKind::Table
+                },
             })
-            .collect())
+        })
     }
 
     /// The columns of a table or view in order; empty when it does not exist.
     async fn columns(&self, table: &TableRef) -> Result<Vec<ColumnInfo>> {
         let d = self.dialect();
+        let text = |column: &str| -> Result<String> {
+            Ok(format!("{} AS {}", d.cast_to_text(column), d.quote_identifier(column)?))
+        };
         let sql = format!(
-            "SELECT CAST(column_name AS VARCHAR), CAST(data_type AS VARCHAR), CAST(is_nullable AS VARCHAR) \
-             FROM information_schema.columns WHERE table_schema = {} AND table_name = {} ORDER BY ordinal_position",
+            "SELECT {}, {}, {} FROM information_schema.columns WHERE table_schema = {} AND table_name = {} \
+             ORDER BY ordinal_position",
+            text("column_name")?,
+            text("data_type")?,
+            text("is_nullable")?,
             d.string_literal(&table.schema)?,
             d.string_literal(&table.name)?
         );
-        let rows = string_rows(&self.query_all(&sql).await?)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ColumnInfo {
-                name: r[0].clone().unwrap_or_default(),
-                data_type: r[1].clone().unwrap_or_default(),
-                nullable: r[2].as_deref() == Some("YES"),
+        rows::Rows::new(self.query_all(&sql).await?).decode(|r| {
+            Ok(ColumnInfo {
+                name: r.text("column_name")?,
+                data_type: r.text("data_type")?,
+                nullable: r.opt_text("is_nullable")?.as_deref() == Some("YES"),
             })
-            .collect())
+        })
     }
 
     /// Whether a table or view exists.
@@ -175,6 +189,34 @@ pub trait Warehouse: Send + Sync {
         let sql = format!("{};\n{}", d.create_schema_sql(&table.schema)?, d.create_table_sql(table, schema)?);
         self.execute(&sql).await
     }
+
+    /// How many rows a table holds and the exact sums of `sum_columns` (in their order, as the
+    /// engine prints them; `None` for an empty table), in one query.
+    async fn table_totals(&self, table: &TableRef, sum_columns: &[&str]) -> Result<TableTotals> {
+        let d = self.dialect();
+        let mut columns = vec![format!("count(*) AS {}", d.quote_identifier("rows")?)];
+        for (i, column) in sum_columns.iter().enumerate() {
+            let sum = d.cast_to_text(&format!("sum({})", d.quote_identifier(column)?));
+            columns.push(format!("{sum} AS {}", d.quote_identifier(&format!("sum_{i}"))?));
+        }
+        let sql = format!("SELECT {} FROM {}", columns.join(", "), d.qualified(table)?);
+        rows::Rows::new(self.query_all(&sql).await?)
+            .decode_first(|r| {
+                Ok(TableTotals {
+                    rows: u64::try_from(r.i64("rows")?).unwrap_or(0),
+                    sums: (0..sum_columns.len()).map(|i| r.opt_text(&format!("sum_{i}"))).collect::<Result<_>>()?,
+                })
+            })?
+            .ok_or_else(|| WarehouseError::Internal(format!("counting the rows of {table} returned no row")))
+    }
+}
+
+/// What [`Warehouse::table_totals`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableTotals {
+    pub rows: u64,
+    /// One per summed column, in the order asked.
+    pub sums: Vec<Option<String>>,
 }
 
 /// Operations that commit or roll back together (e.g. replace a date window and advance the cursor).

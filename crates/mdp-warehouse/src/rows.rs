@@ -60,6 +60,36 @@ pub fn decode_with<T>(batches: &[RecordBatch], decode: impl Fn(&Row<'_>) -> Resu
     Ok(out)
 }
 
+/// The first row of `batches` decoded with a function, if there is one.
+pub fn decode_first_with<T>(batches: &[RecordBatch], decode: impl Fn(&Row<'_>) -> Result<T>) -> Result<Option<T>> {
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    decode(&Row { batch, index: 0 }).map(Some)
+}
+
+/// A small result kept whole, to decode by column name with a function per row.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    batches: Vec<RecordBatch>,
+}
+
+impl Rows {
+    pub fn new(batches: Vec<RecordBatch>) -> Rows {
+        Rows { batches }
+    }
+
+    /// Decode every row with `decode`.
+    pub fn decode<T>(&self, decode: impl Fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
+        decode_with(&self.batches, decode)
+    }
+
+    /// Decode the first row, if there is one.
+    pub fn decode_first<T>(&self, decode: impl Fn(&Row<'_>) -> Result<T>) -> Result<Option<T>> {
+        decode_first_with(&self.batches, decode)
+    }
+}
+
 /// Run a query and decode its (small) result into `T`.
 pub async fn fetch<T: FromRow>(warehouse: &dyn Warehouse, sql: &str) -> Result<Vec<T>> {
     decode(&warehouse.query_all(sql).await?)

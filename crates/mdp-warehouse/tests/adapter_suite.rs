@@ -12,10 +12,10 @@ use arrow::array::{
     StringArray, TimestampMicrosecondArray,
 };
 use futures::StreamExt;
-use mdp_warehouse::meta::{self, CheckResult, Metadata, RunStatus, StreamCursor};
+use mdp_warehouse::meta::{self, CheckResult, Metadata, RunStatus, StreamCursor, TaskRecord};
 use mdp_warehouse::{
-    batch_stream, connect, string_rows, Access, ColumnDef, ColumnType, ConnectOptions, DatePart, LockHolder, Opened,
-    RelationKind, TableRef, TableSchema, Warehouse, WarehouseError,
+    batch_stream, connect, string_rows, Access, ColumnDef, ColumnType, Condition, ConnectOptions, DatePart, Literal,
+    LockHolder, Opened, RelationKind, TableRef, TableSchema, TableTotals, Warehouse, WarehouseError,
 };
 
 /// The test server's URL, or `None` (with a notice) to skip a Postgres test; a failure instead when
@@ -115,6 +115,8 @@ adapter_suite!(
     a_killed_writer_leaves_a_stale_lock_that_is_detected,
     merge_upserts_without_duplicates,
     dialect_functions_agree_across_engines,
+    metadata_summaries_are_read_by_column_name,
+    replace_where_deletes_only_the_window_and_totals_are_exact,
 );
 
 /// An ad-performance-like schema that uses every column type.
@@ -548,6 +550,183 @@ async fn dialect_functions_agree_across_engines(h: Harness) {
         let rows = string_rows(&w.query_all(&format!("SELECT CAST({expr} AS VARCHAR)")).await.unwrap()).unwrap();
         assert_eq!(rows[0][0].as_deref(), expected, "{} on {}", expr, d.name());
     }
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn metadata_summaries_are_read_by_column_name(h: Harness) {
+    let opened = h.writer("run-a").await;
+    let w = opened.warehouse.as_ref();
+    let m = Metadata::new(w);
+    let ts = |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+    let date = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+
+    for (run_id, status) in [("run-a", RunStatus::Success), ("run-b", RunStatus::Failed), ("run-c", RunStatus::Success)]
+    {
+        m.start_run(&LockHolder::current(run_id, "pipeline")).await.unwrap();
+        m.finish_run(run_id, status, None).await.unwrap();
+    }
+    let counts = m.runs_by_status().await.unwrap();
+    let counts: Vec<_> = counts.iter().map(|c| (c.status.as_str(), c.runs)).collect();
+    assert_eq!(counts, [("failed", 1), ("success", 2)]);
+    let last = m.last_run_finished(RunStatus::Success).await.unwrap().expect("a successful run finished");
+    assert!((chrono::Utc::now().naive_utc() - last).num_seconds().abs() < 60, "finished just now: {last}");
+
+    let task = |run_id: &str, task_id: &str, kind: &str, state: &str, seconds: Option<f64>, rows: Option<i64>| {
+        let started = ts("2026-06-30 10:00:00");
+        TaskRecord {
+            run_id: run_id.into(),
+            task_id: task_id.into(),
+            kind: kind.into(),
+            state: state.into(),
+            attempts: 1,
+            started_at: Some(started),
+            finished_at: seconds.map(|s| started + chrono::TimeDelta::milliseconds((s * 1000.0) as i64)),
+            rows,
+            error: None,
+            log: None,
+        }
+    };
+    m.record_tasks(&[
+        task("run-a", "ingest.google_ads.1", "ingest", "success", Some(0.5), Some(100)),
+        task("run-a", "ingest.meta_ads.2", "ingest", "failed", Some(2.0), Some(7)),
+        task("run-a", "model.p.m", "model", "success", Some(30.0), None),
+        task("run-c", "ingest.google_ads.1", "ingest", "success", Some(5.0), Some(20)),
+        task("run-c", "model.p.m", "model", "running", None, None),
+    ])
+    .await
+    .unwrap();
+    let by_state = m.tasks_by_kind_and_state().await.unwrap();
+    let by_state: Vec<_> = by_state.iter().map(|t| (t.kind.as_str(), t.state.as_str(), t.tasks)).collect();
+    assert_eq!(
+        by_state,
+        [("ingest", "failed", 1), ("ingest", "success", 2), ("model", "running", 1), ("model", "success", 1)]
+    );
+    let durations = m.task_durations(&[1.0, 10.0]).await.unwrap();
+    assert_eq!(durations.len(), 2, "unfinished tasks have no duration: {durations:?}");
+    assert_eq!(
+        (durations[0].kind.as_str(), durations[0].tasks, durations[0].at_most.clone()),
+        ("ingest", 3, vec![1, 3])
+    );
+    assert!((durations[0].total_seconds - 7.5).abs() < 1e-9, "{durations:?}");
+    assert_eq!(
+        (durations[1].kind.as_str(), durations[1].tasks, durations[1].at_most.clone()),
+        ("model", 1, vec![0, 0])
+    );
+    let rows = m.task_rows("ingest", "success").await.unwrap();
+    let rows: Vec<_> = rows.iter().map(|t| (t.task_id.as_str(), t.rows)).collect();
+    assert_eq!(rows, [("ingest.google_ads.1", 120)], "summed over runs; failed tasks left out");
+
+    for (account, cursor, loaded) in [("act_1", "2026-06-28", 40), ("act_2", "2026-06-25", 2)] {
+        let cursor = StreamCursor {
+            source: "meta_ads".into(),
+            stream: "ad_daily".into(),
+            account_id: account.into(),
+            cursor_date: Some(date(cursor)),
+            last_run_id: Some("run-a".into()),
+        };
+        let mut tx = w.begin().await.unwrap();
+        tx.execute(&m.set_cursor_sql(&cursor, (date("2026-06-20"), date("2026-06-28")), loaded).unwrap())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let freshness = m.stream_freshness().await.unwrap();
+    assert_eq!(freshness.len(), 1);
+    let f = &freshness[0];
+    assert_eq!((f.source.as_str(), f.stream.as_str(), f.accounts), ("meta_ads", "ad_daily", 2));
+    assert_eq!((f.oldest_cursor, f.last_window_rows), (Some(date("2026-06-25")), 42));
+    assert!(f.last_loaded_at.is_some());
+
+    let check = |name: &'static str, kind: &'static str, status: &'static str, failing: Option<i64>| CheckResult {
+        run_id: "run-a",
+        check_name: name,
+        check_kind: kind,
+        relation: Some("marts.fct"),
+        status,
+        observed: Some("1"),
+        expected: None,
+        failing_rows: failing,
+        message: Some("it's \"quoted\""),
+        sample_query: None,
+    };
+    m.record_checks(&[check("freshness.x", "freshness", "fail", None), check("volume.y", "volume", "pass", Some(3))])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    m.record_checks(&[check("freshness.x", "freshness", "pass", None)]).await.unwrap();
+    let latest = m.latest_check_results().await.unwrap();
+    let latest: Vec<_> = latest.iter().map(|c| (c.check_name.as_str(), c.status.as_str(), c.failing_rows)).collect();
+    assert_eq!(latest, [("freshness.x", "pass", None), ("volume.y", "pass", Some(3))]);
+    let failed =
+        m.check_history(&meta::CheckHistoryFilter { status: Some("fail"), kind: None, limit: 10 }).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    let f = &failed[0];
+    assert_eq!(
+        (f.check_name.as_str(), f.check_kind.as_deref(), f.relation.as_deref()),
+        ("freshness.x", Some("freshness"), Some("marts.fct"))
+    );
+    assert_eq!(
+        (f.message.as_deref(), f.expected.as_deref(), f.run_id.as_str()),
+        (Some("it's \"quoted\""), None, "run-a")
+    );
+    assert!(f.executed_at.starts_with("20") && !f.executed_at.contains('T'), "the engine's text: {}", f.executed_at);
+    let newest_first =
+        m.check_history(&meta::CheckHistoryFilter { status: None, kind: Some("freshness"), limit: 10 }).await.unwrap();
+    let statuses: Vec<_> = newest_first.iter().map(|c| c.status.as_str()).collect();
+    assert_eq!(statuses, ["pass", "fail"]);
+    let limited = m.check_history(&meta::CheckHistoryFilter { status: None, kind: None, limit: 1 }).await.unwrap();
+    assert_eq!(limited.len(), 1);
+    let facets = m.check_facets().await.unwrap();
+    assert_eq!(
+        (facets.kinds, facets.statuses),
+        (vec!["freshness".into(), "volume".into()], vec!["fail".into(), "pass".into()])
+    );
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
+}
+
+async fn replace_where_deletes_only_the_window_and_totals_are_exact(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let d = w.dialect();
+    let t = h.table("daily");
+    let schema = TableSchema::new(vec![
+        ColumnDef::new("account_id", ColumnType::Text),
+        ColumnDef::new("date", ColumnType::Date),
+        ColumnDef::new("spend", ColumnType::Decimal(18, 6)),
+    ]);
+    w.create_table(&t, &schema).await.unwrap();
+    assert_eq!(w.table_totals(&t, &["spend"]).await.unwrap(), TableTotals { rows: 0, sums: vec![None] });
+    let q = d.qualified(&t).unwrap();
+    w.execute(&format!(
+        "INSERT INTO {q} VALUES ('a', DATE '2026-06-01', 1.25), ('a', DATE '2026-06-02', 2.5), \
+         ('a', DATE '2026-06-03', 4), ('b', DATE '2026-06-02', 8)"
+    ))
+    .await
+    .unwrap();
+    let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 6, d).unwrap();
+    let delete = d
+        .delete_where_sql(
+            &t,
+            &[
+                Condition::eq("account_id", Literal::Text("a")),
+                Condition::ge("date", Literal::Date(day(2))),
+                Condition::le("date", Literal::Date(day(3))),
+            ],
+        )
+        .unwrap();
+    let mut tx = w.begin().await.unwrap();
+    tx.execute(&delete).await.unwrap();
+    tx.commit().await.unwrap();
+    let totals = w.table_totals(&t, &["spend", "spend"]).await.unwrap();
+    assert_eq!(totals.rows, 2, "only account a's 2nd and 3rd days are gone");
+    let sum: rust_decimal::Decimal = totals.sums[0].as_deref().unwrap().parse().unwrap();
+    assert_eq!(sum, rust_decimal::Decimal::new(925, 2), "exact: 1.25 + 8 = {:?}", totals.sums);
+    assert_eq!(totals.sums[0], totals.sums[1]);
+    w.execute(&d.drop_table_if_exists_sql(&t).unwrap()).await.unwrap();
+    w.execute(&d.drop_table_if_exists_sql(&t).unwrap()).await.unwrap();
+    assert!(!w.exists(&t).await.unwrap());
     h.cleanup(w).await;
     opened.warehouse.close().await.unwrap();
 }

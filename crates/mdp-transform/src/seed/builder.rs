@@ -12,7 +12,7 @@ use super::agate::{
     is_null_word, parse_bool, parse_date, parse_datetime, parse_iso_datetime, parse_number, py_strip, Num, Parsed,
 };
 use super::infer::Kind;
-use super::Dialect;
+use mdp_warehouse::SeedCsv;
 
 pub(super) enum ColumnBuilder {
     Text(StringBuilder),
@@ -54,14 +54,14 @@ impl ColumnBuilder {
     }
 
     /// Append one field; `Err` names the type the value no longer parses as.
-    pub(super) fn append(&mut self, value: &str, dialect: Dialect) -> Result<(), &'static str> {
+    pub(super) fn append(&mut self, value: &str, dialect: SeedCsv) -> Result<(), &'static str> {
         match self {
             ColumnBuilder::Text(b) => {
                 let null = match dialect {
                     // DuckDB's CSV reader: only an empty field (quoted or not) is NULL.
-                    Dialect::DuckDb => value.is_empty(),
+                    SeedCsv::DuckDb => value.is_empty(),
                     // agate's Text: empty or `null` after strip().lower().
-                    Dialect::Postgres => is_null_word(py_strip(value)),
+                    SeedCsv::Agate => is_null_word(py_strip(value)),
                 };
                 if null {
                     b.append_null();
@@ -79,7 +79,7 @@ impl ColumnBuilder {
             },
             ColumnBuilder::Float64(b) => {
                 // Postgres receives agate's Decimal (rounded to 28 digits); DuckDB parses the text itself.
-                let postgres = dialect == Dialect::Postgres;
+                let postgres = dialect == SeedCsv::Agate;
                 match parse_number(value, postgres) {
                     Parsed::Null => b.append_null(),
                     Parsed::Invalid => return Err("number"),
@@ -107,9 +107,9 @@ impl ColumnBuilder {
                         Parsed::Null => None,
                         Parsed::Value(v) => Some(match (dialect, v.offset_seconds) {
                             // DuckDB's cast to TIMESTAMP keeps the wall-clock time.
-                            (Dialect::DuckDb, _) | (_, None) => v.local,
+                            (SeedCsv::DuckDb, _) | (_, None) => v.local,
                             // Postgres converts a timestamptz to the session zone, UTC by default.
-                            (Dialect::Postgres, Some(offset)) => v.local - chrono::Duration::seconds(offset),
+                            (SeedCsv::Agate, Some(offset)) => v.local - chrono::Duration::seconds(offset),
                         }),
                         Parsed::Invalid => return Err("ISO 8601 timestamp"),
                     }

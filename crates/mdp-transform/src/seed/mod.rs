@@ -64,6 +64,7 @@ use indexmap::IndexMap;
 use builder::ColumnBuilder;
 use csv::{CsvReader, Rec};
 use infer::{Inference, Kind};
+pub use mdp_warehouse::SeedCsv;
 
 /// Rows per Arrow batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -136,24 +137,14 @@ pub enum SeedError {
 /// Read the seed at `path` (or its `embedded` text: a seed shipped inside the binary): infer each column's type as dbt-core does, then load the rows.
 ///
 /// `delimiter` is the seed's `delimiter` config (`b','` by default), `column_types` its
-/// `column_types` config (column name → SQL type), `dialect` the target: `"duckdb"` or `"postgres"`.
+/// `column_types` config (column name → SQL type), `dialect` how the target's dbt adapter reads a CSV.
 pub fn read_seed(
     path: &Path,
     embedded: Option<&str>,
     delimiter: u8,
     column_types: &IndexMap<String, String>,
-    dialect: &str,
+    dialect: SeedCsv,
 ) -> Result<SeedData, SeedError> {
-    let dialect = match dialect.to_ascii_lowercase().as_str() {
-        "duckdb" => Dialect::DuckDb,
-        "postgres" | "postgresql" => Dialect::Postgres,
-        other => {
-            return Err(SeedError::Config {
-                path: path.to_path_buf(),
-                message: format!("unknown target dialect {other:?}; seeds can be loaded into duckdb or postgres"),
-            })
-        }
-    };
     if matches!(delimiter, b'"' | b'\n' | b'\r') || !delimiter.is_ascii() {
         return Err(SeedError::Config {
             path: path.to_path_buf(),
@@ -221,7 +212,7 @@ pub fn read_seed(
                 // Python's csv module returns `[]` for a blank line and agate pads it with NULLs.
                 // DuckDB's CSV reader skips it, unless the file has one column: then it is an empty
                 // field, NULL as well.
-                if dialect == Dialect::DuckDb && names.len() > 1 {
+                if dialect == SeedCsv::DuckDb && names.len() > 1 {
                     continue;
                 }
                 last_line = line;
@@ -255,16 +246,10 @@ pub fn read_seed(
     Ok(SeedData { columns, batches, rows })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    DuckDb,
-    Postgres,
-}
-
 /// What every error needs: the file and the target.
 struct Ctx<'a> {
     path: &'a Path,
-    dialect: Dialect,
+    dialect: SeedCsv,
     embedded: Option<&'a str>,
 }
 
@@ -282,7 +267,7 @@ impl Ctx<'_> {
             Some(text) => Box::new(text.as_bytes()),
             None => Box::new(File::open(self.path).map_err(|e| self.io(e))?),
         };
-        let mut reader = CsvReader::new(file, delimiter, self.dialect == Dialect::Postgres);
+        let mut reader = CsvReader::new(file, delimiter, self.dialect == SeedCsv::Agate);
         reader.skip_bom().map_err(|e| self.io(e))?;
         Ok(reader)
     }

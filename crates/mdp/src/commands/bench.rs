@@ -10,9 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, Date32Array, Decimal128Array, Int64Array, RecordBatch, StringArray};
 use futures::StreamExt;
-use mdp_warehouse::{
-    connect, string_rows, Access, ColumnDef, ColumnType, ConnectOptions, LockHolder, TableRef, TableSchema,
-};
+use mdp_warehouse::{connect, Access, ColumnDef, ColumnType, ConnectOptions, LockHolder, TableRef, TableSchema};
 
 use crate::cli::{BenchAdapter, BenchArgs, BenchWhat};
 
@@ -168,7 +166,7 @@ async fn measure(label: &str, options: &ConnectOptions, args: &BenchArgs) -> Res
     let w = opened.warehouse;
     let d = w.dialect();
     let table = TableRef::new(BENCH_SCHEMA, "ad_performance");
-    w.execute(&format!("DROP TABLE IF EXISTS {}", d.qualified(&table)?)).await?;
+    w.execute(&d.drop_table_if_exists_sql(&table)?).await?;
     let schema = table_schema();
     w.create_table(&table, &schema).await?;
     let arrow_schema = schema.arrow_schema();
@@ -183,31 +181,18 @@ async fn measure(label: &str, options: &ConnectOptions, args: &BenchArgs) -> Res
     let loaded = w.bulk_load(&table, batches).await.with_context(|| format!("{label}: bulk load failed"))?;
     let elapsed = started.elapsed();
 
-    let check = mdp_warehouse::string_rows(
-        &w.query_all(&format!(
-            "SELECT CAST(count(*) AS BIGINT), CAST(sum(spend) AS VARCHAR) FROM {}",
-            d.qualified(&table)?
-        ))
-        .await?,
-    )?;
-    anyhow::ensure!(
-        check[0][0].as_deref() == Some(&rows.to_string()),
-        "{label}: loaded {loaded} rows but the table holds {:?}",
-        check[0][0]
-    );
+    let totals = w.table_totals(&table, &["spend"]).await?;
+    anyhow::ensure!(totals.rows == rows, "{label}: loaded {loaded} rows but the table holds {}", totals.rows);
     println!(
         "{label:<9} {loaded} rows in {:.2} s = {:>9.0} rows/s | peak RSS {} MiB (before load {} MiB) | sum(spend) {}",
         elapsed.as_secs_f64(),
         loaded as f64 / elapsed.as_secs_f64(),
         memory_kib("VmHWM").map_or("?".into(), |k| (k / 1024).to_string()),
         rss_before.map_or("?".into(), |k| (k / 1024).to_string()),
-        check[0][1].as_deref().unwrap_or("?"),
+        totals.sums[0].as_deref().unwrap_or("?"),
     );
-    let cleanup = format!(
-        "DROP SCHEMA IF EXISTS {} CASCADE; DROP SCHEMA IF EXISTS {} CASCADE",
-        d.quote_identifier(BENCH_SCHEMA)?,
-        d.quote_identifier(BENCH_METADATA_SCHEMA)?
-    );
+    let cleanup =
+        format!("{}; {}", d.drop_schema_cascade_sql(BENCH_SCHEMA)?, d.drop_schema_cascade_sql(BENCH_METADATA_SCHEMA)?);
     w.execute(&cleanup).await?;
     w.close().await?;
     Ok(())
@@ -364,8 +349,8 @@ async fn marketing_build(
     let session = mdp_orchestrator::RunSession::start(options, "bench marketing").await?;
     let run_options = RunOptions { command: Command::Build, threads, full_refresh: false, target_dir: None };
     let results = mdp_transform::run::execute(&parsed, session.warehouse.as_ref(), &ids, &run_options, &Quiet).await?;
-    let rows =
-        string_rows(&session.warehouse.query_all("select count(*) from main_marts.fct_ad_performance_daily").await?)?;
+    let ad_rows =
+        session.warehouse.table_totals(&TableRef::new("main_marts", "fct_ad_performance_daily"), &[]).await?.rows;
     session.finish(None).await?;
     let seconds = start.elapsed().as_secs_f64();
     anyhow::ensure!(results.success(), "the marketing build failed on the benchmark's data");
@@ -376,7 +361,7 @@ async fn marketing_build(
         "marts     {} models + {} tests (reconciliation included) on {} ad-day rows in {seconds:.2} s, {threads} threads | peak RSS {} MiB",
         count(mdp_transform::manifest::ResourceType::Model),
         count(mdp_transform::manifest::ResourceType::Test),
-        rows.first().and_then(|r| r[0].clone()).unwrap_or_default(),
+        ad_rows,
         memory_kib("VmHWM").map_or("?".into(), |k| (k / 1024).to_string()),
     );
 
@@ -522,7 +507,7 @@ async fn transform(args: &BenchArgs) -> Result<()> {
     let drop_schema = || async {
         if postgres.is_some() {
             let opened = mdp_warehouse::connect(&target.connect_options(), mdp_warehouse::Access::Read).await?;
-            opened.warehouse.execute(&format!("drop schema if exists {schema} cascade")).await?;
+            opened.warehouse.execute(&opened.warehouse.dialect().drop_schema_cascade_sql(schema)?).await?;
         }
         anyhow::Ok(())
     };
