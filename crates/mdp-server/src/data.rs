@@ -14,14 +14,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use mdp_core::{RunStatus, TaskId, TaskKind, TaskState};
 use mdp_marketing::kpi::{Component, Currency, Kpi};
 use mdp_monitor::checks::CheckStatus;
-use mdp_warehouse::meta::{
-    CheckHistoryFilter, Metadata, RunCount, RunRecord, TaskCount, TaskDurations, TaskRecord,
-};
-use mdp_warehouse::{
-    connect, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError,
-};
-use rust_decimal::prelude::ToPrimitive;
+use mdp_warehouse::meta::{CheckHistoryFilter, Metadata, RunCount, RunRecord, TaskCount, TaskDurations, TaskRecord};
 use mdp_warehouse::rows::{decode_with, Row};
+use mdp_warehouse::{connect, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -249,7 +245,6 @@ pub struct SourceRows {
 
 /// Upper bounds (seconds) of the task-duration histogram.
 pub const DURATION_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0];
-
 
 /// A sum the warehouse computed, exact (`0` for the sum over no rows, which SQL gives as NULL).
 fn sum_of(row: &Row<'_>, name: &str) -> mdp_warehouse::Result<Decimal> {

@@ -659,8 +659,8 @@ async fn load_seed(
     let d = wh.dialect();
     let delimiter = node.config.delimiter.as_bytes().first().copied().unwrap_or(b',');
     let path = root.join(&node.original_file_path);
-    let data =
-        seed::read_seed(&path, embedded, delimiter, &node.config.column_types, d.seed_csv()).map_err(|e| e.to_string())?;
+    let data = seed::read_seed(&path, embedded, delimiter, &node.config.column_types, d.seed_csv())
+        .map_err(|e| e.to_string())?;
     let target = materialization::table_ref(rel);
     let key = (rel.schema.clone(), rel.identifier.clone());
     let prior = existing.lock().expect("lock").get(&key).copied();

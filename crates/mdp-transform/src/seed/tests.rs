@@ -162,7 +162,8 @@ fn dates() {
 
 #[test]
 fn datetimes_with_dbt_format() {
-    let data = read("v\n2020-01-05 10:00:00\n2020-01-06 11:30:15\n2020-01-07 0:0:0\n2020-01-08\t1:2:3\n", SeedCsv::DuckDb);
+    let data =
+        read("v\n2020-01-05 10:00:00\n2020-01-06 11:30:15\n2020-01-07 0:0:0\n2020-01-08\t1:2:3\n", SeedCsv::DuckDb);
     assert_eq!(types(&data), vec![("timestamp without time zone", ts())]);
     assert_eq!(
         values(&data, 0),
@@ -218,8 +219,10 @@ fn iso_offsets_per_dialect() {
 
 #[test]
 fn mixed_columns_fall_back_to_text() {
-    let data =
-        read("a,b,c,d\n1,2020-01-05,true,2020-01-05T10:00:00\na,2020-01-05 10:00:00,1,2020-01-05 10:00:00\n", SeedCsv::DuckDb);
+    let data = read(
+        "a,b,c,d\n1,2020-01-05,true,2020-01-05T10:00:00\na,2020-01-05 10:00:00,1,2020-01-05 10:00:00\n",
+        SeedCsv::DuckDb,
+    );
     assert_eq!(
         types(&data),
         vec![("text", DataType::Utf8), ("text", DataType::Utf8), ("text", DataType::Utf8), ("text", DataType::Utf8)]
@@ -361,7 +364,7 @@ fn blank_lines_per_dialect() {
     // In a one-column file DuckDB reads a blank line as an empty field: NULL.
     let single = "v\n1\n\n2\n\n";
     for dialect in [SeedCsv::DuckDb, SeedCsv::Agate] {
-        assert_eq!(values(&read(single, dialect), 0), vals(&[Some("1"), None, Some("2"), None]), "{dialect}");
+        assert_eq!(values(&read(single, dialect), 0), vals(&[Some("1"), None, Some("2"), None]), "{dialect:?}");
     }
 }
 
