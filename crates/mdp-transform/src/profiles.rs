@@ -23,6 +23,8 @@ pub enum TargetKind {
         password: Option<String>,
         dbname: String,
         sslmode: Option<String>,
+        /// dbt-postgres' `sslrootcert`: the CA file that `verify-ca` / `verify-full` trust.
+        sslrootcert: Option<String>,
     },
     /// A warehouse given directly (mdp.yml's target, when the project has no profiles.yml).
     Preset(mdp_warehouse::ConnectOptions),
@@ -74,7 +76,7 @@ impl Target {
     pub fn connect_options(&self) -> mdp_warehouse::ConnectOptions {
         match &self.kind {
             TargetKind::DuckDb { path } => mdp_warehouse::ConnectOptions::duckdb(path.clone()),
-            TargetKind::Postgres { host, port, user, password, dbname, sslmode } => {
+            TargetKind::Postgres { host, port, user, password, dbname, sslmode, sslrootcert } => {
                 let q = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
                 let mut conn = format!("host={} port={port} user={} dbname={}", q(host), q(user), q(dbname));
                 if let Some(p) = password {
@@ -82,6 +84,9 @@ impl Target {
                 }
                 if let Some(mode) = sslmode {
                     conn.push_str(&format!(" sslmode={}", q(mode)));
+                }
+                if let Some(ca) = sslrootcert {
+                    conn.push_str(&format!(" sslrootcert={}", q(ca)));
                 }
                 mdp_warehouse::ConnectOptions::postgres(conn, format!("postgres {user}@{host}:{port}/{dbname}"))
             }
@@ -214,6 +219,7 @@ pub fn load_target(
                 password: key("password")?.or(key("pass")?),
                 dbname: dbname.clone(),
                 sslmode: key("sslmode")?,
+                sslrootcert: key("sslrootcert")?,
             };
             (kind, required("schema")?, dbname)
         }

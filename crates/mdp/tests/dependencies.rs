@@ -34,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 const LAYERED: &[(&str, &[&str])] = &[
     ("duckdb", &["mdp-warehouse"]),
     ("tokio-postgres", &["mdp-warehouse"]),
+    ("tokio-postgres-rustls", &["mdp-warehouse"]),
     ("postgres-types", &["mdp-warehouse"]),
     // An HTTP client: the connectors, and the monitor's notifiers and lineage endpoint.
     ("reqwest", &["mdp-sources", "mdp-monitor"]),

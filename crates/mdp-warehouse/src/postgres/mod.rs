@@ -6,6 +6,7 @@
 
 mod copy;
 mod decode;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::dialect::{Dialect, PostgresDialect, TableRef};
 use crate::error::{Result, WarehouseError};
@@ -33,7 +35,7 @@ const LOCK_TABLE: &str = "writer_lock";
 
 pub struct PostgresWarehouse {
     client: Arc<Client>,
-    connection_string: String,
+    endpoint: Endpoint,
     display: String,
     metadata_schema: String,
     holder: Option<LockHolder>,
@@ -60,10 +62,35 @@ fn pg_error(e: tokio_postgres::Error, sql: &str) -> WarehouseError {
     WarehouseError::sql(ENGINE, pg_message(&e), sql)
 }
 
-async fn connect_client(connection_string: &str, display: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(connection_string, NoTls)
-        .await
-        .map_err(|e| WarehouseError::Connect { target: display.to_string(), message: pg_message(&e) })?;
+/// Where and how to connect: the connection string as tokio-postgres reads it (libpq's TLS
+/// parameters taken out) and the TLS connector built from them.
+#[derive(Clone)]
+struct Endpoint {
+    config: String,
+    tls: MakeRustlsConnect,
+    mode: tls::SslMode,
+}
+
+impl Endpoint {
+    fn new(connection_string: &str, display: &str) -> Result<Endpoint> {
+        let refused = |message: String| WarehouseError::Connect { target: display.to_string(), message };
+        let (config, settings) = tls::split(connection_string).map_err(refused)?;
+        let tls = tls::connector(&settings).map_err(refused)?;
+        Ok(Endpoint { config, tls, mode: settings.mode })
+    }
+}
+
+async fn connect_client(endpoint: &Endpoint, display: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(&endpoint.config, endpoint.tls.clone()).await.map_err(|e| {
+        let mut message = pg_message(&e);
+        if let Some(source) = std::error::Error::source(&e) {
+            // rustls' reason (an unknown CA, a name mismatch) is in the source, not the message.
+            if !message.contains(&source.to_string()) {
+                message = format!("{message}: {source}");
+            }
+        }
+        WarehouseError::Connect { target: format!("{display} (sslmode={})", endpoint.mode), message }
+    })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "postgres connection ended");
@@ -90,10 +117,11 @@ impl PostgresWarehouse {
         metadata_schema: &str,
         access: &Access,
     ) -> Result<(Self, Option<LockHolder>)> {
-        let client = connect_client(connection_string, display).await?;
+        let endpoint = Endpoint::new(connection_string, display)?;
+        let client = connect_client(&endpoint, display).await?;
         let mut warehouse = PostgresWarehouse {
             client: Arc::new(client),
-            connection_string: connection_string.to_string(),
+            endpoint,
             display: display.to_string(),
             metadata_schema: metadata_schema.to_string(),
             holder: None,
@@ -206,7 +234,7 @@ impl Warehouse for PostgresWarehouse {
     }
 
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
-        let client = connect_client(&self.connection_string, &self.display).await?;
+        let client = connect_client(&self.endpoint, &self.display).await?;
         client.batch_execute("BEGIN").await.map_err(|e| pg_error(e, "BEGIN"))?;
         Ok(Box::new(PostgresTransaction { client: Arc::new(client) }))
     }
