@@ -84,7 +84,11 @@ async fn session(url: &str) -> Result<Session, WarehouseError> {
 #[tokio::test]
 async fn verify_full_trusts_the_servers_ca_and_encrypts() {
     let Some(s) = server("the verify-full test") else { return };
-    let got = session(&s.url(None, &format!("sslmode=verify-full&sslrootcert={}", s.ca))).await.unwrap();
+    let url = s.url(None, &format!("sslmode=verify-full&sslrootcert={}", s.ca));
+    let opened = connect(&ConnectOptions::postgres(&url, "tls test server"), Access::Read).await.unwrap();
+    let described = opened.warehouse.describe();
+    assert!(described.contains("sslmode=verify-full") && !described.contains("sslrootcert"), "{described}");
+    let got = session(&url).await.unwrap();
     assert!(got.ssl, "the session is encrypted");
     assert!(got.version.starts_with("TLSv1."), "{}", got.version);
 }

@@ -206,7 +206,8 @@ impl Warehouse for PostgresWarehouse {
     }
 
     fn describe(&self) -> String {
-        format!("postgres {}", self.display)
+        // The display names the server (never a password); the mode says what TLS protects (`mdp doctor`).
+        format!("postgres {}, sslmode={}", self.display, self.endpoint.mode)
     }
 
     fn metadata_schema(&self) -> &str {
