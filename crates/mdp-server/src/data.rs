@@ -14,7 +14,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use mdp_core::{RunStatus, TaskId, TaskKind, TaskState};
 use mdp_marketing::kpi::{Component, Currency, Kpi};
 use mdp_monitor::checks::CheckStatus;
-use mdp_warehouse::meta::{CheckHistoryFilter, Metadata, RunCount, RunRecord, TaskCount, TaskDurations, TaskRecord};
+use mdp_warehouse::meta::{CheckHistoryFilter, Metadata, RunCount, TaskCount, TaskDurations, TaskRecord};
 use mdp_warehouse::rows::{decode_with, Row};
 use mdp_warehouse::{connect, Access, ConnectOptions, Dialect, Literal, TableRef, Warehouse, WarehouseError};
 use rust_decimal::prelude::ToPrimitive;
@@ -82,29 +82,8 @@ pub struct Freshness {
     pub days_behind: Option<i64>,
 }
 
-/// A run as pages and the API show it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Run {
-    pub run_id: String,
-    pub command: String,
-    pub status: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub error: Option<String>,
-}
-
-impl From<RunRecord> for Run {
-    fn from(r: RunRecord) -> Self {
-        Run {
-            run_id: r.run_id,
-            command: r.command,
-            status: r.status,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            error: r.error,
-        }
-    }
-}
+/// A run as pages and the API show it: the metadata's record as it is.
+pub use mdp_warehouse::meta::RunRecord as Run;
 
 /// A task instance as pages and the API show it.
 #[derive(Debug, Clone, Serialize)]
@@ -308,7 +287,7 @@ impl Reader {
 
     pub async fn recent_runs(&self, limit: usize) -> DataResult<Vec<Run>> {
         self.require_metadata().await?;
-        Ok(self.meta().recent_runs(limit).await?.into_iter().map(Run::from).collect())
+        Ok(self.meta().recent_runs(limit).await?.into_iter().collect())
     }
 
     /// The incidents alerts opened and that have not recovered, oldest first (none while the

@@ -19,7 +19,7 @@ pub struct TaskRecord {
 }
 
 /// A row of `runs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub command: String,
