@@ -287,7 +287,7 @@ impl Reader {
 
     pub async fn recent_runs(&self, limit: usize) -> DataResult<Vec<Run>> {
         self.require_metadata().await?;
-        Ok(self.meta().recent_runs(limit).await?.into_iter().collect())
+        Ok(self.meta().recent_runs(limit).await?)
     }
 
     /// The incidents alerts opened and that have not recovered, oldest first (none while the
