@@ -310,7 +310,7 @@ impl Reader {
             None => return Ok(None),
         };
         let tasks = self.meta().tasks_of_run(&run.run_id).await?.into_iter().map(Task::from).collect();
-        Ok(Some((run.into(), tasks)))
+        Ok(Some((run, tasks)))
     }
 
     /// The latest result of every check (by `check_name`), failing ones first.
