@@ -8,7 +8,7 @@ use axum::response::Response;
 use chrono::{Months, NaiveDate};
 use serde_json::Value;
 
-use super::paging::{fingerprint, page_body, page_window};
+use super::paging::{decode_cursor_at, fingerprint, page_body, page_window};
 use super::{
     ad_effective_status, bad_param, error, fields, money, status_list, EFFECTIVE_STATUSES, INSIGHTS_FIELDS,
     MAX_MONTHS_BACK, MAX_QUERY_CELLS,
@@ -17,8 +17,9 @@ use crate::json::{json_int, json_key, json_str};
 use crate::world::{Account, Metrics, Unit};
 use crate::Sandbox;
 
-/// One page of an insights query: only the rows up to the page's end (and one more, to know whether
-/// there is a next page) are computed, and only the page's rows are rendered.
+/// One page of an insights query: only the page's rows (and one more, to know whether there is a next
+/// page) are computed and rendered; an `after` cursor this sandbox wrote says at which (day, ad) the
+/// page starts, so the rows before it are not computed again.
 pub(super) fn insights_page(
     sandbox: &Sandbox,
     account: &Account,
@@ -29,18 +30,25 @@ pub(super) fn insights_page(
 ) -> Result<Vec<u8>, Response> {
     let query = insights_query(sandbox, account, params)?;
     let (start, limit) = page_window(params, query.print)?;
+    let resume = params.get("after").and_then(|after| decode_cursor_at(after, query.print)).and_then(|(_, at)| at);
     let version = sandbox.version();
     let mut data = Vec::with_capacity(limit * 600);
-    let mut index = 0usize; // rows with delivery seen so far
-    let mut more = false;
-    'days: for day in query.since.iter_days().take_while(|d| *d <= query.until) {
-        for unit in &query.units {
+    // Rows with delivery seen so far: the cursor's position is the row at `start`.
+    let (mut index, (first_day, first_unit)) = match resume {
+        Some(at) => (start, at),
+        None => (0, (0, 0)),
+    };
+    let mut more = None;
+    let days = query.since.iter_days().take_while(|d| *d <= query.until).enumerate().skip(first_day);
+    'days: for (d, day) in days {
+        let skip = if d == first_day { first_unit } else { 0 };
+        for (u, unit) in query.units.iter().enumerate().skip(skip) {
             let m = sandbox.world.unit_metrics(account, unit, day, version);
             if m.is_zero() {
                 continue; // Meta leaves out rows without delivery
             }
             if index >= start.saturating_add(limit) {
-                more = true;
+                more = Some((d, u));
                 break 'days;
             }
             if index >= start {
@@ -54,7 +62,7 @@ pub(super) fn insights_page(
     }
     let start = start.min(index);
     let end = start.saturating_add(limit).min(index);
-    Ok(page_body(&data, start, end, more, query.print, headers, path, raw_query))
+    Ok(page_body(&data, start, end, more.is_some(), more, query.print, headers, path, raw_query))
 }
 
 /// What an insights query selects: its days, ads, fields (each once; dates come last) and cursor fingerprint.

@@ -374,7 +374,7 @@ async fn edge(
                 }
                 serde_json::to_writer(&mut data, item).expect("writing JSON to a Vec");
             }
-            Ok(page_body(&data, start, end, end < items.len(), print, &headers, &path, raw_query.as_deref()))
+            Ok(page_body(&data, start, end, end < items.len(), None, print, &headers, &path, raw_query.as_deref()))
         }),
         _ => Err(error(StatusCode::BAD_REQUEST, 2500, None, &format!("Unknown path components: /{edge}"))),
     };

@@ -1,5 +1,6 @@
 //! Graph API paging: `limit`, and opaque base64url cursors of "offset:query fingerprint", so that a
-//! cursor of one query fails on another.
+//! cursor of one query fails on another. An insights cursor also says where the next page's rows start
+//! ("offset:fingerprint:day:unit"), so that reading a query page by page costs O(rows), not O(rows²).
 
 use std::collections::HashMap;
 
@@ -39,13 +40,36 @@ fn b64_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 pub fn encode_cursor(offset: usize, fingerprint: u64) -> String {
-    b64_encode(format!("{offset}:{:x}", fingerprint & 0xFFFF_FFFF).as_bytes())
+    encode_cursor_at(offset, fingerprint, None)
+}
+
+/// A cursor that also carries the (day, unit) position of the row after `offset`.
+pub(super) fn encode_cursor_at(offset: usize, fingerprint: u64, next: Option<(usize, usize)>) -> String {
+    let print = fingerprint & 0xFFFF_FFFF;
+    match next {
+        None => b64_encode(format!("{offset}:{print:x}").as_bytes()),
+        Some((day, unit)) => b64_encode(format!("{offset}:{print:x}:{day}:{unit}").as_bytes()),
+    }
 }
 
 pub fn decode_cursor(cursor: &str, fingerprint: u64) -> Option<usize> {
+    decode_cursor_at(cursor, fingerprint).map(|(offset, _)| offset)
+}
+
+/// The offset of a cursor of this query, and the position of the row after it when the cursor has one.
+pub(super) fn decode_cursor_at(cursor: &str, fingerprint: u64) -> Option<(usize, Option<(usize, usize)>)> {
     let text = String::from_utf8(b64_decode(cursor)?).ok()?;
-    let (offset, print) = text.split_once(':')?;
-    (print == format!("{:x}", fingerprint & 0xFFFF_FFFF)).then(|| offset.parse().ok())?
+    let mut parts = text.split(':');
+    let offset = parts.next()?.parse().ok()?;
+    if parts.next()? != format!("{:x}", fingerprint & 0xFFFF_FFFF) {
+        return None;
+    }
+    let next = match (parts.next(), parts.next(), parts.next()) {
+        (None, _, _) => None,
+        (Some(day), Some(unit), None) => Some((day.parse().ok()?, unit.parse().ok()?)),
+        _ => return None,
+    };
+    Some((offset, next))
 }
 
 pub(super) fn fingerprint(parts: &[&str]) -> u64 {
@@ -73,13 +97,15 @@ pub(super) fn page_window(params: &HashMap<String, String>, print: u64) -> Resul
 }
 
 /// The page body with Graph paging: `data` holds the page's rendered items, comma-separated, items
-/// `start..end`; `more` whether items follow; `next` rebuilt from the request with the new cursor.
+/// `start..end`; `more` whether items follow (and where, for queries that resume by position); `next`
+/// rebuilt from the request with the new cursor.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn page_body(
     data: &[u8],
     start: usize,
     end: usize,
     more: bool,
+    resume: Option<(usize, usize)>,
     print: u64,
     headers: &HeaderMap,
     path: &str,
@@ -94,7 +120,8 @@ pub(super) fn page_body(
     out.extend_from_slice(b"],\"paging\":{\"cursors\":{\"before\":");
     json_str(&mut out, &encode_cursor(start, print));
     out.extend_from_slice(b",\"after\":");
-    json_str(&mut out, &encode_cursor(end - 1, print));
+    let after = encode_cursor_at(end - 1, print, resume);
+    json_str(&mut out, &after);
     out.push(b'}');
     if more {
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("graph.facebook.com");
@@ -108,7 +135,7 @@ pub(super) fn page_body(
             query.push('&');
         }
         out.extend_from_slice(b",\"next\":");
-        json_str(&mut out, &format!("http://{host}{path}?{query}after={}", encode_cursor(end - 1, print)));
+        json_str(&mut out, &format!("http://{host}{path}?{query}after={after}"));
     }
     if start > 0 {
         out.extend_from_slice(b",\"previous\":");
