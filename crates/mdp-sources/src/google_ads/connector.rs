@@ -14,7 +14,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mdp_core::platforms::google_ads::customer_id;
 use mdp_core::DateWindow;
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::api::{GoogleApi, Search};
@@ -48,8 +47,8 @@ impl GoogleAds {
 }
 
 /// A row as a JSON tree (entity and account rows: few, and read by path).
-fn tree(raw: &RawValue) -> Result<Value, SourceError> {
-    serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("unreadable row ({e})")))
+fn tree(raw: &str) -> Result<Value, SourceError> {
+    serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("unreadable row ({e})")))
 }
 
 /// `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.

@@ -109,17 +109,16 @@ struct Segments<'a> {
 pub(super) fn performance_record(
     account_id: &str,
     ad_level: bool,
-    raw: &RawValue,
+    raw: &str,
 ) -> Result<PerformanceRecord, SourceError> {
-    use crate::json::{decimal, integer, raw_scalar as v, text as text_of};
+    use crate::json::{scalar, Scalar};
     let row: ReportRow<'_> =
-        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
-    let id = |w: &Option<WithId<'_>>| w.as_ref().and_then(|w| text_of(&v(w.id)));
-    let day = row
-        .segments
-        .as_ref()
-        .and_then(|s| text_of(&v(s.date)))
-        .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without segments.date"))?;
+        serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
+    let id = |w: &Option<WithId<'_>>| w.as_ref().and_then(|w| scalar(w.id).text());
+    let day = match row.segments.as_ref().map(|s| scalar(s.date)) {
+        Some(Scalar::Str(day)) => day,
+        _ => return Err(SourceError::malformed(PLATFORM, "report row without segments.date")),
+    };
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
         .map_err(|_| SourceError::malformed(PLATFORM, format!("segments.date {day:?} is not a date")))?;
     let campaign_id =
@@ -142,23 +141,23 @@ pub(super) fn performance_record(
     };
     let m = row.metrics.as_ref().unwrap_or(&none);
     // `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.
-    let video = v(m.video_trueview_views.or(m.video_views));
+    let video = scalar(m.video_trueview_views.or(m.video_views));
     Ok(PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
         campaign_id: Some(campaign_id),
         ad_group_id,
         ad_id,
-        impressions: integer(PLATFORM, "metrics.impressions", &v(m.impressions))?,
-        clicks: integer(PLATFORM, "metrics.clicks", &v(m.clicks))?,
-        spend: Decimal::new(integer(PLATFORM, "metrics.cost_micros", &v(m.cost_micros))?, 6),
-        conversions: decimal(PLATFORM, "metrics.conversions", &v(m.conversions))?,
-        conversion_value: decimal(PLATFORM, "metrics.conversions_value", &v(m.conversions_value))?,
-        video_views: Some(integer(PLATFORM, "metrics.video_views", &video)?),
+        impressions: scalar(m.impressions).integer(PLATFORM, format_args!("metrics.impressions"))?,
+        clicks: scalar(m.clicks).integer(PLATFORM, format_args!("metrics.clicks"))?,
+        spend: Decimal::new(scalar(m.cost_micros).integer(PLATFORM, format_args!("metrics.cost_micros"))?, 6),
+        conversions: scalar(m.conversions).decimal(PLATFORM, format_args!("metrics.conversions"))?,
+        conversion_value: scalar(m.conversions_value).decimal(PLATFORM, format_args!("metrics.conversions_value"))?,
+        video_views: Some(video.integer(PLATFORM, format_args!("metrics.video_views"))?),
         likes: None,
         comments: None,
         shares: None,
-        payload: raw.get().to_string(),
+        payload: raw.to_string(),
     })
 }
 
@@ -171,8 +170,8 @@ mod tests {
 
     use super::*;
 
-    fn raw(row: Value) -> Box<RawValue> {
-        RawValue::from_string(row.to_string()).unwrap()
+    fn raw(row: Value) -> String {
+        row.to_string()
     }
 
     fn dec(s: &str) -> Decimal {

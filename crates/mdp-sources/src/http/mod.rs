@@ -174,9 +174,9 @@ impl HttpDriver {
     /// Send one request of `api` and return its answer as a JSON tree, once `api`'s classifier calls
     /// it good (retrying what it calls transient). For small answers: an account, a token check.
     pub async fn json<A: ReportApi>(&self, api: &A, request: &HttpRequest) -> Result<Value, SourceError> {
-        match self.exchange(api.endpoint(), request, |answer| api.classify(answer), None).await? {
+        match self.exchange::<()>(api.endpoint(), request, |answer| api.classify(answer), None).await? {
             Body::Json(value) => Ok(value),
-            Body::Text(_) => {
+            Body::Text(..) => {
                 Err(SourceError::malformed(api.endpoint().platform(), "internal: an unrequested raw body"))
             }
         }
@@ -187,31 +187,31 @@ impl HttpDriver {
         Pages::new(self, api.clone(), query)
     }
 
-    /// Like [`HttpDriver::json`], but a successful body that `accept` recognises as data is returned as
-    /// text without being parsed into a `Value` tree: the caller reads it with borrowed, typed structs
-    /// (large report pages). Anything else — an error status, a body `accept` rejects, a body cut short
-    /// — goes through the classifier exactly as `json` does, with the same retries. `accept` usually
-    /// parses the page once more than strictly needed (borrowed, no tree); that keeps error envelopes
-    /// inside the retry loop, and measured cheap next to the `Value` trees it replaces.
-    pub(crate) async fn text<A: ReportApi>(
+    /// Like [`HttpDriver::json`], but a successful body that `accept` reads as data is returned as text
+    /// with what `accept` made of it (e.g. where each row of the page is), without being parsed into a
+    /// `Value` tree: the caller reads rows with borrowed, typed structs (large report pages). The page is
+    /// parsed once, on the blocking pool. Anything else — an error status, a body `accept` rejects, a
+    /// body cut short — goes through the classifier exactly as `json` does, with the same retries (the
+    /// text is then the classified body, with no reading).
+    pub(crate) async fn text<A: ReportApi, T: Send + 'static>(
         &self,
         api: &A,
         request: &HttpRequest,
-        accept: AcceptText,
-    ) -> Result<String, SourceError> {
+        accept: Accept<T>,
+    ) -> Result<(String, Option<T>), SourceError> {
         match self.exchange(api.endpoint(), request, |answer| api.classify(answer), Some(accept)).await? {
-            Body::Text(text) => Ok(text),
-            Body::Json(value) => Ok(value.to_string()),
+            Body::Text(text, read) => Ok((text, Some(read))),
+            Body::Json(value) => Ok((value.to_string(), None)),
         }
     }
 
-    async fn exchange(
+    async fn exchange<T: Send + 'static>(
         &self,
         endpoint: &Endpoint,
         request: &HttpRequest,
         classify: impl Fn(Answer<'_>) -> Verdict,
-        accept: Option<AcceptText>,
-    ) -> Result<Body, SourceError> {
+        accept: Option<Accept<T>>,
+    ) -> Result<Body<T>, SourceError> {
         let platform = endpoint.platform();
         let url = endpoint.url(request);
         let mut attempt = 0u32;
@@ -225,7 +225,7 @@ impl HttpDriver {
                     match response.bytes().await {
                         Ok(body) => match (&accept, status.is_success()) {
                             (Some(accept), true) => match accepted_text(body, accept.clone()).await {
-                                Ok(text) => return Ok(Body::Text(text)),
+                                Ok((text, read)) => return Ok(Body::Text(text, read)),
                                 Err(body) => {
                                     classify(Answer { status, headers: &headers, json: parse_json(body).await })
                                 }
@@ -272,21 +272,32 @@ impl HttpDriver {
     }
 }
 
-/// Decides whether a successful body is data to hand over as text (see [`HttpDriver::send_text`]).
-pub(crate) type AcceptText = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+/// Reads a successful body as data (see [`HttpDriver::text`]); `None` when it is not.
+pub(crate) type Accept<T> = Arc<dyn Fn(&str) -> Option<T> + Send + Sync>;
 
-/// What an exchange returns: a parsed tree, or accepted text for typed reading.
-enum Body {
+/// What an exchange returns: a parsed tree, or accepted text with what `accept` read of it.
+enum Body<T> {
     Json(Value),
-    Text(String),
+    Text(String, T),
 }
 
-/// The body as text if it is UTF-8 and `accept` takes it (checked off the async thread for large
-/// bodies); otherwise the body back, for the classifier.
-async fn accepted_text<B: AsRef<[u8]> + Send + 'static>(body: B, accept: AcceptText) -> Result<String, B> {
-    let check = move || match std::str::from_utf8(body.as_ref()) {
-        Ok(text) if accept(text) => Ok(text.to_string()),
-        _ => Err(body),
+/// The body as text with what `accept` read of it, if it is UTF-8 and `accept` takes it (read off the
+/// async thread); otherwise the body back, for the classifier.
+async fn accepted_text<B, T>(body: B, accept: Accept<T>) -> Result<(String, T), B>
+where
+    B: AsRef<[u8]> + Into<Vec<u8>> + Send + 'static,
+    T: Send + 'static,
+{
+    let check = move || {
+        let read = match std::str::from_utf8(body.as_ref()) {
+            Ok(text) => accept(text),
+            Err(_) => None,
+        };
+        match read {
+            // UTF-8 was checked above; a body the response alone holds is moved, not copied.
+            Some(read) => Ok((String::from_utf8(body.into()).expect("checked UTF-8"), read)),
+            None => Err(body),
+        }
     };
     tokio::task::spawn_blocking(check).await.expect("the body check does not panic")
 }

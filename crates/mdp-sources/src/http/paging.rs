@@ -1,11 +1,10 @@
 //! The one paging loop: request a page, read it, follow its cursor, until the last page.
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
-
-use super::{AcceptText, HttpDriver, HttpRequest, Page, ReportApi};
+use super::{Accept, HttpDriver, HttpRequest, Page, ReportApi};
 use crate::error::SourceError;
 use crate::source::{emit, ReadContext, Sink};
 
@@ -33,18 +32,27 @@ impl<'d, A: ReportApi> Pages<'d, A> {
         Pages { driver, api, query, next: Some(None), seen: HashSet::new(), pages_read: 0 }
     }
 
-    /// The next page's rows through `convert`, or `None` after the last page.
+    /// The next page's rows (each the API's own JSON text of the row) through `convert`, or `None`
+    /// after the last page.
     pub async fn next_page<T>(
         &mut self,
-        mut convert: impl FnMut(&RawValue) -> Result<T, SourceError>,
+        mut convert: impl FnMut(&str) -> Result<T, SourceError>,
     ) -> Result<Option<Vec<T>>, SourceError> {
-        let Some((body, request, cursor)) = self.fetch().await? else { return Ok(None) };
-        let page = self.read(&body, &request, cursor)?;
-        let mut rows = Vec::with_capacity(page.rows.len());
-        for row in page.rows {
-            rows.push(convert(row)?);
+        let Some(fetched) = self.fetch().await? else { return Ok(None) };
+        let rows = self.read(&fetched)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(convert(&fetched.body[row])?);
         }
-        Ok(Some(rows))
+        Ok(Some(out))
+    }
+
+    /// The next page's text and where its rows are in it, or `None` after the last page: for a reader
+    /// that keeps several answers' rows borrowed at once (LinkedIn merges one row from several answers).
+    pub async fn next_text(&mut self) -> Result<Option<(String, Vec<Range<usize>>)>, SourceError> {
+        let Some(fetched) = self.fetch().await? else { return Ok(None) };
+        let rows = self.read(&fetched)?;
+        Ok(Some((fetched.body, rows)))
     }
 
     /// Read the next page and send its rows through `convert` to `out`, [`ROWS_PER_SEND`] at a time
@@ -54,48 +62,50 @@ impl<'d, A: ReportApi> Pages<'d, A> {
         &mut self,
         ctx: &ReadContext,
         out: &Sink<T>,
-        mut convert: impl FnMut(&RawValue) -> Result<T, SourceError>,
+        mut convert: impl FnMut(&str) -> Result<T, SourceError>,
     ) -> Result<bool, SourceError> {
-        let Some((body, request, cursor)) = self.fetch().await? else { return Ok(false) };
-        let page = self.read(&body, &request, cursor)?;
-        for chunk in page.rows.chunks(ROWS_PER_SEND) {
-            let records = chunk.iter().map(|&row| convert(row)).collect::<Result<Vec<T>, SourceError>>()?;
+        let Some(fetched) = self.fetch().await? else { return Ok(false) };
+        let rows = self.read(&fetched)?;
+        for chunk in rows.chunks(ROWS_PER_SEND) {
+            let records =
+                chunk.iter().map(|row| convert(&fetched.body[row.clone()])).collect::<Result<Vec<T>, SourceError>>()?;
             emit(out, ctx, records).await?;
         }
         Ok(true)
     }
 
-    /// Send the next page's request: its body, the request (for error messages) and its cursor.
-    async fn fetch(&mut self) -> Result<Option<(String, HttpRequest, Option<A::Cursor>)>, SourceError> {
+    /// Send the next page's request; the page is read (rows located, next cursor) as it arrives.
+    async fn fetch(&mut self) -> Result<Option<Fetched<A::Cursor>>, SourceError> {
         let Some(cursor) = self.next.take() else { return Ok(None) };
         let request = self.api.request(&self.query, cursor.as_ref());
-        let accept: AcceptText = {
+        let accept: Accept<Result<PageIndex<A::Cursor>, String>> = {
             let (api, query, cursor) = (self.api.clone(), self.query.clone(), cursor.clone());
-            Arc::new(move |body: &str| api.parse_page(&query, cursor.as_ref(), body).is_ok())
+            Arc::new(move |body: &str| {
+                api.parse_page(&query, cursor.as_ref(), body).ok().map(|page| PageIndex::of(body, page))
+            })
         };
-        let body = self.driver.text(self.api.as_ref(), &request, accept).await?;
-        Ok(Some((body, request, cursor)))
+        let (body, index) = self.driver.text(self.api.as_ref(), &request, accept).await?;
+        // A body the classifier passed without `accept` taking it is read again here, for its error.
+        let index = index.unwrap_or_else(|| {
+            self.api.parse_page(&self.query, cursor.as_ref(), &body).and_then(|page| PageIndex::of(&body, page))
+        });
+        Ok(Some(Fetched { body, request, cursor, index }))
     }
 
-    /// Read a fetched page and remember where the next one starts.
-    fn read<'b>(
-        &mut self,
-        body: &'b str,
-        request: &HttpRequest,
-        cursor: Option<A::Cursor>,
-    ) -> Result<Page<'b, A::Cursor>, SourceError> {
+    /// The rows of a fetched page; remembers where the next one starts.
+    fn read(&mut self, fetched: &Fetched<A::Cursor>) -> Result<Vec<Range<usize>>, SourceError> {
         let endpoint = self.api.endpoint();
         let malformed = |reason: String| {
-            SourceError::malformed(endpoint.platform(), format!("{}: {reason}", endpoint.path_of(request)))
+            SourceError::malformed(endpoint.platform(), format!("{}: {reason}", endpoint.path_of(&fetched.request)))
         };
         let number = self.pages_read + 1;
-        let mut page = self
-            .api
-            .parse_page(&self.query, cursor.as_ref(), body)
-            .map_err(|reason| malformed(format!("page {number} is not readable: {reason}")))?;
+        let page = match &fetched.index {
+            Ok(index) => index,
+            Err(reason) => return Err(malformed(format!("page {number} is not readable: {reason}"))),
+        };
         self.pages_read = number;
-        if let Some(next) = page.next.take() {
-            if let Some(current) = cursor {
+        if let Some(next) = page.next.clone() {
+            if let Some(current) = fetched.cursor.clone() {
                 self.seen.insert(current);
             }
             if self.seen.contains(&next) {
@@ -105,19 +115,53 @@ impl<'d, A: ReportApi> Pages<'d, A> {
             }
             self.next = Some(Some(next));
         }
-        Ok(page)
+        Ok(page.rows.clone())
     }
 
     /// Every remaining page's rows, in order.
     pub async fn collect<T>(
         mut self,
-        mut convert: impl FnMut(&RawValue) -> Result<T, SourceError>,
+        mut convert: impl FnMut(&str) -> Result<T, SourceError>,
     ) -> Result<Vec<T>, SourceError> {
         let mut all = Vec::new();
         while let Some(rows) = self.next_page(&mut convert).await? {
             all.extend(rows);
         }
         Ok(all)
+    }
+}
+
+/// A fetched page: its text, the request (for error messages), its cursor, and where its rows are.
+struct Fetched<C> {
+    body: String,
+    request: HttpRequest,
+    cursor: Option<C>,
+    index: Result<PageIndex<C>, String>,
+}
+
+/// Where a page's rows are in its text, and the next page's cursor: a [`Page`] without the borrow, so
+/// the page is parsed once (on the blocking pool, as it arrives) and its rows are read from the text.
+struct PageIndex<C> {
+    rows: Vec<Range<usize>>,
+    next: Option<C>,
+}
+
+impl<C> PageIndex<C> {
+    /// `Err` if a row is not a part of `body` (a `parse_page` must return rows borrowed from it).
+    fn of(body: &str, page: Page<'_, C>) -> Result<Self, String> {
+        let start = body.as_ptr() as usize;
+        let rows = page
+            .rows
+            .iter()
+            .map(|row| {
+                let offset = (row.get().as_ptr() as usize).checked_sub(start);
+                let range = offset.map(|o| o..o + row.get().len());
+                range
+                    .filter(|r| r.end <= body.len())
+                    .ok_or_else(|| "internal: a row is not part of the page".to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(PageIndex { rows, next: page.next })
     }
 }
 
@@ -131,6 +175,7 @@ mod tests {
 
     use mdp_core::{Platform, SourceOptions};
     use serde::Deserialize;
+    use serde_json::value::RawValue;
 
     use super::*;
     use crate::http::{Answer, ApiHeader, Endpoint, HttpRequest, Page, RetryPolicy, Verdict};
@@ -239,8 +284,8 @@ mod tests {
         .unwrap()
     }
 
-    fn number(raw: &RawValue) -> Result<u32, SourceError> {
-        Ok(raw.get().parse().unwrap())
+    fn number(raw: &str) -> Result<u32, SourceError> {
+        Ok(raw.parse().unwrap())
     }
 
     #[tokio::test]

@@ -55,6 +55,20 @@ pub(super) struct FinderQuery {
     pub account_id: String,
 }
 
+/// What one read asks for: a finder (paged by token), or one `adAnalytics` request (no paging: its
+/// path and Rest.li query string, see `report.rs`).
+#[derive(Debug, Clone)]
+pub(super) enum Query {
+    Finder(FinderQuery),
+    Analytics(String),
+}
+
+impl From<FinderQuery> for Query {
+    fn from(query: FinderQuery) -> Self {
+        Query::Finder(query)
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct LinkedInApi {
     endpoint: Endpoint,
@@ -72,7 +86,7 @@ impl LinkedInApi {
 }
 
 impl ReportApi for LinkedInApi {
-    type Query = FinderQuery;
+    type Query = Query;
     /// `metadata.nextPageToken`.
     type Cursor = String;
 
@@ -80,7 +94,11 @@ impl ReportApi for LinkedInApi {
         &self.endpoint
     }
 
-    fn request(&self, query: &FinderQuery, token: Option<&String>) -> HttpRequest {
+    fn request(&self, query: &Query, token: Option<&String>) -> HttpRequest {
+        let query = match query {
+            Query::Finder(finder) => finder,
+            Query::Analytics(path_and_query) => return HttpRequest::get(path_and_query.clone()),
+        };
         let mut path = format!("{}&pageSize={PAGE_SIZE}", query.finder.path_and_query(&query.account_id));
         if let Some(token) = token {
             path.push_str("&pageToken=");
@@ -89,10 +107,13 @@ impl ReportApi for LinkedInApi {
         HttpRequest::get(path)
     }
 
-    fn parse_page<'a>(&self, _: &FinderQuery, _: Option<&String>, body: &'a str) -> Result<Page<'a, String>, String> {
+    fn parse_page<'a>(&self, query: &Query, _: Option<&String>, body: &'a str) -> Result<Page<'a, String>, String> {
         let page: FinderPage<'a> = serde_json::from_str(body).map_err(|e| format!("unreadable page ({e})"))?;
         let rows = page.elements.ok_or("the answer has no elements")?;
-        let next = page.metadata.and_then(|m| m.next_page_token).filter(|token| !token.is_empty());
+        let next = match query {
+            Query::Finder(_) => page.metadata.and_then(|m| m.next_page_token).filter(|token| !token.is_empty()),
+            Query::Analytics(_) => None,
+        };
         Ok(Page { rows, next })
     }
 

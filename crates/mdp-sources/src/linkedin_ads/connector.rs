@@ -23,12 +23,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mdp_core::DateWindow;
-use rust_decimal::Decimal;
-use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::api::{Finder, FinderQuery, LinkedInApi};
-use super::report::{analytics_query, field_chunks, merge, RowKey, MAX_FIELDS};
+use super::api::{Finder, FinderQuery, LinkedInApi, Query};
+use super::report::{analytics_query, field_chunks, merge, Fields, MAX_FIELDS};
 use super::{AD_DAILY, PLATFORM, STREAMS};
 use crate::error::SourceError;
 use crate::http::HttpRequest;
@@ -95,7 +93,7 @@ impl LinkedInAds {
     /// Every element of a finder (for the hierarchy maps; entity streams emit page by page instead).
     async fn finder_all(&self, ctx: &ReadContext, finder: Finder, account_id: &str) -> Result<Vec<Value>, SourceError> {
         let query = FinderQuery { finder, account_id: account_id.to_string() };
-        ctx.http.pages(&self.api, query).collect(tree).await
+        ctx.http.pages(&self.api, query.into()).collect(tree).await
     }
 
     /// LinkedIn campaign id → campaign group id.
@@ -135,20 +133,12 @@ fn required_id(item: &Value, kind: &str) -> Result<String, SourceError> {
 }
 
 /// An element as a JSON tree (entities: few, read by key).
-fn tree(raw: &RawValue) -> Result<Value, SourceError> {
-    serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("unreadable element ({e})")))
+fn tree(raw: &str) -> Result<Value, SourceError> {
+    serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("unreadable element ({e})")))
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
     crate::json::text(&v[key])
-}
-
-fn decimal(v: &Map<String, Value>, key: &str) -> Result<Decimal, SourceError> {
-    crate::json::decimal(PLATFORM, &format!("metric {key}"), v.get(key).unwrap_or(&Value::Null))
-}
-
-fn integer(v: &Map<String, Value>, key: &str) -> Result<i64, SourceError> {
-    crate::json::integer(PLATFORM, &format!("metric {key}"), v.get(key).unwrap_or(&Value::Null))
 }
 
 #[async_trait]
@@ -187,7 +177,7 @@ impl Source for LinkedInAds {
         // Creatives name their campaign only; the campaign names its group.
         let groups =
             if finder == Finder::Creatives { self.campaign_groups_of(ctx, &account.id).await? } else { HashMap::new() };
-        let mut pages = ctx.http.pages(&self.api, FinderQuery { finder, account_id: account.id.clone() });
+        let mut pages = ctx.http.pages(&self.api, FinderQuery { finder, account_id: account.id.clone() }.into());
         while let Some(elements) = pages.next_page(tree).await? {
             let mut records = Vec::with_capacity(elements.len());
             for item in elements {
@@ -250,19 +240,23 @@ impl Source for LinkedInAds {
         let mut parents = self.parents_of(ctx, &account.id, false).await?;
         let chunks = field_chunks(REPORT_METRICS, MAX_FIELDS);
         for part in window.split(AD_DAILY.max_window_days) {
-            let mut rows: BTreeMap<RowKey, Map<String, Value>> = BTreeMap::new();
+            // Every chunk's answer is kept as text until the rows are merged from it.
+            let mut answers = Vec::with_capacity(chunks.len());
             for fields in &chunks {
-                let mut body =
-                    self.get(ctx, &format!("adAnalytics?{}", analytics_query(&account.id, part, fields))).await?;
-                let Some(Value::Array(elements)) = body.get_mut("elements").map(Value::take) else {
-                    return Err(SourceError::malformed(PLATFORM, "adAnalytics answer without elements"));
-                };
-                merge(&mut rows, elements)?;
+                let query = Query::Analytics(format!("adAnalytics?{}", analytics_query(&account.id, part, fields)));
+                let answer = ctx.http.pages(&self.api, query).next_text().await?;
+                answers.push(answer.ok_or_else(|| SourceError::malformed(PLATFORM, "adAnalytics gave no answer"))?);
+            }
+            let mut rows: BTreeMap<_, Fields<'_>> = BTreeMap::new();
+            for (body, elements) in &answers {
+                for element in elements {
+                    merge(&mut rows, &body[element.clone()])?;
+                }
             }
             // A creative made since the map was read: read it again, once.
             let unknown = rows
                 .keys()
-                .any(|(_, pivots)| creative_id(pivots).is_some_and(|creative| !parents.contains_key(&creative)));
+                .any(|(_, pivots)| creative_id(pivots).is_some_and(|creative| !parents.contains_key(creative)));
             if unknown {
                 parents = self.parents_of(ctx, &account.id, true).await?;
             }
@@ -274,8 +268,9 @@ impl Source for LinkedInAds {
                         format!("adAnalytics returned {date}, outside {}..{}", part.start(), part.end()),
                     ));
                 }
-                records.push(performance_record(&account.id, date, &pivots, row, &parents)?);
+                records.push(performance_record(&account.id, date, &pivots, &row, &parents)?);
             }
+            drop(answers);
             emit(out, ctx, records).await?;
         }
         Ok(())
@@ -308,9 +303,11 @@ impl LinkedInAds {
     }
 }
 
-/// The creative id of a report row's pivot values.
-fn creative_id(pivots: &[String]) -> Option<String> {
-    pivots.first().and_then(|urn| urn_or_id(&Value::String(urn.clone()), "sponsoredCreative"))
+/// The creative id of a report row's pivot values (the numeric part of its URN).
+fn creative_id<'p>(pivots: &'p [std::borrow::Cow<'_, str>]) -> Option<&'p str> {
+    let urn: &str = pivots.first()?;
+    let id = urn.strip_prefix("urn:li:sponsoredCreative:").unwrap_or(urn);
+    (!id.is_empty()).then_some(id)
 }
 
 /// A creative's parents in mdp's terms.
@@ -325,34 +322,38 @@ struct Parents {
 fn performance_record(
     account_id: &str,
     date: chrono::NaiveDate,
-    pivots: &[String],
-    row: Map<String, Value>,
+    pivots: &[std::borrow::Cow<'_, str>],
+    row: &Fields<'_>,
     parents: &HashMap<String, Parents>,
 ) -> Result<PerformanceRecord, SourceError> {
     let creative = creative_id(pivots).ok_or_else(|| SourceError::malformed(PLATFORM, "element without a creative"))?;
-    let parent = parents.get(&creative).cloned().unwrap_or_default();
+    let parent = parents.get(creative).cloned().unwrap_or_default();
+    let metric = |name: &str| crate::json::scalar(row.get(name));
+    let integer = |name: &str| metric(name).integer(PLATFORM, format_args!("metric {name}"));
+    let decimal = |name: &str| metric(name).decimal(PLATFORM, format_args!("metric {name}"));
     Ok(PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
         campaign_id: parent.campaign,
         ad_group_id: parent.ad_group,
-        ad_id: Some(creative),
-        impressions: integer(&row, "impressions")?,
-        clicks: integer(&row, "clicks")?,
-        spend: decimal(&row, "costInLocalCurrency")?,
-        conversions: decimal(&row, "externalWebsiteConversions")?,
-        conversion_value: decimal(&row, "conversionValueInLocalCurrency")?,
-        video_views: Some(integer(&row, "videoViews")?),
-        likes: Some(integer(&row, "likes")?),
-        comments: Some(integer(&row, "comments")?),
-        shares: Some(integer(&row, "shares")?),
-        payload: Value::Object(row).to_string(),
+        ad_id: Some(creative.to_string()),
+        impressions: integer("impressions")?,
+        clicks: integer("clicks")?,
+        spend: decimal("costInLocalCurrency")?,
+        conversions: decimal("externalWebsiteConversions")?,
+        conversion_value: decimal("conversionValueInLocalCurrency")?,
+        video_views: Some(integer("videoViews")?),
+        likes: Some(integer("likes")?),
+        comments: Some(integer("comments")?),
+        shares: Some(integer("shares")?),
+        payload: row.to_json(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
     use serde_json::json;
     use std::str::FromStr;
 
@@ -365,19 +366,19 @@ mod tests {
 
     #[test]
     fn merged_rows_become_records_with_parents() {
-        let mut rows = BTreeMap::new();
         let key = json!({"start": {"year": 2026, "month": 6, "day": 1}, "end": {"year": 2026, "month": 6, "day": 1}});
-        merge(
-            &mut rows,
-            vec![json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "impressions": 1000, "clicks": 10,
-                        "costInLocalCurrency": "12.34", "externalWebsiteConversions": 2, "conversionValueInLocalCurrency": "45.5"})],
-        )
-        .unwrap();
-        merge(&mut rows, vec![json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "videoViews": 300, "likes": 2})]).unwrap();
+        let first = json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "impressions": 1000, "clicks": 10,
+                           "costInLocalCurrency": "12.34", "externalWebsiteConversions": 2, "conversionValueInLocalCurrency": "45.5"}).to_string();
+        let second =
+            json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "videoViews": 300, "likes": 2})
+                .to_string();
+        let mut rows = BTreeMap::new();
+        merge(&mut rows, &first).unwrap();
+        merge(&mut rows, &second).unwrap();
         let parents =
             HashMap::from([("17".to_string(), Parents { campaign: Some("1".into()), ad_group: Some("2".into()) })]);
         let ((date, pivots), row) = rows.into_iter().next().unwrap();
-        let r = performance_record("9", date, &pivots, row, &parents).unwrap();
+        let r = performance_record("9", date, &pivots, &row, &parents).unwrap();
         assert_eq!(r.date, chrono::NaiveDate::from_ymd_opt(2026, 6, 1));
         assert_eq!(
             (r.impressions, r.clicks, r.video_views, r.likes, r.comments),
@@ -392,15 +393,24 @@ mod tests {
         );
         let payload: Value = serde_json::from_str(&r.payload).unwrap();
         assert_eq!(payload["pivotValues"][0], "urn:li:sponsoredCreative:17", "the payload keeps the URNs");
+        assert_eq!(payload["videoViews"], 300, "the payload holds both answers' fields");
     }
 
     #[test]
     fn bad_numbers_are_reported_not_zeroed() {
-        let row = json!({"costInLocalCurrency": "abc", "impressions": 1.5});
-        let row = row.as_object().unwrap();
-        assert!(matches!(decimal(row, "costInLocalCurrency"), Err(SourceError::Malformed { .. })));
-        assert!(matches!(integer(row, "impressions"), Err(SourceError::Malformed { .. })));
-        assert_eq!(integer(row, "clicks").unwrap(), 0, "an absent metric is zero");
+        let key = json!({"start": {"year": 2026, "month": 6, "day": 1}});
+        let bad =
+            json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "costInLocalCurrency": "abc"})
+                .to_string();
+        let fraction =
+            json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "impressions": 1.5}).to_string();
+        for text in [&bad, &fraction] {
+            let mut rows = BTreeMap::new();
+            merge(&mut rows, text).unwrap();
+            let ((date, pivots), row) = rows.into_iter().next().unwrap();
+            let error = performance_record("9", date, &pivots, &row, &HashMap::new()).unwrap_err();
+            assert!(matches!(error, SourceError::Malformed { .. }), "{error:?}");
+        }
     }
 
     #[test]

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mdp_core::DateWindow;
 use serde_json::json;
-use serde_json::value::RawValue;
 
 use super::api::{Edge, MetaApi};
 use super::classify::{is_invalid_cursor, is_too_much_data};
@@ -90,7 +89,7 @@ impl MetaAds {
         &self,
         ctx: &ReadContext,
         edge: Edge,
-        convert: impl Fn(&RawValue) -> Result<T, SourceError>,
+        convert: impl Fn(&str) -> Result<T, SourceError>,
     ) -> Result<Vec<T>, SourceError> {
         let mut restarted = false;
         loop {
@@ -181,7 +180,7 @@ impl Source for MetaAds {
         }
         let mut parts: VecDeque<DateWindow> = window.split(AD_DAILY.max_window_days).into();
         while let Some(part) = parts.pop_front() {
-            let convert = |raw: &RawValue| performance_record(&account.id, raw, &self.conversion_types);
+            let convert = |raw: &str| performance_record(&account.id, raw, &self.conversion_types);
             let records = match self.all_pages(ctx, self.insights(&account.id, part)?, convert).await {
                 Ok(records) => records,
                 Err(error) if is_too_much_data(&error) && part.days() > 1 => {

@@ -24,10 +24,6 @@ pub(super) fn text(v: &Value, key: &str) -> Option<String> {
     crate::json::text(&v[key])
 }
 
-fn parse_decimal(value: &Value, what: &str) -> Result<Decimal, SourceError> {
-    crate::json::decimal(PLATFORM, what, value)
-}
-
 fn to_integer(d: Decimal, what: &str) -> Result<i64, SourceError> {
     crate::json::whole_number(PLATFORM, what, d)
 }
@@ -74,7 +70,7 @@ fn sum_raw_actions(
     for action in list.unwrap_or_default() {
         let Some(action_type) = action.action_type.as_deref() else { continue };
         if types.iter().any(|t| t.as_ref() == action_type) {
-            total += parse_decimal(&crate::json::raw_scalar(action.value), &format!("{name}[{action_type}]"))?;
+            total += crate::json::scalar(action.value).decimal(PLATFORM, format_args!("{name}[{action_type}]"))?;
         }
     }
     Ok(total)
@@ -85,16 +81,18 @@ fn sum_raw_actions(
 /// so overlapping types only add up if both are configured).
 pub(super) fn performance_record(
     account_id: &str,
-    raw: &RawValue,
+    raw: &str,
     conversion_types: &[String],
 ) -> Result<PerformanceRecord, SourceError> {
     let row: InsightsRow<'_> =
-        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
-    let day = crate::json::text(&crate::json::raw_scalar(row.date_start))
-        .ok_or_else(|| SourceError::malformed(PLATFORM, "insights row without date_start"))?;
+        serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
+    use crate::json::{scalar, Scalar};
+    let Scalar::Str(day) = scalar(row.date_start) else {
+        return Err(SourceError::malformed(PLATFORM, "insights row without date_start"));
+    };
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
         .map_err(|_| SourceError::malformed(PLATFORM, format!("date_start {day:?} is not a date")))?;
-    if let Some(stop) = crate::json::text(&crate::json::raw_scalar(row.date_stop)) {
+    if let Scalar::Str(stop) = scalar(row.date_stop) {
         if stop != day {
             return Err(SourceError::malformed(
                 PLATFORM,
@@ -107,19 +105,19 @@ pub(super) fn performance_record(
     Ok(PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
-        campaign_id: crate::json::text(&crate::json::raw_scalar(row.campaign_id)),
-        ad_group_id: crate::json::text(&crate::json::raw_scalar(row.adset_id)),
-        ad_id: crate::json::text(&crate::json::raw_scalar(row.ad_id)),
-        impressions: crate::json::integer(PLATFORM, "impressions", &crate::json::raw_scalar(row.impressions))?,
-        clicks: crate::json::integer(PLATFORM, "clicks", &crate::json::raw_scalar(row.clicks))?,
-        spend: parse_decimal(&crate::json::raw_scalar(row.spend), "spend")?,
+        campaign_id: scalar(row.campaign_id).text(),
+        ad_group_id: scalar(row.adset_id).text(),
+        ad_id: scalar(row.ad_id).text(),
+        impressions: scalar(row.impressions).integer(PLATFORM, format_args!("impressions"))?,
+        clicks: scalar(row.clicks).integer(PLATFORM, format_args!("clicks"))?,
+        spend: scalar(row.spend).decimal(PLATFORM, format_args!("spend"))?,
         conversions: sum_raw_actions(actions, "actions", conversion_types)?,
         conversion_value: sum_raw_actions(row.action_values.as_deref(), "action_values", conversion_types)?,
         video_views: Some(count(VIDEO_VIEW)?),
         likes: Some(count(LIKE)?),
         comments: Some(count(COMMENT)?),
         shares: Some(count(SHARE)?),
-        payload: raw.get().to_string(),
+        payload: raw.to_string(),
     })
 }
 
@@ -141,9 +139,9 @@ pub(super) fn account_status_name(code: i64) -> Option<&'static str> {
 }
 
 /// An item of the `campaigns`, `adsets` or `ads` edge.
-pub(super) fn entity_record(edge: &str, account_id: &str, raw: &RawValue) -> Result<EntityRecord, SourceError> {
+pub(super) fn entity_record(edge: &str, account_id: &str, raw: &str) -> Result<EntityRecord, SourceError> {
     let item: Value =
-        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("{edge} item: {e}")))?;
+        serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("{edge} item: {e}")))?;
     Ok(EntityRecord {
         account_id: account_id.to_string(),
         id: text(&item, "id").ok_or_else(|| SourceError::malformed(PLATFORM, format!("{edge} item without id")))?,
@@ -154,7 +152,7 @@ pub(super) fn entity_record(edge: &str, account_id: &str, raw: &RawValue) -> Res
         ad_group_id: if edge == "ads" { text(&item, "adset_id") } else { None },
         currency: None,
         timezone: None,
-        payload: raw.get().to_string(),
+        payload: raw.to_string(),
     })
 }
 
@@ -166,8 +164,8 @@ mod tests {
 
     use super::*;
 
-    fn raw(row: Value) -> Box<RawValue> {
-        RawValue::from_string(row.to_string()).unwrap()
+    fn raw(row: Value) -> String {
+        row.to_string()
     }
 
     fn row() -> Value {

@@ -20,10 +20,10 @@ pub(super) fn entity_record(
     id_key: &str,
     name_key: &str,
     account_id: &str,
-    raw: &RawValue,
+    raw: &str,
 ) -> Result<EntityRecord, SourceError> {
     let item: Value =
-        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("{path} item: {e}")))?;
+        serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("{path} item: {e}")))?;
     Ok(EntityRecord {
         account_id: account_id.to_string(),
         id: text(&item, id_key)
@@ -35,7 +35,7 @@ pub(super) fn entity_record(
         ad_group_id: if id_key == "ad_id" { text(&item, "adgroup_id") } else { None },
         currency: None,
         timezone: None,
-        payload: raw.get().to_string(),
+        payload: raw.to_string(),
     })
 }
 
@@ -83,23 +83,25 @@ struct ReportMetrics<'a> {
 }
 
 /// A report row read through [`ReportRow`], with the API's own text of the row as payload.
-pub(super) fn performance_record(account_id: &str, raw: &RawValue) -> Result<PerformanceRecord, SourceError> {
-    use crate::json::{decimal, integer, raw_scalar as v};
+pub(super) fn performance_record(account_id: &str, raw: &str) -> Result<PerformanceRecord, SourceError> {
+    use crate::json::scalar;
     let row: ReportRow<'_> =
-        serde_json::from_str(raw.get()).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
+        serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
     let (d, m) = (&row.dimensions, &row.metrics);
-    let day = crate::json::text(&v(d.stat_time_day))
-        .ok_or_else(|| SourceError::malformed(PLATFORM, "report row without stat_time_day"))?;
+    let day = match scalar(d.stat_time_day) {
+        crate::json::Scalar::Str(day) => day,
+        _ => return Err(SourceError::malformed(PLATFORM, "report row without stat_time_day")),
+    };
     let date = NaiveDate::parse_from_str(day.get(..10).unwrap_or(&day), "%Y-%m-%d")
         .map_err(|_| SourceError::malformed(PLATFORM, format!("stat_time_day {day:?} is not a date")))?;
-    let metric = |name: &str, raw| decimal(PLATFORM, &format!("metric {name}"), &v(raw));
-    let count = |name: &str, raw| integer(PLATFORM, &format!("metric {name}"), &v(raw));
+    let metric = |name: &str, raw| scalar(raw).decimal(PLATFORM, format_args!("metric {name}"));
+    let count = |name: &str, raw| scalar(raw).integer(PLATFORM, format_args!("metric {name}"));
     Ok(PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
-        campaign_id: crate::json::text(&v(m.campaign_id)),
-        ad_group_id: crate::json::text(&v(m.adgroup_id)),
-        ad_id: crate::json::text(&v(d.ad_id)),
+        campaign_id: scalar(m.campaign_id).text(),
+        ad_group_id: scalar(m.adgroup_id).text(),
+        ad_id: scalar(d.ad_id).text(),
         impressions: count("impressions", m.impressions)?,
         clicks: count("clicks", m.clicks)?,
         spend: metric("spend", m.spend)?,
@@ -109,7 +111,7 @@ pub(super) fn performance_record(account_id: &str, raw: &RawValue) -> Result<Per
         likes: Some(count("likes", m.likes)?),
         comments: Some(count("comments", m.comments)?),
         shares: Some(count("shares", m.shares)?),
-        payload: raw.get().to_string(),
+        payload: raw.to_string(),
     })
 }
 
@@ -117,8 +119,8 @@ pub(super) fn performance_record(account_id: &str, raw: &RawValue) -> Result<Per
 mod tests {
     use super::*;
 
-    fn raw(row: Value) -> Box<RawValue> {
-        RawValue::from_string(row.to_string()).unwrap()
+    fn raw(row: Value) -> String {
+        row.to_string()
     }
     use std::str::FromStr;
 
