@@ -315,10 +315,18 @@ impl<'w> Ingest<'w> {
             }
         }
         let concurrency = self.options.concurrency.max(1);
+        // An embedded warehouse bounds its memory while the ingest runs (it shares this process).
+        if let Err(e) = self.warehouse.ingest_mode(true).await {
+            tracing::warn!(error = %e, "could not bound the warehouse's memory for the ingest");
+        }
         let mut results = futures::stream::iter(work.iter().map(|(job, account)| self.account(job, account)))
             .buffer_unordered(concurrency);
         while let Some(reports) = results.next().await {
             streams.extend(reports);
+        }
+        drop(results);
+        if let Err(e) = self.warehouse.ingest_mode(false).await {
+            tracing::warn!(error = %e, "could not restore the warehouse's memory limit after the ingest");
         }
         streams.sort_by(|a: &StreamReport, b| {
             (&a.source, &a.account_id, &a.stream).cmp(&(&b.source, &b.account_id, &b.stream))
@@ -578,17 +586,21 @@ impl<'w> Ingest<'w> {
             &table,
             (window.start(), window.end()),
         );
-        let mut tx = self.warehouse.begin().await?;
-        tx.execute(&delete).await?;
         let reader = async move {
             let result = source.read_daily(stream, account, window, &self.ctx, &tx_pages).await;
             drop(tx_pages);
             result
         };
+        let mut tx = self.warehouse.begin().await?;
+        tx.execute(&delete).await?;
         let (read_result, load_result) = tokio::join!(reader, tx.bulk_load(&table, batches));
-        // A failed read drops the transaction: the window keeps its previous committed rows.
-        read_result?;
-        let rows = load_result?;
+        // A failed read drops the transaction: the window keeps its previous committed rows. A load
+        // that failed first stopped the read (`Cancelled`): its own error is the one to report.
+        let rows = match (read_result, load_result) {
+            (Err(SourceError::Cancelled), Err(load)) => return Err(load.into()),
+            (Err(read), _) => return Err(read.into()),
+            (Ok(()), load) => load?,
+        };
         let cursor_sql = Metadata::new(self.warehouse).set_cursor_sql(
             &StreamCursor {
                 source: settings.name.clone(),

@@ -4,6 +4,7 @@
 //! database handle (DuckDB connections to one database may work concurrently; writes are MVCC).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
@@ -20,6 +21,12 @@ const ENGINE: &str = "duckdb";
 /// Batches in flight between the async side and a blocking DuckDB thread.
 const CHANNEL_DEPTH: usize = 4;
 
+/// DuckDB's buffer pool while an ingest runs, when the target sets no `memory_limit`. By default DuckDB
+/// may keep 80% of RAM of table blocks cached, and an ingest touches every block it writes: the ingest
+/// process then grows with the data (1.2–1.3 GiB for 1 M raw rows). Capped, written blocks are evicted
+/// instead (they are on disk), and the process stays small; models and checks run uncapped afterwards.
+pub const INGEST_MEMORY_LIMIT: &str = "160MB";
+
 pub struct DuckDbWarehouse {
     /// The handle every operation clones its own connection from.
     root: Arc<Mutex<duckdb::Connection>>,
@@ -29,6 +36,10 @@ pub struct DuckDbWarehouse {
     path: PathBuf,
     metadata_schema: String,
     lock: Option<FileLock>,
+    /// The target's `memory_limit`, if it set one (then an ingest keeps it).
+    memory_limit: Option<String>,
+    /// Ingests running now (see `ingest_mode`).
+    ingests: AtomicUsize,
 }
 
 /// Run a query to completion and collect its batches.
@@ -124,6 +135,8 @@ impl DuckDbWarehouse {
                 path: path.to_path_buf(),
                 metadata_schema: metadata_schema.to_string(),
                 lock,
+                memory_limit: memory_limit.map(str::to_string),
+                ingests: AtomicUsize::new(0),
             },
             stale,
         ))
@@ -192,6 +205,30 @@ impl Warehouse for DuckDbWarehouse {
     async fn query_all(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let sql = sql.to_string();
         self.with_connection(move |c| query_materialized(c, &sql)).await
+    }
+
+    async fn ingest_mode(&self, on: bool) -> Result<()> {
+        if self.memory_limit.is_some() || self.lock.is_none() {
+            return Ok(()); // the user's limit stands; a reader loads nothing
+        }
+        // Ingests may overlap (one orchestrated task per account): the first caps, the last lifts.
+        if on {
+            if self.ingests.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.execute(&format!("SET memory_limit = '{INGEST_MEMORY_LIMIT}'")).await?;
+            }
+            return Ok(());
+        }
+        if self.ingests.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return Ok(());
+        }
+        // Write what the ingest left in the WAL while still capped, then lift the cap either way.
+        let checkpoint = self.checkpoint().await;
+        self.execute("RESET memory_limit").await?;
+        checkpoint
+    }
+
+    async fn checkpoint(&self) -> Result<()> {
+        self.execute("CHECKPOINT").await
     }
 
     async fn begin(&self) -> Result<Box<dyn Transaction>> {

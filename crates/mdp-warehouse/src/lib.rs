@@ -112,6 +112,19 @@ pub trait Warehouse: Send + Sync {
         Ok(())
     }
 
+    /// A bulk ingest starts (`true`) or has ended (`false`). An embedded engine, which shares the
+    /// process with the ingest, bounds its buffer memory while one runs, unless the user set a limit;
+    /// a server warehouse has nothing to do (the default).
+    async fn ingest_mode(&self, _on: bool) -> Result<()> {
+        Ok(())
+    }
+
+    /// Make what was loaded durable in the warehouse's own files (an embedded engine folds its
+    /// write-ahead log into the database file); a server warehouse has nothing to do (the default).
+    async fn checkpoint(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Run a query and collect every batch (for small results).
     async fn query_all(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.query(sql).await?.try_collect().await

@@ -730,3 +730,38 @@ async fn replace_where_deletes_only_the_window_and_totals_are_exact(h: Harness) 
     h.cleanup(w).await;
     opened.warehouse.close().await.unwrap();
 }
+
+/// DuckDB's buffer pool while ingests run (they share the process): capped from the first ingest to
+/// the last, then restored; a limit the user set is never overridden.
+#[tokio::test]
+async fn duckdb_caps_its_memory_while_ingests_run() {
+    async fn limit(w: &dyn Warehouse) -> String {
+        let rows = string_rows(&w.query_all("SELECT current_setting('memory_limit')").await.unwrap()).unwrap();
+        rows[0][0].clone().unwrap()
+    }
+    let h = Harness::duckdb();
+    let opened = h.writer("ingest-mode").await;
+    let w = opened.warehouse.as_ref();
+    let default = limit(w).await;
+    w.ingest_mode(true).await.unwrap();
+    w.ingest_mode(true).await.unwrap(); // a second ingest task on the same warehouse
+    let capped = limit(w).await;
+    assert_ne!(capped, default, "the ingest's cap applies");
+    assert!(capped.contains("MiB") || capped.contains("MB"), "{capped}");
+    w.ingest_mode(false).await.unwrap();
+    assert_eq!(limit(w).await, capped, "the cap stays while another ingest runs");
+    w.ingest_mode(false).await.unwrap();
+    assert_eq!(limit(w).await, default, "the last ingest lifts the cap");
+    opened.warehouse.close().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let options = ConnectOptions::duckdb(dir.path().join("w.duckdb")).with_memory_limit("1GB".to_string());
+    let opened = connect(&options, Access::Write(LockHolder::current("ingest-mode-2", "test"))).await.unwrap();
+    let w = opened.warehouse.as_ref();
+    let users = limit(w).await;
+    w.ingest_mode(true).await.unwrap();
+    assert_eq!(limit(w).await, users, "the user's memory_limit stands during an ingest");
+    w.ingest_mode(false).await.unwrap();
+    assert_eq!(limit(w).await, users);
+    opened.warehouse.close().await.unwrap();
+}

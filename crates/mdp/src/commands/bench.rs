@@ -205,6 +205,16 @@ fn memory_kib(key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (`self` for this one).
+/// Clock ticks are 100 per second on Linux (USER_HZ).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
 /// `mdp bench ingest`: the sandbox in a child process (so its memory is not counted), every platform,
 /// a history long enough for `--rows` daily rows, ingested end to end into a temporary DuckDB.
 async fn ingest(args: &BenchArgs) -> Result<()> {
@@ -281,8 +291,18 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         accounts: None,
     };
     let rss_before = memory_kib("VmRSS");
+    let sandbox_pid = sandbox.id().to_string();
+    let cpu_before = (cpu_seconds("self"), cpu_seconds(&sandbox_pid));
+    let start = std::time::Instant::now();
     let report =
         Ingest::new(session.warehouse.as_ref(), &session.run_id, ReadContext { http }, ingest_options).run(&jobs).await;
+    // Until the rows are in the database file: an ingest that left them in DuckDB's WAL defers work.
+    session.warehouse.checkpoint().await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let cpu = (
+        cpu_seconds("self").zip(cpu_before.0).map(|(after, before)| after - before),
+        cpu_seconds(&sandbox_pid).zip(cpu_before.1).map(|(after, before)| after - before),
+    );
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
     session.finish(failures.first().map(String::as_str)).await?;
     let _ = sandbox.kill();
@@ -299,13 +319,22 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         report.rows,
         daily,
         history_days,
-        report.seconds,
-        report.rows as f64 / report.seconds,
+        seconds,
+        report.rows as f64 / seconds,
         report.requests,
         report.retries,
         memory_kib("VmHWM").map_or("?".into(), |k| (k / 1024).to_string()),
         rss_before.map_or("?".into(), |k| (k / 1024).to_string()),
     );
+    let per_row = |seconds: f64| seconds * 1e6 / report.rows.max(1) as f64;
+    if let (Some(client), Some(server)) = cpu {
+        println!(
+            "          CPU: mdp {client:.1} s ({:.1} µs/row), sandbox {server:.1} s ({:.1} µs/row); both share this machine's {} cores",
+            per_row(client),
+            per_row(server),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+        );
+    }
     let sources = jobs
         .iter()
         .map(|j| {
