@@ -39,10 +39,10 @@ impl<'d, A: ReportApi> Pages<'d, A> {
         mut convert: impl FnMut(&str) -> Result<T, SourceError>,
     ) -> Result<Option<Vec<T>>, SourceError> {
         let Some(fetched) = self.fetch().await? else { return Ok(None) };
-        let rows = self.read(&fetched)?;
+        let (body, rows) = self.read(fetched)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            out.push(convert(&fetched.body[row])?);
+            out.push(convert(&body[row])?);
         }
         Ok(Some(out))
     }
@@ -51,8 +51,7 @@ impl<'d, A: ReportApi> Pages<'d, A> {
     /// that keeps several answers' rows borrowed at once (LinkedIn merges one row from several answers).
     pub async fn next_text(&mut self) -> Result<Option<(String, Vec<Range<usize>>)>, SourceError> {
         let Some(fetched) = self.fetch().await? else { return Ok(None) };
-        let rows = self.read(&fetched)?;
-        Ok(Some((fetched.body, rows)))
+        self.read(fetched).map(Some)
     }
 
     /// Read the next page and send its rows through `convert` to `out`, [`ROWS_PER_SEND`] at a time
@@ -65,10 +64,10 @@ impl<'d, A: ReportApi> Pages<'d, A> {
         mut convert: impl FnMut(&str) -> Result<T, SourceError>,
     ) -> Result<bool, SourceError> {
         let Some(fetched) = self.fetch().await? else { return Ok(false) };
-        let rows = self.read(&fetched)?;
+        let (body, rows) = self.read(fetched)?;
         for chunk in rows.chunks(ROWS_PER_SEND) {
             let records =
-                chunk.iter().map(|row| convert(&fetched.body[row.clone()])).collect::<Result<Vec<T>, SourceError>>()?;
+                chunk.iter().map(|row| convert(&body[row.clone()])).collect::<Result<Vec<T>, SourceError>>()?;
             emit(out, ctx, records).await?;
         }
         Ok(true)
@@ -92,20 +91,18 @@ impl<'d, A: ReportApi> Pages<'d, A> {
         Ok(Some(Fetched { body, request, cursor, index }))
     }
 
-    /// The rows of a fetched page; remembers where the next one starts.
-    fn read(&mut self, fetched: &Fetched<A::Cursor>) -> Result<Vec<Range<usize>>, SourceError> {
+    /// A fetched page's text and where its rows are; remembers where the next one starts.
+    fn read(&mut self, fetched: Fetched<A::Cursor>) -> Result<(String, Vec<Range<usize>>), SourceError> {
+        let Fetched { body, request, cursor, index } = fetched;
         let endpoint = self.api.endpoint();
         let malformed = |reason: String| {
-            SourceError::malformed(endpoint.platform(), format!("{}: {reason}", endpoint.path_of(&fetched.request)))
+            SourceError::malformed(endpoint.platform(), format!("{}: {reason}", endpoint.path_of(&request)))
         };
         let number = self.pages_read + 1;
-        let page = match &fetched.index {
-            Ok(index) => index,
-            Err(reason) => return Err(malformed(format!("page {number} is not readable: {reason}"))),
-        };
+        let page = index.map_err(|reason| malformed(format!("page {number} is not readable: {reason}")))?;
         self.pages_read = number;
-        if let Some(next) = page.next.clone() {
-            if let Some(current) = fetched.cursor.clone() {
+        if let Some(next) = page.next {
+            if let Some(current) = cursor {
                 self.seen.insert(current);
             }
             if self.seen.contains(&next) {
@@ -115,7 +112,7 @@ impl<'d, A: ReportApi> Pages<'d, A> {
             }
             self.next = Some(Some(next));
         }
-        Ok(page.rows.clone())
+        Ok((body, page.rows))
     }
 
     /// Every remaining page's rows, in order.
