@@ -21,6 +21,10 @@ const ENGINE: &str = "duckdb";
 /// Batches in flight between the async side and a blocking DuckDB thread.
 const CHANNEL_DEPTH: usize = 4;
 
+/// Rows a bulk load hands from DuckDB's appender to the table at a time (the appender would otherwise
+/// keep up to 204,800 rows in memory that its memory limit does not count).
+const APPENDER_FLUSH_ROWS: usize = 32_768;
+
 /// DuckDB's buffer pool while an ingest runs, when the target sets no `memory_limit`. By default DuckDB
 /// may keep 80% of RAM of table blocks cached, and an ingest touches every block it writes: the ingest
 /// process then grows with the data (1.2–1.3 GiB for 1 M raw rows). Capped, written blocks are evicted
@@ -338,6 +342,7 @@ impl Transaction for DuckDbTransaction {
             let result = (|| {
                 let mut rows = 0u64;
                 let mut appender: Option<duckdb::Appender<'_>> = None;
+                let mut unflushed = 0usize;
                 while let Some(batch) = rx.blocking_recv() {
                     if appender.is_none() {
                         let schema = batch.schema();
@@ -348,9 +353,18 @@ impl Transaction for DuckDbTransaction {
                                 .map_err(|e| load_error(&target, e))?,
                         );
                     }
-                    rows += batch.num_rows() as u64;
+                    let batch_rows = batch.num_rows();
+                    rows += batch_rows as u64;
                     if let Some(app) = appender.as_mut() {
                         app.append_record_batch(batch).map_err(|e| load_error(&target, e))?;
+                        // The appender buffers up to 204,800 rows in memory outside DuckDB's memory
+                        // limit (~140 MB of report rows with payloads); handed to the table every
+                        // `APPENDER_FLUSH_ROWS`, they go where the limit applies.
+                        unflushed += batch_rows;
+                        if unflushed >= APPENDER_FLUSH_ROWS {
+                            unflushed = 0;
+                            app.flush().map_err(|e| load_error(&target, e))?;
+                        }
                     }
                 }
                 if let Some(mut app) = appender {

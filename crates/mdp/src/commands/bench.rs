@@ -335,6 +335,9 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
             std::thread::available_parallelism().map_or(0, |n| n.get()),
         );
     }
+    if std::env::var_os("MDP_BENCH_INGEST_ONLY").is_some() {
+        return Ok(());
+    }
     let sources = jobs
         .iter()
         .map(|j| {
