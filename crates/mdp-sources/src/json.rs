@@ -13,6 +13,54 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::SourceError;
+use crate::record::DECIMAL_SCALE;
+
+/// The most significant digits an IEEE double's decimal form needs to read back exactly; a number
+/// written with more came out of a float printed past its precision.
+const DOUBLE_DIGITS: usize = 17;
+
+/// The decimal that `text` denotes when it is a binary double printed with more digits than a double
+/// holds: the shortest decimal that reads back as the same double, if it has at most `max_scale`
+/// decimals. `None` when the text has at most 17 significant digits (each may be real) or is not
+/// plain decimal notation.
+pub(crate) fn float_noise(text: &str, max_scale: u32) -> Option<Decimal> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let significant = unsigned.bytes().filter(u8::is_ascii_digit).skip_while(|&b| b == b'0').count();
+    if significant <= DOUBLE_DIGITS {
+        return None;
+    }
+    let double: f64 = text.parse().ok()?;
+    // Rust prints a double as the shortest decimal that reads back as it, never in exponent form.
+    let shortest = Decimal::from_str(&double.to_string()).ok()?;
+    (shortest.scale() <= max_scale).then_some(shortest)
+}
+
+/// The fields of one row whose number mdp read differently from its text ([`float_noise`]), said in
+/// the row's payload under `_mdp_normalized` (field → the decimal read) so nothing changes silently.
+#[derive(Debug, Default)]
+pub(crate) struct Normalized(Vec<(String, Decimal)>);
+
+impl Normalized {
+    /// The row's payload (a JSON object's text) with the notes added, if there are any.
+    pub(crate) fn into_payload(self, mut payload: String) -> String {
+        if self.0.is_empty() || !payload.ends_with('}') {
+            return payload;
+        }
+        payload.pop();
+        if payload.trim_end() != "{" {
+            payload.push(',');
+        }
+        let notes: serde_json::Map<String, Value> =
+            self.0.into_iter().map(|(field, value)| (field, Value::String(value.to_string()))).collect();
+        payload.push_str("\"_mdp_normalized\":");
+        payload.push_str(&Value::Object(notes).to_string());
+        payload.push('}');
+        payload
+    }
+}
 
 /// An id or name: a string as is, a number as its text.
 pub(crate) fn text(value: &Value) -> Option<String> {
@@ -68,19 +116,42 @@ impl Scalar<'_> {
         }
     }
 
-    /// An exact decimal; missing, empty or "-" is 0. `what` is formatted only for an error.
-    pub(crate) fn decimal(&self, platform: Platform, what: std::fmt::Arguments<'_>) -> Result<Decimal, SourceError> {
+    /// An exact decimal; missing, empty or "-" is 0. `what` is formatted only for an error or a note.
+    ///
+    /// A number printed from a binary float with more digits than the float holds (LinkedIn writes
+    /// some money as `"5.6299999999999998934"`, the double nearest 5.63) is read as the shortest decimal
+    /// denoting the same double, when that fits the raw layer's scale, and noted in `notes` (the row's
+    /// payload says so); see [`float_noise`]. Digits that may be real are never rounded.
+    pub(crate) fn decimal(
+        &self,
+        platform: Platform,
+        what: std::fmt::Arguments<'_>,
+        notes: &mut Normalized,
+    ) -> Result<Decimal, SourceError> {
         let parse = |s: &str| {
             Decimal::from_str(s)
                 .or_else(|_| Decimal::from_scientific(s))
                 .map_err(|_| SourceError::malformed(platform, format!("{what} is not a number: {s:?}")))
         };
-        match self {
-            Scalar::Missing => Ok(Decimal::ZERO),
-            Scalar::Str(s) if s.trim().is_empty() || s.trim() == "-" => Ok(Decimal::ZERO),
-            Scalar::Str(s) => parse(s.trim()),
-            Scalar::Number(n) => parse(n),
-            Scalar::Other(other) => Err(SourceError::malformed(platform, format!("{what} is not a number: {other}"))),
+        let text = match self {
+            Scalar::Missing => return Ok(Decimal::ZERO),
+            Scalar::Str(s) if s.trim().is_empty() || s.trim() == "-" => return Ok(Decimal::ZERO),
+            Scalar::Str(s) => s.trim(),
+            Scalar::Number(n) => n,
+            Scalar::Other(other) => {
+                return Err(SourceError::malformed(platform, format!("{what} is not a number: {other}")))
+            }
+        };
+        let value = parse(text)?;
+        if value.scale() <= DECIMAL_SCALE {
+            return Ok(value);
+        }
+        match float_noise(text, DECIMAL_SCALE) {
+            Some(read) if read != value.normalize() => {
+                notes.0.push((what.to_string(), read));
+                Ok(read)
+            }
+            _ => Ok(value),
         }
     }
 
@@ -94,7 +165,7 @@ impl Scalar<'_> {
         if let Some(n) = digits.and_then(|d| d.parse::<i64>().ok()) {
             return Ok(n);
         }
-        whole_number(platform, &what.to_string(), self.decimal(platform, what)?)
+        whole_number(platform, &what.to_string(), self.decimal(platform, what, &mut Normalized::default())?)
     }
 }
 
@@ -110,7 +181,7 @@ mod tests {
     }
 
     fn dec(text: &str) -> Option<Decimal> {
-        scalar(Some(&raw(text))).decimal(P, format_args!("x")).ok()
+        scalar(Some(&raw(text))).decimal(P, format_args!("x"), &mut Normalized::default()).ok()
     }
 
     fn int(text: &str) -> Option<i64> {
@@ -124,7 +195,10 @@ mod tests {
         assert_eq!(dec("0.1"), d("0.1"), "a JSON number is read from its digits, not through a float");
         assert_eq!(dec("\"1e-7\""), d("0.0000001"));
         assert_eq!(dec("null"), Some(Decimal::ZERO));
-        assert_eq!(scalar(None).decimal(P, format_args!("x")).unwrap(), Decimal::ZERO, "missing is zero");
+        let mut notes = Normalized::default();
+        assert_eq!(scalar(None).decimal(P, format_args!("x"), &mut notes).unwrap(), Decimal::ZERO, "missing is zero");
+        assert_eq!(dec("\"1.5E+3\""), d("1500"), "scientific notation, upper case");
+        assert_eq!(dec("2.0"), d("2"), "an integer sent as a float");
         assert_eq!(dec("\"-\""), Some(Decimal::ZERO), "TikTok's not-applicable");
         assert_eq!(dec("\"\""), Some(Decimal::ZERO));
         assert_eq!(dec("\" 5 \""), d("5"));
@@ -142,10 +216,60 @@ mod tests {
 
     #[test]
     fn bad_numbers_name_the_field() {
-        let error = scalar(Some(&raw("\"abc\""))).decimal(P, format_args!("metric {}", "spend")).unwrap_err();
+        let mut notes = Normalized::default();
+        let error =
+            scalar(Some(&raw("\"abc\""))).decimal(P, format_args!("metric {}", "spend"), &mut notes).unwrap_err();
         assert!(matches!(error, SourceError::Malformed { .. }));
         assert!(error.to_string().contains("metric spend is not a number: \"abc\""), "{error}");
-        assert!(scalar(Some(&raw("true"))).decimal(P, format_args!("x")).is_err());
+        assert!(scalar(Some(&raw("true"))).decimal(P, format_args!("x"), &mut notes).is_err());
         assert!(scalar(Some(&raw("[1]"))).integer(P, format_args!("x")).is_err());
+    }
+
+    #[test]
+    fn floats_printed_past_their_precision_are_read_as_the_float_and_noted() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        let mut notes = Normalized::default();
+        let read = |text: &str, notes: &mut Normalized| {
+            scalar(Some(&raw(text))).decimal(P, format_args!("metric costInLocalCurrency"), notes)
+        };
+        // As LinkedIn writes it: the double nearest 5.63, to 20 significant digits.
+        assert_eq!(read("\"5.6299999999999998934\"", &mut notes).unwrap(), d("5.63"));
+        assert_eq!(read("\"0.1000000000000000055511\"", &mut notes).unwrap(), d("0.1"));
+        assert_eq!(read("\"-12.339999999999999858\"", &mut notes).unwrap(), d("-12.34"));
+        assert_eq!(read("\"1.9599999999999999645\"", &mut notes).unwrap(), d("1.96"), "a JSON string");
+        assert_eq!(read("5.6299999999999998934", &mut notes).unwrap(), d("5.63"), "a JSON number");
+        assert_eq!(notes.0.len(), 5);
+        assert_eq!(notes.0[0], ("metric costInLocalCurrency".to_string(), d("5.63")));
+
+        // Digits that may be real are kept: 17 significant digits or fewer, or sub-cent amounts.
+        let mut none = Normalized::default();
+        assert_eq!(read("\"5.630000001\"", &mut none).unwrap(), d("5.630000001"));
+        assert_eq!(read("\"0.8243\"", &mut none).unwrap(), d("0.8243"));
+        assert_eq!(read("\"5.63000000000000000000\"", &mut none).unwrap(), d("5.63"), "trailing zeros are exact");
+        // Digits past the raw layer's 9 decimals that a double cannot account for are not rounded here
+        // (the load refuses them, naming the field).
+        let real = read("\"0.12345678901234567890\"", &mut none).unwrap();
+        assert_eq!(real, d("0.12345678901234567890"));
+        assert!(none.0.is_empty(), "nothing was normalized: {:?}", none.0);
+        assert_eq!(float_noise("1e-7", 9), None, "exponent forms are not float noise");
+        assert_eq!(
+            read("12345678901234567.5", &mut none).unwrap(),
+            d("12345678901234567.5"),
+            "few decimals: as written"
+        );
+    }
+
+    #[test]
+    fn notes_are_added_to_the_payload_object() {
+        let mut notes = Normalized::default();
+        notes.0.push(("metric costInLocalCurrency".into(), Decimal::from_str("5.63").unwrap()));
+        let payload = notes.into_payload(r#"{"costInLocalCurrency":"5.6299999999999998934"}"#.into());
+        let v: Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(v["costInLocalCurrency"], "5.6299999999999998934", "the API's text is kept");
+        assert_eq!(v["_mdp_normalized"]["metric costInLocalCurrency"], "5.63");
+        let mut notes = Normalized::default();
+        notes.0.push(("x".into(), Decimal::ONE));
+        assert_eq!(notes.into_payload("{}".into()), r#"{"_mdp_normalized":{"x":"1"}}"#);
+        assert_eq!(Normalized::default().into_payload("{}".into()), "{}", "no notes, no change");
     }
 }

@@ -2,6 +2,7 @@
 //! against the rows of up to ten earlier loads still in the table (their newest window per account).
 //! A field is a top-level key, or `parent.key` one level down (Google Ads nests `metrics.*`,
 //! `segments.*`, `campaign.*`).
+//! mdp's own notes in a payload (`_mdp_*` keys, e.g. `_mdp_normalized`) are not API fields and are left out.
 //!
 //! The warehouse extracts and groups the keys; what comes back is one row per distinct field.
 
@@ -113,7 +114,8 @@ pub fn fields_sql(
     Ok(format!(
         "WITH payloads AS (SELECT DISTINCT CASE WHEN _mdp_run_id = {latest} THEN 1 ELSE 0 END AS is_latest, \
            {shape} AS p FROM {t} WHERE ({picks}) AND {ptype} = 'object'), \
-         top_keys AS (SELECT is_latest, p, {keys_p} AS k FROM payloads), \
+         top_keys AS (SELECT is_latest, p, k FROM (SELECT is_latest, p, {keys_p} AS k FROM payloads) AS all_keys \
+           WHERE substr(k, 1, 5) <> '_mdp_'), \
          members AS (SELECT is_latest, k, {member} AS v FROM top_keys), \
          nested AS (SELECT is_latest, k, {keys_v} AS k2 FROM members WHERE {vtype} = 'object'), \
          fields AS (SELECT DISTINCT is_latest, k AS field FROM top_keys \

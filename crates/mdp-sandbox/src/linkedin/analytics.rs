@@ -10,7 +10,7 @@ use axum::response::Response;
 use chrono::{Datelike, NaiveDate};
 
 use super::restli::{param, parse_accounts, parse_date_range, percent_decode, query_pairs};
-use super::{bad_request, finish_text, guard, money, usd_micros, MAX_FIELDS, METRICS, PLATFORM};
+use super::{bad_request, finish_text, guard, money, money_as_printed, usd_micros, MAX_FIELDS, METRICS, PLATFORM};
 use crate::json::{into_text, json_int, json_key, json_str};
 use crate::world::Metrics;
 use crate::Sandbox;
@@ -92,7 +92,7 @@ fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> b
         "impressions" => m.impressions,
         "clicks" | "landingPageClicks" => m.clicks,
         "costInLocalCurrency" => {
-            json_str(buf, &money(m.spend_micros, currency));
+            json_str(buf, &money_as_printed(m.spend_micros, currency));
             return true;
         }
         "costInUsd" => {

@@ -192,6 +192,19 @@ fn money(micros: i64, currency: &str) -> String {
     }
 }
 
+/// Money as LinkedIn prints some of it: the binary double nearest the amount, written to 20 significant
+/// digits (`"5.6299999999999998934"` for 5.63). About a quarter of the cost values come out so,
+/// deterministically, so that every ingest meets them.
+fn money_as_printed(micros: i64, currency: &str) -> String {
+    let exact = money(micros, currency);
+    if (micros / 10_000) % 4 != 3 {
+        return exact;
+    }
+    let double: f64 = exact.parse().expect("money() writes a decimal");
+    let int_digits = format!("{}", double.abs().trunc()).len();
+    format!("{double:.*}", 20usize.saturating_sub(int_digits))
+}
+
 /// Cost in USD at the sandbox's fixed rates (payload only; nothing reconciles against it).
 fn usd_micros(micros: i64, currency: &str) -> i64 {
     let (num, den) = match currency {
@@ -410,6 +423,9 @@ mod tests {
         assert_eq!(money(12_340_000, "EUR"), "12.34");
         assert_eq!(money(5_000_000, "USD"), "5.00");
         assert_eq!(money(1_200_000_000, "JPY"), "1200");
+        assert_eq!(money_as_printed(5_630_000, "EUR"), "5.6299999999999998934", "as LinkedIn prints it");
+        assert_eq!(money_as_printed(5_640_000, "EUR"), "5.64", "most values are printed exactly");
+        assert_eq!(money_as_printed(12_070_000, "USD"), "12.070000000000000284", "some round up");
         for offset in [0, 1, 100, 12_345] {
             assert_eq!(page_offset(&page_token(offset)), Some(offset));
         }

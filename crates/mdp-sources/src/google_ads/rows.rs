@@ -142,7 +142,8 @@ pub(super) fn performance_record(
     let m = row.metrics.as_ref().unwrap_or(&none);
     // `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.
     let video = scalar(m.video_trueview_views.or(m.video_views));
-    Ok(PerformanceRecord {
+    let mut notes = crate::json::Normalized::default();
+    let mut record = PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
         campaign_id: Some(campaign_id),
@@ -151,14 +152,20 @@ pub(super) fn performance_record(
         impressions: scalar(m.impressions).integer(PLATFORM, format_args!("metrics.impressions"))?,
         clicks: scalar(m.clicks).integer(PLATFORM, format_args!("metrics.clicks"))?,
         spend: Decimal::new(scalar(m.cost_micros).integer(PLATFORM, format_args!("metrics.cost_micros"))?, 6),
-        conversions: scalar(m.conversions).decimal(PLATFORM, format_args!("metrics.conversions"))?,
-        conversion_value: scalar(m.conversions_value).decimal(PLATFORM, format_args!("metrics.conversions_value"))?,
+        conversions: scalar(m.conversions).decimal(PLATFORM, format_args!("metrics.conversions"), &mut notes)?,
+        conversion_value: scalar(m.conversions_value).decimal(
+            PLATFORM,
+            format_args!("metrics.conversionsValue"),
+            &mut notes,
+        )?,
         video_views: Some(video.integer(PLATFORM, format_args!("metrics.video_views"))?),
         likes: None,
         comments: None,
         shares: None,
-        payload: raw.to_string(),
-    })
+        payload: String::new(),
+    };
+    record.payload = notes.into_payload(raw.to_string());
+    Ok(record)
 }
 
 #[cfg(test)]

@@ -330,8 +330,9 @@ fn performance_record(
     let parent = parents.get(creative).cloned().unwrap_or_default();
     let metric = |name: &str| crate::json::scalar(row.get(name));
     let integer = |name: &str| metric(name).integer(PLATFORM, format_args!("metric {name}"));
-    let decimal = |name: &str| metric(name).decimal(PLATFORM, format_args!("metric {name}"));
-    Ok(PerformanceRecord {
+    let mut notes = crate::json::Normalized::default();
+    let mut decimal = |name: &str| metric(name).decimal(PLATFORM, format_args!("{name}"), &mut notes);
+    let mut record = PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
         campaign_id: parent.campaign,
@@ -346,8 +347,10 @@ fn performance_record(
         likes: Some(integer("likes")?),
         comments: Some(integer("comments")?),
         shares: Some(integer("shares")?),
-        payload: row.to_json(),
-    })
+        payload: String::new(),
+    };
+    record.payload = notes.into_payload(row.to_json());
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -394,6 +397,25 @@ mod tests {
         let payload: Value = serde_json::from_str(&r.payload).unwrap();
         assert_eq!(payload["pivotValues"][0], "urn:li:sponsoredCreative:17", "the payload keeps the URNs");
         assert_eq!(payload["videoViews"], 300, "the payload holds both answers' fields");
+    }
+
+    #[test]
+    fn money_printed_from_a_float_is_read_as_the_float_and_said_in_the_payload() {
+        let key = json!({"start": {"year": 2026, "month": 6, "day": 1}, "end": {"year": 2026, "month": 6, "day": 1}});
+        // Verbatim as LinkedIn's API answers for some rows (the double nearest 5.63, to 20 digits).
+        let text = r#"{"dateRange":KEY,"pivotValues":["urn:li:sponsoredCreative:17"],"impressions":10,"costInLocalCurrency":"5.6299999999999998934","conversionValueInLocalCurrency":"7.5"}"#
+            .replace("KEY", &key.to_string());
+        let mut rows = BTreeMap::new();
+        merge(&mut rows, &text).unwrap();
+        let ((date, pivots), row) = rows.into_iter().next().unwrap();
+        let r = performance_record("9", date, &pivots, &row, &HashMap::new()).unwrap();
+        assert_eq!(r.spend, Decimal::from_str("5.63").unwrap());
+        assert_eq!(r.conversion_value, Decimal::from_str("7.5").unwrap());
+        let batch = crate::record::performance_batch(std::slice::from_ref(&r));
+        assert!(batch.is_ok(), "the raw layer takes the row: {batch:?}");
+        let payload: Value = serde_json::from_str(&r.payload).unwrap();
+        assert_eq!(payload["costInLocalCurrency"], "5.6299999999999998934", "the API's text is kept");
+        assert_eq!(payload["_mdp_normalized"], json!({"costInLocalCurrency": "5.63"}), "and what mdp read instead");
     }
 
     #[test]

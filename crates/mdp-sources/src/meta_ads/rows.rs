@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::PLATFORM;
 use crate::error::SourceError;
+use crate::json::Normalized;
 use crate::record::{EntityRecord, PerformanceRecord};
 
 /// Engagement action types mapped to the standard columns.
@@ -65,12 +66,14 @@ fn sum_raw_actions(
     list: Option<&[RawAction<'_>]>,
     name: &str,
     types: &[impl AsRef<str>],
+    notes: &mut Normalized,
 ) -> Result<Decimal, SourceError> {
     let mut total = Decimal::ZERO;
     for action in list.unwrap_or_default() {
         let Some(action_type) = action.action_type.as_deref() else { continue };
         if types.iter().any(|t| t.as_ref() == action_type) {
-            total += crate::json::scalar(action.value).decimal(PLATFORM, format_args!("{name}[{action_type}]"))?;
+            let value = crate::json::scalar(action.value);
+            total += value.decimal(PLATFORM, format_args!("{name}[{action_type}]"), notes)?;
         }
     }
     Ok(total)
@@ -101,8 +104,11 @@ pub(super) fn performance_record(
         }
     }
     let actions = row.actions.as_deref();
-    let count = |action_type: &str| to_integer(sum_raw_actions(actions, "actions", &[action_type])?, action_type);
-    Ok(PerformanceRecord {
+    let mut notes = Normalized::default();
+    let mut counts = Normalized::default(); // a count is whole or an error, never normalized
+    let mut count =
+        |action_type: &str| to_integer(sum_raw_actions(actions, "actions", &[action_type], &mut counts)?, action_type);
+    let mut record = PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
         campaign_id: scalar(row.campaign_id).text(),
@@ -110,15 +116,17 @@ pub(super) fn performance_record(
         ad_id: scalar(row.ad_id).text(),
         impressions: scalar(row.impressions).integer(PLATFORM, format_args!("impressions"))?,
         clicks: scalar(row.clicks).integer(PLATFORM, format_args!("clicks"))?,
-        spend: scalar(row.spend).decimal(PLATFORM, format_args!("spend"))?,
-        conversions: sum_raw_actions(actions, "actions", conversion_types)?,
-        conversion_value: sum_raw_actions(row.action_values.as_deref(), "action_values", conversion_types)?,
+        spend: scalar(row.spend).decimal(PLATFORM, format_args!("spend"), &mut notes)?,
+        conversions: sum_raw_actions(actions, "actions", conversion_types, &mut notes)?,
+        conversion_value: sum_raw_actions(row.action_values.as_deref(), "action_values", conversion_types, &mut notes)?,
         video_views: Some(count(VIDEO_VIEW)?),
         likes: Some(count(LIKE)?),
         comments: Some(count(COMMENT)?),
         shares: Some(count(SHARE)?),
-        payload: raw.to_string(),
-    })
+        payload: String::new(),
+    };
+    record.payload = notes.into_payload(raw.to_string());
+    Ok(record)
 }
 
 /// `account_status` numbers as Meta documents them.

@@ -94,9 +94,10 @@ pub(super) fn performance_record(account_id: &str, raw: &str) -> Result<Performa
     };
     let date = NaiveDate::parse_from_str(day.get(..10).unwrap_or(&day), "%Y-%m-%d")
         .map_err(|_| SourceError::malformed(PLATFORM, format!("stat_time_day {day:?} is not a date")))?;
-    let metric = |name: &str, raw| scalar(raw).decimal(PLATFORM, format_args!("metric {name}"));
+    let mut notes = crate::json::Normalized::default();
+    let mut metric = |name: &str, raw| scalar(raw).decimal(PLATFORM, format_args!("metrics.{name}"), &mut notes);
     let count = |name: &str, raw| scalar(raw).integer(PLATFORM, format_args!("metric {name}"));
-    Ok(PerformanceRecord {
+    let mut record = PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
         campaign_id: scalar(m.campaign_id).text(),
@@ -111,8 +112,10 @@ pub(super) fn performance_record(account_id: &str, raw: &str) -> Result<Performa
         likes: Some(count("likes", m.likes)?),
         comments: Some(count("comments", m.comments)?),
         shares: Some(count("shares", m.shares)?),
-        payload: raw.to_string(),
-    })
+        payload: String::new(),
+    };
+    record.payload = notes.into_payload(raw.to_string());
+    Ok(record)
 }
 
 #[cfg(test)]
