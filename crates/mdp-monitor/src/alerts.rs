@@ -627,7 +627,7 @@ mod tests {
             run_id: "r".into(),
             command: "backfill 2026-06-01..2026-06-30".into(),
             status: status.into(),
-            started_at: "2026-06-30 06:00:00".into(),
+            started_at: chrono::NaiveDate::from_ymd_opt(2026, 6, 30).unwrap().and_hms_opt(6, 0, 0).unwrap(),
             finished_at: None,
             error: error.map(str::to_string),
         }

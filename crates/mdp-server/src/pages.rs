@@ -67,8 +67,8 @@ fn runs_table(runs: &[Run]) -> Markup {
                         td { a href={ "/runs/" (run.run_id) } { code { (run.run_id) } } }
                         td { (run.command) }
                         td { (stored_badge::<RunStatus>(&run.status)) }
-                        td { (seconds(&run.started_at)) }
-                        td { (opt(run.finished_at.as_deref().map(seconds))) }
+                        td { (to_seconds(&run.started_at)) }
+                        td { (opt(run.finished_at.as_ref().map(to_seconds))) }
                         td.error { (opt(run.error.as_deref().map(|e| first_line(e, 160)))) }
                     }
                 }
@@ -81,6 +81,10 @@ fn runs_table(runs: &[Run]) -> Markup {
 /// A timestamp as text, to the second (`2026-06-30 10:00:00.123456` → `2026-06-30 10:00:00`).
 fn seconds(ts: &str) -> &str {
     ts.get(..19).unwrap_or(ts)
+}
+
+fn to_seconds(ts: &chrono::NaiveDateTime) -> String {
+    ts.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 fn first_line(text: &str, max: usize) -> String {
@@ -172,7 +176,7 @@ pub async fn overview(State(state): State<Arc<AppState>>) -> Response {
                         h3 { "Last run" }
                         @if let Some(run) = last {
                             p { (stored_badge::<RunStatus>(&run.status)) " " a href={ "/runs/" (run.run_id) } { (run.command) } }
-                            p.muted { (seconds(&run.started_at)) " UTC" }
+                            p.muted { (to_seconds(&run.started_at)) " UTC" }
                         } @else { p.muted { "none yet" } }
                     }
                     div.card {
@@ -250,8 +254,8 @@ pub async fn run_detail(State(state): State<Arc<AppState>>, Path(id): Path<Strin
             "Runs",
             (run.status.parse::<RunStatus>() == Ok(RunStatus::Running)).then_some(3),
             html! {
-                p { (stored_badge::<RunStatus>(&run.status)) " " code { (run.command) } " started " (seconds(&run.started_at)) " UTC"
-                    @if let Some(f) = &run.finished_at { ", finished " (seconds(f)) } }
+                p { (stored_badge::<RunStatus>(&run.status)) " " code { (run.command) } " started " (to_seconds(&run.started_at)) " UTC"
+                    @if let Some(f) = &run.finished_at { ", finished " (to_seconds(f)) } }
                 @if let Some(error) = &run.error { pre.error { (error) } }
                 p { @for (s, n) in &counts { (stored_badge::<TaskState>(s)) " " (n) "  " } }
                 table.tasks {

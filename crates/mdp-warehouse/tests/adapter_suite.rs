@@ -392,10 +392,14 @@ async fn metadata_is_created_once_and_records_runs_state_and_checks(h: Harness) 
     }
 
     let holder = LockHolder::current("run-a", "ingest");
+    let before = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
     m.start_run(&holder).await.unwrap();
     m.finish_run("run-a", RunStatus::Failed, Some("Meta Ads said: (#17) User request limit reached")).await.unwrap();
     let runs = m.recent_runs(10).await.unwrap();
     assert_eq!(runs.len(), 1);
+    let finished = runs[0].finished_at.expect("a finished run has its finish time");
+    let after = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(1);
+    assert!(before <= runs[0].started_at && runs[0].started_at <= finished && finished <= after, "UTC times: {runs:?}");
     assert_eq!((runs[0].status.as_str(), runs[0].command.as_str()), ("failed", "ingest"));
     assert_eq!(runs[0].error.as_deref(), Some("Meta Ads said: (#17) User request limit reached"));
 

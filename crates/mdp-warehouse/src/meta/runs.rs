@@ -23,9 +23,13 @@ pub struct TaskRecord {
 pub struct RunRecord {
     pub run_id: String,
     pub command: String,
+    /// `running`, `success`, `failed` ([`mdp_core::RunStatus`]); kept as stored, so a history written by
+    /// another version still lists.
     pub status: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    /// UTC.
+    pub started_at: NaiveDateTime,
+    /// UTC; `None` while the run is running.
+    pub finished_at: Option<NaiveDateTime>,
     pub error: Option<String>,
 }
 
@@ -127,12 +131,9 @@ impl Metadata<'_> {
     }
 
     async fn runs_where(&self, condition: &str, limit: usize) -> Result<Vec<RunRecord>> {
-        let d = self.warehouse.dialect();
         let sql = format!(
-            "SELECT run_id, command, status, {}, {}, error FROM {} r WHERE {condition} \
+            "SELECT run_id, command, status, started_at, finished_at, error FROM {} r WHERE {condition} \
              ORDER BY r.started_at DESC LIMIT {limit}",
-            self.aliased(&d.cast_to_text("r.started_at"), "started_at")?,
-            self.aliased(&d.cast_to_text("r.finished_at"), "finished_at")?,
             self.qualified(RUNS)?
         );
         self.named_rows(&sql).await?.decode(|r| {
@@ -140,8 +141,8 @@ impl Metadata<'_> {
                 run_id: r.text("run_id")?,
                 command: r.opt_text("command")?.unwrap_or_default(),
                 status: r.text("status")?,
-                started_at: r.text("started_at")?,
-                finished_at: r.opt_text("finished_at")?,
+                started_at: r.timestamp("started_at")?,
+                finished_at: r.opt_timestamp("finished_at")?,
                 error: r.opt_text("error")?,
             })
         })

@@ -547,8 +547,8 @@ pub async fn runs(global: &GlobalArgs, args: RunsArgs) -> Result<ExitCode> {
                     r.run_id,
                     r.command,
                     r.status,
-                    r.started_at.get(..19).unwrap_or(&r.started_at),
-                    r.finished_at.as_deref().map_or("", |f| f.get(..19).unwrap_or(f)),
+                    r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    r.finished_at.map_or(String::new(), |f| f.format("%Y-%m-%d %H:%M:%S").to_string()),
                     r.error.as_deref().and_then(|e| e.lines().next()).unwrap_or("")
                 );
             }
@@ -558,7 +558,8 @@ pub async fn runs(global: &GlobalArgs, args: RunsArgs) -> Result<ExitCode> {
             anyhow::ensure!(found.len() < 2, "more than one run starts with {id}: give more of its id");
             let run = found.pop().with_context(|| format!("no run {id}: `mdp runs` lists the recent ones"))?;
             println!("run {} — {} — {}", run.run_id, run.command, run.status);
-            println!("started {}  finished {}", run.started_at, run.finished_at.as_deref().unwrap_or("-"));
+            let finished = run.finished_at.map_or("-".to_string(), |f| format!("{f} UTC"));
+            println!("started {} UTC  finished {finished}", run.started_at);
             if let Some(e) = &run.error {
                 println!("error: {e}");
             }
