@@ -116,7 +116,25 @@ impl Scalar<'_> {
         }
     }
 
-    /// An exact decimal; missing, empty or "-" is 0. `what` is formatted only for an error or a note.
+    /// The exact decimal the text writes; missing, empty or "-" is 0. `what` is formatted only for an
+    /// error. Returns the text read (none for a zero that was not written).
+    fn exact(&self, platform: Platform, what: std::fmt::Arguments<'_>) -> Result<(Decimal, Option<&str>), SourceError> {
+        let text = match self {
+            Scalar::Missing => return Ok((Decimal::ZERO, None)),
+            Scalar::Str(s) if s.trim().is_empty() || s.trim() == "-" => return Ok((Decimal::ZERO, None)),
+            Scalar::Str(s) => s.trim(),
+            Scalar::Number(n) => n,
+            Scalar::Other(other) => {
+                return Err(SourceError::malformed(platform, format!("{what} is not a number: {other}")))
+            }
+        };
+        let value = Decimal::from_str(text)
+            .or_else(|_| Decimal::from_scientific(text))
+            .map_err(|_| SourceError::malformed(platform, format!("{what} is not a number: {text:?}")))?;
+        Ok((value, Some(text)))
+    }
+
+    /// An exact decimal (see [`Scalar::exact`]).
     ///
     /// A number printed from a binary float with more digits than the float holds (LinkedIn writes
     /// some money as `"5.6299999999999998934"`, the double nearest 5.63) is read as the shortest decimal
@@ -128,31 +146,26 @@ impl Scalar<'_> {
         what: std::fmt::Arguments<'_>,
         notes: &mut Normalized,
     ) -> Result<Decimal, SourceError> {
-        let parse = |s: &str| {
-            Decimal::from_str(s)
-                .or_else(|_| Decimal::from_scientific(s))
-                .map_err(|_| SourceError::malformed(platform, format!("{what} is not a number: {s:?}")))
-        };
-        let text = match self {
-            Scalar::Missing => return Ok(Decimal::ZERO),
-            Scalar::Str(s) if s.trim().is_empty() || s.trim() == "-" => return Ok(Decimal::ZERO),
-            Scalar::Str(s) => s.trim(),
-            Scalar::Number(n) => n,
-            Scalar::Other(other) => {
-                return Err(SourceError::malformed(platform, format!("{what} is not a number: {other}")))
-            }
-        };
-        let value = parse(text)?;
+        let (value, text) = self.exact(platform, what)?;
         if value.scale() <= DECIMAL_SCALE {
             return Ok(value);
         }
-        match float_noise(text, DECIMAL_SCALE) {
+        match text.and_then(|t| float_noise(t, DECIMAL_SCALE)) {
             Some(read) if read != value.normalize() => {
                 notes.0.push((what.to_string(), read));
                 Ok(read)
             }
             _ => Ok(value),
         }
+    }
+
+    /// A count (see [`Scalar::integer`]) summed as a decimal: exact, never read through [`float_noise`].
+    pub(crate) fn count_decimal(
+        &self,
+        platform: Platform,
+        what: std::fmt::Arguments<'_>,
+    ) -> Result<Decimal, SourceError> {
+        Ok(self.exact(platform, what)?.0)
     }
 
     /// A whole number from a string or number; a fraction is an error, not truncated.
@@ -165,7 +178,7 @@ impl Scalar<'_> {
         if let Some(n) = digits.and_then(|d| d.parse::<i64>().ok()) {
             return Ok(n);
         }
-        whole_number(platform, &what.to_string(), self.decimal(platform, what, &mut Normalized::default())?)
+        whole_number(platform, &what.to_string(), self.exact(platform, what)?.0)
     }
 }
 
@@ -208,6 +221,7 @@ mod tests {
         assert_eq!(int("2.0"), Some(2), "a whole float is whole");
         assert_eq!(int("\"1.5\""), None, "fractions are not truncated");
         assert_eq!(int("99999999999999999999"), None, "out of range is an error");
+        assert_eq!(int("\"1.99999999999999999999\""), None, "a count is whole as written, never float-normalized");
         assert_eq!(scalar(Some(&raw("123"))).text().as_deref(), Some("123"));
         assert_eq!(scalar(Some(&raw("\"a\\\"b\""))).text().as_deref(), Some("a\"b"), "escapes are unescaped");
         assert_eq!(scalar(Some(&raw("true"))).text(), None);

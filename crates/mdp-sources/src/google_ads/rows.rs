@@ -155,7 +155,7 @@ pub(super) fn performance_record(
         conversions: scalar(m.conversions).decimal(PLATFORM, format_args!("metrics.conversions"), &mut notes)?,
         conversion_value: scalar(m.conversions_value).decimal(
             PLATFORM,
-            format_args!("metrics.conversionsValue"),
+            format_args!("metrics.conversions_value"),
             &mut notes,
         )?,
         video_views: Some(video.integer(PLATFORM, format_args!("metrics.video_views"))?),

@@ -62,18 +62,24 @@ struct RawAction<'a> {
     value: Option<&'a RawValue>,
 }
 
+/// The sum of the listed actions' values. With `notes`, values are amounts (read as
+/// [`Scalar::decimal`](crate::json::Scalar::decimal) reads them); without, counts (exact as written).
 fn sum_raw_actions(
     list: Option<&[RawAction<'_>]>,
     name: &str,
     types: &[impl AsRef<str>],
-    notes: &mut Normalized,
+    mut notes: Option<&mut Normalized>,
 ) -> Result<Decimal, SourceError> {
     let mut total = Decimal::ZERO;
     for action in list.unwrap_or_default() {
         let Some(action_type) = action.action_type.as_deref() else { continue };
         if types.iter().any(|t| t.as_ref() == action_type) {
             let value = crate::json::scalar(action.value);
-            total += value.decimal(PLATFORM, format_args!("{name}[{action_type}]"), notes)?;
+            let what = format_args!("{name}[{action_type}]");
+            total += match notes.as_deref_mut() {
+                Some(notes) => value.decimal(PLATFORM, what, notes)?,
+                None => value.count_decimal(PLATFORM, what)?,
+            };
         }
     }
     Ok(total)
@@ -104,10 +110,8 @@ pub(super) fn performance_record(
         }
     }
     let actions = row.actions.as_deref();
+    let count = |action_type: &str| to_integer(sum_raw_actions(actions, "actions", &[action_type], None)?, action_type);
     let mut notes = Normalized::default();
-    let mut counts = Normalized::default(); // a count is whole or an error, never normalized
-    let mut count =
-        |action_type: &str| to_integer(sum_raw_actions(actions, "actions", &[action_type], &mut counts)?, action_type);
     let mut record = PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
@@ -117,8 +121,13 @@ pub(super) fn performance_record(
         impressions: scalar(row.impressions).integer(PLATFORM, format_args!("impressions"))?,
         clicks: scalar(row.clicks).integer(PLATFORM, format_args!("clicks"))?,
         spend: scalar(row.spend).decimal(PLATFORM, format_args!("spend"), &mut notes)?,
-        conversions: sum_raw_actions(actions, "actions", conversion_types, &mut notes)?,
-        conversion_value: sum_raw_actions(row.action_values.as_deref(), "action_values", conversion_types, &mut notes)?,
+        conversions: sum_raw_actions(actions, "actions", conversion_types, Some(&mut notes))?,
+        conversion_value: sum_raw_actions(
+            row.action_values.as_deref(),
+            "action_values",
+            conversion_types,
+            Some(&mut notes),
+        )?,
         video_views: Some(count(VIDEO_VIEW)?),
         likes: Some(count(LIKE)?),
         comments: Some(count(COMMENT)?),

@@ -96,7 +96,7 @@ pub(super) fn performance_record(account_id: &str, raw: &str) -> Result<Performa
         .map_err(|_| SourceError::malformed(PLATFORM, format!("stat_time_day {day:?} is not a date")))?;
     let mut notes = crate::json::Normalized::default();
     let mut metric = |name: &str, raw| scalar(raw).decimal(PLATFORM, format_args!("metrics.{name}"), &mut notes);
-    let count = |name: &str, raw| scalar(raw).integer(PLATFORM, format_args!("metric {name}"));
+    let count = |name: &str, raw| scalar(raw).integer(PLATFORM, format_args!("metrics.{name}"));
     let mut record = PerformanceRecord {
         date: Some(date),
         account_id: account_id.to_string(),
