@@ -37,7 +37,8 @@ pub use platform::{Platform, UnknownPlatformError};
 pub use platforms::{kind, GoogleAdsOptions, MetaAdsOptions, OptionError, SourceOptions, REGISTRY};
 pub use run_id::RunId;
 pub use source_kind::{
-    CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS,
+    ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, VersionWatch, ACCESS_TOKEN,
+    ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SUNSET_WARNING_DAYS,
 };
 pub use status::{RunStatus, TaskState, UnknownWordError};
 pub use task::{TaskId, TaskKind};

@@ -2,6 +2,7 @@
 //! defaults, and the streams it reads. Pure data, so the project file can be validated (and `mdp doctor`
 //! can explain a source) without the HTTP crate; `mdp-sources` builds connectors on top of it.
 
+use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::Platform;
@@ -28,16 +29,72 @@ pub struct OptionSpec {
     pub description: &'static str,
 }
 
+/// The credential names of OAuth 2.0 (the same under every platform's `credentials:`).
+pub const ACCESS_TOKEN: &str = "access_token";
+pub const CLIENT_ID: &str = "client_id";
+pub const CLIENT_SECRET: &str = "client_secret";
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
+/// How a platform issues short-lived access tokens from a long-lived refresh token (OAuth 2.0, RFC 6749
+/// §6), and where a user authorizes mdp to get one (`mdp auth`, the authorization-code flow with a
+/// loopback redirect). A platform with it takes either `access_token` or the three credentials
+/// `client_id`, `client_secret` and `refresh_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OAuthSpec {
+    /// Where refresh and authorization-code grants are posted (form-encoded).
+    pub token_url: &'static str,
+    /// Where a user's browser is sent to consent.
+    pub authorize_url: &'static str,
+    /// The scopes mdp asks for (space-separated when sent).
+    pub scopes: &'static [&'static str],
+    /// Extra query parameters of the consent URL (Google issues a refresh token only with
+    /// `access_type=offline`, and again for a user who consented before only with `prompt=consent`).
+    pub authorize_params: &'static [(&'static str, &'static str)],
+    /// How long the platform's tokens live, for help text.
+    pub lifetimes: &'static str,
+}
+
+/// An API version of a platform and the day the platform announced it stops serving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ApiVersion {
+    pub version: &'static str,
+    /// `YYYY-MM-DD`, the first day requests fail; `None` while no date is announced.
+    pub sunset: Option<&'static str>,
+    /// Where the date was announced.
+    pub source: &'static str,
+}
+
+/// How many days before a sunset `mdp doctor` and the checks start warning.
+pub const SUNSET_WARNING_DAYS: i64 = 60;
+
+/// What the version watch says of a source's `api_version` on a given day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionWatch {
+    /// Served, and no sunset within [`SUNSET_WARNING_DAYS`] (the date, if announced).
+    Current { sunset: Option<NaiveDate> },
+    /// Sunset within [`SUNSET_WARNING_DAYS`].
+    Soon { sunset: NaiveDate, days_left: i64 },
+    /// The platform stopped serving it on that day.
+    Sunset { sunset: NaiveDate },
+    /// mdp knows nothing of this version (newer than mdp, or a typo).
+    Unknown,
+}
+
 /// What mdp knows about a platform before any configuration: one entry of [`REGISTRY`](crate::REGISTRY).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SourceKind {
     pub platform: Platform,
     pub credentials: &'static [CredentialSpec],
+    /// How the platform refreshes access tokens, if it does (then `access_token` is not required when
+    /// `client_id`, `client_secret` and `refresh_token` are configured).
+    pub oauth: Option<OAuthSpec>,
     /// The keys of `options:` this platform reads; any other key is refused when mdp.yml loads.
     pub options: &'static [OptionSpec],
     /// Days re-read on every incremental run, because the platform restates recent days.
     pub default_lookback_days: u32,
     pub default_api_version: &'static str,
+    /// The versions mdp knows, oldest first, with their announced sunsets (the API version watch).
+    pub api_versions: &'static [ApiVersion],
     /// Scheme and host without a trailing slash; a source's `base_url` overrides it (sandbox, proxy).
     pub default_base_url: &'static str,
     pub docs_url: &'static str,
@@ -60,8 +117,76 @@ impl SourceKind {
         self.credentials.iter().filter(|credential| credential.required)
     }
 
+    /// On a platform with [`OAuthSpec`]: what is missing from a source whose credentials `configured`
+    /// says it has, when it has neither an `access_token` nor the complete refresh-token set
+    /// (`client_id`, `client_secret`, `refresh_token`). Required credentials are checked apart.
+    pub fn oauth_credentials_problem(&self, configured: impl Fn(&str) -> bool) -> Option<String> {
+        self.oauth?;
+        let refresh = [CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN];
+        let absent: Vec<&str> = refresh.iter().copied().filter(|name| !configured(name)).collect();
+        if !absent.is_empty() && absent.len() < refresh.len() {
+            return Some(format!(
+                "{} refreshes access tokens with client_id, client_secret and refresh_token together; '{}' {} missing",
+                self.name(),
+                absent.join("', '"),
+                if absent.len() == 1 { "is" } else { "are" }
+            ));
+        }
+        if absent.len() == refresh.len() && !configured(ACCESS_TOKEN) {
+            return Some(format!(
+                "{} needs either 'access_token' or 'client_id', 'client_secret' and 'refresh_token' (a refresh token \
+                 is what `mdp auth` writes); add them under `credentials:` as {{ env: VAR }} or {{ file: path }}",
+                self.name()
+            ));
+        }
+        None
+    }
+
+    /// Whether a source with these credentials refreshes its access tokens (the refresh-token set is
+    /// complete on a platform with [`OAuthSpec`]); otherwise it sends `access_token` as configured.
+    pub fn refreshes(&self, configured: impl Fn(&str) -> bool) -> bool {
+        self.oauth.is_some() && [CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN].iter().all(|name| configured(name))
+    }
+
     pub fn option(&self, name: &str) -> Option<&'static OptionSpec> {
         self.options.iter().find(|option| option.name == name)
+    }
+
+    /// The version watch of `version` on `today`.
+    pub fn version_watch(&self, version: &str, today: NaiveDate) -> VersionWatch {
+        let Some(known) = self.api_versions.iter().find(|known| known.version == version) else {
+            return VersionWatch::Unknown;
+        };
+        let sunset = known.sunset.map(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("checked by a test"));
+        match sunset {
+            Some(sunset) if sunset <= today => VersionWatch::Sunset { sunset },
+            Some(sunset) if (sunset - today).num_days() <= SUNSET_WARNING_DAYS => {
+                VersionWatch::Soon { sunset, days_left: (sunset - today).num_days() }
+            }
+            sunset => VersionWatch::Current { sunset },
+        }
+    }
+
+    /// The watch in words, for `mdp doctor`, the checks and ingest warnings: `None` when all is well.
+    pub fn version_warning(&self, version: &str, today: NaiveDate) -> Option<String> {
+        let name = self.name();
+        let default = self.default_api_version;
+        match self.version_watch(version, today) {
+            VersionWatch::Current { .. } => None,
+            VersionWatch::Unknown => Some(format!(
+                "{name} API version {version} is not one mdp knows (it knows {}); check it is current, or remove \
+                 `api_version` to use {default}",
+                self.api_versions.iter().map(|v| v.version).collect::<Vec<_>>().join(", ")
+            )),
+            VersionWatch::Soon { sunset, days_left } => Some(format!(
+                "{name} API version {version} is sunset on {sunset} ({days_left} days left); set `api_version: {default}`{}",
+                if version == default { " once mdp is upgraded (this mdp's default is that version)" } else { "" }
+            )),
+            VersionWatch::Sunset { sunset } => Some(format!(
+                "{name} API version {version} was sunset on {sunset}: every request fails; set `api_version: {default}`{}",
+                if version == default { " of a newer mdp (this mdp's default is that version: upgrade mdp)" } else { "" }
+            )),
+        }
     }
 
     pub fn stream(&self, name: &str) -> Option<&'static StreamSpec> {

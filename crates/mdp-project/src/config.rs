@@ -158,8 +158,32 @@ pub struct SourceConfig {
     /// The platform's own settings, typed (e.g. Meta's `conversion_action_types`); the keys each
     /// platform reads are listed in its registry entry (`mdp_core::kind(platform).options`).
     pub options: SourceOptions,
+    /// Where access tokens are refreshed and users consent, on a platform that refreshes tokens
+    /// (defaults per platform; `oauth:` overrides them for the sandbox or a proxy). `None` elsewhere.
+    pub oauth: Option<OAuthUrls>,
+    /// `oauth:` was written for a platform without token refresh (reported by validation).
+    pub(crate) oauth_unsupported: bool,
     /// The `options:` keys that could not be used, reported by validation with their line.
     pub(crate) option_errors: Vec<OptionError>,
+}
+
+/// A source's OAuth 2.0 endpoints (see [`mdp_core::OAuthSpec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthUrls {
+    /// Where refresh and authorization-code grants are posted.
+    pub token_url: String,
+    /// Where `mdp auth` sends the user's browser to consent.
+    pub authorize_url: String,
+}
+
+/// `oauth:` as written: either URL may be left to the platform's default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenOAuth {
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default)]
+    authorize_url: Option<String>,
 }
 
 /// A source as written, before the platform's defaults fill what was left out.
@@ -185,6 +209,8 @@ struct WrittenSourceConfig {
     credentials: BTreeMap<String, SecretRef>,
     #[serde(default)]
     options: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default)]
+    oauth: Option<WrittenOAuth>,
 }
 
 fn enabled_by_default() -> bool {
@@ -210,6 +236,14 @@ impl From<WrittenSourceConfig> for SourceConfig {
             api_version: written.api_version.unwrap_or_else(|| kind.default_api_version.to_owned()),
             credentials: written.credentials,
             options,
+            oauth_unsupported: written.oauth.is_some() && kind.oauth.is_none(),
+            oauth: kind.oauth.map(|spec| {
+                let written = written.oauth.unwrap_or(WrittenOAuth { token_url: None, authorize_url: None });
+                OAuthUrls {
+                    token_url: written.token_url.unwrap_or_else(|| spec.token_url.to_owned()),
+                    authorize_url: written.authorize_url.unwrap_or_else(|| spec.authorize_url.to_owned()),
+                }
+            }),
             option_errors,
         }
     }

@@ -31,7 +31,7 @@
 //! let config = mdp_project::parse(Path::new("mdp.yml"), yaml, &|_: &str| None).unwrap();
 //! assert_eq!(config.sources[0].name.as_str(), "meta_ads");
 //! assert_eq!(config.sources[0].lookback_days, 14);
-//! assert_eq!(config.sources[0].api_version, "v23.0");
+//! assert_eq!(config.sources[0].api_version, "v27.0");
 //! ```
 
 pub mod alerts;
@@ -49,7 +49,7 @@ mod target;
 mod validate;
 mod values;
 
-pub use config::{JobConfig, ProjectConfig, ReportingConfig, ScheduleConfig, SourceConfig, WarehouseConfig};
+pub use config::{JobConfig, OAuthUrls, ProjectConfig, ReportingConfig, ScheduleConfig, SourceConfig, WarehouseConfig};
 pub use diagnostic::Diagnostic;
 pub use env::{EnvLookup, ProcessEnv};
 pub use error::ProjectError;

@@ -102,7 +102,9 @@ mod tests {
             }
         }
         let gitignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
-        for ignored in ["warehouse.duckdb", "warehouse.duckdb.wal", "*.mdp-lock", "target/", "logs/", ".env"] {
+        for ignored in
+            ["warehouse.duckdb", "warehouse.duckdb.wal", "*.mdp-lock", "target/", "logs/", ".env", "secrets/"]
+        {
             assert!(gitignore.lines().any(|line| line == ignored), "{ignored}");
         }
     }

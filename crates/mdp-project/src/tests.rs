@@ -63,7 +63,7 @@ fn the_valid_project_loads_with_defaults_filled_in() {
     assert!(source.enabled);
     assert_eq!(source.lookback_days, 30);
     assert_eq!(source.base_url, "https://googleads.googleapis.com");
-    assert_eq!(source.api_version, "v21");
+    assert_eq!(source.api_version, "v26");
     assert_eq!(source.credentials["access_token"], SecretRef::Env("GOOGLE_ADS_ACCESS_TOKEN".into()));
     assert_eq!(config.warehouse.metadata_schema.as_str(), "mdp_meta");
     assert_eq!(config.warehouse.targets["local"].schema().as_str(), "main");
@@ -202,8 +202,8 @@ fn cross_field_problems_are_all_reported_at_once() {
     let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
     assert_eq!(lines, [
         "mdp.yml:6:3: warehouse.default: no target named 'nowhere'; the targets are: local, prod",
-        "mdp.yml:19:5: sources[0].credentials: google_ads needs the credential 'access_token' (OAuth 2.0 access token, sent as `Authorization: Bearer <token>`); add `access_token: { env: GOOGLE_ADS_ACCESS_TOKEN }` under `credentials:`",
-        "mdp.yml:20:7: sources[0].credentials.acess_token: google_ads has no credential 'acess_token'; did you mean 'access_token'? its credentials are: access_token, developer_token",
+        "mdp.yml:19:5: sources[0].credentials: google_ads needs either 'access_token' or 'client_id', 'client_secret' and 'refresh_token' (a refresh token is what `mdp auth` writes); add them under `credentials:` as { env: VAR } or { file: path }",
+        "mdp.yml:20:7: sources[0].credentials.acess_token: google_ads has no credential 'acess_token'; did you mean 'access_token'? its credentials are: access_token, client_id, client_secret, refresh_token, developer_token",
         "mdp.yml:21:3: sources[1].accounts: an enabled source needs at least one account id, e.g. `accounts: [\"1234567890\"]`, or set `enabled: false`",
         "mdp.yml:21:3: sources[1].credentials: tiktok_ads needs the credential 'access_token' (TikTok for Business long-term access token, sent as the `Access-Token` header); add `access_token: { env: TIKTOK_ADS_ACCESS_TOKEN }` under `credentials:`",
         "mdp.yml:22:5: sources[1].lookback_days: expected a number of days between 0 and 400, got 500; use `mdp backfill` to reload older data",
@@ -320,4 +320,37 @@ fn options_are_typed_per_platform_and_checked_where_written() {
         &replace("    platform: google_ads\n", "    platform: meta_ads\n    options: { page_size: 5000 }\n"),
         "sources[0].options.page_size: expected a number from 1 to 500, got 5000",
     );
+}
+
+#[test]
+fn oauth_sources_take_a_refresh_set_and_their_endpoints_can_be_overridden() {
+    let refresh = replace(
+        "      access_token: { env: GOOGLE_ADS_ACCESS_TOKEN }\n",
+        "      client_id: { env: CID }\n      client_secret: { env: CSECRET }\n      refresh_token: { file: secrets/rt }\n",
+    );
+    let config = load(&refresh).unwrap();
+    let google = &config.sources[0];
+    let oauth = google.oauth.as_ref().unwrap();
+    assert_eq!(oauth.token_url, "https://oauth2.googleapis.com/token", "the platform's default");
+    assert_eq!(oauth.authorize_url, "https://accounts.google.com/o/oauth2/v2/auth");
+    assert_eq!(google.credentials["refresh_token"], SecretRef::File("secrets/rt".into()));
+
+    let sandbox = refresh.replace(
+        "    credentials:\n      client_id",
+        "    oauth:\n      token_url: http://127.0.0.1:8787/token\n    credentials:\n      client_id",
+    );
+    let oauth = load(&sandbox).unwrap().sources[0].oauth.clone().unwrap();
+    assert_eq!(oauth.token_url, "http://127.0.0.1:8787/token");
+    assert_eq!(oauth.authorize_url, "https://accounts.google.com/o/oauth2/v2/auth", "left to its default");
+
+    let partial = replace(
+        "      access_token: { env: GOOGLE_ADS_ACCESS_TOKEN }\n",
+        "      refresh_token: { file: secrets/rt }\n",
+    );
+    let error = load(&partial).unwrap_err().to_string();
+    assert!(error.contains("'client_id', 'client_secret' are missing"), "{error}");
+
+    let typo = sandbox.replace("      token_url:", "      token_uri:");
+    let error = load(&typo).unwrap_err().to_string();
+    assert!(error.contains("unknown field `token_uri`"), "{error}");
 }

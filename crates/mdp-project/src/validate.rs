@@ -142,6 +142,27 @@ fn validate_source(
             format!("expected an http:// or https:// url such as {}, got '{}'", kind.default_base_url, source.base_url),
         ));
     }
+    if source.oauth_unsupported {
+        problems.push(diagnostics.at_key(
+            key("oauth"),
+            format!(
+                "{} has no token refresh (its access tokens are long-lived); remove `oauth:` and configure `access_token`",
+                kind.name()
+            ),
+        ));
+    }
+    for (field, url) in
+        source.oauth.iter().flat_map(|o| [("token_url", &o.token_url), ("authorize_url", &o.authorize_url)])
+    {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            problems.push(
+                diagnostics.at_key(
+                    key(&format!("oauth.{field}")),
+                    format!("expected an http:// or https:// url, got '{url}'"),
+                ),
+            );
+        }
+    }
     for error in &source.option_errors {
         problems.push(diagnostics.at_key(key(&format!("options.{}", error.key)), error.message.clone()));
     }
@@ -188,5 +209,8 @@ fn validate_source(
                 ),
             ));
         }
+    }
+    if let Some(problem) = kind.oauth_credentials_problem(|name| source.credentials.contains_key(name)) {
+        problems.push(diagnostics.at_key(key("credentials"), problem));
     }
 }

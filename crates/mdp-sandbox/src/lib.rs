@@ -9,7 +9,8 @@
 //! - `GET  /_sandbox/accounts` — the account ids per platform (to write a project file);
 //! - `GET  /_sandbox/truth?platform=P&account_id=A&start=D&end=D` — exact daily totals (ground truth);
 //! - `POST /_sandbox/restate` — advance the data version: the last days' conversions change;
-//! - `POST /_sandbox/faults` — queue faults, e.g. `{"platform":"tiktok_ads","kind":"rate_limit","retry_after_secs":1}`.
+//! - `POST /_sandbox/faults` — queue faults, e.g. `{"platform":"tiktok_ads","kind":"rate_limit","retry_after_secs":1}`;
+//! - `/_sandbox/oauth…` — token lifetimes, rotation, grants and revocation (see [`oauth`]).
 //!
 //! Architecture invariant: the sandbox shares no code with the connectors (it must not agree with a
 //! connector's mistakes); it renders every API from the world independently.
@@ -24,6 +25,7 @@ pub mod google;
 mod json;
 pub mod linkedin;
 pub mod meta;
+pub mod oauth;
 pub mod tiktok;
 pub mod world;
 
@@ -42,6 +44,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use faults::{Fault, FaultKind, Faults};
+pub use oauth::{OAuthServer, OAuthSettings, TokenCheck};
 pub use world::{Metrics, Scale, World};
 
 /// Shared state of a running sandbox.
@@ -50,12 +53,20 @@ pub struct Sandbox {
     pub world: World,
     version: AtomicU64,
     pub faults: Faults,
+    /// The platforms' token endpoints: issued tokens, their expiry, rotation, revocation.
+    pub oauth: OAuthServer,
     requests: AtomicU64,
 }
 
 impl Sandbox {
     pub fn new(world: World) -> Arc<Sandbox> {
-        Arc::new(Sandbox { world, version: AtomicU64::new(0), faults: Faults::default(), requests: AtomicU64::new(0) })
+        Arc::new(Sandbox {
+            world,
+            version: AtomicU64::new(0),
+            faults: Faults::default(),
+            oauth: OAuthServer::default(),
+            requests: AtomicU64::new(0),
+        })
     }
 
     /// The current data version (0 until the first restatement).
@@ -102,6 +113,7 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .merge(meta::routes())
         .merge(tiktok::routes())
         .merge(linkedin::routes())
+        .merge(oauth::routes())
         .with_state(sandbox)
 }
 

@@ -12,6 +12,11 @@ pub enum SourceError {
     #[error("{platform}: the access token was refused ({code}: {message}); renew the token and update its environment variable or file")]
     Auth { platform: Platform, code: String, message: String },
 
+    /// The platform refused the refresh token (expired, revoked, or rotated away): the user authorizes
+    /// mdp again.
+    #[error("{source_name}: {platform} refused the refresh token ({message}); run `mdp auth {source_name}` to authorize mdp again and store a new refresh token")]
+    Reauthorize { source_name: String, platform: Platform, message: String },
+
     /// The API version is sunset or unknown: the user sets a current `api_version`.
     #[error("{platform}: API version {version} is not available (sunset or unknown): {message}; set `api_version` to a current version (mdp's default is {default})")]
     SunsetVersion { platform: Platform, version: String, default: String, message: String },
@@ -55,6 +60,7 @@ impl SourceError {
             SourceError::Config { .. }
             | SourceError::Platform { .. }
             | SourceError::Auth { .. }
+            | SourceError::Reauthorize { .. }
             | SourceError::SunsetVersion { .. }
             | SourceError::NotFound { .. }
             | SourceError::Malformed { .. }

@@ -13,8 +13,11 @@
 //! let meta = mdp_sources::kind(Platform::MetaAds);
 //! assert_eq!(meta.default_lookback_days, 28);
 //! assert!(meta.credential("access_token").unwrap().required);
+//! // Google access tokens live an hour: a source may configure a refresh token instead.
+//! assert!(mdp_sources::kind(Platform::GoogleAds).oauth.is_some());
 //! ```
 
+pub mod auth;
 pub mod error;
 pub mod google_ads;
 pub mod http;

@@ -40,6 +40,7 @@ mod tests {
             api_version: api_version.into(),
             accounts: vec![account.clone()],
             credentials: BTreeMap::from([("access_token".to_string(), Credential::new("secret-token"))]),
+            token_url: None,
             options: SourceOptions::LinkedInAds,
         };
         let policy = RetryPolicy {

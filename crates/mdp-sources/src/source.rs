@@ -10,16 +10,29 @@ use crate::error::SourceError;
 use crate::http::HttpDriver;
 use crate::record::{EntityRecord, PerformanceRecord};
 
-/// A credential's value. Printing it shows `***`; [`Credential::expose`] is for the one header that sends it.
+/// A credential's value, and the file it was read from when it was (so that a rotated refresh token can
+/// be saved back). Printing it shows `***`; [`Credential::expose`] is for the one header or form field
+/// that sends it.
 #[derive(Clone)]
-pub struct Credential(String);
+pub struct Credential {
+    value: String,
+    file: Option<std::path::PathBuf>,
+}
 
 impl Credential {
     pub fn new(value: impl Into<String>) -> Self {
-        Credential(value.into())
+        Credential { value: value.into(), file: None }
+    }
+    /// The same credential, read from `path` (absolute, or relative to the working directory).
+    pub fn with_file(mut self, path: std::path::PathBuf) -> Self {
+        self.file = Some(path);
+        self
     }
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
     }
 }
 
@@ -40,6 +53,8 @@ pub struct SourceSettings {
     pub api_version: String,
     pub accounts: Vec<String>,
     pub credentials: BTreeMap<String, Credential>,
+    /// Where access tokens are refreshed (`oauth.token_url`), when not at the platform's own endpoint.
+    pub token_url: Option<String>,
     /// The platform's typed options (e.g. Meta's conversion action types), validated when mdp.yml loaded.
     pub options: SourceOptions,
 }

@@ -37,6 +37,8 @@ pub enum Command {
     Init(InitArgs),
     /// Check the project file, the warehouse, its metadata and the sources' credentials; say what to fix.
     Doctor,
+    /// Authorize mdp on a platform (OAuth in the browser, loopback redirect) and write the source's refresh token file.
+    Auth(AuthArgs),
     /// Create or upgrade mdp's metadata schema in the warehouse (every writing command also does this).
     Migrate,
     /// Ingest the ad platforms into the raw layer: incremental (cursor + look-back), or a --from/--to backfill.
@@ -65,7 +67,7 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Recent runs (`mdp runs`), or one run's tasks, timings, errors and logs (`mdp runs show ID`).
     Runs(RunsArgs),
-    /// Run the monitors (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets) and record their results.
+    /// Run the monitors (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets, API versions) and record their results.
     Check(CheckArgs),
     /// Serve the web UI (overview, runs, lineage, checks, KPI dashboard), its API and Prometheus /metrics.
     Serve(ServeArgs),
@@ -300,6 +302,22 @@ pub struct IngestArgs {
     /// Pretend today is this date in every account (demos and tests against a pinned sandbox).
     #[arg(long, env = "MDP_TODAY", hide = true)]
     pub today: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    /// The source in mdp.yml to authorize (its `name:`, by default the platform's name, e.g. google_ads).
+    pub source: String,
+    /// Port on 127.0.0.1 for the browser's redirect (0: any free port). Platforms that match redirect URIs
+    /// exactly (LinkedIn) need a fixed port registered as `http://127.0.0.1:PORT/` in the app's settings.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Write the refresh token to this file instead of the one the source's `refresh_token` names.
+    #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Seconds to wait for the browser's redirect.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

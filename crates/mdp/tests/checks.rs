@@ -193,7 +193,17 @@ fn duckdb_monitors_pass_on_healthy_data_and_catch_each_kind_of_breakage() {
     .collect();
     assert_eq!(
         kinds,
-        ["freshness", "kpi_target", "reconciliation", "schema_drift", "spend_anomaly", "test", "volume", "zero_spend"]
+        [
+            "api_version",
+            "freshness",
+            "kpi_target",
+            "reconciliation",
+            "schema_drift",
+            "spend_anomaly",
+            "test",
+            "volume",
+            "zero_spend"
+        ]
     );
     // Still no drift, now judged against the first load.
     let (code, report) = check(&project, &["--kind", "schema_drift"], &[]);

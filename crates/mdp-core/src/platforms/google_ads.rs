@@ -4,7 +4,9 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::source_kind::{CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS};
+use crate::source_kind::{
+    ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+};
 use crate::Platform;
 
 /// The API has no hard limit on a report's date range, but a searchStream answer is one JSON body read
@@ -33,8 +35,26 @@ pub const KIND: SourceKind = SourceKind {
     credentials: &[
         CredentialSpec {
             name: "access_token",
-            required: true,
-            description: "OAuth 2.0 access token, sent as `Authorization: Bearer <token>`",
+            required: false,
+            description: "OAuth 2.0 access token (lives an hour), sent as `Authorization: Bearer <token>`; for \
+                          scheduled runs configure client_id, client_secret and refresh_token instead",
+        },
+        CredentialSpec {
+            name: "client_id",
+            required: false,
+            description:
+                "OAuth 2.0 client id of your app, for refreshing access tokens (with client_secret and refresh_token)",
+        },
+        CredentialSpec {
+            name: "client_secret",
+            required: false,
+            description: "OAuth 2.0 client secret of your app, for refreshing access tokens",
+        },
+        CredentialSpec {
+            name: "refresh_token",
+            required: false,
+            description: "OAuth 2.0 refresh token (`mdp auth` writes it); mdp keeps a file reference current when the \
+                          platform rotates it",
         },
         CredentialSpec {
             name: "developer_token",
@@ -42,6 +62,13 @@ pub const KIND: SourceKind = SourceKind {
             description: "Google Ads API developer token, sent as the `developer-token` header",
         },
     ],
+    oauth: Some(OAuthSpec {
+        token_url: "https://oauth2.googleapis.com/token",
+        authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
+        scopes: &["https://www.googleapis.com/auth/adwords"],
+        authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
+        lifetimes: "access tokens live 1 hour; refresh tokens until revoked (7 days for apps in testing)",
+    }),
     options: &[OptionSpec {
         name: "login_customer_id",
         description: "the manager (MCC) account to act through, e.g. \"123-456-7890\", sent as the \
@@ -49,7 +76,46 @@ pub const KIND: SourceKind = SourceKind {
     }],
     // Google's default click-through conversion window is 30 days: conversions keep arriving that long.
     default_lookback_days: 30,
-    default_api_version: "v21",
+    // Google sunsets a version about a year after its release. v23–v26 have no announced date yet
+    // (Google's projections: v23 Feb 2027, v24 May 2027, v25 Aug 2027, v26 Nov 2027).
+    default_api_version: "v26",
+    api_versions: &[
+        ApiVersion {
+            version: "v20",
+            sunset: Some("2026-06-10"),
+            source: "https://developers.google.com/ads/blog/posts/2026/04/google-ads-api-v20-sunset-reminder",
+        },
+        ApiVersion {
+            version: "v21",
+            sunset: Some("2026-08-05"),
+            source: "https://developers.google.com/ads/blog/posts/2026/06/google-ads-api-v21-sunset-reminder",
+        },
+        ApiVersion {
+            version: "v22",
+            sunset: Some("2026-10-07"),
+            source: "https://developers.google.com/ads/blog/posts/2026/09/google-ads-api-v22-sunset-reminder",
+        },
+        ApiVersion {
+            version: "v23",
+            sunset: None,
+            source: "https://developers.google.com/google-ads/api/docs/sunset-dates",
+        },
+        ApiVersion {
+            version: "v24",
+            sunset: None,
+            source: "https://developers.google.com/google-ads/api/docs/sunset-dates",
+        },
+        ApiVersion {
+            version: "v25",
+            sunset: None,
+            source: "https://developers.google.com/google-ads/api/docs/sunset-dates",
+        },
+        ApiVersion {
+            version: "v26",
+            sunset: None,
+            source: "https://developers.google.com/google-ads/api/docs/sunset-dates",
+        },
+    ],
     default_base_url: "https://googleads.googleapis.com",
     docs_url: "https://developers.google.com/google-ads/api/docs/start",
     streams: STREAMS,

@@ -1,6 +1,8 @@
 //! LinkedIn Marketing API: `/rest/…` finders and `adAnalytics`.
 
-use crate::source_kind::{CredentialSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS};
+use crate::source_kind::{
+    ApiVersion, CredentialSpec, OAuthSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+};
 use crate::Platform;
 
 /// Creative × UTC day. LinkedIn sets no day limit on DAILY reports, but one answer is unpaged and capped
@@ -14,17 +16,56 @@ pub const AD_DAILY: StreamSpec = StreamSpec {
 
 pub const STREAMS: &[StreamSpec] = &[CAMPAIGNS, AD_GROUPS, ADS, AD_DAILY];
 
+/// Where LinkedIn lists each version's sunset.
+const VERSIONING: &str = "https://learn.microsoft.com/en-us/linkedin/marketing/versioning";
+
 pub const KIND: SourceKind = SourceKind {
     platform: Platform::LinkedInAds,
-    credentials: &[CredentialSpec {
-        name: "access_token",
-        required: true,
-        description: "OAuth 2.0 access token with the r_ads_reporting scope, sent as `Authorization: Bearer <token>`",
-    }],
+    credentials: &[
+        CredentialSpec {
+            name: "access_token",
+            required: false,
+            description: "OAuth 2.0 access token with the r_ads_reporting scope (lives 60 days), sent as \
+                          `Authorization: Bearer <token>`; or configure client_id, client_secret and refresh_token",
+        },
+        CredentialSpec {
+            name: "client_id",
+            required: false,
+            description:
+                "OAuth 2.0 client id of your app, for refreshing access tokens (with client_secret and refresh_token)",
+        },
+        CredentialSpec {
+            name: "client_secret",
+            required: false,
+            description: "OAuth 2.0 client secret of your app, for refreshing access tokens",
+        },
+        CredentialSpec {
+            name: "refresh_token",
+            required: false,
+            description: "OAuth 2.0 refresh token (`mdp auth` writes it); mdp keeps a file reference current when the \
+                          platform rotates it",
+        },
+    ],
+    oauth: Some(OAuthSpec {
+        token_url: "https://www.linkedin.com/oauth/v2/accessToken",
+        authorize_url: "https://www.linkedin.com/oauth/v2/authorization",
+        scopes: &["r_ads_reporting", "r_ads"],
+        authorize_params: &[],
+        lifetimes: "access tokens live 60 days; refresh tokens 365 days from consent (programmatic refresh is \
+                    granted to approved Marketing API apps)",
+    }),
     options: &[],
     default_lookback_days: 30,
-    // Sent as the `LinkedIn-Version` header (YYYYMM); LinkedIn retires versions after about a year.
-    default_api_version: "202510",
+    // Sent as the `LinkedIn-Version` header (YYYYMM); each version is served for at least a year. 202603 is
+    // the newest whose sunset LinkedIn's versioning page confirms; newer monthly versions work when set.
+    default_api_version: "202603",
+    api_versions: &[
+        ApiVersion { version: "202510", sunset: Some("2026-10-15"), source: VERSIONING },
+        ApiVersion { version: "202511", sunset: Some("2026-11-16"), source: VERSIONING },
+        ApiVersion { version: "202601", sunset: Some("2027-01-15"), source: VERSIONING },
+        ApiVersion { version: "202602", sunset: Some("2027-02-15"), source: VERSIONING },
+        ApiVersion { version: "202603", sunset: Some("2027-03-16"), source: VERSIONING },
+    ],
     default_base_url: "https://api.linkedin.com",
     docs_url: "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/ads-reporting/ads-reporting",
     streams: STREAMS,

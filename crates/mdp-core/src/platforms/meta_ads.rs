@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Deserializer};
 
-use crate::source_kind::{CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS};
+use crate::source_kind::{
+    ApiVersion, CredentialSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+};
 use crate::Platform;
 
 /// Daily insights; window parts stay within 10 days: large daily ranges time out or are refused, and
@@ -29,6 +31,9 @@ pub const DEFAULT_CONVERSION_ACTION_TYPES: &[&str] = &[
     "offsite_conversion.fb_pixel_custom",
 ];
 
+/// Where Meta lists each version's Marketing API expiry.
+const CHANGELOG: &str = "https://developers.facebook.com/docs/marketing-api/marketing-api-changelog/versions";
+
 pub const KIND: SourceKind = SourceKind {
     platform: Platform::MetaAds,
     credentials: &[CredentialSpec {
@@ -37,6 +42,9 @@ pub const KIND: SourceKind = SourceKind {
         description:
             "Marketing API access token (a system-user token is best), sent as `Authorization: Bearer <token>`",
     }],
+    // Long-lived tokens, no refresh grant: Meta system-user tokens (optionally never expiring), TikTok
+    // for Business tokens that stay valid until the advertiser revokes them.
+    oauth: None,
     options: &[
         OptionSpec {
             name: "conversion_action_types",
@@ -50,7 +58,16 @@ pub const KIND: SourceKind = SourceKind {
     ],
     // Meta attributes conversions up to 28 days after the click (its longest attribution window).
     default_lookback_days: 28,
-    default_api_version: "v23.0",
+    // The Marketing API's own expiry dates (shorter than the Graph API's for the same version).
+    default_api_version: "v27.0",
+    api_versions: &[
+        ApiVersion { version: "v22.0", sunset: Some("2026-02-19"), source: CHANGELOG },
+        ApiVersion { version: "v23.0", sunset: Some("2026-06-09"), source: CHANGELOG },
+        ApiVersion { version: "v24.0", sunset: Some("2026-11-10"), source: CHANGELOG },
+        ApiVersion { version: "v25.0", sunset: Some("2027-02-23"), source: CHANGELOG },
+        ApiVersion { version: "v26.0", sunset: None, source: CHANGELOG },
+        ApiVersion { version: "v27.0", sunset: None, source: CHANGELOG },
+    ],
     default_base_url: "https://graph.facebook.com",
     docs_url: "https://developers.facebook.com/docs/marketing-api/insights",
     streams: STREAMS,

@@ -138,6 +138,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::VersionWatch;
 
     fn parse(platform: Platform, options: Value) -> Result<SourceOptions, Vec<OptionError>> {
         let Value::Object(map) = options else { panic!("an object") };
@@ -163,7 +164,17 @@ mod tests {
             assert!(kind.docs_url.starts_with("https://"), "{platform}");
             assert!(!kind.default_api_version.is_empty(), "{platform}");
             assert!((1..=400).contains(&kind.default_lookback_days), "{platform}");
-            assert!(kind.credentials.iter().any(|credential| credential.required), "{platform}");
+            match kind.oauth {
+                Some(oauth) => {
+                    for name in [crate::ACCESS_TOKEN, crate::CLIENT_ID, crate::CLIENT_SECRET, crate::REFRESH_TOKEN] {
+                        let credential = kind.credential(name).unwrap_or_else(|| panic!("{platform}: {name}"));
+                        assert!(!credential.required, "{platform}: {name} is one of two alternatives");
+                    }
+                    assert!(oauth.token_url.starts_with("https://") && oauth.authorize_url.starts_with("https://"));
+                    assert!(!oauth.scopes.is_empty(), "{platform}");
+                }
+                None => assert!(kind.credentials.iter().any(|credential| credential.required), "{platform}"),
+            }
             let names = kind
                 .credentials
                 .iter()
@@ -214,6 +225,59 @@ mod tests {
             MetaAdsOptions::default().conversion_action_types.len(),
             meta_ads::DEFAULT_CONVERSION_ACTION_TYPES.len()
         );
+    }
+
+    #[test]
+    fn every_platform_knows_its_versions_and_its_default_among_them() {
+        for kind in REGISTRY {
+            let platform = kind.platform;
+            assert!(kind.api_versions.iter().any(|v| v.version == kind.default_api_version), "{platform}");
+            let mut last = None;
+            for version in kind.api_versions {
+                assert!(version.source.starts_with("https://"), "{platform} {}", version.version);
+                if let Some(sunset) = version.sunset {
+                    let day = chrono::NaiveDate::parse_from_str(sunset, "%Y-%m-%d").expect("YYYY-MM-DD");
+                    assert!(last.is_none_or(|last| last <= day), "{platform}: oldest first, sunsets in order");
+                    last = Some(day);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_version_watch_warns_sixty_days_ahead_and_fails_on_the_day() {
+        let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        let linkedin = kind(Platform::LinkedInAds);
+        let sunset = day("2027-01-15");
+        assert_eq!(linkedin.version_watch("202601", day("2026-11-15")), VersionWatch::Current { sunset: Some(sunset) });
+        assert_eq!(linkedin.version_watch("202601", day("2026-11-16")), VersionWatch::Soon { sunset, days_left: 60 });
+        assert_eq!(linkedin.version_watch("202601", sunset), VersionWatch::Sunset { sunset });
+        assert_eq!(linkedin.version_watch("209912", sunset), VersionWatch::Unknown);
+        assert_eq!(linkedin.version_warning("202601", day("2026-11-15")), None);
+        let soon = linkedin.version_warning("202601", day("2027-01-05")).unwrap();
+        assert!(soon.contains("sunset on 2027-01-15 (10 days left); set `api_version: 202603`"), "{soon}");
+        let gone = kind(Platform::GoogleAds).version_warning("v21", day("2026-12-06")).unwrap();
+        assert!(gone.contains("was sunset on 2026-08-05: every request fails; set `api_version: v26`"), "{gone}");
+        let unknown = kind(Platform::MetaAds).version_warning("v99.0", day("2026-12-06")).unwrap();
+        assert!(unknown.contains("is not one mdp knows") && unknown.contains("v27.0"), "{unknown}");
+    }
+
+    #[test]
+    fn oauth_platforms_take_an_access_token_or_the_whole_refresh_set() {
+        let google = kind(Platform::GoogleAds);
+        let with = |names: &'static [&'static str]| move |name: &str| names.contains(&name);
+        assert_eq!(google.oauth_credentials_problem(with(&["access_token"])), None);
+        assert!(!google.refreshes(with(&["access_token"])));
+        let refresh: &[&str] = &["client_id", "client_secret", "refresh_token"];
+        assert_eq!(google.oauth_credentials_problem(with(refresh)), None);
+        assert!(google.refreshes(with(refresh)));
+        let partial = google.oauth_credentials_problem(with(&["access_token", "refresh_token"])).unwrap();
+        assert!(partial.contains("'client_id', 'client_secret' are missing"), "{partial}");
+        let none = google.oauth_credentials_problem(with(&["developer_token"])).unwrap();
+        assert!(none.contains("either 'access_token' or") && none.contains("mdp auth"), "{none}");
+        // Meta and TikTok have long-lived tokens: `access_token` is simply required.
+        assert_eq!(kind(Platform::MetaAds).oauth_credentials_problem(with(&[])), None);
+        assert!(!kind(Platform::MetaAds).refreshes(with(refresh)));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The monitors of `mdp check`, one module each: [`freshness`], [`volume`], [`spend`] (spend
-//! anomalies and zero-spend days), [`schema_drift`], [`kpi`]; and [`transform_tests`], which turns the
+//! anomalies and zero-spend days), [`schema_drift`], [`kpi`], [`api_version`] (the platforms' announced
+//! sunsets, no query); and [`transform_tests`], which turns the
 //! transform's schema and reconciliation tests into results of the same shape.
 //!
 //! Each monitor renders its statements with pure `*_sql(dialect, …)` functions through the
@@ -15,6 +16,7 @@
 //! [`run_checks`] runs them all; [`record`] stores outcomes in the metadata schema's
 //! `check_results` with the run id, where the alerts and the web UI read them.
 
+pub mod api_version;
 pub mod freshness;
 #[cfg(test)]
 mod golden;
@@ -43,6 +45,8 @@ pub enum CheckKind {
     ZeroSpend,
     SchemaDrift,
     KpiTarget,
+    /// Whether a source's API version is served, and for how long (the platform's announced sunset).
+    ApiVersion,
     /// A schema (or singular) test of the transform project.
     Test,
     /// One of the marketing package's reconciliation tests (marts against the raw layer).
@@ -51,13 +55,14 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every monitor `mdp check` runs (tests come from `mdp build` / `mdp test` / `mdp pipeline`).
-    pub const MONITORS: [CheckKind; 6] = [
+    pub const MONITORS: [CheckKind; 7] = [
         CheckKind::Freshness,
         CheckKind::Volume,
         CheckKind::SpendAnomaly,
         CheckKind::ZeroSpend,
         CheckKind::SchemaDrift,
         CheckKind::KpiTarget,
+        CheckKind::ApiVersion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +73,7 @@ impl CheckKind {
             CheckKind::ZeroSpend => "zero_spend",
             CheckKind::SchemaDrift => "schema_drift",
             CheckKind::KpiTarget => "kpi_target",
+            CheckKind::ApiVersion => "api_version",
             CheckKind::Test => "test",
             CheckKind::Reconciliation => "reconciliation",
         }
@@ -213,6 +219,8 @@ pub struct SourceInfo {
     /// The source's name in mdp.yml.
     pub name: String,
     pub platform: String,
+    /// The API version the source requests (`api_version`, or the platform's default).
+    pub api_version: String,
     pub accounts: Vec<String>,
     pub streams: Vec<StreamInfo>,
     /// The `accounts` snapshot table (account time zones), if the source has one.
@@ -302,9 +310,10 @@ pub async fn run_checks(
         when(filter.wants_kind(CheckKind::ZeroSpend) && c.zero_spend.enabled, spend::run_zero_spend(warehouse, ctx)),
         when(filter.wants_kind(CheckKind::SchemaDrift) && c.schema_drift.enabled, schema_drift::run(warehouse, ctx)),
         when(filter.wants_kind(CheckKind::KpiTarget), kpi::run(warehouse, ctx)),
+        when(filter.wants_kind(CheckKind::ApiVersion), async { api_version::run(ctx) }),
     );
     let mut out = Vec::new();
-    for part in [results.0, results.1, results.2, results.3, results.4, results.5] {
+    for part in [results.0, results.1, results.2, results.3, results.4, results.5, results.6] {
         out.extend(part);
     }
     out.retain(|o| filter.wants(o));

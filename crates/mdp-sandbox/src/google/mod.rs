@@ -33,7 +33,7 @@ pub use gaql::{parse_query, Query, QueryError, Resource};
 use render::{camel_path, render};
 
 const PLATFORM: Platform = Platform::GoogleAds;
-pub const SUPPORTED_VERSIONS: &[&str] = &["v20", "v21", "v22"];
+pub const SUPPORTED_VERSIONS: &[&str] = &["v23", "v24", "v25", "v26"];
 /// searchStream batches hold at most this many rows.
 const BATCH_ROWS: usize = 10_000;
 
@@ -107,6 +107,16 @@ async fn guard(
             body.to_string(),
         )
             .into_response());
+    }
+    if sandbox.oauth.check(PLATFORM, token) == crate::TokenCheck::Expired {
+        return Err(failure(
+            version,
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "authenticationError",
+            "OAUTH_TOKEN_EXPIRED",
+            "Oauth token in the header has expired.",
+        ));
     }
     if header("developer-token").is_some_and(str::is_empty) {
         return Err(failure(

@@ -47,7 +47,8 @@ use analytics::analytics;
 use restli::{param, parse_restli, percent_decode, query_pairs};
 
 const PLATFORM: Platform = Platform::LinkedInAds;
-pub const SUPPORTED_VERSIONS: &[&str] = &["202505", "202508", "202510", "202511", "202512", "202601"];
+pub const SUPPORTED_VERSIONS: &[&str] =
+    &["202601", "202602", "202603", "202604", "202605", "202606", "202607", "202608", "202609", "202610", "202611"];
 /// Most fields one `adAnalytics` request may name (LinkedIn: 20; `dateRange` and `pivotValues` count).
 pub const MAX_FIELDS: usize = 20;
 const MAX_PAGE_SIZE: usize = 1000;
@@ -135,6 +136,10 @@ async fn guard(sandbox: &Sandbox, headers: &HeaderMap) -> Result<Option<FaultKin
     let token = header("authorization").and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or("");
     if token.is_empty() {
         return Err(li_error(StatusCode::UNAUTHORIZED, "INVALID_ACCESS_TOKEN", Some(65600), "Invalid access token"));
+    }
+    if sandbox.oauth.check(PLATFORM, token) == crate::TokenCheck::Expired {
+        let message = "The token used in the request has expired";
+        return Err(li_error(StatusCode::UNAUTHORIZED, "EXPIRED_ACCESS_TOKEN", Some(65601), message));
     }
     if header("x-restli-protocol-version") != Some("2.0.0") {
         return Err(bad_request(
@@ -448,7 +453,7 @@ mod tests {
             "/rest/adAnalytics?q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:(year:2026,month:6,day:20),end:(year:2026,month:6,day:29))&accounts=List(urn%3Ali%3AsponsoredAccount%3A{})&fields=dateRange,pivotValues,impressions,costInLocalCurrency,externalWebsiteConversions",
             account.id
         );
-        let body: Value = get(report.clone(), "202510").send().await.unwrap().json().await.unwrap();
+        let body: Value = get(report.clone(), "202603").send().await.unwrap().json().await.unwrap();
         let elements = body["elements"].as_array().unwrap();
         assert!(!elements.is_empty());
         assert!(elements
@@ -475,7 +480,7 @@ mod tests {
         assert_eq!(body["message"], "Requested version 20240101 is not active");
 
         let unencoded = report.replace("%3A", ":");
-        assert_eq!(get(unencoded, "202510").send().await.unwrap().status(), 400);
+        assert_eq!(get(unencoded, "202603").send().await.unwrap().status(), 400);
 
         // Cursor paging over the creatives.
         let mut ids = Vec::new();
@@ -485,7 +490,7 @@ mod tests {
             if let Some(t) = &token {
                 path.push_str(&format!("&pageToken={t}"));
             }
-            let page: Value = get(path, "202510").send().await.unwrap().json().await.unwrap();
+            let page: Value = get(path, "202603").send().await.unwrap().json().await.unwrap();
             ids.extend(page["elements"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_string()));
             match page["metadata"]["nextPageToken"].as_str() {
                 Some(t) => token = Some(t.to_string()),
@@ -495,7 +500,7 @@ mod tests {
         assert_eq!(ids.len(), sandbox.world.units(&account).count());
 
         sandbox.faults.push(crate::Fault { platform: Some(PLATFORM), kind: FaultKind::Unauthorized, count: 1 });
-        let refused = get(format!("/rest/adAccounts/{}", account.id), "202510").send().await.unwrap();
+        let refused = get(format!("/rest/adAccounts/{}", account.id), "202603").send().await.unwrap();
         assert_eq!(refused.status(), 401);
         let body: Value = refused.json().await.unwrap();
         assert_eq!(body["code"], "INVALID_ACCESS_TOKEN");

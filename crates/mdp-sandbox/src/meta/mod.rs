@@ -1,4 +1,4 @@
-//! Meta Marketing API (Graph API) v22–v24, as documented at developers.facebook.com/docs/marketing-api:
+//! Meta Marketing API (Graph API) v25–v27, as documented at developers.facebook.com/docs/marketing-api:
 //! the ad account node `GET /{version}/act_{id}`, its edges `insights` (synchronous, `level=ad`,
 //! `time_increment=1`), `campaigns`, `adsets` and `ads`.
 //!
@@ -42,8 +42,8 @@ pub use paging::{decode_cursor, encode_cursor};
 use paging::{page_body, page_window};
 
 const PLATFORM: Platform = Platform::MetaAds;
-pub const SUPPORTED_VERSIONS: &[&str] = &["v22.0", "v23.0", "v24.0"];
-const LATEST_VERSION: &str = "v24.0";
+pub const SUPPORTED_VERSIONS: &[&str] = &["v25.0", "v26.0", "v27.0"];
+const LATEST_VERSION: &str = "v27.0";
 const DEFAULT_LIMIT: usize = 25;
 const MAX_LIMIT: usize = 500;
 /// Days × ads one synchronous insights query may cover before Meta asks to reduce the data.
@@ -412,7 +412,7 @@ mod tests {
         let sandbox = Sandbox::new(World::new(42, today(), Scale::default()));
         let (addr, _) = crate::serve(sandbox.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let account = sandbox.world.accounts(PLATFORM).next().unwrap().clone();
-        let path = format!("/v23.0/act_{}/insights", account.id);
+        let path = format!("/v25.0/act_{}/insights", account.id);
         let range = r#"{"since":"2026-06-01","until":"2026-06-10"}"#;
         let all: String = format!(
             r#"[{{"field":"ad.effective_status","operator":"IN","value":{}}}]"#,
@@ -480,13 +480,13 @@ mod tests {
         let id = sandbox.world.accounts(PLATFORM).next().unwrap().id.clone();
         let (status, body) = get(addr, &format!("/v17.0/act_{id}"), &[]).await;
         assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(2635)));
-        let response = reqwest::get(format!("http://{addr}/v23.0/act_{id}")).await.unwrap();
+        let response = reqwest::get(format!("http://{addr}/v25.0/act_{id}")).await.unwrap();
         assert_eq!(response.status().as_u16(), 400);
         assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], 104);
-        let (status, body) = get(addr, &format!("/v23.0/act_{id}"), &[("fields", "currency,timezone_name")]).await;
+        let (status, body) = get(addr, &format!("/v25.0/act_{id}"), &[("fields", "currency,timezone_name")]).await;
         assert_eq!(status, 200);
         assert_eq!(body["id"], json!(format!("act_{id}")));
-        let (_, body) = get(addr, &format!("/v23.0/act_{id}/insights"), &[("level", "campaign")]).await;
+        let (_, body) = get(addr, &format!("/v25.0/act_{id}/insights"), &[("level", "campaign")]).await;
         assert_eq!(body["error"]["code"], 100);
         sandbox.faults.push(Fault {
             platform: Some(PLATFORM),
@@ -494,7 +494,7 @@ mod tests {
             count: 1,
         });
         let response = reqwest::Client::new()
-            .get(format!("http://{addr}/v23.0/act_{id}/campaigns"))
+            .get(format!("http://{addr}/v25.0/act_{id}/campaigns"))
             .bearer_auth("t")
             .send()
             .await

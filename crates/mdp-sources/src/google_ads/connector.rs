@@ -172,6 +172,7 @@ mod tests {
             api_version: "v21".into(),
             accounts: vec!["123-456-7890".into()],
             credentials: [("access_token".to_string(), crate::Credential::new("secret-token"))].into_iter().collect(),
+            token_url: None,
             options: SourceOptions::GoogleAds(GoogleAdsOptions { login_customer_id: Some("1112223333".into()) }),
         };
         GoogleAds::new(settings).unwrap()

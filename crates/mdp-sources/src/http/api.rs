@@ -4,6 +4,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use mdp_core::Platform;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
@@ -11,8 +12,9 @@ use reqwest::Method;
 use serde_json::value::RawValue;
 
 use super::{Answer, Verdict};
+use crate::auth::OAuthRefresh;
 use crate::error::SourceError;
-use crate::source::SourceSettings;
+use crate::source::{Credential, SourceSettings};
 
 /// One platform's API as the shared driver reads it. A connector implements it once; a declarative
 /// connector implements it from its spec.
@@ -128,8 +130,22 @@ pub struct Endpoint {
     /// The path part of `root` (`/v23.0`), for error messages.
     root_path: String,
     headers: HeaderMap,
+    /// The header whose token is refreshed, on a source that refreshes its access token.
+    refreshing: Option<RefreshingHeader>,
     api_version: String,
 }
+
+/// A credential header whose value comes from an [`OAuthRefresh`] at send time.
+#[derive(Debug, Clone)]
+struct RefreshingHeader {
+    name: HeaderName,
+    prefix: &'static str,
+    tokens: Arc<OAuthRefresh>,
+}
+
+/// The refreshed token a request was sent with (to report it refused).
+#[derive(Debug)]
+pub(crate) struct SentToken(Credential);
 
 impl Endpoint {
     /// The endpoint of `settings`' API: `prefix` (e.g. `/v21`, `/rest`) after the base URL, `headers` on
@@ -141,7 +157,14 @@ impl Endpoint {
             .path()
             .trim_end_matches('/')
             .to_string();
+        // Neither a fixed token nor the whole refresh set: no request could be authorized.
+        let configured = |name: &str| settings.credentials.contains_key(name);
+        if let Some(problem) = mdp_core::kind(settings.platform).oauth_credentials_problem(configured) {
+            return Err(settings.config_error(problem));
+        }
         let mut map = HeaderMap::new();
+        let mut refreshing = None;
+        let mut tokens = OAuthRefresh::from_settings(settings)?.map(Arc::new);
         for header in headers {
             let name = HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|_| settings.config_error(format!("{:?} is not an HTTP header name", header.name)))?;
@@ -149,6 +172,13 @@ impl Endpoint {
                 settings.config_error(format!("{what} contains characters not allowed in an HTTP header"))
             };
             let value = match &header.value {
+                HeaderSource::Credential { name: credential, prefix }
+                    if *credential == mdp_core::ACCESS_TOKEN && tokens.is_some() =>
+                {
+                    let tokens = tokens.take().expect("checked");
+                    refreshing = Some(RefreshingHeader { name, prefix, tokens });
+                    continue;
+                }
                 HeaderSource::Credential { name: credential, prefix } => {
                     let required = mdp_core::kind(settings.platform).credential(credential).is_none_or(|c| c.required);
                     let secret = match settings.credentials.get(*credential) {
@@ -175,8 +205,30 @@ impl Endpoint {
             root,
             root_path,
             headers: map,
+            refreshing,
             api_version: settings.api_version.clone(),
         })
+    }
+
+    /// The refreshing access token of this endpoint's source, if it has one.
+    pub fn tokens(&self) -> Option<&Arc<OAuthRefresh>> {
+        self.refreshing.as_ref().map(|header| &header.tokens)
+    }
+
+    /// The current access token for the next request (refreshed first if it is about to expire).
+    pub(crate) async fn current_token(&self, client: &reqwest::Client) -> Result<Option<SentToken>, SourceError> {
+        match &self.refreshing {
+            Some(header) => Ok(Some(SentToken(header.tokens.token(client).await?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The platform refused `sent`: refresh it (once per refused token; see [`OAuthRefresh::refused`]).
+    pub(crate) async fn token_refused(&self, client: &reqwest::Client, sent: &SentToken) -> Result<(), SourceError> {
+        if let Some(header) = &self.refreshing {
+            header.tokens.refused(client, &sent.0).await?;
+        }
+        Ok(())
     }
 
     pub fn platform(&self) -> Platform {
@@ -198,15 +250,31 @@ impl Endpoint {
         format!("{}/{path}", self.root_path)
     }
 
-    pub(crate) fn build(&self, client: &reqwest::Client, url: &str, request: &HttpRequest) -> reqwest::RequestBuilder {
+    pub(crate) fn build(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        request: &HttpRequest,
+        token: Option<&SentToken>,
+    ) -> Result<reqwest::RequestBuilder, SourceError> {
         let mut builder = client.request(request.method.clone(), url).headers(self.headers.clone());
+        if let (Some(header), Some(SentToken(token))) = (&self.refreshing, token) {
+            let mut value = HeaderValue::from_str(&format!("{}{}", header.prefix, token.expose())).map_err(|_| {
+                SourceError::malformed(
+                    self.platform,
+                    "the refreshed access token has characters not allowed in a header",
+                )
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(header.name.clone(), value);
+        }
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
         }
         if let Some(body) = &request.json_body {
             builder = builder.header(CONTENT_TYPE, "application/json").body(body.clone());
         }
-        builder
+        Ok(builder)
     }
 
     /// The one place an API version error becomes [`SourceError::SunsetVersion`].

@@ -215,10 +215,13 @@ impl HttpDriver {
         let platform = endpoint.platform();
         let url = endpoint.url(request);
         let mut attempt = 0u32;
+        // A refreshed token the platform refuses is refreshed once; a second refusal is final.
+        let mut refreshed_after_refusal = false;
         loop {
             attempt += 1;
+            let token = endpoint.current_token(&self.client).await?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let verdict = match endpoint.build(&self.client, &url, request).send().await {
+            let verdict = match endpoint.build(&self.client, &url, request, token.as_ref())?.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
@@ -245,6 +248,11 @@ impl HttpDriver {
             };
             match verdict {
                 Verdict::Done(value) => return Ok(Body::Json(value)),
+                Verdict::Fail(SourceError::Auth { .. }) if !refreshed_after_refusal && token.is_some() => {
+                    refreshed_after_refusal = true;
+                    endpoint.token_refused(&self.client, token.as_ref().expect("checked")).await?;
+                    attempt -= 1;
+                }
                 Verdict::Fail(error) => return Err(error),
                 Verdict::SunsetVersion(message) => return Err(endpoint.sunset(message)),
                 Verdict::NotFound(message) => {

@@ -265,6 +265,7 @@ mod tests {
             api_version: "v1".into(),
             accounts: vec![],
             credentials: [("access_token".to_string(), Credential::new("secret"))].into_iter().collect(),
+            token_url: None,
             options: SourceOptions::defaults(Platform::TikTokAds),
         };
         let endpoint = Endpoint::new(&settings, "/api/v1", &[ApiHeader::bearer("access_token")]).unwrap();

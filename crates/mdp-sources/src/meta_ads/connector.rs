@@ -219,9 +219,10 @@ mod tests {
             name: "meta".into(),
             platform: PLATFORM,
             base_url: "https://graph.facebook.com".into(),
-            api_version: "v23.0".into(),
+            api_version: crate::kind(PLATFORM).default_api_version.into(),
             accounts: vec!["act_123".into(), "456".into()],
             credentials: BTreeMap::from([("access_token".to_string(), Credential::new("secret-token"))]),
+            token_url: None,
             options: SourceOptions::MetaAds(options),
         }
     }
@@ -235,7 +236,10 @@ mod tests {
         let small = MetaAds::new(settings(MetaAdsOptions { page_size: 25, ..MetaAdsOptions::default() })).unwrap();
         let edge = small.insights("456", DateWindow::new(NaiveDate::MIN, NaiveDate::MIN).unwrap()).unwrap();
         let request = small.api.request(&edge, Some(&"c2".to_string()));
-        assert_eq!(small.api.endpoint().path_of(&request), "/v23.0/act_456/insights");
+        assert_eq!(
+            small.api.endpoint().path_of(&request),
+            format!("/{}/act_456/insights", crate::kind(PLATFORM).default_api_version)
+        );
         assert!(
             request.query.contains(&("limit", "25".to_string()))
                 && request.query.contains(&("after", "c2".to_string()))

@@ -276,8 +276,10 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
             credentials: kind
                 .credentials
                 .iter()
+                .filter(|c| ![mdp_core::CLIENT_ID, mdp_core::CLIENT_SECRET, mdp_core::REFRESH_TOKEN].contains(&c.name))
                 .map(|c| (c.name.to_string(), Credential::new("bench-token")))
                 .collect(),
+            token_url: None,
             options: mdp_sources::SourceOptions::defaults(platform),
         };
         jobs.push(SourceJob { source: mdp_sources::configure(settings)?, lookback_days: 30, start_date: None });
@@ -342,7 +344,12 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         .iter()
         .map(|j| {
             let settings = j.source.settings();
-            crate::commands::check::source_info(&settings.name, settings.platform, settings.accounts.clone())
+            crate::commands::check::source_info(
+                &settings.name,
+                settings.platform,
+                &settings.api_version,
+                settings.accounts.clone(),
+            )
         })
         .collect();
     marketing_build(&options, dir.path(), args.threads, sources, today).await

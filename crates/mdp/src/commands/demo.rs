@@ -136,7 +136,7 @@ async fn monitor(
     checks::record(warehouse, run_id, &outcomes).await.context("cannot record the check results")?;
     let count = |status: CheckStatus| outcomes.iter().filter(|o| o.status == status).count();
     println!(
-        "\nmonitors: {} checks (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets): \
+        "\nmonitors: {} checks (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets, API versions): \
          {} pass, {} warn, {} fail, {} error",
         outcomes.len(),
         count(CheckStatus::Pass),

@@ -112,7 +112,9 @@ pub async fn run(global: &GlobalArgs) -> Result<ExitCode> {
         report.ok("sources", "none configured yet: add one under `sources:` in mdp.yml");
     }
     for source in &config.sources {
-        check_source(&mut report, &project, source);
+        if check_source(&mut report, &project, source) {
+            check_token(&mut report, &project, source).await;
+        }
     }
     match crate::commands::orchestrate::describe_schedule(&project) {
         None => {}
@@ -268,17 +270,24 @@ fn how_to_provide(reference: &SecretRef) -> String {
     }
 }
 
-fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) {
+/// Whether the source's credentials are present; says what is missing. Returns whether every
+/// configured credential could be read (then its token is checked).
+fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) -> bool {
     let what = format!("source {}", source.name.as_str());
     if !source.enabled {
         report.ok(what, format!("{}: disabled (credentials not checked)", source.platform));
-        return;
+        return false;
     }
     let kind = mdp_sources::kind(source.platform);
     let mut present = Vec::new();
+    let mut readable = true;
+    // On a platform that refreshes tokens, the unused alternative (a fixed token, or the refresh set) is
+    // not worth a line.
+    let alternatives = [mdp_core::ACCESS_TOKEN, mdp_core::CLIENT_ID, mdp_core::CLIENT_SECRET, mdp_core::REFRESH_TOKEN];
     for spec in kind.credentials {
         let label = if spec.required { spec.name.to_string() } else { format!("{} (optional)", spec.name) };
         match source.credentials.get(spec.name) {
+            None if kind.oauth.is_some() && alternatives.contains(&spec.name) => {}
             None if spec.required => report.fail(
                 &what,
                 format!(
@@ -289,11 +298,35 @@ fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) {
             None => report.ok(&what, format!("credential {label} not configured")),
             Some(reference) => match reference.resolve(&project.root) {
                 Ok(_) => present.push(format!("{} ({})", spec.name, reference.describe())),
-                Err(e) if spec.required => {
+                Err(e) if spec.required || alternatives.contains(&spec.name) => {
+                    readable = false;
                     report.fail(&what, format!("credential {label}: {e}: {}", how_to_provide(reference)))
                 }
-                Err(e) => report.warn(&what, format!("credential {label}: {e}: {}", how_to_provide(reference))),
+                Err(e) => {
+                    readable = false;
+                    report.warn(&what, format!("credential {label}: {e}: {}", how_to_provide(reference)))
+                }
             },
+        }
+    }
+    // The API version watch (the checks repeat it after every pipeline).
+    let today = std::env::var("MDP_TODAY")
+        .ok()
+        .and_then(|day| day.parse().ok())
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    match kind.version_watch(&source.api_version, today) {
+        mdp_core::VersionWatch::Current { sunset } => report.ok(
+            &what,
+            match sunset {
+                Some(sunset) => format!("API version {} is served until {sunset}", source.api_version),
+                None => format!("API version {}: no sunset announced", source.api_version),
+            },
+        ),
+        mdp_core::VersionWatch::Sunset { .. } => {
+            report.fail(&what, kind.version_warning(&source.api_version, today).unwrap_or_default())
+        }
+        mdp_core::VersionWatch::Soon { .. } | mdp_core::VersionWatch::Unknown => {
+            report.warn(&what, kind.version_warning(&source.api_version, today).unwrap_or_default())
         }
     }
     if !present.is_empty() {
@@ -306,5 +339,49 @@ fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) {
                 present.join(", ")
             ),
         );
+    }
+    readable
+}
+
+/// The access token's kind and expiry: a refresh token is exchanged once (as a run would), so a revoked
+/// one shows here rather than at 3 a.m.; a fixed token's known lifetime is stated.
+async fn check_token(report: &mut Report, project: &Project, source: &SourceConfig) {
+    let what = format!("source {}", source.name.as_str());
+    let kind = mdp_sources::kind(source.platform);
+    let settings = match crate::commands::ingest::settings(project, source) {
+        Ok(settings) => settings,
+        Err(e) => return report.fail(&what, format!("{e:#}")),
+    };
+    let tokens = match mdp_sources::auth::OAuthRefresh::from_settings(&settings) {
+        Ok(tokens) => tokens,
+        Err(e) => return report.fail(&what, e.to_string()),
+    };
+    let Some(tokens) = tokens else {
+        let lifetime = kind.oauth.map(|oauth| format!("; {}", oauth.lifetimes)).unwrap_or_default();
+        let message = format!("access token: a fixed `access_token`{lifetime}");
+        if source.platform == mdp_core::Platform::GoogleAds {
+            // An hour is shorter than any schedule.
+            return report.warn(
+                &what,
+                format!("{message}: scheduled runs need client_id, client_secret and refresh_token (see `mdp auth`)"),
+            );
+        }
+        return report.ok(&what, message);
+    };
+    match tokens.check().await {
+        Ok(expires_at) => {
+            let expiry = match expires_at {
+                Some(at) => format!("the access token expires {}", at.format("%Y-%m-%d %H:%M UTC")),
+                None => "the platform gave no expiry".to_string(),
+            };
+            report.ok(
+                &what,
+                format!(
+                    "access token: refreshed from the refresh token at {}; {expiry}",
+                    mdp_project::alerts::redact_url(tokens.token_url())
+                ),
+            )
+        }
+        Err(e) => report.fail(&what, format!("access token: {e}")),
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use mdp_orchestrator::ingest::{Ingest, IngestEvent, IngestObserver, IngestOptions, IngestReport, SourceJob};
 use mdp_orchestrator::pipeline::IngestTask;
-use mdp_project::{Project, SourceConfig};
+use mdp_project::{Project, SecretRef, SourceConfig};
 use mdp_sources::http::{HttpDriver, RetryPolicy};
 use mdp_sources::{Credential, ReadContext, SourceSettings};
 
@@ -135,6 +135,11 @@ pub(crate) fn jobs(project: &Project, only: &[String]) -> Result<Vec<SourceJob>>
         .enabled_sources()
         .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name.as_str()))
         .map(|s| {
+            // A version the platform has sunset fails every request: say why before the errors do.
+            let today = chrono::Utc::now().date_naive();
+            if let Some(warning) = mdp_sources::kind(s.platform).version_warning(&s.api_version, today) {
+                tracing::warn!(source = s.name.as_str(), "{warning}");
+            }
             let settings = settings(project, s)?;
             let source = mdp_sources::configure(settings).with_context(|| format!("source '{}'", s.name.as_str()))?;
             Ok(SourceJob { source, lookback_days: s.lookback_days, start_date: s.start_date })
@@ -142,12 +147,18 @@ pub(crate) fn jobs(project: &Project, only: &[String]) -> Result<Vec<SourceJob>>
         .collect()
 }
 
-fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> {
+pub(crate) fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> {
     let mut credentials = BTreeMap::new();
     for (name, reference) in &source.credentials {
         match reference.resolve(&project.root) {
             Ok(secret) => {
-                credentials.insert(name.clone(), Credential::new(secret.expose_secret()));
+                let credential = Credential::new(secret.expose_secret());
+                // A file's path goes along, so that a refresh token the platform rotates is saved back.
+                let credential = match reference {
+                    SecretRef::File(path) => credential.with_file(project.root.join(path)),
+                    SecretRef::Env(_) => credential,
+                };
+                credentials.insert(name.clone(), credential);
             }
             Err(e) => {
                 let required = mdp_sources::kind(source.platform).credential(name).is_some_and(|c| c.required);
@@ -168,6 +179,7 @@ fn settings(project: &Project, source: &SourceConfig) -> Result<SourceSettings> 
         api_version: source.api_version.clone(),
         accounts: source.accounts.clone(),
         credentials,
+        token_url: source.oauth.as_ref().map(|oauth| oauth.token_url.clone()),
         options: source.options.clone(),
     })
 }

@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod auth;
 mod bench;
 mod check;
 mod demo;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Init(args) => init::run(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor => doctor::run(&cli.global).await,
+        Command::Auth(args) => auth::run(&cli.global, args).await,
         Command::Migrate => migrate::run(&cli.global).await.map(|()| ExitCode::SUCCESS),
         Command::Ingest(args) => ingest::run(&cli.global, args).await,
         Command::Sandbox(args) => sandbox::run(args).await.map(|()| ExitCode::SUCCESS),

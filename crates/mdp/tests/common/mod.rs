@@ -5,6 +5,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
 
 use mdp_warehouse::{connect, string_rows, Access, ConnectOptions};
 
@@ -165,4 +168,65 @@ pub fn use_postgres(project: &Path, metadata_schema: &str) {
         .replacen("metadata_schema: mdp_meta\n", &format!("metadata_schema: {metadata_schema}\n"), 1);
     std::fs::write(&file, config).unwrap();
     std::fs::write(project.join(".pg-metadata-schema"), metadata_schema).unwrap();
+}
+
+/// Daily totals per account from the raw layer, from the stream that carries all of a platform's
+/// spend (Google: campaign level, which includes Performance Max; others: ad level).
+pub fn raw_totals(project: &Path, platform: &str) -> Vec<(String, String, i64, i64, Decimal, Decimal, Decimal)> {
+    let stream = if platform == "google_ads" { "campaign_daily" } else { "ad_daily" };
+    let rows = query(
+        project,
+        &format!(
+            "SELECT account_id, CAST(date AS VARCHAR), sum(impressions), sum(clicks), CAST(sum(spend) AS VARCHAR), \
+             CAST(sum(conversions) AS VARCHAR), CAST(sum(conversion_value) AS VARCHAR) \
+             FROM raw.{platform}__{stream} GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+    );
+    rows.into_iter()
+        .map(|r| {
+            let s = |i: usize| r[i].clone().unwrap();
+            let d = |i: usize| Decimal::from_str(&s(i)).unwrap().normalize();
+            (s(0), s(1), s(2).parse().unwrap(), s(3).parse().unwrap(), d(4), d(5), d(6))
+        })
+        .collect()
+}
+
+/// The raw layer of `platforms` equals the sandbox's truth, account by account and day by day.
+pub fn assert_matches_truth(project: &Path, sandbox: &SandboxProcess, platforms: &[&str]) {
+    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
+    for &platform in platforms {
+        let raw = raw_totals(project, platform);
+        let mut compared = 0;
+        for account in accounts["accounts"][platform].as_array().unwrap() {
+            let id = account["id"].as_str().unwrap();
+            let truth = get_json(&format!(
+                "{}/_sandbox/truth?platform={platform}&account_id={id}&start=2026-05-16&end={TODAY}",
+                sandbox.url
+            ));
+            for day in truth["days"].as_array().unwrap() {
+                let date = day["date"].as_str().unwrap();
+                let d = |k: &str| Decimal::from_str(day[k].as_str().unwrap()).unwrap().normalize();
+                let expected = (
+                    day["impressions"].as_i64().unwrap(),
+                    day["clicks"].as_i64().unwrap(),
+                    d("spend"),
+                    d("conversions"),
+                    d("conversion_value"),
+                );
+                let got = raw.iter().find(|r| r.0 == id && r.1 == date).map(|r| (r.2, r.3, r.4, r.5, r.6)).unwrap_or((
+                    0,
+                    0,
+                    Decimal::ZERO,
+                    Decimal::ZERO,
+                    Decimal::ZERO,
+                ));
+                assert_eq!(
+                    got, expected,
+                    "{platform} account {id} on {date}: (impressions, clicks, spend, conversions, value)"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared >= 90, "{platform}: compared {compared} account-days");
+    }
 }
