@@ -34,7 +34,10 @@ pub mod task;
 
 pub use date_window::{DateWindow, DateWindowError};
 pub use platform::{Platform, UnknownPlatformError};
-pub use platforms::{kind, GoogleAdsOptions, MetaAdsOptions, OptionError, SourceOptions, REGISTRY};
+pub use platforms::{
+    kind, GoogleAdsOptions, GoogleConversionMetric, LinkedInAdsOptions, MetaAdsOptions, OptionError, SourceOptions,
+    TikTokAdsOptions, REGISTRY,
+};
 pub use run_id::RunId;
 pub use source_kind::{
     ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, VersionWatch, ACCESS_TOKEN,

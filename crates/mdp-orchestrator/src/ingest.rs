@@ -148,6 +148,9 @@ impl StepError {
     }
 }
 
+/// The raw daily column naming the conversion definition a row was loaded with.
+pub const CONVERSION_DEFINITION: &str = "_mdp_conversion_definition";
+
 /// The load-metadata columns appended to every raw row.
 fn load_columns(kind: StreamKind) -> Vec<Field> {
     let mut fields = vec![
@@ -158,6 +161,9 @@ fn load_columns(kind: StreamKind) -> Vec<Field> {
         StreamKind::Daily => {
             fields.push(Field::new("_mdp_window_start", DataType::Date32, false));
             fields.push(Field::new("_mdp_window_end", DataType::Date32, false));
+            // What the source counted as a conversion (`SourceOptions::conversion_definition`); NULL in
+            // rows loaded before mdp recorded it. Last, so an older table gains it by ALTER TABLE.
+            fields.push(Field::new(CONVERSION_DEFINITION, DataType::Utf8, true));
         }
         StreamKind::Entity => fields.push(Field::new("_mdp_snapshot_date", DataType::Date32, false)),
     }
@@ -203,6 +209,7 @@ fn with_load_columns(
     run_id: &str,
     extracted_at: i64,
     dates: (NaiveDate, NaiveDate),
+    definition: &str,
 ) -> Result<RecordBatch, StepError> {
     let n = batch.num_rows();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
@@ -212,6 +219,7 @@ fn with_load_columns(
         StreamKind::Daily => {
             columns.push(Arc::new(Date32Array::from(vec![days_since_epoch(dates.0); n])));
             columns.push(Arc::new(Date32Array::from(vec![days_since_epoch(dates.1); n])));
+            columns.push(Arc::new(StringArray::from(vec![definition; n])));
         }
         StreamKind::Entity => columns.push(Arc::new(Date32Array::from(vec![days_since_epoch(dates.0); n]))),
     }
@@ -227,6 +235,7 @@ fn batches_from_pages<T: Send + 'static>(
     run_id: String,
     table: &TableRef,
     dates: (NaiveDate, NaiveDate),
+    definition: String,
 ) -> BatchStream {
     let extracted_at = Utc::now().timestamp_micros();
     let table = table.to_string();
@@ -235,7 +244,7 @@ fn batches_from_pages<T: Send + 'static>(
     let make_batch = move |records: &[T]| {
         to_batch(records)
             .map_err(StepError::Other)
-            .and_then(|b| with_load_columns(b, kind, &run_id, extracted_at, dates))
+            .and_then(|b| with_load_columns(b, kind, &run_id, extracted_at, dates, &definition))
             .map_err(|e| WarehouseError::Load { table: table.clone(), message: e.to_string() })
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel(2);
@@ -435,7 +444,10 @@ impl<'w> Ingest<'w> {
     }
 
     async fn ensure_table(&self, table: &TableRef, kind: StreamKind) -> Result<(), StepError> {
-        self.warehouse.create_table(table, &raw_table_schema(kind)).await?;
+        let added = self.warehouse.create_table(table, &raw_table_schema(kind)).await?;
+        if !added.is_empty() {
+            tracing::info!(%table, columns = %added.join(", "), "raw table made by an older mdp: columns added (NULL in its rows)");
+        }
         Ok(())
     }
 
@@ -458,8 +470,15 @@ impl<'w> Ingest<'w> {
             ],
         )?;
         let (tx_pages, rx_pages) = tokio::sync::mpsc::channel::<Vec<EntityRecord>>(4);
-        let batches =
-            batches_from_pages(rx_pages, entity_batch, StreamKind::Entity, self.run_id.clone(), &table, snapshot);
+        let batches = batches_from_pages(
+            rx_pages,
+            entity_batch,
+            StreamKind::Entity,
+            self.run_id.clone(),
+            &table,
+            snapshot,
+            String::new(),
+        );
         let mut tx = self.warehouse.begin().await?;
         tx.execute(&delete).await?;
         let reader = async move {
@@ -585,6 +604,7 @@ impl<'w> Ingest<'w> {
             self.run_id.clone(),
             &table,
             (window.start(), window.end()),
+            settings.options.conversion_definition(),
         );
         let reader = async move {
             let result = source.read_daily(stream, account, window, &self.ctx, &tx_pages).await;
@@ -653,6 +673,7 @@ mod tests {
             "_mdp_extracted_at",
             "_mdp_window_start",
             "_mdp_window_end",
+            CONVERSION_DEFINITION,
         ] {
             assert!(names.contains(&column), "{column}");
         }

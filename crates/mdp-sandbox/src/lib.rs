@@ -20,6 +20,7 @@
     reason = "handlers return the HTTP answer to send as their error: an axum Response, large by design"
 )]
 
+pub mod conversions;
 pub mod faults;
 pub mod google;
 mod json;
@@ -39,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use mdp_core::Platform;
+use mdp_core::{Platform, SourceOptions};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -100,6 +101,29 @@ impl Sandbox {
         let version = self.version();
         Some(start.iter_days().take_while(|d| *d <= end).map(|d| (d, self.world.truth(account, d, version))).collect())
     }
+
+    /// Exact conversions and conversion value (micros) of an account per day in `start..=end`, as a
+    /// source configured with `options` counts them (its conversion definition).
+    pub fn conversion_truth(
+        &self,
+        account_id: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+        options: &SourceOptions,
+    ) -> Option<Vec<(NaiveDate, i64, i64)>> {
+        let account = self.world.account(options.platform(), account_id)?;
+        let version = self.version();
+        Some(
+            start
+                .iter_days()
+                .take_while(|d| *d <= end)
+                .map(|d| {
+                    let (count, value) = self.world.conversion_truth(account, d, version, options);
+                    (d, count, value)
+                })
+                .collect(),
+        )
+    }
 }
 
 /// The sandbox's HTTP application: every platform's routes plus the control endpoints.
@@ -152,6 +176,9 @@ struct TruthQuery {
     account_id: String,
     start: NaiveDate,
     end: NaiveDate,
+    /// The source's `options:` as a JSON object: conversions are counted by its conversion definition
+    /// (default: the platform's default definition).
+    options: Option<String>,
 }
 
 /// Micros as an exact decimal string with 6 places.
@@ -160,24 +187,45 @@ pub fn micros_to_decimal(micros: i64) -> String {
 }
 
 async fn truth(State(sandbox): State<Arc<Sandbox>>, Query(q): Query<TruthQuery>) -> Response {
-    let Some(days) = sandbox.truth(q.platform, &q.account_id, q.start, q.end) else {
+    let options = match q.options.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+        None => SourceOptions::defaults(q.platform),
+        Some(Ok(serde_json::Value::Object(map))) => match SourceOptions::parse(q.platform, map) {
+            Ok(options) => options,
+            Err(errors) => {
+                let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                return (StatusCode::BAD_REQUEST, messages.join("; ")).into_response();
+            }
+        },
+        Some(_) => return (StatusCode::BAD_REQUEST, "options must be a JSON object").into_response(),
+    };
+    let (Some(days), Some(conversions)) = (
+        sandbox.truth(q.platform, &q.account_id, q.start, q.end),
+        sandbox.conversion_truth(&q.account_id, q.start, q.end, &options),
+    ) else {
         return (StatusCode::NOT_FOUND, format!("no {} account {}", q.platform, q.account_id)).into_response();
     };
     let days: Vec<_> = days
         .into_iter()
-        .map(|(date, m)| {
+        .zip(conversions)
+        .map(|((date, m), (_, conversions, value))| {
             json!({
                 "date": date.to_string(),
                 "impressions": m.impressions,
                 "clicks": m.clicks,
                 "spend": micros_to_decimal(m.spend_micros),
-                "conversions": micros_to_decimal(m.conversions_micros),
-                "conversion_value": micros_to_decimal(m.conversion_value_micros),
+                "conversions": micros_to_decimal(conversions),
+                "conversion_value": micros_to_decimal(value),
             })
         })
         .collect();
-    Json(json!({"platform": q.platform, "account_id": q.account_id, "version": sandbox.version(), "days": days}))
-        .into_response()
+    Json(json!({
+        "platform": q.platform,
+        "account_id": q.account_id,
+        "version": sandbox.version(),
+        "conversion_definition": options.conversion_definition(),
+        "days": days,
+    }))
+    .into_response()
 }
 
 async fn restate(State(sandbox): State<Arc<Sandbox>>) -> Json<serde_json::Value> {

@@ -280,24 +280,23 @@ async fn report(
         }
     }
     let invalid = metrics.iter().find(|m| {
-        !matches!(
-            m.as_str(),
-            "spend"
-                | "impressions"
-                | "clicks"
-                | "conversion"
-                | "total_purchase_value"
-                | "video_play_actions"
-                | "likes"
-                | "comments"
-                | "shares"
-                | "campaign_id"
-                | "campaign_name"
-                | "adgroup_id"
-                | "adgroup_name"
-                | "ad_name"
-                | "currency"
-        )
+        crate::conversions::tiktok_metric(&Default::default(), m).is_none()
+            && !matches!(
+                m.as_str(),
+                "spend"
+                    | "impressions"
+                    | "clicks"
+                    | "video_play_actions"
+                    | "likes"
+                    | "comments"
+                    | "shares"
+                    | "campaign_id"
+                    | "campaign_name"
+                    | "adgroup_id"
+                    | "adgroup_name"
+                    | "ad_name"
+                    | "currency"
+            )
     });
     // Rows are counted for page_info, but only the requested page is rendered.
     let (first, last) = ((page - 1) * size, page * size);
@@ -336,8 +335,10 @@ async fn report(
                     "spend" => money(m.spend_micros, account.currency).into(),
                     "impressions" => m.impressions.to_string().into(),
                     "clicks" => m.clicks.to_string().into(),
-                    "conversion" => crate::micros_to_decimal(m.conversions_micros).into(),
-                    "total_purchase_value" => money(m.conversion_value_micros, account.currency).into(),
+                    "total_purchase_value" | "total_complete_payment_rate" | "total_sales_lead_value" => {
+                        let value = crate::conversions::tiktok_metric(&m, metric).unwrap_or_default();
+                        money(value, account.currency).into()
+                    }
                     "video_play_actions" => m.video_views.to_string().into(),
                     "likes" => m.likes.to_string().into(),
                     "comments" => m.comments.to_string().into(),
@@ -347,7 +348,10 @@ async fn report(
                     "adgroup_id" => group.id.as_str().into(),
                     "adgroup_name" => group.name.as_str().into(),
                     "ad_name" => ad.name.as_str().into(),
-                    _ => account.currency.into(), // "currency"; unknown metrics failed above
+                    "currency" => account.currency.into(),
+                    // Conversion counts; unknown metrics failed above.
+                    other => crate::micros_to_decimal(crate::conversions::tiktok_metric(&m, other).unwrap_or_default())
+                        .into(),
                 };
                 json_str(&mut list, &v);
             }

@@ -74,6 +74,14 @@ pub struct Metrics {
     pub conversion_value_micros: i64,
     /// Conversions attributed to views with no click (counted in conversions).
     pub view_through_conversions: i64,
+    /// Click-through conversions attributed late (added by restatements; counted in conversions):
+    /// within 7 days of the click, not within 1.
+    pub late_conversions_micros: i64,
+    /// The value of one conversion of this unit on this day (per unit: a sum of days means nothing).
+    pub price_micros: i64,
+    /// Leads: a secondary conversion action (a form sent), click-through only, not in `conversions`.
+    pub leads: i64,
+    pub lead_value_micros: i64,
     pub video_views: i64,
     pub likes: i64,
     pub comments: i64,
@@ -84,6 +92,7 @@ impl Metrics {
     pub fn is_zero(&self) -> bool {
         *self == Metrics::default()
     }
+    /// Add `other`'s counts and money to these (`price_micros` is per unit and stays as it is).
     pub fn add(&mut self, other: &Metrics) {
         self.impressions += other.impressions;
         self.clicks += other.clicks;
@@ -91,6 +100,9 @@ impl Metrics {
         self.conversions_micros += other.conversions_micros;
         self.conversion_value_micros += other.conversion_value_micros;
         self.view_through_conversions += other.view_through_conversions;
+        self.late_conversions_micros += other.late_conversions_micros;
+        self.leads += other.leads;
+        self.lead_value_micros += other.lead_value_micros;
         self.video_views += other.video_views;
         self.likes += other.likes;
         self.comments += other.comments;
@@ -275,10 +287,15 @@ impl World {
             conversions_micros += 500_000; // data-driven attribution: a fractional conversion
         }
         // Late-attributed conversions appear on the last days when the data version advances.
+        let mut late_conversions_micros = 0;
         if version > 0 && date + Days::new(RESTATED_DAYS) > self.today {
-            conversions_micros += version as i64 * 1_000_000;
+            late_conversions_micros = version as i64 * 1_000_000;
+            conversions_micros += late_conversions_micros;
         }
-        let conversion_value_micros = conversions_micros / 1_000_000 * (4_000 + ((h >> 48) % 6_000) as i64) * unit;
+        let price_micros = (4_000 + ((h >> 48) % 6_000) as i64) * unit;
+        let conversion_value_micros = conversions_micros / 1_000_000 * price_micros;
+        // One click in 40 sends a lead form, worth 5.00 (500 yen) each.
+        let leads = clicks / 40;
         Metrics {
             impressions,
             clicks,
@@ -286,6 +303,10 @@ impl World {
             conversions_micros,
             conversion_value_micros,
             view_through_conversions: view_through,
+            late_conversions_micros,
+            price_micros,
+            leads,
+            lead_value_micros: leads * 500 * unit,
             video_views: impressions / 3,
             likes: clicks / 4,
             comments: clicks / 40,
@@ -323,6 +344,28 @@ impl World {
         let mut total = Metrics::default();
         for unit in self.units(account) {
             total.add(&self.unit_metrics(account, &unit, date, version));
+        }
+        total
+    }
+}
+
+impl World {
+    /// Ground truth of one conversion definition: the exact conversions and conversion value (micros)
+    /// a source configured with `options` must load for one account on one day.
+    pub fn conversion_truth(
+        &self,
+        account: &Account,
+        date: NaiveDate,
+        version: u64,
+        options: &mdp_core::SourceOptions,
+    ) -> (i64, i64) {
+        let mut total = (0, 0);
+        for unit in self.units(account) {
+            let m = self.unit_metrics(account, &unit, date, version);
+            if !m.is_zero() {
+                let (count, value) = crate::conversions::definition_truth(options, &m);
+                total = (total.0 + count, total.1 + value);
+            }
         }
         total
     }

@@ -41,7 +41,7 @@ mod tests {
             accounts: vec![account.clone()],
             credentials: BTreeMap::from([("access_token".to_string(), Credential::new("secret-token"))]),
             token_url: None,
-            options: SourceOptions::LinkedInAds,
+            options: SourceOptions::defaults(PLATFORM),
         };
         let policy = RetryPolicy {
             max_attempts: 2,

@@ -164,15 +164,11 @@ async fn reconciles_with_ground_truth(platform: Platform) {
         let rows = all_spend_rows(source.as_ref(), &account, window, &ctx).await;
         let got = sum_by_day(&rows);
         let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
-        for (day, m) in truth {
+        let options = &source.settings().options;
+        let conversions = sandbox.conversion_truth(account_id, window.start(), window.end(), options).unwrap();
+        for ((day, m), (_, conversions, value)) in truth.into_iter().zip(conversions) {
             let g = got.get(&day).copied().unwrap_or_default();
-            let expected = (
-                m.impressions,
-                m.clicks,
-                micros(m.spend_micros),
-                micros(m.conversions_micros),
-                micros(m.conversion_value_micros),
-            );
+            let expected = (m.impressions, m.clicks, micros(m.spend_micros), micros(conversions), micros(value));
             assert_eq!(
                 g, expected,
                 "{platform} account {account_id} on {day}: (impressions, clicks, spend, conversions, value)"
@@ -254,6 +250,62 @@ async fn reports_hard_failures_clearly(platform: Platform) {
     assert!(!error.to_string().contains(TOKEN), "{platform}: no token in {error}");
 }
 
+/// Definitions other than the default, per platform: each must load exactly its own truth, and differ
+/// from the default on some day (so a connector that ignored the option could not pass).
+fn definitions(platform: Platform) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    match platform {
+        Platform::GoogleAds => vec![json!({"conversion_metric": "all_conversions"})],
+        Platform::MetaAds => vec![
+            json!({"conversion_action_types": ["omni_purchase"], "attribution_windows": ["7d_click", "1d_view"]}),
+            json!({"conversion_action_types": ["offsite_conversion.fb_pixel_purchase"], "attribution_windows": ["1d_click"]}),
+            json!({"conversion_action_types": ["purchase", "lead"], "attribution_windows": ["28d_click"]}),
+            json!({"conversion_action_types": ["offsite_conversion.fb_pixel_lead"]}),
+        ],
+        Platform::TikTokAds => vec![
+            json!({"conversion_metric": "complete_payment", "conversion_value_metric": "total_complete_payment_rate"}),
+            json!({"conversion_metric": "form", "conversion_value_metric": "none"}),
+        ],
+        Platform::LinkedInAds => vec![
+            json!({"conversion_metric": "externalWebsitePostClickConversions", "conversion_value_metric": "none"}),
+            json!({"conversion_metric": "oneClickLeads", "conversion_value_metric": "none"}),
+        ],
+    }
+}
+
+async fn each_conversion_definition_reconciles_with_its_truth(platform: Platform) {
+    let (sandbox, addr) = start_sandbox().await;
+    sandbox.restate(); // late-attributed conversions: outside a 1-day click window
+    let ctx = context();
+    let window = DateWindow::new(today() - Days::new(20), today()).unwrap();
+    let defaults = mdp_sources::SourceOptions::defaults(platform);
+    for written in definitions(platform) {
+        let serde_json::Value::Object(map) = written.clone() else { unreachable!() };
+        let options = mdp_sources::SourceOptions::parse(platform, map).unwrap();
+        let label = options.conversion_definition();
+        let mut settings = settings(platform, addr, &sandbox);
+        settings.options = options.clone();
+        let source = configure(settings).unwrap();
+        let mut differs = false;
+        for account_id in &source.settings().accounts {
+            let account = source.account(account_id, &ctx).await.unwrap();
+            let got = sum_by_day(&all_spend_rows(source.as_ref(), &account, window, &ctx).await);
+            let truth = sandbox.conversion_truth(account_id, window.start(), window.end(), &options).unwrap();
+            let default = sandbox.conversion_truth(account_id, window.start(), window.end(), &defaults).unwrap();
+            for ((day, conversions, value), (_, default_conversions, default_value)) in truth.into_iter().zip(default) {
+                let g = got.get(&day).copied().unwrap_or_default();
+                assert_eq!(
+                    (g.3, g.4),
+                    (micros(conversions), micros(value)),
+                    "{platform} `{label}` account {account_id} on {day}: (conversions, value)"
+                );
+                differs |= (conversions, value) != (default_conversions, default_value);
+            }
+        }
+        assert!(differs, "{platform} `{label}`: the test data tells this definition from the default");
+    }
+}
+
 macro_rules! compliance {
     ($($module:ident => $platform:expr),* $(,)?) => {$(
         mod $module {
@@ -264,6 +316,10 @@ macro_rules! compliance {
             async fn survives_transient_faults() { super::survives_transient_faults($platform).await }
             #[tokio::test]
             async fn reports_hard_failures_clearly() { super::reports_hard_failures_clearly($platform).await }
+            #[tokio::test]
+            async fn each_conversion_definition_reconciles_with_its_truth() {
+                super::each_conversion_definition_reconciles_with_its_truth($platform).await
+            }
         }
     )*};
 }

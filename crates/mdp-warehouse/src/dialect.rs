@@ -6,7 +6,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::error::{Result, WarehouseError};
-use crate::types::{ColumnType, TableSchema};
+use crate::types::{ColumnDef, ColumnType, TableSchema};
 
 /// A table or view, always addressed as schema + name. Both parts are quoted whenever rendered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -161,6 +161,16 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
             parts.push(format!("PRIMARY KEY ({})", self.quote_list(&schema.primary_key)?));
         }
         Ok(format!("CREATE TABLE IF NOT EXISTS {} ({})", self.qualified(table)?, parts.join(", ")))
+    }
+
+    /// Add a nullable `column` to an existing table (rows already there get NULL).
+    fn add_column_sql(&self, table: &TableRef, column: &ColumnDef) -> Result<String> {
+        Ok(format!(
+            "ALTER TABLE {} ADD COLUMN {} {}",
+            self.qualified(table)?,
+            self.quote_identifier(&column.name)?,
+            self.column_type(column.ty)
+        ))
     }
 
     /// `CREATE SCHEMA IF NOT EXISTS`.

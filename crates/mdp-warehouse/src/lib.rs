@@ -196,11 +196,31 @@ pub trait Warehouse: Send + Sync {
         Ok(!self.columns(table).await?.is_empty())
     }
 
-    /// Create `table` (and its schema) from a declared schema, if it does not exist yet.
-    async fn create_table(&self, table: &TableRef, schema: &TableSchema) -> Result<()> {
+    /// Create `table` (and its schema) from a declared schema, if it does not exist yet; a table made
+    /// by an older mdp gets the declared columns it lacks (appended, nullable: its rows hold NULL there).
+    /// Returns the columns added.
+    async fn create_table(&self, table: &TableRef, schema: &TableSchema) -> Result<Vec<String>> {
         let d = self.dialect();
-        let sql = format!("{};\n{}", d.create_schema_sql(&table.schema)?, d.create_table_sql(table, schema)?);
-        self.execute(&sql).await
+        let existing = self.columns(table).await?;
+        if existing.is_empty() {
+            let sql = format!("{};\n{}", d.create_schema_sql(&table.schema)?, d.create_table_sql(table, schema)?);
+            self.execute(&sql).await?;
+            return Ok(Vec::new());
+        }
+        let mut added = Vec::new();
+        for column in &schema.columns {
+            if !existing.iter().any(|known| known.name == column.name) {
+                if !column.nullable {
+                    return Err(WarehouseError::Internal(format!(
+                        "{table} lacks the NOT NULL column {}: a new required column needs a migration",
+                        column.name
+                    )));
+                }
+                self.execute(&d.add_column_sql(table, column)?).await?;
+                added.push(column.name.clone());
+            }
+        }
+        Ok(added)
     }
 
     /// How many rows a table holds and the exact sums of `sum_columns` (in their order, as the

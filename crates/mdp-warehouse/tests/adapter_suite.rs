@@ -117,6 +117,7 @@ adapter_suite!(
     dialect_functions_agree_across_engines,
     metadata_summaries_are_read_by_column_name,
     replace_where_deletes_only_the_window_and_totals_are_exact,
+    a_table_made_by_an_older_version_gains_new_columns_and_keeps_its_rows,
 );
 
 /// An ad-performance-like schema that uses every column type.
@@ -218,6 +219,37 @@ async fn create_numbered(w: &dyn Warehouse, t: &TableRef) {
         ColumnDef::new("spend", ColumnType::Decimal(18, 6)),
     ]);
     w.create_table(t, &schema).await.unwrap();
+}
+
+async fn a_table_made_by_an_older_version_gains_new_columns_and_keeps_its_rows(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let t = h.table("evolving");
+    create_numbered(w, &t).await;
+    w.bulk_load(&t, batch_stream(numbered_batches(3, 3))).await.unwrap();
+    let newer = TableSchema::new(vec![
+        ColumnDef::new("id", ColumnType::Int64),
+        ColumnDef::new("spend", ColumnType::Decimal(18, 6)),
+        ColumnDef::new("definition", ColumnType::Text),
+    ]);
+    assert_eq!(w.create_table(&t, &newer).await.unwrap(), ["definition"]);
+    assert!(w.create_table(&t, &newer).await.unwrap().is_empty(), "once added, nothing more to add");
+    let names: Vec<String> = w.columns(&t).await.unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["id", "spend", "definition"], "appended last, so loads by position still line up");
+    let q = w.dialect().qualified(&t).unwrap();
+    let rows =
+        string_rows(&w.query_all(&format!("SELECT count(*), count(definition) FROM {q}")).await.unwrap()).unwrap();
+    assert_eq!(rows[0], [Some("3".to_string()), Some("0".to_string())], "old rows kept, NULL in the new column");
+    let required = TableSchema::new(vec![
+        ColumnDef::new("id", ColumnType::Int64),
+        ColumnDef::new("spend", ColumnType::Decimal(18, 6)),
+        ColumnDef::new("definition", ColumnType::Text),
+        ColumnDef::new("required", ColumnType::Text).not_null(),
+    ]);
+    let error = w.create_table(&t, &required).await.unwrap_err().to_string();
+    assert!(error.contains("lacks the NOT NULL column required"), "{error}");
+    h.cleanup(w).await;
+    opened.warehouse.close().await.unwrap();
 }
 
 async fn large_results_stream_in_batches(h: Harness) {

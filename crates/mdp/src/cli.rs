@@ -67,7 +67,7 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Recent runs (`mdp runs`), or one run's tasks, timings, errors and logs (`mdp runs show ID`).
     Runs(RunsArgs),
-    /// Run the monitors (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets, API versions) and record their results.
+    /// Run the monitors (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets, API versions, conversion definitions) and record their results.
     Check(CheckArgs),
     /// Serve the web UI (overview, runs, lineage, checks, KPI dashboard), its API and Prometheus /metrics.
     Serve(ServeArgs),

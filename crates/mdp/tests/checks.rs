@@ -195,6 +195,7 @@ fn duckdb_monitors_pass_on_healthy_data_and_catch_each_kind_of_breakage() {
         kinds,
         [
             "api_version",
+            "conversion_definition",
             "freshness",
             "kpi_target",
             "reconciliation",

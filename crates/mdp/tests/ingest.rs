@@ -151,7 +151,7 @@ fn the_demo_ingests_builds_the_marts_reconciles_and_reruns_incrementally() {
                 "KPI row for {platform}:\n{message}"
             );
         }
-        assert!(message.contains("monitors: 61 checks"), "the demo runs every monitor:\n{message}");
+        assert!(message.contains("monitors: 71 checks"), "the demo runs every monitor:\n{message}");
     }
     // The monitors' results are recorded with the demo's runs: fresh data, no schema drift.
     let rows = query(

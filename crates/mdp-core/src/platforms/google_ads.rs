@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
 
 use crate::source_kind::{
     ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
@@ -69,11 +70,19 @@ pub const KIND: SourceKind = SourceKind {
         authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
         lifetimes: "access tokens live 1 hour; refresh tokens until revoked (7 days for apps in testing)",
     }),
-    options: &[OptionSpec {
-        name: "login_customer_id",
-        description: "the manager (MCC) account to act through, e.g. \"123-456-7890\", sent as the \
-                      `login-customer-id` header (default: none, the token's own access)",
-    }],
+    options: &[
+        OptionSpec {
+            name: "login_customer_id",
+            description: "the manager (MCC) account to act through, e.g. \"123-456-7890\", sent as the \
+                          `login-customer-id` header (default: none, the token's own access)",
+        },
+        OptionSpec {
+            name: "conversion_metric",
+            description: "which conversions count: `conversions` (the actions marked primary, Google's \
+                          Conversions column; default) or `all_conversions` (every conversion action, \
+                          secondary ones too), with the matching value column",
+        },
+    ],
     // Google's default click-through conversion window is 30 days: conversions keep arriving that long.
     default_lookback_days: 30,
     // Google sunsets a version about a year after its release. v23–v26 have no announced date yet
@@ -126,6 +135,35 @@ pub const KIND: SourceKind = SourceKind {
 pub struct GoogleAdsOptions {
     /// Digits only (`1112223333`), when acting through a manager account.
     pub login_customer_id: Option<String>,
+    /// Which conversion columns are read as conversions and conversion value.
+    pub conversion_metric: GoogleConversionMetric,
+}
+
+/// Google's two conversion columns: the primary actions' (what bidding optimizes and the UI's
+/// "Conversions" shows) or every action's ("All conv.").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GoogleConversionMetric {
+    #[default]
+    Conversions,
+    AllConversions,
+}
+
+impl GoogleConversionMetric {
+    /// The GAQL fields read as (conversions, conversion value).
+    pub fn fields(self) -> (&'static str, &'static str) {
+        match self {
+            GoogleConversionMetric::Conversions => ("metrics.conversions", "metrics.conversions_value"),
+            GoogleConversionMetric::AllConversions => ("metrics.all_conversions", "metrics.all_conversions_value"),
+        }
+    }
+
+    /// The name written in mdp.yml.
+    pub fn name(self) -> &'static str {
+        match self {
+            GoogleConversionMetric::Conversions => "conversions",
+            GoogleConversionMetric::AllConversions => "all_conversions",
+        }
+    }
 }
 
 impl GoogleAdsOptions {
@@ -135,6 +173,22 @@ impl GoogleAdsOptions {
                 self.login_customer_id = match value.deserialize_any(IdText).map_err(|e| e.to_string())? {
                     Some(raw) => Some(customer_id(&raw)?),
                     None => None,
+                };
+                Ok(())
+            }
+            "conversion_metric" => {
+                self.conversion_metric = match Option::<String>::deserialize(value)
+                    .map_err(|e| format!("expected conversions or all_conversions ({e})"))?
+                    .as_deref()
+                    .map(str::trim)
+                {
+                    None | Some("conversions") => GoogleConversionMetric::Conversions,
+                    Some("all_conversions") => GoogleConversionMetric::AllConversions,
+                    Some(other) => {
+                        return Err(format!(
+                            "expected conversions (primary actions) or all_conversions (every action), not {other:?}"
+                        ))
+                    }
                 };
                 Ok(())
             }

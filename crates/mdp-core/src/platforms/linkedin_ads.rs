@@ -1,7 +1,9 @@
 //! LinkedIn Marketing API: `/rest/…` finders and `adAnalytics`.
 
+use serde::{Deserialize, Deserializer};
+
 use crate::source_kind::{
-    ApiVersion, CredentialSpec, OAuthSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+    ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
 };
 use crate::Platform;
 
@@ -54,7 +56,19 @@ pub const KIND: SourceKind = SourceKind {
         lifetimes: "access tokens live 60 days; refresh tokens 365 days from consent (programmatic refresh is \
                     granted to approved Marketing API apps)",
     }),
-    options: &[],
+    options: &[
+        OptionSpec {
+            name: "conversion_metric",
+            description: "the adAnalytics field counted as conversions: externalWebsiteConversions (default), \
+                          externalWebsitePostClickConversions, externalWebsitePostViewConversions, oneClickLeads \
+                          or qualifiedLeads",
+        },
+        OptionSpec {
+            name: "conversion_value_metric",
+            description: "conversionValueInLocalCurrency (default; LinkedIn values website conversions only) \
+                          or none",
+        },
+    ],
     default_lookback_days: 30,
     // Sent as the `LinkedIn-Version` header (YYYYMM); each version is served for at least a year. 202603 is
     // the newest whose sunset LinkedIn's versioning page confirms; newer monthly versions work when set.
@@ -70,3 +84,66 @@ pub const KIND: SourceKind = SourceKind {
     docs_url: "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/ads-reporting/ads-reporting",
     streams: STREAMS,
 };
+
+/// The adAnalytics fields a LinkedIn source may count as conversions.
+pub const CONVERSION_METRICS: &[&str] = &[
+    "externalWebsiteConversions",
+    "externalWebsitePostClickConversions",
+    "externalWebsitePostViewConversions",
+    "oneClickLeads",
+    "qualifiedLeads",
+];
+
+/// The `options:` of a LinkedIn source: which adAnalytics fields are conversions and their value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedInAdsOptions {
+    pub conversion_metric: String,
+    /// `None`: the definition has no value (conversion value is 0).
+    pub conversion_value_metric: Option<String>,
+}
+
+impl Default for LinkedInAdsOptions {
+    fn default() -> Self {
+        LinkedInAdsOptions {
+            conversion_metric: "externalWebsiteConversions".to_string(),
+            conversion_value_metric: Some("conversionValueInLocalCurrency".to_string()),
+        }
+    }
+}
+
+impl LinkedInAdsOptions {
+    pub(crate) fn set<'de, V: Deserializer<'de>>(&mut self, key: &str, value: V) -> Result<(), String> {
+        let name = Option::<String>::deserialize(value)
+            .map_err(|e| format!("expected an adAnalytics field name such as oneClickLeads ({e})"))?;
+        let name = name.as_deref().map(str::trim);
+        match key {
+            "conversion_metric" => {
+                self.conversion_metric = match name {
+                    None => LinkedInAdsOptions::default().conversion_metric,
+                    Some(field) if CONVERSION_METRICS.contains(&field) => field.to_string(),
+                    Some(field) => {
+                        return Err(format!(
+                            "{field:?} is not a conversion field; use one of {}",
+                            CONVERSION_METRICS.join(", ")
+                        ))
+                    }
+                };
+                Ok(())
+            }
+            "conversion_value_metric" => {
+                self.conversion_value_metric = match name {
+                    None => LinkedInAdsOptions::default().conversion_value_metric,
+                    Some("none") => None,
+                    Some("conversionValueInLocalCurrency") => Some("conversionValueInLocalCurrency".to_string()),
+                    Some(field) => {
+                        return Err(format!(
+                            "{field:?}: LinkedIn's only value field is conversionValueInLocalCurrency (or none)"
+                        ))
+                    }
+                };
+                Ok(())
+            }
+            other => Err(format!("linkedin_ads has no option '{other}'")),
+        }
+    }
+}

@@ -31,6 +31,9 @@ pub const DEFAULT_CONVERSION_ACTION_TYPES: &[&str] = &[
     "offsite_conversion.fb_pixel_custom",
 ];
 
+/// The attribution windows Meta still returns per action (7d_view and 28d_view ended on 2026-01-12).
+pub const ATTRIBUTION_WINDOWS: &[&str] = &["1d_click", "7d_click", "28d_click", "1d_view", "1d_ev"];
+
 /// Where Meta lists each version's Marketing API expiry.
 const CHANGELOG: &str = "https://developers.facebook.com/docs/marketing-api/marketing-api-changelog/versions";
 
@@ -50,6 +53,12 @@ pub const KIND: SourceKind = SourceKind {
             name: "conversion_action_types",
             description: "the action types whose `actions` / `action_values` count as conversions, a list such as \
                           [offsite_conversion.fb_pixel_purchase] (default: Fivetran's five purchase and lead types)",
+        },
+        OptionSpec {
+            name: "attribution_windows",
+            description: "the attribution windows summed into conversions, e.g. [7d_click, 1d_view], sent as \
+                          `action_attribution_windows`: at most one of 1d_click / 7d_click / 28d_click, plus \
+                          1d_view and 1d_ev (default: each ad set's own attribution setting)",
         },
         OptionSpec {
             name: "page_size",
@@ -78,6 +87,9 @@ pub const KIND: SourceKind = SourceKind {
 pub struct MetaAdsOptions {
     /// The action types summed into conversions and conversion value, without duplicates, never empty.
     pub conversion_action_types: Vec<String>,
+    /// The windows whose values are summed (from [`ATTRIBUTION_WINDOWS`], at most one click window);
+    /// empty: each ad set's unified attribution setting (the actions' `value`).
+    pub attribution_windows: Vec<String>,
     /// Rows per page, 1 to [`MAX_PAGE_SIZE`].
     pub page_size: u32,
 }
@@ -86,6 +98,7 @@ impl Default for MetaAdsOptions {
     fn default() -> Self {
         MetaAdsOptions {
             conversion_action_types: DEFAULT_CONVERSION_ACTION_TYPES.iter().map(|t| t.to_string()).collect(),
+            attribution_windows: Vec::new(),
             page_size: MAX_PAGE_SIZE,
         }
     }
@@ -117,6 +130,39 @@ impl MetaAdsOptions {
                         .into());
                 }
                 self.conversion_action_types = types;
+                Ok(())
+            }
+            "attribution_windows" => {
+                let items = Option::<Vec<String>>::deserialize(value)
+                    .map_err(|e| format!("expected a list of windows such as [7d_click, 1d_view] ({e})"))?
+                    .unwrap_or_default();
+                let mut windows: Vec<String> = Vec::new();
+                for item in items {
+                    let window = item.trim();
+                    if matches!(window, "7d_view" | "28d_view") {
+                        return Err(format!(
+                            "Meta stopped returning {window} on 2026-01-12; use 1d_view (or leave the option out \
+                             for each ad set's own setting)"
+                        ));
+                    }
+                    if !ATTRIBUTION_WINDOWS.contains(&window) {
+                        return Err(format!(
+                            "{window:?} is not a window Meta returns; use {}",
+                            ATTRIBUTION_WINDOWS.join(", ")
+                        ));
+                    }
+                    if !windows.iter().any(|known| known == window) {
+                        windows.push(window.to_string());
+                    }
+                }
+                let clicks: Vec<&str> = windows.iter().map(String::as_str).filter(|w| w.ends_with("_click")).collect();
+                if clicks.len() > 1 {
+                    return Err(format!(
+                        "{} overlap (a 1-day click is also a 7-day click): keep one click window",
+                        clicks.join(" and ")
+                    ));
+                }
+                self.attribution_windows = windows;
                 Ok(())
             }
             "page_size" => {

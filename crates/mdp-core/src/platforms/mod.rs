@@ -10,8 +10,10 @@ use std::fmt;
 
 use serde::Deserializer;
 
-pub use google_ads::GoogleAdsOptions;
+pub use google_ads::{GoogleAdsOptions, GoogleConversionMetric};
+pub use linkedin_ads::LinkedInAdsOptions;
 pub use meta_ads::MetaAdsOptions;
+pub use tiktok_ads::TikTokAdsOptions;
 
 use crate::source_kind::SourceKind;
 use crate::Platform;
@@ -34,8 +36,8 @@ pub fn kind(platform: Platform) -> &'static SourceKind {
 pub enum SourceOptions {
     GoogleAds(GoogleAdsOptions),
     MetaAds(MetaAdsOptions),
-    TikTokAds,
-    LinkedInAds,
+    TikTokAds(TikTokAdsOptions),
+    LinkedInAds(LinkedInAdsOptions),
 }
 
 /// One `options:` key that cannot be used, and why.
@@ -58,8 +60,8 @@ impl SourceOptions {
         match platform {
             Platform::GoogleAds => SourceOptions::GoogleAds(GoogleAdsOptions::default()),
             Platform::MetaAds => SourceOptions::MetaAds(MetaAdsOptions::default()),
-            Platform::TikTokAds => SourceOptions::TikTokAds,
-            Platform::LinkedInAds => SourceOptions::LinkedInAds,
+            Platform::TikTokAds => SourceOptions::TikTokAds(TikTokAdsOptions::default()),
+            Platform::LinkedInAds => SourceOptions::LinkedInAds(LinkedInAdsOptions::default()),
         }
     }
 
@@ -67,8 +69,8 @@ impl SourceOptions {
         match self {
             SourceOptions::GoogleAds(_) => Platform::GoogleAds,
             SourceOptions::MetaAds(_) => Platform::MetaAds,
-            SourceOptions::TikTokAds => Platform::TikTokAds,
-            SourceOptions::LinkedInAds => Platform::LinkedInAds,
+            SourceOptions::TikTokAds(_) => Platform::TikTokAds,
+            SourceOptions::LinkedInAds(_) => Platform::LinkedInAds,
         }
     }
 
@@ -89,7 +91,8 @@ impl SourceOptions {
                 match &mut options {
                     SourceOptions::GoogleAds(google) => google.set(&key, value),
                     SourceOptions::MetaAds(meta) => meta.set(&key, value),
-                    SourceOptions::TikTokAds | SourceOptions::LinkedInAds => Err(unknown_option(kind, &key)),
+                    SourceOptions::TikTokAds(tiktok) => tiktok.set(&key, value),
+                    SourceOptions::LinkedInAds(linkedin) => linkedin.set(&key, value),
                 }
             };
             if let Err(message) = result {
@@ -114,6 +117,56 @@ impl SourceOptions {
         match self {
             SourceOptions::MetaAds(options) => Some(options),
             _ => None,
+        }
+    }
+
+    pub fn tiktok_ads(&self) -> Option<&TikTokAdsOptions> {
+        match self {
+            SourceOptions::TikTokAds(options) => Some(options),
+            _ => None,
+        }
+    }
+
+    pub fn linkedin_ads(&self) -> Option<&LinkedInAdsOptions> {
+        match self {
+            SourceOptions::LinkedInAds(options) => Some(options),
+            _ => None,
+        }
+    }
+
+    /// What this source counts as a conversion and its value, in the platform's own field names: the
+    /// label written on every raw row (`conversion_definition`), so a mart can say which definition
+    /// produced a number and a change of definition is seen (and backfilled) rather than mixed in.
+    ///
+    /// `metrics.conversions / metrics.conversions_value` (Google), `actions[omni_purchase] @ 7d_click+1d_view`
+    /// (Meta; `@ ad set setting` without windows), `complete_payment / total_complete_payment_rate`
+    /// (TikTok), `oneClickLeads / none` (LinkedIn).
+    pub fn conversion_definition(&self) -> String {
+        match self {
+            SourceOptions::GoogleAds(google) => {
+                let (count, value) = google.conversion_metric.fields();
+                format!("{count} / {value}")
+            }
+            SourceOptions::MetaAds(meta) => {
+                let windows = if meta.attribution_windows.is_empty() {
+                    "ad set setting".to_string()
+                } else {
+                    meta.attribution_windows.join("+")
+                };
+                format!("actions[{}] @ {windows}", meta.conversion_action_types.join(","))
+            }
+            SourceOptions::TikTokAds(tiktok) => {
+                format!(
+                    "{} / {}",
+                    tiktok.conversion_metric,
+                    tiktok.conversion_value_metric.as_deref().unwrap_or("none")
+                )
+            }
+            SourceOptions::LinkedInAds(linkedin) => format!(
+                "{} / {}",
+                linkedin.conversion_metric,
+                linkedin.conversion_value_metric.as_deref().unwrap_or("none")
+            ),
         }
     }
 }
@@ -298,6 +351,69 @@ mod tests {
         let google = parse(Platform::GoogleAds, json!({"login_customer_id": "act_1"})).unwrap_err();
         assert!(google[0].message.contains("10 digits like 123-456-7890"), "{}", google[0]);
         let tiktok = parse(Platform::TikTokAds, json!({"page_size": 10})).unwrap_err();
-        assert_eq!(tiktok[0].to_string(), "options.page_size: tiktok_ads takes no options; remove `page_size`");
+        assert!(
+            tiktok[0].to_string().starts_with("options.page_size: tiktok_ads has no option 'page_size'"),
+            "{}",
+            tiktok[0]
+        );
+    }
+
+    #[test]
+    fn each_platform_has_a_default_conversion_definition_and_says_which_it_uses() {
+        let label = |platform, options| parse(platform, options).unwrap().conversion_definition();
+        assert_eq!(label(Platform::GoogleAds, json!({})), "metrics.conversions / metrics.conversions_value");
+        assert_eq!(
+            label(Platform::GoogleAds, json!({"conversion_metric": "all_conversions"})),
+            "metrics.all_conversions / metrics.all_conversions_value"
+        );
+        assert!(label(Platform::MetaAds, json!({})).ends_with("offsite_conversion.fb_pixel_custom] @ ad set setting"));
+        assert_eq!(
+            label(
+                Platform::MetaAds,
+                json!({"conversion_action_types": ["omni_purchase"], "attribution_windows": ["7d_click", "1d_view"]})
+            ),
+            "actions[omni_purchase] @ 7d_click+1d_view"
+        );
+        assert_eq!(label(Platform::TikTokAds, json!({})), "conversion / total_purchase_value");
+        assert_eq!(
+            label(Platform::TikTokAds, json!({"conversion_metric": "form", "conversion_value_metric": "none"})),
+            "form / none"
+        );
+        assert_eq!(
+            label(Platform::LinkedInAds, json!({})),
+            "externalWebsiteConversions / conversionValueInLocalCurrency"
+        );
+        assert_eq!(
+            label(
+                Platform::LinkedInAds,
+                json!({"conversion_metric": "oneClickLeads", "conversion_value_metric": "none"})
+            ),
+            "oneClickLeads / none"
+        );
+    }
+
+    #[test]
+    fn conversion_definitions_that_cannot_be_served_are_refused_with_the_way_out() {
+        let message = |platform, options| parse(platform, options).unwrap_err()[0].message.clone();
+        let google = message(Platform::GoogleAds, json!({"conversion_metric": "conversion_value"}));
+        assert!(google.contains("expected conversions (primary actions) or all_conversions"), "{google}");
+        let overlap = message(Platform::MetaAds, json!({"attribution_windows": ["1d_click", "7d_click"]}));
+        assert!(overlap.contains("1d_click and 7d_click overlap"), "{overlap}");
+        let ended = message(Platform::MetaAds, json!({"attribution_windows": ["7d_view"]}));
+        assert!(ended.contains("stopped returning 7d_view on 2026-01-12; use 1d_view"), "{ended}");
+        let tiktok = message(Platform::TikTokAds, json!({"conversion_metric": "spend"}));
+        assert!(tiktok.contains("\"spend\" is not one of the metrics mdp reads here: conversion,"), "{tiktok}");
+        let value = message(Platform::TikTokAds, json!({"conversion_value_metric": "totalPurchaseValue"}));
+        assert!(value.contains("total_purchase_value, total_complete_payment_rate"), "{value}");
+        let linkedin = message(Platform::LinkedInAds, json!({"conversion_metric": "conversions"}));
+        assert!(linkedin.contains("use one of externalWebsiteConversions"), "{linkedin}");
+        let value = message(Platform::LinkedInAds, json!({"conversion_value_metric": "costInUsd"}));
+        assert!(value.contains("only value field is conversionValueInLocalCurrency"), "{value}");
+        // A window list that is repeated or null means what it says.
+        let meta =
+            parse(Platform::MetaAds, json!({"attribution_windows": ["1d_view", "28d_click", "1d_view"]})).unwrap();
+        assert_eq!(meta.meta_ads().unwrap().attribution_windows, ["1d_view", "28d_click"]);
+        let unset = parse(Platform::MetaAds, json!({"attribution_windows": null})).unwrap();
+        assert_eq!(unset, SourceOptions::defaults(Platform::MetaAds));
     }
 }

@@ -6,7 +6,9 @@
 
 {#- A daily performance stream in the common vocabulary. The connector has already made the typed
     columns exact: Google's micros divided, Meta's conversions summed over the configured action
-    types, LinkedIn's creative → campaign → campaign group mapped to ad → ad group → campaign. -#}
+    types, LinkedIn's creative → campaign → campaign group mapped to ad → ad group → campaign.
+    `conversion_definition` says what the source counted as a conversion when the row was loaded
+    (its options, in the platform's field names); NULL for rows loaded before mdp recorded it. -#}
 {% macro mdp_stage_performance(platform, stream) -%}
 {%- for name in var('mdp_sources', {}).get(platform, []) %}
 {% if not loop.first %}union all
@@ -28,6 +30,7 @@ select
     cast(likes as bigint) as likes,
     cast(comments as bigint) as comments,
     cast(shares as bigint) as shares,
+    cast(_mdp_conversion_definition as {{ dbt.type_string() }}) as conversion_definition,
     _mdp_extracted_at as loaded_at
 from {{ source('mdp_raw', name ~ '__' ~ stream) }}
 {%- endfor %}

@@ -52,6 +52,7 @@ mod tests {
             name: name.into(),
             platform: platform.into(),
             api_version: api_version.into(),
+            conversion_definition: String::new(),
             accounts: vec!["1".into()],
             streams: Vec::new(),
             accounts_table: None,

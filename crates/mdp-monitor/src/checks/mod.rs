@@ -1,6 +1,7 @@
 //! The monitors of `mdp check`, one module each: [`freshness`], [`volume`], [`spend`] (spend
 //! anomalies and zero-spend days), [`schema_drift`], [`kpi`], [`api_version`] (the platforms' announced
-//! sunsets, no query); and [`transform_tests`], which turns the
+//! sunsets, no query), [`conversion_definition`] (history loaded with another conversion definition);
+//! and [`transform_tests`], which turns the
 //! transform's schema and reconciliation tests into results of the same shape.
 //!
 //! Each monitor renders its statements with pure `*_sql(dialect, …)` functions through the
@@ -17,6 +18,7 @@
 //! `check_results` with the run id, where the alerts and the web UI read them.
 
 pub mod api_version;
+pub mod conversion_definition;
 pub mod freshness;
 #[cfg(test)]
 mod golden;
@@ -47,6 +49,8 @@ pub enum CheckKind {
     KpiTarget,
     /// Whether a source's API version is served, and for how long (the platform's announced sunset).
     ApiVersion,
+    /// Whether a stream's history was loaded with the source's current conversion definition.
+    ConversionDefinition,
     /// A schema (or singular) test of the transform project.
     Test,
     /// One of the marketing package's reconciliation tests (marts against the raw layer).
@@ -55,7 +59,7 @@ pub enum CheckKind {
 
 impl CheckKind {
     /// Every monitor `mdp check` runs (tests come from `mdp build` / `mdp test` / `mdp pipeline`).
-    pub const MONITORS: [CheckKind; 7] = [
+    pub const MONITORS: [CheckKind; 8] = [
         CheckKind::Freshness,
         CheckKind::Volume,
         CheckKind::SpendAnomaly,
@@ -63,6 +67,7 @@ impl CheckKind {
         CheckKind::SchemaDrift,
         CheckKind::KpiTarget,
         CheckKind::ApiVersion,
+        CheckKind::ConversionDefinition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +79,7 @@ impl CheckKind {
             CheckKind::SchemaDrift => "schema_drift",
             CheckKind::KpiTarget => "kpi_target",
             CheckKind::ApiVersion => "api_version",
+            CheckKind::ConversionDefinition => "conversion_definition",
             CheckKind::Test => "test",
             CheckKind::Reconciliation => "reconciliation",
         }
@@ -221,6 +227,8 @@ pub struct SourceInfo {
     pub platform: String,
     /// The API version the source requests (`api_version`, or the platform's default).
     pub api_version: String,
+    /// What the source counts as a conversion (`SourceOptions::conversion_definition`).
+    pub conversion_definition: String,
     pub accounts: Vec<String>,
     pub streams: Vec<StreamInfo>,
     /// The `accounts` snapshot table (account time zones), if the source has one.
@@ -311,9 +319,10 @@ pub async fn run_checks(
         when(filter.wants_kind(CheckKind::SchemaDrift) && c.schema_drift.enabled, schema_drift::run(warehouse, ctx)),
         when(filter.wants_kind(CheckKind::KpiTarget), kpi::run(warehouse, ctx)),
         when(filter.wants_kind(CheckKind::ApiVersion), async { api_version::run(ctx) }),
+        when(filter.wants_kind(CheckKind::ConversionDefinition), conversion_definition::run(warehouse, ctx)),
     );
     let mut out = Vec::new();
-    for part in [results.0, results.1, results.2, results.3, results.4, results.5, results.6] {
+    for part in [results.0, results.1, results.2, results.3, results.4, results.5, results.6, results.7] {
         out.extend(part);
     }
     out.retain(|o| filter.wants(o));

@@ -122,9 +122,14 @@ fn is_keyword(tok: Option<&Tok>, keyword: &str) -> bool {
 fn metric_known(name: &str, version: &str) -> Result<(), &'static str> {
     let major: u32 = version.trim_start_matches('v').parse().unwrap_or(0);
     match name {
-        "impressions" | "clicks" | "cost_micros" | "conversions" | "conversions_value" | "view_through_conversions" => {
-            Ok(())
-        }
+        "impressions"
+        | "clicks"
+        | "cost_micros"
+        | "conversions"
+        | "conversions_value"
+        | "all_conversions"
+        | "all_conversions_value"
+        | "view_through_conversions" => Ok(()),
         "video_views" if major < 22 => Ok(()),
         "video_trueview_views" if major >= 22 => Ok(()),
         _ => Err("UNRECOGNIZED_FIELD"),

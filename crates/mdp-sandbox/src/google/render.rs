@@ -3,7 +3,10 @@
 
 use chrono::{Days, NaiveDate};
 
+use mdp_core::GoogleConversionMetric;
+
 use super::gaql::{Query, Resource};
+use crate::conversions::google_conversions;
 use crate::json::{json_int, json_key, json_str};
 use crate::world::{Account, Ad, AdGroup, Campaign, Metrics, Status, HISTORY_DAYS};
 use crate::Sandbox;
@@ -127,6 +130,8 @@ fn write_field(buf: &mut Vec<u8>, row: &Row<'_>, field: &str) -> bool {
         "metrics.cost_micros" => int64(buf, m.spend_micros),
         "metrics.conversions" => double(buf, m.conversions_micros),
         "metrics.conversions_value" => double(buf, m.conversion_value_micros),
+        "metrics.all_conversions" => double(buf, google_conversions(m, GoogleConversionMetric::AllConversions).0),
+        "metrics.all_conversions_value" => double(buf, google_conversions(m, GoogleConversionMetric::AllConversions).1),
         "metrics.view_through_conversions" => int64(buf, m.view_through_conversions),
         "metrics.video_views" | "metrics.video_trueview_views" => int64(buf, m.video_views),
         _ => false,

@@ -87,7 +87,6 @@ pub(super) async fn analytics(
 /// Write one metric of one creative-day, as LinkedIn renders it (counts as JSON integers, money as
 /// strings); `false`: not a metric the sandbox serves.
 fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> bool {
-    let conversions = m.conversions_micros / 1_000_000; // whole conversions on LinkedIn
     let n = match name {
         "impressions" => m.impressions,
         "clicks" | "landingPageClicks" => m.clicks,
@@ -103,10 +102,11 @@ fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> b
             json_str(buf, &crate::micros_to_decimal(m.conversion_value_micros));
             return true;
         }
-        "externalWebsiteConversions" => conversions,
-        "externalWebsitePostClickConversions" => conversions - m.view_through_conversions,
-        "externalWebsitePostViewConversions" => m.view_through_conversions,
-        "oneClickLeads" | "oneClickLeadFormOpens" | "actionClicks" | "otherEngagements" => 0,
+        conversion if crate::conversions::linkedin_metric(m, conversion).is_some() => {
+            crate::conversions::linkedin_metric(m, conversion).unwrap_or_default()
+        }
+        "oneClickLeadFormOpens" => m.leads * 3,
+        "actionClicks" | "otherEngagements" => 0,
         "videoViews" | "videoStarts" => m.video_views,
         "videoCompletions" => m.video_views / 4,
         "likes" | "reactions" => m.likes,

@@ -13,9 +13,11 @@ use super::{
     ad_effective_status, bad_param, error, fields, money, status_list, EFFECTIVE_STATUSES, INSIGHTS_FIELDS,
     MAX_MONTHS_BACK, MAX_QUERY_CELLS,
 };
+use crate::conversions::{meta_action, META_LEAD_TYPES, META_PURCHASE_TYPES};
 use crate::json::{json_int, json_key, json_str};
 use crate::world::{Account, Metrics, Unit};
 use crate::Sandbox;
+use mdp_core::platforms::meta_ads::ATTRIBUTION_WINDOWS;
 
 /// One page of an insights query: only the page's rows (and one more, to know whether there is a next
 /// page) are computed and rendered; an `after` cursor this sandbox wrote says at which (day, ad) the
@@ -55,7 +57,7 @@ pub(super) fn insights_page(
                 if index > start {
                     data.push(b',');
                 }
-                insights_row(&mut data, account, unit, day, &m, &query.fields);
+                insights_row(&mut data, account, unit, day, &m, &query.fields, &query.windows);
             }
             index += 1;
         }
@@ -71,6 +73,8 @@ struct InsightsQuery<'a> {
     until: NaiveDate,
     units: Vec<Unit<'a>>,
     fields: Vec<String>,
+    /// `action_attribution_windows`: each action also carries its value in these windows.
+    windows: Vec<String>,
     print: u64,
 }
 
@@ -100,6 +104,7 @@ fn insights_query<'a>(
         }
     }
     let fields = fields(params, INSIGHTS_FIELDS, "AdsInsights")?;
+    let windows = attribution_windows(param("action_attribution_windows"))?;
     let raw_range =
         param("time_range").ok_or_else(|| bad_param("The sandbox needs a time_range (JSON with since and until)"))?;
     let range: Value =
@@ -160,6 +165,7 @@ fn insights_query<'a>(
         raw_range,
         param("filtering").unwrap_or(""),
         param("level").unwrap_or(""),
+        param("action_attribution_windows").unwrap_or(""),
     ]);
     // A field named twice is one key of the row; the dates are always written, last.
     let mut once: Vec<String> = Vec::new();
@@ -168,34 +174,70 @@ fn insights_query<'a>(
             once.push(f);
         }
     }
-    Ok(InsightsQuery { since, until, units, fields: once, print })
+    Ok(InsightsQuery { since, until, units, fields: once, windows, print })
 }
 
-/// Write an array of `{"action_type", "value"}` objects.
-fn write_actions(buf: &mut Vec<u8>, list: &[(&str, String)]) {
+/// `action_attribution_windows`: a JSON array of windows. `default` is the ad set's setting (the
+/// entries' `value`); 7d_view and 28d_view are accepted but, since 2026-01-12, no longer returned.
+fn attribution_windows(raw: Option<&str>) -> Result<Vec<String>, Response> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let list: Vec<String> = serde_json::from_str(raw)
+        .map_err(|_| bad_param("param action_attribution_windows must be a JSON array of strings"))?;
+    let mut windows = Vec::new();
+    for window in list {
+        match window.as_str() {
+            "default" | "7d_view" | "28d_view" => {}
+            known if ATTRIBUTION_WINDOWS.contains(&known) => windows.push(window),
+            other => {
+                return Err(bad_param(&format!(
+                    "Param action_attribution_windows[{other}] must be one of {{1d_view, 7d_view, 28d_view, 1d_click, \
+                     7d_click, 28d_click, 1d_ev, dda, default}}"
+                )))
+            }
+        }
+    }
+    Ok(windows)
+}
+
+/// One entry of `actions` / `action_values`: its type, its value under each ad set's own attribution
+/// setting, and its value in each requested window (zero windows are left out, as Meta does).
+struct Action {
+    action_type: &'static str,
+    value: String,
+    windows: Vec<(&'static str, String)>,
+}
+
+/// Write an array of `{"action_type", "value", <window>...}` objects.
+fn write_actions(buf: &mut Vec<u8>, list: &[Action]) {
     buf.push(b'[');
-    for (i, (action_type, value)) in list.iter().enumerate() {
+    for (i, action) in list.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
         }
         buf.extend_from_slice(b"{\"action_type\":");
-        json_str(buf, action_type);
+        json_str(buf, action.action_type);
         buf.extend_from_slice(b",\"value\":");
-        json_str(buf, value);
+        json_str(buf, &action.value);
+        for (window, value) in &action.windows {
+            buf.push(b',');
+            json_key(buf, window);
+            json_str(buf, value);
+        }
         buf.push(b'}');
     }
     buf.push(b']');
 }
 
-/// The `actions` of a row: conversions under three overlapping types (a pixel purchase is also a
-/// `purchase` and an `omni_purchase`), plus engagement actions that are not conversions.
-fn actions(m: &Metrics) -> Vec<(&'static str, String)> {
+/// The `actions` of a row: purchases under three overlapping types (a pixel purchase is also a
+/// `purchase` and an `omni_purchase`), leads under two, each with its requested attribution windows,
+/// plus engagement actions that are not conversions.
+fn actions(m: &Metrics, windows: &[String]) -> Vec<Action> {
     let link_clicks = link_clicks(m);
     let engagement = m.likes + m.comments + m.shares + link_clicks;
     let mut out = Vec::new();
-    let count = |out: &mut Vec<(&'static str, String)>, t: &'static str, n: i64| {
+    let count = |out: &mut Vec<Action>, action_type: &'static str, n: i64| {
         if n > 0 {
-            out.push((t, n.to_string()));
+            out.push(Action { action_type, value: n.to_string(), windows: Vec::new() });
         }
     };
     count(&mut out, "comment", m.comments);
@@ -206,13 +248,34 @@ fn actions(m: &Metrics) -> Vec<(&'static str, String)> {
     count(&mut out, "post_engagement", engagement + m.video_views);
     count(&mut out, "page_engagement", engagement + m.video_views);
     count(&mut out, "landing_page_view", link_clicks * 9 / 10);
-    if m.conversions_micros > 0 {
-        let n = crate::micros_to_decimal(m.conversions_micros);
-        out.push(("offsite_conversion.fb_pixel_purchase", n.clone()));
-        out.push(("omni_purchase", n.clone()));
-        out.push(("purchase", n));
-    }
+    conversions(&mut out, m, windows, |(count, _)| count.to_string(), |_| true);
     out
+}
+
+/// The conversion entries (purchases, then leads) of `actions` (`render` picks the count) or of
+/// `action_values` (the value, in the account's currency).
+fn conversions(
+    out: &mut Vec<Action>,
+    m: &Metrics,
+    windows: &[String],
+    render: impl Fn((i64, i64)) -> String,
+    keep: impl Fn((i64, i64)) -> bool,
+) {
+    for &action_type in META_PURCHASE_TYPES.iter().chain(META_LEAD_TYPES) {
+        let default = meta_action(m, action_type, None);
+        if default.0 == 0 || !keep(default) {
+            continue;
+        }
+        let windows = windows
+            .iter()
+            .filter_map(|window| {
+                let name = ATTRIBUTION_WINDOWS.iter().find(|w| **w == window.as_str())?;
+                let counted = meta_action(m, action_type, Some(name));
+                (counted.0 > 0).then(|| (*name, render(counted)))
+            })
+            .collect();
+        out.push(Action { action_type, value: render(default), windows });
+    }
 }
 
 fn link_clicks(m: &Metrics) -> i64 {
@@ -234,7 +297,15 @@ fn fmt_str(buf: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
 }
 
 /// Write one insights row; `fields` are unique and hold no dates.
-fn insights_row(buf: &mut Vec<u8>, account: &Account, unit: &Unit<'_>, day: NaiveDate, m: &Metrics, fields: &[String]) {
+fn insights_row(
+    buf: &mut Vec<u8>,
+    account: &Account,
+    unit: &Unit<'_>,
+    day: NaiveDate,
+    m: &Metrics,
+    fields: &[String],
+    windows: &[String],
+) {
     let (group, ad) = (unit.ad_group.expect("ad units"), unit.ad.expect("ad units"));
     let reach = (m.impressions * 4 / 5).max(1);
     buf.push(b'{');
@@ -261,7 +332,7 @@ fn insights_row(buf: &mut Vec<u8>, account: &Account, unit: &Unit<'_>, day: Naiv
             "cpc" if m.clicks > 0 => fmt_str(buf, format_args!("{:.6}", m.spend_micros as f64 / 1e6 / m.clicks as f64)),
             "ctr" => fmt_str(buf, format_args!("{:.6}", m.clicks as f64 * 100.0 / m.impressions.max(1) as f64)),
             "actions" => {
-                let a = actions(m);
+                let a = actions(m, windows);
                 if a.is_empty() {
                     buf.truncate(mark);
                     continue;
@@ -269,26 +340,29 @@ fn insights_row(buf: &mut Vec<u8>, account: &Account, unit: &Unit<'_>, day: Naiv
                 write_actions(buf, &a);
             }
             "action_values" => {
-                if m.conversion_value_micros == 0 {
+                let mut values = Vec::new();
+                conversions(
+                    &mut values,
+                    m,
+                    windows,
+                    |(_, value)| money(value, account.currency),
+                    |(_, value)| value > 0,
+                );
+                if values.is_empty() {
                     buf.truncate(mark);
                     continue;
                 }
-                let v = money(m.conversion_value_micros, account.currency);
-                write_actions(
-                    buf,
-                    &[
-                        ("offsite_conversion.fb_pixel_purchase", v.clone()),
-                        ("omni_purchase", v.clone()),
-                        ("purchase", v),
-                    ],
-                );
+                write_actions(buf, &values);
             }
             "video_play_actions" => {
                 if m.video_views == 0 {
                     buf.truncate(mark);
                     continue;
                 }
-                write_actions(buf, &[("video_view", m.video_views.to_string())]);
+                write_actions(
+                    buf,
+                    &[Action { action_type: "video_view", value: m.video_views.to_string(), windows: Vec::new() }],
+                );
             }
             "inline_post_engagement" => num_str(buf, m.likes + m.comments + m.shares + link_clicks(m)),
             _ => {
@@ -320,11 +394,37 @@ mod tests {
             video_views: 10,
             ..Default::default()
         };
-        let a = actions(&m);
-        let of = |t: &str| a.iter().find(|(x, _)| *x == t).map(|(_, v)| v.clone());
+        let a = actions(&m, &[]);
+        let of = |t: &str| a.iter().find(|x| x.action_type == t).map(|x| x.value.clone());
         assert_eq!(of("offsite_conversion.fb_pixel_purchase").as_deref(), Some("2"));
         assert_eq!(of("purchase").as_deref(), Some("2"));
         assert_eq!(of("post_reaction").as_deref(), Some("3"));
         assert_eq!(of("comment"), None, "zero actions are left out");
+    }
+
+    #[test]
+    fn requested_windows_ride_on_the_conversion_entries_only() {
+        let m = Metrics {
+            clicks: 80,
+            conversions_micros: 4_000_000,
+            view_through_conversions: 1,
+            late_conversions_micros: 1_000_000,
+            price_micros: 10_000_000,
+            leads: 2,
+            lead_value_micros: 10_000_000,
+            ..Default::default()
+        };
+        let windows = ["1d_click".to_string(), "1d_view".to_string()];
+        let a = actions(&m, &windows);
+        let of = |t: &str| a.iter().find(|x| x.action_type == t).unwrap();
+        assert_eq!(of("purchase").value, "4");
+        assert_eq!(of("purchase").windows, [("1d_click", "2".to_string()), ("1d_view", "1".to_string())]);
+        assert_eq!(of("lead").windows, [("1d_click", "2".to_string())], "no lead comes from a view");
+        assert!(of("link_click").windows.is_empty());
+        let mut body = Vec::new();
+        write_actions(&mut body, &a[a.len() - 1..]);
+        assert_eq!(String::from_utf8(body).unwrap(), r#"[{"action_type":"lead","value":"2","1d_click":"2"}]"#);
+        assert!(attribution_windows(Some(r#"["7d_click","bogus"]"#)).is_err());
+        assert_eq!(attribution_windows(Some(r#"["7d_view","default","1d_ev"]"#)).unwrap(), ["1d_ev"]);
     }
 }

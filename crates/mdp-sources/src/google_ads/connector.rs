@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mdp_core::platforms::google_ads::customer_id;
-use mdp_core::DateWindow;
+use mdp_core::{DateWindow, GoogleConversionMetric};
 use serde_json::Value;
 
 use super::api::{GoogleApi, Search};
@@ -26,6 +26,7 @@ use crate::source::{AccountInfo, ReadContext, Sink, Source, SourceSettings, Stre
 #[derive(Debug)]
 pub struct GoogleAds {
     settings: SourceSettings,
+    conversion_metric: GoogleConversionMetric,
     api: Arc<GoogleApi>,
 }
 
@@ -36,7 +37,7 @@ impl GoogleAds {
         }
         let options = settings.options.google_ads().cloned().unwrap_or_default();
         let api = Arc::new(GoogleApi::new(&settings, options.login_customer_id.as_deref())?);
-        Ok(GoogleAds { settings, api })
+        Ok(GoogleAds { settings, conversion_metric: options.conversion_metric, api })
     }
 
     /// One GAQL query of `customer`, as a paged read (searchStream has one page).
@@ -63,15 +64,21 @@ fn video_metric(api_version: &str) -> &'static str {
 }
 
 /// The GAQL of a daily stream over `window`.
-fn daily_query(stream: &str, api_version: &str, window: DateWindow) -> Option<String> {
+fn daily_query(
+    stream: &str,
+    api_version: &str,
+    conversions: GoogleConversionMetric,
+    window: DateWindow,
+) -> Option<String> {
     let (dimensions, resource) = match stream {
         "ad_daily" => ("campaign.id, ad_group.id, ad_group_ad.ad.id", "ad_group_ad"),
         "campaign_daily" => ("campaign.id, campaign.advertising_channel_type", "campaign"),
         _ => return None,
     };
+    let (conversions, conversions_value) = conversions.fields();
     Some(format!(
         "SELECT {dimensions}, segments.date, metrics.impressions, metrics.clicks, metrics.cost_micros, \
-         metrics.conversions, metrics.conversions_value, metrics.{} FROM {resource} \
+         {conversions}, {conversions_value}, metrics.{} FROM {resource} \
          WHERE segments.date BETWEEN '{}' AND '{}'",
         video_metric(api_version),
         window.start(),
@@ -147,9 +154,11 @@ impl Source for GoogleAds {
             other => return Err(self.settings.config_error(format!("no daily stream {other}"))),
         };
         for part in window.split(stream.max_window_days.max(1)) {
-            let query = daily_query(stream.name, &self.settings.api_version, part).expect("a daily stream");
+            let query = daily_query(stream.name, &self.settings.api_version, self.conversion_metric, part)
+                .expect("a daily stream");
             let mut pages = ctx.http.pages(&self.api, self.search(&account.id, query)?);
-            while pages.send_next(ctx, out, |row| performance_record(&account.id, ad_level, row)).await? {}
+            let convert = |row: &str| performance_record(&account.id, ad_level, self.conversion_metric, row);
+            while pages.send_next(ctx, out, convert).await? {}
         }
         Ok(())
     }
@@ -173,7 +182,10 @@ mod tests {
             accounts: vec!["123-456-7890".into()],
             credentials: [("access_token".to_string(), crate::Credential::new("secret-token"))].into_iter().collect(),
             token_url: None,
-            options: SourceOptions::GoogleAds(GoogleAdsOptions { login_customer_id: Some("1112223333".into()) }),
+            options: SourceOptions::GoogleAds(GoogleAdsOptions {
+                login_customer_id: Some("1112223333".into()),
+                ..Default::default()
+            }),
         };
         GoogleAds::new(settings).unwrap()
     }
@@ -185,12 +197,18 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
         )
         .unwrap();
-        let q = daily_query("ad_daily", "v21", window).unwrap();
+        let primary = GoogleConversionMetric::Conversions;
+        let q = daily_query("ad_daily", "v21", primary, window).unwrap();
         assert!(q.contains("FROM ad_group_ad WHERE segments.date BETWEEN '2026-06-01' AND '2026-06-30'"), "{q}");
         assert!(q.contains("metrics.video_views"));
-        assert!(daily_query("campaign_daily", "v22", window)
-            .unwrap()
-            .contains("metrics.video_trueview_views FROM campaign"));
+        assert!(q.contains("metrics.conversions, metrics.conversions_value,") && !q.contains("all_conversions"), "{q}");
+        let all = daily_query("campaign_daily", "v22", GoogleConversionMetric::AllConversions, window).unwrap();
+        assert!(
+            all.contains(
+                "metrics.all_conversions, metrics.all_conversions_value, metrics.video_trueview_views FROM campaign"
+            ),
+            "{all}"
+        );
         assert!(!q.contains("status"), "performance is never filtered by status");
     }
 

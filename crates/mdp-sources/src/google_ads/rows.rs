@@ -2,6 +2,7 @@
 //! numbers, omitted fields as zero), entity rows from their nested JSON.
 
 use chrono::NaiveDate;
+use mdp_core::GoogleConversionMetric;
 use rust_decimal::Decimal;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -93,6 +94,10 @@ struct ReportMetrics<'a> {
     #[serde(borrow, default)]
     conversions_value: Option<&'a RawValue>,
     #[serde(borrow, default)]
+    all_conversions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    all_conversions_value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
     video_views: Option<&'a RawValue>,
     #[serde(borrow, default)]
     video_trueview_views: Option<&'a RawValue>,
@@ -109,6 +114,7 @@ struct Segments<'a> {
 pub(super) fn performance_record(
     account_id: &str,
     ad_level: bool,
+    conversions: GoogleConversionMetric,
     raw: &str,
 ) -> Result<PerformanceRecord, SourceError> {
     use crate::json::{scalar, Scalar};
@@ -136,12 +142,19 @@ pub(super) fn performance_record(
         cost_micros: None,
         conversions: None,
         conversions_value: None,
+        all_conversions: None,
+        all_conversions_value: None,
         video_views: None,
         video_trueview_views: None,
     };
     let m = row.metrics.as_ref().unwrap_or(&none);
     // `metrics.video_views` until v21, `metrics.video_trueview_views` from v22.
     let video = scalar(m.video_trueview_views.or(m.video_views));
+    let (count_field, value_field) = conversions.fields();
+    let (count, value) = match conversions {
+        GoogleConversionMetric::Conversions => (m.conversions, m.conversions_value),
+        GoogleConversionMetric::AllConversions => (m.all_conversions, m.all_conversions_value),
+    };
     let mut notes = crate::json::Normalized::default();
     let mut record = PerformanceRecord {
         date: Some(date),
@@ -152,12 +165,8 @@ pub(super) fn performance_record(
         impressions: scalar(m.impressions).integer(PLATFORM, format_args!("metrics.impressions"))?,
         clicks: scalar(m.clicks).integer(PLATFORM, format_args!("metrics.clicks"))?,
         spend: Decimal::new(scalar(m.cost_micros).integer(PLATFORM, format_args!("metrics.cost_micros"))?, 6),
-        conversions: scalar(m.conversions).decimal(PLATFORM, format_args!("metrics.conversions"), &mut notes)?,
-        conversion_value: scalar(m.conversions_value).decimal(
-            PLATFORM,
-            format_args!("metrics.conversions_value"),
-            &mut notes,
-        )?,
+        conversions: scalar(count).decimal(PLATFORM, format_args!("{count_field}"), &mut notes)?,
+        conversion_value: scalar(value).decimal(PLATFORM, format_args!("{value_field}"), &mut notes)?,
         video_views: Some(video.integer(PLATFORM, format_args!("metrics.video_views"))?),
         likes: None,
         comments: None,
@@ -177,6 +186,18 @@ mod tests {
 
     use super::*;
 
+    const PRIMARY: GoogleConversionMetric = GoogleConversionMetric::Conversions;
+
+    #[test]
+    fn all_conversions_are_read_from_their_own_columns_when_configured() {
+        let row = json!({"campaign": {"id": "9"}, "segments": {"date": "2026-06-02"},
+            "metrics": {"conversions": 2.0, "conversionsValue": 80.0, "allConversions": 3.5, "allConversionsValue": 85.25}});
+        let all = performance_record("1", false, GoogleConversionMetric::AllConversions, &raw(row.clone())).unwrap();
+        assert_eq!((all.conversions, all.conversion_value), (dec("3.5"), dec("85.25")));
+        let primary = performance_record("1", false, PRIMARY, &raw(row)).unwrap();
+        assert_eq!((primary.conversions, primary.conversion_value), (dec("2"), dec("80")));
+    }
+
     fn raw(row: Value) -> String {
         row.to_string()
     }
@@ -194,7 +215,7 @@ mod tests {
             "metrics": {"impressions": "100", "clicks": "5", "costMicros": "1230000", "conversions": 1.5, "conversionsValue": 45.67, "videoViews": "30"},
             "segments": {"date": "2026-06-01"}
         });
-        let r = performance_record("1", true, &raw(row)).unwrap();
+        let r = performance_record("1", true, PRIMARY, &raw(row)).unwrap();
         assert_eq!(r.date, NaiveDate::from_ymd_opt(2026, 6, 1));
         assert_eq!((r.impressions, r.clicks), (100, 5));
         assert_eq!(r.spend, dec("1.23"));
@@ -210,7 +231,7 @@ mod tests {
     #[test]
     fn omitted_zero_metrics_read_as_zero() {
         let row = json!({"campaign": {"id": "9"}, "metrics": {"impressions": "250", "conversions": 2.0}, "segments": {"date": "2026-06-02"}});
-        let r = performance_record("1", false, &raw(row)).unwrap();
+        let r = performance_record("1", false, PRIMARY, &raw(row)).unwrap();
         assert_eq!((r.impressions, r.clicks, r.spend), (250, 0, Decimal::ZERO));
         assert_eq!(r.conversions, dec("2"));
         assert_eq!(r.conversion_value, Decimal::ZERO);
@@ -220,7 +241,7 @@ mod tests {
     #[test]
     fn doubles_never_pick_up_float_noise() {
         let row = json!({"campaign": {"id": "9"}, "metrics": {"conversions": 0.1, "conversionsValue": 1e-7}, "segments": {"date": "2026-06-02"}});
-        let r = performance_record("1", false, &raw(row)).unwrap();
+        let r = performance_record("1", false, PRIMARY, &raw(row)).unwrap();
         assert_eq!(r.conversions, dec("0.1"));
         assert_eq!(r.conversion_value, dec("0.0000001"));
     }
@@ -229,7 +250,7 @@ mod tests {
     fn a_bad_metric_is_reported_not_zeroed() {
         let row =
             json!({"campaign": {"id": "9"}, "metrics": {"costMicros": "12.5"}, "segments": {"date": "2026-06-02"}});
-        assert!(matches!(performance_record("1", false, &raw(row)), Err(SourceError::Malformed { .. })));
+        assert!(matches!(performance_record("1", false, PRIMARY, &raw(row)), Err(SourceError::Malformed { .. })));
     }
 
     #[test]

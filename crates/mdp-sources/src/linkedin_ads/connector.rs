@@ -22,7 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mdp_core::DateWindow;
+use mdp_core::{DateWindow, LinkedInAdsOptions};
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::api::{Finder, FinderQuery, LinkedInApi, Query};
@@ -62,6 +63,7 @@ const REPORT_METRICS: &[&str] = &[
 #[derive(Debug)]
 pub struct LinkedInAds {
     settings: SourceSettings,
+    conversions: LinkedInAdsOptions,
     api: Arc<LinkedInApi>,
     /// Each account's creative → (campaign group, campaign) map, read once per ingest (not per
     /// window) and read again when a report names a creative it does not know.
@@ -71,7 +73,8 @@ pub struct LinkedInAds {
 impl LinkedInAds {
     pub fn new(settings: SourceSettings) -> Result<LinkedInAds, SourceError> {
         let api = Arc::new(LinkedInApi::new(&settings)?);
-        Ok(LinkedInAds { settings, api, parents: Default::default() })
+        let conversions = settings.options.linkedin_ads().cloned().unwrap_or_default();
+        Ok(LinkedInAds { settings, conversions, api, parents: Default::default() })
     }
 
     /// The numeric account id (`123` or `urn:li:sponsoredAccount:123` in mdp.yml).
@@ -238,7 +241,10 @@ impl Source for LinkedInAds {
             return Err(self.settings.config_error(format!("no daily stream {}", stream.name)));
         }
         let mut parents = self.parents_of(ctx, &account.id, false).await?;
-        let chunks = field_chunks(REPORT_METRICS, MAX_FIELDS);
+        // The configured conversion field joins the list (it is asked for once if already there).
+        let metrics: Vec<&str> =
+            REPORT_METRICS.iter().copied().chain([self.conversions.conversion_metric.as_str()]).collect();
+        let chunks = field_chunks(&metrics, MAX_FIELDS);
         for part in window.split(AD_DAILY.max_window_days) {
             // Every chunk's answer is kept as text until the rows are merged from it.
             let mut answers = Vec::with_capacity(chunks.len());
@@ -268,7 +274,7 @@ impl Source for LinkedInAds {
                         format!("adAnalytics returned {date}, outside {}..{}", part.start(), part.end()),
                     ));
                 }
-                records.push(performance_record(&account.id, date, &pivots, &row, &parents)?);
+                records.push(performance_record(&account.id, date, &pivots, &row, &parents, &self.conversions)?);
             }
             drop(answers);
             emit(out, ctx, records).await?;
@@ -325,6 +331,7 @@ fn performance_record(
     pivots: &[std::borrow::Cow<'_, str>],
     row: &Fields<'_>,
     parents: &HashMap<String, Parents>,
+    conversions: &LinkedInAdsOptions,
 ) -> Result<PerformanceRecord, SourceError> {
     let creative = creative_id(pivots).ok_or_else(|| SourceError::malformed(PLATFORM, "element without a creative"))?;
     let parent = parents.get(creative).cloned().unwrap_or_default();
@@ -341,8 +348,11 @@ fn performance_record(
         impressions: integer("impressions")?,
         clicks: integer("clicks")?,
         spend: decimal("costInLocalCurrency")?,
-        conversions: decimal("externalWebsiteConversions")?,
-        conversion_value: decimal("conversionValueInLocalCurrency")?,
+        conversions: decimal(&conversions.conversion_metric)?,
+        conversion_value: match conversions.conversion_value_metric.as_deref() {
+            Some(field) => decimal(field)?,
+            None => Decimal::ZERO,
+        },
         video_views: Some(integer("videoViews")?),
         likes: Some(integer("likes")?),
         comments: Some(integer("comments")?),
@@ -381,7 +391,7 @@ mod tests {
         let parents =
             HashMap::from([("17".to_string(), Parents { campaign: Some("1".into()), ad_group: Some("2".into()) })]);
         let ((date, pivots), row) = rows.into_iter().next().unwrap();
-        let r = performance_record("9", date, &pivots, &row, &parents).unwrap();
+        let r = performance_record("9", date, &pivots, &row, &parents, &LinkedInAdsOptions::default()).unwrap();
         assert_eq!(r.date, chrono::NaiveDate::from_ymd_opt(2026, 6, 1));
         assert_eq!(
             (r.impressions, r.clicks, r.video_views, r.likes, r.comments),
@@ -400,6 +410,21 @@ mod tests {
     }
 
     #[test]
+    fn the_configured_conversion_field_is_read_and_no_value_field_means_zero() {
+        let key = json!({"start": {"year": 2026, "month": 6, "day": 1}, "end": {"year": 2026, "month": 6, "day": 1}});
+        let text =
+            json!({"dateRange": key, "pivotValues": ["urn:li:sponsoredCreative:17"], "externalWebsiteConversions": 4,
+                          "oneClickLeads": 3, "conversionValueInLocalCurrency": "45.5"})
+            .to_string();
+        let mut rows = BTreeMap::new();
+        merge(&mut rows, &text).unwrap();
+        let ((date, pivots), row) = rows.into_iter().next().unwrap();
+        let leads = LinkedInAdsOptions { conversion_metric: "oneClickLeads".into(), conversion_value_metric: None };
+        let r = performance_record("9", date, &pivots, &row, &HashMap::new(), &leads).unwrap();
+        assert_eq!((r.conversions, r.conversion_value), (Decimal::from(3), Decimal::ZERO));
+    }
+
+    #[test]
     fn money_printed_from_a_float_is_read_as_the_float_and_said_in_the_payload() {
         let key = json!({"start": {"year": 2026, "month": 6, "day": 1}, "end": {"year": 2026, "month": 6, "day": 1}});
         // Verbatim as LinkedIn's API answers for some rows (the double nearest 5.63, to 20 digits).
@@ -408,7 +433,7 @@ mod tests {
         let mut rows = BTreeMap::new();
         merge(&mut rows, &text).unwrap();
         let ((date, pivots), row) = rows.into_iter().next().unwrap();
-        let r = performance_record("9", date, &pivots, &row, &HashMap::new()).unwrap();
+        let r = performance_record("9", date, &pivots, &row, &HashMap::new(), &LinkedInAdsOptions::default()).unwrap();
         assert_eq!(r.spend, Decimal::from_str("5.63").unwrap());
         assert_eq!(r.conversion_value, Decimal::from_str("7.5").unwrap());
         let batch = crate::record::performance_batch(std::slice::from_ref(&r));
@@ -430,7 +455,8 @@ mod tests {
             let mut rows = BTreeMap::new();
             merge(&mut rows, text).unwrap();
             let ((date, pivots), row) = rows.into_iter().next().unwrap();
-            let error = performance_record("9", date, &pivots, &row, &HashMap::new()).unwrap_err();
+            let error = performance_record("9", date, &pivots, &row, &HashMap::new(), &LinkedInAdsOptions::default())
+                .unwrap_err();
             assert!(matches!(error, SourceError::Malformed { .. }), "{error:?}");
         }
     }

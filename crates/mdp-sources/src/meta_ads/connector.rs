@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mdp_core::DateWindow;
+use mdp_core::{DateWindow, MetaAdsOptions};
 use serde_json::json;
 
 use super::api::{Edge, MetaApi};
@@ -52,7 +52,7 @@ const ALL_EFFECTIVE_STATUSES: &[&str] = &[
 #[derive(Debug)]
 pub struct MetaAds {
     settings: SourceSettings,
-    conversion_types: Vec<String>,
+    conversions: MetaAdsOptions,
     api: Arc<MetaApi>,
 }
 
@@ -67,12 +67,12 @@ impl MetaAds {
         }
         let options = settings.options.meta_ads().cloned().unwrap_or_default();
         let api = Arc::new(MetaApi::new(&settings, options.page_size)?);
-        Ok(MetaAds { settings, conversion_types: options.conversion_action_types, api })
+        Ok(MetaAds { settings, conversions: options, api })
     }
 
     /// The action types this source counts as conversions.
     pub fn conversion_action_types(&self) -> &[String] {
-        &self.conversion_types
+        &self.conversions.conversion_action_types
     }
 
     fn node(&self, account_id: &str) -> Result<String, SourceError> {
@@ -113,6 +113,11 @@ impl MetaAds {
             ("filtering", filtering.to_string()),
             ("use_unified_attribution_setting", "true".to_string()),
         ];
+        let mut params = params;
+        if !self.conversions.attribution_windows.is_empty() {
+            // Each action then also carries its value per window; `value` stays the ad set's setting.
+            params.push(("action_attribution_windows", json!(self.conversions.attribution_windows).to_string()));
+        }
         Ok(Edge { path: format!("{}/insights", self.node(account_id)?), params })
     }
 }
@@ -180,7 +185,7 @@ impl Source for MetaAds {
         }
         let mut parts: VecDeque<DateWindow> = window.split(AD_DAILY.max_window_days).into();
         while let Some(part) = parts.pop_front() {
-            let convert = |raw: &str| performance_record(&account.id, raw, &self.conversion_types);
+            let convert = |raw: &str| performance_record(&account.id, raw, &self.conversions);
             let records = match self.all_pages(ctx, self.insights(&account.id, part)?, convert).await {
                 Ok(records) => records,
                 Err(error) if is_too_much_data(&error) && part.days() > 1 => {
@@ -205,7 +210,7 @@ mod tests {
     use std::time::Duration;
 
     use chrono::{Days, NaiveDate};
-    use mdp_core::{MetaAdsOptions, SourceOptions};
+    use mdp_core::SourceOptions;
     use mdp_sandbox::{Fault, FaultKind, Sandbox, Scale, World};
     use rust_decimal::Decimal;
 
@@ -322,7 +327,9 @@ mod tests {
         let truth_spend: i64 = truth.iter().map(|(_, m)| m.spend_micros).sum();
         assert_eq!(spend, Decimal::new(truth_spend, 6));
         let conversions: Decimal = rows.iter().map(|r| r.conversions).sum();
-        let truth_conversions: i64 = truth.iter().map(|(_, m)| m.conversions_micros).sum();
+        let defaults = SourceOptions::defaults(PLATFORM);
+        let by_definition = sandbox.conversion_truth(&account.id, window.start(), window.end(), &defaults).unwrap();
+        let truth_conversions: i64 = by_definition.iter().map(|(_, count, _)| count).sum();
         assert_eq!(conversions, Decimal::new(truth_conversions, 6), "purchase/omni_purchase not double counted");
 
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
@@ -345,11 +352,12 @@ mod tests {
         let lookback = u64::from(crate::kind(PLATFORM).default_lookback_days);
         let window = DateWindow::new(today() - Days::new(lookback - 1), today()).unwrap();
         let rows = daily(&source, &account, window, &ctx).await.unwrap();
-        let truth = sandbox.truth(PLATFORM, &account.id, window.start(), window.end()).unwrap();
+        let defaults = SourceOptions::defaults(PLATFORM);
+        let truth = sandbox.conversion_truth(&account.id, window.start(), window.end(), &defaults).unwrap();
         let mut restated_days = 0;
-        for (day, metrics) in truth {
+        for (day, truth_conversions, _) in truth {
             let conversions: Decimal = rows.iter().filter(|r| r.date == Some(day)).map(|r| r.conversions).sum();
-            assert_eq!(conversions, Decimal::new(metrics.conversions_micros, 6), "{day}: the restated value is read");
+            assert_eq!(conversions, Decimal::new(truth_conversions, 6), "{day}: the restated value is read");
             restated_days += usize::from(day + Days::new(mdp_sandbox::world::RESTATED_DAYS) > today());
         }
         assert_eq!(

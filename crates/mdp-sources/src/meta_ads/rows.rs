@@ -14,6 +14,7 @@ use super::PLATFORM;
 use crate::error::SourceError;
 use crate::json::Normalized;
 use crate::record::{EntityRecord, PerformanceRecord};
+use mdp_core::MetaAdsOptions;
 
 /// Engagement action types mapped to the standard columns.
 const VIDEO_VIEW: &str = "video_view";
@@ -58,28 +59,64 @@ struct InsightsRow<'a> {
 struct RawAction<'a> {
     #[serde(borrow, default)]
     action_type: Option<Cow<'a, str>>,
+    /// Under each ad set's own attribution setting.
     #[serde(borrow, default)]
     value: Option<&'a RawValue>,
+    // The value in each attribution window asked for with `action_attribution_windows` (absent: zero).
+    #[serde(borrow, default, rename = "1d_click")]
+    click_1d: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "7d_click")]
+    click_7d: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "28d_click")]
+    click_28d: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "1d_view")]
+    view_1d: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "1d_ev")]
+    engaged_view_1d: Option<&'a RawValue>,
 }
 
-/// The sum of the listed actions' values. With `notes`, values are amounts (read as
-/// [`Scalar::decimal`](crate::json::Scalar::decimal) reads them); without, counts (exact as written).
+impl<'a> RawAction<'a> {
+    /// The values to add up: `value`, or one per window (each named as it is in the row).
+    fn values(&self, windows: &[String]) -> Vec<(Option<&'a RawValue>, &'static str)> {
+        if windows.is_empty() {
+            return vec![(self.value, "value")];
+        }
+        windows
+            .iter()
+            .filter_map(|window| match window.as_str() {
+                "1d_click" => Some((self.click_1d, "1d_click")),
+                "7d_click" => Some((self.click_7d, "7d_click")),
+                "28d_click" => Some((self.click_28d, "28d_click")),
+                "1d_view" => Some((self.view_1d, "1d_view")),
+                "1d_ev" => Some((self.engaged_view_1d, "1d_ev")),
+                _ => None, // refused when mdp.yml loaded
+            })
+            .collect()
+    }
+}
+
+/// The sum of the listed actions' values (`value`, or the values in `windows`). With `notes`, values
+/// are amounts (read as [`Scalar::decimal`](crate::json::Scalar::decimal) reads them); without,
+/// counts (exact as written).
 fn sum_raw_actions(
     list: Option<&[RawAction<'_>]>,
     name: &str,
     types: &[impl AsRef<str>],
+    windows: &[String],
     mut notes: Option<&mut Normalized>,
 ) -> Result<Decimal, SourceError> {
     let mut total = Decimal::ZERO;
     for action in list.unwrap_or_default() {
         let Some(action_type) = action.action_type.as_deref() else { continue };
         if types.iter().any(|t| t.as_ref() == action_type) {
-            let value = crate::json::scalar(action.value);
-            let what = format_args!("{name}[{action_type}]");
-            total += match notes.as_deref_mut() {
-                Some(notes) => value.decimal(PLATFORM, what, notes)?,
-                None => value.count_decimal(PLATFORM, what)?,
-            };
+            for (value, key) in action.values(windows) {
+                let value = crate::json::scalar(value);
+                let what = format_args!("{name}[{action_type}].{key}");
+                total += match notes.as_deref_mut() {
+                    Some(notes) => value.decimal(PLATFORM, what, notes)?,
+                    None => value.count_decimal(PLATFORM, what)?,
+                };
+            }
         }
     }
     Ok(total)
@@ -87,12 +124,13 @@ fn sum_raw_actions(
 
 /// An insights row read through [`InsightsRow`]; the payload is the API's own text of the row.
 /// Conversions and their value are the sums of the configured action types (each entry counts once,
-/// so overlapping types only add up if both are configured).
+/// so overlapping types only add up if both are configured), in the configured attribution windows.
 pub(super) fn performance_record(
     account_id: &str,
     raw: &str,
-    conversion_types: &[String],
+    conversions: &MetaAdsOptions,
 ) -> Result<PerformanceRecord, SourceError> {
+    let (conversion_types, windows) = (&conversions.conversion_action_types, &conversions.attribution_windows);
     let row: InsightsRow<'_> =
         serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("insights row: {e}")))?;
     use crate::json::{scalar, Scalar};
@@ -110,7 +148,8 @@ pub(super) fn performance_record(
         }
     }
     let actions = row.actions.as_deref();
-    let count = |action_type: &str| to_integer(sum_raw_actions(actions, "actions", &[action_type], None)?, action_type);
+    let count =
+        |action_type: &str| to_integer(sum_raw_actions(actions, "actions", &[action_type], &[], None)?, action_type);
     let mut notes = Normalized::default();
     let mut record = PerformanceRecord {
         date: Some(date),
@@ -121,11 +160,12 @@ pub(super) fn performance_record(
         impressions: scalar(row.impressions).integer(PLATFORM, format_args!("impressions"))?,
         clicks: scalar(row.clicks).integer(PLATFORM, format_args!("clicks"))?,
         spend: scalar(row.spend).decimal(PLATFORM, format_args!("spend"), &mut notes)?,
-        conversions: sum_raw_actions(actions, "actions", conversion_types, Some(&mut notes))?,
+        conversions: sum_raw_actions(actions, "actions", conversion_types, windows, Some(&mut notes))?,
         conversion_value: sum_raw_actions(
             row.action_values.as_deref(),
             "action_values",
             conversion_types,
+            windows,
             Some(&mut notes),
         )?,
         video_views: Some(count(VIDEO_VIEW)?),
@@ -209,8 +249,8 @@ mod tests {
         })
     }
 
-    fn defaults() -> Vec<String> {
-        mdp_core::MetaAdsOptions::default().conversion_action_types
+    fn defaults() -> MetaAdsOptions {
+        MetaAdsOptions::default()
     }
 
     #[test]
@@ -227,7 +267,7 @@ mod tests {
         assert_eq!((r.video_views, r.likes, r.comments, r.shares), (Some(300), Some(3), Some(1), Some(2)));
         assert_eq!((r.ad_group_id.as_deref(), r.ad_id.as_deref()), (Some("3"), Some("4")));
 
-        let omni = vec!["omni_purchase".to_string()];
+        let omni = MetaAdsOptions { conversion_action_types: vec!["omni_purchase".to_string()], ..defaults() };
         let r = performance_record("1", &raw(row()), &omni).unwrap();
         assert_eq!((r.conversions, r.conversion_value), (Decimal::from(2), Decimal::from_str("90.5").unwrap()));
 
@@ -236,6 +276,35 @@ mod tests {
         bare.as_object_mut().unwrap().remove("action_values");
         let r = performance_record("1", &raw(bare), &defaults()).unwrap();
         assert_eq!((r.conversions, r.video_views), (Decimal::ZERO, Some(0)), "absent arrays mean none");
+    }
+
+    #[test]
+    fn attribution_windows_are_summed_per_action_and_absent_windows_are_zero() {
+        let row = json!({
+            "date_start": "2026-06-01", "date_stop": "2026-06-01", "impressions": "10", "clicks": "1", "spend": "1",
+            "actions": [
+                {"action_type": "purchase", "value": "5", "7d_click": "3", "1d_view": "2", "1d_click": "2"},
+                {"action_type": "lead", "value": "4", "7d_click": "4"},
+                {"action_type": "link_click", "value": "9", "7d_click": "9"}
+            ],
+            "action_values": [{"action_type": "purchase", "value": "50.5", "7d_click": "30.25", "1d_view": "20.25"}]
+        });
+        let windows = |types: &[&str], windows: &[&str]| MetaAdsOptions {
+            conversion_action_types: types.iter().map(|t| t.to_string()).collect(),
+            attribution_windows: windows.iter().map(|w| w.to_string()).collect(),
+            ..defaults()
+        };
+        let click_or_view =
+            performance_record("1", &raw(row.clone()), &windows(&["purchase", "lead"], &["7d_click", "1d_view"]))
+                .unwrap();
+        assert_eq!(click_or_view.conversions, Decimal::from(9), "3 + 2 purchases, 4 leads by click, none by view");
+        assert_eq!(click_or_view.conversion_value, Decimal::from_str("50.5").unwrap());
+        let one_day = performance_record("1", &raw(row.clone()), &windows(&["purchase"], &["1d_click"])).unwrap();
+        assert_eq!((one_day.conversions, one_day.conversion_value), (Decimal::from(2), Decimal::ZERO));
+        let mut bad = row;
+        bad["actions"][0]["7d_click"] = json!("x");
+        let error = performance_record("1", &raw(bad), &windows(&["purchase"], &["7d_click"])).unwrap_err().to_string();
+        assert!(error.contains("actions[purchase].7d_click"), "{error}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mdp_core::DateWindow;
+use mdp_core::{DateWindow, TikTokAdsOptions};
 
 use super::api::{List, TikTokApi};
 use super::rows::{entity_record, performance_record};
@@ -14,14 +14,13 @@ use crate::http::HttpRequest;
 use crate::record::{EntityRecord, PerformanceRecord};
 use crate::source::{AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
 
+/// The report's metrics besides the conversion pair.
 const REPORT_METRICS: &[&str] = &[
     "campaign_id",
     "adgroup_id",
     "spend",
     "impressions",
     "clicks",
-    "conversion",
-    "total_purchase_value",
     "video_play_actions",
     "likes",
     "comments",
@@ -31,13 +30,23 @@ const REPORT_METRICS: &[&str] = &[
 #[derive(Debug)]
 pub struct TikTokAds {
     settings: SourceSettings,
+    conversions: TikTokAdsOptions,
     api: Arc<TikTokApi>,
 }
 
 impl TikTokAds {
     pub fn new(settings: SourceSettings) -> Result<TikTokAds, SourceError> {
         let api = Arc::new(TikTokApi::new(&settings)?);
-        Ok(TikTokAds { settings, api })
+        let conversions = settings.options.tiktok_ads().cloned().unwrap_or_default();
+        Ok(TikTokAds { settings, conversions, api })
+    }
+
+    /// The report's `metrics` parameter: the standard metrics and the configured conversion pair.
+    fn report_metrics(&self) -> String {
+        let mut metrics: Vec<&str> = REPORT_METRICS.to_vec();
+        metrics.push(&self.conversions.conversion_metric);
+        metrics.extend(self.conversions.conversion_value_metric.as_deref());
+        serde_json::to_string(&metrics).expect("a list of strings serializes")
     }
 }
 
@@ -108,7 +117,7 @@ impl Source for TikTokAds {
         if stream.name != AD_DAILY.name {
             return Err(self.settings.config_error(format!("no daily stream {}", stream.name)));
         }
-        let metrics = serde_json::to_string(REPORT_METRICS).expect("serializable");
+        let metrics = self.report_metrics();
         for part in window.split(AD_DAILY.max_window_days) {
             let params = vec![
                 ("advertiser_id", account.id.clone()),
@@ -121,7 +130,7 @@ impl Source for TikTokAds {
                 ("end_date", part.end().to_string()),
             ];
             let mut pages = ctx.http.pages(&self.api, List { path: "report/integrated/get/", params });
-            while pages.send_next(ctx, out, |row| performance_record(&account.id, row)).await? {}
+            while pages.send_next(ctx, out, |row| performance_record(&account.id, row, &self.conversions)).await? {}
         }
         Ok(())
     }
@@ -152,7 +161,7 @@ mod tests {
             accounts: vec![account.clone()],
             credentials: BTreeMap::from([("access_token".to_string(), Credential::new("secret-token"))]),
             token_url: None,
-            options: SourceOptions::TikTokAds,
+            options: SourceOptions::defaults(PLATFORM),
         };
         let policy = RetryPolicy {
             max_attempts: 2,

@@ -9,6 +9,8 @@ use serde_json::Value;
 use super::PLATFORM;
 use crate::error::SourceError;
 use crate::record::{EntityRecord, PerformanceRecord};
+use mdp_core::TikTokAdsOptions;
+use rust_decimal::Decimal;
 
 fn text(v: &Value, key: &str) -> Option<String> {
     crate::json::text(&v[key])
@@ -68,10 +70,21 @@ struct ReportMetrics<'a> {
     impressions: Option<&'a RawValue>,
     #[serde(borrow, default)]
     clicks: Option<&'a RawValue>,
+    // The conversion metrics a source may be configured with (`TikTokAdsOptions`).
     #[serde(borrow, default)]
     conversion: Option<&'a RawValue>,
     #[serde(borrow, default)]
+    real_time_conversion: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    complete_payment: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    form: Option<&'a RawValue>,
+    #[serde(borrow, default)]
     total_purchase_value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    total_complete_payment_rate: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    total_sales_lead_value: Option<&'a RawValue>,
     #[serde(borrow, default)]
     video_play_actions: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -82,8 +95,29 @@ struct ReportMetrics<'a> {
     shares: Option<&'a RawValue>,
 }
 
-/// A report row read through [`ReportRow`], with the API's own text of the row as payload.
-pub(super) fn performance_record(account_id: &str, raw: &str) -> Result<PerformanceRecord, SourceError> {
+impl<'a> ReportMetrics<'a> {
+    /// One of the conversion metrics by name (the names `TikTokAdsOptions` accepts).
+    fn conversion_metric(&self, name: &str) -> Option<&'a RawValue> {
+        match name {
+            "conversion" => self.conversion,
+            "real_time_conversion" => self.real_time_conversion,
+            "complete_payment" => self.complete_payment,
+            "form" => self.form,
+            "total_purchase_value" => self.total_purchase_value,
+            "total_complete_payment_rate" => self.total_complete_payment_rate,
+            "total_sales_lead_value" => self.total_sales_lead_value,
+            _ => None,
+        }
+    }
+}
+
+/// A report row read through [`ReportRow`], with the API's own text of the row as payload; conversions
+/// and their value are the metrics `conversions` names (no value metric: zero).
+pub(super) fn performance_record(
+    account_id: &str,
+    raw: &str,
+    conversions: &TikTokAdsOptions,
+) -> Result<PerformanceRecord, SourceError> {
     use crate::json::scalar;
     let row: ReportRow<'_> =
         serde_json::from_str(raw).map_err(|e| SourceError::malformed(PLATFORM, format!("report row: {e}")))?;
@@ -106,8 +140,11 @@ pub(super) fn performance_record(account_id: &str, raw: &str) -> Result<Performa
         impressions: count("impressions", m.impressions)?,
         clicks: count("clicks", m.clicks)?,
         spend: metric("spend", m.spend)?,
-        conversions: metric("conversion", m.conversion)?,
-        conversion_value: metric("total_purchase_value", m.total_purchase_value)?,
+        conversions: metric(&conversions.conversion_metric, m.conversion_metric(&conversions.conversion_metric))?,
+        conversion_value: match conversions.conversion_value_metric.as_deref() {
+            Some(name) => metric(name, m.conversion_metric(name))?,
+            None => Decimal::ZERO,
+        },
         video_views: Some(count("video_play_actions", m.video_play_actions)?),
         likes: Some(count("likes", m.likes)?),
         comments: Some(count("comments", m.comments)?),
@@ -137,7 +174,7 @@ mod tests {
                         "conversion": "1.5", "total_purchase_value": "45.00", "video_play_actions": "300",
                         "likes": "2", "comments": "0", "shares": "1"}
         });
-        let r = performance_record("adv", &raw(row)).unwrap();
+        let r = performance_record("adv", &raw(row), &TikTokAdsOptions::default()).unwrap();
         assert_eq!(r.date, NaiveDate::from_ymd_opt(2026, 6, 1));
         assert_eq!((r.impressions, r.clicks), (1000, 10));
         assert_eq!(r.spend, Decimal::from_str("12.34").unwrap());
@@ -146,8 +183,36 @@ mod tests {
     }
 
     #[test]
+    fn the_configured_metric_pair_is_read() {
+        let row = serde_json::json!({
+            "dimensions": {"ad_id": "17", "stat_time_day": "2026-06-01 00:00:00"},
+            "metrics": {"spend": "1", "impressions": "10", "clicks": "1", "conversion": "4", "total_purchase_value": "40.00",
+                        "complete_payment": "3", "total_complete_payment_rate": "30.50", "form": "2"}
+        });
+        let pair = |count: &str, value: Option<&str>| TikTokAdsOptions {
+            conversion_metric: count.to_string(),
+            conversion_value_metric: value.map(str::to_string),
+        };
+        let payments = performance_record(
+            "adv",
+            &raw(row.clone()),
+            &pair("complete_payment", Some("total_complete_payment_rate")),
+        )
+        .unwrap();
+        assert_eq!(
+            (payments.conversions, payments.conversion_value),
+            (Decimal::from(3), Decimal::from_str("30.5").unwrap())
+        );
+        let forms = performance_record("adv", &raw(row), &pair("form", None)).unwrap();
+        assert_eq!((forms.conversions, forms.conversion_value), (Decimal::from(2), Decimal::ZERO));
+    }
+
+    #[test]
     fn a_non_number_metric_is_reported_not_zeroed() {
         let row = serde_json::json!({"dimensions": {"ad_id": "1", "stat_time_day": "2026-06-01 00:00:00"}, "metrics": {"spend": "abc"}});
-        assert!(matches!(performance_record("adv", &raw(row)), Err(SourceError::Malformed { .. })));
+        assert!(matches!(
+            performance_record("adv", &raw(row), &TikTokAdsOptions::default()),
+            Err(SourceError::Malformed { .. })
+        ));
     }
 }

@@ -346,7 +346,7 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
             let settings = j.source.settings();
             crate::commands::check::source_info(
                 &settings.name,
-                settings.platform,
+                &settings.options,
                 &settings.api_version,
                 settings.accounts.clone(),
             )

@@ -28,7 +28,7 @@ pub(crate) fn check_context(
         .sources
         .iter()
         .filter(|s| s.enabled)
-        .map(|s| source_info(s.name.as_str(), s.platform, &s.api_version, s.accounts.clone()))
+        .map(|s| source_info(s.name.as_str(), &s.options, &s.api_version, s.accounts.clone()))
         .collect::<Vec<_>>();
     CheckContext {
         config: config.checks.clone().unwrap_or_default(),
@@ -44,15 +44,17 @@ pub(crate) fn check_context(
 /// A source as the monitors see it: its accounts, and the raw table of each of its platform's streams.
 pub(crate) fn source_info(
     name: &str,
-    platform: mdp_core::Platform,
+    options: &mdp_core::SourceOptions,
     api_version: &str,
     accounts: Vec<String>,
 ) -> SourceInfo {
     let raw = |stream: &str| mdp_orchestrator::ingest::raw_table(name, stream);
+    let platform = options.platform();
     SourceInfo {
         name: name.to_string(),
         platform: platform.as_str().to_string(),
         api_version: api_version.to_string(),
+        conversion_definition: options.conversion_definition(),
         accounts,
         streams: mdp_sources::kind(platform)
             .streams

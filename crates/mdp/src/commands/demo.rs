@@ -136,7 +136,7 @@ async fn monitor(
     checks::record(warehouse, run_id, &outcomes).await.context("cannot record the check results")?;
     let count = |status: CheckStatus| outcomes.iter().filter(|o| o.status == status).count();
     println!(
-        "\nmonitors: {} checks (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets, API versions): \
+        "\nmonitors: {} checks (freshness, volume, spend anomalies, zero spend, schema drift, KPI targets, API versions, conversion definitions): \
          {} pass, {} warn, {} fail, {} error",
         outcomes.len(),
         count(CheckStatus::Pass),
@@ -325,7 +325,11 @@ async fn reconcile(
     let (mut days, mut differences) = (0, Vec::new());
     for platform in Platform::ALL {
         for account in sandbox.world.accounts(platform) {
-            for (date, truth) in sandbox.truth(platform, &account.id, start, end).unwrap_or_default() {
+            // The demo's sources count conversions by each platform's default definition.
+            let options = mdp_core::SourceOptions::defaults(platform);
+            let conversions = sandbox.conversion_truth(&account.id, start, end, &options).unwrap_or_default();
+            let truth = sandbox.truth(platform, &account.id, start, end).unwrap_or_default();
+            for ((date, truth), (_, conversions, value)) in truth.into_iter().zip(conversions) {
                 days += 1;
                 let key = (platform.as_str().to_string(), account.id.clone(), date);
                 let got = by_key.get(&key).copied().unwrap_or([Decimal::ZERO; 5]);
@@ -333,8 +337,8 @@ async fn reconcile(
                     Decimal::from(truth.impressions),
                     Decimal::from(truth.clicks),
                     Decimal::new(truth.spend_micros, 6).normalize(),
-                    Decimal::new(truth.conversions_micros, 6).normalize(),
-                    Decimal::new(truth.conversion_value_micros, 6).normalize(),
+                    Decimal::new(conversions, 6).normalize(),
+                    Decimal::new(value, 6).normalize(),
                 ];
                 for (metric, (g, e)) in RECONCILED.iter().zip(got.iter().zip(expected)) {
                     if *g != e {

@@ -99,12 +99,16 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
         }
         lineage.run_finished(chrono::Utc::now(), error.as_deref());
     }
+    let definitions = definition_warnings(&context, session.warehouse.as_ref(), &jobs, args.today).await;
     monitoring::finish_run(session, &context.project, error.as_deref()).await?;
     monitoring::finish_lineage(emitter).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_summary(&report);
+    }
+    for warning in definitions {
+        eprintln!("warning: {warning}");
     }
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -117,6 +121,29 @@ pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
             eprintln!("  error: {failure}");
         }
         Ok(ExitCode::from(1))
+    }
+}
+
+/// The `conversion_definition` check of the ingested sources: days still counted by a definition the
+/// source no longer has, with the backfill that reloads them (a changed definition applies to the
+/// windows loaded from then on).
+async fn definition_warnings(
+    context: &ProjectContext,
+    warehouse: &dyn mdp_warehouse::Warehouse,
+    jobs: &[SourceJob],
+    today: Option<chrono::NaiveDate>,
+) -> Vec<String> {
+    use mdp_monitor::checks::{run_checks, CheckFilter, CheckKind, CheckStatus};
+    let mut ctx = crate::commands::check::check_context(context, None, today);
+    ctx.sources.retain(|s| jobs.iter().any(|j| j.source.settings().name == s.name));
+    let filter = CheckFilter { kinds: vec![CheckKind::ConversionDefinition], select: Vec::new() };
+    match run_checks(warehouse, &ctx, &filter).await {
+        Ok(outcomes) => outcomes
+            .into_iter()
+            .filter(|o| o.status == CheckStatus::Warn)
+            .map(|o| format!("{}: {}", o.check_name.trim_start_matches("conversion_definition."), o.message))
+            .collect(),
+        Err(e) => vec![format!("could not compare the loaded conversion definitions: {e}")],
     }
 }
 

@@ -193,14 +193,32 @@ pub fn raw_totals(project: &Path, platform: &str) -> Vec<(String, String, i64, i
 
 /// The raw layer of `platforms` equals the sandbox's truth, account by account and day by day.
 pub fn assert_matches_truth(project: &Path, sandbox: &SandboxProcess, platforms: &[&str]) {
-    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
     for &platform in platforms {
+        assert_matches_definition(project, sandbox, platform, &serde_json::json!({}));
+    }
+}
+
+/// The raw layer of `platform` equals the sandbox's truth for the conversion definition of a source
+/// configured with `options` (its `options:` as JSON), account by account and day by day.
+pub fn assert_matches_definition(
+    project: &Path,
+    sandbox: &SandboxProcess,
+    platform: &str,
+    options: &serde_json::Value,
+) {
+    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
+    let options: String = options
+        .to_string()
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    {
         let raw = raw_totals(project, platform);
         let mut compared = 0;
         for account in accounts["accounts"][platform].as_array().unwrap() {
             let id = account["id"].as_str().unwrap();
             let truth = get_json(&format!(
-                "{}/_sandbox/truth?platform={platform}&account_id={id}&start=2026-05-16&end={TODAY}",
+                "{}/_sandbox/truth?platform={platform}&account_id={id}&start=2026-05-16&end={TODAY}&options={options}",
                 sandbox.url
             ));
             for day in truth["days"].as_array().unwrap() {
