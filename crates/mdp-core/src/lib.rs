@@ -35,8 +35,8 @@ pub mod task;
 pub use date_window::{DateWindow, DateWindowError};
 pub use platform::{Platform, UnknownPlatformError};
 pub use platforms::{
-    kind, GoogleAdsOptions, GoogleConversionMetric, LinkedInAdsOptions, MetaAdsOptions, OptionError, SourceOptions,
-    TikTokAdsOptions, REGISTRY,
+    kind, optional_fields, GoogleAdsOptions, GoogleConversionMetric, LinkedInAdsOptions, MetaAdsOptions, OptionError,
+    SourceOptions, TikTokAdsOptions, REGISTRY,
 };
 pub use run_id::RunId;
 pub use source_kind::{

@@ -57,6 +57,9 @@ pub struct Sandbox {
     /// The platforms' token endpoints: issued tokens, their expiry, rotation, revocation.
     pub oauth: OAuthServer,
     requests: AtomicU64,
+    /// Report fields a platform no longer serves (renamed or deprecated), refused as it refuses an
+    /// unknown field: (platform, field as the API names it).
+    retired: std::sync::Mutex<Vec<(Platform, String)>>,
 }
 
 impl Sandbox {
@@ -67,6 +70,7 @@ impl Sandbox {
             faults: Faults::default(),
             oauth: OAuthServer::default(),
             requests: AtomicU64::new(0),
+            retired: Default::default(),
         })
     }
 
@@ -78,6 +82,22 @@ impl Sandbox {
     /// Advance the data version: the last [`world::RESTATED_DAYS`] days' conversions change.
     pub fn restate(&self) -> u64 {
         self.version.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// From now on `platform` refuses `field` in report requests, as it refuses a field it does not know
+    /// (a deprecated or renamed metric).
+    pub fn retire_field(&self, platform: Platform, field: &str) {
+        self.retired.lock().expect("retired fields").push((platform, field.to_string()));
+    }
+
+    /// The first of `fields` that `platform` has retired.
+    pub(crate) fn retired_field<'f>(
+        &self,
+        platform: Platform,
+        fields: impl IntoIterator<Item = &'f str>,
+    ) -> Option<&'f str> {
+        let retired = self.retired.lock().expect("retired fields");
+        fields.into_iter().find(|field| retired.iter().any(|(p, f)| *p == platform && f == field))
     }
 
     /// Requests served so far (platform endpoints only).
@@ -133,6 +153,7 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .route("/_sandbox/truth", get(truth))
         .route("/_sandbox/restate", post(restate))
         .route("/_sandbox/faults", post(push_faults))
+        .route("/_sandbox/retire_field", post(retire_field))
         .merge(google::routes())
         .merge(meta::routes())
         .merge(tiktok::routes())
@@ -226,6 +247,17 @@ async fn truth(State(sandbox): State<Arc<Sandbox>>, Query(q): Query<TruthQuery>)
         "days": days,
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct RetireField {
+    platform: Platform,
+    field: String,
+}
+
+async fn retire_field(State(sandbox): State<Arc<Sandbox>>, Json(r): Json<RetireField>) -> Json<serde_json::Value> {
+    sandbox.retire_field(r.platform, &r.field);
+    Json(json!({"retired": {"platform": r.platform, "field": r.field}}))
 }
 
 async fn restate(State(sandbox): State<Arc<Sandbox>>) -> Json<serde_json::Value> {

@@ -47,11 +47,15 @@ pub struct OAuthSettings {
     pub access_token_ttl_secs: u64,
     /// Issue a new refresh token on every refresh and revoke the old one (as Microsoft does).
     pub rotate_refresh_tokens: bool,
+    /// Meta's `debug_token`: days until the access token expires (`None`: a system-user token that
+    /// never does; 0: expired).
+    #[serde(default)]
+    pub meta_token_expires_in_days: Option<u32>,
 }
 
 impl Default for OAuthSettings {
     fn default() -> Self {
-        OAuthSettings { access_token_ttl_secs: 3599, rotate_refresh_tokens: false }
+        OAuthSettings { access_token_ttl_secs: 3599, rotate_refresh_tokens: false, meta_token_expires_in_days: None }
     }
 }
 
@@ -95,6 +99,11 @@ pub struct OAuthServer {
 }
 
 impl OAuthServer {
+    /// The current settings.
+    pub fn settings(&self) -> OAuthSettings {
+        *self.settings.lock().expect("oauth lock")
+    }
+
     pub fn set(&self, settings: OAuthSettings) {
         *self.settings.lock().expect("oauth lock") = settings;
     }
@@ -439,7 +448,7 @@ mod tests {
     #[test]
     fn tokens_expire_rotate_and_revoke() {
         let server = OAuthServer::default();
-        server.set(OAuthSettings { access_token_ttl_secs: 0, rotate_refresh_tokens: true });
+        server.set(OAuthSettings { access_token_ttl_secs: 0, rotate_refresh_tokens: true, ..Default::default() });
         let first = server.grant(Platform::GoogleAds, "app");
         assert!(server.refresh(Platform::GoogleAds, &first, "other-app").is_err(), "bound to its client");
         assert!(server.refresh(Platform::LinkedInAds, &first, "app").is_err(), "bound to its platform");
@@ -449,7 +458,7 @@ mod tests {
         assert_eq!(server.check(Platform::GoogleAds, &access), TokenCheck::Expired, "a 0 s lifetime");
         assert_eq!(server.check(Platform::GoogleAds, "demo-token"), TokenCheck::Fixed);
 
-        server.set(OAuthSettings { access_token_ttl_secs: 60, rotate_refresh_tokens: false });
+        server.set(OAuthSettings { access_token_ttl_secs: 60, rotate_refresh_tokens: false, ..Default::default() });
         let (access, ttl, third) = server.refresh(Platform::GoogleAds, &second, "app").unwrap();
         assert_eq!((ttl, third.as_str()), (60, second.as_str()), "kept without rotation");
         assert_eq!(server.check(Platform::GoogleAds, &access), TokenCheck::Valid);

@@ -279,24 +279,27 @@ async fn report(
             once.push(metric);
         }
     }
-    let invalid = metrics.iter().find(|m| {
-        crate::conversions::tiktok_metric(&Default::default(), m).is_none()
-            && !matches!(
-                m.as_str(),
-                "spend"
-                    | "impressions"
-                    | "clicks"
-                    | "video_play_actions"
-                    | "likes"
-                    | "comments"
-                    | "shares"
-                    | "campaign_id"
-                    | "campaign_name"
-                    | "adgroup_id"
-                    | "adgroup_name"
-                    | "ad_name"
-                    | "currency"
-            )
+    let retired = sandbox.retired_field(PLATFORM, metrics.iter().map(String::as_str)).map(str::to_string);
+    let invalid = metrics.iter().find(|m| Some(m.as_str()) == retired.as_deref()).or_else(|| {
+        metrics.iter().find(|m| {
+            crate::conversions::tiktok_metric(&Default::default(), m).is_none()
+                && !matches!(
+                    m.as_str(),
+                    "spend"
+                        | "impressions"
+                        | "clicks"
+                        | "video_play_actions"
+                        | "likes"
+                        | "comments"
+                        | "shares"
+                        | "campaign_id"
+                        | "campaign_name"
+                        | "adgroup_id"
+                        | "adgroup_name"
+                        | "ad_name"
+                        | "currency"
+                )
+        })
     });
     // Rows are counted for page_info, but only the requested page is rendered.
     let (first, last) = ((page - 1) * size, page * size);

@@ -24,6 +24,7 @@ pub mod http;
 mod json;
 pub mod linkedin_ads;
 pub mod meta_ads;
+pub mod optional;
 pub mod record;
 pub mod source;
 pub mod tiktok_ads;

@@ -7,7 +7,7 @@ mod classify;
 mod connector;
 mod rows;
 
-pub use connector::MetaAds;
+pub use connector::{MetaAds, TokenInfo};
 pub use mdp_core::platforms::meta_ads::{
     normalize_account_id, AD_DAILY, DEFAULT_CONVERSION_ACTION_TYPES, KIND, STREAMS,
 };

@@ -306,6 +306,51 @@ async fn each_conversion_definition_reconciles_with_its_truth(platform: Platform
     }
 }
 
+/// (an optional field, a required one) of each platform's report, as its API names them.
+fn fields_to_retire(platform: Platform) -> (&'static str, &'static str) {
+    match platform {
+        Platform::GoogleAds => ("metrics.video_trueview_views", "metrics.cost_micros"),
+        Platform::MetaAds => ("inline_post_engagement", "spend"),
+        Platform::TikTokAds => ("likes", "spend"),
+        Platform::LinkedInAds => ("videoViews", "costInLocalCurrency"),
+    }
+}
+
+async fn a_retired_optional_field_is_dropped_and_a_required_one_fails_clearly(platform: Platform) {
+    let (optional, required) = fields_to_retire(platform);
+    let (sandbox, addr) = start_sandbox().await;
+    sandbox.retire_field(platform, optional);
+    let source = configure(settings(platform, addr, &sandbox)).unwrap();
+    let ctx = context();
+    let window = DateWindow::new(today() - Days::new(14), today()).unwrap();
+    for account_id in &source.settings().accounts {
+        let account = source.account(account_id, &ctx).await.unwrap();
+        let rows = all_spend_rows(source.as_ref(), &account, window, &ctx).await;
+        assert!(!rows.is_empty(), "{platform}: rows were read without `{optional}`");
+        let got = sum_by_day(&rows);
+        let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
+        for (day, m) in truth {
+            let g = got.get(&day).copied().unwrap_or_default();
+            assert_eq!((g.0, g.1, g.2), (m.impressions, m.clicks, micros(m.spend_micros)), "{platform} {day}");
+        }
+        let dropped = |r: &PerformanceRecord| match optional {
+            "likes" => r.likes.is_none(),
+            "inline_post_engagement" => !r.payload.contains("inline_post_engagement"),
+            _ => r.video_views.is_none(),
+        };
+        assert!(rows.iter().all(dropped), "{platform}: `{optional}` was not read, so it is NULL (not 0)");
+    }
+
+    let (sandbox, addr) = start_sandbox().await;
+    sandbox.retire_field(platform, required);
+    let source = configure(settings(platform, addr, &sandbox)).unwrap();
+    let account_id = &source.settings().accounts[0];
+    let account = source.account(account_id, &ctx).await.unwrap();
+    let stream = source.streams().iter().find(|s| s.kind == StreamKind::Daily).unwrap();
+    let error = collect_daily(source.as_ref(), stream.name, &account, window, &ctx).await.unwrap_err().to_string();
+    assert!(error.contains(&format!("`{required}` is a field mdp needs")), "{platform}: {error}");
+}
+
 macro_rules! compliance {
     ($($module:ident => $platform:expr),* $(,)?) => {$(
         mod $module {
@@ -316,6 +361,10 @@ macro_rules! compliance {
             async fn survives_transient_faults() { super::survives_transient_faults($platform).await }
             #[tokio::test]
             async fn reports_hard_failures_clearly() { super::reports_hard_failures_clearly($platform).await }
+            #[tokio::test]
+            async fn a_retired_optional_field_is_dropped_and_a_required_one_fails_clearly() {
+                super::a_retired_optional_field_is_dropped_and_a_required_one_fails_clearly($platform).await
+            }
             #[tokio::test]
             async fn each_conversion_definition_reconciles_with_its_truth() {
                 super::each_conversion_definition_reconciles_with_its_truth($platform).await

@@ -127,7 +127,7 @@ async fn read_and_reconcile(source: &dyn Source, sandbox: &Sandbox, days: u64) -
 #[tokio::test]
 async fn tokens_that_expire_during_a_read_are_refreshed_and_everything_reconciles() {
     let (sandbox, addr) = sandbox().await;
-    sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, rotate_refresh_tokens: false });
+    sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, rotate_refresh_tokens: false, ..Default::default() });
     for platform in [Platform::GoogleAds, Platform::LinkedInAds] {
         let issued_before = sandbox.oauth.issued();
         let refresh = Credential::new(sandbox.oauth.grant(platform, CLIENT_ID));
@@ -189,7 +189,7 @@ fn read_token(path: &Path) -> String {
 #[tokio::test]
 async fn a_rotated_refresh_token_is_saved_to_its_file_and_the_next_run_uses_it() {
     let (sandbox, addr) = sandbox().await;
-    sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, rotate_refresh_tokens: true });
+    sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, rotate_refresh_tokens: true, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secrets/google_refresh_token");
     let first = sandbox.oauth.grant(Platform::GoogleAds, CLIENT_ID);

@@ -92,6 +92,38 @@ fn failures_are_reported_with_platform_account_and_window_and_keep_other_data() 
 }
 
 #[test]
+fn a_metric_the_platform_retired_is_dropped_with_a_warning_and_loads_as_null() {
+    let sandbox = start_sandbox();
+    post_json(
+        &format!("{}/_sandbox/retire_field", sandbox.url),
+        serde_json::json!({"platform": "tiktok_ads", "field": "likes"}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let project = project(dir.path(), &sandbox);
+    let out = ingest(&project, &["--source", "tiktok_ads"]);
+    assert!(out.status.success(), "an optional metric does not fail the run:\n{}", text(&out));
+    let log = text(&out);
+    assert!(
+        log.contains("refused the optional field `likes`") && log.contains("skip_fields"),
+        "the warning names the field and the option:\n{log}"
+    );
+    assert_eq!(log.matches("refused the optional field").count(), 1, "one warning per source and run:\n{log}");
+    let counts = query(&project, "SELECT count(*), count(likes), count(comments) FROM raw.tiktok_ads__ad_daily");
+    let [rows, likes, comments] = [0, 1, 2].map(|i| counts[0][i].clone().unwrap().parse::<i64>().unwrap());
+    assert!(rows > 0 && likes == 0 && comments == rows, "likes NULL, the rest read: {counts:?}");
+    assert_matches_truth(&project, &sandbox, &["tiktok_ads"]);
+
+    // Skipped by configuration: not asked for, no warning.
+    let file = project.join("mdp.yml");
+    let config = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("  - platform: tiktok_ads\n", "  - platform: tiktok_ads\n    options: { skip_fields: [likes] }\n");
+    std::fs::write(&file, config).unwrap();
+    let out = ingest(&project, &["--source", "tiktok_ads"]);
+    assert!(out.status.success() && !text(&out).contains("refused the optional field"), "{}", text(&out));
+}
+
+#[test]
 fn a_sigkill_mid_ingest_then_a_rerun_ends_identical_to_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let sandbox = start_sandbox();

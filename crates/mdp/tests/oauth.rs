@@ -200,3 +200,39 @@ fn mdp_auth_explains_what_it_cannot_do() {
     let unknown = mdp_with_client().args(["auth", "bing"]).current_dir(&project).output().unwrap();
     assert!(text(&unknown).contains("no source named 'bing'"), "{}", text(&unknown));
 }
+
+/// Meta has no refresh grant: `mdp doctor` asks Meta (`debug_token`) what the token is and when it
+/// expires — fine for a system user's that never does, a warning two weeks ahead, a failure once invalid.
+#[test]
+fn doctor_reads_a_meta_tokens_kind_and_expiry_from_debug_token() {
+    let sandbox = start_sandbox();
+    let root = tempfile::tempdir().unwrap();
+    let project = project(root.path(), &sandbox);
+    let line = |out: &std::process::Output| -> String {
+        text(out)
+            .lines()
+            .find(|l| l.contains("source meta_ads") && l.contains("access token"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let doctor = mdp().arg("doctor").current_dir(&project).output().unwrap();
+    assert!(line(&doctor).contains("a system user token that does not expire"), "{}", text(&doctor));
+
+    let expiring = serde_json::json!({"access_token_ttl_secs": 3599, "rotate_refresh_tokens": false, "meta_token_expires_in_days": 5});
+    post_json(&format!("{}/_sandbox/oauth", sandbox.url), expiring);
+    let doctor = mdp().arg("doctor").current_dir(&project).output().unwrap();
+    let shown = line(&doctor);
+    assert!(
+        shown.contains("a user token that expires") && shown.contains("(4 days)") && shown.contains("renew it"),
+        "{}",
+        text(&doctor)
+    );
+    assert!(doctor.status.success(), "a warning, not a failure:\n{}", text(&doctor));
+
+    let expired = serde_json::json!({"access_token_ttl_secs": 3599, "rotate_refresh_tokens": false, "meta_token_expires_in_days": 0});
+    post_json(&format!("{}/_sandbox/oauth", sandbox.url), expired);
+    let doctor = mdp().arg("doctor").current_dir(&project).output().unwrap();
+    assert!(!doctor.status.success());
+    assert!(line(&doctor).contains("not valid (expired or revoked)"), "{}", text(&doctor));
+    assert!(!text(&doctor).contains(TOKEN), "the token is never printed");
+}

@@ -82,6 +82,11 @@ pub const KIND: SourceKind = SourceKind {
                           Conversions column; default) or `all_conversions` (every conversion action, \
                           secondary ones too), with the matching value column",
         },
+        OptionSpec {
+            name: "skip_fields",
+            description: "optional report fields not to request, e.g. [metrics.video_trueview_views] (mdp drops one the API refuses \
+                          by itself, with a warning naming it; listing it here silences that)",
+        },
     ],
     // Google's default click-through conversion window is 30 days: conversions keep arriving that long.
     default_lookback_days: 30,
@@ -133,6 +138,8 @@ pub const KIND: SourceKind = SourceKind {
 /// The `options:` of a Google Ads source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GoogleAdsOptions {
+    /// Optional report fields not to request (from [`OPTIONAL_FIELDS`]).
+    pub skip_fields: Vec<String>,
     /// Digits only (`1112223333`), when acting through a manager account.
     pub login_customer_id: Option<String>,
     /// Which conversion columns are read as conversions and conversion value.
@@ -231,3 +238,6 @@ impl<'de> Visitor<'de> for IdText {
         Ok(None)
     }
 }
+
+/// Report fields a Google Ads source can do without (their columns are then NULL).
+pub const OPTIONAL_FIELDS: &[&str] = &["metrics.video_trueview_views", "metrics.video_views"];

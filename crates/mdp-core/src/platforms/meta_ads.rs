@@ -64,6 +64,12 @@ pub const KIND: SourceKind = SourceKind {
             name: "page_size",
             description: "rows per page, 1 to 500 (default 500); lower it if Meta times out",
         },
+        OptionSpec {
+            name: "skip_fields",
+            description:
+                "optional report fields not to request, e.g. [inline_post_engagement] (mdp drops one the API refuses \
+                          by itself, with a warning naming it; listing it here silences that)",
+        },
     ],
     // Meta attributes conversions up to 28 days after the click (its longest attribution window).
     default_lookback_days: 28,
@@ -85,6 +91,8 @@ pub const KIND: SourceKind = SourceKind {
 /// The `options:` of a Meta source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaAdsOptions {
+    /// Optional report fields not to request (from [`OPTIONAL_FIELDS`]).
+    pub skip_fields: Vec<String>,
     /// The action types summed into conversions and conversion value, without duplicates, never empty.
     pub conversion_action_types: Vec<String>,
     /// The windows whose values are summed (from [`ATTRIBUTION_WINDOWS`], at most one click window);
@@ -97,6 +105,7 @@ pub struct MetaAdsOptions {
 impl Default for MetaAdsOptions {
     fn default() -> Self {
         MetaAdsOptions {
+            skip_fields: Vec::new(),
             conversion_action_types: DEFAULT_CONVERSION_ACTION_TYPES.iter().map(|t| t.to_string()).collect(),
             attribution_windows: Vec::new(),
             page_size: MAX_PAGE_SIZE,
@@ -186,3 +195,6 @@ pub fn normalize_account_id(id: &str) -> Option<String> {
     let digits = id.strip_prefix("act_").unwrap_or(id);
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.to_string())
 }
+
+/// Insights fields a Meta source can do without (kept in the payload only).
+pub const OPTIONAL_FIELDS: &[&str] = &["inline_link_clicks", "inline_post_engagement"];

@@ -87,6 +87,8 @@ impl SourceOptions {
         for (key, value) in entries {
             let result = if kind.option(&key).is_none() {
                 Err(unknown_option(kind, &key))
+            } else if key == "skip_fields" {
+                skip_fields(platform, value).map(|fields| *options.skip_fields_mut() = fields)
             } else {
                 match &mut options {
                     SourceOptions::GoogleAds(google) => google.set(&key, value),
@@ -103,6 +105,25 @@ impl SourceOptions {
             Ok(options)
         } else {
             Err(errors)
+        }
+    }
+
+    /// Optional report fields the source does not request (`skip_fields`).
+    pub fn skip_fields(&self) -> &[String] {
+        match self {
+            SourceOptions::GoogleAds(o) => &o.skip_fields,
+            SourceOptions::MetaAds(o) => &o.skip_fields,
+            SourceOptions::TikTokAds(o) => &o.skip_fields,
+            SourceOptions::LinkedInAds(o) => &o.skip_fields,
+        }
+    }
+
+    fn skip_fields_mut(&mut self) -> &mut Vec<String> {
+        match self {
+            SourceOptions::GoogleAds(o) => &mut o.skip_fields,
+            SourceOptions::MetaAds(o) => &mut o.skip_fields,
+            SourceOptions::TikTokAds(o) => &mut o.skip_fields,
+            SourceOptions::LinkedInAds(o) => &mut o.skip_fields,
         }
     }
 
@@ -169,6 +190,40 @@ impl SourceOptions {
             ),
         }
     }
+}
+
+/// The report fields a platform's source can do without: a refused one is dropped with a warning; one
+/// in `skip_fields` is never requested. Spend, impressions, clicks and conversions are never optional.
+pub fn optional_fields(platform: Platform) -> &'static [&'static str] {
+    match platform {
+        Platform::GoogleAds => google_ads::OPTIONAL_FIELDS,
+        Platform::MetaAds => meta_ads::OPTIONAL_FIELDS,
+        Platform::TikTokAds => tiktok_ads::OPTIONAL_FIELDS,
+        Platform::LinkedInAds => linkedin_ads::OPTIONAL_FIELDS,
+    }
+}
+
+fn skip_fields<'de, V: Deserializer<'de>>(platform: Platform, value: V) -> Result<Vec<String>, String> {
+    use serde::Deserialize;
+    let optional = optional_fields(platform);
+    let listed = Option::<Vec<String>>::deserialize(value)
+        .map_err(|e| format!("expected a list of field names such as [{}] ({e})", optional[0]))?
+        .unwrap_or_default();
+    let mut fields: Vec<String> = Vec::new();
+    for field in listed {
+        let field = field.trim();
+        if !optional.contains(&field) {
+            return Err(format!(
+                "{field:?} is not an optional field of {platform} (spend, impressions, clicks and conversions are \
+                 always read); optional: {}",
+                optional.join(", ")
+            ));
+        }
+        if !fields.iter().any(|known| known == field) {
+            fields.push(field.to_string());
+        }
+    }
+    Ok(fields)
 }
 
 fn unknown_option(kind: &SourceKind, key: &str) -> String {
@@ -356,6 +411,17 @@ mod tests {
             "{}",
             tiktok[0]
         );
+    }
+
+    #[test]
+    fn only_optional_fields_can_be_skipped() {
+        let tiktok = parse(Platform::TikTokAds, json!({"skip_fields": ["likes", "shares", "likes"]})).unwrap();
+        assert_eq!(tiktok.skip_fields(), ["likes", "shares"]);
+        let required = parse(Platform::TikTokAds, json!({"skip_fields": ["spend"]})).unwrap_err();
+        assert!(required[0].message.contains("\"spend\" is not an optional field of tiktok_ads"), "{}", required[0]);
+        let google = parse(Platform::GoogleAds, json!({"skip_fields": ["metrics.video_trueview_views"]})).unwrap();
+        assert_eq!(google.skip_fields(), ["metrics.video_trueview_views"]);
+        assert!(SourceOptions::defaults(Platform::LinkedInAds).skip_fields().is_empty());
     }
 
     #[test]

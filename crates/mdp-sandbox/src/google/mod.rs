@@ -238,6 +238,13 @@ async fn search_stream(
         Ok(q) => q,
         Err(e) => return invalid_query(&version, &e),
     };
+    if let Some(field) = sandbox.retired_field(PLATFORM, query.fields.iter().map(String::as_str)) {
+        let e = gaql::QueryError {
+            code: "UNRECOGNIZED_FIELD",
+            message: format!("Error in query: unrecognized field '{field}'."),
+        };
+        return invalid_query(&version, &e);
+    }
     let field_mask: Vec<String> = query.fields.iter().map(|f| camel_path(f).join(".")).collect();
     let field_mask = field_mask.join(",");
     let request_id = format!("sandboxReq{:08}", sandbox.requests());

@@ -28,6 +28,9 @@ pub(super) async fn analytics(
         Ok(r) => r,
         Err(e) => return bad_request(&e),
     };
+    if let Some(field) = sandbox.retired_field(PLATFORM, request.fields.iter().map(String::as_str)) {
+        return bad_request(&format!("fields: {field} is not a valid field of AdAnalytics"));
+    }
     let version = sandbox.version();
     let world = &sandbox.world;
     let mut elements: Vec<u8> = Vec::with_capacity(64 * 1024);

@@ -104,6 +104,9 @@ fn insights_query<'a>(
         }
     }
     let fields = fields(params, INSIGHTS_FIELDS, "AdsInsights")?;
+    if let Some(field) = sandbox.retired_field(super::PLATFORM, fields.iter().map(String::as_str)) {
+        return Err(bad_param(&format!("Tried accessing nonexisting field ({field}) on node type (AdsInsights)")));
+    }
     let windows = attribution_windows(param("action_attribution_windows"))?;
     let raw_range =
         param("time_range").ok_or_else(|| bad_param("The sandbox needs a time_range (JSON with since and until)"))?;

@@ -308,6 +308,9 @@ async fn node(
         Ok(f) => f,
         Err(r) => return r,
     };
+    if node == "debug_token" {
+        return debug_token(&sandbox, &params);
+    }
     let account = match ad_account(&sandbox, &node) {
         Ok(a) => a,
         Err(r) => return r,
@@ -382,6 +385,36 @@ async fn edge(
         Ok(body) => finish_text(into_text(body), fault, insights),
         Err(r) => r,
     }
+}
+
+/// `GET /{version}/debug_token?input_token=…`: what Meta says about a token — a system user's that
+/// never expires (`expires_at: 0`), unless the sandbox's OAuth settings give it a lifetime.
+fn debug_token(sandbox: &Sandbox, params: &HashMap<String, String>) -> Response {
+    let Some(token) = params.get("input_token").filter(|t| !t.is_empty()) else {
+        return bad_param("The parameter input_token is required");
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (kind, expires_at) = match sandbox.oauth.settings().meta_token_expires_in_days {
+        None => ("SYSTEM_USER", 0),
+        Some(days) => ("USER", now + u64::from(days) * 86_400),
+    };
+    let valid = expires_at == 0 || expires_at > now;
+    let mut data = json!({
+        "app_id": "100000000000001",
+        "type": kind,
+        "application": "mdp sandbox",
+        "data_access_expires_at": 0,
+        "expires_at": expires_at,
+        "is_valid": valid,
+        "issued_at": now.saturating_sub(86_400),
+        "scopes": ["ads_read", "read_insights"],
+        "user_id": format!("{}", token.len() * 7919),
+    });
+    if !valid {
+        data["error"] =
+            json!({"code": 190, "message": "Error validating access token: Session has expired.", "subcode": 463});
+    }
+    axum::Json(json!({ "data": data })).into_response()
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use super::api::{GoogleApi, Search};
 use super::rows::{entity_record, performance_record, text};
 use super::{PLATFORM, STREAMS};
 use crate::error::SourceError;
+use crate::optional::OptionalFields;
 use crate::record::{EntityRecord, PerformanceRecord};
 use crate::source::{AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
 
@@ -27,6 +28,7 @@ use crate::source::{AccountInfo, ReadContext, Sink, Source, SourceSettings, Stre
 pub struct GoogleAds {
     settings: SourceSettings,
     conversion_metric: GoogleConversionMetric,
+    optional: OptionalFields,
     api: Arc<GoogleApi>,
 }
 
@@ -37,7 +39,8 @@ impl GoogleAds {
         }
         let options = settings.options.google_ads().cloned().unwrap_or_default();
         let api = Arc::new(GoogleApi::new(&settings, options.login_customer_id.as_deref())?);
-        Ok(GoogleAds { settings, conversion_metric: options.conversion_metric, api })
+        let optional = OptionalFields::new(&settings, &[]);
+        Ok(GoogleAds { settings, conversion_metric: options.conversion_metric, optional, api })
     }
 
     /// One GAQL query of `customer`, as a paged read (searchStream has one page).
@@ -68,6 +71,7 @@ fn daily_query(
     stream: &str,
     api_version: &str,
     conversions: GoogleConversionMetric,
+    with_video: bool,
     window: DateWindow,
 ) -> Option<String> {
     let (dimensions, resource) = match stream {
@@ -76,11 +80,11 @@ fn daily_query(
         _ => return None,
     };
     let (conversions, conversions_value) = conversions.fields();
+    let video = if with_video { format!(", metrics.{}", video_metric(api_version)) } else { String::new() };
     Some(format!(
         "SELECT {dimensions}, segments.date, metrics.impressions, metrics.clicks, metrics.cost_micros, \
-         {conversions}, {conversions_value}, metrics.{} FROM {resource} \
+         {conversions}, {conversions_value}{video} FROM {resource} \
          WHERE segments.date BETWEEN '{}' AND '{}'",
-        video_metric(api_version),
         window.start(),
         window.end()
     ))
@@ -154,11 +158,34 @@ impl Source for GoogleAds {
             other => return Err(self.settings.config_error(format!("no daily stream {other}"))),
         };
         for part in window.split(stream.max_window_days.max(1)) {
-            let query = daily_query(stream.name, &self.settings.api_version, self.conversion_metric, part)
+            let convert = |row: &str| {
+                let mut record = performance_record(&account.id, ad_level, self.conversion_metric, row)?;
+                self.optional.clear(&mut record);
+                Ok::<_, SourceError>(record)
+            };
+            // searchStream answers in one body: a refused optional field (the video metric) fails the
+            // whole answer before any row is sent, and the part is asked for again without it.
+            loop {
+                let video = format!("metrics.{}", video_metric(&self.settings.api_version));
+                let query = daily_query(
+                    stream.name,
+                    &self.settings.api_version,
+                    self.conversion_metric,
+                    self.optional.wanted(&video),
+                    part,
+                )
                 .expect("a daily stream");
-            let mut pages = ctx.http.pages(&self.api, self.search(&account.id, query)?);
-            let convert = |row: &str| performance_record(&account.id, ad_level, self.conversion_metric, row);
-            while pages.send_next(ctx, out, convert).await? {}
+                let mut pages = ctx.http.pages(&self.api, self.search(&account.id, query)?);
+                let result = async {
+                    while pages.send_next(ctx, out, convert).await? {}
+                    Ok::<_, SourceError>(())
+                }
+                .await;
+                match result {
+                    Ok(()) => break,
+                    Err(error) => self.optional.drop_refused(error)?,
+                }
+            }
         }
         Ok(())
     }
@@ -198,11 +225,11 @@ mod tests {
         )
         .unwrap();
         let primary = GoogleConversionMetric::Conversions;
-        let q = daily_query("ad_daily", "v21", primary, window).unwrap();
+        let q = daily_query("ad_daily", "v21", primary, true, window).unwrap();
         assert!(q.contains("FROM ad_group_ad WHERE segments.date BETWEEN '2026-06-01' AND '2026-06-30'"), "{q}");
         assert!(q.contains("metrics.video_views"));
         assert!(q.contains("metrics.conversions, metrics.conversions_value,") && !q.contains("all_conversions"), "{q}");
-        let all = daily_query("campaign_daily", "v22", GoogleConversionMetric::AllConversions, window).unwrap();
+        let all = daily_query("campaign_daily", "v22", GoogleConversionMetric::AllConversions, true, window).unwrap();
         assert!(
             all.contains(
                 "metrics.all_conversions, metrics.all_conversions_value, metrics.video_trueview_views FROM campaign"

@@ -31,39 +31,25 @@ use super::report::{analytics_query, field_chunks, merge, Fields, MAX_FIELDS};
 use super::{AD_DAILY, PLATFORM, STREAMS};
 use crate::error::SourceError;
 use crate::http::HttpRequest;
+use crate::optional::OptionalFields;
 use crate::record::{EntityRecord, PerformanceRecord};
 use crate::source::{emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
 
-/// The metrics read for `ad_daily` (more than one request's worth: they are split and merged).
-const REPORT_METRICS: &[&str] = &[
-    "impressions",
-    "clicks",
-    "costInLocalCurrency",
-    "costInUsd",
-    "externalWebsiteConversions",
-    "conversionValueInLocalCurrency",
-    "videoViews",
-    "likes",
-    "comments",
-    "shares",
-    "landingPageClicks",
-    "externalWebsitePostClickConversions",
-    "externalWebsitePostViewConversions",
-    "oneClickLeads",
-    "oneClickLeadFormOpens",
-    "videoStarts",
-    "videoCompletions",
-    "reactions",
-    "follows",
-    "otherEngagements",
-    "totalEngagements",
-    "companyPageClicks",
-];
+/// The metrics `ad_daily` always reads; the optional ones (`mdp_core`'s list) follow, and the configured
+/// conversion field. More than one request's worth: they are split and merged.
+const REQUIRED_METRICS: &[&str] =
+    &["impressions", "clicks", "costInLocalCurrency", "externalWebsiteConversions", "conversionValueInLocalCurrency"];
+
+/// Every metric of `ad_daily` before `skip_fields` and the conversion option.
+fn report_metrics() -> impl Iterator<Item = &'static str> {
+    REQUIRED_METRICS.iter().chain(mdp_core::platforms::linkedin_ads::OPTIONAL_FIELDS).copied()
+}
 
 #[derive(Debug)]
 pub struct LinkedInAds {
     settings: SourceSettings,
     conversions: LinkedInAdsOptions,
+    optional: OptionalFields,
     api: Arc<LinkedInApi>,
     /// Each account's creative → (campaign group, campaign) map, read once per ingest (not per
     /// window) and read again when a report names a creative it does not know.
@@ -74,7 +60,14 @@ impl LinkedInAds {
     pub fn new(settings: SourceSettings) -> Result<LinkedInAds, SourceError> {
         let api = Arc::new(LinkedInApi::new(&settings)?);
         let conversions = settings.options.linkedin_ads().cloned().unwrap_or_default();
-        Ok(LinkedInAds { settings, conversions, api, parents: Default::default() })
+        // The configured conversion fields are required, whatever the platform's optional list says.
+        let required: Vec<&str> =
+            [Some(conversions.conversion_metric.as_str()), conversions.conversion_value_metric.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+        let optional = OptionalFields::new(&settings, &required);
+        Ok(LinkedInAds { settings, conversions, optional, api, parents: Default::default() })
     }
 
     /// The numeric account id (`123` or `urn:li:sponsoredAccount:123` in mdp.yml).
@@ -242,17 +235,30 @@ impl Source for LinkedInAds {
         }
         let mut parents = self.parents_of(ctx, &account.id, false).await?;
         // The configured conversion field joins the list (it is asked for once if already there).
-        let metrics: Vec<&str> =
-            REPORT_METRICS.iter().copied().chain([self.conversions.conversion_metric.as_str()]).collect();
-        let chunks = field_chunks(&metrics, MAX_FIELDS);
+        let mut metrics: Vec<&str> = report_metrics().collect();
+        metrics.push(&self.conversions.conversion_metric);
         for part in window.split(AD_DAILY.max_window_days) {
-            // Every chunk's answer is kept as text until the rows are merged from it.
-            let mut answers = Vec::with_capacity(chunks.len());
-            for fields in &chunks {
-                let query = Query::Analytics(format!("adAnalytics?{}", analytics_query(&account.id, part, fields)));
-                let answer = ctx.http.pages(&self.api, query).next_text().await?;
-                answers.push(answer.ok_or_else(|| SourceError::malformed(PLATFORM, "adAnalytics gave no answer"))?);
-            }
+            // Every chunk's answer is kept as text until the rows are merged from it. A refused optional
+            // field is dropped and the part asked for again without it.
+            let answers = loop {
+                let chunks = field_chunks(&self.optional.requested(metrics.iter().copied()), MAX_FIELDS);
+                let read = async {
+                    let mut answers = Vec::with_capacity(chunks.len());
+                    for fields in &chunks {
+                        let query =
+                            Query::Analytics(format!("adAnalytics?{}", analytics_query(&account.id, part, fields)));
+                        let answer = ctx.http.pages(&self.api, query).next_text().await?;
+                        answers.push(
+                            answer.ok_or_else(|| SourceError::malformed(PLATFORM, "adAnalytics gave no answer"))?,
+                        );
+                    }
+                    Ok::<_, SourceError>(answers)
+                };
+                match read.await {
+                    Ok(answers) => break answers,
+                    Err(error) => self.optional.drop_refused(error)?,
+                }
+            };
             let mut rows: BTreeMap<_, Fields<'_>> = BTreeMap::new();
             for (body, elements) in &answers {
                 for element in elements {
@@ -274,7 +280,9 @@ impl Source for LinkedInAds {
                         format!("adAnalytics returned {date}, outside {}..{}", part.start(), part.end()),
                     ));
                 }
-                records.push(performance_record(&account.id, date, &pivots, &row, &parents, &self.conversions)?);
+                let mut record = performance_record(&account.id, date, &pivots, &row, &parents, &self.conversions)?;
+                self.optional.clear(&mut record);
+                records.push(record);
             }
             drop(answers);
             emit(out, ctx, records).await?;
@@ -372,7 +380,8 @@ mod tests {
 
     #[test]
     fn the_metric_list_needs_more_than_one_request() {
-        let chunks = field_chunks(REPORT_METRICS, MAX_FIELDS);
+        let metrics: Vec<&str> = report_metrics().collect();
+        let chunks = field_chunks(&metrics, MAX_FIELDS);
         assert!(chunks.len() >= 2, "the split is exercised by every read");
         assert!(chunks.iter().all(|c| c.len() <= MAX_FIELDS));
     }
@@ -419,7 +428,11 @@ mod tests {
         let mut rows = BTreeMap::new();
         merge(&mut rows, &text).unwrap();
         let ((date, pivots), row) = rows.into_iter().next().unwrap();
-        let leads = LinkedInAdsOptions { conversion_metric: "oneClickLeads".into(), conversion_value_metric: None };
+        let leads = LinkedInAdsOptions {
+            conversion_metric: "oneClickLeads".into(),
+            conversion_value_metric: None,
+            ..Default::default()
+        };
         let r = performance_record("9", date, &pivots, &row, &HashMap::new(), &leads).unwrap();
         assert_eq!((r.conversions, r.conversion_value), (Decimal::from(3), Decimal::ZERO));
     }

@@ -28,6 +28,7 @@ use super::rows::{account_status_name, entity_record, performance_record, text};
 use super::{normalize_account_id, AD_DAILY, PLATFORM, STREAMS};
 use crate::error::SourceError;
 use crate::http::HttpRequest;
+use crate::optional::OptionalFields;
 use crate::record::{EntityRecord, PerformanceRecord};
 use crate::source::{emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
 
@@ -49,10 +50,22 @@ const ALL_EFFECTIVE_STATUSES: &[&str] = &[
     "WITH_ISSUES",
 ];
 
+/// Meta's description of an access token (`debug_token`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenInfo {
+    /// `SYSTEM_USER`, `USER`, `PAGE`, …
+    pub kind: Option<String>,
+    pub is_valid: bool,
+    /// `None`: it does not expire.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub scopes: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct MetaAds {
     settings: SourceSettings,
     conversions: MetaAdsOptions,
+    optional: OptionalFields,
     api: Arc<MetaApi>,
 }
 
@@ -67,7 +80,8 @@ impl MetaAds {
         }
         let options = settings.options.meta_ads().cloned().unwrap_or_default();
         let api = Arc::new(MetaApi::new(&settings, options.page_size)?);
-        Ok(MetaAds { settings, conversions: options, api })
+        let optional = OptionalFields::new(&settings, &[]);
+        Ok(MetaAds { settings, conversions: options, optional, api })
     }
 
     /// The action types this source counts as conversions.
@@ -103,11 +117,36 @@ impl MetaAds {
         }
     }
 
+    /// What Meta says about this source's access token (`debug_token`): its kind, validity and expiry,
+    /// for `mdp doctor` (a user token lives 60 days; a system user's may never expire).
+    pub async fn token_info(&self, ctx: &ReadContext) -> Result<TokenInfo, SourceError> {
+        let token = self.settings.credential(mdp_core::ACCESS_TOKEN)?;
+        let request = HttpRequest::get("debug_token").param("input_token", token.expose());
+        let info = ctx.http.json(self.api.as_ref(), &request).await?;
+        let data = &info["data"];
+        let is_valid = data["is_valid"]
+            .as_bool()
+            .ok_or_else(|| SourceError::malformed(PLATFORM, "debug_token answered without data.is_valid"))?;
+        let expires_at = match data["expires_at"].as_i64() {
+            Some(0) | None => None,
+            Some(seconds) => chrono::DateTime::from_timestamp(seconds, 0),
+        };
+        Ok(TokenInfo {
+            kind: text(data, "type"),
+            is_valid,
+            expires_at,
+            scopes: data["scopes"]
+                .as_array()
+                .map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        })
+    }
+
     fn insights(&self, account_id: &str, part: DateWindow) -> Result<Edge, SourceError> {
         let filtering = json!([{"field": "ad.effective_status", "operator": "IN", "value": ALL_EFFECTIVE_STATUSES}]);
         let params = vec![
             ("level", "ad".to_string()),
-            ("fields", INSIGHTS_FIELDS.to_string()),
+            ("fields", self.optional.requested(INSIGHTS_FIELDS.split(',')).join(",")),
             ("time_range", json!({"since": part.start().to_string(), "until": part.end().to_string()}).to_string()),
             ("time_increment", "1".to_string()),
             ("filtering", filtering.to_string()),
@@ -196,7 +235,12 @@ impl Source for MetaAds {
                     }
                     continue;
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    // A refused optional field: dropped, and the part read again without it.
+                    self.optional.drop_refused(error)?;
+                    parts.push_front(part);
+                    continue;
+                }
             };
             emit(out, ctx, records).await?;
         }

@@ -11,6 +11,7 @@ use super::rows::{entity_record, performance_record};
 use super::{AD_DAILY, PLATFORM, STREAMS};
 use crate::error::SourceError;
 use crate::http::HttpRequest;
+use crate::optional::OptionalFields;
 use crate::record::{EntityRecord, PerformanceRecord};
 use crate::source::{AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
 
@@ -31,6 +32,7 @@ const REPORT_METRICS: &[&str] = &[
 pub struct TikTokAds {
     settings: SourceSettings,
     conversions: TikTokAdsOptions,
+    optional: OptionalFields,
     api: Arc<TikTokApi>,
 }
 
@@ -38,12 +40,13 @@ impl TikTokAds {
     pub fn new(settings: SourceSettings) -> Result<TikTokAds, SourceError> {
         let api = Arc::new(TikTokApi::new(&settings)?);
         let conversions = settings.options.tiktok_ads().cloned().unwrap_or_default();
-        Ok(TikTokAds { settings, conversions, api })
+        let optional = OptionalFields::new(&settings, &[]);
+        Ok(TikTokAds { settings, conversions, optional, api })
     }
 
     /// The report's `metrics` parameter: the standard metrics and the configured conversion pair.
     fn report_metrics(&self) -> String {
-        let mut metrics: Vec<&str> = REPORT_METRICS.to_vec();
+        let mut metrics: Vec<&str> = self.optional.requested(REPORT_METRICS.iter().copied());
         metrics.push(&self.conversions.conversion_metric);
         metrics.extend(self.conversions.conversion_value_metric.as_deref());
         serde_json::to_string(&metrics).expect("a list of strings serializes")
@@ -117,20 +120,40 @@ impl Source for TikTokAds {
         if stream.name != AD_DAILY.name {
             return Err(self.settings.config_error(format!("no daily stream {}", stream.name)));
         }
-        let metrics = self.report_metrics();
+        let convert = |row: &str| {
+            let mut record = performance_record(&account.id, row, &self.conversions)?;
+            self.optional.clear(&mut record);
+            Ok::<_, SourceError>(record)
+        };
         for part in window.split(AD_DAILY.max_window_days) {
-            let params = vec![
-                ("advertiser_id", account.id.clone()),
-                ("report_type", "BASIC".to_string()),
-                ("service_type", "AUCTION".to_string()),
-                ("data_level", "AUCTION_AD".to_string()),
-                ("dimensions", r#"["ad_id","stat_time_day"]"#.to_string()),
-                ("metrics", metrics.clone()),
-                ("start_date", part.start().to_string()),
-                ("end_date", part.end().to_string()),
-            ];
-            let mut pages = ctx.http.pages(&self.api, List { path: "report/integrated/get/", params });
-            while pages.send_next(ctx, out, |row| performance_record(&account.id, row, &self.conversions)).await? {}
+            // TikTok checks the metrics before it answers a first page: a refused optional metric is
+            // dropped and the part asked for again without it.
+            loop {
+                let params = vec![
+                    ("advertiser_id", account.id.clone()),
+                    ("report_type", "BASIC".to_string()),
+                    ("service_type", "AUCTION".to_string()),
+                    ("data_level", "AUCTION_AD".to_string()),
+                    ("dimensions", r#"["ad_id","stat_time_day"]"#.to_string()),
+                    ("metrics", self.report_metrics()),
+                    ("start_date", part.start().to_string()),
+                    ("end_date", part.end().to_string()),
+                ];
+                let mut pages = ctx.http.pages(&self.api, List { path: "report/integrated/get/", params });
+                let mut first = true;
+                let result = loop {
+                    match pages.send_next(ctx, out, convert).await {
+                        Ok(true) => first = false,
+                        Ok(false) => break Ok(()),
+                        Err(error) => break Err(error),
+                    }
+                };
+                match result {
+                    Ok(()) => break,
+                    Err(error) if first => self.optional.drop_refused(error)?,
+                    Err(error) => return Err(error),
+                }
+            }
         }
         Ok(())
     }

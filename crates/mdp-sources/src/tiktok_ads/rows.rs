@@ -192,6 +192,7 @@ mod tests {
         let pair = |count: &str, value: Option<&str>| TikTokAdsOptions {
             conversion_metric: count.to_string(),
             conversion_value_metric: value.map(str::to_string),
+            ..Default::default()
         };
         let payments = performance_record(
             "adv",

@@ -345,6 +345,45 @@ fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) -
 
 /// The access token's kind and expiry: a refresh token is exchanged once (as a run would), so a revoked
 /// one shows here rather than at 3 a.m.; a fixed token's known lifetime is stated.
+/// Days before a Meta token's expiry from which `mdp doctor` warns (a user token lives 60 days).
+const META_TOKEN_WARNING_DAYS: i64 = 14;
+
+/// A Meta access token as Meta describes it (`debug_token`): a system user's that never expires is
+/// fine; one that expires warns two weeks ahead; an invalid or expired one fails.
+async fn check_meta_token(report: &mut Report, what: &str, settings: mdp_sources::SourceSettings) {
+    let describe = async {
+        let source = mdp_sources::meta_ads::MetaAds::new(settings).map_err(|e| e.to_string())?;
+        let http = mdp_sources::http::HttpDriver::new(mdp_sources::http::RetryPolicy::default())?;
+        source.token_info(&mdp_sources::ReadContext { http }).await.map_err(|e| e.to_string())
+    };
+    let info = match describe.await {
+        Ok(info) => info,
+        Err(e) => return report.warn(what, format!("access token: Meta's debug_token could not describe it ({e})")),
+    };
+    let kind = info.kind.as_deref().unwrap_or("unknown kind").to_lowercase().replace('_', " ");
+    let now = chrono::Utc::now();
+    match info.expires_at {
+        _ if !info.is_valid => report.fail(
+            what,
+            format!(
+                "access token: Meta says this {kind} token is not valid (expired or revoked): make a new one, \
+                     preferably a system user's (Business Settings → System users)"
+            ),
+        ),
+        None => report.ok(what, format!("access token: a {kind} token that does not expire")),
+        Some(at) => {
+            let days = (at - now).num_days();
+            let message =
+                format!("access token: a {kind} token that expires {} ({days} days)", at.format("%Y-%m-%d %H:%M UTC"));
+            if days < META_TOKEN_WARNING_DAYS {
+                report.warn(what, format!("{message}: renew it, or use a system user's token that does not expire"))
+            } else {
+                report.ok(what, message)
+            }
+        }
+    }
+}
+
 async fn check_token(report: &mut Report, project: &Project, source: &SourceConfig) {
     let what = format!("source {}", source.name.as_str());
     let kind = mdp_sources::kind(source.platform);
@@ -359,6 +398,9 @@ async fn check_token(report: &mut Report, project: &Project, source: &SourceConf
     let Some(tokens) = tokens else {
         let lifetime = kind.oauth.map(|oauth| format!("; {}", oauth.lifetimes)).unwrap_or_default();
         let message = format!("access token: a fixed `access_token`{lifetime}");
+        if source.platform == mdp_core::Platform::MetaAds {
+            return check_meta_token(report, &what, settings).await;
+        }
         if source.platform == mdp_core::Platform::GoogleAds {
             // An hour is shorter than any schedule.
             return report.warn(
