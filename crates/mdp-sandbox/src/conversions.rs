@@ -88,11 +88,63 @@ pub fn google_conversions(m: &Metrics, metric: GoogleConversionMetric) -> (i64, 
     }
 }
 
+/// Google's conversion actions in every sandbox account: a primary one (purchases, counted in
+/// `conversions`) and a secondary one (leads, only in `all_conversions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversionAction {
+    Purchase,
+    Lead,
+}
+
+impl ConversionAction {
+    pub const ALL: [ConversionAction; 2] = [ConversionAction::Purchase, ConversionAction::Lead];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            ConversionAction::Purchase => "900000001",
+            ConversionAction::Lead => "900000002",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConversionAction::Purchase => "Purchase",
+            ConversionAction::Lead => "Lead form",
+        }
+    }
+
+    /// A unit-day's metrics as this action's row shows them: its conversions only, no delivery.
+    pub fn part(self, m: &Metrics) -> Metrics {
+        match self {
+            ConversionAction::Purchase => Metrics {
+                conversions_micros: m.conversions_micros,
+                conversion_value_micros: m.conversion_value_micros,
+                ..Default::default()
+            },
+            ConversionAction::Lead => {
+                Metrics { leads: m.leads, lead_value_micros: m.lead_value_micros, ..Default::default() }
+            }
+        }
+    }
+
+    /// Whether a configured entry (an id or a name) names this action.
+    pub fn is(self, entry: &str) -> bool {
+        entry == self.id() || entry == self.name()
+    }
+}
+
 /// The conversions and conversion value (micros) a source configured with `options` must load for one
 /// unit-day: the sandbox's truth for that conversion definition.
 pub fn definition_truth(options: &SourceOptions, m: &Metrics) -> (i64, i64) {
     match options {
-        SourceOptions::GoogleAds(google) => google_conversions(m, google.conversion_metric),
+        SourceOptions::GoogleAds(google) if google.conversion_actions.is_empty() => {
+            google_conversions(m, google.conversion_metric)
+        }
+        SourceOptions::GoogleAds(google) => ConversionAction::ALL
+            .into_iter()
+            .filter(|action| google.conversion_actions.iter().any(|entry| action.is(entry)))
+            .map(|action| google_conversions(&action.part(m), google.conversion_metric))
+            .fold((0, 0), |total, (count, value)| (total.0 + count, total.1 + value)),
         SourceOptions::MetaAds(meta) => {
             let windows: Vec<Option<&str>> = if meta.attribution_windows.is_empty() {
                 vec![None]

@@ -255,7 +255,14 @@ async fn reports_hard_failures_clearly(platform: Platform) {
 fn definitions(platform: Platform) -> Vec<serde_json::Value> {
     use serde_json::json;
     match platform {
-        Platform::GoogleAds => vec![json!({"conversion_metric": "all_conversions"})],
+        Platform::GoogleAds => vec![
+            json!({"conversion_metric": "all_conversions"}),
+            // One action, by name and by id: segmented by conversion action, merged into delivery rows.
+            json!({"conversion_metric": "all_conversions", "conversion_actions": ["Lead form"]}),
+            json!({"conversion_metric": "all_conversions", "conversion_actions": [900000002u64, "Purchase"]}),
+            // A secondary action is not in `conversions`: nothing counts.
+            json!({"conversion_actions": ["Lead form"]}),
+        ],
         Platform::MetaAds => vec![
             json!({"conversion_action_types": ["omni_purchase"], "attribution_windows": ["7d_click", "1d_view"]}),
             json!({"conversion_action_types": ["offsite_conversion.fb_pixel_purchase"], "attribution_windows": ["1d_click"]}),

@@ -77,6 +77,12 @@ pub const KIND: SourceKind = SourceKind {
                           `login-customer-id` header (default: none, the token's own access)",
         },
         OptionSpec {
+            name: "conversion_actions",
+            description: "only these conversion actions count, by name or id, e.g. [Purchase, 123456789] \
+                          (read segmented by `segments.conversion_action`; default: every action the \
+                          conversion_metric counts)",
+        },
+        OptionSpec {
             name: "conversion_metric",
             description: "which conversions count: `conversions` (the actions marked primary, Google's \
                           Conversions column; default) or `all_conversions` (every conversion action, \
@@ -144,6 +150,8 @@ pub struct GoogleAdsOptions {
     pub login_customer_id: Option<String>,
     /// Which conversion columns are read as conversions and conversion value.
     pub conversion_metric: GoogleConversionMetric,
+    /// Only these conversion actions (names or ids) count; empty: all the metric counts.
+    pub conversion_actions: Vec<String>,
 }
 
 /// Google's two conversion columns: the primary actions' (what bidding optimizes and the UI's
@@ -181,6 +189,32 @@ impl GoogleAdsOptions {
                     Some(raw) => Some(customer_id(&raw)?),
                     None => None,
                 };
+                Ok(())
+            }
+            "conversion_actions" => {
+                #[derive(Deserialize)]
+                #[serde(untagged)]
+                enum Entry {
+                    Text(String),
+                    Number(u64),
+                }
+                let entries = Option::<Vec<Entry>>::deserialize(value)
+                    .map_err(|e| format!("expected a list of conversion action names or ids such as [Purchase] ({e})"))?
+                    .unwrap_or_default();
+                let mut actions: Vec<String> = Vec::new();
+                for entry in entries {
+                    let action = match entry {
+                        Entry::Text(text) => text.trim().to_string(),
+                        Entry::Number(id) => id.to_string(),
+                    };
+                    if action.is_empty() {
+                        return Err("a conversion action name cannot be empty".into());
+                    }
+                    if !actions.contains(&action) {
+                        actions.push(action);
+                    }
+                }
+                self.conversion_actions = actions;
                 Ok(())
             }
             "conversion_metric" => {

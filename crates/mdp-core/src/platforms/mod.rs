@@ -166,7 +166,11 @@ impl SourceOptions {
         match self {
             SourceOptions::GoogleAds(google) => {
                 let (count, value) = google.conversion_metric.fields();
-                format!("{count} / {value}")
+                if google.conversion_actions.is_empty() {
+                    format!("{count} / {value}")
+                } else {
+                    format!("{count} / {value} @ conversion_action[{}]", google.conversion_actions.join(","))
+                }
             }
             SourceOptions::MetaAds(meta) => {
                 let windows = if meta.attribution_windows.is_empty() {
@@ -439,6 +443,13 @@ mod tests {
                 json!({"conversion_action_types": ["omni_purchase"], "attribution_windows": ["7d_click", "1d_view"]})
             ),
             "actions[omni_purchase] @ 7d_click+1d_view"
+        );
+        assert_eq!(
+            label(
+                Platform::GoogleAds,
+                json!({"conversion_metric": "all_conversions", "conversion_actions": ["Lead form", 900000001u64, "Lead form"]})
+            ),
+            "metrics.all_conversions / metrics.all_conversions_value @ conversion_action[Lead form,900000001]"
         );
         assert_eq!(label(Platform::TikTokAds, json!({})), "conversion / total_purchase_value");
         assert_eq!(

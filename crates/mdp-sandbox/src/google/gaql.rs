@@ -138,7 +138,7 @@ fn metric_known(name: &str, version: &str) -> Result<(), &'static str> {
 
 /// Whether `field` can be selected with `resource` in FROM.
 fn check_field(field: &str, resource: Resource, version: &str) -> Result<(), QueryError> {
-    if field == "segments.date" {
+    if matches!(field, "segments.date" | "segments.conversion_action" | "segments.conversion_action_name") {
         return Ok(());
     }
     if let Some(metric) = field.strip_prefix("metrics.") {
@@ -327,6 +327,22 @@ pub fn parse_query(text: &str, version: &str) -> Result<Query, QueryError> {
             "Error in query: a finite date range on segments.date is required in the WHERE clause when segments.date is selected.",
         ));
     }
+    // Segmented by conversion action, a row is one action's conversions: delivery metrics cannot be
+    // selected with it (as Google refuses them).
+    let by_action = fields.iter().any(|f| f.starts_with("segments.conversion_action"));
+    if let Some(metric) = fields
+        .iter()
+        .find(|f| by_action && matches!(f.as_str(), "metrics.impressions" | "metrics.clicks" | "metrics.cost_micros"))
+    {
+        return Err(qerr(
+            "PROHIBITED_METRIC_IN_SELECT_OR_WHERE_CLAUSE",
+            format!(
+                "Error in query: cannot select or filter on the following metric: '{metric}' (could not support \
+                     requested resources: 'SEGMENTS_CONVERSION_ACTION') since it is incompatible with the segments in \
+                     the query."
+            ),
+        ));
+    }
     Ok(Query { fields, resource, start, end, limit })
 }
 
@@ -360,6 +376,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!((q.start, q.end), (Some(date("2026-06-01")), Some(date("2026-06-10"))));
+    }
+
+    #[test]
+    fn conversion_action_segments_exclude_delivery_metrics() {
+        let by_action = "SELECT campaign.id, segments.date, segments.conversion_action, segments.conversion_action_name, \
+                         metrics.all_conversions FROM campaign WHERE segments.date BETWEEN '2026-06-01' AND '2026-06-02'";
+        assert!(parse_query(by_action, "v26").is_ok());
+        let with_cost = by_action.replace("metrics.all_conversions", "metrics.cost_micros");
+        assert_eq!(parse_query(&with_cost, "v26").unwrap_err().code, "PROHIBITED_METRIC_IN_SELECT_OR_WHERE_CLAUSE");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate};
 use mdp_core::GoogleConversionMetric;
 
 use super::gaql::{Query, Resource};
-use crate::conversions::google_conversions;
+use crate::conversions::{google_conversions, ConversionAction};
 use crate::json::{json_int, json_key, json_str};
 use crate::world::{Account, Ad, AdGroup, Campaign, Metrics, Status, HISTORY_DAYS};
 use crate::Sandbox;
@@ -47,6 +47,8 @@ struct Row<'a> {
     ad: Option<&'a Ad>,
     date: Option<NaiveDate>,
     metrics: Metrics,
+    /// Rows segmented by conversion action: the action (its metrics are that action's alone).
+    action: Option<ConversionAction>,
 }
 
 /// An int64 as proto3 JSON writes it: a string, omitted when zero.
@@ -117,6 +119,11 @@ fn write_field(buf: &mut Vec<u8>, row: &Row<'_>, field: &str) -> bool {
             (Some(g), Some(ad)) => text(buf, Some(&format!("customers/{}/adGroupAds/{}~{}", a.id, g.id, ad.id))),
             _ => false,
         },
+        "segments.conversion_action" => text(
+            buf,
+            row.action.map(|action| format!("customers/{}/conversionActions/{}", a.id, action.id())).as_deref(),
+        ),
+        "segments.conversion_action_name" => text(buf, row.action.map(ConversionAction::name)),
         "segments.date" => match row.date {
             Some(d) => {
                 use std::io::Write;
@@ -265,11 +272,12 @@ pub(super) fn render(
     }
     let with_metrics = query.fields.iter().any(|f| f.starts_with("metrics.") || f == "segments.date");
     let segmented = query.fields.iter().any(|f| f == "segments.date");
+    let by_action = query.fields.iter().any(|f| f.starts_with("segments.conversion_action"));
     let units: Vec<_> = world.units(account).collect();
     for entity in &entities {
         let (campaign, ad_group, ad) = *entity;
         if !with_metrics {
-            emit(buf, &Row { account, campaign, ad_group, ad, date: None, metrics: Metrics::default() });
+            emit(buf, &Row { account, campaign, ad_group, ad, date: None, metrics: Metrics::default(), action: None });
             continue;
         }
         // The units an entity's metrics add up, worked out once per entity.
@@ -301,7 +309,27 @@ pub(super) fn render(
                 if metrics.is_zero() {
                     continue; // rows without delivery are not returned
                 }
-                emit(buf, &Row { account, campaign, ad_group, ad, date: Some(day), metrics });
+                if by_action {
+                    for action in ConversionAction::ALL {
+                        let metrics = action.part(&metrics);
+                        if !metrics.is_zero() {
+                            emit(
+                                buf,
+                                &Row {
+                                    account,
+                                    campaign,
+                                    ad_group,
+                                    ad,
+                                    date: Some(day),
+                                    metrics,
+                                    action: Some(action),
+                                },
+                            );
+                        }
+                    }
+                    continue;
+                }
+                emit(buf, &Row { account, campaign, ad_group, ad, date: Some(day), metrics, action: None });
             }
         } else {
             let mut metrics = Metrics::default();
@@ -309,7 +337,7 @@ pub(super) fn render(
                 metrics.add(&metrics_of(day));
             }
             if !metrics.is_zero() {
-                emit(buf, &Row { account, campaign, ad_group, ad, date: None, metrics });
+                emit(buf, &Row { account, campaign, ad_group, ad, date: None, metrics, action: None });
             }
         }
     }
@@ -344,6 +372,7 @@ mod tests {
             ad: None,
             date: Some(date("2026-06-01")),
             metrics,
+            action: None,
         };
         let fields: Vec<String> = [
             "campaign.id",

@@ -22,12 +22,14 @@ use super::{PLATFORM, STREAMS};
 use crate::error::SourceError;
 use crate::optional::OptionalFields;
 use crate::record::{EntityRecord, PerformanceRecord};
-use crate::source::{AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
+use crate::source::{emit, AccountInfo, ReadContext, Sink, Source, SourceSettings, StreamSpec};
 
 #[derive(Debug)]
 pub struct GoogleAds {
     settings: SourceSettings,
     conversion_metric: GoogleConversionMetric,
+    /// Only these conversion actions (names or ids) count; empty: every action the metric counts.
+    conversion_actions: Vec<String>,
     optional: OptionalFields,
     api: Arc<GoogleApi>,
 }
@@ -40,13 +42,90 @@ impl GoogleAds {
         let options = settings.options.google_ads().cloned().unwrap_or_default();
         let api = Arc::new(GoogleApi::new(&settings, options.login_customer_id.as_deref())?);
         let optional = OptionalFields::new(&settings, &[]);
-        Ok(GoogleAds { settings, conversion_metric: options.conversion_metric, optional, api })
+        Ok(GoogleAds {
+            settings,
+            conversion_metric: options.conversion_metric,
+            conversion_actions: options.conversion_actions,
+            optional,
+            api,
+        })
     }
 
     /// One GAQL query of `customer`, as a paged read (searchStream has one page).
     fn search(&self, customer: &str, gaql: impl Into<String>) -> Result<Search, SourceError> {
         let customer = customer_id(customer).map_err(|message| self.settings.config_error(message))?;
         Ok(Search { customer, gaql: gaql.into() })
+    }
+}
+
+impl GoogleAds {
+    /// Replace the conversions of `records` by those of the configured conversion actions over `part`;
+    /// each record's payload gains the action rows it was summed from (`_mdp_conversion_actions`), and
+    /// a day with conversions but no delivery row becomes a record of its own.
+    async fn merge_action_conversions(
+        &self,
+        ctx: &ReadContext,
+        account_id: &str,
+        stream: &str,
+        part: DateWindow,
+        records: &mut Vec<PerformanceRecord>,
+    ) -> Result<(), SourceError> {
+        let ad_level = stream == "ad_daily";
+        let (dimensions, resource) = daily_dimensions(stream).expect("a daily stream");
+        let (count, value) = self.conversion_metric.fields();
+        let query = format!(
+            "SELECT {dimensions}, segments.date, segments.conversion_action, segments.conversion_action_name, \
+             {count}, {value} FROM {resource} WHERE segments.date BETWEEN '{}' AND '{}'",
+            part.start(),
+            part.end()
+        );
+        let read = |raw: &str| {
+            let record = performance_record(account_id, ad_level, self.conversion_metric, raw)?;
+            let row = tree(raw)?;
+            let action = text(&row, &["segments", "conversionAction"]).unwrap_or_default();
+            let id = action.rsplit('/').next().unwrap_or_default().to_string();
+            let name = text(&row, &["segments", "conversionActionName"]).unwrap_or_default();
+            let chosen = self.conversion_actions.iter().any(|entry| *entry == id || *entry == name);
+            Ok::<_, SourceError>(chosen.then(|| (record, raw.to_string())))
+        };
+        let rows = ctx.http.pages(&self.api, self.search(account_id, query)?).collect(read).await?;
+        type Key = (Option<String>, Option<String>, Option<String>, Option<chrono::NaiveDate>);
+        let key =
+            |r: &PerformanceRecord| -> Key { (r.campaign_id.clone(), r.ad_group_id.clone(), r.ad_id.clone(), r.date) };
+        let mut by_key: std::collections::HashMap<Key, (PerformanceRecord, Vec<String>)> = Default::default();
+        for (record, raw) in rows.into_iter().flatten() {
+            let entry = by_key.entry(key(&record)).or_insert_with(|| {
+                let empty = PerformanceRecord {
+                    conversions: Default::default(),
+                    conversion_value: Default::default(),
+                    ..record.clone()
+                };
+                (empty, Vec::new())
+            });
+            entry.0.conversions += record.conversions;
+            entry.0.conversion_value += record.conversion_value;
+            entry.1.push(raw);
+        }
+        let with_actions = |payload: &str, rows: &[String]| match payload.trim_end().strip_suffix('}') {
+            Some(body) if !rows.is_empty() => {
+                let sep = if body.trim_end().ends_with('{') { "" } else { "," };
+                format!("{body}{sep}\"_mdp_conversion_actions\":[{}]}}", rows.join(","))
+            }
+            _ => payload.to_string(),
+        };
+        for record in records.iter_mut() {
+            let (conversions, rows) = match by_key.remove(&key(record)) {
+                Some((found, rows)) => ((found.conversions, found.conversion_value), rows),
+                None => (Default::default(), Vec::new()),
+            };
+            (record.conversions, record.conversion_value) = conversions;
+            record.payload = with_actions(&record.payload, &rows);
+        }
+        for (_, (mut record, rows)) in by_key {
+            record.payload = with_actions("{}", &rows);
+            records.push(record);
+        }
+        Ok(())
     }
 }
 
@@ -67,6 +146,15 @@ fn video_metric(api_version: &str) -> &'static str {
 }
 
 /// The GAQL of a daily stream over `window`.
+/// The dimensions and FROM resource of a daily stream.
+fn daily_dimensions(stream: &str) -> Option<(&'static str, &'static str)> {
+    match stream {
+        "ad_daily" => Some(("campaign.id, ad_group.id, ad_group_ad.ad.id", "ad_group_ad")),
+        "campaign_daily" => Some(("campaign.id, campaign.advertising_channel_type", "campaign")),
+        _ => None,
+    }
+}
+
 fn daily_query(
     stream: &str,
     api_version: &str,
@@ -74,11 +162,7 @@ fn daily_query(
     with_video: bool,
     window: DateWindow,
 ) -> Option<String> {
-    let (dimensions, resource) = match stream {
-        "ad_daily" => ("campaign.id, ad_group.id, ad_group_ad.ad.id", "ad_group_ad"),
-        "campaign_daily" => ("campaign.id, campaign.advertising_channel_type", "campaign"),
-        _ => return None,
-    };
+    let (dimensions, resource) = daily_dimensions(stream)?;
     let (conversions, conversions_value) = conversions.fields();
     let video = if with_video { format!(", metrics.{}", video_metric(api_version)) } else { String::new() };
     Some(format!(
@@ -177,8 +261,15 @@ impl Source for GoogleAds {
                 .expect("a daily stream");
                 let mut pages = ctx.http.pages(&self.api, self.search(&account.id, query)?);
                 let result = async {
-                    while pages.send_next(ctx, out, convert).await? {}
-                    Ok::<_, SourceError>(())
+                    if self.conversion_actions.is_empty() {
+                        while pages.send_next(ctx, out, convert).await? {}
+                        return Ok(());
+                    }
+                    // Conversions of chosen actions come from a second query segmented by action
+                    // (Google refuses delivery metrics in it), merged into the delivery rows.
+                    let mut records = pages.collect(convert).await?;
+                    self.merge_action_conversions(ctx, &account.id, stream.name, part, &mut records).await?;
+                    emit(out, ctx, records).await
                 }
                 .await;
                 match result {
