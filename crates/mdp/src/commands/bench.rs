@@ -427,7 +427,7 @@ async fn marketing_build(
         .collect();
     anyhow::ensure!(errors.is_empty(), "monitors could not run: {}", errors.join("; "));
     println!(
-        "checks    {} monitors (freshness, volume, spend anomaly, zero spend, schema drift) on the raw layer and marts in {seconds:.2} s",
+        "checks    {} monitors (freshness, volume, spend anomaly, zero spend, schema drift, KPI targets, API versions, conversion definitions) on the raw layer and marts in {seconds:.2} s",
         outcomes.len()
     );
     Ok(())
