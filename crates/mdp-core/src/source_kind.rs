@@ -52,6 +52,9 @@ pub struct OAuthSpec {
     pub authorize_params: &'static [(&'static str, &'static str)],
     /// How long the platform's tokens live, for help text.
     pub lifetimes: &'static str,
+    /// Whether the consent flow adds PKCE (RFC 7636, S256): Google recommends it for installed apps;
+    /// LinkedIn documents it for native clients only, so a web app's flow goes without.
+    pub pkce: bool,
 }
 
 /// An API version of a platform and the day the platform announced it stops serving it.

@@ -82,6 +82,8 @@ struct Code {
     platform: Platform,
     client_id: String,
     redirect_uri: String,
+    /// PKCE: the S256 challenge the consent request carried; the exchange must bring its verifier.
+    challenge: Option<String>,
 }
 
 /// The token server's state, shared by every platform.
@@ -201,23 +203,48 @@ impl OAuthServer {
         Ok((access, ttl, next))
     }
 
-    fn code(&self, platform: Platform, client_id: &str, redirect_uri: &str) -> String {
+    fn code(&self, platform: Platform, client_id: &str, redirect_uri: &str, challenge: Option<&str>) -> String {
         let code = self.mint(platform, "code");
         self.codes.lock().expect("oauth lock").insert(
             code.clone(),
-            Code { platform, client_id: client_id.to_string(), redirect_uri: redirect_uri.to_string() },
+            Code {
+                platform,
+                client_id: client_id.to_string(),
+                redirect_uri: redirect_uri.to_string(),
+                challenge: challenge.map(str::to_string),
+            },
         );
         code
     }
 
-    /// A code grant: single use, for the client and redirect it was issued to.
-    fn redeem(&self, platform: Platform, code: &str, client_id: &str, redirect_uri: &str) -> Result<(), ()> {
-        let issued = self.codes.lock().expect("oauth lock").remove(code).ok_or(())?;
+    /// A code grant: single use, for the client and redirect it was issued to, and with the verifier of
+    /// its PKCE challenge when it had one.
+    fn redeem(
+        &self,
+        platform: Platform,
+        code: &str,
+        client_id: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> Result<(), &'static str> {
+        let issued = self.codes.lock().expect("oauth lock").remove(code).ok_or("Malformed auth code.")?;
         if issued.platform != platform || issued.client_id != client_id || issued.redirect_uri != redirect_uri {
-            return Err(());
+            return Err("Malformed auth code.");
         }
-        Ok(())
+        match (issued.challenge.as_deref(), verifier) {
+            (None, _) => Ok(()),
+            (Some(_), None) => Err("Missing code verifier."),
+            (Some(challenge), Some(verifier)) if s256(verifier) == challenge => Ok(()),
+            (Some(_), Some(_)) => Err("Invalid code verifier."),
+        }
     }
+}
+
+/// RFC 7636's S256 transform: BASE64URL-ENCODE(SHA256(ASCII(code_verifier))).
+fn s256(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 
 pub fn routes() -> Router<Arc<Sandbox>> {
@@ -240,6 +267,7 @@ struct TokenForm {
     redirect_uri: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    code_verifier: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -291,8 +319,10 @@ async fn google_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Resp
             let (Some(code), Some(redirect_uri)) = (form.code.as_deref(), form.redirect_uri.as_deref()) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing required parameter: code");
             };
-            if sandbox.oauth.redeem(platform, code, &client_id, redirect_uri).is_err() {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Malformed auth code.");
+            if let Err(why) =
+                sandbox.oauth.redeem(platform, code, &client_id, redirect_uri, form.code_verifier.as_deref())
+            {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why);
             }
             let (access, ttl) = sandbox.oauth.issue_access(platform);
             let refresh = sandbox.oauth.grant(platform, &client_id);
@@ -343,7 +373,7 @@ async fn linkedin_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Re
                     "A required parameter \"code\" is missing",
                 );
             };
-            if sandbox.oauth.redeem(platform, code, &client_id, redirect_uri).is_err() {
+            if sandbox.oauth.redeem(platform, code, &client_id, redirect_uri, form.code_verifier.as_deref()).is_err() {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", invalid);
             }
             let (access, ttl) = sandbox.oauth.issue_access(platform);
@@ -370,6 +400,8 @@ struct ConsentQuery {
     redirect_uri: Option<String>,
     scope: Option<String>,
     state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
 }
 
 /// The consent page, approved at once: a redirect back to `redirect_uri` with a code and the state.
@@ -384,7 +416,11 @@ fn consent(sandbox: &Sandbox, platform: Platform, query: ConsentQuery) -> Respon
     if !(redirect_uri.starts_with("http://127.0.0.1:") || redirect_uri.starts_with("http://localhost:")) {
         return (StatusCode::BAD_REQUEST, "redirect_uri must be a loopback address").into_response();
     }
-    let code = sandbox.oauth.code(platform, client_id, redirect_uri);
+    // PKCE: only S256 (Google refuses `plain` from installed apps too).
+    if query.code_challenge.is_some() && query.code_challenge_method.as_deref() != Some("S256") {
+        return (StatusCode::BAD_REQUEST, "code_challenge_method must be S256").into_response();
+    }
+    let code = sandbox.oauth.code(platform, client_id, redirect_uri, query.code_challenge.as_deref());
     let mut params = vec![("code", code.as_str())];
     if let Some(state) = &query.state {
         params.push(("state", state));
@@ -470,10 +506,23 @@ mod tests {
     #[test]
     fn codes_are_single_use_and_bound_to_their_redirect() {
         let server = OAuthServer::default();
-        let code = server.code(Platform::LinkedInAds, "app", "http://127.0.0.1:5/");
-        assert!(server.redeem(Platform::LinkedInAds, &code, "app", "http://127.0.0.1:6/").is_err());
-        let code = server.code(Platform::LinkedInAds, "app", "http://127.0.0.1:5/");
-        assert!(server.redeem(Platform::LinkedInAds, &code, "app", "http://127.0.0.1:5/").is_ok());
-        assert!(server.redeem(Platform::LinkedInAds, &code, "app", "http://127.0.0.1:5/").is_err(), "used");
+        let code = server.code(Platform::LinkedInAds, "app", "http://127.0.0.1:5/", None);
+        assert!(server.redeem(Platform::LinkedInAds, &code, "app", "http://127.0.0.1:6/", None).is_err());
+        let code = server.code(Platform::LinkedInAds, "app", "http://127.0.0.1:5/", None);
+        assert!(server.redeem(Platform::LinkedInAds, &code, "app", "http://127.0.0.1:5/", None).is_ok());
+        assert!(server.redeem(Platform::LinkedInAds, &code, "app", "http://127.0.0.1:5/", None).is_err(), "used");
+        // PKCE: the code is only for whoever holds the verifier of its challenge.
+        let challenge = "FLYuXILotD3o-l1GdsuYjtZ1dRh-Wb7tAdd3fgd0Pwo"; // S256 of the verifier below, by Python's hashlib
+        let verifier = "dBjftJeZ4CKP-1mWjXtY8W5tpsTt2rQsevRnH7c2gZg";
+        let redirect = "http://127.0.0.1:5/";
+        let code = server.code(Platform::GoogleAds, "app", redirect, Some(challenge));
+        assert_eq!(server.redeem(Platform::GoogleAds, &code, "app", redirect, None), Err("Missing code verifier."));
+        let code = server.code(Platform::GoogleAds, "app", redirect, Some(challenge));
+        assert_eq!(
+            server.redeem(Platform::GoogleAds, &code, "app", redirect, Some("wrong")),
+            Err("Invalid code verifier.")
+        );
+        let code = server.code(Platform::GoogleAds, "app", redirect, Some(challenge));
+        assert_eq!(server.redeem(Platform::GoogleAds, &code, "app", redirect, Some(verifier)), Ok(()));
     }
 }

@@ -75,6 +75,10 @@ fn authorize(project: &Path, source: &str) -> String {
             break url.to_string();
         }
     };
+    // PKCE where the platform takes it (Google), not where it is for native apps only (LinkedIn); the
+    // sandbox's token endpoint then refuses the code without the matching verifier.
+    let pkce = url.contains("code_challenge_method=S256") && url.contains("code_challenge=");
+    assert_eq!(pkce, source == "google_ads", "{source}: {url}");
     let page = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(async { reqwest::get(&url).await.unwrap().text().await.unwrap() });

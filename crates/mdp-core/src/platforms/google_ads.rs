@@ -69,6 +69,7 @@ pub const KIND: SourceKind = SourceKind {
         scopes: &["https://www.googleapis.com/auth/adwords"],
         authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
         lifetimes: "access tokens live 1 hour; refresh tokens until revoked (7 days for apps in testing)",
+        pkce: true,
     }),
     options: &[
         OptionSpec {

@@ -55,6 +55,7 @@ pub const KIND: SourceKind = SourceKind {
         authorize_params: &[],
         lifetimes: "access tokens live 60 days; refresh tokens 365 days from consent (programmatic refresh is \
                     granted to approved Marketing API apps)",
+        pkce: false,
     }),
     options: &[
         OptionSpec {

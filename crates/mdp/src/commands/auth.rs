@@ -46,7 +46,10 @@ pub async fn run(global: &GlobalArgs, args: AuthArgs) -> Result<ExitCode> {
         .with_context(|| format!("listening on 127.0.0.1:{} for the redirect", args.port))?;
     let redirect_uri = format!("http://127.0.0.1:{}/", listener.local_addr()?.port());
     let state = uuid::Uuid::new_v4().simple().to_string();
-    let url = consent_url(&spec, &urls.authorize_url, &client_id, &redirect_uri, &state).map_err(|e| anyhow!(e))?;
+    // PKCE where the platform takes it: 64 random hex characters (two v4 UUIDs, 244 random bits), never shown.
+    let verifier = spec.pkce.then(|| format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()));
+    let url = consent_url(&spec, &urls.authorize_url, &client_id, &redirect_uri, &state, verifier.as_deref())
+        .map_err(|e| anyhow!(e))?;
     println!("Open this URL in a browser, sign in and allow mdp to read the ads data:\n\n  {url}\n");
     println!("Waiting for the browser's redirect to {redirect_uri} (Ctrl-C to cancel) …");
 
@@ -61,6 +64,7 @@ pub async fn run(global: &GlobalArgs, args: AuthArgs) -> Result<ExitCode> {
         &client_secret,
         &code,
         &redirect_uri,
+        verifier.as_deref(),
     )
     .await?;
     let Some(refresh_token) = grant.refresh_token else {
