@@ -24,6 +24,8 @@ pub struct OptionalFields {
     /// LinkedIn conversion metric).
     required: Vec<String>,
     skipped: Mutex<Vec<String>>,
+    /// Whether `skipped` holds anything: `clear` runs per record and must not lock when it is empty.
+    any: std::sync::atomic::AtomicBool,
     /// Refusals of fields already dropped (in-flight requests of other accounts).
     repeats: std::sync::atomic::AtomicU32,
 }
@@ -38,6 +40,7 @@ impl OptionalFields {
             platform: settings.platform,
             required: required.iter().map(|f| f.to_string()).collect(),
             skipped: Mutex::new(settings.options.skip_fields().to_vec()),
+            any: (!settings.options.skip_fields().is_empty()).into(),
             repeats: Default::default(),
         }
     }
@@ -88,11 +91,15 @@ impl OptionalFields {
             self.platform
         );
         skipped.push(field);
+        self.any.store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
     /// Clear the typed columns fed by skipped fields (NULL: not read, unlike a zero).
     pub fn clear(&self, record: &mut PerformanceRecord) {
+        if !self.any.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
         for field in skipped.iter() {
             match column(field) {
@@ -103,11 +110,6 @@ impl OptionalFields {
                 None => {}
             }
         }
-    }
-
-    /// Whether any field is skipped (records then need [`OptionalFields::clear`]).
-    pub fn any_skipped(&self) -> bool {
-        !self.skipped.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 }
 

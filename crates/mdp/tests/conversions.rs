@@ -13,16 +13,7 @@ use serde_json::{json, Value};
 
 /// A project with a Meta and a TikTok source, each with `options` (JSON, written as YAML flow).
 fn configure(project: &Path, sandbox: &SandboxProcess, meta: &Value, tiktok: &Value) {
-    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
-    let ids = |platform: &str| -> String {
-        let ids: Vec<String> = accounts["accounts"][platform]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| format!("\"{}\"", a["id"].as_str().unwrap()))
-            .collect();
-        ids.join(", ")
-    };
+    let ids = |platform: &str| account_ids(sandbox, platform);
     let file = project.join("mdp.yml");
     let config = std::fs::read_to_string(&file).unwrap();
     let head = &config[..config.find("sources:").unwrap()];

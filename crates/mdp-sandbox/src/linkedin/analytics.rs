@@ -90,6 +90,10 @@ pub(super) async fn analytics(
 /// Write one metric of one creative-day, as LinkedIn renders it (counts as JSON integers, money as
 /// strings); `false`: not a metric the sandbox serves.
 fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> bool {
+    if let Some(n) = crate::conversions::linkedin_metric(m, name) {
+        json_int(buf, n);
+        return true;
+    }
     let n = match name {
         "impressions" => m.impressions,
         "clicks" | "landingPageClicks" => m.clicks,
@@ -104,9 +108,6 @@ fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> b
         "conversionValueInLocalCurrency" => {
             json_str(buf, &crate::micros_to_decimal(m.conversion_value_micros));
             return true;
-        }
-        conversion if crate::conversions::linkedin_metric(m, conversion).is_some() => {
-            crate::conversions::linkedin_metric(m, conversion).unwrap_or_default()
         }
         "oneClickLeadFormOpens" => m.leads * 3,
         "actionClicks" | "otherEngagements" => 0,

@@ -144,7 +144,7 @@ impl MetaAds {
 
     fn insights(&self, account_id: &str, part: DateWindow) -> Result<Edge, SourceError> {
         let filtering = json!([{"field": "ad.effective_status", "operator": "IN", "value": ALL_EFFECTIVE_STATUSES}]);
-        let params = vec![
+        let mut params = vec![
             ("level", "ad".to_string()),
             ("fields", self.optional.requested(INSIGHTS_FIELDS.split(',')).join(",")),
             ("time_range", json!({"since": part.start().to_string(), "until": part.end().to_string()}).to_string()),
@@ -152,7 +152,6 @@ impl MetaAds {
             ("filtering", filtering.to_string()),
             ("use_unified_attribution_setting", "true".to_string()),
         ];
-        let mut params = params;
         if !self.conversions.attribution_windows.is_empty() {
             // Each action then also carries its value per window; `value` stays the ad set's setting.
             params.push(("action_attribution_windows", json!(self.conversions.attribution_windows).to_string()));

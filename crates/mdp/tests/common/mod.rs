@@ -78,15 +78,9 @@ pub fn project(root: &Path, sandbox: &SandboxProcess) -> PathBuf {
     let dir = root.join("project");
     let out = mdp().args(["init"]).arg(&dir).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
     let mut sources = String::from("sources:\n");
     for platform in PLATFORMS {
-        let ids: Vec<String> = accounts["accounts"][platform]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| format!("\"{}\"", a["id"].as_str().unwrap()))
-            .collect();
+        let ids = account_ids(sandbox, platform);
         let env = match platform {
             "google_ads" => "GOOGLE_ADS_ACCESS_TOKEN",
             "meta_ads" => "META_ACCESS_TOKEN",
@@ -97,7 +91,7 @@ pub fn project(root: &Path, sandbox: &SandboxProcess) -> PathBuf {
             if platform == "google_ads" { "      developer_token: { env: GOOGLE_ADS_DEVELOPER_TOKEN }\n" } else { "" };
         sources.push_str(&format!(
             "  - platform: {platform}\n    accounts: [{}]\n    base_url: {}\n    start_date: 2026-05-16\n    credentials:\n      access_token: {{ env: {env} }}\n{developer}",
-            ids.join(", "),
+            ids,
             sandbox.url
         ));
     }
@@ -106,6 +100,18 @@ pub fn project(root: &Path, sandbox: &SandboxProcess) -> PathBuf {
     let head = &config[..config.find("sources:").unwrap()];
     std::fs::write(&file, format!("{head}{sources}")).unwrap();
     dir
+}
+
+/// A platform's sandbox account ids as a YAML flow list's items: `"1", "2"`.
+pub fn account_ids(sandbox: &SandboxProcess, platform: &str) -> String {
+    let accounts = get_json(&format!("{}/_sandbox/accounts", sandbox.url));
+    let ids: Vec<String> = accounts["accounts"][platform]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("\"{}\"", a["id"].as_str().unwrap()))
+        .collect();
+    ids.join(", ")
 }
 
 pub fn text(out: &Output) -> String {
