@@ -40,8 +40,9 @@ pub use platforms::{
 };
 pub use run_id::RunId;
 pub use source_kind::{
-    ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, VersionWatch, ACCESS_TOKEN,
-    ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SUNSET_WARNING_DAYS,
+    ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, TokenGrant, VersionWatch,
+    ACCESS_TOKEN, ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SERVICE_ACCOUNT_KEY,
+    SUNSET_WARNING_DAYS,
 };
 pub use status::{RunStatus, TaskState, UnknownWordError};
 pub use task::{TaskId, TaskKind};

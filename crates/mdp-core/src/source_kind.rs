@@ -34,6 +34,19 @@ pub const ACCESS_TOKEN: &str = "access_token";
 pub const CLIENT_ID: &str = "client_id";
 pub const CLIENT_SECRET: &str = "client_secret";
 pub const REFRESH_TOKEN: &str = "refresh_token";
+/// A Google service account's JSON key file (the JWT-bearer grant, RFC 7523).
+pub const SERVICE_ACCOUNT_KEY: &str = "service_account_key";
+
+/// How a source on a platform with [`OAuthSpec`] obtains its access tokens, as its credentials say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenGrant {
+    /// A fixed `access_token`, sent as configured.
+    AccessToken,
+    /// `client_id`, `client_secret` and `refresh_token`: refreshed at the token endpoint.
+    RefreshToken,
+    /// `service_account_key`: a JWT signed with the key, exchanged at the key's token endpoint.
+    ServiceAccount,
+}
 
 /// How a platform issues short-lived access tokens from a long-lived refresh token (OAuth 2.0, RFC 6749
 /// §6), and where a user authorizes mdp to get one (`mdp auth`, the authorization-code flow with a
@@ -55,6 +68,10 @@ pub struct OAuthSpec {
     /// Whether the consent flow adds PKCE (RFC 7636, S256): Google recommends it for installed apps;
     /// LinkedIn documents it for native clients only, so a web app's flow goes without.
     pub pkce: bool,
+    /// Whether the platform takes a service account's key instead (Google: the JWT-bearer grant with the
+    /// key file the Cloud console downloads; the service account is a user of the ads account, or acts
+    /// as a Workspace user through domain-wide delegation).
+    pub service_account: bool,
 }
 
 /// An API version of a platform and the day the platform announced it stops serving it.
@@ -120,35 +137,48 @@ impl SourceKind {
         self.credentials.iter().filter(|credential| credential.required)
     }
 
-    /// On a platform with [`OAuthSpec`]: what is missing from a source whose credentials `configured`
-    /// says it has, when it has neither an `access_token` nor the complete refresh-token set
-    /// (`client_id`, `client_secret`, `refresh_token`). Required credentials are checked apart.
-    pub fn oauth_credentials_problem(&self, configured: impl Fn(&str) -> bool) -> Option<String> {
-        self.oauth?;
+    /// On a platform with [`OAuthSpec`]: which grant a source whose credentials `configured` says it
+    /// has uses (`None` on a platform without OAuth), or what is missing or contradictory. The
+    /// refresh-token set wins over a fixed `access_token` written beside it; a service account key and
+    /// a refresh token are two identities, so both at once are refused. Required credentials are
+    /// checked apart.
+    pub fn token_grant(&self, configured: impl Fn(&str) -> bool) -> Result<Option<TokenGrant>, String> {
+        let Some(oauth) = self.oauth else {
+            return Ok(None);
+        };
         let refresh = [CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN];
         let absent: Vec<&str> = refresh.iter().copied().filter(|name| !configured(name)).collect();
+        let service_account = oauth.service_account && configured(SERVICE_ACCOUNT_KEY);
+        if service_account && configured(REFRESH_TOKEN) {
+            return Err(format!(
+                "{} authenticates either as a user (client_id, client_secret, refresh_token) or as a service account \
+                 (service_account_key), not both; remove one",
+                self.name()
+            ));
+        }
+        if service_account {
+            return Ok(Some(TokenGrant::ServiceAccount));
+        }
         if !absent.is_empty() && absent.len() < refresh.len() {
-            return Some(format!(
+            return Err(format!(
                 "{} refreshes access tokens with client_id, client_secret and refresh_token together; '{}' {} missing",
                 self.name(),
                 absent.join("', '"),
                 if absent.len() == 1 { "is" } else { "are" }
             ));
         }
-        if absent.len() == refresh.len() && !configured(ACCESS_TOKEN) {
-            return Some(format!(
-                "{} needs either 'access_token' or 'client_id', 'client_secret' and 'refresh_token' (a refresh token \
-                 is what `mdp auth` writes); add them under `credentials:` as {{ env: VAR }} or {{ file: path }}",
-                self.name()
-            ));
+        if absent.is_empty() {
+            return Ok(Some(TokenGrant::RefreshToken));
         }
-        None
-    }
-
-    /// Whether a source with these credentials refreshes its access tokens (the refresh-token set is
-    /// complete on a platform with [`OAuthSpec`]); otherwise it sends `access_token` as configured.
-    pub fn refreshes(&self, configured: impl Fn(&str) -> bool) -> bool {
-        self.oauth.is_some() && [CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN].iter().all(|name| configured(name))
+        if configured(ACCESS_TOKEN) {
+            return Ok(Some(TokenGrant::AccessToken));
+        }
+        Err(format!(
+            "{} needs either 'access_token' or 'client_id', 'client_secret' and 'refresh_token' (a refresh token \
+             is what `mdp auth` writes){}; add them under `credentials:` as {{ env: VAR }} or {{ file: path }}",
+            self.name(),
+            if oauth.service_account { ", or 'service_account_key' (a service account's JSON key file)" } else { "" }
+        ))
     }
 
     pub fn option(&self, name: &str) -> Option<&'static OptionSpec> {

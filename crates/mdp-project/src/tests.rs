@@ -202,8 +202,8 @@ fn cross_field_problems_are_all_reported_at_once() {
     let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
     assert_eq!(lines, [
         "mdp.yml:6:3: warehouse.default: no target named 'nowhere'; the targets are: local, prod",
-        "mdp.yml:19:5: sources[0].credentials: google_ads needs either 'access_token' or 'client_id', 'client_secret' and 'refresh_token' (a refresh token is what `mdp auth` writes); add them under `credentials:` as { env: VAR } or { file: path }",
-        "mdp.yml:20:7: sources[0].credentials.acess_token: google_ads has no credential 'acess_token'; did you mean 'access_token'? its credentials are: access_token, client_id, client_secret, refresh_token, developer_token",
+        "mdp.yml:19:5: sources[0].credentials: google_ads needs either 'access_token' or 'client_id', 'client_secret' and 'refresh_token' (a refresh token is what `mdp auth` writes), or 'service_account_key' (a service account's JSON key file); add them under `credentials:` as { env: VAR } or { file: path }",
+        "mdp.yml:20:7: sources[0].credentials.acess_token: google_ads has no credential 'acess_token'; did you mean 'access_token'? its credentials are: access_token, client_id, client_secret, refresh_token, service_account_key, developer_token",
         "mdp.yml:21:3: sources[1].accounts: an enabled source needs at least one account id, e.g. `accounts: [\"1234567890\"]`, or set `enabled: false`",
         "mdp.yml:21:3: sources[1].credentials: tiktok_ads needs the credential 'access_token' (TikTok for Business long-term access token, sent as the `Access-Token` header); add `access_token: { env: TIKTOK_ADS_ACCESS_TOKEN }` under `credentials:`",
         "mdp.yml:22:5: sources[1].lookback_days: expected a number of days between 0 and 400, got 500; use `mdp backfill` to reload older data",

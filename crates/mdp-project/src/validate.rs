@@ -210,7 +210,21 @@ fn validate_source(
             ));
         }
     }
-    if let Some(problem) = kind.oauth_credentials_problem(|name| source.credentials.contains_key(name)) {
-        problems.push(diagnostics.at_key(key("credentials"), problem));
+    match kind.token_grant(|name| source.credentials.contains_key(name)) {
+        Err(problem) => problems.push(diagnostics.at_key(key("credentials"), problem)),
+        Ok(grant) => {
+            let impersonates = source.options.google_ads().is_some_and(|google| google.impersonated_email.is_some());
+            if impersonates && grant != Some(mdp_core::TokenGrant::ServiceAccount) {
+                problems.push(
+                    diagnostics.at_key(
+                        key("options"),
+                        "impersonated_email is the user a service account acts as: it needs the credential \
+                     `service_account_key` (a user's own refresh token already acts as that user); remove it or \
+                     configure the key"
+                            .to_string(),
+                    ),
+                );
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! What each platform reports as conversions, from the world's two conversion actions: purchases (the
 //! primary action: click-through, view-through and late-attributed) and leads (a secondary action, a
-//! form sent after a click).
+//! form sent after a click). Google names them conversion actions, LinkedIn conversion rules.
 //!
 //! The platform modules render their fields from these functions and [`definition_truth`] sums the
 //! same functions for a source's conversion definition, so the truth of any definition a connector can
@@ -64,17 +64,84 @@ pub fn tiktok_metric(m: &Metrics, metric: &str) -> Option<i64> {
     })
 }
 
-/// A LinkedIn adAnalytics conversion field of the world (whole counts), or `None` when not one.
+/// A LinkedIn adAnalytics conversion field of the world (whole counts) over every conversion rule of
+/// the account, as LinkedIn's totals count them, or `None` when not one.
 pub fn linkedin_metric(m: &Metrics, field: &str) -> Option<i64> {
-    let conversions = m.conversions_micros / MICROS;
+    if let Some(count) = LinkedInRule::ALL.into_iter().map(|rule| rule.metric(m, field)).sum::<Option<i64>>() {
+        return Some(count);
+    }
     Some(match field {
-        "externalWebsiteConversions" => conversions,
-        "externalWebsitePostClickConversions" => conversions - m.view_through_conversions,
-        "externalWebsitePostViewConversions" => m.view_through_conversions,
+        // Lead Gen Form submissions on LinkedIn itself (not a website conversion rule).
         "oneClickLeads" => m.leads,
         "qualifiedLeads" => m.leads / 2,
         _ => return None,
     })
+}
+
+/// LinkedIn's `conversionValueInLocalCurrency` in micros over `rules`.
+pub fn linkedin_value(m: &Metrics, rules: &[LinkedInRule]) -> i64 {
+    rules.iter().map(|rule| rule.value(m)).sum()
+}
+
+/// The website conversion rules of every sandbox LinkedIn account (`/rest/conversions`): purchases and
+/// leads (a form sent on the site after a click), each with its own value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkedInRule {
+    Purchase,
+    Lead,
+}
+
+impl LinkedInRule {
+    pub const ALL: [LinkedInRule; 2] = [LinkedInRule::Purchase, LinkedInRule::Lead];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            LinkedInRule::Purchase => "7310001",
+            LinkedInRule::Lead => "7310002",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkedInRule::Purchase => "Purchase",
+            LinkedInRule::Lead => "Website lead",
+        }
+    }
+
+    /// The rule's `type` in `/rest/conversions`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            LinkedInRule::Purchase => "PURCHASE",
+            LinkedInRule::Lead => "LEAD",
+        }
+    }
+
+    /// Whether a configured entry (an id or a name) names this rule.
+    pub fn is(self, entry: &str) -> bool {
+        entry == self.id() || entry == self.name()
+    }
+
+    /// This rule's count of an externalWebsite* field (`None`: not a per-rule field).
+    pub fn metric(self, m: &Metrics, field: &str) -> Option<i64> {
+        let purchases = m.conversions_micros / MICROS;
+        Some(match (self, field) {
+            (LinkedInRule::Purchase, "externalWebsiteConversions") => purchases,
+            (LinkedInRule::Purchase, "externalWebsitePostClickConversions") => purchases - m.view_through_conversions,
+            (LinkedInRule::Purchase, "externalWebsitePostViewConversions") => m.view_through_conversions,
+            (LinkedInRule::Lead, "externalWebsiteConversions" | "externalWebsitePostClickConversions") => m.leads,
+            (LinkedInRule::Lead, "externalWebsitePostViewConversions") => 0,
+            _ => return None,
+        })
+    }
+
+    /// This rule's conversion value in micros.
+    pub fn value(self, m: &Metrics) -> i64 {
+        match self {
+            LinkedInRule::Purchase => m.conversion_value_micros,
+            LinkedInRule::Lead if m.leads > 0 => m.lead_value_micros,
+            LinkedInRule::Lead => 0,
+        }
+    }
 }
 
 /// Google's conversion columns in micros: (conversions, value) of the primary action, or of every
@@ -164,10 +231,21 @@ pub fn definition_truth(options: &SourceOptions, m: &Metrics) -> (i64, i64) {
             tiktok_metric(m, &tiktok.conversion_metric).unwrap_or(0),
             tiktok.conversion_value_metric.as_deref().and_then(|v| tiktok_metric(m, v)).unwrap_or(0),
         ),
-        SourceOptions::LinkedInAds(linkedin) => (
-            linkedin_metric(m, &linkedin.conversion_metric).unwrap_or(0) * MICROS,
-            if linkedin.conversion_value_metric.is_some() { m.conversion_value_micros } else { 0 },
-        ),
+        SourceOptions::LinkedInAds(linkedin) => {
+            let rules: Vec<LinkedInRule> = LinkedInRule::ALL
+                .into_iter()
+                .filter(|rule| {
+                    linkedin.conversion_rules.is_empty() || linkedin.conversion_rules.iter().any(|entry| rule.is(entry))
+                })
+                .collect();
+            let count = if linkedin.conversion_rules.is_empty() {
+                linkedin_metric(m, &linkedin.conversion_metric).unwrap_or(0)
+            } else {
+                rules.iter().filter_map(|rule| rule.metric(m, &linkedin.conversion_metric)).sum()
+            };
+            let value = if linkedin.conversion_value_metric.is_some() { linkedin_value(m, &rules) } else { 0 };
+            (count * MICROS, value)
+        }
     }
 }
 
@@ -200,10 +278,13 @@ mod tests {
     #[test]
     fn defaults_are_each_platforms_primary_purchases_and_meta_adds_its_lead_types() {
         let m = day();
-        for platform in [Platform::GoogleAds, Platform::TikTokAds, Platform::LinkedInAds] {
+        for platform in [Platform::GoogleAds, Platform::TikTokAds] {
             let truth = definition_truth(&SourceOptions::defaults(platform), &m);
             assert_eq!(truth, (11 * MICROS, 440 * MICROS), "{platform}");
         }
+        // LinkedIn's externalWebsiteConversions counts every conversion rule: purchases and website leads.
+        let linkedin = definition_truth(&SourceOptions::defaults(Platform::LinkedInAds), &m);
+        assert_eq!(linkedin, (16 * MICROS, 465 * MICROS));
         // Meta's default types hold one purchase type and one lead type, each counted once.
         let meta = definition_truth(&SourceOptions::defaults(Platform::MetaAds), &m);
         assert_eq!(meta, (16 * MICROS, 465 * MICROS));
@@ -234,5 +315,12 @@ mod tests {
             json!({"conversion_metric": "oneClickLeads", "conversion_value_metric": "none"}),
         );
         assert_eq!(definition_truth(&leads, &m), (5 * MICROS, 0));
+        let purchases = options(Platform::LinkedInAds, json!({"conversion_rules": ["Purchase"]}));
+        assert_eq!(definition_truth(&purchases, &m), (11 * MICROS, 440 * MICROS), "the purchase rule only");
+        let by_id = options(
+            Platform::LinkedInAds,
+            json!({"conversion_rules": [7310002], "conversion_metric": "externalWebsitePostClickConversions"}),
+        );
+        assert_eq!(definition_truth(&by_id, &m), (5 * MICROS, 25 * MICROS), "the lead rule, by id");
     }
 }

@@ -27,6 +27,7 @@ mod json;
 pub mod linkedin;
 pub mod meta;
 pub mod oauth;
+pub mod service_account;
 pub mod tiktok;
 pub mod world;
 

@@ -4,7 +4,8 @@
 //! - Google: `GET /o/oauth2/v2/auth` (accounts.google.com), `POST /token` (oauth2.googleapis.com).
 //!   Answers `{"access_token","expires_in","scope","token_type":"Bearer"}`; a refresh token only on the
 //!   code grant (and on refreshes when rotation is on). Errors `{"error","error_description"}`:
-//!   `invalid_grant` (400) for an expired, revoked or foreign refresh token or code.
+//!   `invalid_grant` (400) for an expired, revoked or foreign refresh token or code. The same endpoint
+//!   takes a service account's signed JWT ([`crate::service_account`]).
 //! - LinkedIn: `GET /oauth/v2/authorization`, `POST /oauth/v2/accessToken` (www.linkedin.com). Answers
 //!   also carry `refresh_token` and `refresh_token_expires_in` on every refresh; a bad refresh token is
 //!   `invalid_request` (400) "…refresh token is invalid, expired or revoked".
@@ -16,7 +17,8 @@
 //! Control (`/_sandbox/oauth…`, not part of any platform): `POST /_sandbox/oauth` sets
 //! `{"access_token_ttl_secs", "rotate_refresh_tokens"}`; `POST /_sandbox/oauth/grant`
 //! `{"platform","client_id"}` issues a refresh token as a completed consent would;
-//! `POST /_sandbox/oauth/revoke` `{"refresh_token"}` (or `{}`: all) revokes; `GET /_sandbox/oauth` counts.
+//! `POST /_sandbox/oauth/revoke` `{"refresh_token"}` (or `{}`: all) revokes; `GET /_sandbox/oauth` counts;
+//! `GET /_sandbox/google/service_account_key` is the key file of the sandbox's service account.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -51,11 +53,20 @@ pub struct OAuthSettings {
     /// never does; 0: expired).
     #[serde(default)]
     pub meta_token_expires_in_days: Option<u32>,
+    /// Google: a Workspace admin granted the service account domain-wide delegation of the adwords
+    /// scope, so it may act as a user (`sub`). Off by default, as for a new service account.
+    #[serde(default)]
+    pub domain_wide_delegation: bool,
 }
 
 impl Default for OAuthSettings {
     fn default() -> Self {
-        OAuthSettings { access_token_ttl_secs: 3599, rotate_refresh_tokens: false, meta_token_expires_in_days: None }
+        OAuthSettings {
+            access_token_ttl_secs: 3599,
+            rotate_refresh_tokens: false,
+            meta_token_expires_in_days: None,
+            domain_wide_delegation: false,
+        }
     }
 }
 
@@ -98,6 +109,8 @@ pub struct OAuthServer {
     issued: AtomicU64,
     /// Requests refused because their token had expired.
     refused_expired: AtomicU64,
+    /// Access tokens issued to the service account.
+    service_account_grants: AtomicU64,
 }
 
 impl OAuthServer {
@@ -141,6 +154,11 @@ impl OAuthServer {
     /// Access tokens issued so far.
     pub fn issued(&self) -> u64 {
         self.issued.load(Ordering::SeqCst)
+    }
+
+    /// Access tokens issued to the service account.
+    pub fn service_account_grants(&self) -> u64 {
+        self.service_account_grants.load(Ordering::Relaxed)
     }
 
     /// Requests refused because their access token had expired.
@@ -256,6 +274,17 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/_sandbox/oauth", get(stats).post(configure))
         .route("/_sandbox/oauth/grant", post(control_grant))
         .route("/_sandbox/oauth/revoke", post(control_revoke))
+        .route("/_sandbox/google/service_account_key", get(service_account_key))
+}
+
+/// This sandbox's address as the client reached it (`http://host:port`).
+fn origin(headers: &HeaderMap) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+async fn service_account_key(headers: HeaderMap) -> Json<serde_json::Value> {
+    Json(crate::service_account::key_file(&format!("{}{GOOGLE_TOKEN}", origin(&headers))))
 }
 
 /// A token request's form fields.
@@ -268,6 +297,7 @@ struct TokenForm {
     client_id: Option<String>,
     client_secret: Option<String>,
     code_verifier: Option<String>,
+    assertion: Option<String>,
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -287,8 +317,13 @@ fn read_form(body: &str) -> Result<(TokenForm, String), Response> {
     }
 }
 
-async fn google_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Response {
+async fn google_token(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, body: String) -> Response {
     let platform = Platform::GoogleAds;
+    if let Ok(TokenForm { grant_type: Some(grant), assertion, .. }) = serde_urlencoded::from_str::<TokenForm>(&body) {
+        if grant == crate::service_account::JWT_BEARER {
+            return service_account_grant(&sandbox, &headers, assertion.as_deref().unwrap_or(""));
+        }
+    }
     let (form, client_id) = match read_form(&body) {
         Ok(read) => read,
         Err(answer) => return answer,
@@ -333,6 +368,24 @@ async fn google_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Resp
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             &format!("Invalid grant_type: {}", other.unwrap_or("")),
+        ),
+    }
+}
+
+/// The JWT-bearer grant of a service account: an access token, no refresh token.
+fn service_account_grant(sandbox: &Sandbox, headers: &HeaderMap, assertion: &str) -> Response {
+    let audience = format!("{}{GOOGLE_TOKEN}", origin(headers));
+    let delegation = sandbox.oauth.settings().domain_wide_delegation;
+    match crate::service_account::verify(assertion, &audience, chrono::Utc::now().timestamp(), delegation) {
+        Ok(_principal) => {
+            sandbox.oauth.service_account_grants.fetch_add(1, Ordering::Relaxed);
+            let (access, ttl) = sandbox.oauth.issue_access(Platform::GoogleAds);
+            Json(json!({"access_token": access, "expires_in": ttl, "token_type": "Bearer"})).into_response()
+        }
+        Err(refused) => oauth_error(
+            StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST),
+            refused.error,
+            refused.description,
         ),
     }
 }
@@ -448,6 +501,7 @@ async fn stats(State(sandbox): State<Arc<Sandbox>>) -> Json<serde_json::Value> {
         "settings": settings,
         "issued_access_tokens": sandbox.oauth.issued(),
         "refused_expired": sandbox.oauth.refused_expired(),
+        "service_account_grants": sandbox.oauth.service_account_grants(),
     }))
 }
 

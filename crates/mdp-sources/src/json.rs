@@ -182,8 +182,28 @@ impl Scalar<'_> {
     }
 }
 
+/// A payload (a JSON object's text) with `key` added: the JSON texts `rows` as an array (the segment
+/// rows a record was summed from, e.g. `_mdp_conversion_actions`); unchanged when there are none.
+pub(crate) fn with_rows(payload: &str, key: &str, rows: &[String]) -> String {
+    match payload.trim_end().strip_suffix('}') {
+        Some(body) if !rows.is_empty() => {
+            let sep = if body.trim_end().ends_with('{') { "" } else { "," };
+            format!("{body}{sep}\"{key}\":[{}]}}", rows.join(","))
+        }
+        _ => payload.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn segment_rows_join_the_payload_as_an_array() {
+        let rows = ["{\"a\":1}".to_string(), "{\"a\":2}".to_string()];
+        assert_eq!(super::with_rows("{\"x\":0}", "_r", &rows), "{\"x\":0,\"_r\":[{\"a\":1},{\"a\":2}]}");
+        assert_eq!(super::with_rows("{}", "_r", &rows[..1]), "{\"_r\":[{\"a\":1}]}");
+        assert_eq!(super::with_rows("{\"x\":0}", "_r", &[]), "{\"x\":0}");
+    }
+
     use super::*;
     use serde_json::json;
 

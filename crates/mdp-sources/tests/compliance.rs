@@ -33,7 +33,8 @@ fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox) -> SourceSe
         // A fixed access token (refreshing tokens have their own tests, in oauth.rs).
         kind.credentials
             .iter()
-            .filter(|c| ![mdp_core::CLIENT_ID, mdp_core::CLIENT_SECRET, mdp_core::REFRESH_TOKEN].contains(&c.name))
+            .filter(|c| ![mdp_core::CLIENT_ID, mdp_core::CLIENT_SECRET, mdp_core::REFRESH_TOKEN, mdp_core::SERVICE_ACCOUNT_KEY]
+                .contains(&c.name))
             .map(|c| (c.name.to_string(), Credential::new(TOKEN)))
             .collect();
     SourceSettings {
@@ -276,6 +277,10 @@ fn definitions(platform: Platform) -> Vec<serde_json::Value> {
         Platform::LinkedInAds => vec![
             json!({"conversion_metric": "externalWebsitePostClickConversions", "conversion_value_metric": "none"}),
             json!({"conversion_metric": "oneClickLeads", "conversion_value_metric": "none"}),
+            // Named conversion rules, by name and by id: the CONVERSION pivot, merged into creative rows.
+            json!({"conversion_rules": ["Purchase"]}),
+            json!({"conversion_rules": [7310002u64], "conversion_metric": "externalWebsitePostClickConversions"}),
+            json!({"conversion_rules": ["Website lead", "Purchase"], "conversion_metric": "externalWebsitePostViewConversions"}),
         ],
     }
 }

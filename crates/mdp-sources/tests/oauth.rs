@@ -217,3 +217,87 @@ async fn a_rotated_refresh_token_is_saved_to_its_file_and_the_next_run_uses_it()
     read_and_reconcile(source.as_ref(), &sandbox, 10).await.unwrap();
     assert!(!sandbox.oauth.refresh_token_valid(&saved), "rotated during the run (kept in memory only)");
 }
+
+/// A Google source that authenticates with the sandbox's service account key, acting as `subject`
+/// when given; the key file is fetched from the sandbox as a user downloads it from the Cloud console.
+async fn service_account_settings(addr: SocketAddr, sandbox: &Sandbox, subject: Option<&str>) -> SourceSettings {
+    let key =
+        reqwest::get(format!("http://{addr}/_sandbox/google/service_account_key")).await.unwrap().text().await.unwrap();
+    let mut settings = settings(Platform::GoogleAds, addr, sandbox, Credential::new("unused"));
+    settings.credentials.clear();
+    settings.credentials.insert("service_account_key".into(), Credential::new(key));
+    // The key names its token endpoint; no override needed.
+    settings.token_url = None;
+    settings.name = "google_service_account".into();
+    if let Some(subject) = subject {
+        let options = serde_json::json!({ "impersonated_email": subject });
+        settings.options =
+            mdp_sources::SourceOptions::parse(Platform::GoogleAds, options.as_object().unwrap().clone()).unwrap();
+    }
+    settings
+}
+
+/// A service account's tokens expire mid-read like a user's; each new one comes from a newly signed
+/// JWT (there is no refresh token), and everything reconciles.
+#[tokio::test]
+async fn a_service_account_signs_for_new_tokens_as_they_expire() {
+    let (sandbox, addr) = sandbox().await;
+    sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, ..Default::default() });
+    let source = configure(service_account_settings(addr, &sandbox, None).await).unwrap();
+    sandbox.faults.push(Fault {
+        platform: Some(Platform::GoogleAds),
+        kind: FaultKind::Slow { millis: 200 },
+        count: 1000,
+    });
+    let started = Instant::now();
+    let rows = read_and_reconcile(source.as_ref(), &sandbox, 60).await.unwrap();
+    let elapsed = started.elapsed();
+    let grants = sandbox.oauth.service_account_grants();
+    assert!(rows > 100, "{rows} rows");
+    assert!(grants >= 3 && grants as f64 >= elapsed.as_secs_f64().floor(), "{grants} JWT grants over {elapsed:?}");
+}
+
+/// Impersonation works only once a Workspace admin granted domain-wide delegation; before, the error
+/// says what to grant to whom, or how to do without.
+#[tokio::test]
+async fn impersonation_needs_domain_wide_delegation_and_says_so() {
+    let (sandbox, addr) = sandbox().await;
+    let account = sandbox.world.accounts(Platform::GoogleAds).next().unwrap().id.clone();
+    let source = configure(service_account_settings(addr, &sandbox, Some("ads@example.com")).await).unwrap();
+    let error = source.account(&account, &context()).await.unwrap_err();
+    let text = error.to_string();
+    assert!(matches!(error, SourceError::Config { .. }) && !error.is_retryable(), "{text}");
+    assert!(text.contains("unauthorized_client") && text.contains("domain-wide delegation"), "{text}");
+    assert!(text.contains(mdp_sandbox::service_account::CLIENT_ID), "names the client id to grant: {text}");
+    assert!(text.contains("remove `impersonated_email`"), "{text}");
+    assert!(!text.contains("PRIVATE KEY") && !text.contains("mdp auth"), "{text}");
+
+    sandbox.oauth.set(OAuthSettings { domain_wide_delegation: true, ..Default::default() });
+    let account = source.account(&account, &context()).await.unwrap();
+    assert!(!account.currency.is_empty(), "read as the impersonated user");
+    assert_eq!(sandbox.oauth.service_account_grants(), 1);
+}
+
+/// A key the platform does not hold (deleted in the Cloud console, or another project's) is refused
+/// by its signature; the error says to download a current key, and never shows the key.
+#[tokio::test]
+async fn a_key_the_platform_does_not_hold_is_refused_by_its_signature() {
+    let (sandbox, addr) = sandbox().await;
+    let mut settings = service_account_settings(addr, &sandbox, None).await;
+    let mut key: serde_json::Value =
+        serde_json::from_str(settings.credentials["service_account_key"].expose()).unwrap();
+    key["private_key"] = include_str!("fixtures/other_service_account.pem").into();
+    settings.credentials.insert("service_account_key".into(), Credential::new(key.to_string()));
+    let source = configure(settings).unwrap();
+    let account = sandbox.world.accounts(Platform::GoogleAds).next().unwrap().id.clone();
+    let text = source.account(&account, &context()).await.unwrap_err().to_string();
+    assert!(text.contains("Invalid JWT Signature") && text.contains("download a new one"), "{text}");
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
+
+    // And a file that is not a key at all fails when the source is configured, naming the credential.
+    let mut settings = service_account_settings(addr, &sandbox, None).await;
+    settings.credentials.insert("service_account_key".into(), Credential::new(r#"{"type":"authorized_user"}"#));
+    let Err(error) = configure(settings) else { panic!("a user's credentials are not a service account key") };
+    let error = error.to_string();
+    assert!(error.contains("service_account_key") && error.contains("authorized_user"), "{error}");
+}

@@ -240,3 +240,66 @@ fn doctor_reads_a_meta_tokens_kind_and_expiry_from_debug_token() {
     assert!(line(&doctor).contains("not valid (expired or revoked)"), "{}", text(&doctor));
     assert!(!text(&doctor).contains(TOKEN), "the token is never printed");
 }
+
+/// Google with a service account, as a team's scheduled runs use it: the key file downloaded from the
+/// Cloud console is referenced in mdp.yml; `mdp doctor` says whose key signs; the ingest loads exact
+/// totals; `mdp auth` explains there is no consent to give; impersonation without a key is refused
+/// when mdp.yml loads.
+#[test]
+fn a_service_account_key_file_carries_a_google_ingest() {
+    let sandbox = start_sandbox();
+    let root = tempfile::tempdir().unwrap();
+    let project = project(root.path(), &sandbox);
+    let key = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("{}/_sandbox/google/service_account_key", sandbox.url);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    });
+    std::fs::create_dir_all(project.join("secrets")).unwrap();
+    std::fs::write(project.join("secrets/google-sa.json"), &key).unwrap();
+    let file = project.join("mdp.yml");
+    let config = std::fs::read_to_string(&file).unwrap().replace(
+        "      access_token: { env: GOOGLE_ADS_ACCESS_TOKEN }\n",
+        "      service_account_key: { file: secrets/google-sa.json }\n",
+    );
+    let config = disable(&disable(&disable(&config, "meta_ads"), "tiktok_ads"), "linkedin_ads");
+    std::fs::write(&file, &config).unwrap();
+    post_json(
+        &format!("{}/_sandbox/oauth", sandbox.url),
+        serde_json::json!({"access_token_ttl_secs": 2, "rotate_refresh_tokens": false}),
+    );
+
+    let doctor = mdp().arg("doctor").current_dir(&project).output().unwrap();
+    let shown = text(&doctor);
+    assert!(doctor.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!("access token: signed by the service account {}", mdp_sandbox::service_account::EMAIL)),
+        "{shown}"
+    );
+    post_json(
+        &format!("{}/_sandbox/faults", sandbox.url),
+        serde_json::json!({"platform": "google_ads", "kind": "slow", "millis": 250, "count": 30}),
+    );
+    let ingest = mdp().arg("ingest").current_dir(&project).output().unwrap();
+    let log = text(&ingest);
+    assert!(ingest.status.success(), "{log}");
+    assert_matches_truth(&project, &sandbox, &["google_ads"]);
+    let grants = get_json(&format!("{}/_sandbox/oauth", sandbox.url))["service_account_grants"].as_u64().unwrap();
+    assert!(grants >= 3, "a new signed grant as each 2 s token expired: {grants}");
+    assert!(!log.contains("PRIVATE KEY") && !shown.contains("PRIVATE KEY"), "the key is never printed");
+
+    let auth = mdp().args(["auth", "google_ads"]).current_dir(&project).output().unwrap();
+    assert!(!auth.status.success());
+    assert!(text(&auth).contains("authenticates as a service account"), "{}", text(&auth));
+
+    // Impersonation belongs to a service account: with a user's token it is refused when mdp.yml loads.
+    let user = config
+        .replace(
+            "      service_account_key: { file: secrets/google-sa.json }\n",
+            "      access_token: { env: GOOGLE_ADS_ACCESS_TOKEN }\n",
+        )
+        .replace("    base_url:", "    options:\n      impersonated_email: ads@example.com\n    base_url:");
+    std::fs::write(&file, user).unwrap();
+    let refused = mdp().arg("doctor").current_dir(&project).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("impersonated_email is the user a service account acts as"), "{}", text(&refused));
+}

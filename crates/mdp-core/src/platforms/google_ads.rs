@@ -58,6 +58,13 @@ pub const KIND: SourceKind = SourceKind {
                           platform rotates it",
         },
         CredentialSpec {
+            name: "service_account_key",
+            required: false,
+            description: "a service account's JSON key file (`{ file: key.json }`), instead of client_id, client_secret \
+                          and refresh_token: mdp signs a JWT with it for each hour's access token; add the service \
+                          account's email as a user of the Google Ads account (or set impersonated_email)",
+        },
+        CredentialSpec {
             name: "developer_token",
             required: false,
             description: "Google Ads API developer token, sent as the `developer-token` header",
@@ -70,12 +77,19 @@ pub const KIND: SourceKind = SourceKind {
         authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
         lifetimes: "access tokens live 1 hour; refresh tokens until revoked (7 days for apps in testing)",
         pkce: true,
+        service_account: true,
     }),
     options: &[
         OptionSpec {
             name: "login_customer_id",
             description: "the manager (MCC) account to act through, e.g. \"123-456-7890\", sent as the \
                           `login-customer-id` header (default: none, the token's own access)",
+        },
+        OptionSpec {
+            name: "impersonated_email",
+            description: "with service_account_key: the Google Workspace user the service account acts as, through \
+                          domain-wide delegation of the adwords scope (the JWT's `sub`; default: none, the service \
+                          account's own access, which Google recommends)",
         },
         OptionSpec {
             name: "conversion_actions",
@@ -149,6 +163,8 @@ pub struct GoogleAdsOptions {
     pub skip_fields: Vec<String>,
     /// Digits only (`1112223333`), when acting through a manager account.
     pub login_customer_id: Option<String>,
+    /// The Workspace user a service account acts as (domain-wide delegation), if any.
+    pub impersonated_email: Option<String>,
     /// Which conversion columns are read as conversions and conversion value.
     pub conversion_metric: GoogleConversionMetric,
     /// Only these conversion actions (names or ids) count; empty: all the metric counts.
@@ -192,30 +208,22 @@ impl GoogleAdsOptions {
                 };
                 Ok(())
             }
+            "impersonated_email" => {
+                let email = Option::<String>::deserialize(value)
+                    .map_err(|e| format!("expected a user's email such as ads@example.com ({e})"))?
+                    .map(|email| email.trim().to_string())
+                    .filter(|email| !email.is_empty());
+                if let Some(email) = &email {
+                    let (user, domain) = email.split_once('@').unwrap_or_default();
+                    if user.is_empty() || !domain.contains('.') || email.contains(char::is_whitespace) {
+                        return Err(format!("expected a user's email such as ads@example.com, not {email:?}"));
+                    }
+                }
+                self.impersonated_email = email;
+                Ok(())
+            }
             "conversion_actions" => {
-                #[derive(Deserialize)]
-                #[serde(untagged)]
-                enum Entry {
-                    Text(String),
-                    Number(u64),
-                }
-                let entries = Option::<Vec<Entry>>::deserialize(value)
-                    .map_err(|e| format!("expected a list of conversion action names or ids such as [Purchase] ({e})"))?
-                    .unwrap_or_default();
-                let mut actions: Vec<String> = Vec::new();
-                for entry in entries {
-                    let action = match entry {
-                        Entry::Text(text) => text.trim().to_string(),
-                        Entry::Number(id) => id.to_string(),
-                    };
-                    if action.is_empty() {
-                        return Err("a conversion action name cannot be empty".into());
-                    }
-                    if !actions.contains(&action) {
-                        actions.push(action);
-                    }
-                }
-                self.conversion_actions = actions;
+                self.conversion_actions = super::names_or_ids(value, "conversion action")?;
                 Ok(())
             }
             "conversion_metric" => {

@@ -56,6 +56,7 @@ pub const KIND: SourceKind = SourceKind {
         lifetimes: "access tokens live 60 days; refresh tokens 365 days from consent (programmatic refresh is \
                     granted to approved Marketing API apps)",
         pkce: false,
+        service_account: false,
     }),
     options: &[
         OptionSpec {
@@ -68,6 +69,13 @@ pub const KIND: SourceKind = SourceKind {
             name: "conversion_value_metric",
             description: "conversionValueInLocalCurrency (default; LinkedIn values website conversions only) \
                           or none",
+        },
+        OptionSpec {
+            name: "conversion_rules",
+            description: "only these conversion rules count, by name or id, e.g. [Purchase, 104512] (read with \
+                          the CONVERSION pivot, `q=statistics&pivots=List(CREATIVE,CONVERSION)`, and the rules \
+                          of `/rest/conversions`; needs an externalWebsite* conversion_metric; default: every \
+                          rule, as LinkedIn's totals count them)",
         },
         OptionSpec {
             name: "skip_fields",
@@ -108,6 +116,8 @@ pub struct LinkedInAdsOptions {
     pub conversion_metric: String,
     /// `None`: the definition has no value (conversion value is 0).
     pub conversion_value_metric: Option<String>,
+    /// Only these conversion rules (names or ids) count; empty: every rule.
+    pub conversion_rules: Vec<String>,
 }
 
 impl Default for LinkedInAdsOptions {
@@ -116,12 +126,17 @@ impl Default for LinkedInAdsOptions {
             skip_fields: Vec::new(),
             conversion_metric: "externalWebsiteConversions".to_string(),
             conversion_value_metric: Some("conversionValueInLocalCurrency".to_string()),
+            conversion_rules: Vec::new(),
         }
     }
 }
 
 impl LinkedInAdsOptions {
     pub(crate) fn set<'de, V: Deserializer<'de>>(&mut self, key: &str, value: V) -> Result<(), String> {
+        if key == "conversion_rules" {
+            self.conversion_rules = super::names_or_ids(value, "conversion rule")?;
+            return Ok(());
+        }
         let name = Option::<String>::deserialize(value)
             .map_err(|e| format!("expected an adAnalytics field name such as oneClickLeads ({e})"))?;
         let name = name.as_deref().map(str::trim);
@@ -154,6 +169,22 @@ impl LinkedInAdsOptions {
             }
             other => Err(format!("linkedin_ads has no option '{other}'")),
         }
+    }
+
+    /// What the options say together (each key was checked alone): conversion rules count website
+    /// conversions, so they need one of the externalWebsite* fields.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String)> {
+        if !self.conversion_rules.is_empty() && !self.conversion_metric.starts_with("externalWebsite") {
+            return Err((
+                "conversion_rules",
+                format!(
+                    "conversion rules count website conversions, but conversion_metric is {}; use \
+                     externalWebsiteConversions (or its PostClick/PostView part), or remove conversion_rules",
+                    self.conversion_metric
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -101,6 +101,11 @@ impl SourceOptions {
                 errors.push(OptionError { key, message });
             }
         }
+        if let (true, SourceOptions::LinkedInAds(linkedin)) = (errors.is_empty(), &options) {
+            if let Err((key, message)) = linkedin.check() {
+                errors.push(OptionError { key: key.to_string(), message });
+            }
+        }
         if errors.is_empty() {
             Ok(options)
         } else {
@@ -187,13 +192,48 @@ impl SourceOptions {
                     tiktok.conversion_value_metric.as_deref().unwrap_or("none")
                 )
             }
-            SourceOptions::LinkedInAds(linkedin) => format!(
-                "{} / {}",
-                linkedin.conversion_metric,
-                linkedin.conversion_value_metric.as_deref().unwrap_or("none")
-            ),
+            SourceOptions::LinkedInAds(linkedin) => {
+                let value = linkedin.conversion_value_metric.as_deref().unwrap_or("none");
+                if linkedin.conversion_rules.is_empty() {
+                    format!("{} / {value}", linkedin.conversion_metric)
+                } else {
+                    format!(
+                        "{} / {value} @ conversion[{}]",
+                        linkedin.conversion_metric,
+                        linkedin.conversion_rules.join(",")
+                    )
+                }
+            }
         }
     }
+}
+
+/// A list of names or numeric ids (conversion actions, conversion rules): trimmed, without repeats;
+/// YAML reads a bare id as a number. `what` names an entry in errors, e.g. "conversion action".
+pub(crate) fn names_or_ids<'de, V: Deserializer<'de>>(value: V, what: &str) -> Result<Vec<String>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Text(String),
+        Number(u64),
+    }
+    let entries = <Option<Vec<Entry>> as serde::Deserialize>::deserialize(value)
+        .map_err(|e| format!("expected a list of {what} names or ids such as [Purchase] ({e})"))?
+        .unwrap_or_default();
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries {
+        let name = match entry {
+            Entry::Text(text) => text.trim().to_string(),
+            Entry::Number(id) => id.to_string(),
+        };
+        if name.is_empty() {
+            return Err(format!("a {what} name cannot be empty"));
+        }
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// The report fields a platform's source can do without: a refused one is dropped with a warning; one
@@ -284,6 +324,11 @@ mod tests {
                     }
                     assert!(oauth.token_url.starts_with("https://") && oauth.authorize_url.starts_with("https://"));
                     assert!(!oauth.scopes.is_empty(), "{platform}");
+                    if oauth.service_account {
+                        let key =
+                            kind.credential(crate::SERVICE_ACCOUNT_KEY).expect("a service account key credential");
+                        assert!(!key.required, "{platform}: one of the alternatives");
+                    }
                 }
                 None => assert!(kind.credentials.iter().any(|credential| credential.required), "{platform}"),
             }
@@ -375,21 +420,41 @@ mod tests {
     }
 
     #[test]
-    fn oauth_platforms_take_an_access_token_or_the_whole_refresh_set() {
+    fn oauth_platforms_take_an_access_token_the_whole_refresh_set_or_a_service_account() {
+        use crate::TokenGrant;
         let google = kind(Platform::GoogleAds);
         let with = |names: &'static [&'static str]| move |name: &str| names.contains(&name);
-        assert_eq!(google.oauth_credentials_problem(with(&["access_token"])), None);
-        assert!(!google.refreshes(with(&["access_token"])));
+        assert_eq!(google.token_grant(with(&["access_token"])), Ok(Some(TokenGrant::AccessToken)));
         let refresh: &[&str] = &["client_id", "client_secret", "refresh_token"];
-        assert_eq!(google.oauth_credentials_problem(with(refresh)), None);
-        assert!(google.refreshes(with(refresh)));
-        let partial = google.oauth_credentials_problem(with(&["access_token", "refresh_token"])).unwrap();
+        assert_eq!(google.token_grant(with(refresh)), Ok(Some(TokenGrant::RefreshToken)));
+        let both: &[&str] = &["access_token", "client_id", "client_secret", "refresh_token"];
+        assert_eq!(google.token_grant(with(both)), Ok(Some(TokenGrant::RefreshToken)), "the refresh set wins");
+        let partial = google.token_grant(with(&["access_token", "refresh_token"])).unwrap_err();
         assert!(partial.contains("'client_id', 'client_secret' are missing"), "{partial}");
-        let none = google.oauth_credentials_problem(with(&["developer_token"])).unwrap();
+        let none = google.token_grant(with(&["developer_token"])).unwrap_err();
         assert!(none.contains("either 'access_token' or") && none.contains("mdp auth"), "{none}");
+        assert!(none.contains("'service_account_key'"), "Google names its third way: {none}");
+        assert_eq!(google.token_grant(with(&["service_account_key"])), Ok(Some(TokenGrant::ServiceAccount)));
+        let two = google.token_grant(with(&["service_account_key", "client_id", "client_secret", "refresh_token"]));
+        assert!(two.unwrap_err().contains("not both"), "two identities are refused");
+        // LinkedIn has no service accounts: its error does not offer one, and a key written there is unused.
+        let linkedin = kind(Platform::LinkedInAds).token_grant(with(&["service_account_key"])).unwrap_err();
+        assert!(!linkedin.contains("service_account_key"), "{linkedin}");
         // Meta and TikTok have long-lived tokens: `access_token` is simply required.
-        assert_eq!(kind(Platform::MetaAds).oauth_credentials_problem(with(&[])), None);
-        assert!(!kind(Platform::MetaAds).refreshes(with(refresh)));
+        assert_eq!(kind(Platform::MetaAds).token_grant(with(refresh)), Ok(None));
+    }
+
+    #[test]
+    fn impersonation_is_a_users_email() {
+        let parse = |value: serde_json::Value| {
+            SourceOptions::parse(Platform::GoogleAds, [("impersonated_email".to_string(), value)])
+        };
+        let options = parse(serde_json::json!(" ads@example.com ")).unwrap();
+        assert_eq!(options.google_ads().unwrap().impersonated_email.as_deref(), Some("ads@example.com"));
+        for bad in ["ads", "@example.com", "ads@localhost", "a b@example.com"] {
+            let errors = parse(serde_json::json!(bad)).unwrap_err();
+            assert!(errors[0].message.contains("a user's email such as"), "{bad}: {errors:?}");
+        }
     }
 
     #[test]
@@ -414,6 +479,21 @@ mod tests {
             tiktok[0].to_string().starts_with("options.page_size: tiktok_ads has no option 'page_size'"),
             "{}",
             tiktok[0]
+        );
+        // LinkedIn's conversion rules count website conversions: not with a lead-form metric.
+        let leads = parse(
+            Platform::LinkedInAds,
+            json!({"conversion_rules": ["Purchase"], "conversion_metric": "oneClickLeads"}),
+        )
+        .unwrap_err();
+        assert_eq!(leads[0].key, "conversion_rules");
+        assert!(leads[0].message.contains("use externalWebsiteConversions"), "{}", leads[0]);
+        let rules =
+            parse(Platform::LinkedInAds, json!({"conversion_rules": ["Purchase", 7310002, " Purchase "]})).unwrap();
+        assert_eq!(rules.linkedin_ads().unwrap().conversion_rules, ["Purchase", "7310002"]);
+        assert_eq!(
+            rules.conversion_definition(),
+            "externalWebsiteConversions / conversionValueInLocalCurrency @ conversion[Purchase,7310002]"
         );
     }
 

@@ -1,5 +1,9 @@
-//! `adAnalytics?q=analytics`: the request checked as LinkedIn checks it, and one element per creative
-//! and UTC day with activity, with only the fields asked for.
+//! `adAnalytics`: the request checked as LinkedIn checks it, and one element per creative and UTC day
+//! with activity, with only the fields asked for: `q=analytics&pivot=CREATIVE`, or
+//! `q=statistics&pivots=List(CREATIVE,CONVERSION)` — one element per creative, conversion rule and day
+//! with conversions, `pivotValues` in the order of `pivots` (`urn:lla:llaPartnerConversion:{id}` for a
+//! rule). LinkedIn does not document what delivery metrics mean per conversion rule; the sandbox
+//! refuses them beside the CONVERSION pivot, so no connector comes to rely on them.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -9,8 +13,9 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{Datelike, NaiveDate};
 
-use super::restli::{param, parse_accounts, parse_date_range, percent_decode, query_pairs};
+use super::restli::{param, parse_accounts, parse_date_range, parse_restli, percent_decode, query_pairs};
 use super::{bad_request, finish_text, guard, money, money_as_printed, usd_micros, MAX_FIELDS, METRICS, PLATFORM};
+use crate::conversions::{linkedin_value, LinkedInRule};
 use crate::json::{into_text, json_int, json_key, json_str};
 use crate::world::Metrics;
 use crate::Sandbox;
@@ -33,6 +38,7 @@ pub(super) async fn analytics(
     }
     let version = sandbox.version();
     let world = &sandbox.world;
+    let by_rule = request.pivots.contains(&Pivot::Conversion);
     let mut elements: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut count = 0usize;
     for account_id in &request.accounts {
@@ -46,37 +52,23 @@ pub(super) async fn analytics(
                 if m.is_zero() {
                     continue; // no activity, no element
                 }
-                if count > 0 {
-                    elements.push(b',');
-                }
-                count += 1;
-                elements.push(b'{');
-                for (i, field) in request.fields.iter().enumerate() {
-                    if i > 0 {
+                // One row per creative-day, or one per conversion rule with conversions on it.
+                let rows: Vec<Option<LinkedInRule>> = if by_rule {
+                    LinkedInRule::ALL
+                        .into_iter()
+                        .filter(|rule| rule.metric(&m, "externalWebsiteConversions").unwrap_or(0) > 0)
+                        .map(Some)
+                        .collect()
+                } else {
+                    vec![None]
+                };
+                for rule in rows {
+                    if count > 0 {
                         elements.push(b',');
                     }
-                    json_key(&mut elements, field);
-                    match field.as_str() {
-                        "dateRange" => {
-                            let (y, mo, d) = (day.year(), day.month(), day.day());
-                            write!(
-                                elements,
-                                "{{\"start\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}},\"end\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}}}}"
-                            )
-                            .expect("writing to a Vec");
-                        }
-                        "pivotValues" => {
-                            elements.push(b'[');
-                            json_str(&mut elements, &format!("urn:li:sponsoredCreative:{}", ad.id));
-                            elements.push(b']');
-                        }
-                        metric => {
-                            let ok = write_metric(&mut elements, metric, &m, account.currency);
-                            debug_assert!(ok, "fields were validated");
-                        }
-                    }
+                    count += 1;
+                    write_element(&mut elements, &request, day, ad.id.as_str(), rule, &m, account.currency);
                 }
-                elements.push(b'}');
             }
         }
     }
@@ -85,6 +77,73 @@ pub(super) async fn analytics(
     body.extend_from_slice(&elements);
     write!(body, "],\"paging\":{{\"start\":0,\"count\":{count},\"links\":[]}}}}").expect("writing to a Vec");
     finish_text(into_text(body), fault)
+}
+
+/// Write one element: the fields asked for, in their order.
+fn write_element(
+    elements: &mut Vec<u8>,
+    request: &AnalyticsRequest,
+    day: NaiveDate,
+    creative: &str,
+    rule: Option<LinkedInRule>,
+    m: &Metrics,
+    currency: &str,
+) {
+    elements.push(b'{');
+    for (i, field) in request.fields.iter().enumerate() {
+        if i > 0 {
+            elements.push(b',');
+        }
+        json_key(elements, field);
+        match field.as_str() {
+            "dateRange" => {
+                let (y, mo, d) = (day.year(), day.month(), day.day());
+                write!(
+                    elements,
+                    "{{\"start\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}},\"end\":{{\"year\":{y},\"month\":{mo},\"day\":{d}}}}}"
+                )
+                .expect("writing to a Vec");
+            }
+            "pivotValues" => {
+                elements.push(b'[');
+                for (i, pivot) in request.pivots.iter().enumerate() {
+                    if i > 0 {
+                        elements.push(b',');
+                    }
+                    let urn = match (pivot, rule) {
+                        (Pivot::Creative, _) => format!("urn:li:sponsoredCreative:{creative}"),
+                        (Pivot::Conversion, Some(rule)) => format!("urn:lla:llaPartnerConversion:{}", rule.id()),
+                        (Pivot::Conversion, None) => unreachable!("rows of the CONVERSION pivot have a rule"),
+                    };
+                    json_str(elements, &urn);
+                }
+                elements.push(b']');
+            }
+            metric => {
+                let ok = match rule {
+                    Some(rule) => write_rule_metric(elements, metric, rule, m),
+                    None => write_metric(elements, metric, m, currency),
+                };
+                debug_assert!(ok, "fields were validated");
+            }
+        }
+    }
+    elements.push(b'}');
+}
+
+/// A conversion field of one rule's row.
+fn write_rule_metric(buf: &mut Vec<u8>, name: &str, rule: LinkedInRule, m: &Metrics) -> bool {
+    if name == "conversionValueInLocalCurrency" {
+        json_str(buf, &crate::micros_to_decimal(rule.value(m)));
+        return true;
+    }
+    match rule.metric(m, name) {
+        Some(n) => {
+            json_int(buf, n);
+            true
+        }
+        None => false,
+    }
 }
 
 /// Write one metric of one creative-day, as LinkedIn renders it (counts as JSON integers, money as
@@ -106,7 +165,7 @@ fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> b
             return true;
         }
         "conversionValueInLocalCurrency" => {
-            json_str(buf, &crate::micros_to_decimal(m.conversion_value_micros));
+            json_str(buf, &crate::micros_to_decimal(linkedin_value(m, &LinkedInRule::ALL)));
             return true;
         }
         "oneClickLeadFormOpens" => m.leads * 3,
@@ -126,9 +185,26 @@ fn write_metric(buf: &mut Vec<u8>, name: &str, m: &Metrics, currency: &str) -> b
     true
 }
 
-/// A parsed, validated `adAnalytics?q=analytics` request.
+/// What a report row is per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pivot {
+    Creative,
+    Conversion,
+}
+
+/// The fields that mean something per conversion rule.
+const CONVERSION_FIELDS: &[&str] = &[
+    "externalWebsiteConversions",
+    "externalWebsitePostClickConversions",
+    "externalWebsitePostViewConversions",
+    "conversionValueInLocalCurrency",
+];
+
+/// A parsed, validated `adAnalytics` request.
 #[derive(Debug, PartialEq)]
 pub(crate) struct AnalyticsRequest {
+    /// In the order of `pivots` (the order of `pivotValues`).
+    pub pivots: Vec<Pivot>,
     pub start: NaiveDate,
     pub end: NaiveDate,
     pub accounts: Vec<String>,
@@ -139,14 +215,42 @@ impl AnalyticsRequest {
     pub(crate) fn parse(raw: Option<&str>, today: NaiveDate) -> Result<AnalyticsRequest, String> {
         let pairs = query_pairs(raw)?;
         let decoded = |name: &str| param(&pairs, name).map(percent_decode).transpose();
-        match decoded("q")?.as_deref() {
-            Some("analytics") => {}
-            Some("statistics") => return Err("q=statistics is not served by the sandbox; use q=analytics".into()),
-            _ => return Err("q: required, q=analytics".into()),
-        }
-        if decoded("pivot")?.as_deref() != Some("CREATIVE") {
-            return Err("pivot: the sandbox serves pivot=CREATIVE".into());
-        }
+        let pivots = match decoded("q")?.as_deref() {
+            Some("analytics") => {
+                if param(&pairs, "pivots").is_some() {
+                    return Err(
+                        "pivots: q=analytics takes one pivot (pivot=…); q=statistics takes pivots=List(…)".into()
+                    );
+                }
+                if decoded("pivot")?.as_deref() != Some("CREATIVE") {
+                    return Err("pivot: the sandbox serves pivot=CREATIVE with q=analytics".into());
+                }
+                vec![Pivot::Creative]
+            }
+            Some("statistics") => {
+                if param(&pairs, "pivot").is_some() {
+                    return Err("pivot: q=statistics takes pivots=List(…) (up to 3)".into());
+                }
+                let raw = param(&pairs, "pivots")
+                    .ok_or("pivots: required with q=statistics, e.g. List(CREATIVE,CONVERSION)")?;
+                let list = parse_restli(raw)?;
+                let names: Vec<&str> =
+                    list.as_list().ok_or("pivots must be List(…)")?.iter().filter_map(|p| p.as_str()).collect();
+                let pivots: Vec<Pivot> = names
+                    .iter()
+                    .map(|name| match *name {
+                        "CREATIVE" => Ok(Pivot::Creative),
+                        "CONVERSION" => Ok(Pivot::Conversion),
+                        other => Err(format!("pivots: the sandbox serves CREATIVE and CONVERSION, not {other}")),
+                    })
+                    .collect::<Result<_, _>>()?;
+                if pivots.len() != 2 || !pivots.contains(&Pivot::Creative) || !pivots.contains(&Pivot::Conversion) {
+                    return Err("pivots: the sandbox serves q=statistics with pivots=List(CREATIVE,CONVERSION)".into());
+                }
+                pivots
+            }
+            _ => return Err("q: required, q=analytics or q=statistics".into()),
+        };
         if decoded("timeGranularity")?.as_deref() != Some("DAILY") {
             return Err("timeGranularity: the sandbox serves timeGranularity=DAILY".into());
         }
@@ -170,8 +274,15 @@ impl AnalyticsRequest {
             if field != "dateRange" && field != "pivotValues" && !METRICS.contains(&field.as_str()) {
                 return Err(format!("fields: {field} is not a valid field of AdAnalytics"));
             }
+            let key = field == "dateRange" || field == "pivotValues";
+            if pivots.contains(&Pivot::Conversion) && !key && !CONVERSION_FIELDS.contains(&field.as_str()) {
+                return Err(format!(
+                    "fields: {field} is not served per conversion (the sandbox serves {} with the CONVERSION pivot)",
+                    CONVERSION_FIELDS.join(", ")
+                ));
+            }
         }
-        Ok(AnalyticsRequest { start, end, accounts, fields })
+        Ok(AnalyticsRequest { pivots, start, end, accounts, fields })
     }
 }
 
@@ -204,5 +315,19 @@ mod tests {
         assert!(AnalyticsRequest::parse(Some(&base.replace("CREATIVE", "CAMPAIGN")), today()).is_err());
         assert!(AnalyticsRequest::parse(Some(&base.replace("DAILY", "ALL")), today()).is_err());
         assert!(AnalyticsRequest::parse(Some(&format!("{base}&q=analytics")), today()).is_err(), "repeated parameter");
+
+        let statistics = base.replace("q=analytics&pivot=CREATIVE", "q=statistics&pivots=List(CREATIVE,CONVERSION)");
+        let by_rule = AnalyticsRequest::parse(
+            Some(&format!("{statistics}&fields=dateRange,pivotValues,externalWebsiteConversions")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(by_rule.pivots, [Pivot::Creative, Pivot::Conversion]);
+        let delivery = AnalyticsRequest::parse(Some(&format!("{statistics}&fields=impressions")), today()).unwrap_err();
+        assert!(delivery.contains("not served per conversion"), "{delivery}");
+        let single = base.replace("pivot=CREATIVE", "pivot=CONVERSION");
+        assert!(AnalyticsRequest::parse(Some(&single), today()).is_err(), "q=analytics serves CREATIVE only");
+        let mixed = statistics.replace("pivots=", "pivot=CREATIVE&pivots=");
+        assert!(AnalyticsRequest::parse(Some(&mixed), today()).unwrap_err().contains("q=statistics takes pivots"));
     }
 }

@@ -1,7 +1,7 @@
 //! LinkedIn Marketing API (versioned `/rest/` endpoints), as documented at
-//! learn.microsoft.com/linkedin/marketing: `adAnalytics` (finder `q=analytics`), `adAccounts/{id}`, and
-//! the account's `adCampaignGroups` (`q=search`), `adCampaigns` (`q=search`) and `creatives`
-//! (`q=criteria`) finders.
+//! learn.microsoft.com/linkedin/marketing: `adAnalytics` (finders `q=analytics` and, for conversions per
+//! rule, `q=statistics`), `adAccounts/{id}`, the account's `adCampaignGroups` (`q=search`), `adCampaigns`
+//! (`q=search`) and `creatives` (`q=criteria`) finders, and its conversion rules (`conversions?q=account`).
 //!
 //! What it checks, as LinkedIn does:
 //! - headers: `Authorization: Bearer …` (else 401 `INVALID_ACCESS_TOKEN`), `LinkedIn-Version: YYYYMM` in
@@ -89,6 +89,60 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/rest/adAccounts/{id}/adCampaignGroups", get(|s, p, h, q| finder(s, p, h, q, Level::CampaignGroup)))
         .route("/rest/adAccounts/{id}/adCampaigns", get(|s, p, h, q| finder(s, p, h, q, Level::Campaign)))
         .route("/rest/adAccounts/{id}/creatives", get(|s, p, h, q| finder(s, p, h, q, Level::Creative)))
+        .route("/rest/conversions", get(conversion_rules))
+}
+
+/// `conversions?q=account&account=urn%3Ali%3AsponsoredAccount%3A…`: the account's conversion rules,
+/// paged by `start` and `count` (the older Rest.li paging this finder keeps), `paging.total` set.
+async fn conversion_rules(
+    State(sandbox): State<Arc<Sandbox>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let fault = match guard(&sandbox, &headers).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let pairs = match query_pairs(raw.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(&e),
+    };
+    if param(&pairs, "q") != Some("account") {
+        return bad_request("q: this finder is q=account");
+    }
+    let account_urn = match param(&pairs, "account").map(percent_decode) {
+        Some(Ok(urn)) => urn,
+        Some(Err(e)) => return bad_request(&e),
+        None => return bad_request("account: required, e.g. urn%3Ali%3AsponsoredAccount%3A123"),
+    };
+    let Some(id) = account_urn.strip_prefix("urn:li:sponsoredAccount:") else {
+        return bad_request(&format!("account: {account_urn} is not a sponsoredAccount URN"));
+    };
+    let Some(account) = sandbox.world.account(PLATFORM, id) else {
+        return li_error(StatusCode::NOT_FOUND, "NOT_FOUND", Some(100), &format!("Not found: {account_urn}"));
+    };
+    let number = |name: &str, default: usize| param(&pairs, name).map_or(Ok(default), |v| v.parse::<usize>());
+    let (Ok(start), Ok(count)) = (number("start", 0), number("count", 10)) else {
+        return bad_request("start and count must be numbers");
+    };
+    if count == 0 || count > MAX_PAGE_SIZE {
+        return bad_request("count must be between 1 and 1000");
+    }
+    let rules: Vec<Value> = crate::conversions::LinkedInRule::ALL
+        .into_iter()
+        .map(|rule| {
+            json!({
+                "id": numeric(rule.id()), "name": rule.name(), "type": rule.kind(),
+                "account": format!("urn:li:sponsoredAccount:{}", account.id), "enabled": true,
+                "attributionType": "LAST_TOUCH_BY_CAMPAIGN", "postClickAttributionWindowSize": 30,
+                "viewThroughAttributionWindowSize": 7, "conversionMethod": "INSIGHT_TAG", "valueType": "DYNAMIC",
+                "created": 1_767_225_600_000_i64, "lastModified": 1_767_225_600_000_i64,
+            })
+        })
+        .collect();
+    let page: Vec<Value> = rules.iter().skip(start).take(count).cloned().collect();
+    let body = json!({"elements": page, "paging": {"start": start, "count": count, "total": rules.len(), "links": []}});
+    finish(body, fault)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -106,13 +106,8 @@ impl GoogleAds {
             entry.0.conversion_value += record.conversion_value;
             entry.1.push(raw);
         }
-        let with_actions = |payload: &str, rows: &[String]| match payload.trim_end().strip_suffix('}') {
-            Some(body) if !rows.is_empty() => {
-                let sep = if body.trim_end().ends_with('{') { "" } else { "," };
-                format!("{body}{sep}\"_mdp_conversion_actions\":[{}]}}", rows.join(","))
-            }
-            _ => payload.to_string(),
-        };
+        let with_actions =
+            |payload: &str, rows: &[String]| crate::json::with_rows(payload, "_mdp_conversion_actions", rows);
         for record in records.iter_mut() {
             let (conversions, rows) = match by_key.remove(&key(record)) {
                 Some((found, rows)) => ((found.conversions, found.conversion_value), rows),

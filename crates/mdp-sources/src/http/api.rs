@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::value::RawValue;
 
 use super::{Answer, Verdict};
-use crate::auth::OAuthRefresh;
+use crate::auth::OAuthTokens;
 use crate::error::SourceError;
 use crate::source::{Credential, SourceSettings};
 
@@ -135,12 +135,12 @@ pub struct Endpoint {
     api_version: String,
 }
 
-/// A credential header whose value comes from an [`OAuthRefresh`] at send time.
+/// A credential header whose value comes from an [`OAuthTokens`] at send time.
 #[derive(Debug, Clone)]
 struct RefreshingHeader {
     name: HeaderName,
     prefix: &'static str,
-    tokens: Arc<OAuthRefresh>,
+    tokens: Arc<OAuthTokens>,
 }
 
 /// The refreshed token a request was sent with (to report it refused).
@@ -157,14 +157,10 @@ impl Endpoint {
             .path()
             .trim_end_matches('/')
             .to_string();
-        // Neither a fixed token nor the whole refresh set: no request could be authorized.
-        let configured = |name: &str| settings.credentials.contains_key(name);
-        if let Some(problem) = mdp_core::kind(settings.platform).oauth_credentials_problem(configured) {
-            return Err(settings.config_error(problem));
-        }
         let mut map = HeaderMap::new();
         let mut refreshing = None;
-        let mut tokens = OAuthRefresh::from_settings(settings)?.map(Arc::new);
+        // Fails when no request could be authorized (neither a fixed token nor a complete grant).
+        let mut tokens = OAuthTokens::from_settings(settings)?.map(Arc::new);
         for header in headers {
             let name = HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|_| settings.config_error(format!("{:?} is not an HTTP header name", header.name)))?;
@@ -211,7 +207,7 @@ impl Endpoint {
     }
 
     /// The refreshing access token of this endpoint's source, if it has one.
-    pub fn tokens(&self) -> Option<&Arc<OAuthRefresh>> {
+    pub fn tokens(&self) -> Option<&Arc<OAuthTokens>> {
         self.refreshing.as_ref().map(|header| &header.tokens)
     }
 
@@ -223,7 +219,7 @@ impl Endpoint {
         }
     }
 
-    /// The platform refused `sent`: refresh it (once per refused token; see [`OAuthRefresh::refused`]).
+    /// The platform refused `sent`: refresh it (once per refused token; see [`OAuthTokens::refused`]).
     pub(crate) async fn token_refused(&self, client: &reqwest::Client, sent: &SentToken) -> Result<(), SourceError> {
         if let Some(header) = &self.refreshing {
             header.tokens.refused(client, &sent.0).await?;

@@ -18,6 +18,8 @@ use crate::http::{Answer, ApiHeader, Endpoint, HeaderSource, HttpRequest, Page, 
 use crate::source::SourceSettings;
 
 const PAGE_SIZE: usize = 100;
+/// Conversion rules per page (`conversions?q=account` pages by `start`/`count`).
+const RULES_PAGE: usize = 100;
 
 /// Every status of each finder, asked for explicitly: paused, archived and cancelled entities keep history.
 const GROUP_STATUSES: &str = "List(ACTIVE,PAUSED,ARCHIVED,CANCELED,DRAFT,PENDING_DELETION,REMOVED)";
@@ -55,11 +57,13 @@ pub(super) struct FinderQuery {
     pub account_id: String,
 }
 
-/// What one read asks for: a finder (paged by token), or one `adAnalytics` request (no paging: its
-/// path and Rest.li query string, see `report.rs`).
+/// What one read asks for: a finder (paged by token), an account's conversion rules (paged by
+/// `start`/`count`: the cursor is the next start), or one `adAnalytics` request (no paging: its path
+/// and Rest.li query string, see `report.rs`).
 #[derive(Debug, Clone)]
 pub(super) enum Query {
     Finder(FinderQuery),
+    ConversionRules { account_id: String },
     Analytics(String),
 }
 
@@ -98,6 +102,13 @@ impl ReportApi for LinkedInApi {
         let query = match query {
             Query::Finder(finder) => finder,
             Query::Analytics(path_and_query) => return HttpRequest::get(path_and_query.clone()),
+            Query::ConversionRules { account_id } => {
+                let account = encode_leaf(&format!("urn:li:sponsoredAccount:{account_id}"));
+                let start = token.map_or("0", String::as_str);
+                return HttpRequest::get(format!(
+                    "conversions?q=account&account={account}&start={start}&count={RULES_PAGE}"
+                ));
+            }
         };
         let mut path = format!("{}&pageSize={PAGE_SIZE}", query.finder.path_and_query(&query.account_id));
         if let Some(token) = token {
@@ -107,11 +118,20 @@ impl ReportApi for LinkedInApi {
         HttpRequest::get(path)
     }
 
-    fn parse_page<'a>(&self, query: &Query, _: Option<&String>, body: &'a str) -> Result<Page<'a, String>, String> {
+    fn parse_page<'a>(&self, query: &Query, token: Option<&String>, body: &'a str) -> Result<Page<'a, String>, String> {
         let page: FinderPage<'a> = serde_json::from_str(body).map_err(|e| format!("unreadable page ({e})"))?;
         let rows = page.elements.ok_or("the answer has no elements")?;
         let next = match query {
             Query::Finder(_) => page.metadata.and_then(|m| m.next_page_token).filter(|token| !token.is_empty()),
+            Query::ConversionRules { .. } => {
+                let start: usize = token.and_then(|t| t.parse().ok()).unwrap_or(0);
+                let next = start + rows.len();
+                let more = match page.paging.and_then(|p| p.total) {
+                    Some(total) => next < total,
+                    None => rows.len() == RULES_PAGE,
+                };
+                (more && !rows.is_empty()).then(|| next.to_string())
+            }
             Query::Analytics(_) => None,
         };
         Ok(Page { rows, next })
@@ -129,6 +149,15 @@ struct FinderPage<'a> {
     elements: Option<Vec<&'a RawValue>>,
     #[serde(default)]
     metadata: Option<FinderMetadata>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+/// The `start`/`count` paging of the older finders; `total` when the API counts.
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    total: Option<usize>,
 }
 
 #[derive(Deserialize)]

@@ -16,7 +16,13 @@
 //! - analytics rows name only the creative: the creative → campaign → campaign group map is read from
 //!   the finders (every status: archived entities keep their history) to fill the parents;
 //! - money (`costInLocalCurrency`, `conversionValueInLocalCurrency`) is a decimal string, counts are
-//!   integers.
+//!   integers;
+//! - named conversions (`conversion_rules`): the creative rows count every conversion rule of the
+//!   account, so the chosen rules' conversions are read apart, with
+//!   `adAnalytics?q=statistics&pivots=List(CREATIVE,CONVERSION)` (one element per creative, rule and
+//!   day; `pivotValues` classified by URN, not by position), the rules named in mdp.yml resolved to ids
+//!   through `conversions?q=account` (a name the account does not have is an error listing its rules),
+//!   and merged into the creative rows; a creative-day with conversions but no delivery becomes a row.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -27,7 +33,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::api::{Finder, FinderQuery, LinkedInApi, Query};
-use super::report::{analytics_query, field_chunks, merge, Fields, MAX_FIELDS};
+use super::report::{analytics_query, conversions_query, field_chunks, merge, Fields, MAX_FIELDS};
 use super::{AD_DAILY, PLATFORM, STREAMS};
 use crate::error::SourceError;
 use crate::http::HttpRequest;
@@ -54,6 +60,8 @@ pub struct LinkedInAds {
     /// Each account's creative → (campaign group, campaign) map, read once per ingest (not per
     /// window) and read again when a report names a creative it does not know.
     parents: std::sync::Mutex<HashMap<String, std::sync::Arc<HashMap<String, Parents>>>>,
+    /// Each account's chosen conversion rules (id → name), resolved once per ingest.
+    rules: std::sync::Mutex<HashMap<String, std::sync::Arc<HashMap<String, String>>>>,
 }
 
 impl LinkedInAds {
@@ -67,7 +75,7 @@ impl LinkedInAds {
                 .flatten()
                 .collect();
         let optional = OptionalFields::new(&settings, &required);
-        Ok(LinkedInAds { settings, conversions, optional, api, parents: Default::default() })
+        Ok(LinkedInAds { settings, conversions, optional, api, parents: Default::default(), rules: Default::default() })
     }
 
     /// The numeric account id (`123` or `urn:li:sponsoredAccount:123` in mdp.yml).
@@ -285,6 +293,9 @@ impl Source for LinkedInAds {
                 records.push(record);
             }
             drop(answers);
+            if !self.conversions.conversion_rules.is_empty() {
+                self.merge_rule_conversions(ctx, &account.id, part, &parents, &mut records).await?;
+            }
             emit(out, ctx, records).await?;
         }
         Ok(())
@@ -292,6 +303,140 @@ impl Source for LinkedInAds {
 }
 
 impl LinkedInAds {
+    /// The account's conversion rules that `conversion_rules` names (id → name), from
+    /// `conversions?q=account`; an entry no rule has (by id or name) is a configuration error listing
+    /// the account's rules. Cached per account.
+    async fn chosen_rules(
+        &self,
+        ctx: &ReadContext,
+        account_id: &str,
+    ) -> Result<std::sync::Arc<HashMap<String, String>>, SourceError> {
+        if let Some(cached) = self.rules.lock().unwrap_or_else(|e| e.into_inner()).get(account_id) {
+            return Ok(cached.clone());
+        }
+        let query = Query::ConversionRules { account_id: account_id.to_string() };
+        let all = ctx.http.pages(&self.api, query).collect(tree).await?;
+        let rules: Vec<(String, String)> = all
+            .iter()
+            .map(|rule| Ok((required_id(rule, "llaPartnerConversion")?, text(rule, "name").unwrap_or_default())))
+            .collect::<Result<_, SourceError>>()?;
+        let mut chosen = HashMap::new();
+        for entry in &self.conversions.conversion_rules {
+            let matched: Vec<&(String, String)> =
+                rules.iter().filter(|(id, name)| id == entry || name == entry).collect();
+            if matched.is_empty() {
+                let known: Vec<String> = rules.iter().map(|(id, name)| format!("{name} ({id})")).collect();
+                return Err(self.settings.config_error(format!(
+                    "LinkedIn account {account_id} has no conversion rule {entry:?} (by name or id); its rules: {}. \
+                     Fix conversion_rules in mdp.yml",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )));
+            }
+            for (id, name) in matched {
+                chosen.insert(id.clone(), name.clone());
+            }
+        }
+        let chosen = std::sync::Arc::new(chosen);
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string(), chosen.clone());
+        Ok(chosen)
+    }
+
+    /// Replace the conversions of `records` by those of the chosen conversion rules over `part`, read
+    /// per creative and rule; each record's payload gains the rule rows it was summed from
+    /// (`_mdp_conversion_rules`). A creative-day with conversions but no delivery row becomes a record
+    /// of its own.
+    async fn merge_rule_conversions(
+        &self,
+        ctx: &ReadContext,
+        account_id: &str,
+        part: DateWindow,
+        parents: &HashMap<String, Parents>,
+        records: &mut Vec<PerformanceRecord>,
+    ) -> Result<(), SourceError> {
+        let rules = self.chosen_rules(ctx, account_id).await?;
+        let count_field = self.conversions.conversion_metric.as_str();
+        let value_field = self.conversions.conversion_value_metric.as_deref();
+        let fields: Vec<&str> = ["dateRange", "pivotValues", count_field].into_iter().chain(value_field).collect();
+        let query = Query::Analytics(format!("adAnalytics?{}", conversions_query(account_id, part, &fields)));
+        let (body, elements) = ctx
+            .http
+            .pages(&self.api, query)
+            .next_text()
+            .await?
+            .ok_or_else(|| SourceError::malformed(PLATFORM, "adAnalytics gave no answer"))?;
+        type Sums = (Decimal, Decimal, Vec<String>);
+        let mut by_key: BTreeMap<(chrono::NaiveDate, String), Sums> = BTreeMap::new();
+        for element in elements {
+            let raw = &body[element];
+            let ((date, pivots), row) = super::report::element(raw)?;
+            if !part.contains(date) {
+                return Err(SourceError::malformed(
+                    PLATFORM,
+                    format!("adAnalytics returned {date}, outside {}..{}", part.start(), part.end()),
+                ));
+            }
+            // Classified by URN, whatever the order LinkedIn writes them in.
+            let creative = pivots.iter().find_map(|p| p.strip_prefix("urn:li:sponsoredCreative:"));
+            let rule = pivots.iter().find(|p| p.contains("Conversion:")).and_then(|p| p.rsplit(':').next());
+            let (Some(creative), Some(rule)) = (creative, rule) else {
+                return Err(SourceError::malformed(
+                    PLATFORM,
+                    format!("a CONVERSION-pivot element without a creative and a conversion URN: {pivots:?}"),
+                ));
+            };
+            if !rules.contains_key(rule) {
+                continue;
+            }
+            let mut notes = crate::json::Normalized::default();
+            let count = crate::json::scalar(row.get(count_field)).decimal(
+                PLATFORM,
+                format_args!("{count_field}"),
+                &mut notes,
+            )?;
+            let value = match value_field {
+                Some(field) => {
+                    crate::json::scalar(row.get(field)).decimal(PLATFORM, format_args!("{field}"), &mut notes)?
+                }
+                None => Decimal::ZERO,
+            };
+            let sums = by_key.entry((date, creative.to_string())).or_default();
+            sums.0 += count;
+            sums.1 += value;
+            sums.2.push(raw.to_string());
+        }
+        let with_rules =
+            |payload: &str, rows: &[String]| crate::json::with_rows(payload, "_mdp_conversion_rules", rows);
+        for record in records.iter_mut() {
+            let key = (record.date.expect("daily rows have a date"), record.ad_id.clone().unwrap_or_default());
+            let (conversions, value, rows) = by_key.remove(&key).unwrap_or_default();
+            (record.conversions, record.conversion_value) = (conversions, value);
+            record.payload = with_rules(&record.payload, &rows);
+        }
+        for ((date, creative), (conversions, value, rows)) in by_key {
+            let parent = parents.get(&creative).cloned().unwrap_or_default();
+            let mut record = PerformanceRecord {
+                date: Some(date),
+                account_id: account_id.to_string(),
+                campaign_id: parent.campaign,
+                ad_group_id: parent.ad_group,
+                ad_id: Some(creative),
+                impressions: 0,
+                clicks: 0,
+                spend: Decimal::ZERO,
+                conversions,
+                conversion_value: value,
+                video_views: Some(0),
+                likes: Some(0),
+                comments: Some(0),
+                shares: Some(0),
+                payload: with_rules("{}", &rows),
+            };
+            self.optional.clear(&mut record);
+            records.push(record);
+        }
+        Ok(())
+    }
+
     /// The account's creative → parents map, from the finders (all statuses); cached per account.
     async fn parents_of(
         &self,

@@ -44,8 +44,18 @@ fn restli_date(day: NaiveDate) -> String {
 /// The query string of one `adAnalytics?q=analytics` request: creative × UTC day for one account.
 /// Rest.li punctuation (`List(…)`, `(k:v)`, commas) stays literal; only the URN is encoded.
 pub fn analytics_query(account_id: &str, window: DateWindow, fields: &[&str]) -> String {
+    report_query("q=analytics&pivot=CREATIVE", account_id, window, fields)
+}
+
+/// The query string of one `adAnalytics?q=statistics` request: conversions per creative, conversion
+/// rule and UTC day (`pivotValues` then holds the creative's and the rule's URNs).
+pub fn conversions_query(account_id: &str, window: DateWindow, fields: &[&str]) -> String {
+    report_query("q=statistics&pivots=List(CREATIVE,CONVERSION)", account_id, window, fields)
+}
+
+fn report_query(finder: &str, account_id: &str, window: DateWindow, fields: &[&str]) -> String {
     format!(
-        "q=analytics&pivot=CREATIVE&timeGranularity=DAILY&dateRange=(start:{},end:{})&accounts=List({})&fields={}",
+        "{finder}&timeGranularity=DAILY&dateRange=(start:{},end:{})&accounts=List({})&fields={}",
         restli_date(window.start()),
         restli_date(window.end()),
         encode_leaf(&format!("urn:li:sponsoredAccount:{account_id}")),

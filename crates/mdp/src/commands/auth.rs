@@ -26,6 +26,14 @@ pub async fn run(global: &GlobalArgs, args: AuthArgs) -> Result<ExitCode> {
     let (Some(spec), Some(urls)) = (kind.oauth, source.oauth.as_ref()) else {
         bail!("{}", long_lived_token_help(source.platform));
     };
+    if source.credentials.contains_key(mdp_core::SERVICE_ACCOUNT_KEY) {
+        bail!(
+            "source '{}' authenticates as a service account (`{}`): there is no consent to give; `mdp doctor` checks \
+             the key. To sign in as a user instead, replace it with client_id, client_secret and refresh_token",
+            source.name.as_str(),
+            mdp_core::SERVICE_ACCOUNT_KEY
+        );
+    }
     let credential = |name: &str| -> Result<Credential> {
         let reference = source.credentials.get(name).ok_or_else(|| {
             anyhow!(

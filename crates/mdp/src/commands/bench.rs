@@ -276,7 +276,15 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
             credentials: kind
                 .credentials
                 .iter()
-                .filter(|c| ![mdp_core::CLIENT_ID, mdp_core::CLIENT_SECRET, mdp_core::REFRESH_TOKEN].contains(&c.name))
+                .filter(|c| {
+                    ![
+                        mdp_core::CLIENT_ID,
+                        mdp_core::CLIENT_SECRET,
+                        mdp_core::REFRESH_TOKEN,
+                        mdp_core::SERVICE_ACCOUNT_KEY,
+                    ]
+                    .contains(&c.name)
+                })
                 .map(|c| (c.name.to_string(), Credential::new("bench-token")))
                 .collect(),
             token_url: None,

@@ -283,7 +283,13 @@ fn check_source(report: &mut Report, project: &Project, source: &SourceConfig) -
     let mut readable = true;
     // On a platform that refreshes tokens, the unused alternative (a fixed token, or the refresh set) is
     // not worth a line.
-    let alternatives = [mdp_core::ACCESS_TOKEN, mdp_core::CLIENT_ID, mdp_core::CLIENT_SECRET, mdp_core::REFRESH_TOKEN];
+    let alternatives = [
+        mdp_core::ACCESS_TOKEN,
+        mdp_core::CLIENT_ID,
+        mdp_core::CLIENT_SECRET,
+        mdp_core::REFRESH_TOKEN,
+        mdp_core::SERVICE_ACCOUNT_KEY,
+    ];
     for spec in kind.credentials {
         let label = if spec.required { spec.name.to_string() } else { format!("{} (optional)", spec.name) };
         match source.credentials.get(spec.name) {
@@ -391,7 +397,7 @@ async fn check_token(report: &mut Report, project: &Project, source: &SourceConf
         Ok(settings) => settings,
         Err(e) => return report.fail(&what, format!("{e:#}")),
     };
-    let tokens = match mdp_sources::auth::OAuthRefresh::from_settings(&settings) {
+    let tokens = match mdp_sources::auth::OAuthTokens::from_settings(&settings) {
         Ok(tokens) => tokens,
         Err(e) => return report.fail(&what, e.to_string()),
     };
@@ -405,7 +411,10 @@ async fn check_token(report: &mut Report, project: &Project, source: &SourceConf
             // An hour is shorter than any schedule.
             return report.warn(
                 &what,
-                format!("{message}: scheduled runs need client_id, client_secret and refresh_token (see `mdp auth`)"),
+                format!(
+                    "{message}: scheduled runs need client_id, client_secret and refresh_token (see `mdp auth`), or \
+                     a service_account_key"
+                ),
             );
         }
         return report.ok(&what, message);
@@ -419,7 +428,8 @@ async fn check_token(report: &mut Report, project: &Project, source: &SourceConf
             report.ok(
                 &what,
                 format!(
-                    "access token: refreshed from the refresh token at {}; {expiry}",
+                    "access token: {} at {}; {expiry}",
+                    tokens.grant_description(),
                     mdp_project::alerts::redact_url(tokens.token_url())
                 ),
             )

@@ -206,7 +206,12 @@ pub(crate) fn settings(project: &Project, source: &SourceConfig) -> Result<Sourc
         api_version: source.api_version.clone(),
         accounts: source.accounts.clone(),
         credentials,
-        token_url: source.oauth.as_ref().map(|oauth| oauth.token_url.clone()),
+        // Only a written override: a service account's grant goes to its key's `token_uri` otherwise.
+        token_url: source
+            .oauth
+            .as_ref()
+            .filter(|oauth| mdp_core::kind(source.platform).oauth.is_none_or(|spec| oauth.token_url != spec.token_url))
+            .map(|oauth| oauth.token_url.clone()),
         options: source.options.clone(),
     })
 }

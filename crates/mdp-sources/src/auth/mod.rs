@@ -1,9 +1,10 @@
 //! OAuth 2.0 for the connectors.
 //!
-//! - [`OAuthRefresh`]: access tokens from a refresh token (RFC 6749 §6), cached in memory for the run,
-//!   refreshed shortly before they expire and once more when the platform refuses one mid-run (the HTTP
-//!   driver asks, see `http::Endpoint`); a refresh token the platform rotates is saved back to its
-//!   file. Concurrent requests wait for one refresh instead of each starting their own.
+//! - [`OAuthTokens`]: access tokens from a refresh token (RFC 6749 §6) or from a service account's
+//!   signed JWT ([`service_account`], RFC 7523), cached in memory for the run, renewed shortly before
+//!   they expire and once more when the platform refuses one mid-run (the HTTP driver asks, see
+//!   `http::Endpoint`); a refresh token the platform rotates is saved back to its file. Concurrent
+//!   requests wait for one renewal instead of each starting their own.
 //! - [`consent_url`] and [`exchange_code`]: the authorization-code grant behind `mdp auth`.
 //!
 //! Secrets: tokens are held as [`Credential`]s (printed as `***`), sent only in form bodies and headers
@@ -15,12 +16,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use mdp_core::{OAuthSpec, Platform, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN};
+use mdp_core::{OAuthSpec, Platform, TokenGrant, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SERVICE_ACCOUNT_KEY};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
 use crate::error::SourceError;
 use crate::source::{Credential, SourceSettings};
+
+pub mod service_account;
+
+use service_account::{ServiceAccountKey, JWT_BEARER};
 
 /// How often a token request is tried when the token endpoint fails on its side.
 const TOKEN_ATTEMPTS: u32 = 4;
@@ -29,20 +34,27 @@ const TOKEN_ATTEMPTS: u32 = 4;
 /// so that a request sent with it does not arrive after the expiry.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 
-/// A source's refreshing access token (one per connector, shared by all its requests).
-pub struct OAuthRefresh {
+/// A source's renewing access token (one per connector, shared by all its requests).
+pub struct OAuthTokens {
     platform: Platform,
     source_name: String,
     token_url: String,
-    client_id: Credential,
-    client_secret: Credential,
+    authority: Authority,
     state: tokio::sync::Mutex<State>,
     refreshes: AtomicU64,
 }
 
-impl std::fmt::Debug for OAuthRefresh {
+/// Who vouches for the source when it asks for an access token.
+enum Authority {
+    /// The app's client credentials, with the user's refresh token (kept in [`State`], it may rotate).
+    User { client_id: Credential, client_secret: Credential },
+    /// A service account's key, acting as itself or (domain-wide delegation) as `subject`.
+    ServiceAccount { key: Box<ServiceAccountKey>, scope: String, subject: Option<String> },
+}
+
+impl std::fmt::Debug for OAuthTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthRefresh")
+        f.debug_struct("OAuthTokens")
             .field("source", &self.source_name)
             .field("token_url", &self.token_url)
             .finish_non_exhaustive()
@@ -50,7 +62,8 @@ impl std::fmt::Debug for OAuthRefresh {
 }
 
 struct State {
-    refresh_token: Credential,
+    /// The user's refresh token (`None` for a service account).
+    refresh_token: Option<Credential>,
     access: Option<Access>,
 }
 
@@ -92,30 +105,64 @@ pub struct Grant {
     pub refresh_token_expires_in: Option<u64>,
 }
 
-impl OAuthRefresh {
-    /// The refreshing token of `settings`, when it configures `client_id`, `client_secret` and
-    /// `refresh_token` on a platform that refreshes tokens; `None` when it sends a fixed `access_token`.
-    pub fn from_settings(settings: &SourceSettings) -> Result<Option<OAuthRefresh>, SourceError> {
+impl OAuthTokens {
+    /// The renewing token of `settings`, when it configures `client_id`, `client_secret` and
+    /// `refresh_token`, or a `service_account_key`, on a platform that takes them; `None` when it sends
+    /// a fixed `access_token`.
+    pub fn from_settings(settings: &SourceSettings) -> Result<Option<OAuthTokens>, SourceError> {
         let kind = mdp_core::kind(settings.platform);
-        if !kind.refreshes(|name| settings.credentials.contains_key(name)) {
-            return Ok(None);
-        }
-        let spec = kind.oauth.expect("refreshes() implies an OAuth spec");
-        let token_url = settings.token_url.clone().unwrap_or_else(|| spec.token_url.to_string());
+        let grant =
+            kind.token_grant(|name| settings.credentials.contains_key(name)).map_err(|e| settings.config_error(e))?;
+        let (authority, refresh_token, default_url) = match grant {
+            None | Some(TokenGrant::AccessToken) => return Ok(None),
+            Some(TokenGrant::RefreshToken) => {
+                let spec = kind.oauth.expect("a refresh grant implies an OAuth spec");
+                let authority = Authority::User {
+                    client_id: settings.credential(CLIENT_ID)?.clone(),
+                    client_secret: settings.credential(CLIENT_SECRET)?.clone(),
+                };
+                (authority, Some(settings.credential(REFRESH_TOKEN)?.clone()), spec.token_url.to_string())
+            }
+            Some(TokenGrant::ServiceAccount) => {
+                let spec = kind.oauth.expect("a service account grant implies an OAuth spec");
+                let credential = settings.credential(SERVICE_ACCOUNT_KEY)?;
+                let key = ServiceAccountKey::parse(credential.expose()).map_err(|e| {
+                    let from = credential.file().map(|p| format!(" ({})", p.display())).unwrap_or_default();
+                    settings.config_error(format!("the credential `{SERVICE_ACCOUNT_KEY}`{from} {e}"))
+                })?;
+                let subject = settings.options.google_ads().and_then(|google| google.impersonated_email.clone());
+                let token_uri = key.token_uri.clone();
+                let authority = Authority::ServiceAccount { key: Box::new(key), scope: spec.scopes.join(" "), subject };
+                (authority, None, token_uri)
+            }
+        };
+        let token_url = settings.token_url.clone().unwrap_or(default_url);
         reqwest::Url::parse(&token_url)
             .map_err(|e| settings.config_error(format!("oauth.token_url {token_url:?} is not a valid URL ({e})")))?;
-        Ok(Some(OAuthRefresh {
+        Ok(Some(OAuthTokens {
             platform: settings.platform,
             source_name: settings.name.clone(),
             token_url,
-            client_id: settings.credential(CLIENT_ID)?.clone(),
-            client_secret: settings.credential(CLIENT_SECRET)?.clone(),
-            state: tokio::sync::Mutex::new(State {
-                refresh_token: settings.credential(REFRESH_TOKEN)?.clone(),
-                access: None,
-            }),
+            authority,
+            state: tokio::sync::Mutex::new(State { refresh_token, access: None }),
             refreshes: AtomicU64::new(0),
         }))
+    }
+
+    /// Where access tokens come from, for `mdp doctor`: "the refresh token" or the service account.
+    pub fn grant_description(&self) -> String {
+        match &self.authority {
+            Authority::User { .. } => "refreshed from the refresh token".to_string(),
+            Authority::ServiceAccount { key, subject: None, .. } => {
+                format!("signed by the service account {}", key.client_email)
+            }
+            Authority::ServiceAccount { key, subject: Some(subject), .. } => {
+                format!(
+                    "signed by the service account {} acting as {subject} (domain-wide delegation)",
+                    key.client_email
+                )
+            }
+        }
     }
 
     /// A current access token: the cached one while it is fresh, else a new one from the token endpoint.
@@ -163,22 +210,36 @@ impl OAuthRefresh {
     }
 
     async fn refresh(&self, state: &mut State, client: &reqwest::Client) -> Result<Credential, SourceError> {
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", state.refresh_token.expose()),
-            ("client_id", self.client_id.expose()),
-            ("client_secret", self.client_secret.expose()),
-        ];
-        let grant = post_grant(client, self.platform, &self.source_name, &self.token_url, &form).await?;
+        let grant = match (&self.authority, &state.refresh_token) {
+            (Authority::User { client_id, client_secret }, Some(refresh_token)) => {
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token.expose()),
+                    ("client_id", client_id.expose()),
+                    ("client_secret", client_secret.expose()),
+                ];
+                let refuse = |status, body: &[u8]| refusal(self.platform, &self.source_name, status, body);
+                post_grant(client, self.platform, &self.token_url, &form, refuse).await
+            }
+            (Authority::ServiceAccount { key, scope, subject }, _) => {
+                let assertion = key
+                    .assertion(scope, subject.as_deref(), Utc::now().timestamp())
+                    .map_err(|e| SourceError::Config { source_name: self.source_name.clone(), message: e })?;
+                let form = [("grant_type", JWT_BEARER), ("assertion", assertion.as_str())];
+                let refuse = |status, body: &[u8]| self.service_account_refusal(status, body, key, subject.as_deref());
+                post_grant(client, self.platform, &self.token_url, &form, refuse).await
+            }
+            (Authority::User { .. }, None) => unreachable!("a user's grant is built with its refresh token"),
+        }?;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
-        if let Some(rotated) = grant.refresh_token {
-            if rotated.expose() != state.refresh_token.expose() {
-                let rotated = match state.refresh_token.file() {
+        if let (Some(rotated), Some(current)) = (grant.refresh_token, &state.refresh_token) {
+            if rotated.expose() != current.expose() {
+                let rotated = match current.file() {
                     Some(path) => rotated.with_file(path.to_path_buf()),
                     None => rotated,
                 };
                 self.keep_rotated(&rotated);
-                state.refresh_token = rotated;
+                state.refresh_token = Some(rotated);
             }
         }
         let lifetime = grant.expires_in.map(Duration::from_secs);
@@ -189,6 +250,43 @@ impl OAuthRefresh {
             expires_at: lifetime.and_then(|lifetime| chrono::Duration::from_std(lifetime).ok()).map(|d| Utc::now() + d),
         });
         Ok(grant.access_token)
+    }
+
+    /// A token endpoint's refusal of a service account, worded for it: no refresh token to renew with
+    /// `mdp auth`; the key, the clock, the delegation or the account's access is what to fix.
+    fn service_account_refusal(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        key: &ServiceAccountKey,
+        subject: Option<&str>,
+    ) -> SourceError {
+        let message = match serde_json::from_slice::<TokenError>(body) {
+            Ok(TokenError { error, error_description: Some(description) }) => format!("{error}: {description}"),
+            Ok(TokenError { error, error_description: None }) => error,
+            Err(_) => format!("HTTP {status}: {}", snippet(body)),
+        };
+        let email = &key.client_email;
+        let advice = match subject {
+            Some(subject) if message.starts_with("unauthorized_client") => format!(
+                "the service account may not act as {subject}: a Google Workspace admin must grant domain-wide \
+                 delegation of the scope https://www.googleapis.com/auth/adwords to its client id {} (Security > API \
+                 controls), or remove `impersonated_email` and add {email} as a user of the Google Ads account",
+                key.client_id.as_deref().unwrap_or("(the key file's client_id)")
+            ),
+            _ if message.contains("Signature") || message.contains("account not found") => format!(
+                "check that `{SERVICE_ACCOUNT_KEY}` is a current key of {email} (a key deleted in the Cloud console \
+                 stops working; download a new one)"
+            ),
+            _ if message.contains("iat") || message.contains("exp") => {
+                "the token request's time was refused: check this machine's clock".to_string()
+            }
+            _ => format!("check the service account {email} and its key"),
+        };
+        SourceError::Config {
+            source_name: self.source_name.clone(),
+            message: format!("{} refused the service account's token request ({message}); {advice}", self.platform),
+        }
     }
 
     /// Save a rotated refresh token where the old one was read from: its file, atomically. A token from
@@ -295,7 +393,8 @@ pub async fn exchange_code(
         ("client_secret", client_secret.expose()),
     ];
     form.extend(code_verifier.map(|verifier| ("code_verifier", verifier)));
-    post_grant(&token_client()?, platform, source_name, token_url, &form).await
+    let refuse = |status, body: &[u8]| refusal(platform, source_name, status, body);
+    post_grant(&token_client()?, platform, token_url, &form, refuse).await
 }
 
 /// A client for one-off token requests (`mdp auth`, `mdp doctor`); runs share the HTTP driver's.
@@ -340,9 +439,9 @@ pub fn read_redirect(target: &str, state: &str) -> Redirect {
 async fn post_grant(
     client: &reqwest::Client,
     platform: Platform,
-    source_name: &str,
     token_url: &str,
     form: &[(&str, &str)],
+    refuse: impl Fn(StatusCode, &[u8]) -> SourceError,
 ) -> Result<Grant, SourceError> {
     let mut attempt = 0;
     loop {
@@ -361,7 +460,7 @@ async fn post_grant(
                     Ok(body) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
                         (retry_after, format!("HTTP {status}: {}", snippet(&body)))
                     }
-                    Ok(body) => return Err(refusal(platform, source_name, status, &body)),
+                    Ok(body) => return Err(refuse(status, &body)),
                     Err(e) => (None, format!("reading the answer failed: {e}")),
                 }
             }
