@@ -180,6 +180,19 @@ impl ConversionAction {
         }
     }
 
+    /// Its `conversion_action.category`.
+    pub fn category(self) -> &'static str {
+        match self {
+            ConversionAction::Purchase => "PURCHASE",
+            ConversionAction::Lead => "SUBMIT_LEAD_FORM",
+        }
+    }
+
+    /// Whether it counts in `metrics.conversions` (a primary action), not only in `all_conversions`.
+    pub fn primary(self) -> bool {
+        self == ConversionAction::Purchase
+    }
+
     /// A unit-day's metrics as this action's row shows them: its conversions only, no delivery.
     pub fn part(self, m: &Metrics) -> Metrics {
         match self {

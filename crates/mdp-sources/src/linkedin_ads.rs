@@ -30,10 +30,6 @@ mod tests {
     use crate::{Credential, ReadContext, Source, SourceError, SourceSettings};
 
     async fn connect(api_version: &str) -> (LinkedInAds, String, ReadContext) {
-        connect_with(api_version, SourceOptions::defaults(PLATFORM)).await
-    }
-
-    async fn connect_with(api_version: &str, options: SourceOptions) -> (LinkedInAds, String, ReadContext) {
         let sandbox = Sandbox::new(World::new(3, NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(), Scale::default()));
         let (addr, _) = mdp_sandbox::serve(sandbox.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let account = sandbox.world.accounts(PLATFORM).next().unwrap().id.clone();
@@ -45,7 +41,7 @@ mod tests {
             accounts: vec![account.clone()],
             credentials: BTreeMap::from([("access_token".to_string(), Credential::new("secret-token"))]),
             token_url: None,
-            options,
+            options: SourceOptions::defaults(PLATFORM),
         };
         let policy = RetryPolicy {
             max_attempts: 2,
@@ -69,25 +65,6 @@ mod tests {
             }
             other => panic!("{other}"),
         }
-    }
-
-    #[tokio::test]
-    async fn a_conversion_rule_the_account_lacks_is_refused_naming_the_rules_it_has() {
-        let options = SourceOptions::parse(
-            PLATFORM,
-            [("conversion_rules".to_string(), serde_json::json!(["Purchase", "Purchases"]))],
-        )
-        .unwrap();
-        let (source, account, ctx) = connect_with(KIND.default_api_version, options).await;
-        let account = source.account(&account, &ctx).await.unwrap();
-        let day = NaiveDate::from_ymd_opt(2026, 6, 20).unwrap();
-        let window = mdp_core::DateWindow::new(day, day).unwrap();
-        let (tx, _rx) = tokio::sync::mpsc::channel(16);
-        let error = source.read_daily(&AD_DAILY, &account, window, &ctx, &tx).await.unwrap_err();
-        let text = error.to_string();
-        assert!(matches!(error, SourceError::Config { .. }), "{text}");
-        assert!(text.contains("no conversion rule \"Purchases\""), "{text}");
-        assert!(text.contains("Purchase (7310001), Website lead (7310002)"), "the rules it has: {text}");
     }
 
     #[tokio::test]

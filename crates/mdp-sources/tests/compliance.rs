@@ -318,6 +318,40 @@ async fn each_conversion_definition_reconciles_with_its_truth(platform: Platform
     }
 }
 
+/// A named conversion (Google's conversion action, LinkedIn's conversion rule) the account does not
+/// have would count nothing, silently: it is refused, listing what the account has.
+#[tokio::test]
+async fn a_named_conversion_the_account_lacks_is_refused_listing_what_it_has() {
+    use serde_json::json;
+    let cases = [
+        (
+            Platform::GoogleAds,
+            json!({"conversion_actions": ["Purchase", "Purchases"]}),
+            "Purchase (900000001), Lead form (900000002)",
+        ),
+        (
+            Platform::LinkedInAds,
+            json!({"conversion_rules": ["Purchase", "Purchases"]}),
+            "Purchase (7310001), Website lead (7310002)",
+        ),
+    ];
+    let (sandbox, addr) = start_sandbox().await;
+    let ctx = context();
+    let window = DateWindow::new(today() - Days::new(3), today()).unwrap();
+    for (platform, written, listed) in cases {
+        let serde_json::Value::Object(map) = written else { unreachable!() };
+        let mut settings = settings(platform, addr, &sandbox);
+        settings.options = mdp_sources::SourceOptions::parse(platform, map).unwrap();
+        let source = configure(settings).unwrap();
+        let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
+        let stream = source.streams().iter().find(|s| s.kind == StreamKind::Daily).unwrap();
+        let error = collect_daily(source.as_ref(), stream.name, &account, window, &ctx).await.unwrap_err();
+        let text = error.to_string();
+        assert!(matches!(error, SourceError::Config { .. }), "{platform}: {text}");
+        assert!(text.contains("\"Purchases\" (by name or id)") && text.contains(listed), "{platform}: {text}");
+    }
+}
+
 /// (an optional field, a required one) of each platform's report, as its API names them.
 fn fields_to_retire(platform: Platform) -> (&'static str, &'static str) {
     match platform {

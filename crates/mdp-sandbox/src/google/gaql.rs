@@ -9,6 +9,8 @@ pub enum Resource {
     Campaign,
     AdGroup,
     AdGroupAd,
+    /// The account's conversion actions (no metrics served with it).
+    ConversionAction,
 }
 
 impl Resource {
@@ -18,6 +20,7 @@ impl Resource {
             "campaign" => Some(Resource::Campaign),
             "ad_group" => Some(Resource::AdGroup),
             "ad_group_ad" => Some(Resource::AdGroupAd),
+            "conversion_action" => Some(Resource::ConversionAction),
             _ => None,
         }
     }
@@ -25,7 +28,7 @@ impl Resource {
     fn depth(self) -> u8 {
         match self {
             Resource::Customer => 0,
-            Resource::Campaign => 1,
+            Resource::Campaign | Resource::ConversionAction => 1,
             Resource::AdGroup => 2,
             Resource::AdGroupAd => 3,
         }
@@ -138,6 +141,17 @@ fn metric_known(name: &str, version: &str) -> Result<(), &'static str> {
 
 /// Whether `field` can be selected with `resource` in FROM.
 fn check_field(field: &str, resource: Resource, version: &str) -> Result<(), QueryError> {
+    let prohibited = || {
+        qerr(
+            "PROHIBITED_FIELD_IN_SELECT_CLAUSE",
+            format!("Error in query: '{field}' cannot be selected with the FROM clause's resource."),
+        )
+    };
+    let segment_or_metric = field.starts_with("segments.") || field.starts_with("metrics.");
+    if resource == Resource::ConversionAction && segment_or_metric {
+        // The sandbox serves conversion actions as a list only (Google would segment its metrics).
+        return Err(prohibited());
+    }
     if matches!(field, "segments.date" | "segments.conversion_action" | "segments.conversion_action_name") {
         return Ok(());
     }
@@ -164,8 +178,16 @@ fn check_field(field: &str, resource: Resource, version: &str) -> Result<(), Que
                 "ad.id" | "ad.name" | "ad.type" | "ad.resource_name" | "status" | "resource_name" | "ad_group"
             ),
         ),
+        Some(("conversion_action", rest)) => (
+            Resource::ConversionAction,
+            matches!(rest, "id" | "name" | "status" | "category" | "primary_for_goal" | "resource_name"),
+        ),
         _ => return Err(qerr("UNRECOGNIZED_FIELD", format!("Error in query: unrecognized field '{field}'."))),
     };
+    if (owner == Resource::ConversionAction) != (resource == Resource::ConversionAction) && owner != Resource::Customer
+    {
+        return Err(prohibited());
+    }
     if !known {
         return Err(qerr("UNRECOGNIZED_FIELD", format!("Error in query: unrecognized field '{field}'.")));
     }
@@ -385,6 +407,20 @@ mod tests {
         assert!(parse_query(by_action, "v26").is_ok());
         let with_cost = by_action.replace("metrics.all_conversions", "metrics.cost_micros");
         assert_eq!(parse_query(&with_cost, "v26").unwrap_err().code, "PROHIBITED_METRIC_IN_SELECT_OR_WHERE_CLAUSE");
+    }
+
+    #[test]
+    fn conversion_actions_are_listed_without_metrics() {
+        let list =
+            parse_query("SELECT conversion_action.id, conversion_action.name FROM conversion_action", "v26").unwrap();
+        assert_eq!(list.resource, Resource::ConversionAction);
+        for bad in [
+            "SELECT conversion_action.id, metrics.conversions FROM conversion_action",
+            "SELECT conversion_action.id FROM campaign",
+            "SELECT campaign.id FROM conversion_action",
+        ] {
+            assert_eq!(parse_query(bad, "v26").unwrap_err().code, "PROHIBITED_FIELD_IN_SELECT_CLAUSE", "{bad}");
+        }
     }
 
     #[test]

@@ -119,6 +119,21 @@ fn write_field(buf: &mut Vec<u8>, row: &Row<'_>, field: &str) -> bool {
             (Some(g), Some(ad)) => text(buf, Some(&format!("customers/{}/adGroupAds/{}~{}", a.id, g.id, ad.id))),
             _ => false,
         },
+        "conversion_action.id" => text(buf, row.action.map(ConversionAction::id)),
+        "conversion_action.name" => text(buf, row.action.map(ConversionAction::name)),
+        "conversion_action.resource_name" => text(
+            buf,
+            row.action.map(|action| format!("customers/{}/conversionActions/{}", a.id, action.id())).as_deref(),
+        ),
+        "conversion_action.status" => text(buf, row.action.map(|_| "ENABLED")),
+        "conversion_action.category" => text(buf, row.action.map(ConversionAction::category)),
+        "conversion_action.primary_for_goal" => match row.action {
+            Some(action) => {
+                buf.extend_from_slice(if action.primary() { b"true" } else { b"false" });
+                true
+            }
+            None => false,
+        },
         "segments.conversion_action" => text(
             buf,
             row.action.map(|action| format!("customers/{}/conversionActions/{}", a.id, action.id())).as_deref(),
@@ -189,6 +204,7 @@ fn plan(fields: &[String], resource: Resource) -> Vec<Node> {
         (Resource::Campaign, "campaign", "campaign.resource_name"),
         (Resource::AdGroup, "ad_group", "ad_group.resource_name"),
         (Resource::AdGroupAd, "ad_group_ad", "ad_group_ad.resource_name"),
+        (Resource::ConversionAction, "conversion_action", "conversion_action.resource_name"),
     ];
     for (owner, prefix, name) in owners {
         let selected = fields.iter().any(|f| f.split('.').next() == Some(prefix));
@@ -259,6 +275,21 @@ pub(super) fn render(
         before_row(buf);
         render_row(buf, row, &plan);
     };
+    if query.resource == Resource::ConversionAction {
+        for action in ConversionAction::ALL {
+            let row = Row {
+                account,
+                campaign: None,
+                ad_group: None,
+                ad: None,
+                date: None,
+                metrics: Metrics::default(),
+                action: Some(action),
+            };
+            emit(buf, &row);
+        }
+        return;
+    }
     // The entities of the FROM resource.
     let mut entities: Vec<(Option<&Campaign>, Option<&AdGroup>, Option<&Ad>)> = Vec::new();
     match query.resource {
@@ -269,6 +300,7 @@ pub(super) fn render(
         Resource::AdGroupAd => entities.extend(account.campaigns.iter().flat_map(|c| {
             c.ad_groups.iter().flat_map(move |g| g.ads.iter().map(move |ad| (Some(c), Some(g), Some(ad))))
         })),
+        Resource::ConversionAction => unreachable!("listed above"),
     }
     let with_metrics = query.fields.iter().any(|f| f.starts_with("metrics.") || f == "segments.date");
     let segmented = query.fields.iter().any(|f| f == "segments.date");

@@ -32,6 +32,8 @@ pub struct GoogleAds {
     conversion_actions: Vec<String>,
     optional: OptionalFields,
     api: Arc<GoogleApi>,
+    /// Accounts whose conversion actions were found to have every configured one.
+    actions_checked: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl GoogleAds {
@@ -48,6 +50,7 @@ impl GoogleAds {
             conversion_actions: options.conversion_actions,
             optional,
             api,
+            actions_checked: Default::default(),
         })
     }
 
@@ -62,6 +65,34 @@ impl GoogleAds {
     /// Replace the conversions of `records` by those of the configured conversion actions over `part`;
     /// each record's payload gains the action rows it was summed from (`_mdp_conversion_actions`), and
     /// a day with conversions but no delivery row becomes a record of its own.
+    /// Check once per account that every configured conversion action exists (by id or name): a typo
+    /// would otherwise count nothing, silently. The error lists the account's actions.
+    async fn check_actions(&self, ctx: &ReadContext, account_id: &str) -> Result<(), SourceError> {
+        if self.actions_checked.lock().unwrap_or_else(|e| e.into_inner()).contains(account_id) {
+            return Ok(());
+        }
+        let query = "SELECT conversion_action.id, conversion_action.name FROM conversion_action";
+        let read = |raw: &str| {
+            let row = tree(raw)?;
+            let id = text(&row, &["conversionAction", "id"]).unwrap_or_default();
+            Ok((id, text(&row, &["conversionAction", "name"]).unwrap_or_default()))
+        };
+        let actions: Vec<(String, String)> =
+            ctx.http.pages(&self.api, self.search(account_id, query)?).collect(read).await?;
+        for entry in &self.conversion_actions {
+            if !actions.iter().any(|(id, name)| id == entry || name == entry) {
+                let known: Vec<String> = actions.iter().map(|(id, name)| format!("{name} ({id})")).collect();
+                return Err(self.settings.config_error(format!(
+                    "Google Ads account {account_id} has no conversion action {entry:?} (by name or id); its actions: \
+                     {}. Fix conversion_actions in mdp.yml",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                )));
+            }
+        }
+        self.actions_checked.lock().unwrap_or_else(|e| e.into_inner()).insert(account_id.to_string());
+        Ok(())
+    }
+
     async fn merge_action_conversions(
         &self,
         ctx: &ReadContext,
@@ -70,6 +101,7 @@ impl GoogleAds {
         part: DateWindow,
         records: &mut Vec<PerformanceRecord>,
     ) -> Result<(), SourceError> {
+        self.check_actions(ctx, account_id).await?;
         let ad_level = stream == "ad_daily";
         let (dimensions, resource) = daily_dimensions(stream).expect("a daily stream");
         let (count, value) = self.conversion_metric.fields();
