@@ -459,16 +459,31 @@ fn macro_names(text: &str) -> Vec<String> {
 }
 
 /// Call macro `name` of template `file` with the current node's context, honouring `return()`.
+///
+/// As in dbt's Jinja (and unlike minijinja's macros): arguments beyond the macro's parameters are
+/// `varargs` (positional) and `kwargs` (keywords) inside it, and a `{% call %}` block's `caller`
+/// works although the macro runs in a state of its own (the block is rendered in the caller's state,
+/// where it was written, and handed in as its text).
 fn call_macro(state: &State, file: &str, name: &str, args: &[Value]) -> Result<Value, Error> {
-    let ctx = SCOPE.with(|cell| cell.borrow().as_ref().map(|s| s.ctx.clone())).unwrap_or(Value::UNDEFINED);
+    let mut ctx = SCOPE.with(|cell| cell.borrow().as_ref().map(|s| s.ctx.clone())).unwrap_or(Value::UNDEFINED);
     let template = state.env().get_template(file)?;
-    let captured = template.render_captured(ctx)?;
-    let macro_state = captured.state();
-    let Some(mac) = macro_state.lookup(name) else {
+    let mut captured = template.render_captured(ctx.clone())?;
+    let Some(mac) = captured.state().lookup(name) else {
         return Err(Error::new(ErrorKind::UnknownFunction, format!("macro `{name}` not found in {file}")));
     };
+    let call = MacroCall::new(state, name, &mac, args)?;
+    let reads_extras = template.source().contains("varargs") || template.source().contains("kwargs");
+    if reads_extras || !call.varargs.is_empty() || !call.kwargs.is_empty() {
+        // The macro reads them as free names, resolved in its file's context (empty when none came).
+        let varargs = Value::from(call.varargs.clone());
+        let kwargs = Value::from_iter(call.kwargs.clone());
+        ctx = minijinja::context! { varargs => varargs, kwargs => kwargs, ..ctx };
+        captured = template.render_captured(ctx)?;
+    }
+    let macro_state = captured.state();
+    let mac = macro_state.lookup(name).expect("found above");
     let saved = SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| s.pending_return.take()));
-    let result = mac.call(macro_state, args);
+    let result = mac.call(macro_state, &call.args);
     let returned =
         SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| std::mem::replace(&mut s.pending_return, saved)));
     match (result, returned) {
@@ -476,6 +491,67 @@ fn call_macro(state: &State, file: &str, name: &str, args: &[Value]) -> Result<V
         (Ok(value), None) => Ok(value),
         (Err(e), None) => Err(e),
     }
+}
+
+/// A macro call's arguments sorted out for minijinja: the ones its parameters take, and the rest.
+struct MacroCall {
+    /// What the macro is called with (parameters only, `caller` as the block's text).
+    args: Vec<Value>,
+    varargs: Vec<Value>,
+    kwargs: Vec<(String, Value)>,
+}
+
+impl MacroCall {
+    fn new(state: &State, name: &str, mac: &Value, args: &[Value]) -> Result<MacroCall, Error> {
+        let params: Vec<String> = mac
+            .get_attr("arguments")
+            .ok()
+            .and_then(|a| a.try_iter().ok().map(|it| it.filter_map(|v| v.as_str().map(str::to_string)).collect()))
+            .unwrap_or_default();
+        let (positional, keywords) = match args.split_last() {
+            Some((last, rest)) if last.is_kwargs() => (rest, Some(last)),
+            _ => (args, None),
+        };
+        let mut call_args: Vec<Value> = positional.iter().take(params.len()).cloned().collect();
+        let varargs: Vec<Value> = positional.iter().skip(params.len()).cloned().collect();
+        let mut taken: Vec<(String, Value)> = Vec::new();
+        let mut kwargs = Vec::new();
+        if let Some(keywords) = keywords {
+            for key in keywords.try_iter()? {
+                let Some(key_name) = key.as_str() else { continue };
+                let value = keywords.get_item(&key)?;
+                if key_name == "caller" {
+                    taken.push((key_name.to_string(), caller_text(state, name, &value)?));
+                } else if params.iter().any(|p| p == key_name) {
+                    taken.push((key_name.to_string(), value));
+                } else {
+                    kwargs.push((key_name.to_string(), value));
+                }
+            }
+        }
+        if !taken.is_empty() {
+            call_args.push(Value::from(Kwargs::from_iter(taken)));
+        }
+        Ok(MacroCall { args: call_args, varargs, kwargs })
+    }
+}
+
+/// A `{% call %}` block's body, rendered in the state it was written in; handed to the macro as a
+/// `caller()` that returns it. A block that takes arguments (`{% call(row) m() %}`) would need the
+/// caller's state while the macro runs: refused with a clear error.
+fn caller_text(state: &State, name: &str, caller: &Value) -> Result<Value, Error> {
+    let takes_arguments = caller.get_attr("arguments").ok().and_then(|a| a.len()).unwrap_or(0) > 0;
+    if takes_arguments {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "`{{% call(...) {name}(...) %}}`: call blocks whose caller takes arguments are not supported by mdp yet; \
+                 pass the values to the macro instead"
+            ),
+        ));
+    }
+    let body = caller.call(state, &[])?;
+    Ok(Value::from_function(move |_: Rest<Value>| body.clone()))
 }
 
 fn register_globals(env: &mut Environment<'static>) {
@@ -933,6 +1009,33 @@ mod tests {
         let ctx = minijinja::context! { this => Value::from_object(Relation::named(None, "s", "a", &DuckDbDialect)) };
         let (out, _) = env.render("models/a.sql", ctx, scope(Phase::Compile)).unwrap();
         assert_eq!(out, r#"42 "s"."a" 2"#);
+    }
+
+    #[test]
+    fn call_blocks_varargs_and_kwargs_work_as_in_dbt() {
+        let mut env = JinjaEnv::new();
+        env.add_macro_file(
+            "macros/m.sql",
+            "{% macro wrap(alias) %}select {{ caller() }} as {{ alias }}{% endmacro %}\n\
+             {% macro count_args(first) %}{{ return([first, varargs | length, kwargs | length, kwargs.get('b', 0)]) }}{% endmacro %}\n\
+             {% macro plain(x) %}{{ x }}{% endmacro %}\n\
+             {% macro rows() %}{% for r in [1, 2] %}{{ caller(r) }}{% endfor %}{% endmacro %}",
+        )
+        .unwrap();
+        // The block is written in the model: it sees the model's context (`this`, its loop variables).
+        env.add_template(
+            "models/a.sql",
+            "{% for n in [7] %}{% call wrap('v') %}{{ n }} + {{ this }}{% endcall %}{% endfor %} | {{ count_args(1, 2, 3, a=4, b=5) }} | {{ count_args(first=9) }} | {{ plain(x=3) }}",
+        )
+        .unwrap();
+        let ctx = minijinja::context! { this => "t" };
+        let (out, _) = env.render("models/a.sql", ctx.clone(), scope(Phase::Compile)).unwrap();
+        assert_eq!(out, "select 7 + t as v | [1, 2, 2, 5] | [9, 0, 0, 0] | 3");
+        // A block whose caller takes arguments is refused by name, not with minijinja's state error.
+        env.add_template("models/b.sql", "{% call(r) rows() %}{{ r }}{% endcall %}").unwrap();
+        let error = env.render("models/b.sql", ctx, scope(Phase::Compile)).unwrap_err().to_string();
+        assert!(error.contains("call blocks whose caller takes arguments are not supported"), "{error}");
+        assert!(error.contains("models/b.sql:1"), "names the file and line: {error}");
     }
 
     #[test]
