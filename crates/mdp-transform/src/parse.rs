@@ -166,6 +166,15 @@ pub fn parse_with_packages(
         for file in &macro_files {
             let text = unit.read(file)?;
             let shown = unit.shown(file);
+            if text.contains("materialization ") && tag_line(&text, "materialization").is_some() {
+                return Err(unsupported(
+                    &shown,
+                    &text,
+                    "materialization",
+                    "custom materializations (`{% materialization %}`) are not supported by mdp yet; mdp builds \
+                     view, table, incremental and ephemeral",
+                ));
+            }
             let names = p.jinja.add_macro_file(&rel_str(&shown), &text)?;
             for name in names {
                 let unique_id = format!("macro.{}.{}", p.package, name);
@@ -348,7 +357,30 @@ fn parse_nodes(
         for file in unit.find(dir, &["yml", "yaml"])? {
             let text = unit.read(&file)?;
             let value = yaml_to_json(&project.root.join(&file), &text)?;
+            if value.get("unit_tests").is_some() {
+                return Err(unsupported(
+                    &unit.shown(&file),
+                    &text,
+                    "unit_tests:",
+                    "dbt unit tests (`unit_tests:`) are not supported by mdp yet; remove the block (or keep it in a \
+                     file outside the model paths) to build the rest",
+                ));
+            }
             props.add(&unit.shown(&file), value)?;
+        }
+    }
+
+    // Snapshots: not built by mdp yet; a project that has them is told, not silently left stale.
+    for dir in &project.snapshot_paths {
+        if let Some(file) = unit.find(dir, &["sql"])?.into_iter().next() {
+            let text = unit.read(&file)?;
+            return Err(unsupported(
+                &unit.shown(&file),
+                &text,
+                "snapshot",
+                "snapshots (`{% snapshot %}`) are not supported by mdp yet; set `snapshot-paths: []` in \
+                 dbt_project.yml (or move the snapshots out) to build the rest, and keep running them with dbt",
+            ));
         }
     }
 
@@ -1192,6 +1224,35 @@ fn fqn_for(package: &str, dir: &str, file: &Path, name: &str) -> Vec<String> {
     }
     fqn.push(name.to_string());
     fqn
+}
+
+/// The 1-based line of the first `{% word` tag in `text` (any whitespace control), if any.
+fn tag_line(text: &str, word: &str) -> Option<usize> {
+    let mut offset = 0;
+    while let Some(found) = text[offset..].find("{%") {
+        let at = offset + found;
+        let tag = text[at + 2..].trim_start_matches(['-', '+']).trim_start();
+        if tag.strip_prefix(word).is_some_and(|rest| rest.starts_with(char::is_whitespace)) {
+            return Some(text[..at].matches('\n').count() + 1);
+        }
+        offset = at + 2;
+    }
+    None
+}
+
+/// A feature mdp does not support, refused at parse with the file and line where it appears: `marker`
+/// is a `{% tag` word or a YAML key (`key:` at the start of a line).
+fn unsupported(file: &Path, text: &str, marker: &str, message: &str) -> TransformError {
+    let line = match marker.strip_suffix(':') {
+        Some(key) => text.lines().position(|l| l.trim_start().starts_with(&format!("{key}:"))).map(|i| i + 1),
+        None => tag_line(text, marker),
+    };
+    TransformError::Jinja {
+        file: file.display().to_string(),
+        line: line.unwrap_or(1),
+        column: 1,
+        message: message.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub struct DbtProject {
     pub macro_paths: Vec<String>,
     pub test_paths: Vec<String>,
     pub docs_paths: Vec<String>,
+    /// `snapshot-paths`: looked at only to refuse snapshots clearly (mdp does not build them yet).
+    pub snapshot_paths: Vec<String>,
     pub target_path: String,
     pub vars: IndexMap<String, Value>,
     /// Config trees: `models:`, `seeds:`, `data_tests:` (or `tests:`), `sources:`.
@@ -109,6 +111,7 @@ impl DbtProject {
             macro_paths: paths("macro-paths", "macros")?,
             test_paths: paths("test-paths", "tests")?,
             docs_paths: paths("docs-paths", "models")?,
+            snapshot_paths: paths("snapshot-paths", "snapshots")?,
             target_path: map.get("target-path").and_then(|v| v.as_str()).unwrap_or("target").to_string(),
             vars,
             model_configs: map.get("models").cloned().unwrap_or(Value::Null),

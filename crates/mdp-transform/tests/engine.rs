@@ -241,6 +241,48 @@ fn required_vars_and_unknown_tests_are_explained() {
     assert!(err.contains("_marts.yml") && err.contains("unknown test `non_negativ`"), "{err}");
 }
 
+/// What mdp does not build yet is refused at parse, naming the file, the line and the feature, and
+/// saying how to build the rest: never skipped silently.
+#[test]
+fn unsupported_dbt_features_fail_at_parse_naming_file_line_and_feature() {
+    let project = TestProject::duckdb("features");
+    std::fs::create_dir_all(project.path().join("snapshots")).unwrap();
+    std::fs::write(
+        project.path().join("snapshots/orders.sql"),
+        "-- history of orders\n{% snapshot orders_snapshot %}\nselect 1 as id\n{% endsnapshot %}\n",
+    )
+    .unwrap();
+    let err = load_error(&project);
+    assert!(err.starts_with("snapshots/orders.sql:2:"), "{err}");
+    assert!(
+        err.contains("snapshots (`{% snapshot %}`) are not supported") && err.contains("snapshot-paths: []"),
+        "{err}"
+    );
+    // The way out it names works.
+    let file = project.path().join("dbt_project.yml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{config}\nsnapshot-paths: []\n")).unwrap();
+    assert!(project.load("").is_ok(), "snapshot-paths: [] builds the rest");
+
+    let project = TestProject::duckdb("features");
+    std::fs::write(
+        project.path().join("models/marts/_unit.yml"),
+        "version: 2\n\nunit_tests:\n  - name: t\n    model: fct_campaign_daily\n",
+    )
+    .unwrap();
+    let err = load_error(&project);
+    assert!(err.starts_with("models/marts/_unit.yml:3:") && err.contains("dbt unit tests (`unit_tests:`)"), "{err}");
+
+    let project = TestProject::duckdb("features");
+    std::fs::write(
+        project.path().join("macros/my_mat.sql"),
+        "{# a custom one #}\n{%- materialization my_mat, default -%}\n{{ return({'relations': []}) }}\n{%- endmaterialization -%}\n",
+    )
+    .unwrap();
+    let err = load_error(&project);
+    assert!(err.starts_with("macros/my_mat.sql:2:") && err.contains("custom materializations"), "{err}");
+}
+
 #[tokio::test]
 async fn incremental_strategy_append_and_invalid_strategies() {
     let project = TestProject::duckdb("dbt_adapter_basic");
