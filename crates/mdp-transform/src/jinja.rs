@@ -182,8 +182,10 @@ impl JinjaEnv {
     /// `{% test %}` in it becomes a global function. Returns the macro names it defines.
     pub fn add_macro_file(&mut self, name: &str, text: &str) -> Result<Vec<String>> {
         let text = rewrite_mutable_literals(&rewrite_test_blocks(text));
-        self.add_template(name, &text)?;
         let names = macro_names(&text);
+        let own = |macro_name: &str| names.iter().any(|n| n == macro_name).then(|| name.to_string());
+        let text = rewrite_caller_calls(&text, &|m| own(m).or_else(|| self.macros.get(m).cloned()));
+        self.add_template(name, &text)?;
         for macro_name in &names {
             self.macros.insert(macro_name.clone(), name.to_string());
             let file = name.to_string();
@@ -197,7 +199,7 @@ impl JinjaEnv {
 
     /// Add a node's template (model, singular test, synthesized generic test).
     pub fn add_template(&mut self, name: &str, text: &str) -> Result<()> {
-        let text = &rewrite_mutable_literals(text);
+        let text = &rewrite_mutable_literals(&rewrite_caller_calls(text, &|m| self.macros.get(m).cloned()));
         self.sources.insert(name.to_string(), text.to_string());
         let sources = &self.sources;
         self.env
@@ -265,6 +267,52 @@ impl Default for JinjaEnv {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `{% call(args) m(…) %}` — a block whose `caller` takes arguments — with `m` a project macro: `m` is
+/// imported into the template just before the block (`{% from 'file' import m as __mdp_caller_of_m %}`), so it
+/// runs in the state the block was written in, where minijinja can call the block back with arguments.
+/// `macro_file` finds a macro's file; other call blocks are left alone.
+fn rewrite_caller_calls(text: &str, macro_file: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("{%") {
+        out.push_str(&rest[..pos]);
+        let tag = &rest[pos..];
+        let end = tag.find("%}").map(|e| e + 2).unwrap_or(tag.len());
+        let dash = if tag[2..].starts_with('-') { "-" } else { "" };
+        let inner = tag[2..].trim_start_matches('-').trim_start();
+        let rewritten = inner.strip_prefix("call").and_then(|after| {
+            let after = after.trim_start();
+            // The caller's parameter list, then the callee's name.
+            let params_end = after.strip_prefix('(').and_then(|p| p.find(')')).map(|i| i + 2)?;
+            let callee_text = after[params_end..].trim_start();
+            let name: String = callee_text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if name.is_empty() || !callee_text[name.len()..].trim_start().starts_with('(') {
+                return None;
+            }
+            let file = macro_file(&name)?;
+            let alias = format!("__mdp_caller_of_{name}");
+            let call_start = pos_of(tag, callee_text);
+            Some(format!(
+                "{{%{dash} from {file:?} import {name} as {alias} %}}{}{alias}{}",
+                &tag[..call_start],
+                &tag[call_start + name.len()..end]
+            ))
+        });
+        match rewritten {
+            Some(text) => out.push_str(&text),
+            None => out.push_str(&tag[..end]),
+        }
+        rest = &tag[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The byte offset of `part` (a subslice) within `whole`.
+fn pos_of(whole: &str, part: &str) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
 }
 
 /// `{% test name(args) %}…{% endtest %}` is dbt's spelling of a macro called `test_name`.
@@ -537,16 +585,18 @@ impl MacroCall {
 }
 
 /// A `{% call %}` block's body, rendered in the state it was written in; handed to the macro as a
-/// `caller()` that returns it. A block that takes arguments (`{% call(row) m() %}`) would need the
-/// caller's state while the macro runs: refused with a clear error.
+/// `caller()` that returns it. A block that takes arguments (`{% call(row) m() %}`) needs the caller's
+/// state while the macro runs: [`rewrite_caller_calls`] imports `m` for that when it is a project
+/// macro; any other is refused with a clear error.
 fn caller_text(state: &State, name: &str, caller: &Value) -> Result<Value, Error> {
     let takes_arguments = caller.get_attr("arguments").ok().and_then(|a| a.len()).unwrap_or(0) > 0;
     if takes_arguments {
         return Err(Error::new(
             ErrorKind::InvalidOperation,
             format!(
-                "`{{% call(...) {name}(...) %}}`: call blocks whose caller takes arguments are not supported by mdp yet; \
-                 pass the values to the macro instead"
+                "`{{% call(...) {name}(...) %}}`: call blocks whose caller takes arguments work with project macros \
+                 mdp read before this file, and `{name}` is not one (a package's macro, or one read later); pass the \
+                 values to the macro instead"
             ),
         ));
     }
@@ -1031,11 +1081,29 @@ mod tests {
         let ctx = minijinja::context! { this => "t" };
         let (out, _) = env.render("models/a.sql", ctx.clone(), scope(Phase::Compile)).unwrap();
         assert_eq!(out, "select 7 + t as v | [1, 2, 2, 5] | [9, 0, 0, 0] | 3");
-        // A block whose caller takes arguments is refused by name, not with minijinja's state error.
-        env.add_template("models/b.sql", "{% call(r) rows() %}{{ r }}{% endcall %}").unwrap();
-        let error = env.render("models/b.sql", ctx, scope(Phase::Compile)).unwrap_err().to_string();
-        assert!(error.contains("call blocks whose caller takes arguments are not supported"), "{error}");
-        assert!(error.contains("models/b.sql:1"), "names the file and line: {error}");
+        // A caller taking arguments: the macro runs in the model's state, and calls the block back.
+        env.add_template(
+            "models/b.sql",
+            "{% for k in ['x'] %}{%- call(r) rows() -%}[{{ k }}{{ r }}{{ this }}]{%- endcall %}{% endfor %}",
+        )
+        .unwrap();
+        let (out, _) = env.render("models/b.sql", ctx.clone(), scope(Phase::Compile)).unwrap();
+        assert_eq!(out, "[x1t][x2t]");
+        // …also from another macro file.
+        env.add_macro_file(
+            "macros/n.sql",
+            "{% macro listed() %}{% call(r) rows() %}<{{ r }}>{% endcall %}{% endmacro %}",
+        )
+        .unwrap();
+        env.add_template("models/c.sql", "{{ listed() }}").unwrap();
+        assert_eq!(env.render("models/c.sql", ctx.clone(), scope(Phase::Compile)).unwrap().0, "<1><2>");
+        // A callee mdp did not know when the block was read (a macro file read later) is refused by name,
+        // not with minijinja's "template state went away".
+        env.add_template("models/d.sql", "{% call(r) later() %}{{ r }}{% endcall %}").unwrap();
+        env.add_macro_file("macros/later.sql", "{% macro later() %}{{ caller(1) }}{% endmacro %}").unwrap();
+        let error = env.render("models/d.sql", ctx, scope(Phase::Compile)).unwrap_err().to_string();
+        assert!(error.contains("call blocks whose caller takes arguments work with project macros"), "{error}");
+        assert!(error.contains("models/d.sql:1"), "names the file and line: {error}");
     }
 
     #[test]
