@@ -34,6 +34,24 @@ pub const ACCESS_TOKEN: &str = "access_token";
 pub const CLIENT_ID: &str = "client_id";
 pub const CLIENT_SECRET: &str = "client_secret";
 pub const REFRESH_TOKEN: &str = "refresh_token";
+/// The refresh-token set, described alike on every platform with [`OAuthSpec`].
+pub const CLIENT_ID_SPEC: CredentialSpec = CredentialSpec {
+    name: CLIENT_ID,
+    required: false,
+    description: "OAuth 2.0 client id of your app, for refreshing access tokens (with client_secret and refresh_token)",
+};
+pub const CLIENT_SECRET_SPEC: CredentialSpec = CredentialSpec {
+    name: CLIENT_SECRET,
+    required: false,
+    description: "OAuth 2.0 client secret of your app, for refreshing access tokens",
+};
+pub const REFRESH_TOKEN_SPEC: CredentialSpec = CredentialSpec {
+    name: REFRESH_TOKEN,
+    required: false,
+    description: "OAuth 2.0 refresh token (`mdp auth` writes it); mdp keeps a file reference current when the \
+                  platform rotates it",
+};
+
 /// A Google service account's JSON key file (the JWT-bearer grant, RFC 7523).
 pub const SERVICE_ACCOUNT_KEY: &str = "service_account_key";
 

@@ -145,12 +145,15 @@ pub fn verify(assertion: &str, audience: &str, now: i64, delegation: bool) -> Re
     Ok(Principal { service_account: EMAIL.to_string(), subject })
 }
 
-/// The public half of [`PRIVATE_KEY_PEM`] (DER RSAPublicKey), as Google holds it.
-fn public_key() -> Vec<u8> {
-    let body: String = PRIVATE_KEY_PEM.lines().filter(|line| !line.starts_with("-----")).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(body).expect("the sandbox's key is base64");
-    let pair = RsaKeyPair::from_pkcs8(&der).expect("the sandbox's key is an RSA PKCS#8 key");
-    ring::signature::KeyPair::public_key(&pair).as_ref().to_vec()
+/// The public half of [`PRIVATE_KEY_PEM`] (DER RSAPublicKey), as Google holds it; derived once.
+fn public_key() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let body: String = PRIVATE_KEY_PEM.lines().filter(|line| !line.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body).expect("the sandbox's key is base64");
+        let pair = RsaKeyPair::from_pkcs8(&der).expect("the sandbox's key is an RSA PKCS#8 key");
+        ring::signature::KeyPair::public_key(&pair).as_ref().to_vec()
+    })
 }
 
 #[cfg(test)]

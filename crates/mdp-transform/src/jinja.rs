@@ -186,12 +186,14 @@ impl JinjaEnv {
         let own = |macro_name: &str| names.iter().any(|n| n == macro_name).then(|| name.to_string());
         let text = rewrite_caller_calls(&text, &|m| own(m).or_else(|| self.macros.get(m).cloned()));
         self.add_template(name, &text)?;
+        // Whether its macros may read dbt's `varargs`/`kwargs` (then they are always defined), found once.
+        let reads_extras = text.contains("varargs") || text.contains("kwargs");
         for macro_name in &names {
             self.macros.insert(macro_name.clone(), name.to_string());
             let file = name.to_string();
             let mname = macro_name.clone();
             self.env.add_function(macro_name.clone(), move |state: &State, args: Rest<Value>| {
-                call_macro(state, &file, &mname, &args)
+                call_macro(state, &file, &mname, reads_extras, &args)
             });
         }
         Ok(names)
@@ -512,7 +514,7 @@ fn macro_names(text: &str) -> Vec<String> {
 /// `varargs` (positional) and `kwargs` (keywords) inside it, and a `{% call %}` block's `caller`
 /// works although the macro runs in a state of its own (the block is rendered in the caller's state,
 /// where it was written, and handed in as its text).
-fn call_macro(state: &State, file: &str, name: &str, args: &[Value]) -> Result<Value, Error> {
+fn call_macro(state: &State, file: &str, name: &str, reads_extras: bool, args: &[Value]) -> Result<Value, Error> {
     let mut ctx = SCOPE.with(|cell| cell.borrow().as_ref().map(|s| s.ctx.clone())).unwrap_or(Value::UNDEFINED);
     let template = state.env().get_template(file)?;
     let mut captured = template.render_captured(ctx.clone())?;
@@ -520,7 +522,6 @@ fn call_macro(state: &State, file: &str, name: &str, args: &[Value]) -> Result<V
         return Err(Error::new(ErrorKind::UnknownFunction, format!("macro `{name}` not found in {file}")));
     };
     let call = MacroCall::new(state, name, &mac, args)?;
-    let reads_extras = template.source().contains("varargs") || template.source().contains("kwargs");
     if reads_extras || !call.varargs.is_empty() || !call.kwargs.is_empty() {
         // The macro reads them as free names, resolved in its file's context (empty when none came).
         let varargs = Value::from(call.varargs.clone());

@@ -4,6 +4,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::source_kind::{
     ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, ADS, AD_GROUPS, CAMPAIGNS,
+    CLIENT_ID_SPEC, CLIENT_SECRET_SPEC, REFRESH_TOKEN_SPEC,
 };
 use crate::Platform;
 
@@ -30,23 +31,9 @@ pub const KIND: SourceKind = SourceKind {
             description: "OAuth 2.0 access token with the r_ads_reporting scope (lives 60 days), sent as \
                           `Authorization: Bearer <token>`; or configure client_id, client_secret and refresh_token",
         },
-        CredentialSpec {
-            name: "client_id",
-            required: false,
-            description:
-                "OAuth 2.0 client id of your app, for refreshing access tokens (with client_secret and refresh_token)",
-        },
-        CredentialSpec {
-            name: "client_secret",
-            required: false,
-            description: "OAuth 2.0 client secret of your app, for refreshing access tokens",
-        },
-        CredentialSpec {
-            name: "refresh_token",
-            required: false,
-            description: "OAuth 2.0 refresh token (`mdp auth` writes it); mdp keeps a file reference current when the \
-                          platform rotates it",
-        },
+        CLIENT_ID_SPEC,
+        CLIENT_SECRET_SPEC,
+        REFRESH_TOKEN_SPEC,
     ],
     oauth: Some(OAuthSpec {
         token_url: "https://www.linkedin.com/oauth/v2/accessToken",
