@@ -186,3 +186,12 @@ where parent.to_field is null
 {% macro type_numeric() %}numeric(28, 6){% endmacro %}
 
 {% macro type_boolean() %}boolean{% endmacro %}
+
+{#- dbt's relation lookups: the relation when it exists in the warehouse, else none (none while parsing). -#}
+{% macro load_relation(relation) -%}
+    {{ return(adapter.get_relation(database=relation.database, schema=relation.schema, identifier=relation.identifier)) }}
+{%- endmacro %}
+
+{% macro load_cached_relation(relation) -%}
+    {{ return(load_relation(relation)) }}
+{%- endmacro %}

@@ -1,14 +1,17 @@
 //! Compile: render each node to the SQL that runs, with real relation names, `is_incremental()`
 //! decided, and ephemeral models inlined as CTEs (`__dbt__cte__<name>`), as dbt does.
 //!
-//! No database I/O: which relations exist is an input ([`Existing`]).
+//! No database I/O: which relations exist is an input ([`Existing`]); a node whose Jinja queries the
+//! warehouse gets it as an [`Introspector`] ([`Compiler::with_introspector`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use mdp_warehouse::RelationKind;
 use minijinja::Value;
 
 use crate::error::{Result, TransformError};
+use crate::introspect::Introspector;
 use crate::jinja::{Phase, Relation, RenderScope};
 use crate::manifest::{Node, ResourceType};
 use crate::parse::Parsed;
@@ -38,13 +41,21 @@ pub struct Compiler<'a> {
     parsed: &'a Parsed,
     existing: &'a Existing,
     options: CompileOptions,
+    /// The warehouse for introspective nodes (see [`crate::introspect`]).
+    introspector: Option<Arc<dyn Introspector>>,
     /// Ephemeral unique id → (rendered body, ephemerals it uses).
     ephemerals: HashMap<String, (String, Vec<String>)>,
 }
 
 impl<'a> Compiler<'a> {
     pub fn new(parsed: &'a Parsed, existing: &'a Existing, options: CompileOptions) -> Self {
-        Compiler { parsed, existing, options, ephemerals: HashMap::new() }
+        Compiler { parsed, existing, options, introspector: None, ephemerals: HashMap::new() }
+    }
+
+    /// Compile with the warehouse at hand: introspective nodes can be compiled.
+    pub fn with_introspector(mut self, introspector: Arc<dyn Introspector>) -> Self {
+        self.introspector = Some(introspector);
+        self
     }
 
     /// Whether `node` runs as an incremental update this time.
@@ -110,10 +121,11 @@ impl<'a> Compiler<'a> {
             Phase::Compile,
             &node.package,
             self.parsed.resolver.clone(),
-            self.parsed.vars.clone(),
+            self.parsed.vars_for(&node.package),
             self.parsed.target.dialect(),
         );
         scope.is_incremental = is_incremental;
+        scope.introspector = self.introspector.clone();
         if let serde_json::Value::Object(map) = node.config.to_json() {
             scope.config = map;
         }

@@ -652,7 +652,11 @@ impl SiteData {
                     });
                 }
             }
-            let (compiled_sql, compile_error) = if node.resource_type == ResourceType::Model {
+            let (compiled_sql, compile_error) = if node.introspective {
+                let why =
+                    "compiled when it runs: its Jinja queries the warehouse (run_query, get_columns_in_relation, …)";
+                (None, Some(why.to_string()))
+            } else if node.resource_type == ResourceType::Model {
                 match compiler.compile(id) {
                     Ok(c) => (Some(c.sql), None),
                     Err(e) => (None, Some(e.to_string())),

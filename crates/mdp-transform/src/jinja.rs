@@ -8,9 +8,9 @@
 //! macro called from a model records the model's `ref()`s too.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use indexmap::IndexMap;
 use mdp_warehouse::{Dialect, TableRef};
@@ -18,7 +18,9 @@ use minijinja::value::{from_args, Enumerator, Kwargs, Object, ObjectRepr, Rest};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 use crate::error::{Result, TransformError};
+use crate::introspect::{may_introspect, AgateTable, ColumnObject, Introspector, QueryTable};
 use crate::manifest::RelationName;
+use crate::namespace::{MacroEntry, MacroRegistry, BUILTIN_PACKAGE};
 
 const BUILTIN_MACROS: &str = include_str!("../assets/builtin_macros.sql");
 const BUILTIN_MACROS_NAME: &str = "<mdp builtin macros>";
@@ -84,6 +86,14 @@ pub struct RenderScope {
     pub config_calls: Vec<IndexMap<String, serde_json::Value>>,
     /// Ephemeral models the SQL references, by unique id, in first-use order.
     pub ephemerals: Vec<String>,
+    /// The warehouse, for `run_query`, `statement`, `adapter.get_relation`, … while a node is
+    /// compiled just before it runs. `None`: parsing, or compiling without the warehouse.
+    pub introspector: Option<Arc<dyn Introspector>>,
+    /// The render called an introspective function, or a macro of a file that names one: the node
+    /// is compiled when it runs, with the warehouse.
+    pub introspective: bool,
+    /// `{% call statement('name') %}` results, for `load_result('name')`.
+    results: HashMap<String, Value>,
     pending_return: Option<Value>,
 }
 
@@ -118,6 +128,9 @@ impl RenderScope {
             sources: Vec::new(),
             config_calls: Vec::new(),
             ephemerals: Vec::new(),
+            introspector: None,
+            introspective: false,
+            results: HashMap::new(),
             pending_return: None,
         }
     }
@@ -148,13 +161,13 @@ fn scope_dialect(s: &RenderScope, what: &str) -> Result<&'static dyn Dialect, Er
 pub struct JinjaEnv {
     env: Environment<'static>,
     sources: HashMap<String, String>,
-    /// Macro name → defining template, for every macro (project macros replace built-ins).
-    macros: BTreeMap<String, String>,
+    /// Every macro by name and package; the global functions and package namespaces resolve through it.
+    registry: Arc<RwLock<MacroRegistry>>,
 }
 
 impl fmt::Debug for JinjaEnv {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JinjaEnv").field("templates", &self.sources.len()).field("macros", &self.macros.len()).finish()
+        f.debug_struct("JinjaEnv").field("templates", &self.sources.len()).finish()
     }
 }
 
@@ -166,42 +179,105 @@ impl JinjaEnv {
         env.set_auto_escape_callback(|_| AutoEscape::None);
         env.set_recursion_limit(500);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        register_globals(&mut env);
-        let mut this = JinjaEnv { env, sources: HashMap::new(), macros: BTreeMap::new() };
+        let registry = Arc::new(RwLock::new(MacroRegistry::default()));
+        register_globals(&mut env, &registry);
+        let mut this = JinjaEnv { env, sources: HashMap::new(), registry };
         // One template per built-in macro: a macro call evaluates its whole file, so small files
         // keep the thousands of generic-test calls of a big project cheap.
         for (i, chunk) in BUILTIN_MACROS.split("\n{% macro ").enumerate() {
             let text = if i == 0 { chunk.to_string() } else { format!("{{% macro {chunk}") };
             let name = format!("{BUILTIN_MACROS_NAME}#{i}");
-            this.add_macro_file(&name, &text).expect("built-in macros parse");
+            this.add_macro_file(BUILTIN_PACKAGE, &name, &text).expect("built-in macros parse");
         }
         this
     }
 
-    /// Add a macro file (`macros/*.sql`, `tests/generic/*.sql`): every `{% macro %}` and
-    /// `{% test %}` in it becomes a global function. Returns the macro names it defines.
-    pub fn add_macro_file(&mut self, name: &str, text: &str) -> Result<Vec<String>> {
+    /// The root project: its macros come before other packages', and `name.macro()` reaches them.
+    pub fn set_root_package(&mut self, name: &str) {
+        self.registry_mut().set_root(name);
+        self.add_namespace(name);
+    }
+
+    /// A package beside the root project: its macros are `name.macro()`, and unqualified for its own
+    /// nodes (for every node when `visible_everywhere`, as mdp's embedded packages).
+    pub fn add_package(&mut self, name: &str, visible_everywhere: bool) {
+        self.registry_mut().add_package(name, visible_everywhere);
+        self.add_namespace(name);
+    }
+
+    /// The root project's `dispatch:` config: macro namespace → package search order.
+    pub fn set_dispatch(&mut self, dispatch: HashMap<String, Vec<String>>) {
+        self.registry_mut().set_dispatch(dispatch);
+    }
+
+    fn add_namespace(&mut self, name: &str) {
+        if name != BUILTIN_PACKAGE {
+            let namespace = PackageNamespace { package: name.to_string(), registry: self.registry.clone() };
+            self.env.add_global(name.to_string(), Value::from_object(namespace));
+        }
+    }
+
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, MacroRegistry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn registry_mut(&self) -> std::sync::RwLockWriteGuard<'_, MacroRegistry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Add a macro file (`macros/*.sql`, `tests/generic/*.sql`) of `package`: every `{% macro %}`
+    /// and `{% test %}` in it becomes callable (see [`crate::namespace`] for who sees it). Returns
+    /// the macro names it defines; a name the package already defines in another file is an error.
+    pub fn add_macro_file(&mut self, package: &str, name: &str, text: &str) -> Result<Vec<String>> {
         let text = rewrite_mutable_literals(&rewrite_test_blocks(text));
         let names = macro_names(&text);
         let own = |macro_name: &str| names.iter().any(|n| n == macro_name).then(|| name.to_string());
-        let text = rewrite_caller_calls(&text, &|m| own(m).or_else(|| self.macros.get(m).cloned()));
+        let text = {
+            let registry = self.registry();
+            rewrite_caller_calls(&text, &|m| own(m).or_else(|| registry.resolve(m, package).map(|e| e.file.clone())))
+        };
         self.add_template(name, &text)?;
-        // Whether its macros may read dbt's `varargs`/`kwargs` (then they are always defined), found once.
+        // Whether its macros may read dbt's `varargs`/`kwargs` (then they are always defined), and may
+        // query the warehouse, found once.
         let reads_extras = text.contains("varargs") || text.contains("kwargs");
+        let may_introspect = package != BUILTIN_PACKAGE && may_introspect(&text);
         for macro_name in &names {
-            self.macros.insert(macro_name.clone(), name.to_string());
-            let file = name.to_string();
-            let mname = macro_name.clone();
-            self.env.add_function(macro_name.clone(), move |state: &State, args: Rest<Value>| {
-                call_macro(state, &file, &mname, reads_extras, &args)
-            });
+            let known = self.registry().knows(macro_name);
+            let entry =
+                MacroEntry { package: package.to_string(), file: name.to_string(), reads_extras, may_introspect };
+            if let Some(previous) = self.registry_mut().add(macro_name, entry) {
+                if package != BUILTIN_PACKAGE && previous != name {
+                    return Err(TransformError::config(
+                        name,
+                        format!(
+                            "macro `{macro_name}` is defined twice in package `{package}`, here and in {previous};                              rename or remove one"
+                        ),
+                    ));
+                }
+            }
+            if !known {
+                let registry = self.registry.clone();
+                let mname = macro_name.clone();
+                self.env.add_function(macro_name.clone(), move |state: &State, args: Rest<Value>| {
+                    call_unqualified(state, &registry, &mname, &args)
+                });
+            }
         }
         Ok(names)
     }
 
-    /// Add a node's template (model, singular test, synthesized generic test).
+    /// Add a node's template (model, singular test, synthesized generic test) of `package`.
+    pub fn add_node_template(&mut self, package: &str, name: &str, text: &str) -> Result<()> {
+        let text = {
+            let registry = self.registry();
+            rewrite_caller_calls(text, &|m| registry.resolve(m, package).map(|e| e.file.clone()))
+        };
+        self.add_template(name, &text)
+    }
+
+    /// Add a template as it is.
     pub fn add_template(&mut self, name: &str, text: &str) -> Result<()> {
-        let text = &rewrite_mutable_literals(&rewrite_caller_calls(text, &|m| self.macros.get(m).cloned()));
+        let text = &rewrite_mutable_literals(text);
         self.sources.insert(name.to_string(), text.to_string());
         let sources = &self.sources;
         self.env
@@ -209,19 +285,20 @@ impl JinjaEnv {
             .map_err(|e| TransformError::jinja(&e, &|n| sources.get(n).cloned()))
     }
 
-    /// Whether a macro of this name exists.
-    pub fn has_macro(&self, name: &str) -> bool {
-        self.macros.contains_key(name)
+    /// The package whose macro `name` a node of package `from` reaches: unqualified (`package`
+    /// None), or as `package.name`.
+    pub fn macro_package(&self, package: Option<&str>, name: &str, from: &str) -> Option<String> {
+        let registry = self.registry();
+        match package {
+            None => registry.resolve(name, from),
+            Some(p) => registry.in_package(p, name),
+        }
+        .map(|e| e.package.clone())
     }
 
-    /// Whether the macro comes from the project rather than mdp's built-ins.
-    pub fn is_project_macro(&self, name: &str) -> bool {
-        self.macros.get(name).is_some_and(|file| !file.starts_with(BUILTIN_MACROS_NAME))
-    }
-
-    /// Macro names and their files.
-    pub fn macros(&self) -> &BTreeMap<String, String> {
-        &self.macros
+    /// Whether `package` is one macros can be looked up in (root, installed, `dbt`).
+    pub fn is_package(&self, package: &str) -> bool {
+        self.registry().is_package(package)
     }
 
     /// Render template `name` with `ctx`; returns the text and the scope with what was recorded.
@@ -514,8 +591,16 @@ fn macro_names(text: &str) -> Vec<String> {
 /// `varargs` (positional) and `kwargs` (keywords) inside it, and a `{% call %}` block's `caller`
 /// works although the macro runs in a state of its own (the block is rendered in the caller's state,
 /// where it was written, and handed in as its text).
-fn call_macro(state: &State, file: &str, name: &str, reads_extras: bool, args: &[Value]) -> Result<Value, Error> {
-    let mut ctx = SCOPE.with(|cell| cell.borrow().as_ref().map(|s| s.ctx.clone())).unwrap_or(Value::UNDEFINED);
+fn call_macro(state: &State, entry: &MacroEntry, name: &str, args: &[Value]) -> Result<Value, Error> {
+    let (file, reads_extras) = (entry.file.as_str(), entry.reads_extras);
+    let mut ctx = SCOPE
+        .with(|cell| {
+            let mut scope = cell.borrow_mut();
+            let scope = scope.as_mut()?;
+            scope.introspective |= entry.may_introspect;
+            Some(scope.ctx.clone())
+        })
+        .unwrap_or(Value::UNDEFINED);
     let template = state.env().get_template(file)?;
     let mut captured = template.render_captured(ctx.clone())?;
     let Some(mac) = captured.state().lookup(name) else {
@@ -539,6 +624,71 @@ fn call_macro(state: &State, file: &str, name: &str, reads_extras: bool, args: &
         (_, Some(value)) => Ok(value),
         (Ok(value), None) => Ok(value),
         (Err(e), None) => Err(e),
+    }
+}
+
+/// An unqualified macro call: the definition the rendering node's package reaches.
+fn call_unqualified(
+    state: &State,
+    registry: &RwLock<MacroRegistry>,
+    name: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let from = SCOPE.with(|cell| cell.borrow().as_ref().map(|s| s.package.clone())).unwrap_or_default();
+    let entry = {
+        let registry = registry.read().unwrap_or_else(|e| e.into_inner());
+        match registry.resolve(name, &from) {
+            Some(entry) => entry.clone(),
+            None => {
+                let packages = registry.packages_defining(name);
+                return Err(Error::new(
+                    ErrorKind::UnknownFunction,
+                    format!(
+                        "macro `{name}` is defined in package {} and package `{from}` cannot call it unqualified: \
+                         call it as {}.{name}(...)",
+                        packages.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+                        packages.first().map(String::as_str).unwrap_or("package")
+                    ),
+                ));
+            }
+        }
+    };
+    call_macro(state, &entry, name, args)
+}
+
+/// A macro as a value (`dbt_utils.star`, what `adapter.dispatch` returns).
+fn macro_value(name: String, entry: &MacroEntry) -> Value {
+    let entry = entry.clone();
+    Value::from_function(move |state: &State, args: Rest<Value>| call_macro(state, &entry, &name, &args))
+}
+
+/// `package.macro(...)`: a package's macros by name (`dbt_utils.star(...)`, `{{ my_project.m }}`).
+#[derive(Debug)]
+struct PackageNamespace {
+    package: String,
+    registry: Arc<RwLock<MacroRegistry>>,
+}
+
+impl PackageNamespace {
+    fn entry(&self, name: &str) -> Option<MacroEntry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner()).in_package(&self.package, name).cloned()
+    }
+}
+
+impl Object for PackageNamespace {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        self.entry(name).map(|entry| macro_value(name.to_string(), &entry))
+    }
+
+    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match self.entry(method) {
+            Some(entry) => call_macro(state, &entry, method, args),
+            None => Err(Error::new(
+                ErrorKind::UnknownFunction,
+                format!("{}.{method}: package `{}` has no macro `{method}`", self.package, self.package),
+            )),
+        }
     }
 }
 
@@ -605,7 +755,7 @@ fn caller_text(state: &State, name: &str, caller: &Value) -> Result<Value, Error
     Ok(Value::from_function(move |_: Rest<Value>| body.clone()))
 }
 
-fn register_globals(env: &mut Environment<'static>) {
+fn register_globals(env: &mut Environment<'static>, registry: &Arc<RwLock<MacroRegistry>>) {
     env.add_function("ref", ref_fn);
     env.add_function("source", source_fn);
     env.add_global("config", Value::from_object(ConfigObject));
@@ -626,7 +776,7 @@ fn register_globals(env: &mut Environment<'static>) {
         env.add_filter(name, |v: Value| v);
     }
     env.add_global("exceptions", Value::from_object(Exceptions));
-    env.add_global("adapter", Value::from_object(Adapter));
+    env.add_global("adapter", Value::from_object(Adapter { registry: registry.clone() }));
     env.add_global("dbt", Value::from_object(DbtNamespace));
     env.add_function("__mdp_list", |items: Value| -> Result<Value, Error> {
         Ok(Value::from_object(MutableList(std::sync::Mutex::new(items.try_iter()?.collect()))))
@@ -652,13 +802,99 @@ fn register_globals(env: &mut Environment<'static>) {
             serde_yaml::from_str(&s).map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("fromyaml: {e}")))?;
         Ok(Value::from_serialize(v))
     });
-    for name in ["run_query", "statement", "load_result"] {
-        env.add_function(name, move |_: Rest<Value>| -> Result<Value, Error> {
-            Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("{name}() is not supported: mdp compiles models without querying the warehouse; compute the value in SQL instead"),
-            ))
-        });
+    env.add_function("run_query", run_query_fn);
+    env.add_function("statement", statement_fn);
+    env.add_function("load_result", |name: String| -> Result<Value, Error> {
+        with_scope(|s| Ok(s.results.get(&name).cloned().unwrap_or(Value::from(()))))
+    });
+    env.add_global("api", Value::from_object(Api));
+}
+
+/// The warehouse when the node is compiled to run, `None` while parsing (then the render is marked
+/// introspective); an error when compiling without one (a bug: such nodes compile when they run).
+fn introspector(what: &str) -> Result<Option<Arc<dyn Introspector>>, Error> {
+    with_scope(|s| {
+        s.introspective = true;
+        match (s.phase, &s.introspector) {
+            (Phase::Parse, _) => Ok(None),
+            (Phase::Compile, Some(i)) => Ok(Some(i.clone())),
+            (Phase::Compile, None) => Err(invalid(format!(
+                "{what} needs the warehouse, and this render has none (nodes that query the warehouse are compiled \
+                 when they run, by `mdp run`, `build` or `compile`)"
+            ))),
+        }
+    })
+}
+
+/// `run_query(sql)`: the result as a table; `none` while parsing (`execute` is false), as in dbt.
+fn run_query_fn(sql: String) -> Result<Value, Error> {
+    let Some(warehouse) = introspector("run_query()")? else { return Ok(Value::from(())) };
+    let table = warehouse.query(&sql, true).map_err(|e| invalid(format!("run_query(): {e}")))?;
+    Ok(Value::from_object(AgateTable(Arc::new(table))))
+}
+
+/// `{% call statement('name', fetch_result=True) %}sql{% endcall %}`: runs the block's SQL and keeps
+/// the result for `load_result('name')`; nothing while parsing.
+fn statement_fn(state: &State, args: Rest<Value>) -> Result<Value, Error> {
+    let (positional, kwargs) = match args.split_last() {
+        Some((last, rest)) if last.is_kwargs() => (rest, Some(last.clone())),
+        _ => (&args[..], None),
+    };
+    let kwarg = |key: &str| kwargs.as_ref().and_then(|k| k.get_attr(key).ok()).filter(|v| !v.is_undefined());
+    let name = positional.first().cloned().or_else(|| kwarg("name")).filter(|v| !v.is_none());
+    let fetch = positional.get(1).cloned().or_else(|| kwarg("fetch_result")).is_some_and(|v| v.is_true());
+    let Some(caller) = kwarg("caller") else {
+        return Err(invalid("statement() is a call block: {% call statement('name') %}select …{% endcall %}".into()));
+    };
+    let Some(warehouse) = introspector("statement()")? else { return Ok(Value::from("")) };
+    let sql = caller.call(state, &[])?.to_string();
+    let table = warehouse.query(&sql, fetch).map_err(|e| invalid(format!("statement(): {e}")))?;
+    if let Some(name) = name {
+        let result = query_result(table);
+        with_scope(|s| {
+            s.results.insert(name.to_string(), result);
+            Ok(())
+        })?;
+    }
+    Ok(Value::from(""))
+}
+
+/// What `load_result` gives: `data` (rows as lists), `table`, `response`.
+fn query_result(table: QueryTable) -> Value {
+    let data: Vec<Value> = table.rows.iter().map(|r| Value::from_iter(r.iter().map(Value::from_serialize))).collect();
+    let rows = table.rows.len();
+    let response =
+        minijinja::context! { code => "SELECT", rows_affected => rows, _message => format!("SELECT {rows}") };
+    minijinja::context! { data => data, table => Value::from_object(AgateTable(Arc::new(table))), response => response }
+}
+
+/// `api.Relation.create(database=…, schema=…, identifier=…)`, as dbt_utils builds relations from
+/// information_schema rows.
+#[derive(Debug)]
+struct Api;
+
+impl Object for Api {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        (key.as_str()? == "Relation").then(|| Value::from_object(RelationFactory))
+    }
+}
+
+#[derive(Debug)]
+struct RelationFactory;
+
+impl Object for RelationFactory {
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        if method != "create" {
+            return Err(Error::from(ErrorKind::UnknownMethod));
+        }
+        let (database, schema, identifier, kwargs): (Option<String>, Option<String>, Option<String>, Kwargs) =
+            from_args(args)?;
+        let database = database.or(kwargs.get::<Option<String>>("database")?);
+        let schema = schema.or(kwargs.get::<Option<String>>("schema")?).unwrap_or_default();
+        let identifier = identifier.or(kwargs.get::<Option<String>>("identifier")?).unwrap_or_default();
+        let _ = kwargs.get::<Option<Value>>("type")?;
+        let dialect = with_scope(|s| scope_dialect(s, "api.Relation.create()"))?;
+        Ok(Value::from_object(Relation::named(database, &schema, &identifier, dialect)))
     }
 }
 
@@ -937,7 +1173,9 @@ impl Object for DbtNamespace {
 }
 
 #[derive(Debug)]
-struct Adapter;
+struct Adapter {
+    registry: Arc<RwLock<MacroRegistry>>,
+}
 
 impl Object for Adapter {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -947,7 +1185,7 @@ impl Object for Adapter {
         }
     }
 
-    fn call_method(self: &Arc<Self>, state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
         match method {
             "quote" => {
                 let (ident,): (String,) = from_args(args)?;
@@ -956,21 +1194,98 @@ impl Object for Adapter {
                 Ok(Value::from_safe_string(quoted))
             }
             "dispatch" => {
-                let (name, _namespace, _kwargs): (String, Option<Value>, Option<Kwargs>) = from_args(args)?;
-                let adapter = with_scope(|s| scope_dialect(s, "adapter.dispatch()").map(|d| d.name()))?;
-                for candidate in [format!("{adapter}__{name}"), format!("default__{name}"), name.clone()] {
-                    if let Some(v) = state.lookup(&candidate).filter(|v| !v.is_undefined()) {
-                        return Ok(v);
-                    }
+                // dispatch('name', 'namespace') or dispatch(macro_name=..., macro_namespace=...).
+                let (name, namespace, kwargs): (Option<String>, Option<Value>, Kwargs) = from_args(args)?;
+                let name = match name {
+                    Some(name) => name,
+                    None => kwargs.get::<String>("macro_name")?,
+                };
+                let namespace = match namespace {
+                    Some(ns) => Some(ns),
+                    None => kwargs.get::<Option<Value>>("macro_namespace")?,
+                };
+                let _ = kwargs.get::<Option<Value>>("packages")?;
+                let namespace = match namespace.filter(|ns| !ns.is_none() && !ns.is_undefined()) {
+                    None => None,
+                    Some(ns) => Some(ns.as_str().map(str::to_string).ok_or_else(|| {
+                        invalid(format!(
+                            "adapter.dispatch('{name}'): the macro namespace must be a package name (a string)"
+                        ))
+                    })?),
+                };
+                let (adapter, from) =
+                    with_scope(|s| Ok((scope_dialect(s, "adapter.dispatch()")?.name(), s.package.clone())))?;
+                let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+                match registry.dispatch(adapter, &name, namespace.as_deref(), &from) {
+                    Ok((found, entry)) => Ok(macro_value(found, entry)),
+                    Err(attempts) => Err(Error::new(
+                        ErrorKind::UnknownFunction,
+                        format!(
+                            "In dispatch: No macro named '{name}' found within namespace: '{}'; searched for: {}",
+                            namespace.as_deref().unwrap_or("None"),
+                            attempts.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ")
+                        ),
+                    )),
                 }
-                Err(Error::new(
-                    ErrorKind::UnknownFunction,
-                    format!("adapter.dispatch: no macro `{adapter}__{name}` or `default__{name}`"),
-                ))
             }
-            "get_relation" | "get_columns_in_relation" | "get_missing_columns" | "execute" => Err(Error::new(
+            "get_relation" => {
+                let (database, schema, identifier, kwargs): (Option<Value>, Option<String>, Option<String>, Kwargs) =
+                    from_args(args)?;
+                let database = database.or(kwargs.get::<Option<Value>>("database")?).filter(|v| !v.is_none());
+                let schema = schema.or(kwargs.get::<Option<String>>("schema")?).unwrap_or_default();
+                let identifier = identifier.or(kwargs.get::<Option<String>>("identifier")?).unwrap_or_default();
+                let Some(warehouse) = introspector("adapter.get_relation()")? else { return Ok(Value::from(())) };
+                let found = warehouse
+                    .relation_type(&schema, &identifier)
+                    .map_err(|e| invalid(format!("adapter.get_relation(): {e}")))?;
+                let dialect = with_scope(|s| scope_dialect(s, "adapter.get_relation()"))?;
+                Ok(match found {
+                    Some(_) => Value::from_object(Relation::named(
+                        database.map(|d| d.to_string()),
+                        &schema,
+                        &identifier,
+                        dialect,
+                    )),
+                    None => Value::from(()),
+                })
+            }
+            "get_columns_in_relation" => {
+                let (relation,): (Value,) = from_args(args)?;
+                let Some(warehouse) = introspector("adapter.get_columns_in_relation()")? else {
+                    return Ok(Value::from(Vec::<Value>::new()));
+                };
+                let part = |key: &str| relation.get_attr(key).ok().filter(|v| !v.is_undefined() && !v.is_none());
+                let (Some(schema), Some(identifier)) = (part("schema"), part("identifier")) else {
+                    return Err(invalid(format!(
+                        "adapter.get_columns_in_relation({relation}): expected a relation (ref(), source(), \
+                         api.Relation.create())"
+                    )));
+                };
+                let columns = warehouse
+                    .columns(&schema.to_string(), &identifier.to_string())
+                    .map_err(|e| invalid(format!("adapter.get_columns_in_relation(): {e}")))?;
+                let dialect = with_scope(|s| scope_dialect(s, "adapter.get_columns_in_relation()"))?;
+                columns
+                    .into_iter()
+                    .map(|column| {
+                        let quoted = dialect.quote_identifier(&column.name).map_err(|e| invalid(e.to_string()))?;
+                        Ok(Value::from_object(ColumnObject { column, quoted }))
+                    })
+                    .collect()
+            }
+            "execute" => {
+                // adapter.execute(sql, auto_begin=False, fetch=False) → (response, table)
+                let (sql, _auto_begin, fetch, kwargs): (String, Option<bool>, Option<bool>, Kwargs) = from_args(args)?;
+                let fetch = fetch.or(kwargs.get::<Option<bool>>("fetch")?).unwrap_or(false);
+                let _ = kwargs.get::<Option<bool>>("auto_begin")?;
+                let Some(warehouse) = introspector("adapter.execute()")? else { return Ok(Value::from(())) };
+                let table = warehouse.query(&sql, fetch).map_err(|e| invalid(format!("adapter.execute(): {e}")))?;
+                let result = query_result(table);
+                Ok(Value::from(vec![result.get_attr("response")?, result.get_attr("table")?]))
+            }
+            "get_missing_columns" => Err(Error::new(
                 ErrorKind::InvalidOperation,
-                format!("adapter.{method}() is not supported: mdp compiles models without querying the warehouse"),
+                "adapter.get_missing_columns() is not supported by mdp yet",
             )),
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
@@ -1013,7 +1328,7 @@ mod tests {
             {% for k, v in d.items() %} {{ k }}={{ v }}{% endfor %} {{ cols | tojson }} {{ d | length }}\
             {%- set seeded = ['z'] %}{% do seeded.extend(cols) %} {{ seeded | join('+') }} {{ seeded.pop() }} {{ seeded | length }}\
             {%- set empty = [] %} {{ 'empty' if not empty else 'full' }} {{ (cols + ['c']) | join(',') }}";
-        env.add_template("t", template).unwrap();
+        env.add_node_template("p", "t", template).unwrap();
         let scope = RenderScope::new(
             Phase::Compile,
             "p",
@@ -1052,11 +1367,12 @@ mod tests {
     fn macros_see_the_node_context_and_return_values() {
         let mut env = JinjaEnv::new();
         env.add_macro_file(
+            "p",
             "macros/m.sql",
             "{% macro double(x) %}{{ return(x * 2) }}{% endmacro %}{% macro who() %}{{ this }}{% endmacro %}",
         )
         .unwrap();
-        env.add_template("models/a.sql", "{{ double(21) }} {{ who() }} {{ double(x=1) }}").unwrap();
+        env.add_node_template("p", "models/a.sql", "{{ double(21) }} {{ who() }} {{ double(x=1) }}").unwrap();
         let ctx = minijinja::context! { this => Value::from_object(Relation::named(None, "s", "a", &DuckDbDialect)) };
         let (out, _) = env.render("models/a.sql", ctx, scope(Phase::Compile)).unwrap();
         assert_eq!(out, r#"42 "s"."a" 2"#);
@@ -1066,6 +1382,7 @@ mod tests {
     fn call_blocks_varargs_and_kwargs_work_as_in_dbt() {
         let mut env = JinjaEnv::new();
         env.add_macro_file(
+            "p",
             "macros/m.sql",
             "{% macro wrap(alias) %}select {{ caller() }} as {{ alias }}{% endmacro %}\n\
              {% macro count_args(first) %}{{ return([first, varargs | length, kwargs | length, kwargs.get('b', 0)]) }}{% endmacro %}\n\
@@ -1074,7 +1391,7 @@ mod tests {
         )
         .unwrap();
         // The block is written in the model: it sees the model's context (`this`, its loop variables).
-        env.add_template(
+        env.add_node_template("p", 
             "models/a.sql",
             "{% for n in [7] %}{% call wrap('v') %}{{ n }} + {{ this }}{% endcall %}{% endfor %} | {{ count_args(1, 2, 3, a=4, b=5) }} | {{ count_args(first=9) }} | {{ plain(x=3) }}",
         )
@@ -1083,7 +1400,8 @@ mod tests {
         let (out, _) = env.render("models/a.sql", ctx.clone(), scope(Phase::Compile)).unwrap();
         assert_eq!(out, "select 7 + t as v | [1, 2, 2, 5] | [9, 0, 0, 0] | 3");
         // A caller taking arguments: the macro runs in the model's state, and calls the block back.
-        env.add_template(
+        env.add_node_template(
+            "p",
             "models/b.sql",
             "{% for k in ['x'] %}{%- call(r) rows() -%}[{{ k }}{{ r }}{{ this }}]{%- endcall %}{% endfor %}",
         )
@@ -1092,16 +1410,17 @@ mod tests {
         assert_eq!(out, "[x1t][x2t]");
         // …also from another macro file.
         env.add_macro_file(
+            "p",
             "macros/n.sql",
             "{% macro listed() %}{% call(r) rows() %}<{{ r }}>{% endcall %}{% endmacro %}",
         )
         .unwrap();
-        env.add_template("models/c.sql", "{{ listed() }}").unwrap();
+        env.add_node_template("p", "models/c.sql", "{{ listed() }}").unwrap();
         assert_eq!(env.render("models/c.sql", ctx.clone(), scope(Phase::Compile)).unwrap().0, "<1><2>");
         // A callee mdp did not know when the block was read (a macro file read later) is refused by name,
         // not with minijinja's "template state went away".
-        env.add_template("models/d.sql", "{% call(r) later() %}{{ r }}{% endcall %}").unwrap();
-        env.add_macro_file("macros/later.sql", "{% macro later() %}{{ caller(1) }}{% endmacro %}").unwrap();
+        env.add_node_template("p", "models/d.sql", "{% call(r) later() %}{{ r }}{% endcall %}").unwrap();
+        env.add_macro_file("p", "macros/later.sql", "{% macro later() %}{{ caller(1) }}{% endmacro %}").unwrap();
         let error = env.render("models/d.sql", ctx, scope(Phase::Compile)).unwrap_err().to_string();
         assert!(error.contains("call blocks whose caller takes arguments work with project macros"), "{error}");
         assert!(error.contains("models/d.sql:1"), "names the file and line: {error}");
@@ -1110,7 +1429,7 @@ mod tests {
     #[test]
     fn parse_records_refs_sources_and_config() {
         let mut env = JinjaEnv::new();
-        env.add_template("models/b.sql", "{{ config(materialized='table', tags=['x']) }}select * from {{ ref('a') }} join {{ source('raw', 'events') }}").unwrap();
+        env.add_node_template("p", "models/b.sql", "{{ config(materialized='table', tags=['x']) }}select * from {{ ref('a') }} join {{ source('raw', 'events') }}").unwrap();
         let (_, s) = env.render("models/b.sql", Value::UNDEFINED, scope(Phase::Parse)).unwrap();
         assert_eq!(s.refs, vec![(None, "a".to_string())]);
         assert_eq!(s.sources, vec![("raw".to_string(), "events".to_string())]);
@@ -1120,14 +1439,14 @@ mod tests {
     #[test]
     fn errors_carry_file_line_and_column() {
         let mut env = JinjaEnv::new();
-        env.add_template("models/c.sql", "select 1\nfrom {{ nope_fn() }}").unwrap();
+        env.add_node_template("p", "models/c.sql", "select 1\nfrom {{ nope_fn() }}").unwrap();
         let err = env.render("models/c.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
         assert!(err.starts_with("models/c.sql:2:"), "{err}");
         let bad = JinjaEnv::new().add_template("models/d.sql", "{% if %}").unwrap_err().to_string();
         assert!(bad.starts_with("models/d.sql:1:"), "{bad}");
         let raised = {
             let mut env = JinjaEnv::new();
-            env.add_template("models/e.sql", "{{ exceptions.raise_compiler_error('bad input') }}").unwrap();
+            env.add_node_template("p", "models/e.sql", "{{ exceptions.raise_compiler_error('bad input') }}").unwrap();
             env.render("models/e.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string()
         };
         assert!(raised.contains("bad input"), "{raised}");
@@ -1137,13 +1456,14 @@ mod tests {
     fn dbt_context_functions_behave_like_dbt() {
         let mut env = JinjaEnv::new();
         env.add_macro_file(
+            "p",
             "macros/dispatch.sql",
             "{% macro cast_text(x) %}{{ return(adapter.dispatch('cast_text')(x)) }}{% endmacro %}\
              {% macro default__cast_text(x) %}cast({{ x }} as text){% endmacro %}\
              {% macro duckdb__cast_text(x) %}cast({{ x }} as varchar){% endmacro %}",
         )
         .unwrap();
-        env.add_template(
+        env.add_node_template("p", 
             "models/f.sql",
             "{{ cast_text('a') }}|{{ run_started_at.strftime('%Y') }}|{{ env_var('MDP_SURELY_UNSET_VAR', 'dflt') }}|\
              {{ log('hello', info=True) }}{{ fromjson('{\"k\": [1, 2]}')['k'] | length }}|{{ 'Ab'.upper() }}|\
@@ -1173,7 +1493,8 @@ mod tests {
     #[test]
     fn identifiers_are_quoted_by_the_targets_dialect() {
         let mut env = JinjaEnv::new();
-        env.add_template("models/q.sql", "{{ adapter.quote('a\"b') }} {{ this }} {{ adapter.type }}").unwrap();
+        env.add_node_template("p", "models/q.sql", "{{ adapter.quote('a\"b') }} {{ this }} {{ adapter.type }}")
+            .unwrap();
         let this = Relation::named(None, "my schema", "x\"y", &PostgresDialect);
         let ctx = minijinja::context! { this => Value::from_object(this) };
         let pg = RenderScope::new(
@@ -1186,7 +1507,7 @@ mod tests {
         let (out, _) = env.render("models/q.sql", ctx, pg).unwrap();
         assert_eq!(out, r#""a""b" "my schema"."x""y" postgres"#);
         // An identifier no quoting makes safe is refused, not rendered.
-        env.add_template("models/empty.sql", "{{ adapter.quote('') }}").unwrap();
+        env.add_node_template("p", "models/empty.sql", "{{ adapter.quote('') }}").unwrap();
         let err = env.render("models/empty.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
         assert!(err.contains("invalid identifier"), "{err}");
         // profiles.yml is rendered before the warehouse is known: no adapter there.
@@ -1196,11 +1517,110 @@ mod tests {
         assert!(err.contains("adapter.quote() is not available in profiles.yml"), "{err}");
     }
 
+    /// A warehouse that answers from fixed data, recording what it was asked.
+    #[derive(Debug, Default)]
+    struct FakeWarehouse {
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Introspector for FakeWarehouse {
+        fn query(&self, sql: &str, fetch: bool) -> Result<QueryTable, String> {
+            self.asked.lock().unwrap().push(sql.to_string());
+            if sql.contains("boom") {
+                return Err("Binder Error: column boom does not exist".into());
+            }
+            Ok(if fetch {
+                QueryTable {
+                    columns: vec!["channel".into(), "n".into()],
+                    types: vec!["Utf8".into(), "Int64".into()],
+                    rows: vec![vec!["search".into(), 2.into()], vec!["video".into(), 1.into()]],
+                }
+            } else {
+                QueryTable::default()
+            })
+        }
+
+        fn columns(&self, _schema: &str, identifier: &str) -> Result<Vec<crate::introspect::ColumnDef>, String> {
+            let column =
+                |name: &str, ty: &str| crate::introspect::ColumnDef { name: name.into(), data_type: ty.into() };
+            Ok(match identifier {
+                "orders" => vec![column("id", "INTEGER"), column("Note", "VARCHAR"), column("amount", "DECIMAL(10,2)")],
+                _ => Vec::new(),
+            })
+        }
+
+        fn relation_type(&self, _schema: &str, identifier: &str) -> Result<Option<&'static str>, String> {
+            Ok((identifier == "orders").then_some("table"))
+        }
+    }
+
     #[test]
-    fn unsupported_warehouse_queries_say_why() {
+    fn introspection_reads_the_warehouse_at_compile_and_nothing_at_parse() {
         let mut env = JinjaEnv::new();
-        env.add_template("models/q.sql", "{% set r = run_query('select 1') %}").unwrap();
-        let err = env.render("models/q.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
-        assert!(err.contains("run_query() is not supported") && err.contains("compute the value in SQL"), "{err}");
+        env.add_node_template(
+            "p",
+            "models/q.sql",
+            "{% set t = run_query('select channel, count(*) as n from x group by 1') %}\
+             {%- call statement('s', fetch_result=True) %}select 1{% endcall -%}\
+             {%- set r = load_result('s') -%}\
+             {%- set cols = adapter.get_columns_in_relation(api.Relation.create(schema='main', identifier='orders')) -%}\
+             {%- set rel = adapter.get_relation(database=none, schema='main', identifier='orders') -%}\
+             {{ execute }}|{{ t.columns[0].values() | join(',') if t else 'none' }}|{{ t.rows[1]['n'] if t else '' }}|\
+             {{ r['data'][0][0] if r else '' }}|{{ cols | map(attribute='name') | join(',') }}|\
+             {{ cols | map(attribute='quoted') | join(',') }}|\
+             {%- for c in cols %}{{ 'n' if c.is_number() else 's' if c.is_string() else '?' }}{% endfor %}|\
+             {{ rel }}|{{ adapter.get_relation(none, 'main', 'missing') }}",
+        )
+        .unwrap();
+        // Parse: no query, `execute` false, introspection answers none / [] and marks the render.
+        let ctx = minijinja::context! { execute => false };
+        let (out, parsed) = env.render("models/q.sql", ctx, scope(Phase::Parse)).unwrap();
+        assert_eq!(out, "False|none||||||None|None", "none renders as Python's None, as in dbt");
+        assert!(parsed.introspective);
+        // Compile with the warehouse: real answers.
+        let warehouse = Arc::new(FakeWarehouse::default());
+        let mut compile = scope(Phase::Compile);
+        compile.introspector = Some(warehouse.clone());
+        let (out, _) = env.render("models/q.sql", minijinja::context! { execute => true }, compile).unwrap();
+        assert_eq!(out, r#"True|search,video|1|search|id,Note,amount|"id","Note","amount"|nsn|"main"."orders"|None"#);
+        assert_eq!(warehouse.asked.lock().unwrap().len(), 2, "run_query and the statement block");
+        // A failing query names the function and keeps the database's message.
+        env.add_node_template("p", "models/bad.sql", "{% set t = run_query('select boom') %}").unwrap();
+        let mut compile = scope(Phase::Compile);
+        compile.introspector = Some(warehouse);
+        let err = env.render("models/bad.sql", Value::UNDEFINED, compile).unwrap_err().to_string();
+        assert!(err.contains("run_query(): Binder Error: column boom does not exist"), "{err}");
+        // Compiling without the warehouse is refused, not answered with nothing.
+        let err = env.render("models/bad.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
+        assert!(err.contains("run_query() needs the warehouse"), "{err}");
+    }
+
+    #[test]
+    fn package_macros_are_reached_through_their_namespace() {
+        let mut env = JinjaEnv::new();
+        env.set_root_package("p");
+        env.add_package("utils", false);
+        env.add_macro_file(
+            "utils",
+            "dbt_packages/utils/macros/u.sql",
+            "{% macro shout(x) %}{{ x | upper }}!{% endmacro %}",
+        )
+        .unwrap();
+        env.add_node_template("p", "models/ok.sql", "{{ utils.shout('a') }} {% set f = utils.shout %}{{ f('b') }}")
+            .unwrap();
+        assert_eq!(env.render("models/ok.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap().0, "A! B!");
+        // Unqualified from the root project: not visible, as in dbt, and the error says how to call it.
+        env.add_node_template("p", "models/bare.sql", "{{ shout('a') }}").unwrap();
+        let err = env.render("models/bare.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
+        assert!(err.contains("call it as utils.shout(...)"), "{err}");
+        env.add_node_template("p", "models/typo.sql", "{{ utils.shoot('a') }}").unwrap();
+        let err = env.render("models/typo.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
+        assert!(err.contains("package `utils` has no macro `shoot`"), "{err}");
+        // A second definition in the same package is refused with both files.
+        let err = env
+            .add_macro_file("utils", "dbt_packages/utils/macros/v.sql", "{% macro shout(x) %}{% endmacro %}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("defined twice in package `utils`") && err.contains("macros/u.sql"), "{err}");
     }
 }

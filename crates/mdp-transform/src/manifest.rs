@@ -111,6 +111,9 @@ pub struct Node {
     pub source: Option<SourceDetails>,
     /// Checksum of `raw_code` (sha-like hex), for `state:modified`-style tooling.
     pub checksum: String,
+    /// Its Jinja may query the warehouse (`run_query`, `adapter.get_columns_in_relation`, …, itself,
+    /// through a macro, or through an ephemeral model it inlines): compiled when it runs.
+    pub introspective: bool,
 }
 
 /// Source-only attributes.

@@ -28,7 +28,10 @@ pub struct Parsed {
     pub manifest: Manifest,
     pub graph: Graph,
     pub jinja: JinjaEnv,
+    /// The vars of the root project's nodes (and mdp's embedded packages').
     pub vars: Arc<IndexMap<String, Json>>,
+    /// The vars of an installed package's nodes: its own defaults under the root project's.
+    pub package_vars: HashMap<String, Arc<IndexMap<String, Json>>>,
     /// Context values shared by every node (target, run_started_at, …).
     pub base_context: BTreeMap<String, Value>,
     pub resolver: Arc<Resolver>,
@@ -41,6 +44,11 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// The vars `var()` sees in a node of `package`.
+    pub fn vars_for(&self, package: &str) -> Arc<IndexMap<String, Json>> {
+        self.package_vars.get(package).unwrap_or(&self.vars).clone()
+    }
+
     /// The text of an embedded package's seed (`None`: read the file from the project).
     pub fn embedded_file(&self, path: &Path) -> Option<&str> {
         self.embedded.get(path).map(String::as_str)
@@ -59,10 +67,13 @@ pub struct EmbeddedPackage {
     pub files: BTreeMap<PathBuf, String>,
 }
 
-/// Where a package's files are: the user's project on disk, or an embedded package.
+/// Where a package's files are: the user's project on disk, an installed package on disk, or an
+/// embedded package.
 struct Unit<'a> {
     project: &'a DbtProject,
     embedded: Option<&'a BTreeMap<PathBuf, String>>,
+    /// An installed package's folder relative to the root project (`dbt_packages/dbt_utils`).
+    installed_at: Option<&'a Path>,
 }
 
 impl Unit<'_> {
@@ -92,9 +103,10 @@ impl Unit<'_> {
     /// The path a file is known by (manifest, errors, template names): an embedded package's files
     /// are prefixed with its name, so they never collide with the user's.
     fn shown(&self, file: &Path) -> PathBuf {
-        match self.embedded {
-            None => file.to_path_buf(),
-            Some(_) => Path::new(&self.project.name).join(file),
+        match (self.embedded, self.installed_at) {
+            (Some(_), _) => Path::new(&self.project.name).join(file),
+            (None, Some(at)) => at.join(file),
+            (None, None) => file.to_path_buf(),
         }
     }
 }
@@ -104,7 +116,7 @@ pub fn parse(project: DbtProject, target: Target, cli_vars: IndexMap<String, Jso
     parse_with_packages(project, Vec::new(), target, cli_vars)
 }
 
-/// Parse the project with embedded packages beside it.
+/// Parse the project with embedded packages, and the dbt packages it has installed, beside it.
 pub fn parse_with_packages(
     project: DbtProject,
     packages: Vec<EmbeddedPackage>,
@@ -113,6 +125,15 @@ pub fn parse_with_packages(
 ) -> Result<Parsed> {
     let invocation_id = uuid::Uuid::new_v4().to_string();
     let run_started_at = chrono::Utc::now();
+    let installed = crate::packages::load(&project)?;
+    for pkg in &installed {
+        if packages.iter().any(|e| e.project.name == pkg.project.name) {
+            return Err(TransformError::config(
+                pkg.shown_root.join("dbt_project.yml"),
+                format!("package `{}` is built into mdp; remove the installed copy", pkg.project.name),
+            ));
+        }
+    }
     // Package defaults, then the project's vars (global and under the package's name), then --vars.
     let mut vars = IndexMap::new();
     for pkg in &packages {
@@ -120,8 +141,19 @@ pub fn parse_with_packages(
         vars.extend(project.vars_for(&pkg.project.name));
     }
     vars.extend(project.vars_for(&project.name));
-    vars.extend(cli_vars);
+    vars.extend(cli_vars.clone());
     let vars = Arc::new(vars);
+    // An installed package's nodes see its own vars, under the root project's (as dbt).
+    let package_vars: HashMap<String, Arc<IndexMap<String, Json>>> = installed
+        .iter()
+        .map(|pkg| {
+            let name = &pkg.project.name;
+            let mut own = pkg.project.vars_for(name);
+            own.extend(project.vars_for(name));
+            own.extend(cli_vars.clone());
+            (name.clone(), Arc::new(own))
+        })
+        .collect();
     let dialect = target.dialect();
 
     let mut base = BTreeMap::new();
@@ -135,11 +167,22 @@ pub fn parse_with_packages(
     base.insert("mdp_version".to_string(), Value::from(env!("CARGO_PKG_VERSION")));
     base.insert("execute".to_string(), Value::from(false));
 
+    let mut jinja = JinjaEnv::new();
+    jinja.set_root_package(&project.name);
+    for pkg in &packages {
+        jinja.add_package(&pkg.project.name, true);
+    }
+    for pkg in &installed {
+        jinja.add_package(&pkg.project.name, false);
+    }
+    jinja.set_dispatch(project.dispatch.clone());
     let mut p = Parser {
         package: project.name.clone(),
-        jinja: JinjaEnv::new(),
+        root: project.name.clone(),
+        jinja,
         manifest: Manifest { project_name: project.name.clone(), ..Default::default() },
         vars: vars.clone(),
+        package_vars: package_vars.clone(),
         dialect,
         base: base.clone(),
         warnings: Vec::new(),
@@ -148,10 +191,17 @@ pub fn parse_with_packages(
         custom_naming: false,
         embedded: HashMap::new(),
     };
-    // Packages first, so that the project's macros of the same name win.
-    let mut units: Vec<Unit<'_>> =
-        packages.iter().map(|pkg| Unit { project: &pkg.project, embedded: Some(&pkg.files) }).collect();
-    units.push(Unit { project: &project, embedded: None });
+    // Packages' macros first: a `{% call(…) m() %}` block needs `m` read before it.
+    let mut units: Vec<Unit<'_>> = packages
+        .iter()
+        .map(|pkg| Unit { project: &pkg.project, embedded: Some(&pkg.files), installed_at: None })
+        .chain(installed.iter().map(|pkg| Unit {
+            project: &pkg.project,
+            embedded: None,
+            installed_at: Some(&pkg.shown_root),
+        }))
+        .collect();
+    units.push(Unit { project: &project, embedded: None, installed_at: None });
 
     // Macros first: models and tests may call them.
     for unit in &units {
@@ -175,7 +225,7 @@ pub fn parse_with_packages(
                      view, table, incremental and ephemeral",
                 ));
             }
-            let names = p.jinja.add_macro_file(&rel_str(&shown), &text)?;
+            let names = p.jinja.add_macro_file(&p.package, &rel_str(&shown), &text)?;
             for name in names {
                 let unique_id = format!("macro.{}.{}", p.package, name);
                 p.manifest.macros.insert(
@@ -185,10 +235,9 @@ pub fn parse_with_packages(
             }
         }
     }
-    let in_package = |file: &str| packages.iter().any(|pkg| file.starts_with(&format!("{}/", pkg.project.name)));
     p.custom_naming = ["generate_schema_name", "generate_alias_name", "generate_database_name"]
         .iter()
-        .any(|m| p.jinja.is_project_macro(m) && !in_package(&p.jinja.macros()[*m]));
+        .any(|m| p.jinja.macro_package(None, m, &project.name).as_deref() == Some(project.name.as_str()));
 
     // Docs blocks.
     for unit in &units {
@@ -223,8 +272,11 @@ pub fn parse_with_packages(
         }
     }
     parse_nodes(&mut p, &root_unit, None, &Default::default(), &docs)?;
+    let nothing_replaced = Default::default();
     for unit in &units {
-        parse_nodes(&mut p, unit, Some(&project), &replaced, &docs)?;
+        // Only mdp's embedded packages give way to the project's models of the same name.
+        let replaced = if unit.embedded.is_some() { &replaced } else { &nothing_replaced };
+        parse_nodes(&mut p, unit, Some(&project), replaced, &docs)?;
     }
     p.package = project.name.clone();
 
@@ -313,7 +365,18 @@ pub fn parse_with_packages(
     }
 
     let graph = Graph::build(&p.manifest);
-    graph.topological_order().map_err(TransformError::Cycle)?;
+    let order = graph.topological_order().map_err(TransformError::Cycle)?;
+    // A node that inlines an introspective ephemeral model is introspective too.
+    for id in order {
+        let Some(node) = p.manifest.nodes.get(&id) else { continue };
+        let inherits = node
+            .depends_on
+            .iter()
+            .any(|d| p.manifest.nodes.get(d).is_some_and(|dep| dep.is_ephemeral() && dep.introspective));
+        if inherits {
+            p.manifest.nodes.get_mut(&id).expect("node").introspective = true;
+        }
+    }
     let Parser { jinja, manifest, warnings, embedded, .. } = p;
     Ok(Parsed {
         embedded,
@@ -323,6 +386,7 @@ pub fn parse_with_packages(
         graph,
         jinja,
         vars,
+        package_vars,
         base_context: base,
         resolver: Arc::new(resolver),
         invocation_id,
@@ -444,7 +508,7 @@ fn parse_nodes(
             }
             let raw = unit.read(&file)?;
             let template = rel_str(&shown);
-            p.jinja.add_template(&template, &raw)?;
+            p.jinja.add_node_template(&p.package, &template, &raw)?;
             let mut node = p.new_node(ResourceType::Model, &name, &shown, dir, fqn, raw, config);
             node.path = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
             if let Some(e) = entry {
@@ -483,7 +547,7 @@ fn parse_nodes(
             layer(p, &mut config, &shown, |d| &d.test_configs, &fqn);
             let raw = unit.read(&file)?;
             let template = rel_str(&shown);
-            p.jinja.add_template(&template, &raw)?;
+            p.jinja.add_node_template(&p.package, &template, &raw)?;
             let mut node = p.new_node(ResourceType::Test, &name, &shown, dir, fqn, raw, config);
             node.path = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
             p.render_for_parse(&mut node, &template)?;
@@ -503,10 +567,14 @@ fn parse_nodes(
 }
 
 struct Parser {
+    /// The package whose files are being read.
     package: String,
+    /// The root project's name.
+    root: String,
     jinja: JinjaEnv,
     manifest: Manifest,
     vars: Arc<IndexMap<String, Json>>,
+    package_vars: HashMap<String, Arc<IndexMap<String, Json>>>,
     dialect: &'static dyn mdp_warehouse::Dialect,
     base: BTreeMap<String, Value>,
     warnings: Vec<String>,
@@ -523,8 +591,8 @@ impl Parser {
         RenderScope::new(
             phase,
             &self.package,
-            Arc::new(Resolver { root_package: self.package.clone(), ..Default::default() }),
-            self.vars.clone(),
+            Arc::new(Resolver { root_package: self.root.clone(), ..Default::default() }),
+            self.package_vars.get(&self.package).unwrap_or(&self.vars).clone(),
             self.dialect,
         )
     }
@@ -569,6 +637,7 @@ impl Parser {
             column_name: None,
             attached_node: None,
             source: None,
+            introspective: false,
         }
     }
 
@@ -600,6 +669,7 @@ impl Parser {
         }
         node.refs = scope.refs;
         node.sources = scope.sources;
+        node.introspective = scope.introspective || crate::introspect::may_introspect(&node.raw_code);
         Ok(())
     }
 
@@ -677,7 +747,7 @@ impl Parser {
         }
         let mut scope = self.scope(Phase::Compile);
         scope.resolver =
-            Arc::new(Resolver { docs: docs.clone(), root_package: self.package.clone(), ..Default::default() });
+            Arc::new(Resolver { docs: docs.clone(), root_package: self.root.clone(), ..Default::default() });
         match self.jinja.render_str("<description>", text, Value::from(self.base.clone()), scope) {
             Ok((out, _)) => out,
             Err(_) => text.to_string(),
@@ -770,17 +840,23 @@ impl Parser {
             None => (None, full_name.clone()),
         };
         let macro_name = format!("test_{test_name}");
-        if !self.jinja.has_macro(&macro_name) {
-            let hint = if namespace.is_some() {
-                " (mdp does not install dbt packages; copy the test into tests/generic/)"
-            } else {
-                ""
+        let Some(macro_package) = self.jinja.macro_package(namespace.as_deref(), &macro_name, &self.package) else {
+            let why = match namespace.as_deref() {
+                Some(ns) if !self.jinja.is_package(ns) => format!(
+                    "package `{ns}` is not installed (add it to packages.yml and run `dbt deps`, or `mdp deps` for a \
+                     local: package)"
+                ),
+                Some(ns) => format!("package `{ns}` has no test `{test_name}`"),
+                None => format!(
+                    "define it with {{% test {test_name}(model, column_name) %}} in macros/ or tests/generic/, or \
+                     name its package (`package.{test_name}`)"
+                ),
             };
             return Err(TransformError::config(
                 &def.file,
-                format!("`{}`: unknown test `{full_name}`; define it with {{% test {test_name}(model, column_name) %}} in macros/ or tests/generic/{hint}", def.target_name),
+                format!("`{}`: unknown test `{full_name}`: {why}", def.target_name),
             ));
-        }
+        };
         // Config: tree, then `config:` and the legacy top-level config keys.
         let custom_name = args.remove("name").and_then(|v| v.as_str().map(str::to_string));
         let mut config_layer = IndexMap::new();
@@ -829,10 +905,14 @@ impl Parser {
             }
             call_args.push(format!("{k}={expr}"));
         }
-        let raw = format!("{{{{ {macro_name}({}) }}}}", call_args.join(", "));
+        let callee = match &namespace {
+            Some(ns) => format!("{ns}.{macro_name}"),
+            None => macro_name.clone(),
+        };
+        let raw = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
         let hash = short_hash(&format!("{}{}{:?}", def.target_name, name, kwargs));
         let template = format!("{} (test {name})", def.file.display());
-        self.jinja.add_template(&template, &raw)?;
+        self.jinja.add_node_template(&self.package, &template, &raw)?;
         let mut node = self.new_node(ResourceType::Test, &name, &def.file, "", fqn, raw, config);
         node.unique_id = format!("test.{}.{}.{}", self.package, name, hash);
         node.path = def.file.clone();
@@ -842,7 +922,7 @@ impl Parser {
         // Learn the refs (the tested node, `to: ref(...)`) and any config() in the test macro. The
         // built-in tests have no config() and their refs are plain: no render needed (dbt parses them
         // the same way, and a big project has thousands of them).
-        if !self.jinja.is_project_macro(&macro_name)
+        if macro_package == crate::namespace::BUILTIN_PACKAGE
             && ["unique", "not_null", "accepted_values", "relationships"].contains(&test_name_of(&node))
         {
             let mut refs = Vec::new();

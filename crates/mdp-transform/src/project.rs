@@ -1,5 +1,6 @@
 //! `dbt_project.yml`: the project's name, folders, vars and folder-level configs.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -23,6 +24,10 @@ pub struct DbtProject {
     /// `snapshot-paths`: looked at only to refuse snapshots clearly (mdp does not build them yet).
     pub snapshot_paths: Vec<String>,
     pub target_path: String,
+    /// `packages-install-path`: where `dbt deps` installs packages (default `dbt_packages`).
+    pub packages_install_path: String,
+    /// `dispatch:`: macro namespace → the packages `adapter.dispatch` searches, in order.
+    pub dispatch: HashMap<String, Vec<String>>,
     pub vars: IndexMap<String, Value>,
     /// Config trees: `models:`, `seeds:`, `data_tests:` (or `tests:`), `sources:`.
     pub model_configs: Value,
@@ -94,6 +99,39 @@ impl DbtProject {
             None | Some(Value::Null) => IndexMap::new(),
             Some(_) => return Err(TransformError::config(file, "`vars:` must be a mapping of name to value")),
         };
+        let mut dispatch = HashMap::new();
+        match map.get("dispatch") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(entries)) => {
+                for entry in entries {
+                    let namespace = entry.get("macro_namespace").and_then(Value::as_str);
+                    let order: Option<Vec<String>> = entry
+                        .get("search_order")
+                        .and_then(Value::as_array)
+                        .and_then(|o| o.iter().map(|v| v.as_str().map(str::to_string)).collect());
+                    match (namespace, order) {
+                        (Some(ns), Some(order)) => {
+                            dispatch.insert(ns.to_string(), order);
+                        }
+                        _ => {
+                            return Err(TransformError::config(
+                                file,
+                                format!(
+                                    "`dispatch:` entry {entry}: expected `macro_namespace: <package>` and \
+                                     `search_order: [<package>, ...]`"
+                                ),
+                            ))
+                        }
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(TransformError::config(
+                    file,
+                    "`dispatch:` must be a list of {macro_namespace: ..., search_order: [...]}",
+                ))
+            }
+        }
         let hooks = |key: &str| -> Vec<String> {
             match map.get(key) {
                 Some(Value::String(s)) => vec![s.clone()],
@@ -113,6 +151,12 @@ impl DbtProject {
             docs_paths: paths("docs-paths", "models")?,
             snapshot_paths: paths("snapshot-paths", "snapshots")?,
             target_path: map.get("target-path").and_then(|v| v.as_str()).unwrap_or("target").to_string(),
+            packages_install_path: map
+                .get("packages-install-path")
+                .and_then(|v| v.as_str())
+                .unwrap_or("dbt_packages")
+                .to_string(),
+            dispatch,
             vars,
             model_configs: map.get("models").cloned().unwrap_or(Value::Null),
             seed_configs: map.get("seeds").cloned().unwrap_or(Value::Null),

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -13,6 +13,7 @@ use mdp_warehouse::{RelationKind, Warehouse, WarehouseError};
 use crate::compile::{CompileOptions, CompiledNode, Compiler, Existing};
 use crate::error::{Result, TransformError};
 use crate::graph::Graph;
+use crate::introspect::{ColumnDef, Introspector, QueryTable};
 use crate::manifest::{Node, ResourceType};
 use crate::materialization::{self, Materialization};
 use crate::materialize::{self, MaterializeError, Outcome, TestStatus};
@@ -145,6 +146,7 @@ pub async fn existing_relations(wh: &dyn Warehouse) -> std::result::Result<Exist
 }
 
 /// Compile `ids` (and write their SQL under `target/compiled`). Per-node errors are returned per node.
+/// Introspective nodes are left out: they compile when they run ([`compile_with_warehouse`]).
 pub fn compile_nodes(
     parsed: &Parsed,
     ids: &[String],
@@ -155,13 +157,122 @@ pub fn compile_nodes(
     let mut out = HashMap::new();
     for id in ids {
         let node = &parsed.manifest.nodes[id];
-        if node.resource_type == ResourceType::Source {
+        if node.resource_type == ResourceType::Source || node.introspective {
             continue;
         }
         let result = compiler.compile(id).map_err(|e| e.to_string());
         out.insert(id.clone(), result);
     }
     out
+}
+
+/// Compile one node with the warehouse at hand, for Jinja that queries it (`run_query`,
+/// `adapter.get_columns_in_relation`, …): what the nodes built before it hold is what it sees.
+/// Needs tokio's multi-threaded runtime (the render blocks its thread on each query).
+pub fn compile_with_warehouse(
+    parsed: &Parsed,
+    wh: &dyn Warehouse,
+    id: &str,
+    existing: &Existing,
+    options: &RunOptions,
+) -> std::result::Result<CompiledNode, String> {
+    let introspector = WarehouseIntrospector::new(wh)?;
+    let mut compiler = Compiler::new(parsed, existing, CompileOptions { full_refresh: options.full_refresh })
+        .with_introspector(Arc::new(introspector));
+    compiler.compile(id).map_err(|e| e.to_string())
+}
+
+/// The warehouse as a render sees it: each call blocks the render's thread on the async query.
+struct WarehouseIntrospector {
+    wh: Arc<dyn Warehouse>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for WarehouseIntrospector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WarehouseIntrospector").field("warehouse", &self.wh.describe()).finish()
+    }
+}
+
+impl WarehouseIntrospector {
+    fn new(wh: &dyn Warehouse) -> std::result::Result<Self, String> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "querying the warehouse while compiling needs a tokio runtime".to_string())?;
+        if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            return Err("querying the warehouse while compiling needs tokio's multi-threaded runtime".into());
+        }
+        Ok(WarehouseIntrospector { wh: wh.session(), runtime })
+    }
+
+    fn block<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        tokio::task::block_in_place(|| self.runtime.block_on(work))
+    }
+}
+
+impl Introspector for WarehouseIntrospector {
+    fn query(&self, sql: &str, fetch: bool) -> std::result::Result<QueryTable, String> {
+        if !fetch {
+            self.block(self.wh.execute(sql)).map_err(|e| e.to_string())?;
+            return Ok(QueryTable::default());
+        }
+        let batches = self.block(self.wh.query_all(sql)).map_err(|e| e.to_string())?;
+        query_table(&batches).map_err(|e| e.to_string())
+    }
+
+    fn columns(&self, schema: &str, identifier: &str) -> std::result::Result<Vec<ColumnDef>, String> {
+        let columns = self
+            .block(self.wh.columns(&mdp_warehouse::TableRef::new(schema, identifier)))
+            .map_err(|e| e.to_string())?;
+        Ok(columns.into_iter().map(|c| ColumnDef { name: c.name, data_type: c.data_type }).collect())
+    }
+
+    fn relation_type(&self, schema: &str, identifier: &str) -> std::result::Result<Option<&'static str>, String> {
+        let relations = self.block(self.wh.relations(Some(schema))).map_err(|e| e.to_string())?;
+        let found = relations
+            .iter()
+            .find(|r| r.table.name == identifier)
+            .or_else(|| relations.iter().find(|r| r.table.name.eq_ignore_ascii_case(identifier)));
+        Ok(found.map(|r| match r.kind {
+            RelationKind::View => "view",
+            _ => "table",
+        }))
+    }
+}
+
+/// A query's batches as a [`QueryTable`]: integers and booleans as such, other numbers as floats
+/// (what Jinja arithmetic and rendering need), the rest as text.
+fn query_table(batches: &[arrow::array::RecordBatch]) -> std::result::Result<QueryTable, WarehouseError> {
+    use arrow::datatypes::DataType;
+    let Some(first) = batches.first() else { return Ok(QueryTable::default()) };
+    let schema = first.schema();
+    let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let types: Vec<DataType> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
+    let rows = mdp_warehouse::string_rows(batches)?
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .zip(&types)
+                .map(|(value, ty)| {
+                    let Some(text) = value else { return serde_json::Value::Null };
+                    match ty {
+                        t if t.is_integer() => {
+                            text.parse::<i64>().map(Into::into).unwrap_or(serde_json::Value::String(text))
+                        }
+                        DataType::Boolean => serde_json::Value::Bool(text == "true"),
+                        t if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) => {
+                            text.parse::<f64>()
+                                .ok()
+                                .and_then(serde_json::Number::from_f64)
+                                .map(serde_json::Value::Number)
+                                .unwrap_or(serde_json::Value::String(text))
+                        }
+                        _ => serde_json::Value::String(text),
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Ok(QueryTable { columns, types: types.iter().map(|t| t.to_string()).collect(), rows })
 }
 
 /// The `target/compiled` files of compiled models and tests: (path, SQL).
@@ -355,13 +466,19 @@ async fn run_project_hooks(
         let mut ctx = parsed.base_context.clone();
         ctx.insert("execute".into(), minijinja::Value::from(true));
         ctx.insert("schemas".into(), minijinja::Value::from_serialize(schemas));
-        let scope = crate::jinja::RenderScope::new(
+        let mut scope = crate::jinja::RenderScope::new(
             crate::jinja::Phase::Compile,
             &parsed.project.name,
             parsed.resolver.clone(),
             parsed.vars.clone(),
             parsed.target.dialect(),
         );
+        // Hooks may query the warehouse (`run_query` in on-run-end).
+        if crate::introspect::may_introspect(hook) {
+            let introspector =
+                WarehouseIntrospector::new(wh).map_err(|e| TransformError::config("dbt_project.yml", e))?;
+            scope.introspector = Some(Arc::new(introspector));
+        }
         let label = format!("dbt_project.yml ({which} hook {})", i + 1);
         let (sql, _) = parsed.jinja.render_str(&label, hook, minijinja::Value::from(ctx), scope)?;
         if sql.trim().is_empty() {
@@ -541,6 +658,17 @@ async fn run_node(
         compiled_path: compiled_path.clone(),
         relation_name: relation_name.clone(),
         retryable: false,
+    };
+    let compiled = match compiled {
+        None if node.introspective => {
+            let existing = existing.lock().expect("lock").clone();
+            let compiled = compile_with_warehouse(parsed, wh, &node.unique_id, &existing, options);
+            if let (Some(path), Ok(c)) = (&compiled_path, &compiled) {
+                write_files(&[(path.clone(), c.sql.clone())]);
+            }
+            Some(compiled)
+        }
+        other => other,
     };
     let compiled = match compiled {
         Some(Ok(c)) => c,

@@ -951,6 +951,7 @@ mod tests {
             attached_node: deps.first().map(|d| d.to_string()),
             source,
             checksum: String::new(),
+            introspective: false,
         }
     }
 

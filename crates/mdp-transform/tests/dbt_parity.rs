@@ -145,6 +145,75 @@ async fn features(project: &TestProject) {
     assert_all_ok(&incr, 0);
 }
 
+/// Three local packages (a dbt_utils-style one, a vendor's, an adapter shim) beside a project that
+/// calls them as `package.macro()`, configures and disables their models, scopes their vars and
+/// orders their dispatch; read where packages.yml points (DuckDB) or from dbt_packages/ as
+/// `mdp deps` leaves them (Postgres).
+async fn packages(project: &TestProject, install_first: bool) {
+    if install_first {
+        let root = mdp_transform::DbtProject::load(project.path()).unwrap();
+        let outcomes = mdp_transform::packages::install_local(&root).unwrap();
+        assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+        assert!(project.path().join("dbt_packages/fx_utils/dbt_project.yml").is_file());
+    }
+    let (parsed, built) = project.run(Command::Build, &[], "", false).await;
+    assert_all_ok(&built, 0);
+    assert_eq!(built.results.len(), 13, "1 seed, 5 models (vendor_disabled is disabled by the root project), 7 tests");
+    let vendor_model = &parsed.manifest.nodes["model.fx_vendor.stg_fx_vendor_spend"];
+    let shown = if install_first { "dbt_packages/fx_vendor" } else { "fixture_packages/fx_vendor" };
+    assert_eq!(vendor_model.original_file_path, Path::new(shown).join("models/staging/stg_fx_vendor_spend.sql"));
+    assert!(parsed.manifest.disabled.contains_key("model.fx_vendor.vendor_disabled"));
+}
+
+#[tokio::test]
+async fn packages_project_matches_dbt_core_on_duckdb() {
+    let project = TestProject::duckdb("packages");
+    packages(&project, false).await;
+    assert_tables_match(&project, "packages", |s| s.to_string(), false).await;
+    assert_types_match(&project, "packages").await;
+}
+
+#[tokio::test]
+async fn packages_project_holds_the_same_rows_on_postgres() {
+    let Some(project) = TestProject::postgres("packages") else { return };
+    packages(&project, true).await;
+    let base = project.schema();
+    assert_tables_match(&project, "packages", |s| s.replacen("main", &base, 1), true).await;
+    project.cleanup().await;
+}
+
+/// Models whose Jinja queries the warehouse while they compile (the patterns of dbt_utils' star,
+/// get_column_values, union_relations; `{% call statement %}` with load_result; get_relation): they
+/// compile when they run, after the seeds they read were loaded.
+async fn introspection(project: &TestProject) {
+    let (parsed, built) = project.run(Command::Build, &[], "", false).await;
+    assert_all_ok(&built, 0);
+    assert_eq!(built.results.len(), 8, "2 seeds, 4 models, 2 tests");
+    let introspective: Vec<&str> =
+        parsed.manifest.nodes.values().filter(|n| n.introspective).map(|n| n.name.as_str()).collect();
+    assert_eq!(introspective.len(), 4, "every model queries the warehouse: {introspective:?}");
+    let pivot = std::fs::read_to_string(project.path().join("target/compiled/introspection/models/channel_pivot.sql"))
+        .expect("the compiled SQL is written when the node compiles");
+    assert!(pivot.contains("as video_amount"), "{pivot}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_project_matches_dbt_core_on_duckdb() {
+    let project = TestProject::duckdb("introspection");
+    introspection(&project).await;
+    assert_tables_match(&project, "introspection", |s| s.to_string(), false).await;
+    assert_types_match(&project, "introspection").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_project_holds_the_same_rows_on_postgres() {
+    let Some(project) = TestProject::postgres("introspection") else { return };
+    introspection(&project).await;
+    let base = project.schema();
+    assert_tables_match(&project, "introspection", |s| s.replacen("main", &base, 1), true).await;
+    project.cleanup().await;
+}
+
 #[tokio::test]
 async fn dbt_adapter_basic_matches_dbt_core_on_duckdb() {
     let project = TestProject::duckdb("dbt_adapter_basic");

@@ -194,6 +194,18 @@ impl Warehouse for DuckDbWarehouse {
         &self.metadata_schema
     }
 
+    fn session(&self) -> Arc<dyn Warehouse> {
+        Arc::new(DuckDbWarehouse {
+            root: self.root.clone(),
+            idle: self.idle.clone(),
+            path: self.path.clone(),
+            metadata_schema: self.metadata_schema.clone(),
+            lock: None,
+            memory_limit: self.memory_limit.clone(),
+            ingests: AtomicUsize::new(0),
+        })
+    }
+
     async fn execute(&self, sql: &str) -> Result<()> {
         let sql = sql.to_string();
         self.with_connection(move |c| c.execute_batch(&sql).map_err(|e| db_error(e, &sql))).await

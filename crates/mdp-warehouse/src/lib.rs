@@ -100,6 +100,11 @@ pub trait Warehouse: Send + Sync {
     /// Start a transaction: everything done through it commits or rolls back together.
     async fn begin(&self) -> Result<Box<dyn Transaction>>;
 
+    /// Another handle on this warehouse's connections, holding no lock of its own: for work that
+    /// needs an owned handle while this one is in use (a model's Jinja reading the warehouse while
+    /// the run that builds it goes on). Closing it releases nothing; the original keeps the lock.
+    fn session(&self) -> std::sync::Arc<dyn Warehouse>;
+
     /// Release the writer lock cleanly and close. Dropping without `close` is safe but a Postgres
     /// writer then leaves its lock details behind, reported as stale by the next writer.
     async fn close(self: Box<Self>) -> Result<()>;

@@ -59,6 +59,8 @@ pub enum Command {
     Build(TransformArgs),
     /// List the project's nodes matching a selection.
     Ls(LsArgs),
+    /// Install the `local:` packages of packages.yml into dbt_packages/ (hub and git packages need `dbt deps`).
+    Deps,
     /// Ingest → build → test now, as one DAG of tasks with retries and timeouts, recorded in the run history.
     Pipeline(PipelineArgs),
     /// Re-load a date range (windows in order per account, accounts and sources side by side), then rebuild the models.

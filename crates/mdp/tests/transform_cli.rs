@@ -157,3 +157,69 @@ fn an_mdp_project_builds_its_models_on_its_own_warehouse() {
     let out = mdp(&dir, &["sql", "--read-only", "select total from main.total_budget"]);
     assert!(text(&out).contains("1750.5"), "the model is in mdp.yml's warehouse: {}", text(&out));
 }
+
+fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(name);
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../mdp-transform/tests/fixtures").join(name), &dir);
+    (tmp, dir)
+}
+
+#[test]
+fn deps_installs_local_packages_and_build_uses_them() {
+    let (_tmp, dir) = fixture("packages");
+    let out = mdp(&dir, &["deps"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("installed fx_utils from fixture_packages/fx_utils into dbt_packages/fx_utils"),
+        "{}",
+        text(&out)
+    );
+    assert!(dir.join("dbt_packages/fx_vendor/dbt_project.yml").is_file());
+    let out = mdp(&dir, &["deps"]);
+    assert!(text(&out).contains("fx_utils: installed"), "a second run has nothing to do: {}", text(&out));
+
+    let out = mdp(&dir, &["build"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("PASS=13 WARN=0 ERROR=0 SKIP=0 TOTAL=13"), "{}", text(&out));
+    let out = mdp(&dir, &["ls", "--select", "package:fx_vendor"]);
+    assert!(text(&out).contains("fx_vendor.fx_vendor_report"), "{}", text(&out));
+    assert!(!text(&out).contains("vendor_disabled"), "disabled by the root project: {}", text(&out));
+
+    // A hub package that is declared but not installed: deps and build say what to do.
+    let packages = std::fs::read_to_string(dir.join("packages.yml")).unwrap();
+    std::fs::write(
+        dir.join("packages.yml"),
+        format!("{packages}  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n"),
+    )
+    .unwrap();
+    let out = mdp(&dir, &["deps"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("packages.yml:5: `package: dbt-labs/dbt_utils` is not installed")
+            && text(&out).contains("dbt deps"),
+        "{}",
+        text(&out)
+    );
+    let out = mdp(&dir, &["build"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("packages.yml:5: package `package: dbt-labs/dbt_utils` is not installed in dbt_packages/"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn models_that_query_the_warehouse_compile_against_it() {
+    let (_tmp, dir) = fixture("introspection");
+    // Before anything is built, compile cannot answer the queries: it says which node and why.
+    let out = mdp(&dir, &["compile", "-s", "channel_pivot"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let out = mdp(&dir, &["build"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = mdp(&dir, &["compile", "-s", "channel_pivot"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("as video_amount") && stdout.contains("3 as channel_count"), "{stdout}");
+}

@@ -214,6 +214,16 @@ impl Warehouse for PostgresWarehouse {
         &self.metadata_schema
     }
 
+    fn session(&self) -> Arc<dyn Warehouse> {
+        Arc::new(PostgresWarehouse {
+            client: self.client.clone(),
+            endpoint: self.endpoint.clone(),
+            display: self.display.clone(),
+            metadata_schema: self.metadata_schema.clone(),
+            holder: None,
+        })
+    }
+
     async fn execute(&self, sql: &str) -> Result<()> {
         self.client.batch_execute(sql).await.map_err(|e| pg_error(e, sql))
     }

@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Seed(args) => transform::run(&cli.global, transform::Verb::Seed, args).await,
         Command::Build(args) => transform::run(&cli.global, transform::Verb::Build, args).await,
         Command::Ls(args) => transform::ls(&cli.global, args),
+        Command::Deps => transform::deps(&cli.global),
         Command::Pipeline(args) => orchestrate::pipeline(&cli.global, args).await,
         Command::Backfill(args) => orchestrate::backfill(&cli.global, args).await,
         Command::Schedule(args) => orchestrate::schedule(&cli.global, args).await,

@@ -141,6 +141,47 @@ pub fn ls(global: &GlobalArgs, args: LsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `mdp deps`: link the `local:` packages of packages.yml into the install path; name the hub and
+/// git packages that are missing (mdp has no client for dbt's package hub or git).
+pub fn deps(global: &GlobalArgs) -> Result<ExitCode> {
+    use mdp_transform::packages::{install_local, DepOutcome};
+    let root = &global.project_dir;
+    let project = if root.join("dbt_project.yml").is_file() {
+        mdp_transform::DbtProject::load(root)?
+    } else if root.join("mdp.yml").is_file() {
+        let ctx = ProjectContext::load(global)?;
+        mdp_transform::DbtProject::implicit(root, ctx.project.config.name.as_ref())
+    } else {
+        anyhow::bail!(
+            "no dbt_project.yml or mdp.yml in {}: run this in a project folder, or pass --project-dir",
+            root.display()
+        );
+    };
+    let outcomes = install_local(&project)?;
+    if outcomes.is_empty() {
+        println!("no packages declared (packages.yml or dependencies.yml `packages:`)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut missing = 0;
+    for outcome in &outcomes {
+        match outcome {
+            DepOutcome::Installed { name, from } => {
+                println!("installed {name} from {} into {}/{name}", from.display(), project.packages_install_path)
+            }
+            DepOutcome::UpToDate { name } => println!("{name}: installed"),
+            DepOutcome::NeedsDbtDeps { spec, location } => {
+                missing += 1;
+                eprintln!(
+                    "{location}: `{spec}` is not installed: mdp installs only local: packages (it has no client for \
+                     dbt's package hub or git); run `dbt deps` where there is network, or copy the package into {}/",
+                    project.packages_install_path
+                );
+            }
+        }
+    }
+    Ok(if missing > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
 pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result<ExitCode> {
     let clock = Instant::now();
     let parsed = load(global, &args)?;
@@ -174,21 +215,43 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
 
     if verb == Verb::Compile {
         // Compile needs to know which incremental models exist; a database that is not there yet
-        // simply has none.
-        let existing = match connect(&connect_options, Access::Read).await {
-            Ok(opened) => {
-                let e = mdp_transform::run::existing_relations(opened.warehouse.as_ref()).await.unwrap_or_default();
-                let _ = opened.warehouse.close().await;
-                e
-            }
-            Err(_) => Default::default(),
+        // simply has none. Nodes whose Jinja queries the warehouse are compiled against it, as dbt
+        // compile does (what they query must exist: a `build` before).
+        let (opened, unopened) = match connect(&connect_options, Access::Read).await {
+            Ok(opened) => (Some(opened), String::new()),
+            Err(e) => (None, e.to_string()),
+        };
+        let existing = match &opened {
+            Some(opened) => mdp_transform::run::existing_relations(opened.warehouse.as_ref()).await.unwrap_or_default(),
+            None => Default::default(),
         };
         let compilable: Vec<String> = ids
             .iter()
             .filter(|id| matches!(parsed.manifest.nodes[*id].resource_type, ResourceType::Model | ResourceType::Test))
             .cloned()
             .collect();
-        let compiled = mdp_transform::run::compile_nodes(&parsed, &compilable, &existing, &options);
+        let mut compiled = mdp_transform::run::compile_nodes(&parsed, &compilable, &existing, &options);
+        for id in compilable.iter().filter(|id| parsed.manifest.nodes[*id].introspective) {
+            let result = match &opened {
+                Some(opened) => mdp_transform::run::compile_with_warehouse(
+                    &parsed,
+                    opened.warehouse.as_ref(),
+                    id,
+                    &existing,
+                    &options,
+                ),
+                None => Err(format!(
+                    "{}: its Jinja queries the warehouse, and {} cannot be opened ({unopened}); build what it \
+                     reads first",
+                    parsed.manifest.nodes[id].original_file_path.display(),
+                    describe(&parsed.target)
+                )),
+            };
+            compiled.insert(id.clone(), result);
+        }
+        if let Some(opened) = opened {
+            let _ = opened.warehouse.close().await;
+        }
         mdp_transform::run::write_files(&mdp_transform::run::compiled_files(&parsed, &compiled, &target_dir));
         let mut errors = 0;
         for id in &compilable {
