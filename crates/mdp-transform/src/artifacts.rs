@@ -40,7 +40,7 @@ fn node_json(node: &Node, d: &dyn mdp_warehouse::Dialect) -> Value {
     m.insert("schema".into(), json!(rel.map(|r| r.schema.clone())));
     m.insert("alias".into(), json!(rel.map(|r| r.identifier.clone()).unwrap_or_else(|| node.name.clone())));
     m.insert("relation_name".into(), json!(rel.map(|r| crate::run::relation_name(d, r))));
-    m.insert("checksum".into(), json!({"name": "fnv1a64", "checksum": node.checksum}));
+    m.insert("checksum".into(), json!({"name": "sha256", "checksum": node.checksum}));
     m.insert("config".into(), node.config.to_json());
     m.insert("tags".into(), json!(node.config.tags));
     m.insert("description".into(), json!(node.description));
@@ -48,7 +48,7 @@ fn node_json(node: &Node, d: &dyn mdp_warehouse::Dialect) -> Value {
     m.insert("meta".into(), serde_json::to_value(&node.meta).unwrap_or(Value::Null));
     m.insert("raw_code".into(), json!(node.raw_code));
     m.insert("language".into(), json!("sql"));
-    m.insert("depends_on".into(), json!({"nodes": node.depends_on, "macros": []}));
+    m.insert("depends_on".into(), json!({"nodes": node.depends_on, "macros": node.depends_on_macros}));
     m.insert(
         "refs".into(),
         Value::from(
@@ -104,7 +104,7 @@ pub fn manifest_json(parsed: &Parsed) -> Value {
         "metadata": metadata(parsed, MANIFEST_SCHEMA),
         "nodes": nodes,
         "sources": sources,
-        "macros": manifest.macros.iter().map(|(k, m)| (k.clone(), json!({"unique_id": m.unique_id, "name": m.name, "package_name": m.package, "original_file_path": m.original_file_path, "path": m.original_file_path, "resource_type": "macro"}))).collect::<Map<_, _>>(),
+        "macros": manifest.macros.iter().map(|(k, m)| (k.clone(), json!({"unique_id": m.unique_id, "name": m.name, "package_name": m.package, "original_file_path": m.original_file_path, "path": m.original_file_path, "resource_type": "macro", "macro_sql": m.macro_sql}))).collect::<Map<_, _>>(),
         "docs": manifest.docs.iter().map(|(k, d)| (k.clone(), json!({"unique_id": d.unique_id, "name": d.name, "package_name": d.package, "original_file_path": d.original_file_path, "path": d.original_file_path, "block_contents": d.block_contents, "resource_type": "doc"}))).collect::<Map<_, _>>(),
         "exposures": {},
         "metrics": {},

@@ -41,7 +41,7 @@ pub struct RefTarget {
 }
 
 /// Names the functions resolve during compile: models, seeds, sources, docs.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Resolver {
     /// (package, name) → target.
     pub refs: HashMap<(String, String), RefTarget>,
@@ -94,6 +94,8 @@ pub struct RenderScope {
     pub introspective: bool,
     /// `{% call statement('name') %}` results, for `load_result('name')`.
     results: HashMap<String, Value>,
+    /// The macros called while parsing (`macro.<package>.<name>`), in first-call order.
+    pub macros_called: Vec<String>,
     pending_return: Option<Value>,
 }
 
@@ -131,6 +133,7 @@ impl RenderScope {
             introspector: None,
             introspective: false,
             results: HashMap::new(),
+            macros_called: Vec::new(),
             pending_return: None,
         }
     }
@@ -598,6 +601,12 @@ fn call_macro(state: &State, entry: &MacroEntry, name: &str, args: &[Value]) -> 
             let mut scope = cell.borrow_mut();
             let scope = scope.as_mut()?;
             scope.introspective |= entry.may_introspect;
+            if scope.phase == Phase::Parse {
+                let id = format!("macro.{}.{name}", entry.package);
+                if !scope.macros_called.contains(&id) {
+                    scope.macros_called.push(id);
+                }
+            }
             Some(scope.ctx.clone())
         })
         .unwrap_or(Value::UNDEFINED);

@@ -31,6 +31,7 @@ pub mod project;
 pub mod run;
 pub mod seed;
 pub mod selector;
+pub mod state;
 pub mod synth;
 
 use std::path::PathBuf;

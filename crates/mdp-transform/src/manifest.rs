@@ -111,6 +111,8 @@ pub struct Node {
     pub source: Option<SourceDetails>,
     /// Checksum of `raw_code` (sha-like hex), for `state:modified`-style tooling.
     pub checksum: String,
+    /// The macros its render called directly (`macro.<package>.<name>`), for `state:modified.macros`.
+    pub depends_on_macros: Vec<String>,
     /// Its Jinja may query the warehouse (`run_query`, `adapter.get_columns_in_relation`, …, itself,
     /// through a macro, or through an ephemeral model it inlines): compiled when it runs.
     pub introspective: bool,
@@ -140,6 +142,8 @@ pub struct MacroDef {
     pub name: String,
     pub package: String,
     pub original_file_path: PathBuf,
+    /// The macro's own text, `{% macro … %}` to `{% endmacro %}` (what `state:modified.macros` compares).
+    pub macro_sql: String,
 }
 
 /// A `{% docs name %}` block.

@@ -226,11 +226,19 @@ pub fn parse_with_packages(
                 ));
             }
             let names = p.jinja.add_macro_file(&p.package, &rel_str(&shown), &text)?;
+            let blocks = macro_blocks(&text);
             for name in names {
                 let unique_id = format!("macro.{}.{}", p.package, name);
+                let macro_sql = blocks.get(&name).cloned().unwrap_or_default();
                 p.manifest.macros.insert(
                     unique_id.clone(),
-                    MacroDef { unique_id, name, package: p.package.clone(), original_file_path: shown.clone() },
+                    MacroDef {
+                        unique_id,
+                        name,
+                        package: p.package.clone(),
+                        original_file_path: shown.clone(),
+                        macro_sql,
+                    },
                 );
             }
         }
@@ -470,8 +478,19 @@ fn parse_nodes(
                 node.columns = e.columns.clone();
                 node.meta = e.meta.clone();
             }
-            if unit.embedded.is_some() {
-                p.embedded.insert(shown.clone(), unit.read(&file)?);
+            // dbt's seed checksum: the file's sha256, or its path when it is over 1 MiB (not read twice).
+            let size = match unit.embedded {
+                Some(_) => 0,
+                None => std::fs::metadata(unit.project.root.join(&file)).map(|m| m.len()).unwrap_or(0),
+            };
+            if size <= 1 << 20 {
+                let text = unit.read(&file)?;
+                node.checksum = checksum(&text);
+                if unit.embedded.is_some() {
+                    p.embedded.insert(shown.clone(), text);
+                }
+            } else {
+                node.checksum = rel_str(&shown);
             }
             p.assign_relation(&mut node)?;
             p.insert(node)?;
@@ -638,6 +657,7 @@ impl Parser {
             attached_node: None,
             source: None,
             introspective: false,
+            depends_on_macros: Vec::new(),
         }
     }
 
@@ -670,6 +690,7 @@ impl Parser {
         node.refs = scope.refs;
         node.sources = scope.sources;
         node.introspective = scope.introspective || crate::introspect::may_introspect(&node.raw_code);
+        node.depends_on_macros = scope.macros_called;
         Ok(())
     }
 
@@ -1057,8 +1078,44 @@ pub fn short_hash(s: &str) -> String {
     format!("{:016x}", fnv(s))[..10].to_string()
 }
 
-fn checksum(s: &str) -> String {
-    format!("{:016x}", fnv(s))
+/// dbt's file checksum: sha256 of the contents without leading and trailing whitespace, as hex.
+pub fn checksum(s: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, s.trim().as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Each `{% macro name(…) %}…{% endmacro %}` (or `{% test %}…{% endtest %}`, as `test_name`) of a
+/// file, by macro name: dbt's `macro_sql`.
+fn macro_blocks(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(pos) = rest.find("{%") {
+        let tag = rest[pos + 2..].trim_start_matches('-').trim_start();
+        let kind = ["macro", "test"]
+            .into_iter()
+            .find(|k| tag.strip_prefix(k).is_some_and(|a| a.starts_with(char::is_whitespace)));
+        if let Some(kind) = kind {
+            let after = tag[kind.len()..].trim_start();
+            let name: String = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let end_word = format!("end{kind}");
+            let start = offset + pos;
+            if let Some(end_at) = text[start..].find(&end_word) {
+                let close = text[start + end_at..].find("%}").map(|c| start + end_at + c + 2).unwrap_or(text.len());
+                let key = if kind == "test" { format!("test_{name}") } else { name };
+                out.entry(key).or_insert_with(|| text[start..close].to_string());
+                offset = close;
+                rest = &text[close..];
+                continue;
+            }
+        }
+        offset += pos + 2;
+        rest = &rest[pos + 2..];
+    }
+    out
 }
 
 fn fnv(s: &str) -> u64 {

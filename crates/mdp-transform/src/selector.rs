@@ -37,15 +37,29 @@ use serde_json::Value;
 
 use crate::graph::Graph;
 use crate::manifest::{Manifest, Node, ResourceType};
+use crate::state::{State, StateCheck};
+
+/// The statuses `result:` selects, as `run_results.json` writes them.
+const RESULT_STATUSES: &[&str] = &["success", "error", "fail", "warn", "pass", "skipped", "runtime error"];
 
 /// The selector methods mdp implements, as error messages list them.
-pub const METHODS: &[&str] =
-    &["tag", "path", "source", "resource_type", "config", "package", "fqn", "test_type", "test_name", "file"];
+pub const METHODS: &[&str] = &[
+    "tag",
+    "path",
+    "source",
+    "resource_type",
+    "config",
+    "package",
+    "fqn",
+    "test_type",
+    "test_name",
+    "file",
+    "state",
+    "result",
+];
 
 /// dbt methods that need something mdp does not have (state comparison, run results, exposures, …).
 const UNSUPPORTED_METHODS: &[&str] = &[
-    "state",
-    "result",
     "source_status",
     "exposure",
     "metric",
@@ -81,6 +95,8 @@ pub enum SelectError {
     UnknownMethod { method: String, criterion: String },
     #[error("selector method `{method}` in `{criterion}` is not supported by mdp; methods: {}", METHODS.join(", "))]
     UnsupportedMethod { method: String, criterion: String },
+    #[error("`{criterion}` compares with an earlier run: pass --state DIR (the target/ folder holding its manifest.json{})", if *.results { " and run_results.json" } else { "" })]
+    NeedsState { criterion: String, results: bool },
     #[error("invalid selector `{criterion}`: {reason}")]
     Invalid { criterion: String, reason: String },
     /// A criterion (one space-separated part of `--select` or `--exclude`) selected no node.
@@ -107,7 +123,7 @@ fn no_match_hint(closest: &[String], empty_intersection: &bool) -> String {
 }
 
 /// What to select, as given on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Selection {
     /// `--select` arguments; empty (or only blank strings): every node.
     pub select: Vec<String>,
@@ -119,13 +135,15 @@ pub struct Selection {
     /// is dbt's `--indirect-selection empty`. `--exclude` always removes the tests of what it
     /// excludes, as in dbt.
     pub indirect: bool,
+    /// `--state DIR`: the earlier run `state:` and `result:` compare with.
+    pub state: Option<std::sync::Arc<State>>,
 }
 
 impl Selection {
     /// Every node, with indirect selection on; the base to build a selection from:
     /// `Selection { select: vec!["tag:nightly".into()], ..Selection::all() }`.
     pub fn all() -> Self {
-        Selection { select: Vec::new(), exclude: Vec::new(), resource_types: Vec::new(), indirect: true }
+        Selection { select: Vec::new(), exclude: Vec::new(), resource_types: Vec::new(), indirect: true, state: None }
     }
 }
 
@@ -142,7 +160,17 @@ impl Default for Selection {
 pub fn select(manifest: &Manifest, graph: &Graph, selection: &Selection) -> Result<Vec<String>, SelectError> {
     let include = parse_criteria(&selection.select)?;
     let exclude = parse_criteria(&selection.exclude)?;
-    let selector = Selector { manifest, graph };
+    for criterion in include.iter().chain(&exclude) {
+        for atom in &criterion.atoms {
+            if matches!(atom.method, Method::State(_) | Method::Result) && selection.state.is_none() {
+                return Err(SelectError::NeedsState {
+                    criterion: criterion.raw.to_string(),
+                    results: atom.method == Method::Result,
+                });
+            }
+        }
+    }
+    let selector = Selector { manifest, graph, state: selection.state.as_deref() };
     let wants_tests = selection.resource_types.is_empty() || selection.resource_types.contains(&ResourceType::Test);
 
     let mut chosen = if include.is_empty() {
@@ -205,6 +233,10 @@ enum Method {
     Package,
     TestType(TestType),
     TestName,
+    /// `state:modified`, `state:new`, …: compared with `--state`.
+    State(StateCheck),
+    /// `result:error`, …: the status in `--state`'s run_results.json.
+    Result,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +325,8 @@ fn parse_atom(raw: &str) -> Result<Atom<'_>, SelectError> {
                 "package" => Method::Package,
                 "test_type" => Method::TestType(TestType::Generic),
                 "test_name" => Method::TestName,
+                "state" => Method::State(StateCheck::Modified),
+                "result" => Method::Result,
                 _ if UNSUPPORTED_METHODS.contains(&name) => {
                     return Err(SelectError::UnsupportedMethod { method: name.to_string(), criterion: raw.to_string() })
                 }
@@ -324,6 +358,13 @@ fn parse_atom(raw: &str) -> Result<Atom<'_>, SelectError> {
                 return Err(invalid(format!("unknown resource type `{value}`; expected model, seed, test or source")))
             }
         },
+        Method::State(_) => match StateCheck::parse(value) {
+            Some(check) => Method::State(check),
+            None => return Err(invalid(format!("unknown state `{value}`; expected {}", StateCheck::NAMES.join(", ")))),
+        },
+        Method::Result if !RESULT_STATUSES.contains(&value) => {
+            return Err(invalid(format!("unknown result `{value}`; expected {}", RESULT_STATUSES.join(", "))))
+        }
         Method::TestType(_) => match value {
             "generic" | "schema" => Method::TestType(TestType::Generic),
             "singular" | "data" => Method::TestType(TestType::Singular),
@@ -372,6 +413,7 @@ type NodeSet = Vec<bool>;
 struct Selector<'a> {
     manifest: &'a Manifest,
     graph: &'a Graph,
+    state: Option<&'a State>,
 }
 
 impl<'a> Selector<'a> {
@@ -402,7 +444,9 @@ impl<'a> Selector<'a> {
                 });
             }
             let set = set.unwrap_or_default();
-            if !set.iter().any(|b| *b) {
+            // Nothing modified, nothing failed: an answer, not a mistake in the selector.
+            let compares = criterion.atoms.iter().any(|a| matches!(a.method, Method::State(_) | Method::Result));
+            if !set.iter().any(|b| *b) && !compares {
                 return Err(SelectError::NoMatch {
                     flag,
                     criterion: criterion.raw.to_string(),
@@ -520,6 +564,10 @@ impl<'a> Selector<'a> {
                 node.resource_type == ResourceType::Test
                     && node.test_metadata.is_some() == matches!(kind, TestType::Generic)
             }
+            Method::State(check) => self.state.is_some_and(|state| state.check(*check, node, self.manifest)),
+            Method::Result => {
+                self.state.and_then(|state| state.results.get(&node.unique_id)).is_some_and(|status| status == value)
+            }
             Method::TestName => {
                 node.resource_type == ResourceType::Test
                     && node.test_metadata.as_ref().is_some_and(|m| {
@@ -606,7 +654,7 @@ impl<'a> Selector<'a> {
             Method::TestName => {
                 candidates.extend(self.nodes().filter_map(|n| n.test_metadata.as_ref()).map(|m| m.name.clone()))
             }
-            Method::ResourceType(_) | Method::TestType(_) => {}
+            Method::ResourceType(_) | Method::TestType(_) | Method::State(_) | Method::Result => {}
         }
         if !first.is_empty() {
             first.dedup();
@@ -952,6 +1000,7 @@ mod tests {
             source,
             checksum: String::new(),
             introspective: false,
+            depends_on_macros: Vec::new(),
         }
     }
 
@@ -1339,13 +1388,16 @@ mod tests {
         assert_eq!(
             err("foo:bar", ""),
             "unknown selector method `foo` in `foo:bar`; methods: tag, path, source, resource_type, config, package, \
-             fqn, test_type, test_name, file"
+             fqn, test_type, test_name, file, state, result"
         );
-        let unsupported = err("state:modified+", "");
+        let unsupported = err("exposure:weekly", "");
         assert!(
-            unsupported.starts_with("selector method `state` in `state:modified+` is not supported"),
+            unsupported.starts_with("selector method `exposure` in `exposure:weekly` is not supported"),
             "{unsupported}"
         );
+        let needs_state = err("state:modified+", "");
+        assert!(needs_state.contains("pass --state DIR"), "{needs_state}");
+        assert!(err("state:changed", "").contains("unknown state `changed`; expected new, old, modified"));
         assert_eq!(err("orderz", ""), "`--select orderz` matched no nodes; closest: orders");
         assert_eq!(err("tag:nightlyy", ""), "`--select tag:nightlyy` matched no nodes; closest: tag:nightly");
         assert_eq!(err("stg_orders +orderz", ""), "`--select +orderz` matched no nodes; closest: orders");

@@ -421,6 +421,17 @@ pub struct TransformArgs {
     /// Where profiles.yml is (default: DBT_PROFILES_DIR, the project folder, then ~/.dbt).
     #[arg(long, env = "DBT_PROFILES_DIR")]
     pub profiles_dir: Option<PathBuf>,
+    /// An earlier run to compare with (its target/ folder: manifest.json, run_results.json), for
+    /// `state:modified`, `state:new`, `result:error`, … and --defer.
+    #[arg(long, env = "DBT_STATE")]
+    pub state: Option<PathBuf>,
+    /// Refs to nodes not selected that this target has not built read --state's relations instead
+    /// (production's, usually): a pull request builds only what changed.
+    #[arg(long, requires = "state")]
+    pub defer: bool,
+    /// With --defer: read --state's relations even where this target has its own.
+    #[arg(long, requires = "defer")]
+    pub favor_state: bool,
 }
 
 #[derive(Debug, Args)]

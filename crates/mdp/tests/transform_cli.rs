@@ -223,3 +223,74 @@ fn models_that_query_the_warehouse_compile_against_it() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("as video_amount") && stdout.contains("3 as channel_count"), "{stdout}");
 }
+
+/// A pull request's CI: production's artifacts as --state, only what changed built, the rest read from production.
+#[test]
+fn state_selection_and_defer_build_only_what_changed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let write = |path: &str, text: &str| {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("dbt_project.yml", "name: shop\nprofile: shop\nmodels:\n  shop:\n    +materialized: table\n");
+    write(
+        "profiles.yml",
+        "shop:\n  target: dev\n  outputs:\n    prod:\n      type: duckdb\n      path: shop.duckdb\n      schema: prod\n    dev:\n      type: duckdb\n      path: shop.duckdb\n      schema: dev\n",
+    );
+    write("macros/cents.sql", "{% macro cents(x) %}({{ x }}) * 100{% endmacro %}");
+    write("models/orders.sql", "select 1 as id, 2.5 as amount union all select 2, 4.0");
+    write("models/order_cents.sql", "select id, {{ cents('amount') }} as cents from {{ ref('orders') }}");
+    write("models/order_count.sql", "select count(*) as n from {{ ref('orders') }}");
+    write(
+        "models/schema.yml",
+        "version: 2\nmodels:\n  - name: order_cents\n    columns:\n      - name: id\n        data_tests: [unique]\n",
+    );
+
+    let out = mdp(&dir, &["build", "--target", "prod"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let state = dir.join("prod-state");
+    std::fs::create_dir_all(&state).unwrap();
+    for file in ["manifest.json", "run_results.json"] {
+        std::fs::copy(dir.join("target").join(file), state.join(file)).unwrap();
+    }
+    let ls = |select: &str| -> String {
+        let out = mdp(&dir, &["ls", "--state", "prod-state", "--resource-type", "model", "--select", select]);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).lines().map(str::trim).collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(ls("state:modified"), "", "nothing changed yet");
+    assert_eq!(ls("result:success"), "shop.order_cents shop.order_count shop.orders");
+
+    // A body change, a config change, a changed macro and a new model, each found by its own check.
+    write("models/order_count.sql", "select count(*) as n, sum(amount) as amount from {{ ref('orders') }}");
+    write(
+        "models/orders.sql",
+        "{{ config(materialized='view') }}select 1 as id, 2.5 as amount union all select 2, 4.0",
+    );
+    write("macros/cents.sql", "{% macro cents(x) %}cast(({{ x }}) * 100 as integer){% endmacro %}");
+    write("models/big_orders.sql", "select * from {{ ref('orders') }} where amount > 3");
+    assert_eq!(ls("state:modified.body"), "shop.order_count shop.orders");
+    assert_eq!(ls("state:modified.configs"), "shop.orders");
+    assert_eq!(ls("state:modified.macros"), "shop.order_cents");
+    assert_eq!(ls("state:new"), "shop.big_orders");
+    assert_eq!(ls("state:modified"), "shop.big_orders shop.order_cents shop.order_count shop.orders");
+
+    // Only the changed count in dev; what it reads comes from production.
+    write("models/orders.sql", "select 1 as id, 2.5 as amount union all select 2, 4.0");
+    write("macros/cents.sql", "{% macro cents(x) %}({{ x }}) * 100{% endmacro %}");
+    std::fs::remove_file(dir.join("models/big_orders.sql")).unwrap();
+    let out = mdp(&dir, &["build", "--select", "state:modified", "--state", "prod-state", "--defer"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("PASS=1 WARN=0 ERROR=0 SKIP=0 TOTAL=1"), "{}", text(&out));
+    let compiled = std::fs::read_to_string(dir.join("target/compiled/shop/models/order_count.sql")).unwrap();
+    assert!(compiled.contains(r#"from "prod"."orders""#), "{compiled}");
+    // Without --defer the ref is the dev relation, which this target never built.
+    let out = mdp(&dir, &["build", "--select", "state:modified", "--state", "prod-state"]);
+    assert!(!out.status.success(), "{}", text(&out));
+
+    let out = mdp(&dir, &["ls", "--select", "state:modified"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("pass --state DIR"), "{}", text(&out));
+}

@@ -105,8 +105,18 @@ pub fn source_tables(name: &str, platform: mdp_core::Platform) -> mdp_marketing:
     }
 }
 
-fn selection(args: &TransformArgs, resource_types: Vec<ResourceType>) -> Selection {
-    Selection { select: args.select.clone(), exclude: args.exclude.clone(), resource_types, ..Selection::all() }
+fn selection(args: &TransformArgs, resource_types: Vec<ResourceType>) -> Result<Selection> {
+    let state = match &args.state {
+        Some(dir) => Some(std::sync::Arc::new(mdp_transform::state::State::load(dir)?)),
+        None => None,
+    };
+    Ok(Selection {
+        select: args.select.clone(),
+        exclude: args.exclude.clone(),
+        resource_types,
+        state,
+        ..Selection::all()
+    })
 }
 
 pub fn ls(global: &GlobalArgs, args: LsArgs) -> Result<ExitCode> {
@@ -118,7 +128,7 @@ pub fn ls(global: &GlobalArgs, args: LsArgs) -> Result<ExitCode> {
                 .with_context(|| format!("--resource-type {t}: expected model, seed, test or source"))?,
         );
     }
-    let ids = select(&parsed.manifest, &parsed.graph, &selection(&args.common, types))?;
+    let ids = select(&parsed.manifest, &parsed.graph, &selection(&args.common, types)?)?;
     let mut out = std::io::stdout().lock();
     for id in ids {
         let node = &parsed.manifest.nodes[&id];
@@ -184,9 +194,29 @@ pub fn deps(global: &GlobalArgs) -> Result<ExitCode> {
 
 pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result<ExitCode> {
     let clock = Instant::now();
-    let parsed = load(global, &args)?;
+    let mut parsed = load(global, &args)?;
     let target_dir = parsed.project.root.join(&parsed.project.target_path);
-    let ids = select(&parsed.manifest, &parsed.graph, &selection(&args, Vec::new()))?;
+    let selection = selection(&args, Vec::new())?;
+    let ids = select(&parsed.manifest, &parsed.graph, &selection)?;
+    if ids.is_empty() && selection.state.is_some() {
+        eprintln!(
+            "nothing to do: the selection matches no node (nothing changed, or nothing failed, since --state's run)"
+        );
+    }
+    if let (true, Some(state)) = (args.defer, &selection.state) {
+        // What this target has built: a ref to anything else reads the state run's relation.
+        let existing = match connect(&parsed.target.connect_options(), Access::Read).await {
+            Ok(opened) => {
+                let existing =
+                    mdp_transform::run::existing_relations(opened.warehouse.as_ref()).await.unwrap_or_default();
+                let _ = opened.warehouse.close().await;
+                existing
+            }
+            Err(_) => Default::default(),
+        };
+        let deferred = mdp_transform::state::defer(&mut parsed, state, &ids, &existing, args.favor_state);
+        eprintln!("deferring {} unselected nodes to the relations of {}", deferred.len(), state.dir.display());
+    }
     let threads = args.threads.unwrap_or(parsed.target.threads).max(1);
     let options = RunOptions {
         command: match verb {
