@@ -65,7 +65,7 @@ pub struct LoadOptions {
 pub fn load(options: &LoadOptions) -> Result<Parsed> {
     let root = &options.project_dir;
     let project = if root.join("dbt_project.yml").is_file() {
-        DbtProject::load(root)?
+        DbtProject::load_with_vars(root, &options.vars)?
     } else if let Some(name) = &options.implicit_project_name {
         DbtProject::implicit(root, name)
     } else {

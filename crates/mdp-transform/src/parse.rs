@@ -897,7 +897,12 @@ impl Parser {
         if let Some(col) = &def.column {
             kwargs.insert("column_name".into(), Json::String(col.clone()));
         }
-        let name = custom_name.unwrap_or_else(|| generic_test_name(&test_name, &def.target_name, &kwargs));
+        // dbt names a package's test with its namespace first: `dbt_utils_expression_is_true_…`.
+        let name_prefix = match &namespace {
+            Some(ns) => format!("{ns}_{test_name}"),
+            None => test_name.clone(),
+        };
+        let name = custom_name.unwrap_or_else(|| generic_test_name(&name_prefix, &def.target_name, &kwargs));
         let dir = def.file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut fqn: Vec<String> = vec![self.package.clone()];
         fqn.extend(dir.components().skip(1).map(|c| c.as_os_str().to_string_lossy().into_owned()));
@@ -931,11 +936,13 @@ impl Parser {
             None => macro_name.clone(),
         };
         let raw = format!("{{{{ {callee}({}) }}}}", call_args.join(", "));
-        let hash = short_hash(&format!("{}{}{:?}", def.target_name, name, kwargs));
+        let hash = dbt_test_hash(&name, &test_name, namespace.as_deref(), &def.dbt_model_kwarg(), &kwargs);
         let template = format!("{} (test {name})", def.file.display());
         self.jinja.add_node_template(&self.package, &template, &raw)?;
         let mut node = self.new_node(ResourceType::Test, &name, &def.file, "", fqn, raw, config);
         node.unique_id = format!("test.{}.{}.{}", self.package, name, hash);
+        // dbt gives generic tests an empty checksum (their text is generated).
+        node.checksum = String::new();
         node.path = def.file.clone();
         node.column_name = def.column.clone();
         node.test_metadata = Some(TestMetadata { name: test_name, namespace, kwargs: kwargs.clone() });
@@ -1073,6 +1080,77 @@ fn flatten(v: &Json, out: &mut Vec<String>) {
     }
 }
 
+/// The hash in a generic test's unique id, as dbt-core computes it: the last 10 hex digits of the
+/// md5 of the test's name and the Python `repr` of its metadata (keys sorted, values as `str()`), so
+/// that test ids, and with them `--state` comparisons, agree with manifests dbt-core wrote.
+fn dbt_test_hash(
+    name: &str,
+    test_name: &str,
+    namespace: Option<&str>,
+    model: &str,
+    kwargs: &IndexMap<String, Json>,
+) -> String {
+    use md5::{Digest, Md5};
+    let mut all: BTreeMap<String, Json> = kwargs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    all.insert("model".into(), Json::String(model.to_string()));
+    let kwargs = Json::Object(all.into_iter().collect());
+    let metadata = serde_json::json!({
+        "kwargs": kwargs,
+        "name": test_name,
+        "namespace": namespace.map_or(Json::String("None".into()), |n| Json::String(n.to_string())),
+    });
+    let text = format!("{name}{}", py_repr(&metadata));
+    let digest = Md5::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    hex[hex.len() - 10..].to_string()
+}
+
+/// Python's `repr` of dbt's hashable metadata: dicts (keys sorted) and lists kept, every other value
+/// as its Python `str()` in quotes.
+fn py_repr(value: &Json) -> String {
+    match value {
+        Json::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let items: Vec<String> =
+                keys.iter().map(|k| format!("{}: {}", py_str_repr(k), py_repr(&map[*k]))).collect();
+            format!("{{{}}}", items.join(", "))
+        }
+        Json::Array(items) => format!("[{}]", items.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Json::String(s) => py_str_repr(s),
+        Json::Bool(true) => py_str_repr("True"),
+        Json::Bool(false) => py_str_repr("False"),
+        Json::Null => py_str_repr("None"),
+        Json::Number(n) => py_str_repr(&match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
+            _ => n.to_string(),
+        }),
+    }
+}
+
+/// Python's `repr` of a string: single quotes unless it holds one and no double quote.
+fn py_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 /// A 10-hex-digit FNV-1a hash: stable ids without a crypto dependency.
 pub fn short_hash(s: &str) -> String {
     format!("{:016x}", fnv(s))[..10].to_string()
@@ -1140,6 +1218,14 @@ struct TestDef {
 }
 
 impl TestDef {
+    /// The `model` argument as dbt records it in `test_metadata.kwargs`.
+    fn dbt_model_kwarg(&self) -> String {
+        match &self.source {
+            Some((s, t)) => format!("{{{{ get_where_subquery(source('{s}', '{t}')) }}}}"),
+            None => format!("{{{{ get_where_subquery(ref('{}')) }}}}", self.target_name),
+        }
+    }
+
     fn model_expr(&self) -> String {
         match &self.source {
             Some((s, t)) => format!("get_where_subquery(source({s:?}, {t:?}))"),

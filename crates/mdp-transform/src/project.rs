@@ -41,9 +41,31 @@ pub struct DbtProject {
 impl DbtProject {
     /// Read `dbt_project.yml` in `root`.
     pub fn load(root: &Path) -> Result<DbtProject> {
+        Self::load_with_vars(root, &IndexMap::new())
+    }
+
+    /// Read `dbt_project.yml` in `root`, rendering its Jinja as dbt does (`env_var()`, `var()` of
+    /// `cli_vars`) in every value but `vars:`, the run hooks and `pre-hook`/`post-hook` configs,
+    /// which are rendered when they are used.
+    pub fn load_with_vars(root: &Path, cli_vars: &IndexMap<String, Value>) -> Result<DbtProject> {
         let file = root.join("dbt_project.yml");
         let text = std::fs::read_to_string(&file).map_err(|e| TransformError::io(&file, e))?;
-        let value = yaml_to_json(&file, &text)?;
+        let mut value = yaml_to_json(&file, &text)?;
+        if text.contains("{{") || text.contains("{%") {
+            let env = crate::jinja::JinjaEnv::new();
+            let vars = std::sync::Arc::new(cli_vars.clone());
+            let label = file.display().to_string();
+            let render = |s: &str| -> Result<String> {
+                let scope = crate::jinja::RenderScope::before_target(
+                    crate::jinja::Phase::Compile,
+                    "",
+                    Default::default(),
+                    vars.clone(),
+                );
+                env.render_str(&label, s, minijinja::Value::UNDEFINED, scope).map(|(s, _)| s)
+            };
+            render_project_strings(&mut value, None, &render)?;
+        }
         Self::from_value(root, &file, value)
     }
 
@@ -183,6 +205,40 @@ impl DbtProject {
     }
 }
 
+/// Render the Jinja in `dbt_project.yml`'s string values, in place, except where dbt renders later
+/// (`vars:`, `on-run-start`/`on-run-end`, hooks in config trees). An `enabled` config that renders
+/// to `True`/`False` becomes a boolean.
+fn render_project_strings(value: &mut Value, key: Option<&str>, render: &dyn Fn(&str) -> Result<String>) -> Result<()> {
+    match value {
+        Value::String(s) if s.contains("{{") || s.contains("{%") => {
+            let out = render(s)?;
+            let bare = key.map(|k| k.trim_start_matches('+'));
+            *value = match (bare, out.trim()) {
+                (Some("enabled"), "True" | "true") => Value::Bool(true),
+                (Some("enabled"), "False" | "false") => Value::Bool(false),
+                _ => Value::String(out),
+            };
+        }
+        Value::Array(items) => {
+            for item in items {
+                render_project_strings(item, key, render)?;
+            }
+        }
+        Value::Object(map) => {
+            let top = key.is_none();
+            for (k, v) in map.iter_mut() {
+                let later = (top && matches!(k.as_str(), "vars" | "on-run-start" | "on-run-end"))
+                    || matches!(k.trim_start_matches('+'), "pre-hook" | "post-hook" | "pre_hook" | "post_hook");
+                if !later {
+                    render_project_strings(v, Some(k), render)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Apply the folder-level configs of a config tree (`models:` of `dbt_project.yml`) to a node with
 /// fully qualified name `fqn` (`[package, folder…, name]`): outer levels first, inner levels win.
 pub fn apply_tree(config: &mut NodeConfig, tree: &Value, fqn: &[String]) -> Vec<(String, String)> {
@@ -243,6 +299,28 @@ mod tests {
         let mut s = NodeConfig::defaults("view");
         apply_tree(&mut s, &tree, &["shop".into(), "staging".into(), "stg".into()]);
         assert_eq!(s.materialized, "view");
+    }
+
+    #[test]
+    fn jinja_in_dbt_project_yml_is_rendered_as_dbt_does() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: shop\npackages-install-path: \"{{ env_var('HOME', 'dbt_packages') }}\"\n\
+             target-path: \"{{ env_var('MDP_TEST_UNSET_TARGET', 'build') }}\"\n\
+             vars:\n  later: \"{{ var('x') }}\"\n\
+             models:\n  shop:\n    +schema: \"{{ var('schema_suffix', 'core') }}\"\n    +enabled: \"{{ var('on', true) }}\"\n\
+             \x20   +post-hook: \"{{ this }}\"\n",
+        )
+        .unwrap();
+        let cli = IndexMap::from([("schema_suffix".to_string(), serde_json::json!("pr_12"))]);
+        let project = DbtProject::load_with_vars(dir.path(), &cli).unwrap();
+        assert_eq!(project.packages_install_path, std::env::var("HOME").unwrap());
+        assert_eq!(project.target_path, "build");
+        assert_eq!(project.model_configs["shop"]["+schema"], "pr_12");
+        assert_eq!(project.model_configs["shop"]["+enabled"], true);
+        assert_eq!(project.model_configs["shop"]["+post-hook"], "{{ this }}", "hooks render when they run");
+        assert_eq!(project.vars["later"], "{{ var('x') }}", "vars render when they are read");
     }
 
     #[test]

@@ -39,7 +39,8 @@ fn expected(fixture: &str) -> Expected {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if name != "_columns" {
+        // `_columns.csv`, `_unique_ids.txt`: not tables.
+        if !name.starts_with('_') {
             tables.insert(name, read_csv(&path));
         }
     }
@@ -89,6 +90,24 @@ async fn assert_tables_match(
             "{fixture}: rows of {name} differ from dbt-core's"
         );
     }
+}
+
+/// The nodes' unique ids and checksums are dbt-core's (a generic test's id carries dbt's hash of its
+/// arguments; a file's checksum is the sha256 dbt computes), so that manifests and `--state`
+/// comparisons agree with dbt's.
+fn assert_ids_match(parsed: &mdp_transform::Parsed, fixture: &str) {
+    let expected = std::fs::read_to_string(common::fixture(fixture).join("expected/_nodes.txt")).unwrap();
+    // dbt lists its run hooks as `operation.` nodes; mdp runs them as hooks.
+    let expected: Vec<&str> = expected.lines().filter(|id| !id.starts_with("operation.")).collect();
+    let mut actual: Vec<String> = parsed
+        .manifest
+        .nodes
+        .values()
+        .filter(|n| n.resource_type != mdp_transform::manifest::ResourceType::Source)
+        .map(|n| format!("{} {}", n.unique_id, n.checksum))
+        .collect();
+    actual.sort();
+    assert_eq!(actual, expected, "{fixture}: node ids or checksums differ from dbt-core's");
 }
 
 async fn assert_types_match(project: &TestProject, fixture: &str) {
@@ -168,6 +187,7 @@ async fn packages(project: &TestProject, install_first: bool) {
 #[tokio::test]
 async fn packages_project_matches_dbt_core_on_duckdb() {
     let project = TestProject::duckdb("packages");
+    assert_ids_match(&project.load("").unwrap(), "packages");
     packages(&project, false).await;
     assert_tables_match(&project, "packages", |s| s.to_string(), false).await;
     assert_types_match(&project, "packages").await;
@@ -200,6 +220,7 @@ async fn introspection(project: &TestProject) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_project_matches_dbt_core_on_duckdb() {
     let project = TestProject::duckdb("introspection");
+    assert_ids_match(&project.load("").unwrap(), "introspection");
     introspection(&project).await;
     assert_tables_match(&project, "introspection", |s| s.to_string(), false).await;
     assert_types_match(&project, "introspection").await;
@@ -217,6 +238,7 @@ async fn introspection_project_holds_the_same_rows_on_postgres() {
 #[tokio::test]
 async fn dbt_adapter_basic_matches_dbt_core_on_duckdb() {
     let project = TestProject::duckdb("dbt_adapter_basic");
+    assert_ids_match(&project.load("").unwrap(), "dbt_adapter_basic");
     adapter_basic(&project).await;
     assert_tables_match(&project, "dbt_adapter_basic", |s| s.to_string(), false).await;
     assert_types_match(&project, "dbt_adapter_basic").await;
@@ -225,6 +247,7 @@ async fn dbt_adapter_basic_matches_dbt_core_on_duckdb() {
 #[tokio::test]
 async fn features_project_matches_dbt_core_on_duckdb() {
     let project = TestProject::duckdb("features");
+    assert_ids_match(&project.load("").unwrap(), "features");
     features(&project).await;
     assert_tables_match(&project, "features", |s| s.to_string(), false).await;
     assert_types_match(&project, "features").await;
