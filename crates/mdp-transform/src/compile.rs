@@ -34,6 +34,8 @@ pub struct CompiledNode {
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     pub full_refresh: bool,
+    /// The command compiling (`run`, `build`, …): dbt's `flags.WHICH`. `None`: `run`.
+    pub which: Option<&'static str>,
 }
 
 /// Compiles nodes of one parsed project, memoizing ephemeral bodies.
@@ -104,6 +106,10 @@ impl<'a> Compiler<'a> {
     fn context(&self, node: &Node) -> Result<Value> {
         let mut ctx: BTreeMap<String, Value> = self.parsed.base_context.clone();
         ctx.insert("execute".into(), Value::from(true));
+        ctx.insert(
+            "flags".into(),
+            minijinja::context! { WHICH => self.options.which.unwrap_or("run"), FULL_REFRESH => self.options.full_refresh },
+        );
         ctx.insert("model".into(), model_value(node));
         if let Some(rel) = &node.relation {
             let this = Relation::checked(rel, self.parsed.target.dialect())

@@ -105,6 +105,8 @@ impl TransformError {
             }
             source = inner.source();
         }
+        // Macros are defined under a private prefix in their file's template (jinja.rs): not the user's name.
+        let message = message.replace("__mdp_m_", "");
         TransformError::Jinja { file, line, column, message }
     }
 }

@@ -184,6 +184,23 @@ impl Object for AgateColumns {
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Seq(self.0.columns.len())
     }
+
+    /// agate's `MappedSequence`: `keys()` (names), `values()` (columns), `items()` (pairs).
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, _args: &[Value]) -> Result<Value, Error> {
+        let column = |index: usize| Value::from_object(AgateColumn { table: self.0.clone(), index });
+        match method {
+            "keys" => Ok(Value::from(self.0.columns.clone())),
+            "values" => Ok(Value::from_iter((0..self.0.columns.len()).map(column))),
+            "items" => Ok(Value::from_iter(
+                self.0
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| Value::from(vec![Value::from(name.clone()), column(i)])),
+            )),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
 }
 
 /// One column: `name`, `data_type`, `values()`, `values_distinct()`.
@@ -271,6 +288,15 @@ impl Object for ColumnObject {
             "is_float" => self.is_float(),
             "is_numeric" => self.is_numeric(),
             "is_number" => self.is_integer() || self.is_float() || self.is_numeric(),
+            "string_size" => {
+                // `varchar(256)` → 256; dbt's default for an unsized string is 256.
+                let t = self.lower_type();
+                return Ok(Value::from(
+                    t.split_once('(')
+                        .and_then(|(_, rest)| rest.trim_end_matches(')').trim().parse::<i64>().ok())
+                        .unwrap_or(256),
+                ));
+            }
             _ => return Err(Error::from(ErrorKind::UnknownMethod)),
         }))
     }

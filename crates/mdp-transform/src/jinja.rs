@@ -234,6 +234,10 @@ impl JinjaEnv {
     pub fn add_macro_file(&mut self, package: &str, name: &str, text: &str) -> Result<Vec<String>> {
         let text = rewrite_mutable_literals(&rewrite_test_blocks(text));
         let names = macro_names(&text);
+        // Each macro is defined under a private name, so that a call from a macro of the same file goes
+        // through the global function (and its `return()` handling), as each macro is its own
+        // template in dbt.
+        let text = rename_macro_definitions(&text);
         let own = |macro_name: &str| names.iter().any(|n| n == macro_name).then(|| name.to_string());
         let text = {
             let registry = self.registry();
@@ -377,7 +381,7 @@ fn rewrite_caller_calls(text: &str, macro_file: &dyn Fn(&str) -> Option<String>)
             let alias = format!("__mdp_caller_of_{name}");
             let call_start = pos_of(tag, callee_text);
             Some(format!(
-                "{{%{dash} from {file:?} import {name} as {alias} %}}{}{alias}{}",
+                "{{%{dash} from {file:?} import {LOCAL_MACRO_PREFIX}{name} as {alias} %}}{}{alias}{}",
                 &tag[..call_start],
                 &tag[call_start + name.len()..end]
             ))
@@ -468,6 +472,24 @@ fn rewrite_mutable_literals(text: &str) -> String {
     out
 }
 
+/// A list or dict literal as Python's: mutable, also nested (`{'k': []}` then `d['k'].append(x)`);
+/// any other value as it is.
+fn into_mutable(value: Value) -> Value {
+    if let Some(items) = value.downcast_object_ref::<Vec<Value>>() {
+        let items = items.iter().cloned().map(into_mutable).collect();
+        return Value::from_object(MutableList(std::sync::Mutex::new(items)));
+    }
+    if let Some(map) = value.downcast_object_ref::<std::collections::BTreeMap<Value, Value>>() {
+        let map = map.iter().map(|(k, v)| (k.clone(), into_mutable(v.clone()))).collect();
+        return Value::from_object(MutableMap(std::sync::Mutex::new(map)));
+    }
+    if let Some(map) = value.downcast_object_ref::<IndexMap<Value, Value>>() {
+        let map = map.iter().map(|(k, v)| (k.clone(), into_mutable(v.clone()))).collect();
+        return Value::from_object(MutableMap(std::sync::Mutex::new(map)));
+    }
+    value
+}
+
 /// A list `append`, `extend`, `insert`, `pop` and `remove` change in place (Python's list methods).
 #[derive(Debug, Default)]
 pub struct MutableList(std::sync::Mutex<Vec<Value>>);
@@ -498,11 +520,11 @@ impl Object for MutableList {
         let mut items = self.items();
         let bad = |what: &str| Error::new(ErrorKind::InvalidOperation, format!("list.{method}: {what}"));
         match (method, args) {
-            ("append", [value]) => items.push(value.clone()),
-            ("extend", [values]) => items.extend(values.try_iter()?),
+            ("append", [value]) => items.push(into_mutable(value.clone())),
+            ("extend", [values]) => items.extend(values.try_iter()?.map(into_mutable)),
             ("insert", [index, value]) => {
                 let i = usize::try_from(i64::try_from(index.clone())?.max(0)).unwrap_or(0).min(items.len());
-                items.insert(i, value.clone());
+                items.insert(i, into_mutable(value.clone()));
             }
             ("pop", []) => return items.pop().ok_or_else(|| bad("pop from an empty list")),
             ("pop", [index]) => {
@@ -556,7 +578,7 @@ impl Object for MutableMap {
             ("update", [other]) => {
                 for key in other.try_iter()? {
                     let value = other.get_item(&key)?;
-                    entries.insert(key, value);
+                    entries.insert(key, into_mutable(value));
                 }
                 Ok(Value::from(()))
             }
@@ -564,10 +586,37 @@ impl Object for MutableMap {
                 .shift_remove(key)
                 .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, format!("dict.pop: no key {key}"))),
             ("pop", [key, default]) => Ok(entries.shift_remove(key).unwrap_or_else(|| default.clone())),
-            ("setdefault", [key, default]) => Ok(entries.entry(key.clone()).or_insert_with(|| default.clone()).clone()),
+            ("setdefault", [key, default]) => {
+                Ok(entries.entry(key.clone()).or_insert_with(|| into_mutable(default.clone())).clone())
+            }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
+}
+
+/// The name a macro is defined under in its file's template (see [`rename_macro_definitions`]).
+const LOCAL_MACRO_PREFIX: &str = "__mdp_m_";
+
+/// `{% macro name(` → `{% macro __mdp_m_name(`: calls by the plain name then reach the global function.
+fn rename_macro_definitions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(pos) = rest.find("{%") {
+        out.push_str(&rest[..pos + 2]);
+        rest = &rest[pos + 2..];
+        let tag = rest.trim_start_matches('-');
+        let lead = rest.len() - tag.len();
+        let trimmed = tag.trim_start();
+        let lead = lead + (tag.len() - trimmed.len());
+        if let Some(after) = trimmed.strip_prefix("macro").filter(|a| a.starts_with(char::is_whitespace)) {
+            let spaces = after.len() - after.trim_start().len();
+            out.push_str(&rest[..lead + "macro".len() + spaces]);
+            out.push_str(LOCAL_MACRO_PREFIX);
+            rest = &rest[lead + "macro".len() + spaces..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Names of the `{% macro name(...) %}` definitions in a file.
@@ -612,7 +661,8 @@ fn call_macro(state: &State, entry: &MacroEntry, name: &str, args: &[Value]) -> 
         .unwrap_or(Value::UNDEFINED);
     let template = state.env().get_template(file)?;
     let mut captured = template.render_captured(ctx.clone())?;
-    let Some(mac) = captured.state().lookup(name) else {
+    let local = format!("{LOCAL_MACRO_PREFIX}{name}");
+    let Some(mac) = captured.state().lookup(&local) else {
         return Err(Error::new(ErrorKind::UnknownFunction, format!("macro `{name}` not found in {file}")));
     };
     let call = MacroCall::new(state, name, &mac, args)?;
@@ -624,7 +674,7 @@ fn call_macro(state: &State, entry: &MacroEntry, name: &str, args: &[Value]) -> 
         captured = template.render_captured(ctx)?;
     }
     let macro_state = captured.state();
-    let mac = macro_state.lookup(name).expect("found above");
+    let mac = macro_state.lookup(&local).expect("found above");
     let saved = SCOPE.with(|cell| cell.borrow_mut().as_mut().and_then(|s| s.pending_return.take()));
     let result = mac.call(macro_state, &call.args);
     let returned =
@@ -787,16 +837,14 @@ fn register_globals(env: &mut Environment<'static>, registry: &Arc<RwLock<MacroR
     env.add_global("exceptions", Value::from_object(Exceptions));
     env.add_global("adapter", Value::from_object(Adapter { registry: registry.clone() }));
     env.add_global("dbt", Value::from_object(DbtNamespace));
-    env.add_function("__mdp_list", |items: Value| -> Result<Value, Error> {
-        Ok(Value::from_object(MutableList(std::sync::Mutex::new(items.try_iter()?.collect()))))
-    });
-    env.add_function("__mdp_dict", |entries: Value| -> Result<Value, Error> {
-        let mut map = IndexMap::new();
-        for key in entries.try_iter()? {
-            let value = entries.get_item(&key)?;
-            map.insert(key, value);
+    env.add_function("__mdp_list", |items: Value| -> Result<Value, Error> { Ok(into_mutable(items)) });
+    env.add_function("__mdp_dict", |entries: Value| -> Result<Value, Error> { Ok(into_mutable(entries)) });
+    // dbt's lenient undefined has length 0 (`{{ results | length }}` on a macro's `{}` at parse).
+    env.add_filter("length", |v: &Value| -> Result<usize, Error> {
+        if v.is_undefined() || v.is_none() {
+            return Ok(0);
         }
-        Ok(Value::from_object(MutableMap(std::sync::Mutex::new(map))))
+        minijinja::filters::length(v)
     });
     env.add_function("tojson", |v: Value| {
         serde_json::to_string(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
@@ -817,6 +865,7 @@ fn register_globals(env: &mut Environment<'static>, registry: &Arc<RwLock<MacroR
         with_scope(|s| Ok(s.results.get(&name).cloned().unwrap_or(Value::from(()))))
     });
     env.add_global("api", Value::from_object(Api));
+    env.add_global("modules", Value::from_object(crate::modules::Modules));
 }
 
 /// The warehouse when the node is compiled to run, `None` while parsing (then the render is marked
@@ -884,7 +933,44 @@ struct Api;
 
 impl Object for Api {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        (key.as_str()? == "Relation").then(|| Value::from_object(RelationFactory))
+        match key.as_str()? {
+            "Relation" => Some(Value::from_object(RelationFactory)),
+            "Column" => Some(Value::from_object(ColumnFactory)),
+            _ => None,
+        }
+    }
+}
+
+/// `api.Column`: `translate_type` (dbt's `TYPE_LABELS`) and `create(name, data_type)`.
+#[derive(Debug)]
+struct ColumnFactory;
+
+impl Object for ColumnFactory {
+    fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+        match method {
+            "translate_type" => {
+                let (dtype,): (String,) = from_args(args)?;
+                Ok(Value::from(match dtype.to_ascii_uppercase().as_str() {
+                    "STRING" => "TEXT".to_string(),
+                    "TIMESTAMP" => "TIMESTAMP".to_string(),
+                    "FLOAT" => "FLOAT".to_string(),
+                    "INTEGER" => "INT".to_string(),
+                    "BOOLEAN" => "BOOLEAN".to_string(),
+                    _ => dtype,
+                }))
+            }
+            "create" => {
+                let (name, data_type): (String, String) = from_args(args)?;
+                let quoted = with_scope(|s| {
+                    scope_dialect(s, "api.Column.create()")?.quote_identifier(&name).map_err(|e| invalid(e.to_string()))
+                })?;
+                Ok(Value::from_object(ColumnObject {
+                    column: crate::introspect::ColumnDef { name, data_type },
+                    quoted,
+                }))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
     }
 }
 
@@ -901,9 +987,9 @@ impl Object for RelationFactory {
         let database = database.or(kwargs.get::<Option<String>>("database")?);
         let schema = schema.or(kwargs.get::<Option<String>>("schema")?).unwrap_or_default();
         let identifier = identifier.or(kwargs.get::<Option<String>>("identifier")?).unwrap_or_default();
-        let _ = kwargs.get::<Option<Value>>("type")?;
+        let kind = kwargs.get::<Option<Value>>("type")?.filter(|v| !v.is_none()).map(|v| v.to_string());
         let dialect = with_scope(|s| scope_dialect(s, "api.Relation.create()"))?;
-        Ok(Value::from_object(Relation::named(database, &schema, &identifier, dialect)))
+        Ok(Value::from_object(Relation { kind, ..Relation::named(database, &schema, &identifier, dialect) }))
     }
 }
 
@@ -1031,13 +1117,15 @@ pub struct Relation {
     pub database: Option<String>,
     pub schema: String,
     pub identifier: String,
+    /// `table`, `view`, `cte`, … when known (from the warehouse, or `api.Relation.create(type=…)`).
+    pub kind: Option<String>,
     dialect: &'static dyn Dialect,
 }
 
 impl Relation {
     /// The relation `schema.identifier` on a warehouse speaking `dialect`.
     pub fn named(database: Option<String>, schema: &str, identifier: &str, dialect: &'static dyn Dialect) -> Self {
-        Relation { database, schema: schema.to_string(), identifier: identifier.to_string(), dialect }
+        Relation { database, schema: schema.to_string(), identifier: identifier.to_string(), kind: None, dialect }
     }
 
     /// A node's relation; refused when the dialect cannot quote its names (empty, NUL bytes).
@@ -1069,8 +1157,24 @@ impl Object for Relation {
             "database" => Value::from(self.database.clone()),
             "schema" => Value::from(self.schema.clone()),
             "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            "type" => Value::from(self.kind.clone()),
+            "is_table" => Value::from(self.kind.as_deref() == Some("table")),
+            "is_view" => Value::from(self.kind.as_deref() == Some("view")),
+            "is_cte" => Value::from(self.kind.as_deref() == Some("cte")),
+            // What dbt_utils' `_is_relation` checks: `obj.get('metadata', {}).get('type', '').endswith('Relation')`.
+            "metadata" => minijinja::context! { type => relation_class(self.dialect.name()) },
             _ => return None,
         })
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    /// Its fields, so that relations hash and compare by what they name (dbt_utils keys dicts by
+    /// relation: `relation_columns[relation]`).
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["database", "schema", "identifier", "type"])
     }
 
     fn call_method(self: &Arc<Self>, _state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
@@ -1088,6 +1192,17 @@ impl Object for Relation {
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }
+}
+
+/// The class name dbt's adapters give their relations (`DuckDBRelation`, `PostgresRelation`).
+fn relation_class(adapter: &str) -> String {
+    let prefix = match adapter {
+        "duckdb" => "DuckDB".to_string(),
+        "postgres" => "Postgres".to_string(),
+        "bigquery" => "BigQuery".to_string(),
+        other => other.chars().take(1).flat_map(char::to_uppercase).chain(other.chars().skip(1)).collect(),
+    };
+    format!("{prefix}Relation")
 }
 
 /// `config(...)` records settings during parse; `config.get(key, default)` reads them.
@@ -1249,12 +1364,10 @@ impl Object for Adapter {
                     .map_err(|e| invalid(format!("adapter.get_relation(): {e}")))?;
                 let dialect = with_scope(|s| scope_dialect(s, "adapter.get_relation()"))?;
                 Ok(match found {
-                    Some(_) => Value::from_object(Relation::named(
-                        database.map(|d| d.to_string()),
-                        &schema,
-                        &identifier,
-                        dialect,
-                    )),
+                    Some(kind) => Value::from_object(Relation {
+                        kind: Some(kind.to_string()),
+                        ..Relation::named(database.map(|d| d.to_string()), &schema, &identifier, dialect)
+                    }),
                     None => Value::from(()),
                 })
             }
@@ -1602,6 +1715,25 @@ mod tests {
         // Compiling without the warehouse is refused, not answered with nothing.
         let err = env.render("models/bad.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap_err().to_string();
         assert!(err.contains("run_query() needs the warehouse"), "{err}");
+    }
+
+    #[test]
+    fn python_modules_and_mutable_nesting_work_as_in_dbt_packages() {
+        let mut env = JinjaEnv::new();
+        env.add_node_template(
+            "p",
+            "models/m.sql",
+            "{{ modules.re.sub('[^a-z0-9_]+', '', modules.re.sub('[ -]+', '_', 'Big Spend - EU' | lower)) }}|\
+             {{ modules.re.sub('^[0-9]', '_9', '9lives') }}|{{ modules.re.match('a(b+)', 'abbc').group(1) }}|\
+             {{ modules.re.search('x', 'abc') is none }}|{{ modules.re.findall('[0-9]+', 'a1b22') | join(',') }}|\
+             {{ modules.re.compile('B', modules.re.IGNORECASE).sub('-', 'abc') }}|\
+             {{ modules.datetime.datetime.now().strftime('%Y') | length }}|\
+             {%- set d = {} %}{% do d.update({'k': []}) %}{% do d['k'].append(1) %}{% set l = [[]] %}{% do l[0].append(2) %}\
+             {{ d['k'] | length }}{{ l[0][0] }}|{{ undefined_thing | length }}|{{ api.Column.translate_type('string') }}",
+        )
+        .unwrap();
+        let (out, _) = env.render("models/m.sql", Value::UNDEFINED, scope(Phase::Compile)).unwrap();
+        assert_eq!(out, "big_spend_eu|_9lives|bb|True|1,22|a-c|4|12|0|TEXT");
     }
 
     #[test]

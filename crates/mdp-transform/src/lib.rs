@@ -23,6 +23,7 @@ pub mod jinja;
 pub mod manifest;
 pub mod materialization;
 pub mod materialize;
+pub mod modules;
 pub mod namespace;
 pub mod packages;
 pub mod parse;

@@ -166,6 +166,8 @@ pub fn parse_with_packages(
     base.insert("dbt_version".to_string(), Value::from("1.10.0"));
     base.insert("mdp_version".to_string(), Value::from(env!("CARGO_PKG_VERSION")));
     base.insert("execute".to_string(), Value::from(false));
+    // dbt's `flags` (the command is known when compiling; parsing is for every command).
+    base.insert("flags".to_string(), minijinja::context! { WHICH => "run", FULL_REFRESH => false });
 
     let mut jinja = JinjaEnv::new();
     jinja.set_root_package(&project.name);
@@ -204,6 +206,7 @@ pub fn parse_with_packages(
     units.push(Unit { project: &project, embedded: None, installed_at: None });
 
     // Macros first: models and tests may call them.
+    let mut custom_materializations: HashMap<String, String> = HashMap::new();
     for unit in &units {
         p.package = unit.project.name.clone();
         let mut macro_files = Vec::new();
@@ -216,15 +219,17 @@ pub fn parse_with_packages(
         for file in &macro_files {
             let text = unit.read(file)?;
             let shown = unit.shown(file);
-            if text.contains("materialization ") && tag_line(&text, "materialization").is_some() {
-                return Err(unsupported(
-                    &shown,
-                    &text,
-                    "materialization",
-                    "custom materializations (`{% materialization %}`) are not supported by mdp yet; mdp builds \
-                     view, table, incremental and ephemeral",
-                ));
-            }
+            // Custom materializations are not run: their blocks are set aside (a package may define one
+            // no model uses, as dbt_utils 0.x's insert_by_period), and a model that uses one is refused.
+            let text = if text.contains("materialization ") && tag_line(&text, "materialization").is_some() {
+                let (kept, found) = strip_materializations(&text);
+                for (name, line) in found {
+                    custom_materializations.insert(name, format!("{}:{line}", shown.display()));
+                }
+                kept
+            } else {
+                text
+            };
             let names = p.jinja.add_macro_file(&p.package, &rel_str(&shown), &text)?;
             let blocks = macro_blocks(&text);
             for name in names {
@@ -287,6 +292,18 @@ pub fn parse_with_packages(
         parse_nodes(&mut p, unit, Some(&project), replaced, &docs)?;
     }
     p.package = project.name.clone();
+    for node in p.manifest.nodes.values() {
+        if let Some(at) = custom_materializations.get(&node.config.materialized) {
+            return Err(TransformError::config(
+                &node.original_file_path,
+                format!(
+                    "`{}` is materialized as `{}`, a custom materialization ({{% materialization %}} at {at}), which mdp \
+                     does not run yet; mdp builds view, table, incremental and ephemeral",
+                    node.name, node.config.materialized
+                ),
+            ));
+        }
+    }
 
     // Resolve edges.
     let mut resolver = Resolver { root_package: p.package.clone(), docs, ..Default::default() };
@@ -987,6 +1004,8 @@ impl Parser {
         }
         node.refs = scope.refs;
         node.sources = scope.sources;
+        node.introspective = scope.introspective;
+        node.depends_on_macros = scope.macros_called;
         self.insert(node)
     }
 }
@@ -1461,6 +1480,34 @@ fn tag_line(text: &str, word: &str) -> Option<usize> {
         offset = at + 2;
     }
     None
+}
+
+/// `{% materialization name, adapter %}…{% endmaterialization %}` blocks blanked out (their lines kept,
+/// so errors elsewhere in the file keep their line numbers); returns the text and (name, line) of each.
+fn strip_materializations(text: &str) -> (String, Vec<(String, usize)>) {
+    let mut out = String::with_capacity(text.len());
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(pos) = rest.find("{%") {
+        let tag = rest[pos + 2..].trim_start_matches(['-', '+']).trim_start();
+        let Some(after) = tag.strip_prefix("materialization").filter(|a| a.starts_with(char::is_whitespace)) else {
+            out.push_str(&rest[..pos + 2]);
+            rest = &rest[pos + 2..];
+            continue;
+        };
+        let name: String = after.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let line = out.matches('\n').count() + rest[..pos].matches('\n').count() + 1;
+        found.push((name, line));
+        out.push_str(&rest[..pos]);
+        let end = rest[pos..]
+            .find("endmaterialization")
+            .and_then(|e| rest[pos + e..].find("%}").map(|c| pos + e + c + 2))
+            .unwrap_or(rest.len());
+        out.extend(std::iter::repeat_n('\n', rest[pos..end].matches('\n').count()));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    (out, found)
 }
 
 /// A feature mdp does not support, refused at parse with the file and line where it appears: `marker`

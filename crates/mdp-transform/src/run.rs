@@ -153,7 +153,11 @@ pub fn compile_nodes(
     existing: &Existing,
     options: &RunOptions,
 ) -> HashMap<String, std::result::Result<CompiledNode, String>> {
-    let mut compiler = Compiler::new(parsed, existing, CompileOptions { full_refresh: options.full_refresh });
+    let mut compiler = Compiler::new(
+        parsed,
+        existing,
+        CompileOptions { full_refresh: options.full_refresh, which: Some(options.command.as_str()) },
+    );
     let mut out = HashMap::new();
     for id in ids {
         let node = &parsed.manifest.nodes[id];
@@ -177,8 +181,12 @@ pub fn compile_with_warehouse(
     options: &RunOptions,
 ) -> std::result::Result<CompiledNode, String> {
     let introspector = WarehouseIntrospector::new(wh)?;
-    let mut compiler = Compiler::new(parsed, existing, CompileOptions { full_refresh: options.full_refresh })
-        .with_introspector(Arc::new(introspector));
+    let mut compiler = Compiler::new(
+        parsed,
+        existing,
+        CompileOptions { full_refresh: options.full_refresh, which: Some(options.command.as_str()) },
+    )
+    .with_introspector(Arc::new(introspector));
     compiler.compile(id).map_err(|e| e.to_string())
 }
 

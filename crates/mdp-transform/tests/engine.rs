@@ -279,8 +279,16 @@ fn unsupported_dbt_features_fail_at_parse_naming_file_line_and_feature() {
         "{# a custom one #}\n{%- materialization my_mat, default -%}\n{{ return({'relations': []}) }}\n{%- endmaterialization -%}\n",
     )
     .unwrap();
+    // Defined but unused (as dbt_utils 0.x's insert_by_period): the project builds.
+    assert!(project.load("").is_ok());
+    std::fs::write(project.path().join("models/uses_mat.sql"), "{{ config(materialized='my_mat') }}select 1 as x")
+        .unwrap();
     let err = load_error(&project);
-    assert!(err.starts_with("macros/my_mat.sql:2:") && err.contains("custom materializations"), "{err}");
+    assert!(
+        err.contains("`uses_mat` is materialized as `my_mat`, a custom materialization")
+            && err.contains("macros/my_mat.sql:2"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -560,11 +560,20 @@ pub fn plan_test(config: &NodeConfig, sql: &str) -> Result<TestQueries> {
         }
     }
     let limit = config.limit.map(|l| format!("\nlimit {l}")).unwrap_or_default();
+    // `fail_calc` (dbt's default `count(*)`): how the failing rows become the number compared.
+    let fail_calc = match config.extra.get("fail_calc") {
+        Some(serde_json::Value::String(calc)) if !calc.trim().is_empty() => calc.trim().to_string(),
+        _ => "count(*)".to_string(),
+    };
+    if fail_calc.contains(';') {
+        return Err(MaterializeError::Rule(format!("fail_calc `{fail_calc}` must be one SQL expression")));
+    }
     let count = format!(
-        "select cast(count(*) as varchar) as failures, \
-         cast(case when count(*) {warn} then 1 else 0 end as varchar) as should_warn, \
-         cast(case when count(*) {error} then 1 else 0 end as varchar) as should_error \
+        "select cast({calc} as varchar) as failures, \
+         cast(case when {calc} {warn} then 1 else 0 end as varchar) as should_warn, \
+         cast(case when {calc} {error} then 1 else 0 end as varchar) as should_error \
          from (\n{sql}{limit}\n) dbt_internal_test",
+        calc = fail_calc,
         warn = config.warn_if,
         error = config.error_if,
     );
