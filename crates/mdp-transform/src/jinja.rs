@@ -241,7 +241,9 @@ impl JinjaEnv {
         let own = |macro_name: &str| names.iter().any(|n| n == macro_name).then(|| name.to_string());
         let text = {
             let registry = self.registry();
-            rewrite_caller_calls(&text, &|m| own(m).or_else(|| registry.resolve(m, package).map(|e| e.file.clone())))
+            rewrite_caller_calls(&text, &|m| {
+                own(m).or_else(|| registry.resolve(m, package).map(|e| e.file.to_string()))
+            })
         };
         self.add_template(name, &text)?;
         // Whether its macros may read dbt's `varargs`/`kwargs` (then they are always defined), and may
@@ -250,8 +252,7 @@ impl JinjaEnv {
         let may_introspect = package != BUILTIN_PACKAGE && may_introspect(&text);
         for macro_name in &names {
             let known = self.registry().knows(macro_name);
-            let entry =
-                MacroEntry { package: package.to_string(), file: name.to_string(), reads_extras, may_introspect };
+            let entry = MacroEntry { package: package.into(), file: name.into(), reads_extras, may_introspect };
             if let Some(previous) = self.registry_mut().add(macro_name, entry) {
                 if package != BUILTIN_PACKAGE && previous != name {
                     return Err(TransformError::config(
@@ -277,7 +278,7 @@ impl JinjaEnv {
     pub fn add_node_template(&mut self, package: &str, name: &str, text: &str) -> Result<()> {
         let text = {
             let registry = self.registry();
-            rewrite_caller_calls(text, &|m| registry.resolve(m, package).map(|e| e.file.clone()))
+            rewrite_caller_calls(text, &|m| registry.resolve(m, package).map(|e| e.file.to_string()))
         };
         self.add_template(name, &text)
     }
@@ -300,7 +301,7 @@ impl JinjaEnv {
             None => registry.resolve(name, from),
             Some(p) => registry.in_package(p, name),
         }
-        .map(|e| e.package.clone())
+        .map(|e| e.package.to_string())
     }
 
     /// Whether `package` is one macros can be looked up in (root, installed, `dbt`).
@@ -644,7 +645,7 @@ fn macro_names(text: &str) -> Vec<String> {
 /// works although the macro runs in a state of its own (the block is rendered in the caller's state,
 /// where it was written, and handed in as its text).
 fn call_macro(state: &State, entry: &MacroEntry, name: &str, args: &[Value]) -> Result<Value, Error> {
-    let (file, reads_extras) = (entry.file.as_str(), entry.reads_extras);
+    let (file, reads_extras) = (&*entry.file, entry.reads_extras);
     let mut ctx = SCOPE
         .with(|cell| {
             let mut scope = cell.borrow_mut();

@@ -15,12 +15,12 @@ use std::collections::HashMap;
 /// The package name of mdp's built-in macros: dbt's `dbt` namespace (`dbt.dateadd`).
 pub const BUILTIN_PACKAGE: &str = "dbt";
 
-/// One definition of a macro name.
+/// One definition of a macro name (cheap to clone: every macro call takes one).
 #[derive(Debug, Clone)]
 pub struct MacroEntry {
-    pub package: String,
+    pub package: std::sync::Arc<str>,
     /// The template (macro file) that defines it.
-    pub file: String,
+    pub file: std::sync::Arc<str>,
     /// Whether its file reads dbt's `varargs`/`kwargs`.
     pub reads_extras: bool,
     /// Whether its file may query the warehouse (see [`crate::introspect`]).
@@ -79,7 +79,7 @@ impl MacroRegistry {
     /// Returns the file of the definition it replaced in the same package.
     pub fn add(&mut self, name: &str, entry: MacroEntry) -> Option<String> {
         let list = self.by_name.entry(name.to_string()).or_default();
-        let previous = list.iter().position(|e| e.package == entry.package).map(|i| list.remove(i).file);
+        let previous = list.iter().position(|e| e.package == entry.package).map(|i| list.remove(i).file.to_string());
         list.push(entry);
         previous
     }
@@ -87,7 +87,7 @@ impl MacroRegistry {
     /// The definition an unqualified call from a node of package `from` reaches.
     pub fn resolve(&self, name: &str, from: &str) -> Option<&MacroEntry> {
         let list = self.by_name.get(name)?;
-        let of = |package: &str| list.iter().find(|e| e.package == package);
+        let of = |package: &str| list.iter().find(|e| &*e.package == package);
         // An embedded package's macros give way to the root project's, also in its own nodes.
         let (first, second) = match self.everywhere.iter().any(|p| p == from) {
             false => (from, self.root.as_str()),
@@ -101,12 +101,12 @@ impl MacroRegistry {
 
     /// The definition of `name` in `package` (`dbt`: the built-ins).
     pub fn in_package(&self, package: &str, name: &str) -> Option<&MacroEntry> {
-        self.by_name.get(name)?.iter().find(|e| e.package == package)
+        self.by_name.get(name)?.iter().find(|e| &*e.package == package)
     }
 
     /// The packages that define `name`, for a "call it as package.name()" hint.
     pub fn packages_defining(&self, name: &str) -> Vec<String> {
-        self.by_name.get(name).map(|l| l.iter().map(|e| e.package.clone()).collect()).unwrap_or_default()
+        self.by_name.get(name).map(|l| l.iter().map(|e| e.package.to_string()).collect()).unwrap_or_default()
     }
 
     /// The packages `adapter.dispatch(_, namespace)` searches, in order (dbt-core's
@@ -159,7 +159,7 @@ mod tests {
     fn entry(package: &str) -> MacroEntry {
         MacroEntry {
             package: package.into(),
-            file: format!("{package}.sql"),
+            file: format!("{package}.sql").into(),
             reads_extras: false,
             may_introspect: false,
         }
@@ -180,23 +180,23 @@ mod tests {
         r.add("m", entry("dbt"));
         r.add("m", entry("utils"));
         // Only the built-in and a package define it: the root sees the built-in, the package its own.
-        assert_eq!(r.resolve("m", "shop").unwrap().package, "dbt");
-        assert_eq!(r.resolve("m", "utils").unwrap().package, "utils");
-        assert_eq!(r.resolve("m", "vendor").unwrap().package, "dbt");
+        assert_eq!(&*r.resolve("m", "shop").unwrap().package, "dbt");
+        assert_eq!(&*r.resolve("m", "utils").unwrap().package, "utils");
+        assert_eq!(&*r.resolve("m", "vendor").unwrap().package, "dbt");
         // The root's definition wins for every other package.
         r.add("m", entry("shop"));
-        assert_eq!(r.resolve("m", "vendor").unwrap().package, "shop");
-        assert_eq!(r.resolve("m", "utils").unwrap().package, "utils");
+        assert_eq!(&*r.resolve("m", "vendor").unwrap().package, "shop");
+        assert_eq!(&*r.resolve("m", "utils").unwrap().package, "utils");
         // A package-only macro is not reachable unqualified from the root…
         r.add("only_utils", entry("utils"));
         assert!(r.resolve("only_utils", "shop").is_none());
-        assert_eq!(r.in_package("utils", "only_utils").unwrap().package, "utils");
+        assert_eq!(&*r.in_package("utils", "only_utils").unwrap().package, "utils");
         // …except from an embedded package, visible everywhere.
         r.add("helper", entry("embedded"));
-        assert_eq!(r.resolve("helper", "shop").unwrap().package, "embedded");
+        assert_eq!(&*r.resolve("helper", "shop").unwrap().package, "embedded");
         // …and whose macros the root project replaces, also in the embedded package's own nodes.
         r.add("helper", entry("shop"));
-        assert_eq!(r.resolve("helper", "embedded").unwrap().package, "shop");
+        assert_eq!(&*r.resolve("helper", "embedded").unwrap().package, "shop");
     }
 
     #[test]
@@ -207,16 +207,16 @@ mod tests {
         r.add("default__cast", entry("shop"));
         // No dispatch config: the root project, then the namespace.
         let (name, found) = r.dispatch("duckdb", "cast", Some("utils"), "shop").unwrap();
-        assert_eq!((name.as_str(), found.package.as_str()), ("default__cast", "shop"));
+        assert_eq!((name.as_str(), &*found.package), ("default__cast", "shop"));
         // A search order puts the shim package first; a package that is not installed is skipped.
         r.set_dispatch(HashMap::from([(
             "utils".to_string(),
             vec!["missing".to_string(), "vendor".to_string(), "utils".to_string()],
         )]));
         let (name, found) = r.dispatch("duckdb", "cast", Some("utils"), "shop").unwrap();
-        assert_eq!((name.as_str(), found.package.as_str()), ("duckdb__cast", "vendor"));
+        assert_eq!((name.as_str(), &*found.package), ("duckdb__cast", "vendor"));
         let (name, found) = r.dispatch("postgres", "cast", Some("utils"), "shop").unwrap();
-        assert_eq!((name.as_str(), found.package.as_str()), ("default__cast", "utils"));
+        assert_eq!((name.as_str(), &*found.package), ("default__cast", "utils"));
         // Nothing found: every name searched, as dbt lists them.
         let attempts = r.dispatch("postgres", "nope", Some("utils"), "shop").unwrap_err();
         assert_eq!(attempts[0], "missing.postgres__nope");

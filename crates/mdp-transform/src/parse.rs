@@ -1110,17 +1110,30 @@ fn dbt_test_hash(
     kwargs: &IndexMap<String, Json>,
 ) -> String {
     use md5::{Digest, Md5};
-    let mut all: BTreeMap<String, Json> = kwargs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    all.insert("model".into(), Json::String(model.to_string()));
-    let kwargs = Json::Object(all.into_iter().collect());
-    let metadata = serde_json::json!({
-        "kwargs": kwargs,
-        "name": test_name,
-        "namespace": namespace.map_or(Json::String("None".into()), |n| Json::String(n.to_string())),
-    });
-    let text = format!("{name}{}", py_repr(&metadata));
-    let digest = Md5::digest(text.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    // repr({'kwargs': {sorted kwargs with model}, 'name': …, 'namespace': …}), written directly.
+    let mut keys: Vec<&str> = kwargs.keys().map(String::as_str).filter(|k| *k != "model").collect();
+    keys.push("model");
+    keys.sort_unstable();
+    let mut text = String::with_capacity(name.len() + 256);
+    text.push_str(name);
+    text.push_str("{'kwargs': {");
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&py_str_repr(key));
+        text.push_str(": ");
+        match *key {
+            "model" => text.push_str(&py_str_repr(model)),
+            _ => text.push_str(&py_repr(&kwargs[*key])),
+        }
+    }
+    text.push_str("}, 'name': ");
+    text.push_str(&py_str_repr(test_name));
+    text.push_str(", 'namespace': ");
+    text.push_str(&py_str_repr(namespace.unwrap_or("None")));
+    text.push('}');
+    let hex = hex(&Md5::digest(text.as_bytes()));
     hex[hex.len() - 10..].to_string()
 }
 
@@ -1149,6 +1162,9 @@ fn py_repr(value: &Json) -> String {
 
 /// Python's `repr` of a string: single quotes unless it holds one and no double quote.
 fn py_str_repr(s: &str) -> String {
+    if !s.contains(['\'', '\\']) && s.bytes().all(|b| b >= 0x20 && b != 0x7f) {
+        return format!("'{s}'");
+    }
     let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
@@ -1177,11 +1193,18 @@ pub fn short_hash(s: &str) -> String {
 
 /// dbt's file checksum: sha256 of the contents without leading and trailing whitespace, as hex.
 pub fn checksum(s: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, s.trim().as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(ring::digest::digest(&ring::digest::SHA256, s.trim().as_bytes()).as_ref())
+}
+
+/// Lower-case hex of `bytes` (a `format!` per byte was most of the checksums' cost).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 /// Each `{% macro name(…) %}…{% endmacro %}` (or `{% test %}…{% endtest %}`, as `test_name`) of a
