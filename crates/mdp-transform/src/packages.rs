@@ -169,6 +169,8 @@ pub fn load(root: &DbtProject) -> Result<Vec<InstalledPackage>> {
             });
         }
     }
+    // The names of the `local:` packages (read once here), to tell them from installed remote ones.
+    let mut local_names: Vec<String> = Vec::new();
     for spec in &specs {
         let PackageSource::Local(path) = &spec.source else { continue };
         let folder = root.root.join(path);
@@ -184,6 +186,7 @@ pub fn load(root: &DbtProject) -> Result<Vec<InstalledPackage>> {
             ));
         }
         let project = DbtProject::load(&folder)?;
+        local_names.push(project.name.clone());
         if !packages.iter().any(|p| p.project.name == project.name) {
             packages.push(InstalledPackage { project, shown_root: path.clone() });
         }
@@ -191,7 +194,7 @@ pub fn load(root: &DbtProject) -> Result<Vec<InstalledPackage>> {
     // Declared but not installed (dbt: "run dbt deps").
     let installed: Vec<String> = packages.iter().map(|p| p.project.name.clone()).collect();
     let remote: Vec<&PackageSpec> = specs.iter().filter(|s| !matches!(s.source, PackageSource::Local(_))).collect();
-    let remote_installed = packages.iter().filter(|p| !specs.iter().any(|s| is_local_for(root, s, p))).count();
+    let remote_installed = packages.iter().filter(|p| !local_names.contains(&p.project.name)).count();
     for spec in &remote {
         let named = matches!(spec.source, PackageSource::Hub(_));
         if (named && !installed.contains(&spec.likely_name())) || (!named && remote.len() > remote_installed) {
@@ -228,12 +231,6 @@ pub fn load(root: &DbtProject) -> Result<Vec<InstalledPackage>> {
         }
     }
     Ok(packages)
-}
-
-/// Whether installed package `p` is the `local:` package `spec` (by name).
-fn is_local_for(root: &DbtProject, spec: &PackageSpec, p: &InstalledPackage) -> bool {
-    let PackageSource::Local(path) = &spec.source else { return false };
-    DbtProject::load(&root.root.join(path)).is_ok_and(|local| local.name == p.project.name)
 }
 
 /// What `mdp deps` did for one declared package.
