@@ -24,6 +24,10 @@ vocabulary! {
         Seed = "seed",
         /// Runs a dbt test.
         Test = "test",
+        /// Records a dbt snapshot's changes.
+        Snapshot = "snapshot",
+        /// Runs a dbt unit test.
+        UnitTest = "unit_test",
         /// Runs `mdp check`'s monitors after everything else.
         Checks = "checks",
         /// Does nothing (benchmarks and tests of the executor).
@@ -55,7 +59,7 @@ pub enum TaskId {
         account: Option<String>,
         window: Option<(NaiveDate, NaiveDate)>,
     },
-    /// A dbt node of kind `model`, `seed` or `test`, by its unique id.
+    /// A dbt node of kind `model`, `seed`, `snapshot` or `test`, by its unique id.
     Node {
         kind: TaskKind,
         unique_id: String,
@@ -155,7 +159,9 @@ impl FromStr for TaskId {
                 }
                 Ok(TaskId::Ingest { source: source.to_string(), account: account.map(str::to_string), window })
             }
-            TaskKind::Model | TaskKind::Seed | TaskKind::Test => Ok(TaskId::Node { kind, unique_id: id.to_string() }),
+            TaskKind::Model | TaskKind::Seed | TaskKind::Test | TaskKind::Snapshot | TaskKind::UnitTest => {
+                Ok(TaskId::Node { kind, unique_id: id.to_string() })
+            }
             TaskKind::Checks | TaskKind::Noop => Err(refuse()),
         }
     }

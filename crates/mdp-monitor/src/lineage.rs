@@ -497,15 +497,17 @@ impl<'a> RunLineage<'a> {
     }
 
     fn is_task_node(&self, id: &str) -> bool {
-        self.parsed
-            .and_then(|p| p.manifest.nodes.get(id))
-            .is_some_and(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Seed))
+        self.parsed.and_then(|p| p.manifest.nodes.get(id)).is_some_and(|n| {
+            matches!(n.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot)
+        })
     }
 
     fn node_relation(&self, id: &str) -> Option<(String, String)> {
         let node = self.parsed?.manifest.nodes.get(id)?;
-        if !matches!(node.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Source)
-            || node.is_ephemeral()
+        if !matches!(
+            node.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Source | ResourceType::Snapshot
+        ) || node.is_ephemeral()
         {
             return None;
         }

@@ -159,9 +159,9 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
             }
         }
         // Without a parsed project (unit tests of the DAG's shape) a node counts as a model.
-        let kind = parsed.map_or(TaskKind::Model, |p| node_kind(p.manifest.nodes[id].resource_type));
+        let kind = parsed.map_or(TaskKind::Model, |p| node_kind(&p.manifest.nodes[id]));
         let mut task = policy(Task::new(id.clone(), kind, upstream));
-        if kind == TaskKind::Test {
+        if matches!(kind, TaskKind::Test | TaskKind::UnitTest) {
             // A failing test is a result, not a flaky failure: no retries.
             task.retries = 0;
         }
@@ -183,10 +183,14 @@ pub fn dag(plan: &PipelinePlan, parsed: Option<&Parsed>) -> Result<Dag, DagError
 }
 
 /// The task kind of a dbt node the pipeline runs.
-fn node_kind(resource_type: ResourceType) -> TaskKind {
-    match resource_type {
+fn node_kind(node: &mdp_transform::manifest::Node) -> TaskKind {
+    if node.is_unit_test() {
+        return TaskKind::UnitTest;
+    }
+    match node.resource_type {
         ResourceType::Seed => TaskKind::Seed,
         ResourceType::Test => TaskKind::Test,
+        ResourceType::Snapshot => TaskKind::Snapshot,
         // Sources never run (`plan_build` leaves them out).
         ResourceType::Model | ResourceType::Source => TaskKind::Model,
     }
@@ -260,7 +264,9 @@ impl TaskRunner for PipelineRunner<'_> {
         Box::pin(async move {
             match task.kind {
                 TaskKind::Ingest => self.ingest(task).await,
-                TaskKind::Model | TaskKind::Seed | TaskKind::Test => self.node(task).await,
+                TaskKind::Model | TaskKind::Seed | TaskKind::Test | TaskKind::Snapshot | TaskKind::UnitTest => {
+                    self.node(task).await
+                }
                 TaskKind::Checks => match self.checks {
                     Some(checks) => checks.run(task, attempt).await,
                     None => Err(TaskError::permanent("the pipeline has a checks task but no runner for it")),

@@ -58,7 +58,12 @@ impl Catalog {
         let lineage = manifest
             .nodes
             .values()
-            .filter(|n| matches!(n.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Source))
+            .filter(|n| {
+                matches!(
+                    n.resource_type,
+                    ResourceType::Model | ResourceType::Seed | ResourceType::Source | ResourceType::Snapshot
+                )
+            })
             .map(|n| LineageNode {
                 unique_id: n.unique_id.clone(),
                 name: n.name.clone(),

@@ -31,7 +31,10 @@ fn node_json(node: &Node, d: &dyn mdp_warehouse::Dialect) -> Value {
     let mut m = Map::new();
     m.insert("unique_id".into(), json!(node.unique_id));
     m.insert("name".into(), json!(node.name));
-    m.insert("resource_type".into(), json!(node.resource_type.as_str()));
+    m.insert(
+        "resource_type".into(),
+        json!(if node.is_unit_test() { "unit_test" } else { node.resource_type.as_str() }),
+    );
     m.insert("package_name".into(), json!(node.package));
     m.insert("path".into(), json!(node.path));
     m.insert("original_file_path".into(), json!(node.original_file_path));
@@ -61,6 +64,16 @@ fn node_json(node: &Node, d: &dyn mdp_warehouse::Dialect) -> Value {
         m.insert("column_name".into(), json!(node.column_name));
         m.insert("attached_node".into(), json!(node.attached_node));
     }
+    if let Some(unit) = &node.unit_test {
+        m.insert("model".into(), json!(unit.model));
+        m.insert("given".into(), json!(unit.given.iter().map(|g| json!({"input": g.written})).collect::<Vec<_>>()));
+        m.insert("attached_node".into(), json!(node.attached_node));
+        for key in
+            ["raw_code", "language", "refs", "sources", "checksum", "relation_name", "database", "schema", "alias"]
+        {
+            m.remove(key);
+        }
+    }
     if let Some(src) = &node.source {
         m.insert("source_name".into(), json!(src.source_name));
         m.insert("source_description".into(), json!(src.source_description));
@@ -82,10 +95,13 @@ pub fn manifest_json(parsed: &Parsed) -> Value {
     let manifest = &parsed.manifest;
     let mut nodes = Map::new();
     let mut sources = Map::new();
+    let mut unit_tests = Map::new();
     for (id, node) in &manifest.nodes {
         let v = node_json(node, parsed.target.dialect());
         if node.resource_type == ResourceType::Source {
             sources.insert(id.clone(), v);
+        } else if node.is_unit_test() {
+            unit_tests.insert(id.clone(), v);
         } else {
             nodes.insert(id.clone(), v);
         }
@@ -116,7 +132,7 @@ pub fn manifest_json(parsed: &Parsed) -> Value {
         "group_map": {},
         "saved_queries": {},
         "semantic_models": {},
-        "unit_tests": {},
+        "unit_tests": unit_tests,
     })
 }
 

@@ -82,6 +82,9 @@ impl<'a> Compiler<'a> {
             .nodes
             .get(id)
             .ok_or_else(|| TransformError::config("", format!("unknown node {id}")))?;
+        if let Some(def) = &node.unit_test {
+            return self.compile_unit_test(node, def);
+        }
         let is_incremental = self.is_incremental(node);
         if matches!(node.resource_type, ResourceType::Seed | ResourceType::Source) {
             return Ok(CompiledNode {
@@ -103,7 +106,41 @@ impl<'a> Compiler<'a> {
         })
     }
 
+    /// A unit test: its model's SQL with the given inputs as CTE names (the CTEs themselves are
+    /// built when it runs, typed by the warehouse), with the test's `vars` and `is_incremental`.
+    fn compile_unit_test(&mut self, node: &Node, def: &crate::unit::UnitTestDef) -> Result<CompiledNode> {
+        let model_id = node.attached_node.as_deref().unwrap_or_default();
+        let model = self.parsed.manifest.nodes.get(model_id).ok_or_else(|| {
+            TransformError::config(&node.original_file_path, format!("unit test `{}`: no model {model_id}", node.name))
+        })?;
+        let is_incremental = def.is_incremental.unwrap_or(false);
+        let mut scope = self.scope(model, is_incremental);
+        scope.fixtures = def.given.iter().map(|g| (g.input.clone(), g.input.cte_name())).collect();
+        if !def.vars.is_empty() {
+            let mut vars = (*scope.vars).clone();
+            vars.extend(def.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            scope.vars = std::sync::Arc::new(vars);
+        }
+        let mut ctx = self.context_map(model)?;
+        if let Some(this) = def.given.iter().find(|g| g.input == crate::unit::Input::This) {
+            ctx.insert("this".into(), Value::from_safe_string(this.input.cte_name()));
+        }
+        let (sql, scope) = self.parsed.jinja.render(&Self::template_name(model), Value::from(ctx), scope)?;
+        let sql = self.inject(&sql, &scope.ephemerals)?;
+        Ok(CompiledNode {
+            unique_id: node.unique_id.clone(),
+            sql,
+            is_incremental,
+            pre_hooks: Vec::new(),
+            post_hooks: Vec::new(),
+        })
+    }
+
     fn context(&self, node: &Node) -> Result<Value> {
+        Ok(Value::from(self.context_map(node)?))
+    }
+
+    fn context_map(&self, node: &Node) -> Result<BTreeMap<String, Value>> {
         let mut ctx: BTreeMap<String, Value> = self.parsed.base_context.clone();
         ctx.insert("execute".into(), Value::from(true));
         ctx.insert(
@@ -119,7 +156,7 @@ impl<'a> Compiler<'a> {
         if let Some(meta) = &node.test_metadata {
             ctx.insert("__kwargs".into(), Value::from_serialize(&meta.kwargs));
         }
-        Ok(Value::from(ctx))
+        Ok(ctx)
     }
 
     fn scope(&self, node: &Node, is_incremental: bool) -> RenderScope {
@@ -141,6 +178,8 @@ impl<'a> Compiler<'a> {
     fn template_name(node: &Node) -> String {
         if node.test_metadata.is_some() {
             format!("{} (test {})", node.original_file_path.display(), node.name)
+        } else if node.resource_type == ResourceType::Snapshot {
+            crate::parse::snapshot_template(&node.original_file_path, &node.name)
         } else {
             node.original_file_path.to_string_lossy().replace('\\', "/")
         }

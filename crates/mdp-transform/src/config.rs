@@ -229,6 +229,16 @@ pub const KNOWN_CONFIG_KEYS: &[&str] = &[
     "access",
     "quoting",
     "sql_header",
+    // Snapshots.
+    "strategy",
+    "updated_at",
+    "check_cols",
+    "target_schema",
+    "target_database",
+    "invalidate_hard_deletes",
+    "hard_deletes",
+    "snapshot_meta_column_names",
+    "dbt_valid_to_current",
 ];
 
 fn as_bool(v: &Value) -> Option<bool> {

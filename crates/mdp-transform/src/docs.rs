@@ -434,7 +434,7 @@ pub fn group(node: &Node) -> Group {
         ResourceType::Source => return Group::Source,
         ResourceType::Seed => return Group::Seed,
         ResourceType::Test => return Group::Test,
-        ResourceType::Model => {}
+        ResourceType::Model | ResourceType::Snapshot => {}
     }
     // fqn: package, folders…, name.
     let folders = node.fqn.get(1..node.fqn.len().saturating_sub(1)).unwrap_or(&[]);

@@ -32,8 +32,10 @@ pub mod project;
 pub mod run;
 pub mod seed;
 pub mod selector;
+pub mod snapshot;
 pub mod state;
 pub mod synth;
+pub mod unit;
 
 use std::path::PathBuf;
 

@@ -19,6 +19,8 @@ pub enum ResourceType {
     Seed,
     Test,
     Source,
+    /// A `{% snapshot %}` block: a type-2 history table of a query.
+    Snapshot,
 }
 
 impl ResourceType {
@@ -28,6 +30,7 @@ impl ResourceType {
             ResourceType::Seed => "seed",
             ResourceType::Test => "test",
             ResourceType::Source => "source",
+            ResourceType::Snapshot => "snapshot",
         }
     }
 
@@ -37,6 +40,7 @@ impl ResourceType {
             "seed" => ResourceType::Seed,
             "test" | "data_test" => ResourceType::Test,
             "source" => ResourceType::Source,
+            "snapshot" => ResourceType::Snapshot,
             _ => return None,
         })
     }
@@ -113,6 +117,9 @@ pub struct Node {
     pub checksum: String,
     /// The macros its render called directly (`macro.<package>.<name>`), for `state:modified.macros`.
     pub depends_on_macros: Vec<String>,
+    /// A dbt unit test (`unit_tests:`; a node of type test, id `unit_test.<package>.<model>.<name>`):
+    /// what it gives the model and what it expects.
+    pub unit_test: Option<Box<crate::unit::UnitTestDef>>,
     /// Its Jinja may query the warehouse (`run_query`, `adapter.get_columns_in_relation`, …, itself,
     /// through a macro, or through an ephemeral model it inlines): compiled when it runs.
     pub introspective: bool,
@@ -132,6 +139,11 @@ impl Node {
     /// Whether the node is a model materialized as `ephemeral` (inlined, never built).
     pub fn is_ephemeral(&self) -> bool {
         self.resource_type == ResourceType::Model && self.config.materialized == "ephemeral"
+    }
+
+    /// Whether the node is a dbt unit test.
+    pub fn is_unit_test(&self) -> bool {
+        self.unit_test.is_some()
     }
 }
 
@@ -167,7 +179,7 @@ pub struct Manifest {
     pub disabled: IndexMap<String, Node>,
     pub macros: IndexMap<String, MacroDef>,
     pub docs: IndexMap<String, DocBlock>,
-    /// Model/seed lookup: (package, name) → unique id.
+    /// Model/seed/snapshot lookup: (package, name) → unique id.
     pub by_name: BTreeMap<(String, String), String>,
 }
 

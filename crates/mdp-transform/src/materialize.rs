@@ -42,13 +42,32 @@ pub async fn materialize(
     compiled: &CompiledNode,
     existing: Option<RelationKind>,
 ) -> Result<Outcome> {
+    let model = Model { name: &node.name, config: &node.config, relation: relation_of(node)?, compiled, existing };
+    let plan = Materialization::of(&node.config)?.plan(&model, wh.dialect())?;
+    execute(wh, &plan, None).await
+}
+
+/// The table or view a node builds.
+fn relation_of(node: &Node) -> Result<TableRef> {
     let rel = node
         .relation
         .as_ref()
         .ok_or_else(|| MaterializeError::Rule(format!("{} has no relation to build", node.unique_id)))?;
-    let model =
-        Model { name: &node.name, config: &node.config, relation: materialization::table_ref(rel), compiled, existing };
-    let plan = Materialization::of(&node.config)?.plan(&model, wh.dialect())?;
+    Ok(materialization::table_ref(rel))
+}
+
+/// Snapshot a query into its history table (see [`materialization::snapshot`]).
+pub async fn snapshot(
+    wh: &dyn Warehouse,
+    node: &Node,
+    compiled: &CompiledNode,
+    existing: Option<RelationKind>,
+) -> Result<Outcome> {
+    let spec = crate::snapshot::SnapshotSpec::of(&node.config)
+        .map_err(|e| MaterializeError::Rule(format!("snapshot `{}`: {e}", node.name)))?;
+    let snap =
+        materialization::Snapshot { name: &node.name, spec: &spec, relation: relation_of(node)?, compiled, existing };
+    let plan = materialization::plan_snapshot(&snap, wh.dialect())?;
     execute(wh, &plan, None).await
 }
 
@@ -70,6 +89,18 @@ pub async fn execute(wh: &dyn Warehouse, plan: &Plan, mut load: Option<BatchStre
                 let new_cols = run.columns(&reconcile.new_rows).await?;
                 let old_cols = run.columns(&reconcile.target).await?;
                 for statement in reconcile.statements(d, &new_cols, &old_cols)? {
+                    run.statement(&statement).await?;
+                }
+            }
+            Step::Snapshot(merge) => {
+                run.enter(merge.in_transaction).await?;
+                let source_cols = run.columns(&merge.source).await?;
+                let target_cols = run.columns(&merge.target).await?;
+                for statement in merge.stage(d, &source_cols, &target_cols)? {
+                    run.statement(&statement).await?;
+                }
+                let staging_cols = run.columns(&merge.staging).await?;
+                for statement in merge.merge(d, &staging_cols, &target_cols)? {
                     run.statement(&statement).await?;
                 }
             }
@@ -148,22 +179,145 @@ impl Execution<'_> {
     /// The columns of `table`, read where the plan runs (so a table created in the transaction counts).
     async fn columns(&mut self, table: &TableRef) -> Result<Vec<ColumnInfo>> {
         let sql = self.wh.dialect().columns_query(table)?;
-        let batches = self.query(&sql).await?;
-        let Some(schema) = batches.first().map(|b| b.schema()) else { return Ok(Vec::new()) };
-        let index = |name: &str| {
-            schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
-                MaterializeError::Rule(format!("internal error: the columns query answered no `{name}` column"))
-            })
-        };
-        let (name, data_type, nullable) = (index("column_name")?, index("data_type")?, index("is_nullable")?);
-        Ok(string_rows(&batches)?
-            .into_iter()
-            .map(|r| {
-                let cell = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-                ColumnInfo { name: cell(name), data_type: cell(data_type), nullable: cell(nullable) == "YES" }
-            })
-            .collect())
+        columns_of(&self.query(&sql).await?)
     }
+}
+
+/// The answer of [`mdp_warehouse::Dialect::columns_query`] as columns.
+fn columns_of(batches: &[arrow::array::RecordBatch]) -> Result<Vec<ColumnInfo>> {
+    let Some(schema) = batches.first().map(|b| b.schema()) else { return Ok(Vec::new()) };
+    let index = |name: &str| {
+        schema.fields().iter().position(|f| f.name().eq_ignore_ascii_case(name)).ok_or_else(|| {
+            MaterializeError::Rule(format!("internal error: the columns query answered no `{name}` column"))
+        })
+    };
+    let (name, data_type, nullable) = (index("column_name")?, index("data_type")?, index("is_nullable")?);
+    Ok(string_rows(batches)?
+        .into_iter()
+        .map(|r| {
+            let cell = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            ColumnInfo { name: cell(name), data_type: cell(data_type), nullable: cell(nullable) == "YES" }
+        })
+        .collect())
+}
+
+/// A unit test, resolved against the project: its inputs with the relations they stand for.
+#[derive(Debug, Clone)]
+pub struct UnitRun<'a> {
+    pub name: &'a str,
+    pub model: &'a str,
+    /// (CTE name, rows, the relation it replaces when it has one, the input as written).
+    pub inputs: Vec<(String, &'a crate::unit::Rows, Option<TableRef>, &'a str)>,
+    pub expect: &'a crate::unit::Rows,
+    /// A view name for the model's output (created and rolled back).
+    pub scratch: TableRef,
+}
+
+/// Run a unit test (see [`crate::unit`]): in a transaction that is rolled back, build the inputs'
+/// rows, read the types of the model's output, and compare it with the expected rows.
+pub async fn run_unit_test(wh: &dyn Warehouse, unit: &UnitRun<'_>, model_sql: &str) -> Result<Outcome> {
+    let mut tx = wh.begin().await?;
+    let outcome = unit_test_in(tx.as_mut(), wh.dialect(), unit, model_sql).await;
+    // Nothing a unit test creates is kept.
+    let _ = tx.rollback().await;
+    outcome
+}
+
+async fn unit_test_in(
+    tx: &mut dyn Transaction,
+    d: &dyn mdp_warehouse::Dialect,
+    unit: &UnitRun<'_>,
+    model_sql: &str,
+) -> Result<Outcome> {
+    use crate::unit::Rows;
+    let mut ctes = Vec::new();
+    for (cte, rows, relation, _) in &unit.inputs {
+        let columns = match relation {
+            Some(table) => columns_of(&tx.query_all(&d.columns_query(table)?).await?)?,
+            None => Vec::new(),
+        };
+        ctes.push((cte.clone(), crate::unit::rows_sql(d, rows, &columns)?));
+    }
+    let sql = crate::compile::inject_ctes(model_sql, &ctes);
+    tx.execute(&d.create_schema_sql(&unit.scratch.schema)?).await?;
+    tx.execute(&d.create_view_as_sql(&unit.scratch, &sql)?).await?;
+    let actual = columns_of(&tx.query_all(&d.columns_query(&unit.scratch)?).await?)?;
+    let expected_names: Vec<String> = match unit.expect {
+        Rows::Sql(query) => {
+            let view = TableRef::new(unit.scratch.schema.clone(), format!("{}_expected", unit.scratch.name));
+            tx.execute(&d.create_view_as_sql(&view, query)?).await?;
+            columns_of(&tx.query_all(&d.columns_query(&view)?).await?)?.into_iter().map(|c| c.name).collect()
+        }
+        rows => rows.columns(),
+    };
+    let mut typed = Vec::new();
+    for name in &expected_names {
+        let column = actual.iter().find(|c| c.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+            let returns: Vec<&str> = actual.iter().map(|c| c.name.as_str()).collect();
+            MaterializeError::Rule(format!(
+                "unit test `{}`: the expected rows name column `{name}`, which model `{}` does not return (it returns: {})",
+                unit.name,
+                unit.model,
+                returns.join(", ")
+            ))
+        })?;
+        typed.push(column.clone());
+    }
+    let view = d.qualified(&unit.scratch)?;
+    let (only_expected, only_actual, names) = if typed.is_empty() {
+        // `expect: {rows: []}`: the model returns no rows.
+        let count = string_rows(&tx.query_all(&format!("select cast(count(*) as varchar) from {view}")).await?)?;
+        let n: usize =
+            count.first().and_then(|r| r.first().cloned().flatten()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (Vec::new(), vec![vec![Some(format!("{n} rows"))]; usize::from(n > 0)], vec!["rows".to_string()])
+    } else {
+        let expected_sql = match unit.expect {
+            Rows::Sql(query) => query.clone(),
+            rows => crate::unit::rows_sql(d, rows, &typed)?,
+        };
+        let list = |alias: &str| -> Result<String> {
+            Ok(typed
+                .iter()
+                .map(|c| Ok(d.cast_to_text(&format!("{alias}.{}", d.quote_identifier(&c.name)?))))
+                .collect::<std::result::Result<Vec<_>, mdp_warehouse::WarehouseError>>()?
+                .join(", "))
+        };
+        let compare = format!(
+            "select 'actual' as mdp_side, {} from {view} as a
+union all
+select 'expected' as mdp_side, {} from (
+{expected_sql}
+) as e",
+            list("a")?,
+            list("e")?
+        );
+        let rows = string_rows(&tx.query_all(&compare).await?)?;
+        let side = |which: &str| -> Vec<Vec<Option<String>>> {
+            rows.iter()
+                .filter(|r| r.first().cloned().flatten().as_deref() == Some(which))
+                .map(|r| r[1..].to_vec())
+                .collect()
+        };
+        let (missing, extra) = crate::unit::diff(&side("expected"), &side("actual"));
+        (missing, extra, typed.iter().map(|c| c.name.clone()).collect())
+    };
+    let show = |sign: &str, row: &Vec<Option<String>>| {
+        let cells: Vec<String> =
+            names.iter().zip(row).map(|(n, v)| format!("{n}={}", v.as_deref().unwrap_or("NULL"))).collect();
+        format!("{sign} {}", cells.join(", "))
+    };
+    let mut failing_rows: Vec<String> = only_expected.iter().map(|r| show("- expected, missing:", r)).collect();
+    failing_rows.extend(only_actual.iter().map(|r| show("+ returned, not expected:", r)));
+    let failures = failing_rows.len() as u64;
+    let status = if failures == 0 { TestStatus::Pass } else { TestStatus::Fail };
+    Ok(Outcome {
+        message: if failures == 0 { "PASS".into() } else { format!("FAIL {failures}") },
+        rows_affected: None,
+        statements: vec![sql],
+        failures: Some(failures),
+        test_status: Some(status),
+        failing_rows,
+    })
 }
 
 /// The first cell of a result as a number (a row count), if it is one.

@@ -309,7 +309,7 @@ pub fn parse_with_packages(
     let mut resolver = Resolver { root_package: p.package.clone(), docs, ..Default::default() };
     for node in p.manifest.nodes.values() {
         match node.resource_type {
-            ResourceType::Model | ResourceType::Seed => {
+            ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot => {
                 resolver.refs.insert(
                     (node.package.clone(), node.name.clone()),
                     crate::jinja::RefTarget {
@@ -442,34 +442,17 @@ fn parse_nodes(
 
     // Properties files.
     let mut props = Properties::default();
-    for dir in project.model_paths.iter().chain(&project.seed_paths) {
+    let mut props_dirs: Vec<&String> = Vec::new();
+    for dir in project.model_paths.iter().chain(&project.seed_paths).chain(&project.snapshot_paths) {
+        if !props_dirs.contains(&dir) {
+            props_dirs.push(dir);
+        }
+    }
+    for dir in props_dirs {
         for file in unit.find(dir, &["yml", "yaml"])? {
             let text = unit.read(&file)?;
             let value = yaml_to_json(&project.root.join(&file), &text)?;
-            if value.get("unit_tests").is_some() {
-                return Err(unsupported(
-                    &unit.shown(&file),
-                    &text,
-                    "unit_tests:",
-                    "dbt unit tests (`unit_tests:`) are not supported by mdp yet; remove the block (or keep it in a \
-                     file outside the model paths) to build the rest",
-                ));
-            }
-            props.add(&unit.shown(&file), value)?;
-        }
-    }
-
-    // Snapshots: not built by mdp yet; a project that has them is told, not silently left stale.
-    for dir in &project.snapshot_paths {
-        if let Some(file) = unit.find(dir, &["sql"])?.into_iter().next() {
-            let text = unit.read(&file)?;
-            return Err(unsupported(
-                &unit.shown(&file),
-                &text,
-                "snapshot",
-                "snapshots (`{% snapshot %}`) are not supported by mdp yet; set `snapshot-paths: []` in \
-                 dbt_project.yml (or move the snapshots out) to build the rest, and keep running them with dbt",
-            ));
+            props.add(&unit.shown(&file), value, &text)?;
         }
     }
 
@@ -570,6 +553,88 @@ fn parse_nodes(
         }
     }
 
+    // Snapshots: every `{% snapshot %}` block of the snapshot paths' .sql files.
+    for dir in &project.snapshot_paths {
+        for file in unit.find(dir, &["sql"])? {
+            let text = unit.read(&file)?;
+            let shown = unit.shown(&file);
+            let blocks = crate::snapshot::blocks(&text).map_err(|e| TransformError::config(&shown, e))?;
+            for block in blocks {
+                let name = block.name.clone();
+                let fqn = fqn_for(&p.package, dir, &file, &name);
+                let mut config = NodeConfig::defaults("snapshot");
+                layer(p, &mut config, &shown, |d| &d.snapshot_configs, &fqn);
+                let entry = props.snapshots.get(&name);
+                if let Some(e) = entry {
+                    p.apply_layer(&e.file, config.apply(&e.config));
+                }
+                let raw = text[block.body.clone()].to_string();
+                let template = snapshot_template(&shown, &name);
+                p.jinja.add_node_template(&p.package, &template, &crate::snapshot::body_template(&text, &block))?;
+                let mut node = p.new_node(ResourceType::Snapshot, &name, &shown, dir, fqn, raw, config);
+                node.path = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
+                // dbt's checksum of a block node is its file's.
+                node.checksum = checksum(&text);
+                if let Some(e) = entry {
+                    node.description = p.render_description(&e.description, docs);
+                    node.columns = e.columns.clone();
+                    node.meta = e.meta.clone();
+                }
+                p.render_for_parse(&mut node, &template)?;
+                if node.config.enabled {
+                    crate::snapshot::SnapshotSpec::of(&node.config).map_err(|e| {
+                        TransformError::config(&shown, format!("line {}: snapshot `{name}`: {e}", block.line))
+                    })?;
+                }
+                p.assign_relation(&mut node)?;
+                apply_snapshot_target(&mut node);
+                p.insert(node)?;
+            }
+        }
+    }
+
+    // Snapshots defined in YAML only (dbt 1.9+): `select * from {{ <relation> }}`.
+    for (name, entry) in &props.snapshots {
+        let Some(relation) = &entry.relation else { continue };
+        if p.manifest.by_name.contains_key(&(p.package.clone(), name.clone()))
+            || p.manifest.disabled.contains_key(&format!("snapshot.{}.{name}", p.package))
+        {
+            return Err(TransformError::config(
+                &entry.file,
+                format!("snapshot `{name}` has a `relation:` here and a {{% snapshot %}} block too; keep one"),
+            ));
+        }
+        let dir = project
+            .snapshot_paths
+            .iter()
+            .chain(&project.model_paths)
+            .find(|d| entry.file.starts_with(unit.shown(Path::new(d))))
+            .cloned()
+            .unwrap_or_default();
+        let within = entry.file.strip_prefix(unit.shown(Path::new(&dir))).unwrap_or(&entry.file).to_path_buf();
+        let fqn = fqn_for(&p.package, "", &within, name);
+        let mut config = NodeConfig::defaults("snapshot");
+        layer(p, &mut config, &entry.file, |d| &d.snapshot_configs, &fqn);
+        p.apply_layer(&entry.file, config.apply(&entry.config));
+        let raw = format!("select * from {{{{ {relation} }}}}");
+        let template = snapshot_template(&entry.file, name);
+        p.jinja.add_node_template(&p.package, &template, &raw)?;
+        let mut node = p.new_node(ResourceType::Snapshot, name, &entry.file, &dir, fqn, raw, config);
+        node.path = within;
+        node.checksum = entry.file_checksum.clone();
+        node.description = p.render_description(&entry.description, docs);
+        node.columns = entry.columns.clone();
+        node.meta = entry.meta.clone();
+        p.render_for_parse(&mut node, &template)?;
+        if node.config.enabled {
+            crate::snapshot::SnapshotSpec::of(&node.config)
+                .map_err(|e| TransformError::config(&entry.file, format!("snapshot `{name}`: {e}")))?;
+        }
+        p.assign_relation(&mut node)?;
+        apply_snapshot_target(&mut node);
+        p.insert(node)?;
+    }
+
     // Singular tests.
     for dir in &project.test_paths {
         for file in unit.find(dir, &["sql"])? {
@@ -589,6 +654,49 @@ fn parse_nodes(
             p.render_for_parse(&mut node, &template)?;
             p.insert(node)?;
         }
+    }
+
+    // Unit tests, each on a model of this package.
+    for (file, entry) in &props.unit_tests {
+        let fixture = |name: &str, ext: &str| {
+            crate::unit::find_fixture(&project.root, &project.test_paths, name, ext)
+                .and_then(|path| std::fs::read_to_string(path).ok())
+        };
+        let def = crate::unit::UnitTestDef::parse(entry, &fixture).map_err(|e| TransformError::config(file, e))?;
+        let key = (p.package.clone(), def.model.clone());
+        let Some(model) = p.manifest.by_name.get(&key).and_then(|id| p.manifest.nodes.get(id)) else {
+            if p.manifest.disabled.values().any(|n| n.name == def.model && n.package == p.package) {
+                continue; // dbt disables the unit tests of a disabled model
+            }
+            return Err(TransformError::config(
+                file,
+                format!("unit test `{}`: `{}` is not a model of {}", def.name, def.model, p.package),
+            ));
+        };
+        if model.resource_type != ResourceType::Model || model.is_ephemeral() {
+            return Err(TransformError::config(
+                file,
+                format!(
+                    "unit test `{}`: `{}` is not a model mdp builds (a seed, snapshot or ephemeral)",
+                    def.name, def.model
+                ),
+            ));
+        }
+        let mut fqn = model.fqn.clone();
+        fqn.push(def.name.clone());
+        let (model_id, introspective) = (model.unique_id.clone(), model.introspective);
+        let mut config = NodeConfig::defaults("test");
+        p.apply_layer(file, config.apply(&def.config));
+        let mut node = p.new_node(ResourceType::Test, &def.name, file, "", fqn, String::new(), config);
+        node.unique_id = format!("unit_test.{}.{}.{}", p.package, def.model, def.name);
+        node.checksum = String::new();
+        node.path = file.file_name().map(PathBuf::from).unwrap_or_default();
+        node.refs = vec![(None, def.model.clone())];
+        node.attached_node = Some(model_id);
+        node.introspective = introspective;
+        node.description = p.render_description(&def.description, docs);
+        node.unit_test = Some(Box::new(def));
+        p.insert(node)?;
     }
 
     // Generic tests from properties (not those of a replaced model).
@@ -674,6 +782,7 @@ impl Parser {
             attached_node: None,
             source: None,
             introspective: false,
+            unit_test: None,
             depends_on_macros: Vec::new(),
         }
     }
@@ -755,11 +864,11 @@ impl Parser {
             self.manifest.disabled.insert(node.unique_id.clone(), node);
             return Ok(());
         }
-        if matches!(node.resource_type, ResourceType::Model | ResourceType::Seed) {
+        if matches!(node.resource_type, ResourceType::Model | ResourceType::Seed | ResourceType::Snapshot) {
             let key = (node.package.clone(), node.name.clone());
             if let Some(existing) = self.manifest.by_name.get(&key).and_then(|id| self.manifest.nodes.get(id)) {
                 return Err(TransformError::Duplicate {
-                    kind: "model or seed",
+                    kind: "model, seed or snapshot",
                     name: node.name.clone(),
                     first: existing.original_file_path.clone(),
                     second: node.original_file_path.clone(),
@@ -1286,6 +1395,10 @@ impl TestDef {
 #[derive(Debug, Clone, Default)]
 struct PropsEntry {
     file: PathBuf,
+    /// dbt's checksum of the properties file (a YAML-only snapshot's).
+    file_checksum: String,
+    /// Snapshots defined in YAML only: the `ref(…)` / `source(…)` they select from.
+    relation: Option<String>,
     description: String,
     config: IndexMap<String, Json>,
     columns: IndexMap<String, ColumnDoc>,
@@ -1296,14 +1409,19 @@ struct PropsEntry {
 struct Properties {
     models: IndexMap<String, PropsEntry>,
     seeds: IndexMap<String, PropsEntry>,
+    snapshots: IndexMap<String, PropsEntry>,
     sources: Vec<(Json, PathBuf)>,
     tests: Vec<TestDef>,
+    /// `unit_tests:` entries with their file.
+    unit_tests: Vec<(PathBuf, Json)>,
 }
 
 impl Properties {
-    fn add(&mut self, file: &Path, value: Json) -> Result<()> {
+    fn add(&mut self, file: &Path, value: Json, text: &str) -> Result<()> {
         let Json::Object(map) = value else { return Ok(()) };
-        for (section, kind) in [("models", ResourceType::Model), ("seeds", ResourceType::Seed)] {
+        for (section, kind) in
+            [("models", ResourceType::Model), ("seeds", ResourceType::Seed), ("snapshots", ResourceType::Snapshot)]
+        {
             let Some(entries) = map.get(section) else { continue };
             let entries = entries.as_array().ok_or_else(|| {
                 TransformError::config(file, format!("`{section}:` must be a list of entries with `name:`"))
@@ -1319,14 +1437,33 @@ impl Properties {
                 if let Some(tags) = entry.get("tags") {
                     config.insert("tags".into(), tags.clone());
                 }
+                let relation = match entry.get("relation") {
+                    None | Some(Json::Null) => None,
+                    Some(Json::String(r)) if kind == ResourceType::Snapshot && is_ref_or_source(r) => Some(r.clone()),
+                    Some(other) => {
+                        return Err(TransformError::config(
+                            file,
+                            format!(
+                                "`{name}`: `relation:` must be a ref('model') or source('source', 'table') call \
+                                 (on a snapshot), not {other}"
+                            ),
+                        ))
+                    }
+                };
                 let props = PropsEntry {
                     file: file.to_path_buf(),
+                    file_checksum: checksum(text),
+                    relation,
                     description: entry.get("description").and_then(Json::as_str).unwrap_or("").to_string(),
                     config,
                     columns: columns_of(entry),
                     meta: entry.get("meta").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default(),
                 };
-                let list = if kind == ResourceType::Model { &mut self.models } else { &mut self.seeds };
+                let list = match kind {
+                    ResourceType::Model => &mut self.models,
+                    ResourceType::Seed => &mut self.seeds,
+                    _ => &mut self.snapshots,
+                };
                 if list.contains_key(&name) {
                     return Err(TransformError::config(
                         file,
@@ -1336,6 +1473,12 @@ impl Properties {
                 list.insert(name.clone(), props);
                 self.collect_tests(file, entry, &name, kind, None);
             }
+        }
+        if let Some(tests) = map.get("unit_tests") {
+            let tests = tests
+                .as_array()
+                .ok_or_else(|| TransformError::config(file, "`unit_tests:` must be a list of entries with `name:`"))?;
+            self.unit_tests.extend(tests.iter().map(|t| (file.to_path_buf(), t.clone())));
         }
         if let Some(sources) = map.get("sources") {
             let sources =
@@ -1419,6 +1562,31 @@ fn columns_of(entry: &Json) -> IndexMap<String, ColumnDoc> {
 }
 
 /// `{% docs name %}…{% enddocs %}` blocks of a Markdown file.
+/// `target_schema` / `target_database` of a snapshot replace what the naming rules gave (dbt).
+fn apply_snapshot_target(node: &mut Node) {
+    let schema = crate::snapshot::target_override(&node.config, "target_schema");
+    let database = crate::snapshot::target_override(&node.config, "target_database");
+    if let Some(rel) = node.relation.as_mut() {
+        if let Some(schema) = schema {
+            rel.schema = schema;
+        }
+        if let Some(database) = database {
+            rel.database = Some(database);
+        }
+    }
+}
+
+/// Whether `s` is one `ref(...)` or `source(...)` call (a YAML snapshot's `relation:`).
+fn is_ref_or_source(s: &str) -> bool {
+    let s = s.trim();
+    (s.starts_with("ref(") || s.starts_with("source(")) && s.ends_with(')') && !s.contains("}}") && !s.contains("{%")
+}
+
+/// The Jinja template name of a snapshot block (a file may hold several).
+pub(crate) fn snapshot_template(file: &Path, name: &str) -> String {
+    format!("{} (snapshot {name})", rel_str(file))
+}
+
 fn doc_blocks(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = text;
@@ -1531,21 +1699,6 @@ fn strip_materializations(text: &str) -> (String, Vec<(String, usize)>) {
     }
     out.push_str(rest);
     (out, found)
-}
-
-/// A feature mdp does not support, refused at parse with the file and line where it appears: `marker`
-/// is a `{% tag` word or a YAML key (`key:` at the start of a line).
-fn unsupported(file: &Path, text: &str, marker: &str, message: &str) -> TransformError {
-    let line = match marker.strip_suffix(':') {
-        Some(key) => text.lines().position(|l| l.trim_start().starts_with(&format!("{key}:"))).map(|i| i + 1),
-        None => tag_line(text, marker),
-    };
-    TransformError::Jinja {
-        file: file.display().to_string(),
-        line: line.unwrap_or(1),
-        column: 1,
-        message: message.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ pub struct DbtProject {
     pub macro_paths: Vec<String>,
     pub test_paths: Vec<String>,
     pub docs_paths: Vec<String>,
-    /// `snapshot-paths`: looked at only to refuse snapshots clearly (mdp does not build them yet).
+    /// `snapshot-paths`: where `{% snapshot %}` blocks live.
     pub snapshot_paths: Vec<String>,
     pub target_path: String,
     /// `packages-install-path`: where `dbt deps` installs packages (default `dbt_packages`).
@@ -32,6 +32,8 @@ pub struct DbtProject {
     /// Config trees: `models:`, `seeds:`, `data_tests:` (or `tests:`), `sources:`.
     pub model_configs: Value,
     pub seed_configs: Value,
+    /// The `snapshots:` config tree.
+    pub snapshot_configs: Value,
     pub test_configs: Value,
     pub source_configs: Value,
     pub on_run_start: Vec<String>,
@@ -182,6 +184,7 @@ impl DbtProject {
             vars,
             model_configs: map.get("models").cloned().unwrap_or(Value::Null),
             seed_configs: map.get("seeds").cloned().unwrap_or(Value::Null),
+            snapshot_configs: map.get("snapshots").cloned().unwrap_or(Value::Null),
             test_configs: map.get("data_tests").or_else(|| map.get("tests")).cloned().unwrap_or(Value::Null),
             source_configs: map.get("sources").cloned().unwrap_or(Value::Null),
             on_run_start: hooks("on-run-start"),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use mdp_warehouse::{RelationKind, Warehouse, WarehouseError};
+use mdp_warehouse::{RelationKind, TableRef, Warehouse, WarehouseError};
 
 use crate::compile::{CompileOptions, CompiledNode, Compiler, Existing};
 use crate::error::{Result, TransformError};
@@ -26,6 +26,7 @@ pub enum Command {
     Run,
     Test,
     Seed,
+    Snapshot,
     Build,
 }
 
@@ -35,6 +36,7 @@ impl Command {
             Command::Run => "run",
             Command::Test => "test",
             Command::Seed => "seed",
+            Command::Snapshot => "snapshot",
             Command::Build => "build",
         }
     }
@@ -44,6 +46,7 @@ impl Command {
             Command::Run => kind == ResourceType::Model,
             Command::Test => kind == ResourceType::Test,
             Command::Seed => kind == ResourceType::Seed,
+            Command::Snapshot => kind == ResourceType::Snapshot,
             Command::Build => kind != ResourceType::Source,
         }
     }
@@ -283,7 +286,7 @@ fn query_table(batches: &[arrow::array::RecordBatch]) -> std::result::Result<Que
     Ok(QueryTable { columns, types: types.iter().map(|t| t.to_string()).collect(), rows })
 }
 
-/// The `target/compiled` files of compiled models and tests: (path, SQL).
+/// The `target/compiled` files of compiled models, snapshots and tests: (path, SQL).
 pub fn compiled_files(
     parsed: &Parsed,
     compiled: &HashMap<String, std::result::Result<CompiledNode, String>>,
@@ -294,7 +297,7 @@ pub fn compiled_files(
         .filter_map(|(id, c)| {
             let node = &parsed.manifest.nodes[id];
             let sql = c.as_ref().ok()?;
-            matches!(node.resource_type, ResourceType::Model | ResourceType::Test)
+            matches!(node.resource_type, ResourceType::Model | ResourceType::Test | ResourceType::Snapshot)
                 .then(|| (compiled_path(target_dir, "compiled", node), sql.sql.clone()))
         })
         .collect();
@@ -610,8 +613,20 @@ fn run_dependencies(
         out.insert(id.clone(), deps);
     }
     if build {
+        // dbt's build runs a model's unit tests before the model: a unit test waits for what its
+        // model waits for, and the model for its unit tests (a failing one skips it).
+        for test in runnable.iter().filter(|id| manifest.nodes[*id].is_unit_test()) {
+            let model = manifest.nodes[test].attached_node.as_ref().filter(|m| runnable_set.contains(m.as_str()));
+            let Some(model) = model else { continue };
+            let model_deps = out[model].clone();
+            out.insert(test.clone(), model_deps);
+            out.get_mut(model).expect("runnable").push(test.clone());
+        }
         let mut ancestors_cache: HashMap<String, HashSet<String>> = HashMap::new();
-        for test in runnable.iter().filter(|id| manifest.nodes[*id].resource_type == ResourceType::Test) {
+        for test in runnable
+            .iter()
+            .filter(|id| manifest.nodes[*id].resource_type == ResourceType::Test && !manifest.nodes[*id].is_unit_test())
+        {
             let parents: Vec<&String> = graph.parents(test).iter().collect();
             let mut candidates: HashSet<&String> = HashSet::new();
             for p in &parents {
@@ -650,7 +665,7 @@ async fn run_node(
     let compiled_path = options
         .target_dir
         .as_ref()
-        .filter(|_| matches!(node.resource_type, ResourceType::Model | ResourceType::Test))
+        .filter(|_| matches!(node.resource_type, ResourceType::Model | ResourceType::Test | ResourceType::Snapshot))
         .map(|d| compiled_path(d, "compiled", node));
     let relation_name = node.relation.as_ref().map(|r| relation_name(wh.dialect(), r));
     let finish = |status: NodeStatus, message: String, outcome: Option<&Outcome>, code: Option<String>| NodeResult {
@@ -715,6 +730,25 @@ async fn run_node(
         }
     }
     match node.resource_type {
+        ResourceType::Test if node.unit_test.is_some() => match run_unit_test(wh, parsed, node, &compiled).await {
+            Ok(o) => {
+                let (status, message) = if o.test_status == Some(TestStatus::Pass) {
+                    (NodeStatus::Pass, "PASS".to_string())
+                } else {
+                    let model = node.unit_test.as_ref().map_or("", |u| u.model.as_str());
+                    (
+                        NodeStatus::Fail,
+                        format!(
+                            "`{model}` did not return the expected rows ({} differ):\n  {}",
+                            o.failures.unwrap_or(0),
+                            o.failing_rows.join("\n  ")
+                        ),
+                    )
+                };
+                finish(status, message, Some(&o), Some(compiled.sql))
+            }
+            Err(e) => failed(e, Some(compiled.sql)),
+        },
         ResourceType::Test => match materialize::run_test(wh, node, &compiled).await {
             Ok(o) => {
                 let status = match o.test_status {
@@ -754,13 +788,18 @@ async fn run_node(
             Ok(o) => finish(NodeStatus::Success, o.message.clone(), Some(&o), None),
             Err(e) => finish(NodeStatus::Error, format!("seed `{}` failed: {e}", node.name), None, None),
         },
-        ResourceType::Model => {
-            let rel = node.relation.as_ref().expect("non-ephemeral model has a relation");
+        ResourceType::Model | ResourceType::Snapshot => {
+            let rel = node.relation.as_ref().expect("a non-ephemeral model or snapshot has a relation");
             let key = (rel.schema.clone(), rel.identifier.clone());
             let prior = existing.lock().expect("lock").get(&key).copied();
-            match materialize::materialize(wh, node, &compiled, prior).await {
+            let (outcome, built) = if node.resource_type == ResourceType::Snapshot {
+                (materialize::snapshot(wh, node, &compiled, prior).await, RelationKind::Table)
+            } else {
+                let built = Materialization::of(&node.config).map_or(RelationKind::Table, |m| m.builds());
+                (materialize::materialize(wh, node, &compiled, prior).await, built)
+            };
+            match outcome {
                 Ok(o) => {
-                    let built = Materialization::of(&node.config).map_or(RelationKind::Table, |m| m.builds());
                     existing.lock().expect("lock").insert(key, built);
                     write_run_sql(options, node, &o);
                     finish(NodeStatus::Success, o.message.clone(), Some(&o), Some(compiled.sql))
@@ -780,6 +819,46 @@ fn write_run_sql(options: &RunOptions, node: &Node, outcome: &Outcome) {
         }
         let _ = std::fs::write(&path, outcome.statements.join(";\n\n") + ";\n");
     }
+}
+
+/// Run a unit test: its inputs resolved to the relations they replace (their columns type the
+/// rows), its model's output in a scratch view beside the model.
+async fn run_unit_test(
+    wh: &dyn Warehouse,
+    parsed: &Parsed,
+    node: &Node,
+    compiled: &CompiledNode,
+) -> std::result::Result<Outcome, MaterializeError> {
+    use crate::unit::Input;
+    let def = node.unit_test.as_deref().expect("a unit test");
+    let manifest = &parsed.manifest;
+    let model = node.attached_node.as_ref().and_then(|id| manifest.nodes.get(id));
+    let model_rel = model.and_then(|m| m.relation.as_ref());
+    let inputs = def
+        .given
+        .iter()
+        .map(|g| {
+            let relation = match &g.input {
+                Input::Ref { package, name } => {
+                    manifest.resolve_ref(&node.package, package.as_deref(), name).and_then(|n| n.relation.as_ref())
+                }
+                Input::Source { source, table } => {
+                    manifest.source_id(source, table).and_then(|id| manifest.nodes[id].relation.as_ref())
+                }
+                Input::This => model_rel,
+            };
+            (g.input.cte_name(), &g.rows, relation.map(materialization::table_ref), g.written.as_str())
+        })
+        .collect();
+    let schema = model_rel.map(|r| r.schema.clone()).unwrap_or_else(|| parsed.target.schema.clone());
+    let unit = materialize::UnitRun {
+        name: &node.name,
+        model: &def.model,
+        inputs,
+        expect: &def.expect,
+        scratch: TableRef::new(schema, format!("mdp_unit_{}", crate::parse::short_hash(&node.unique_id))),
+    };
+    materialize::run_unit_test(wh, &unit, &compiled.sql).await
 }
 
 /// Load a seed: read its file, then fill its table (see [`materialization::plan_seed`]).

@@ -59,29 +59,17 @@ pub const METHODS: &[&str] = &[
 ];
 
 /// dbt methods that need something mdp does not have (state comparison, run results, exposures, …).
-const UNSUPPORTED_METHODS: &[&str] = &[
-    "source_status",
-    "exposure",
-    "metric",
-    "semantic_model",
-    "saved_query",
-    "unit_test",
-    "group",
-    "access",
-    "version",
-    "wildcard",
-];
+const UNSUPPORTED_METHODS: &[&str] =
+    &["source_status", "exposure", "metric", "semantic_model", "saved_query", "group", "access", "version", "wildcard"];
 
 /// dbt resource types mdp has no nodes of: `resource_type:` accepts them and matches nothing.
 const OTHER_DBT_RESOURCE_TYPES: &[&str] = &[
-    "snapshot",
     "analysis",
     "operation",
     "exposure",
     "metric",
     "semantic_model",
     "saved_query",
-    "unit_test",
     "macro",
     "doc",
     "group",
@@ -243,6 +231,8 @@ enum Method {
 enum TestType {
     Generic,
     Singular,
+    /// dbt unit tests (`test_type:unit`, `resource_type:unit_test`).
+    Unit,
 }
 
 fn parse_criteria(args: &[String]) -> Result<Vec<Criterion<'_>>, SelectError> {
@@ -351,11 +341,14 @@ fn parse_atom(raw: &str) -> Result<Atom<'_>, SelectError> {
 
     // Values checked up front, so a typo fails before anything runs.
     let method = match method {
+        Method::ResourceType(_) if value == "unit_test" => Method::TestType(TestType::Unit),
         Method::ResourceType(_) => match ResourceType::parse(value) {
             Some(t) => Method::ResourceType(Some(t)),
             None if OTHER_DBT_RESOURCE_TYPES.contains(&value) => Method::ResourceType(None),
             None => {
-                return Err(invalid(format!("unknown resource type `{value}`; expected model, seed, test or source")))
+                return Err(invalid(format!(
+                    "unknown resource type `{value}`; expected model, seed, snapshot, test, unit_test or source"
+                )))
             }
         },
         Method::State(_) => match StateCheck::parse(value) {
@@ -368,7 +361,8 @@ fn parse_atom(raw: &str) -> Result<Atom<'_>, SelectError> {
         Method::TestType(_) => match value {
             "generic" | "schema" => Method::TestType(TestType::Generic),
             "singular" | "data" => Method::TestType(TestType::Singular),
-            _ => return Err(invalid(format!("unknown test type `{value}`; expected generic or singular"))),
+            "unit" => Method::TestType(TestType::Unit),
+            _ => return Err(invalid(format!("unknown test type `{value}`; expected generic, singular or unit"))),
         },
         Method::Source if value.split('.').count() > 3 => {
             return Err(invalid(
@@ -550,7 +544,7 @@ impl<'a> Selector<'a> {
                     && glob_match(source, source_name(node), false)
                     && glob_match(table, &node.name, false)
             }
-            Method::ResourceType(t) => Some(node.resource_type) == *t,
+            Method::ResourceType(t) => Some(node.resource_type) == *t && !node.is_unit_test(),
             Method::Config(keys) => {
                 let config = node.config.to_json();
                 let case_insensitive = keys.len() == 1 && keys[0] == "severity";
@@ -562,7 +556,11 @@ impl<'a> Selector<'a> {
             }
             Method::TestType(kind) => {
                 node.resource_type == ResourceType::Test
-                    && node.test_metadata.is_some() == matches!(kind, TestType::Generic)
+                    && match kind {
+                        TestType::Generic => node.test_metadata.is_some(),
+                        TestType::Singular => node.test_metadata.is_none() && !node.is_unit_test(),
+                        TestType::Unit => node.is_unit_test(),
+                    }
             }
             Method::State(check) => self.state.is_some_and(|state| state.check(*check, node, self.manifest)),
             Method::Result => {
@@ -973,6 +971,7 @@ mod tests {
             ResourceType::Seed => "seed",
             ResourceType::Test => "test",
             ResourceType::Source => "source",
+            ResourceType::Snapshot => "snapshot",
         };
         let mut fqn = vec![package.to_string()];
         fqn.extend(folders);
@@ -1000,6 +999,7 @@ mod tests {
             source,
             checksum: String::new(),
             introspective: false,
+            unit_test: None,
             depends_on_macros: Vec::new(),
         }
     }
@@ -1425,8 +1425,11 @@ mod tests {
         assert!(err("nope:", "").starts_with("unknown selector method `nope` in `nope:`"));
         for (select, reason) in [
             ("@orders+", "the `@` prefix and a `+` suffix cannot be combined"),
-            ("resource_type:view", "unknown resource type `view`; expected model, seed, test or source"),
-            ("test_type:unit", "unknown test type `unit`; expected generic or singular"),
+            (
+                "resource_type:view",
+                "unknown resource type `view`; expected model, seed, snapshot, test, unit_test or source",
+            ),
+            ("test_type:integration", "unknown test type `integration`; expected generic, singular or unit"),
             ("source:a.b.c.d", "sources are selected as"),
             ("config:table", "`config` needs a key"),
             ("config.:table", "`config` needs a key"),

@@ -51,15 +51,45 @@ fn expected(fixture: &str) -> Expected {
     }
 }
 
-/// Numbers compare by value (Postgres prints `0` where DuckDB prints `0.0`); the rest as text.
-fn normalize(rows: &[Vec<Option<String>>], numeric_loose: bool) -> Vec<Vec<Option<String>>> {
+/// How rows compare.
+#[derive(Debug, Clone, Copy, Default)]
+struct Compare {
+    /// Numbers compare by value (Postgres prints `0` where DuckDB prints `0.0`); the rest as text.
+    numeric_loose: bool,
+    /// Times a run took from the clock (snapshots: `check` without `updated_at`, hard deletes)
+    /// differ between dbt's run and ours: a timestamp after 2025 and before 9999 (the fixtures'
+    /// data is of 2024, `dbt_valid_to_current` is 9999-12-31) reads `<run time>`, and the hashes
+    /// (`dbt_scd_id`) of a row holding one read `<hash of run time>`.
+    mask_clock: bool,
+}
+
+fn is_run_time(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 19
+        && b[4] == b'-'
+        && b[10] == b' '
+        && v.get(..4).and_then(|y| y.parse::<u32>().ok()).is_some_and(|year| (2025..9999).contains(&year))
+}
+
+fn is_md5(v: &str) -> bool {
+    v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn normalize(rows: &[Vec<Option<String>>], how: Compare) -> Vec<Vec<Option<String>>> {
     let mut out: Vec<Vec<Option<String>>> = rows
         .iter()
         .map(|r| {
+            let clocked = how.mask_clock && r.iter().flatten().any(|v| is_run_time(v));
             r.iter()
                 .map(|v| {
                     let v = v.as_ref().filter(|v| !v.is_empty())?;
-                    if numeric_loose {
+                    if how.mask_clock && is_run_time(v) {
+                        return Some("<run time>".into());
+                    }
+                    if clocked && is_md5(v) {
+                        return Some("<hash of run time>".into());
+                    }
+                    if how.numeric_loose {
                         if let Ok(f) = v.parse::<f64>() {
                             return Some(format!("{:.9}", f));
                         }
@@ -79,16 +109,21 @@ async fn assert_tables_match(
     schema_of: impl Fn(&str) -> String,
     numeric_loose: bool,
 ) {
+    assert_tables_match_as(project, fixture, schema_of, Compare { numeric_loose, ..Compare::default() }).await
+}
+
+async fn assert_tables_match_as(
+    project: &TestProject,
+    fixture: &str,
+    schema_of: impl Fn(&str) -> String,
+    how: Compare,
+) {
     let exp = expected(fixture);
     for (name, (header, rows)) in &exp.tables {
         let (schema, table) = name.split_once('.').unwrap();
         let (columns, actual) = project.rows(&schema_of(schema), table).await;
         assert_eq!(&columns, header, "{fixture}: columns of {name}");
-        assert_eq!(
-            normalize(&actual, numeric_loose),
-            normalize(rows, numeric_loose),
-            "{fixture}: rows of {name} differ from dbt-core's"
-        );
+        assert_eq!(normalize(&actual, how), normalize(rows, how), "{fixture}: rows of {name} differ from dbt-core's");
     }
 }
 
@@ -270,4 +305,127 @@ async fn features_project_holds_the_same_rows_on_postgres() {
     let base = project.schema();
     assert_tables_match(&project, "features", |s| s.replacen("main", &base, 1), true).await;
     project.cleanup().await;
+}
+
+/// Five snapshots (timestamp; with deleted keys closed; check on two columns of a two-column key
+/// with `dbt_valid_to_current`; check on all columns without `updated_at`, whose query gains a
+/// column; hard deletes as new records with renamed meta columns) built, then built again on the
+/// orders of a later day: changed, unchanged, new, deleted keys, a change `updated_at` does not
+/// show, a NULL becoming a value. A third run on the same data changes nothing.
+async fn snapshots(project: &TestProject) {
+    let (parsed, first) = project.run(Command::Build, &[], "", false).await;
+    assert_all_ok(&first, 0);
+    assert_eq!(first.results.len(), 13, "1 seed, 6 snapshots (one defined in YAML), 3 models, 3 tests");
+    let ts = &parsed.manifest.nodes["snapshot.snapshot_parity.orders_ts"];
+    assert!(ts.relation.as_ref().unwrap().schema.ends_with("_history"), "target_schema is used verbatim");
+    assert_eq!(ts.config.tags, ["history"], "the snapshots: tree of dbt_project.yml applies");
+    let built = |r: &mdp_transform::run::RunResults, id: &str| {
+        r.results.iter().find(|x| x.unique_id == id).map(|x| x.message.clone()).unwrap()
+    };
+    assert_eq!(built(&first, "snapshot.snapshot_parity.orders_ts"), "SNAPSHOT 5");
+    let (_, second) = project.run(Command::Build, &[], "{as_of: 2}", false).await;
+    assert_all_ok(&second, 0);
+    // Changes found: 1 and 6 changed (insert + update each), 4 is new.
+    assert_eq!(built(&second, "snapshot.snapshot_parity.orders_ts"), "SNAPSHOT 5");
+    let (_, third) = project.run(Command::Snapshot, &[], "{as_of: 2}", false).await;
+    assert_all_ok(&third, 0);
+    assert_eq!(third.results.len(), 6, "`snapshot` runs the snapshots only");
+    for r in &third.results {
+        assert_eq!(r.message, "SNAPSHOT 0", "{}: the same data again is no change", r.unique_id);
+    }
+}
+
+#[tokio::test]
+async fn snapshots_match_dbt_core_on_duckdb() {
+    let project = TestProject::duckdb("snapshots");
+    assert_ids_match(&project.load("").unwrap(), "snapshots");
+    snapshots(&project).await;
+    let how = Compare { numeric_loose: false, mask_clock: true };
+    assert_tables_match_as(&project, "snapshots", |s| s.to_string(), how).await;
+    assert_types_match(&project, "snapshots").await;
+}
+
+#[tokio::test]
+async fn snapshots_hold_the_same_rows_on_postgres() {
+    let Some(project) = TestProject::postgres("snapshots") else { return };
+    snapshots(&project).await;
+    let base = project.schema();
+    let how = Compare { numeric_loose: true, mask_clock: true };
+    assert_tables_match_as(&project, "snapshots", |s| s.replacen("main", &base, 1), how).await;
+    project.cleanup().await;
+}
+
+/// dbt unit tests: five on three models (rows as dicts with some columns left out, CSV, SQL, a
+/// fixture file, `vars` and `is_incremental` overrides, `this`, a source, no rows), run by
+/// `build` before the models they test.
+async fn unit_tests(project: &TestProject) {
+    let (parsed, built) = project.run(Command::Build, &[], "", false).await;
+    assert_all_ok(&built, 0);
+    assert_eq!(built.results.len(), 11, "2 seeds, 4 models, 5 unit tests");
+    let units: Vec<&str> =
+        parsed.manifest.nodes.values().filter(|n| n.is_unit_test()).map(|n| n.name.as_str()).collect();
+    assert_eq!(units.len(), 5, "{units:?}");
+    let at = |id: &str| built.results.iter().find(|r| r.unique_id == id).unwrap();
+    for (test, model) in [
+        ("unit_test.unit_parity.customer_orders.revenue_counts_kept_orders", "model.unit_parity.customer_orders"),
+        (
+            "unit_test.unit_parity.orders_incremental.incremental_run_takes_only_newer_orders",
+            "model.unit_parity.orders_incremental",
+        ),
+    ] {
+        assert_eq!(at(test).status, NodeStatus::Pass);
+        assert!(at(test).completed_at <= at(model).started_at, "{test} runs before {model} is built");
+    }
+    let (_, tested) = project.run(Command::Test, &["test_type:unit"], "", false).await;
+    assert_eq!(tested.results.len(), 5);
+    assert!(tested.results.iter().all(|r| r.status == NodeStatus::Pass));
+}
+
+#[tokio::test]
+async fn unit_tests_pass_as_in_dbt_core_on_duckdb() {
+    let project = TestProject::duckdb("unit_tests");
+    assert_ids_match(&project.load("").unwrap(), "unit_tests");
+    unit_tests(&project).await;
+    assert_tables_match(&project, "unit_tests", |s| s.to_string(), false).await;
+    assert_types_match(&project, "unit_tests").await;
+}
+
+#[tokio::test]
+async fn unit_tests_pass_on_postgres() {
+    let Some(project) = TestProject::postgres("unit_tests") else { return };
+    unit_tests(&project).await;
+    let base = project.schema();
+    assert_tables_match(&project, "unit_tests", |s| s.replacen("main", &base, 1), true).await;
+    project.cleanup().await;
+}
+
+/// A unit test whose expectation is wrong fails with the rows that differ, and `build` skips its
+/// model; nothing it made is left in the warehouse.
+#[tokio::test]
+async fn a_failing_unit_test_names_the_rows_that_differ_and_skips_its_model() {
+    let project = TestProject::duckdb("unit_tests");
+    let yml = project.path().join("models/unit_tests.yml");
+    let text = std::fs::read_to_string(&yml).unwrap();
+    std::fs::write(&yml, text.replace("orders: 2, revenue: 11.25", "orders: 2, revenue: 12.25")).unwrap();
+    let (_, built) = project.run(Command::Build, &[], "", false).await;
+    let at = |id: &str| built.results.iter().find(|r| r.unique_id == id).unwrap();
+    let failed = at("unit_test.unit_parity.customer_orders.revenue_counts_kept_orders");
+    assert_eq!(failed.status, NodeStatus::Fail, "{}", failed.message);
+    assert!(
+        failed.message.contains(
+            "- expected, missing: customer_id=1, email=a@b.co, has_valid_email=true, orders=2, revenue=12.25"
+        ),
+        "{}",
+        failed.message
+    );
+    assert!(
+        failed.message.contains("+ returned, not expected: customer_id=1") && failed.message.contains("revenue=11.25"),
+        "{}",
+        failed.message
+    );
+    assert_eq!(at("model.unit_parity.customer_orders").status, NodeStatus::Skipped);
+    assert_eq!(at("model.unit_parity.payments_by_order").status, NodeStatus::Success, "other models build");
+    let scratch =
+        project.sql("select count(*) from information_schema.tables where table_name like 'mdp_unit_%'").await;
+    assert_eq!(scratch[0][0].as_deref(), Some("0"), "unit tests leave no views behind");
 }

@@ -245,33 +245,64 @@ fn required_vars_and_unknown_tests_are_explained() {
 /// saying how to build the rest: never skipped silently.
 #[test]
 fn unsupported_dbt_features_fail_at_parse_naming_file_line_and_feature() {
+    // Snapshots: a misconfigured block is refused with its file, line and the config to set.
     let project = TestProject::duckdb("features");
     std::fs::create_dir_all(project.path().join("snapshots")).unwrap();
-    std::fs::write(
-        project.path().join("snapshots/orders.sql"),
-        "-- history of orders\n{% snapshot orders_snapshot %}\nselect 1 as id\n{% endsnapshot %}\n",
-    )
-    .unwrap();
-    let err = load_error(&project);
-    assert!(err.starts_with("snapshots/orders.sql:2:"), "{err}");
+    let snapshot = |body: &str| {
+        std::fs::write(
+            project.path().join("snapshots/orders.sql"),
+            format!(
+                "-- history of orders\n{{% snapshot orders_snapshot %}}\n{body}\nselect 1 as id\n{{% endsnapshot %}}\n"
+            ),
+        )
+        .unwrap();
+        load_error(&project)
+    };
+    let err = snapshot("{{ config(unique_key='id', strategy='timestamp') }}");
     assert!(
-        err.contains("snapshots (`{% snapshot %}`) are not supported") && err.contains("snapshot-paths: []"),
+        err.starts_with("snapshots/orders.sql")
+            && err
+                .contains("line 2: snapshot `orders_snapshot`: the `timestamp` strategy needs an `updated_at` config"),
         "{err}"
     );
-    // The way out it names works.
-    let file = project.path().join("dbt_project.yml");
-    let config = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, format!("{config}\nsnapshot-paths: []\n")).unwrap();
-    assert!(project.load("").is_ok(), "snapshot-paths: [] builds the rest");
+    let err = snapshot("{{ config(unique_key='id', strategy='my_pkg.my_strategy', updated_at='u') }}");
+    assert!(err.contains("custom strategy macros are not supported by mdp"), "{err}");
+    std::fs::write(project.path().join("snapshots/orders.sql"), "{% snapshot s %}\nselect 1\n").unwrap();
+    let err = load_error(&project);
+    assert!(err.contains("line 1: `{% snapshot s %}` has no `{% endsnapshot %}`"), "{err}");
 
+    // Unit tests: what mdp cannot override, and a model that is not there.
     let project = TestProject::duckdb("features");
+    let unit = |body: &str| {
+        std::fs::write(
+            project.path().join("models/marts/_unit.yml"),
+            format!("version: 2\n\nunit_tests:\n  - name: t\n    model: fct_campaign_daily\n{body}"),
+        )
+        .unwrap();
+        load_error(&project)
+    };
+    let err = unit("    expect: {rows: []}\n    overrides:\n      env_vars: {A: b}\n");
+    assert!(
+        err.starts_with("models/marts/_unit.yml")
+            && err.contains("unit test `t`: `overrides.env_vars` is not supported"),
+        "{err}"
+    );
+    let err = unit("    given: [{input: \"ref('nope')\", rows: []}]\n");
+    assert!(err.contains("`expect:` gives the rows the model must return"), "{err}");
     std::fs::write(
         project.path().join("models/marts/_unit.yml"),
-        "version: 2\n\nunit_tests:\n  - name: t\n    model: fct_campaign_daily\n",
+        "version: 2\n\nunit_tests:\n  - name: t\n    model: fct_campaign_daily\n    expect: {rows: []}\n",
+    )
+    .unwrap();
+    let parsed = project.load("").expect("a well-formed unit test parses");
+    assert!(parsed.manifest.nodes.contains_key("unit_test.features.fct_campaign_daily.t"));
+    std::fs::write(
+        project.path().join("models/marts/_unit.yml"),
+        "version: 2\n\nunit_tests:\n  - name: t\n    model: no_such_model\n    expect: {rows: []}\n",
     )
     .unwrap();
     let err = load_error(&project);
-    assert!(err.starts_with("models/marts/_unit.yml:3:") && err.contains("dbt unit tests (`unit_tests:`)"), "{err}");
+    assert!(err.contains("unit test `t`: `no_such_model` is not a model of"), "{err}");
 
     let project = TestProject::duckdb("features");
     std::fs::write(

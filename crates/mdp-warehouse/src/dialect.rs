@@ -321,6 +321,20 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         self.cast(expr, ColumnType::Text)
     }
 
+    /// The time a snapshot records for a change it cannot date from the data (check strategy
+    /// without `updated_at`, hard deletes): dbt's `snapshot_get_time()` of the adapter, a
+    /// timestamp without time zone.
+    fn snapshot_get_time(&self) -> String {
+        "current_timestamp".into()
+    }
+
+    /// dbt's `snapshot_hash_arguments(args)`: the hash that identifies a snapshot row version
+    /// (`dbt_scd_id`) from its unique key and its time, as the adapter computes it.
+    fn snapshot_hash_sql(&self, args: &[String]) -> String {
+        let parts: Vec<String> = args.iter().map(|a| format!("coalesce(cast({a} as varchar), '')")).collect();
+        format!("md5({})", parts.join(" || '|' || "))
+    }
+
     /// `numerator × scale / denominator` computed in floating point, NULL when the denominator is 0
     /// or NULL: the marts' KPI ratios (CTR, CPC, CPM, …) as [`Dialect::safe_divide`] of doubles.
     fn ratio(&self, numerator: &str, denominator: &str, scale: u32) -> String {
@@ -467,6 +481,10 @@ impl Dialect for DuckDbDialect {
     fn seed_csv(&self) -> SeedCsv {
         SeedCsv::DuckDb
     }
+    fn snapshot_get_time(&self) -> String {
+        // dbt-duckdb: `now()::timestamp` (the session's time zone, without it).
+        "now()::timestamp".into()
+    }
 }
 
 /// How a dbt adapter turns a seed CSV into rows; seeds load the same values as dbt on each engine.
@@ -518,6 +536,10 @@ impl Dialect for PostgresDialect {
     }
     fn drop_needs_cascade(&self) -> bool {
         true
+    }
+    fn snapshot_get_time(&self) -> String {
+        // dbt-postgres' snapshot_get_time.
+        "now()::timestamp without time zone".into()
     }
 }
 

@@ -55,7 +55,9 @@ pub enum Command {
     Test(TransformArgs),
     /// Load seeds/*.csv into tables.
     Seed(TransformArgs),
-    /// Seeds, models and tests together in DAG order; a failed node (or failing test) skips what depends on it.
+    /// Record what changed in the selected snapshots (`{% snapshot %}` blocks): type-2 history tables as dbt's.
+    Snapshot(TransformArgs),
+    /// Seeds, snapshots, models and tests together in DAG order; a failed node (or failing test) skips what depends on it.
     Build(TransformArgs),
     /// List the project's nodes matching a selection.
     Ls(LsArgs),

@@ -15,6 +15,7 @@
 //! - seeds ([`plan_seed`]): empty and refill a table of the same columns, else replace it; load the
 //!   rows (through a text staging table when columns need a cast), in one transaction.
 //! - tests ([`plan_test`]): count the failing rows and compare with `warn_if` / `error_if`.
+//! - snapshots ([`plan_snapshot`]): dbt's type-2 history table, see [`snapshot`].
 //!
 //! Engine differences are the dialect's capabilities (`supports_create_or_replace_view`,
 //! `supports_create_or_replace_table`, `transactional_ddl`, `supports_merge`, `drop_needs_cascade`)
@@ -29,8 +30,11 @@ use crate::config::NodeConfig;
 use crate::manifest::RelationName;
 use crate::seed::SeedColumn;
 
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
+
+pub use snapshot::{plan_snapshot, Snapshot, SnapshotMerge};
 
 /// Errors of a materialization: the database's, or a rule of the materialization.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +140,9 @@ pub enum Step {
     /// Incremental runs: read the columns of the new rows and of the target, then run what
     /// [`Reconcile::statements`] plans from them.
     Reconcile(Reconcile),
+    /// Snapshots: read the columns of the query's rows and of the table, build the changes, read
+    /// their columns, then run what [`SnapshotMerge::merge`] plans.
+    Snapshot(Box<SnapshotMerge>),
     /// Seeds: bulk-load the file's rows into `into`.
     Load {
         into: TableRef,
@@ -189,6 +196,8 @@ pub enum Report {
     Insert,
     /// `EPHEMERAL`: nothing was built.
     Ephemeral,
+    /// `SNAPSHOT <rows>`: the versions written (first run) or the changes found.
+    Snapshot,
 }
 
 impl Report {
@@ -199,6 +208,7 @@ impl Report {
             Report::Select => rows.map(|c| format!("SELECT {c}")).unwrap_or_else(|| "CREATE TABLE".into()),
             Report::Insert => format!("INSERT {}", rows.unwrap_or(0)),
             Report::Ephemeral => "EPHEMERAL".into(),
+            Report::Snapshot => format!("SNAPSHOT {}", rows.unwrap_or(0)),
         }
     }
 }

@@ -39,6 +39,7 @@ fn show(plan: &Plan, d: &dyn Dialect, new_cols: &[&str], old_cols: &[&str]) -> V
             Step::Load { into, file, in_transaction } => {
                 out.push(format!("[{}] load {file} into {into}", place(*in_transaction)))
             }
+            Step::Snapshot(m) => out.push(format!("[{}] snapshot merge into {}", place(m.in_transaction), m.target)),
         }
     }
     out
@@ -113,7 +114,7 @@ fn incremental(
                 let statements = r.statements(d, &columns(new_cols), &columns(old_cols))?;
                 out.extend(statements.iter().map(show_statement));
             }
-            Step::Load { .. } => unreachable!("models load nothing"),
+            Step::Load { .. } | Step::Snapshot(_) => unreachable!("models load nothing and snapshot nothing"),
         }
     }
     Ok(out)

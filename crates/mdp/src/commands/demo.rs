@@ -172,6 +172,7 @@ impl RunObserver for Tally {
             (ResourceType::Seed, _) => "seeds",
             (ResourceType::Test, _) => "tests passed",
             (ResourceType::Source, _) => "sources",
+            (ResourceType::Snapshot, _) => "snapshots",
         };
         *self.counts.lock().expect("lock").entry(kind).or_default() += 1;
     }

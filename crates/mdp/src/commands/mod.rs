@@ -35,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => transform::run(&cli.global, transform::Verb::Run, args).await,
         Command::Test(args) => transform::run(&cli.global, transform::Verb::Test, args).await,
         Command::Seed(args) => transform::run(&cli.global, transform::Verb::Seed, args).await,
+        Command::Snapshot(args) => transform::run(&cli.global, transform::Verb::Snapshot, args).await,
         Command::Build(args) => transform::run(&cli.global, transform::Verb::Build, args).await,
         Command::Ls(args) => transform::ls(&cli.global, args),
         Command::Deps => transform::deps(&cli.global),

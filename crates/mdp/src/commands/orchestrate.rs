@@ -721,6 +721,7 @@ fn airflow_tasks(
                     let verb = match node.resource_type {
                         ResourceType::Seed => "seed",
                         ResourceType::Test => "test",
+                        ResourceType::Snapshot => "snapshot",
                         _ => "run",
                     };
                     // Airflow group ids cannot hold dots.
@@ -735,6 +736,7 @@ fn airflow_tasks(
                     // test goes with the models it tests (build's eager selection runs it there).
                     let layer_of = |n: &mdp_transform::manifest::Node| match n.resource_type {
                         ResourceType::Seed => format!("package:{},resource_type:seed", n.package),
+                        ResourceType::Snapshot => format!("package:{},resource_type:snapshot", n.package),
                         _ => of_model(n),
                     };
                     let selector = match node.resource_type {

@@ -26,6 +26,7 @@ pub enum Verb {
     Run,
     Test,
     Seed,
+    Snapshot,
     Build,
 }
 
@@ -223,6 +224,7 @@ pub async fn run(global: &GlobalArgs, verb: Verb, args: TransformArgs) -> Result
             Verb::Compile | Verb::Run => Command::Run,
             Verb::Test => Command::Test,
             Verb::Seed => Command::Seed,
+            Verb::Snapshot => Command::Snapshot,
             Verb::Build => Command::Build,
         },
         threads,
@@ -413,6 +415,7 @@ fn verb_name(verb: Verb) -> &'static str {
         Verb::Run => "run",
         Verb::Test => "test",
         Verb::Seed => "seed",
+        Verb::Snapshot => "snapshot",
         Verb::Build => "build",
     }
 }
@@ -424,9 +427,13 @@ fn describe(target: &Target) -> String {
 fn count_kinds(parsed: &Parsed, ids: &[String]) -> String {
     let count = |k: ResourceType| ids.iter().filter(|id| parsed.manifest.nodes[*id].resource_type == k).count();
     format!(
-        "{} models, {} seeds, {} tests, {} sources selected",
+        "{} models, {} seeds, {}{} tests, {} sources selected",
         count(ResourceType::Model),
         count(ResourceType::Seed),
+        match count(ResourceType::Snapshot) {
+            0 => String::new(),
+            n => format!("{n} snapshots, "),
+        },
         count(ResourceType::Test),
         count(ResourceType::Source)
     )
@@ -440,6 +447,10 @@ impl RunObserver for Console {
         let what = match node.resource_type {
             ResourceType::Model => format!("{} model {}", node.config.materialized, relation(node)),
             ResourceType::Seed => format!("seed file {}", relation(node)),
+            ResourceType::Snapshot => format!("snapshot {}", relation(node)),
+            ResourceType::Test if node.is_unit_test() => {
+                format!("unit test {}::{}", node.unit_test.as_ref().map_or("", |u| u.model.as_str()), node.name)
+            }
             ResourceType::Test => format!("test {}", node.name),
             ResourceType::Source => format!("source {}", node.name),
         };
