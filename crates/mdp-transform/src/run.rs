@@ -317,12 +317,13 @@ pub fn write_files(files: &[(PathBuf, String)]) {
     }
 }
 
-/// `target/<kind>/<package>/<file>` (generic tests: `<properties file>/<test name>.sql`).
+/// `target/<kind>/<package>/<file>` (nodes defined in YAML: `<properties file>/<name>.sql`).
 pub fn compiled_path(target_dir: &std::path::Path, kind: &str, node: &Node) -> PathBuf {
     let base = target_dir.join(kind).join(&node.package);
     // An embedded package's files are known as `<package>/…` already.
     let file = node.original_file_path.strip_prefix(&node.package).unwrap_or(&node.original_file_path);
-    if node.test_metadata.is_some() {
+    // Nodes defined in YAML (generic and unit tests, YAML-only snapshots): `<file>/<name>.sql`, as dbt.
+    if node.test_metadata.is_some() || file.extension().is_some_and(|e| e != "sql") {
         base.join(file).join(format!("{}.sql", node.name))
     } else {
         base.join(file)
@@ -615,11 +616,19 @@ fn run_dependencies(
     if build {
         // dbt's build runs a model's unit tests before the model: a unit test waits for what its
         // model waits for, and the model for its unit tests (a failing one skips it).
-        for test in runnable.iter().filter(|id| manifest.nodes[*id].is_unit_test()) {
-            let model = manifest.nodes[test].attached_node.as_ref().filter(|m| runnable_set.contains(m.as_str()));
-            let Some(model) = model else { continue };
-            let model_deps = out[model].clone();
-            out.insert(test.clone(), model_deps);
+        let units: Vec<(&String, &String)> = runnable
+            .iter()
+            .filter(|id| manifest.nodes[*id].is_unit_test())
+            .filter_map(|test| {
+                let model = manifest.nodes[test].attached_node.as_ref()?;
+                runnable_set.contains(model.as_str()).then_some((test, model))
+            })
+            .collect();
+        // What the models wait for before their unit tests are added (one unit test's failure
+        // does not skip another's).
+        let model_deps: HashMap<&String, Vec<String>> = units.iter().map(|(_, m)| (*m, out[*m].clone())).collect();
+        for (test, model) in units {
+            out.insert(test.clone(), model_deps[model].clone());
             out.get_mut(model).expect("runnable").push(test.clone());
         }
         let mut ancestors_cache: HashMap<String, HashSet<String>> = HashMap::new();

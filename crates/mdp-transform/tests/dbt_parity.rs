@@ -424,6 +424,11 @@ async fn a_failing_unit_test_names_the_rows_that_differ_and_skips_its_model() {
         failed.message
     );
     assert_eq!(at("model.unit_parity.customer_orders").status, NodeStatus::Skipped);
+    assert_eq!(
+        at("unit_test.unit_parity.customer_orders.min_amount_filters_small_orders").status,
+        NodeStatus::Pass,
+        "another unit test of the same model still runs"
+    );
     assert_eq!(at("model.unit_parity.payments_by_order").status, NodeStatus::Success, "other models build");
     let scratch =
         project.sql("select count(*) from information_schema.tables where table_name like 'mdp_unit_%'").await;
