@@ -1,7 +1,8 @@
 //! Parity with dbt-core: mdp builds the fixture projects and every table must equal, row for row
 //! and column for column, what dbt-core 1.10 + dbt-duckdb built from the same files
 //! (`tests/fixtures/*/expected/`, written by `scripts/dbt-parity`; the steps below mirror it).
-//! The same projects then run on Postgres and must hold the same rows.
+//! The same projects then run on Postgres, where every table and column type must equal what
+//! dbt-core 1.10 + dbt-postgres built (`expected_pg/`).
 
 mod common;
 
@@ -34,7 +35,12 @@ fn read_csv(path: &Path) -> Table {
 }
 
 fn expected(fixture: &str) -> Expected {
-    let dir = common::fixture(fixture).join("expected");
+    expected_in(fixture, "expected")
+}
+
+/// What dbt-core built: `expected` (dbt-duckdb) or `expected_pg` (dbt-postgres).
+fn expected_in(fixture: &str, folder: &str) -> Expected {
+    let dir = common::fixture(fixture).join(folder);
     let mut tables = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -118,7 +124,16 @@ async fn assert_tables_match_as(
     schema_of: impl Fn(&str) -> String,
     how: Compare,
 ) {
-    let exp = expected(fixture);
+    assert_tables_match_in(project, &expected(fixture), fixture, schema_of, how).await
+}
+
+async fn assert_tables_match_in(
+    project: &TestProject,
+    exp: &Expected,
+    fixture: &str,
+    schema_of: impl Fn(&str) -> String,
+    how: Compare,
+) {
     for (name, (header, rows)) in &exp.tables {
         let (schema, table) = name.split_once('.').unwrap();
         let (columns, actual) = project.rows(&schema_of(schema), table).await;
@@ -229,11 +244,10 @@ async fn packages_project_matches_dbt_core_on_duckdb() {
 }
 
 #[tokio::test]
-async fn packages_project_holds_the_same_rows_on_postgres() {
+async fn packages_project_matches_dbt_core_on_postgres() {
     let Some(project) = TestProject::postgres("packages") else { return };
     packages(&project, true).await;
-    let base = project.schema();
-    assert_tables_match(&project, "packages", |s| s.replacen("main", &base, 1), true).await;
+    assert_matches_dbt_postgres(&project, "packages", false).await;
     project.cleanup().await;
 }
 
@@ -263,11 +277,10 @@ async fn introspection_project_matches_dbt_core_on_duckdb() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspection_project_holds_the_same_rows_on_postgres() {
+async fn introspection_project_matches_dbt_core_on_postgres() {
     let Some(project) = TestProject::postgres("introspection") else { return };
     introspection(&project).await;
-    let base = project.schema();
-    assert_tables_match(&project, "introspection", |s| s.replacen("main", &base, 1), true).await;
+    assert_matches_dbt_postgres(&project, "introspection", false).await;
     project.cleanup().await;
 }
 
@@ -290,20 +303,18 @@ async fn features_project_matches_dbt_core_on_duckdb() {
 }
 
 #[tokio::test]
-async fn dbt_adapter_basic_holds_the_same_rows_on_postgres() {
+async fn dbt_adapter_basic_matches_dbt_core_on_postgres() {
     let Some(project) = TestProject::postgres("dbt_adapter_basic") else { return };
     adapter_basic(&project).await;
-    let base = project.schema();
-    assert_tables_match(&project, "dbt_adapter_basic", |s| s.replacen("main", &base, 1), true).await;
+    assert_matches_dbt_postgres(&project, "dbt_adapter_basic", false).await;
     project.cleanup().await;
 }
 
 #[tokio::test]
-async fn features_project_holds_the_same_rows_on_postgres() {
+async fn features_project_matches_dbt_core_on_postgres() {
     let Some(project) = TestProject::postgres("features") else { return };
     features(&project).await;
-    let base = project.schema();
-    assert_tables_match(&project, "features", |s| s.replacen("main", &base, 1), true).await;
+    assert_matches_dbt_postgres(&project, "features", false).await;
     project.cleanup().await;
 }
 
@@ -346,12 +357,10 @@ async fn snapshots_match_dbt_core_on_duckdb() {
 }
 
 #[tokio::test]
-async fn snapshots_hold_the_same_rows_on_postgres() {
+async fn snapshots_match_dbt_core_on_postgres() {
     let Some(project) = TestProject::postgres("snapshots") else { return };
     snapshots(&project).await;
-    let base = project.schema();
-    let how = Compare { numeric_loose: true, mask_clock: true };
-    assert_tables_match_as(&project, "snapshots", |s| s.replacen("main", &base, 1), how).await;
+    assert_matches_dbt_postgres(&project, "snapshots", true).await;
     project.cleanup().await;
 }
 
@@ -391,11 +400,10 @@ async fn unit_tests_pass_as_in_dbt_core_on_duckdb() {
 }
 
 #[tokio::test]
-async fn unit_tests_pass_on_postgres() {
+async fn unit_tests_pass_as_in_dbt_core_on_postgres() {
     let Some(project) = TestProject::postgres("unit_tests") else { return };
     unit_tests(&project).await;
-    let base = project.schema();
-    assert_tables_match(&project, "unit_tests", |s| s.replacen("main", &base, 1), true).await;
+    assert_matches_dbt_postgres(&project, "unit_tests", false).await;
     project.cleanup().await;
 }
 
@@ -427,10 +435,39 @@ async fn a_failing_unit_test_names_the_rows_that_differ_and_skips_its_model() {
     assert_eq!(
         at("unit_test.unit_parity.customer_orders.min_amount_filters_small_orders").status,
         NodeStatus::Pass,
-        "another unit test of the same model still runs"
+        "another unit test of the same model still runs: {}",
+        at("unit_test.unit_parity.customer_orders.min_amount_filters_small_orders").message
     );
     assert_eq!(at("model.unit_parity.payments_by_order").status, NodeStatus::Success, "other models build");
     let scratch =
         project.sql("select count(*) from information_schema.tables where table_name like 'mdp_unit_%'").await;
     assert_eq!(scratch[0][0].as_deref(), Some("0"), "unit tests leave no views behind");
+}
+
+/// On Postgres, every table and column type equals what dbt-core 1.10 + dbt-postgres built from
+/// the same fixture with the same steps (`expected_pg/`, written by `scripts/dbt-parity`).
+async fn assert_matches_dbt_postgres(project: &TestProject, fixture: &str, mask_clock: bool) {
+    let exp = expected_in(fixture, "expected_pg");
+    let base = project.schema();
+    let how = Compare { numeric_loose: false, mask_clock };
+    assert_tables_match_in(project, &exp, fixture, |s| s.replacen("main", &base, 1), how).await;
+    let actual = project
+        .sql(&format!(
+            "select cast(table_schema as varchar), cast(table_name as varchar), cast(column_name as varchar), \
+             cast(data_type as varchar) from information_schema.columns where table_schema like '{base}%' \
+             order by 1, 2, ordinal_position"
+        ))
+        .await;
+    let mut actual: Vec<Vec<String>> = actual
+        .into_iter()
+        .map(|r| {
+            let mut r: Vec<String> = r.into_iter().map(|v| v.unwrap_or_default()).collect();
+            r[0] = r[0].replacen(&base, "main", 1);
+            r
+        })
+        .collect();
+    // mdp's run history lives in `<schema>_meta`, beside the models.
+    actual.retain(|r| r[0] != "main_meta");
+    actual.sort();
+    assert_eq!(actual, exp.columns, "{fixture}: relations and column types differ from dbt-postgres'");
 }

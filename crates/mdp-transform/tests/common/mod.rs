@@ -120,7 +120,8 @@ impl TestProject {
             Backend::DuckDb => None,
             Backend::Postgres { schema, .. } => Some(Target {
                 profile_name: "test".into(),
-                name: "dev".into(),
+                // As the fixtures' profiles.yml name their Postgres output (dbt-postgres' runs).
+                name: "pg".into(),
                 schema: schema.clone(),
                 database: "test".into(),
                 threads: 4,
