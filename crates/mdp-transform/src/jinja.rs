@@ -244,8 +244,9 @@ impl JinjaEnv {
         let own = |macro_name: &str| names.iter().any(|n| n == macro_name).then(|| name.to_string());
         let text = {
             let registry = self.registry();
-            rewrite_caller_calls(&text, &|m| {
-                own(m).or_else(|| registry.resolve(m, package).map(|e| e.file.to_string()))
+            rewrite_caller_calls(&text, &|qualifier, m| match qualifier {
+                Some(pkg) => registry.in_package(pkg, m).map(|e| e.file.to_string()),
+                None => own(m).or_else(|| registry.resolve(m, package).map(|e| e.file.to_string())),
             })
         };
         self.add_template(name, &text)?;
@@ -281,7 +282,10 @@ impl JinjaEnv {
     pub fn add_node_template(&mut self, package: &str, name: &str, text: &str) -> Result<()> {
         let text = {
             let registry = self.registry();
-            rewrite_caller_calls(text, &|m| registry.resolve(m, package).map(|e| e.file.to_string()))
+            rewrite_caller_calls(text, &|qualifier, m| match qualifier {
+                Some(pkg) => registry.in_package(pkg, m).map(|e| e.file.to_string()),
+                None => registry.resolve(m, package).map(|e| e.file.to_string()),
+            })
         };
         self.add_template(name, &text)
     }
@@ -363,7 +367,7 @@ impl Default for JinjaEnv {
 /// imported into the template just before the block (`{% from 'file' import m as __mdp_caller_of_m %}`), so it
 /// runs in the state the block was written in, where minijinja can call the block back with arguments.
 /// `macro_file` finds a macro's file; other call blocks are left alone.
-fn rewrite_caller_calls(text: &str, macro_file: &dyn Fn(&str) -> Option<String>) -> String {
+fn rewrite_caller_calls(text: &str, macro_file: &dyn Fn(Option<&str>, &str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("{%") {
@@ -377,17 +381,28 @@ fn rewrite_caller_calls(text: &str, macro_file: &dyn Fn(&str) -> Option<String>)
             // The caller's parameter list, then the callee's name.
             let params_end = after.strip_prefix('(').and_then(|p| p.find(')')).map(|i| i + 2)?;
             let callee_text = after[params_end..].trim_start();
-            let name: String = callee_text.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if name.is_empty() || !callee_text[name.len()..].trim_start().starts_with('(') {
+            let ident =
+                |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+            // `m(...)`, or `package.m(...)`.
+            let first = ident(callee_text);
+            let (qualifier, name) = match callee_text[first.len()..].strip_prefix('.') {
+                Some(rest) => (Some(first.as_str()), ident(rest)),
+                None => (None, first.clone()),
+            };
+            let written = qualifier.map_or(name.len(), |q| q.len() + 1 + name.len());
+            if name.is_empty() || !callee_text[written..].trim_start().starts_with('(') {
                 return None;
             }
-            let file = macro_file(&name)?;
-            let alias = format!("__mdp_caller_of_{name}");
+            let file = macro_file(qualifier, &name)?;
+            let alias = match qualifier {
+                Some(q) => format!("__mdp_caller_of_{q}__{name}"),
+                None => format!("__mdp_caller_of_{name}"),
+            };
             let call_start = pos_of(tag, callee_text);
             Some(format!(
                 "{{%{dash} from {file:?} import {LOCAL_MACRO_PREFIX}{name} as {alias} %}}{}{alias}{}",
                 &tag[..call_start],
-                &tag[call_start + name.len()..end]
+                &tag[call_start + written..end]
             ))
         });
         match rewritten {
@@ -1560,8 +1575,17 @@ mod tests {
         // not with minijinja's "template state went away".
         env.add_node_template("p", "models/d.sql", "{% call(r) later() %}{{ r }}{% endcall %}").unwrap();
         env.add_macro_file("p", "macros/later.sql", "{% macro later() %}{{ caller(1) }}{% endmacro %}").unwrap();
-        let error = env.render("models/d.sql", ctx, scope(Phase::Compile)).unwrap_err().to_string();
+        let error = env.render("models/d.sql", ctx.clone(), scope(Phase::Compile)).unwrap_err().to_string();
         assert!(error.contains("call blocks whose caller takes arguments work with project macros"), "{error}");
+        // A package's macro, called by its package name.
+        env.add_macro_file(
+            "pkg",
+            "dbt_packages/pkg/macros/each.sql",
+            "{% macro each(xs) %}{% for x in xs %}{{ caller(x) }}{% endfor %}{% endmacro %}",
+        )
+        .unwrap();
+        env.add_node_template("p", "models/e.sql", "{% call(r) pkg.each([3, 4]) %}[{{ r }}]{% endcall %}").unwrap();
+        assert_eq!(env.render("models/e.sql", ctx, scope(Phase::Compile)).unwrap().0, "[3][4]");
         assert!(error.contains("models/d.sql:1"), "names the file and line: {error}");
     }
 

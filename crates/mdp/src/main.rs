@@ -47,10 +47,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `MDP_LOG` (e.g. `MDP_LOG=mdp_warehouse=debug`) overrides `-v`.
+/// Logs go to stderr; `MDP_LOG` (e.g. `MDP_LOG=mdp_warehouse=debug`) overrides `-v`. A dbt
+/// project's `{{ log(msg, info=True) }}` shows by default, as in dbt.
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        0 => "warn,mdp::jinja=info",
         1 => "info",
         2 => "debug",
         _ => "trace",
