@@ -115,7 +115,7 @@ impl<'a> Compiler<'a> {
         })?;
         let is_incremental = def.is_incremental.unwrap_or(false);
         let mut scope = self.scope(model, is_incremental);
-        scope.fixtures = def.given.iter().map(|g| (g.input.clone(), g.input.cte_name())).collect();
+        scope.fixtures = def.given.iter().map(|g| g.input.clone()).collect();
         if !def.vars.is_empty() {
             let mut vars = (*scope.vars).clone();
             vars.extend(def.vars.iter().map(|(k, v)| (k.clone(), v.clone())));

@@ -93,7 +93,7 @@ pub struct RenderScope {
     /// is compiled when it runs, with the warehouse.
     pub introspective: bool,
     /// A unit test's given inputs: `ref`/`source` of one of them renders as its CTE's name.
-    pub fixtures: Vec<(crate::unit::Input, String)>,
+    pub fixtures: Vec<crate::unit::Input>,
     /// `{% call statement('name') %}` results, for `load_result('name')`.
     results: HashMap<String, Value>,
     /// The macros called while parsing (`macro.<package>.<name>`), in first-call order.
@@ -1040,12 +1040,12 @@ fn ref_fn(args: Rest<Value>) -> Result<Value, Error> {
         if s.phase == Phase::Parse {
             return Ok(Value::from_object(Relation::named(None, "__parse__", &name, dialect)));
         }
-        let fixture = s.fixtures.iter().find(|(input, _)| {
+        let fixture = s.fixtures.iter().find(|input| {
             matches!(input, crate::unit::Input::Ref { package: p, name: n }
                 if n == &name && (p.is_none() || package.is_none() || p == &package))
         });
-        if let Some((_, cte)) = fixture {
-            return Ok(Value::from_safe_string(cte.clone()));
+        if let Some(input) = fixture {
+            return Ok(Value::from_safe_string(input.cte_name()));
         }
         let resolver = s.resolver.clone();
         let target = resolver.find_ref(&s.package, package.as_deref(), &name).ok_or_else(|| {
@@ -1074,11 +1074,11 @@ fn source_fn(source: String, table: String) -> Result<Value, Error> {
         if s.phase == Phase::Parse {
             return Ok(Value::from_object(Relation::named(None, &source, &table, dialect)));
         }
-        let fixture = s.fixtures.iter().find(|(input, _)| {
-            matches!(input, crate::unit::Input::Source { source: a, table: b } if a == &source && b == &table)
-        });
-        if let Some((_, cte)) = fixture {
-            return Ok(Value::from_safe_string(cte.clone()));
+        let fixture = s.fixtures.iter().find(
+            |input| matches!(input, crate::unit::Input::Source { source: a, table: b } if a == &source && b == &table),
+        );
+        if let Some(input) = fixture {
+            return Ok(Value::from_safe_string(input.cte_name()));
         }
         let rel = s.resolver.sources.get(&(source.clone(), table.clone())).ok_or_else(|| {
             Error::new(ErrorKind::InvalidOperation, format!("source('{source}', '{table}') is not declared"))

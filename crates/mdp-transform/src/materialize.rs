@@ -206,8 +206,8 @@ fn columns_of(batches: &[arrow::array::RecordBatch]) -> Result<Vec<ColumnInfo>> 
 pub struct UnitRun<'a> {
     pub name: &'a str,
     pub model: &'a str,
-    /// (CTE name, rows, the relation it replaces when it has one, the input as written).
-    pub inputs: Vec<(String, &'a crate::unit::Rows, Option<TableRef>, &'a str)>,
+    /// (CTE name, rows, the relation it replaces when it has one).
+    pub inputs: Vec<(String, &'a crate::unit::Rows, Option<TableRef>)>,
     pub expect: &'a crate::unit::Rows,
     /// A view name for the model's output (created and rolled back).
     pub scratch: TableRef,
@@ -230,10 +230,18 @@ async fn unit_test_in(
     model_sql: &str,
 ) -> Result<Outcome> {
     use crate::unit::Rows;
+    // The columns of a relation, read in the transaction (so the scratch views count).
+    async fn columns(
+        tx: &mut dyn Transaction,
+        d: &dyn mdp_warehouse::Dialect,
+        table: &TableRef,
+    ) -> Result<Vec<ColumnInfo>> {
+        columns_of(&tx.query_all(&d.columns_query(table)?).await?)
+    }
     let mut ctes = Vec::new();
-    for (cte, rows, relation, _) in &unit.inputs {
+    for (cte, rows, relation) in &unit.inputs {
         let columns = match relation {
-            Some(table) => columns_of(&tx.query_all(&d.columns_query(table)?).await?)?,
+            Some(table) => columns(tx, d, table).await?,
             None => Vec::new(),
         };
         ctes.push((cte.clone(), crate::unit::rows_sql(d, rows, &columns)?));
@@ -241,12 +249,12 @@ async fn unit_test_in(
     let sql = crate::compile::inject_ctes(model_sql, &ctes);
     tx.execute(&d.create_schema_sql(&unit.scratch.schema)?).await?;
     tx.execute(&d.create_view_as_sql(&unit.scratch, &sql)?).await?;
-    let actual = columns_of(&tx.query_all(&d.columns_query(&unit.scratch)?).await?)?;
+    let actual = columns(tx, d, &unit.scratch).await?;
     let expected_names: Vec<String> = match unit.expect {
         Rows::Sql(query) => {
             let view = TableRef::new(unit.scratch.schema.clone(), format!("{}_expected", unit.scratch.name));
             tx.execute(&d.create_view_as_sql(&view, query)?).await?;
-            columns_of(&tx.query_all(&d.columns_query(&view)?).await?)?.into_iter().map(|c| c.name).collect()
+            columns(tx, d, &view).await?.into_iter().map(|c| c.name).collect()
         }
         rows => rows.columns(),
     };
@@ -266,9 +274,8 @@ async fn unit_test_in(
     let view = d.qualified(&unit.scratch)?;
     let (only_expected, only_actual, names) = if typed.is_empty() {
         // `expect: {rows: []}`: the model returns no rows.
-        let count = string_rows(&tx.query_all(&format!("select cast(count(*) as varchar) from {view}")).await?)?;
-        let n: usize =
-            count.first().and_then(|r| r.first().cloned().flatten()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let count = tx.query_all(&format!("select cast(count(*) as varchar) from {view}")).await?;
+        let n = first_number(&count)?.unwrap_or(0);
         (Vec::new(), vec![vec![Some(format!("{n} rows"))]; usize::from(n > 0)], vec!["rows".to_string()])
     } else {
         let expected_sql = match unit.expect {

@@ -575,20 +575,7 @@ fn parse_nodes(
                 node.path = file.strip_prefix(dir).unwrap_or(&file).to_path_buf();
                 // dbt's checksum of a block node is its file's.
                 node.checksum = checksum(&text);
-                if let Some(e) = entry {
-                    node.description = p.render_description(&e.description, docs);
-                    node.columns = e.columns.clone();
-                    node.meta = e.meta.clone();
-                }
-                p.render_for_parse(&mut node, &template)?;
-                if node.config.enabled {
-                    crate::snapshot::SnapshotSpec::of(&node.config).map_err(|e| {
-                        TransformError::config(&shown, format!("line {}: snapshot `{name}`: {e}", block.line))
-                    })?;
-                }
-                p.assign_relation(&mut node)?;
-                apply_snapshot_target(&mut node);
-                p.insert(node)?;
+                p.add_snapshot(node, entry, &template, &format!("line {}: ", block.line), docs)?;
             }
         }
     }
@@ -622,17 +609,7 @@ fn parse_nodes(
         let mut node = p.new_node(ResourceType::Snapshot, name, &entry.file, &dir, fqn, raw, config);
         node.path = within;
         node.checksum = entry.file_checksum.clone();
-        node.description = p.render_description(&entry.description, docs);
-        node.columns = entry.columns.clone();
-        node.meta = entry.meta.clone();
-        p.render_for_parse(&mut node, &template)?;
-        if node.config.enabled {
-            crate::snapshot::SnapshotSpec::of(&node.config)
-                .map_err(|e| TransformError::config(&entry.file, format!("snapshot `{name}`: {e}")))?;
-        }
-        p.assign_relation(&mut node)?;
-        apply_snapshot_target(&mut node);
-        p.insert(node)?;
+        p.add_snapshot(node, Some(entry), &template, "", docs)?;
     }
 
     // Singular tests.
@@ -857,6 +834,42 @@ impl Parser {
         };
         node.relation = Some(RelationName { database: Some(database), schema, identifier });
         Ok(())
+    }
+
+    /// The common end of a snapshot's parse (a `{% snapshot %}` block or a YAML-only one): its
+    /// properties, one render (its `config()` calls), its config checked (the error names the file,
+    /// `at` and what to set), its relation named (`target_schema` / `target_database` win).
+    fn add_snapshot(
+        &mut self,
+        mut node: Node,
+        props: Option<&PropsEntry>,
+        template: &str,
+        at: &str,
+        docs: &HashMap<String, String>,
+    ) -> Result<()> {
+        if let Some(e) = props {
+            node.description = self.render_description(&e.description, docs);
+            node.columns = e.columns.clone();
+            node.meta = e.meta.clone();
+        }
+        self.render_for_parse(&mut node, template)?;
+        if node.config.enabled {
+            crate::snapshot::SnapshotSpec::of(&node.config).map_err(|e| {
+                TransformError::config(&node.original_file_path, format!("{at}snapshot `{}`: {e}", node.name))
+            })?;
+        }
+        self.assign_relation(&mut node)?;
+        let schema = crate::snapshot::target_override(&node.config, "target_schema");
+        let database = crate::snapshot::target_override(&node.config, "target_database");
+        if let Some(rel) = node.relation.as_mut() {
+            if let Some(schema) = schema {
+                rel.schema = schema;
+            }
+            if let Some(database) = database {
+                rel.database = Some(database);
+            }
+        }
+        self.insert(node)
     }
 
     fn insert(&mut self, node: Node) -> Result<()> {
@@ -1562,20 +1575,6 @@ fn columns_of(entry: &Json) -> IndexMap<String, ColumnDoc> {
 }
 
 /// `{% docs name %}…{% enddocs %}` blocks of a Markdown file.
-/// `target_schema` / `target_database` of a snapshot replace what the naming rules gave (dbt).
-fn apply_snapshot_target(node: &mut Node) {
-    let schema = crate::snapshot::target_override(&node.config, "target_schema");
-    let database = crate::snapshot::target_override(&node.config, "target_database");
-    if let Some(rel) = node.relation.as_mut() {
-        if let Some(schema) = schema {
-            rel.schema = schema;
-        }
-        if let Some(database) = database {
-            rel.database = Some(database);
-        }
-    }
-}
-
 /// Whether `s` is one `ref(...)` or `source(...)` call (a YAML snapshot's `relation:`).
 fn is_ref_or_source(s: &str) -> bool {
     let s = s.trim();

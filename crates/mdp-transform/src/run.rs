@@ -856,7 +856,7 @@ async fn run_unit_test(
                 }
                 Input::This => model_rel,
             };
-            (g.input.cte_name(), &g.rows, relation.map(materialization::table_ref), g.written.as_str())
+            (g.input.cte_name(), &g.rows, relation.map(materialization::table_ref))
         })
         .collect();
     let schema = model_rel.map(|r| r.schema.clone()).unwrap_or_else(|| parsed.target.schema.clone());
