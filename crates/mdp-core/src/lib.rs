@@ -25,6 +25,7 @@
 //! ```
 
 mod date_window;
+pub mod locate;
 mod platform;
 pub mod platforms;
 mod run_id;
@@ -33,16 +34,16 @@ pub mod status;
 pub mod task;
 
 pub use date_window::{DateWindow, DateWindowError};
-pub use platform::{Platform, UnknownPlatformError};
+pub use platform::{DeclaredPlatform, Platform, UnknownPlatformError};
 pub use platforms::{
-    kind, optional_fields, GoogleAdsOptions, GoogleConversionMetric, LinkedInAdsOptions, MetaAdsOptions, OptionError,
-    SourceOptions, TikTokAdsOptions, REGISTRY,
+    declared, kind, optional_fields, register, DeclaredOptions, GoogleAdsOptions, GoogleConversionMetric,
+    LinkedInAdsOptions, MetaAdsOptions, OptionError, SourceOptions, TikTokAdsOptions, REGISTRY,
 };
 pub use run_id::RunId;
 pub use source_kind::{
     ApiVersion, CredentialSpec, OAuthSpec, OptionSpec, SourceKind, StreamKind, StreamSpec, TokenGrant, VersionWatch,
-    ACCESS_TOKEN, ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, SERVICE_ACCOUNT_KEY,
-    SUNSET_WARNING_DAYS,
+    ACCESS_TOKEN, ACCOUNTS, ADS, AD_GROUPS, CAMPAIGNS, CLIENT_ID, CLIENT_ID_SPEC, CLIENT_SECRET, CLIENT_SECRET_SPEC,
+    REFRESH_TOKEN, REFRESH_TOKEN_SPEC, SERVICE_ACCOUNT_KEY, SUNSET_WARNING_DAYS,
 };
 pub use status::{RunStatus, TaskState, UnknownWordError};
 pub use task::{TaskId, TaskKind};

@@ -13,6 +13,36 @@ pub enum Platform {
     MetaAds,
     TikTokAds,
     LinkedInAds,
+    /// A platform described by a connector spec (YAML, built into the binary or in the project's
+    /// `connectors/` folder), known once its spec is registered ([`crate::platforms::register`]).
+    Declared(DeclaredPlatform),
+}
+
+/// The name of a platform a connector spec declares: interned once per process, so that [`Platform`]
+/// stays `Copy` and its name `&'static`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeclaredPlatform(&'static str);
+
+impl DeclaredPlatform {
+    /// The interned name `name` (the same value for the same name, whoever asks). Does not register a
+    /// spec: a platform is usable in mdp.yml only once [`crate::platforms::register`] saw its kind.
+    pub fn intern(name: &str) -> DeclaredPlatform {
+        use std::collections::BTreeSet;
+        use std::sync::Mutex;
+        static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+        let mut names = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = names.get(name) {
+            return DeclaredPlatform(known);
+        }
+        // Leaked on purpose: one short string per declared platform name, for the process's life.
+        let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        names.insert(leaked);
+        DeclaredPlatform(leaked)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
 }
 
 impl Platform {
@@ -29,7 +59,20 @@ impl Platform {
             Platform::MetaAds => "meta_ads",
             Platform::TikTokAds => "tiktok_ads",
             Platform::LinkedInAds => "linkedin_ads",
+            Platform::Declared(declared) => declared.as_str(),
         }
+    }
+
+    /// Whether a connector spec describes it (rather than Rust code).
+    pub const fn is_declared(self) -> bool {
+        matches!(self, Platform::Declared(_))
+    }
+
+    /// The built-in platforms, then every declared one registered so far, by name.
+    pub fn known() -> Vec<Platform> {
+        let mut all = Platform::ALL.to_vec();
+        all.extend(crate::platforms::declared().iter().map(|kind| kind.platform));
+        all
     }
 }
 
@@ -41,17 +84,17 @@ impl fmt::Display for Platform {
 
 /// A platform name that mdp does not know. Its message lists the valid names and the closest one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown platform '{given}'{suggestion}; expected one of {valid}", suggestion = did_you_mean(.given), valid = valid_names())]
+#[error("unknown platform '{given}'{suggestion}; expected one of {valid}, or a connector spec of your own in connectors/{given}.yml", suggestion = did_you_mean(.given), valid = valid_names())]
 pub struct UnknownPlatformError {
     pub given: String,
 }
 
 fn valid_names() -> String {
-    Platform::ALL.map(Platform::as_str).join(", ")
+    Platform::known().into_iter().map(Platform::as_str).collect::<Vec<_>>().join(", ")
 }
 
 fn did_you_mean(given: &str) -> String {
-    Platform::ALL
+    Platform::known()
         .iter()
         .map(|platform| (strsim::jaro_winkler(given, platform.as_str()), platform))
         .filter(|(similarity, _)| *similarity > 0.8)
@@ -67,6 +110,7 @@ impl FromStr for Platform {
         Platform::ALL
             .into_iter()
             .find(|platform| platform.as_str() == name)
+            .or_else(|| crate::platforms::declared().iter().map(|kind| kind.platform).find(|p| p.as_str() == name))
             .ok_or_else(|| UnknownPlatformError { given: name.to_owned() })
     }
 }
@@ -115,7 +159,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "unknown platform 'googel_ads' (did you mean 'google_ads'?); \
-             expected one of google_ads, meta_ads, tiktok_ads, linkedin_ads"
+             expected one of google_ads, meta_ads, tiktok_ads, linkedin_ads, or a connector spec of your own in \
+             connectors/googel_ads.yml"
         );
         let error = "myspace".parse::<Platform>().unwrap_err();
         assert!(!error.to_string().contains("did you mean"), "{error}");

@@ -27,6 +27,9 @@ pub struct OptionSpec {
     pub name: &'static str,
     /// What it does, its form and its default, for `mdp doctor` and error messages.
     pub description: &'static str,
+    /// A declared platform's default value (its templates always see a value); `None` on built-in
+    /// platforms, whose typed options hold their own defaults.
+    pub default: Option<&'static str>,
 }
 
 /// The credential names of OAuth 2.0 (the same under every platform's `credentials:`).
@@ -139,6 +142,10 @@ pub struct SourceKind {
     /// The streams its connector reads (every source also loads `accounts`).
     #[serde(skip)]
     pub streams: &'static [StreamSpec],
+    /// A declared platform's conversion definition label, `{option}` replaced by the option's value
+    /// (see [`SourceOptions::conversion_definition`](crate::SourceOptions::conversion_definition));
+    /// `None` on built-in platforms, which compose theirs from their typed options.
+    pub conversion_label: Option<&'static str>,
 }
 
 impl SourceKind {

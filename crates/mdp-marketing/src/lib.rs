@@ -71,8 +71,46 @@ pub fn package(
     project.vars.insert("mdp_sources".into(), json!(by_platform));
     project.vars.insert("mdp_reporting_currency".into(), Value::from(reporting_currency.to_ascii_uppercase()));
     files.insert(PathBuf::from("models/staging/_mdp_raw_sources.yml"), sources_yaml(sources, raw_schema));
+    for platform in declared_platforms(sources) {
+        files.extend(declared_staging(platform));
+    }
     files.insert(PathBuf::from(kpi::MACROS_PATH), kpi::macros_sql());
     Ok(Some(EmbeddedPackage { project, files }))
+}
+
+/// The declared platforms (connector specs) among the enabled sources, each once.
+fn declared_platforms(sources: &[SourceTables]) -> Vec<Platform> {
+    let mut platforms: Vec<Platform> =
+        sources.iter().map(|source| source.platform).filter(|platform| platform.is_declared()).collect();
+    platforms.sort();
+    platforms.dedup();
+    platforms
+}
+
+/// The staging models of a declared platform, as the built-in platforms' are written: one per
+/// stream a spec defines, each a call of the package's staging macros (so a YAML connector's rows
+/// flow into the same intermediate models, marts and reconciliation tests).
+fn declared_staging(platform: Platform) -> Vec<(PathBuf, String)> {
+    let name = platform.as_str();
+    let streams = [
+        ("accounts", "account snapshots", "mdp_stage_entities"),
+        ("campaigns", "campaign snapshots", "mdp_stage_entities"),
+        ("ad_groups", "ad group snapshots", "mdp_stage_entities"),
+        ("ads", "ad snapshots", "mdp_stage_entities"),
+        ("ad_daily", "daily ad performance", "mdp_stage_performance"),
+    ];
+    streams
+        .into_iter()
+        .map(|(stream, what, stage)| {
+            let path = PathBuf::from(format!("models/staging/{name}/stg_{name}__{stream}.sql"));
+            let sql = format!(
+                "-- {name} {what}, in the common vocabulary (generated for its connector spec).\n\
+                 {{{{ config(enabled=mdp_platform_enabled('{name}')) }}}}\n\
+                 {{{{ {stage}('{name}', '{stream}') }}}}\n"
+            );
+            (path, sql)
+        })
+        .collect()
 }
 
 /// The `mdp_raw` source: one table per enabled source and stream, as the loader names them.

@@ -26,6 +26,10 @@ pub enum ProjectError {
         suggestion: String,
     },
 
+    /// A connector spec of the project's `connectors/` folder has problems, each at its file:line.
+    #[error("{} in connector specs:\n  {}\nhint: the spec format is in the README (\"Add a platform in an afternoon\"); `mdp connector test <platform>` tries one", if .0.0.len() == 1 { "1 problem".to_string() } else { format!("{} problems", .0.0.len()) }, .0.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Connectors(mdp_spec::SpecErrors),
+
     #[error("{what}: {source}")]
     Secret { what: String, source: SecretError },
 

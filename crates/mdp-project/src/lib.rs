@@ -41,7 +41,7 @@ mod diagnostic;
 mod env;
 mod error;
 mod interpolate;
-mod locate;
+use mdp_core::locate;
 mod project;
 mod scaffold;
 mod secret;
@@ -53,7 +53,7 @@ pub use config::{JobConfig, OAuthUrls, ProjectConfig, ReportingConfig, ScheduleC
 pub use diagnostic::Diagnostic;
 pub use env::{EnvLookup, ProcessEnv};
 pub use error::ProjectError;
-pub use project::{parse, Project, PROJECT_FILE_NAME};
+pub use project::{parse, Project, CONNECTORS_DIR, PROJECT_FILE_NAME};
 pub use scaffold::{project_name_for, scaffold};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use target::{DuckDbTarget, PostgresTarget, TargetConfig};

@@ -14,6 +14,9 @@ use crate::validate::validate;
 /// The project file's name inside a project directory.
 pub const PROJECT_FILE_NAME: &str = "mdp.yml";
 
+/// The folder of a project's own connector specs (`connectors/<platform>.yml`), beside mdp.yml.
+pub const CONNECTORS_DIR: &str = "connectors";
+
 /// A loaded, validated project.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -41,6 +44,8 @@ impl Project {
             }
             Err(source) => return Err(ProjectError::Io { action: "read", path: file, source }),
         };
+        // A project's own platforms first: mdp.yml may name them.
+        mdp_spec::load_dir(&root.join(CONNECTORS_DIR)).map_err(ProjectError::Connectors)?;
         let config = parse(&file, &raw_text, env)?;
         Ok(Project { root, file, config })
     }
@@ -82,6 +87,7 @@ fn project_file_in(dir: &Path) -> PathBuf {
 /// Interpolates, parses and validates the text of a project file; `file` is used in diagnostics only.
 pub fn parse(file: &Path, raw_text: &str, env: &dyn EnvLookup) -> Result<ProjectConfig, ProjectError> {
     let invalid = |diagnostics| ProjectError::Invalid { file: file.to_path_buf(), diagnostics };
+    mdp_spec::register_builtin();
     let outline = Outline::new(raw_text);
     let diagnostics = DiagnosticBuilder::new(file.to_path_buf(), &outline);
 

@@ -259,6 +259,8 @@ pub fn definition_truth(options: &SourceOptions, m: &Metrics) -> (i64, i64) {
             let value = if linkedin.conversion_value_metric.is_some() { linkedin_value(m, &rules) } else { 0 };
             (count * MICROS, value)
         }
+        // A platform of a connector spec counts the world's purchases and their value.
+        SourceOptions::Declared(_) => (m.conversions_micros, m.conversion_value_micros),
     }
 }
 

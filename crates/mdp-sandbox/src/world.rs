@@ -153,6 +153,8 @@ fn account_profiles(platform: Platform) -> &'static [(&'static str, &'static str
         Platform::TikTokAds => &[("GBP", "Europe/London"), ("JPY", "Asia/Tokyo")],
         // LinkedIn reports in UTC whatever the account's time zone.
         Platform::LinkedInAds => &[("EUR", "Europe/Paris"), ("USD", "America/Chicago")],
+        // A platform of a connector spec has no imitation here (yet): no accounts.
+        Platform::Declared(_) => &[],
     }
 }
 
@@ -169,6 +171,7 @@ fn id_for(platform: Platform, seed: u64, kind: &str, path: &str) -> String {
         Platform::MetaAds => format!("{}", 23_800_000_000_000_000 + h % 99_999_999_999_999),
         Platform::TikTokAds => format!("{}", 1_700_000_000_000_000_000 + h % 99_999_999_999_999_999),
         Platform::LinkedInAds => format!("{}", 500_000_000 + h % 99_999_999),
+        Platform::Declared(_) => format!("{}", 10_000_000 + h % 89_999_999),
     }
 }
 
@@ -385,6 +388,7 @@ fn platform_label(platform: Platform) -> &'static str {
         Platform::MetaAds => "Meta",
         Platform::TikTokAds => "TikTok",
         Platform::LinkedInAds => "LinkedIn",
+        Platform::Declared(declared) => declared.as_str(),
     }
 }
 

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod auth;
+pub mod declared;
 pub mod error;
 pub mod google_ads;
 pub mod http;
@@ -51,5 +52,6 @@ pub fn configure(settings: SourceSettings) -> Result<Box<dyn Source>, SourceErro
         Platform::MetaAds => Ok(Box::new(meta_ads::MetaAds::new(settings)?)),
         Platform::TikTokAds => Ok(Box::new(tiktok_ads::TikTokAds::new(settings)?)),
         Platform::LinkedInAds => Ok(Box::new(linkedin_ads::LinkedInAds::new(settings)?)),
+        Platform::Declared(_) => Ok(Box::new(declared::DeclaredSource::new(settings)?)),
     }
 }

@@ -282,6 +282,8 @@ fn definitions(platform: Platform) -> Vec<serde_json::Value> {
             json!({"conversion_rules": [7310002u64], "conversion_metric": "externalWebsitePostClickConversions"}),
             json!({"conversion_rules": ["Website lead", "Purchase"], "conversion_metric": "externalWebsitePostViewConversions"}),
         ],
+        // A connector spec's options are its own (the declared suite tests them).
+        Platform::Declared(_) => vec![],
     }
 }
 
@@ -359,6 +361,7 @@ fn fields_to_retire(platform: Platform) -> (&'static str, &'static str) {
         Platform::MetaAds => ("inline_post_engagement", "spend"),
         Platform::TikTokAds => ("likes", "spend"),
         Platform::LinkedInAds => ("videoViews", "costInLocalCurrency"),
+        Platform::Declared(declared) => panic!("{} has no optional fields", declared.as_str()),
     }
 }
 

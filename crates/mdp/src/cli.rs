@@ -39,6 +39,8 @@ pub enum Command {
     Doctor,
     /// Authorize mdp on a platform (OAuth in the browser, loopback redirect) and write the source's refresh token file.
     Auth(AuthArgs),
+    /// Connector specs (YAML platforms of connectors/): `mdp connector test PLATFORM` dry-runs one account and window.
+    Connector(ConnectorArgs),
     /// Create or upgrade mdp's metadata schema in the warehouse (every writing command also does this).
     Migrate,
     /// Ingest the ad platforms into the raw layer: incremental (cursor + look-back), or a --from/--to backfill.
@@ -231,6 +233,36 @@ pub enum DocsCommand {
         #[arg(long, env = "DBT_PROFILES_DIR")]
         profiles_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectorArgs {
+    #[command(subcommand)]
+    pub command: ConnectorCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// Dry-run a source: its account, each entity stream and one window of daily rows, printing every request,
+    /// a summary of each answer and the first records mapped. Writes nothing.
+    Test {
+        /// A source of mdp.yml (its `name:`), or a platform (its first source in mdp.yml).
+        source: String,
+        /// The account to read (default: the source's first).
+        #[arg(long)]
+        account: Option<String>,
+        /// First day of the window (default: 3 days before --to).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of the window (default: yesterday, UTC).
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Records printed per stream.
+        #[arg(long, default_value_t = 3)]
+        records: usize,
+    },
+    /// The platforms mdp can read: built-in connectors and specs (the project's connectors/ included).
+    List,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,8 @@ pub(crate) const EXIT_LOCKED: u8 = 75;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose);
+    // The platforms of the built-in connector specs are known before any project file is read.
+    mdp_spec::register_builtin();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

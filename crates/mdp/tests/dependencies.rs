@@ -16,11 +16,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // The only crate that runs SQL; knows nothing of platforms, projects or models.
     ("mdp-warehouse", &["mdp-core"]),
     // The only crate that speaks HTTP to platforms; never runs SQL, never reads mdp.yml.
-    ("mdp-sources", &["mdp-core"]),
+    ("mdp-sources", &["mdp-core", "mdp-spec"]),
+    // Connector specs: pure data (YAML → a validated spec and its platform's kind).
+    ("mdp-spec", &["mdp-core"]),
     // Must share no code with the connectors (it must not agree with their mistakes).
     ("mdp-sandbox", &["mdp-core"]),
     // Reads files and environment variables only: static platform descriptions come from mdp-core.
-    ("mdp-project", &["mdp-core"]),
+    ("mdp-project", &["mdp-core", "mdp-spec"]),
     ("mdp-transform", &["mdp-core", "mdp-warehouse"]),
     ("mdp-marketing", &["mdp-core", "mdp-warehouse", "mdp-transform"]),
     ("mdp-monitor", &["mdp-core", "mdp-project", "mdp-warehouse", "mdp-transform", "mdp-marketing"]),

@@ -71,29 +71,34 @@ pub const KIND: SourceKind = SourceKind {
             name: "login_customer_id",
             description: "the manager (MCC) account to act through, e.g. \"123-456-7890\", sent as the \
                           `login-customer-id` header (default: none, the token's own access)",
+            default: None,
         },
         OptionSpec {
             name: "impersonated_email",
             description: "with service_account_key: the Google Workspace user the service account acts as, through \
                           domain-wide delegation of the adwords scope (the JWT's `sub`; default: none, the service \
                           account's own access, which Google recommends)",
+            default: None,
         },
         OptionSpec {
             name: "conversion_actions",
             description: "only these conversion actions count, by name or id, e.g. [Purchase, 123456789] \
                           (read segmented by `segments.conversion_action`; default: every action the \
                           conversion_metric counts)",
+            default: None,
         },
         OptionSpec {
             name: "conversion_metric",
             description: "which conversions count: `conversions` (the actions marked primary, Google's \
                           Conversions column; default) or `all_conversions` (every conversion action, \
                           secondary ones too), with the matching value column",
+            default: None,
         },
         OptionSpec {
             name: "skip_fields",
             description: "optional report fields not to request, e.g. [metrics.video_trueview_views] (mdp drops one the API refuses \
                           by itself, with a warning naming it; listing it here silences that)",
+            default: None,
         },
     ],
     // Google's default click-through conversion window is 30 days: conversions keep arriving that long.
@@ -141,6 +146,7 @@ pub const KIND: SourceKind = SourceKind {
     default_base_url: "https://googleads.googleapis.com",
     docs_url: "https://developers.google.com/google-ads/api/docs/start",
     streams: STREAMS,
+    conversion_label: None,
 };
 
 /// The `options:` of a Google Ads source.

@@ -51,11 +51,13 @@ pub const KIND: SourceKind = SourceKind {
             description: "the adAnalytics field counted as conversions: externalWebsiteConversions (default), \
                           externalWebsitePostClickConversions, externalWebsitePostViewConversions, oneClickLeads \
                           or qualifiedLeads",
+            default: None,
         },
         OptionSpec {
             name: "conversion_value_metric",
             description: "conversionValueInLocalCurrency (default; LinkedIn values website conversions only) \
                           or none",
+            default: None,
         },
         OptionSpec {
             name: "conversion_rules",
@@ -63,11 +65,13 @@ pub const KIND: SourceKind = SourceKind {
                           the CONVERSION pivot, `q=statistics&pivots=List(CREATIVE,CONVERSION)`, and the rules \
                           of `/rest/conversions`; needs an externalWebsite* conversion_metric; default: every \
                           rule, as LinkedIn's totals count them)",
+            default: None,
         },
         OptionSpec {
             name: "skip_fields",
             description: "optional report fields not to request, e.g. [videoViews] (mdp drops one the API refuses \
                           by itself, with a warning naming it; listing it here silences that)",
+            default: None,
         },
     ],
     default_lookback_days: 30,
@@ -84,6 +88,7 @@ pub const KIND: SourceKind = SourceKind {
     default_base_url: "https://api.linkedin.com",
     docs_url: "https://learn.microsoft.com/en-us/linkedin/marketing/integrations/ads-reporting/ads-reporting",
     streams: STREAMS,
+    conversion_label: None,
 };
 
 /// The adAnalytics fields a LinkedIn source may count as conversions.

@@ -53,22 +53,26 @@ pub const KIND: SourceKind = SourceKind {
             name: "conversion_action_types",
             description: "the action types whose `actions` / `action_values` count as conversions, a list such as \
                           [offsite_conversion.fb_pixel_purchase] (default: Fivetran's five purchase and lead types)",
+            default: None,
         },
         OptionSpec {
             name: "attribution_windows",
             description: "the attribution windows summed into conversions, e.g. [7d_click, 1d_view], sent as \
                           `action_attribution_windows`: at most one of 1d_click / 7d_click / 28d_click, plus \
                           1d_view and 1d_ev (default: each ad set's own attribution setting)",
+            default: None,
         },
         OptionSpec {
             name: "page_size",
             description: "rows per page, 1 to 500 (default 500); lower it if Meta times out",
+            default: None,
         },
         OptionSpec {
             name: "skip_fields",
             description:
                 "optional report fields not to request, e.g. [inline_post_engagement] (mdp drops one the API refuses \
                           by itself, with a warning naming it; listing it here silences that)",
+            default: None,
         },
     ],
     // Meta attributes conversions up to 28 days after the click (its longest attribution window).
@@ -86,6 +90,7 @@ pub const KIND: SourceKind = SourceKind {
     default_base_url: "https://graph.facebook.com",
     docs_url: "https://developers.facebook.com/docs/marketing-api/insights",
     streams: STREAMS,
+    conversion_label: None,
 };
 
 /// The `options:` of a Meta source.

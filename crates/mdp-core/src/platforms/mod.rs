@@ -23,11 +23,42 @@ use crate::Platform;
 pub const REGISTRY: &[SourceKind] = &[google_ads::KIND, meta_ads::KIND, tiktok_ads::KIND, linkedin_ads::KIND];
 
 /// The registry entry for `platform`.
+///
+/// A declared platform is only ever made by parsing a registered name or by the spec loader that
+/// registers it, so its entry exists; one that does not is a bug and panics naming it.
 pub fn kind(platform: Platform) -> &'static SourceKind {
+    if let Platform::Declared(name) = platform {
+        return declared()
+            .into_iter()
+            .find(|kind| kind.platform == platform)
+            .unwrap_or_else(|| panic!("the connector spec of {} was not registered", name.as_str()));
+    }
     REGISTRY
         .iter()
         .find(|kind| kind.platform == platform)
         .expect("REGISTRY has an entry for every Platform (checked by a test)")
+}
+
+/// The declared platforms (connector specs) registered so far, by name.
+static DECLARED: std::sync::RwLock<Vec<&'static SourceKind>> = std::sync::RwLock::new(Vec::new());
+
+/// Every registered declared platform's entry, by name.
+pub fn declared() -> Vec<&'static SourceKind> {
+    DECLARED.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+}
+
+/// Make a declared platform known (its `platform` must be [`Platform::Declared`]): from now on its name
+/// parses, [`kind`] answers for it and project files may use it. Registering a name again replaces its
+/// entry (a project's own spec over a built-in one of the same name; a test's spec over an earlier one).
+/// The entry is leaked: a few hundred bytes per registration, for the process's life.
+pub fn register(kind: SourceKind) -> &'static SourceKind {
+    assert!(kind.platform.is_declared(), "only declared platforms are registered, not {}", kind.platform);
+    let leaked: &'static SourceKind = Box::leak(Box::new(kind));
+    let mut declared = DECLARED.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    declared.retain(|known| known.platform != leaked.platform);
+    declared.push(leaked);
+    declared.sort_by_key(|known| known.platform.as_str());
+    leaked
 }
 
 /// A source's `options:`, typed per platform. Parsed (and refused with a message per key) when the
@@ -38,6 +69,58 @@ pub enum SourceOptions {
     MetaAds(MetaAdsOptions),
     TikTokAds(TikTokAdsOptions),
     LinkedInAds(LinkedInAdsOptions),
+    Declared(DeclaredOptions),
+}
+
+/// The `options:` of a source on a declared platform: the values of the options its spec declares
+/// (each with a default, so every one has a value), as text for its request templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredOptions {
+    pub platform: Platform,
+    pub values: std::collections::BTreeMap<String, String>,
+    /// Always empty: a declared platform has no optional fields (its spec requests what it maps).
+    pub skip_fields: Vec<String>,
+}
+
+impl DeclaredOptions {
+    fn defaults(kind: &SourceKind) -> DeclaredOptions {
+        let values = kind
+            .options
+            .iter()
+            .map(|option| (option.name.to_string(), option.default.unwrap_or_default().to_string()))
+            .collect();
+        DeclaredOptions { platform: kind.platform, values, skip_fields: Vec::new() }
+    }
+
+    fn set<'de, V: Deserializer<'de>>(&mut self, key: &str, value: V) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Scalar {
+            Text(String),
+            Integer(i64),
+            Float(f64),
+            Bool(bool),
+        }
+        let text = match <Scalar as serde::Deserialize>::deserialize(value)
+            .map_err(|_| "expected a single value (text, number or true/false)".to_string())?
+        {
+            Scalar::Text(text) => text,
+            Scalar::Integer(n) => n.to_string(),
+            Scalar::Float(x) => x.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        };
+        self.values.insert(key.to_string(), text);
+        Ok(())
+    }
+
+    /// The spec's conversion label with each `{option}` replaced by its value.
+    fn label(&self) -> String {
+        let mut label = kind(self.platform).conversion_label.unwrap_or("conversions").to_string();
+        for (name, value) in &self.values {
+            label = label.replace(&format!("{{{name}}}"), value);
+        }
+        label
+    }
 }
 
 /// One `options:` key that cannot be used, and why.
@@ -62,6 +145,7 @@ impl SourceOptions {
             Platform::MetaAds => SourceOptions::MetaAds(MetaAdsOptions::default()),
             Platform::TikTokAds => SourceOptions::TikTokAds(TikTokAdsOptions::default()),
             Platform::LinkedInAds => SourceOptions::LinkedInAds(LinkedInAdsOptions::default()),
+            Platform::Declared(_) => SourceOptions::Declared(DeclaredOptions::defaults(kind(platform))),
         }
     }
 
@@ -71,6 +155,7 @@ impl SourceOptions {
             SourceOptions::MetaAds(_) => Platform::MetaAds,
             SourceOptions::TikTokAds(_) => Platform::TikTokAds,
             SourceOptions::LinkedInAds(_) => Platform::LinkedInAds,
+            SourceOptions::Declared(declared) => declared.platform,
         }
     }
 
@@ -95,6 +180,7 @@ impl SourceOptions {
                     SourceOptions::MetaAds(meta) => meta.set(&key, value),
                     SourceOptions::TikTokAds(tiktok) => tiktok.set(&key, value),
                     SourceOptions::LinkedInAds(linkedin) => linkedin.set(&key, value),
+                    SourceOptions::Declared(declared) => declared.set(&key, value),
                 }
             };
             if let Err(message) = result {
@@ -120,6 +206,7 @@ impl SourceOptions {
             SourceOptions::MetaAds(o) => &o.skip_fields,
             SourceOptions::TikTokAds(o) => &o.skip_fields,
             SourceOptions::LinkedInAds(o) => &o.skip_fields,
+            SourceOptions::Declared(o) => &o.skip_fields,
         }
     }
 
@@ -129,6 +216,7 @@ impl SourceOptions {
             SourceOptions::MetaAds(o) => &mut o.skip_fields,
             SourceOptions::TikTokAds(o) => &mut o.skip_fields,
             SourceOptions::LinkedInAds(o) => &mut o.skip_fields,
+            SourceOptions::Declared(o) => &mut o.skip_fields,
         }
     }
 
@@ -149,6 +237,13 @@ impl SourceOptions {
     pub fn tiktok_ads(&self) -> Option<&TikTokAdsOptions> {
         match self {
             SourceOptions::TikTokAds(options) => Some(options),
+            _ => None,
+        }
+    }
+
+    pub fn declared(&self) -> Option<&DeclaredOptions> {
+        match self {
+            SourceOptions::Declared(options) => Some(options),
             _ => None,
         }
     }
@@ -204,6 +299,7 @@ impl SourceOptions {
                     )
                 }
             }
+            SourceOptions::Declared(declared) => declared.label(),
         }
     }
 }
@@ -244,6 +340,7 @@ pub fn optional_fields(platform: Platform) -> &'static [&'static str] {
         Platform::MetaAds => meta_ads::OPTIONAL_FIELDS,
         Platform::TikTokAds => tiktok_ads::OPTIONAL_FIELDS,
         Platform::LinkedInAds => linkedin_ads::OPTIONAL_FIELDS,
+        Platform::Declared(_) => &[],
     }
 }
 

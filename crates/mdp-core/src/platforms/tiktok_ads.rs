@@ -33,18 +33,21 @@ pub const KIND: SourceKind = SourceKind {
             name: "conversion_metric",
             description: "the report metric counted as conversions: conversion (default: each ad group's \
                           optimization event), real_time_conversion, complete_payment or form",
+            default: None,
         },
         OptionSpec {
             name: "conversion_value_metric",
             description: "the report metric read as conversion value: total_purchase_value (default), \
                           total_complete_payment_rate (TikTok's name for the complete payments' value), \
                           total_sales_lead_value or none",
+            default: None,
         },
         OptionSpec {
             name: "skip_fields",
             description:
                 "optional report fields not to request, e.g. [video_play_actions] (mdp drops one the API refuses \
                           by itself, with a warning naming it; listing it here silences that)",
+            default: None,
         },
     ],
     // TikTok restates the last few days; a week covers it with margin.
@@ -60,6 +63,7 @@ pub const KIND: SourceKind = SourceKind {
     default_base_url: "https://business-api.tiktok.com",
     docs_url: "https://business-api.tiktok.com/portal/docs",
     streams: STREAMS,
+    conversion_label: None,
 };
 
 /// The report metrics a TikTok source may count as conversions.

@@ -2,6 +2,7 @@
 //! that authenticate and version them) and a [`ReportApi`] (the request of a page, how a page is read,
 //! how an answer is classified). The driver does the sending, retrying and paging.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub struct HttpRequest {
     /// Relative to the root, without a leading slash; may carry a query string already encoded (Rest.li).
     pub path: String,
     /// Query parameters, percent-encoded when sent.
-    pub query: Vec<(&'static str, String)>,
+    pub query: Vec<(Cow<'static, str>, String)>,
     /// A JSON body (sent with `Content-Type: application/json`).
     pub json_body: Option<String>,
 }
@@ -75,13 +76,13 @@ impl HttpRequest {
     }
 
     pub fn with_query(mut self, query: Vec<(&'static str, String)>) -> HttpRequest {
-        self.query = query;
+        self.query = query.into_iter().map(|(name, value)| (Cow::Borrowed(name), value)).collect();
         self
     }
 
     /// One more query parameter.
-    pub fn param(mut self, name: &'static str, value: impl Into<String>) -> HttpRequest {
-        self.query.push((name, value.into()));
+    pub fn param(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> HttpRequest {
+        self.query.push((name.into(), value.into()));
         self
     }
 }
@@ -89,7 +90,7 @@ impl HttpRequest {
 /// A header every request of an API carries, and where its value comes from.
 #[derive(Debug, Clone)]
 pub struct ApiHeader {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub value: HeaderSource,
 }
 
@@ -97,7 +98,9 @@ pub struct ApiHeader {
 pub enum HeaderSource {
     /// A credential after `prefix` (`"Bearer "`), marked sensitive. A credential the registry calls
     /// optional is sent only when configured; a required one missing is a configuration error.
-    Credential { name: &'static str, prefix: &'static str },
+    Credential { name: &'static str, prefix: Cow<'static, str> },
+    /// `Basic base64(<username>:<password>)` from two credentials, marked sensitive.
+    Basic { username: &'static str, password: &'static str },
     /// The source's `api_version` (LinkedIn's `LinkedIn-Version`).
     ApiVersion,
     /// A fixed value (`X-Restli-Protocol-Version: 2.0.0`) or one from the source's options.
@@ -107,16 +110,22 @@ pub enum HeaderSource {
 impl ApiHeader {
     /// `Authorization: Bearer <credential>`.
     pub fn bearer(credential: &'static str) -> ApiHeader {
-        ApiHeader { name: "authorization", value: HeaderSource::Credential { name: credential, prefix: "Bearer " } }
+        ApiHeader {
+            name: Cow::Borrowed("authorization"),
+            value: HeaderSource::Credential { name: credential, prefix: Cow::Borrowed("Bearer ") },
+        }
     }
 
     /// `<name>: <credential>`.
     pub fn credential(name: &'static str, credential: &'static str) -> ApiHeader {
-        ApiHeader { name, value: HeaderSource::Credential { name: credential, prefix: "" } }
+        ApiHeader {
+            name: Cow::Borrowed(name),
+            value: HeaderSource::Credential { name: credential, prefix: Cow::Borrowed("") },
+        }
     }
 
     pub fn text(name: &'static str, value: impl Into<String>) -> ApiHeader {
-        ApiHeader { name, value: HeaderSource::Text(value.into()) }
+        ApiHeader { name: Cow::Borrowed(name), value: HeaderSource::Text(value.into()) }
     }
 }
 
@@ -139,7 +148,7 @@ pub struct Endpoint {
 #[derive(Debug, Clone)]
 struct RefreshingHeader {
     name: HeaderName,
-    prefix: &'static str,
+    prefix: Cow<'static, str>,
     tokens: Arc<OAuthTokens>,
 }
 
@@ -172,7 +181,7 @@ impl Endpoint {
                     if *credential == mdp_core::ACCESS_TOKEN && tokens.is_some() =>
                 {
                     let tokens = tokens.take().expect("checked");
-                    refreshing = Some(RefreshingHeader { name, prefix, tokens });
+                    refreshing = Some(RefreshingHeader { name, prefix: prefix.clone(), tokens });
                     continue;
                 }
                 HeaderSource::Credential { name: credential, prefix } => {
@@ -185,6 +194,16 @@ impl Endpoint {
                     };
                     let mut value = HeaderValue::from_str(&format!("{prefix}{}", secret.expose()))
                         .map_err(|_| not_allowed(credential.to_string()))?;
+                    value.set_sensitive(true);
+                    value
+                }
+                HeaderSource::Basic { username, password } => {
+                    use base64::Engine;
+                    let (username, password) = (settings.credential(username)?, settings.credential(password)?);
+                    let pair = format!("{}:{}", username.expose(), password.expose());
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                    let mut value =
+                        HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| not_allowed("basic".into()))?;
                     value.set_sensitive(true);
                     value
                 }
@@ -235,13 +254,25 @@ impl Endpoint {
         &self.headers
     }
 
+    /// The request's URL: its path after the root, or the path itself when it is a full URL under the
+    /// root (a next-page URL the API gave; [`Endpoint::under_root`] checked it).
     pub(crate) fn url(&self, request: &HttpRequest) -> String {
+        if self.under_root(&request.path) {
+            return request.path.clone();
+        }
         format!("{}/{}", self.root, request.path.trim_start_matches('/'))
+    }
+
+    /// Whether `url` is a full URL under this endpoint's root (so its requests may carry the
+    /// endpoint's credentials).
+    pub fn under_root(&self, url: &str) -> bool {
+        url.strip_prefix(&self.root).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
     }
 
     /// The URL path of `request`, without host or query string: safe for error messages.
     pub fn path_of(&self, request: &HttpRequest) -> String {
-        let path = request.path.trim_start_matches('/');
+        let path = request.path.strip_prefix(&self.root).unwrap_or(&request.path);
+        let path = path.trim_start_matches('/');
         let path = path.split_once('?').map_or(path, |(path, _)| path);
         format!("{}/{path}", self.root_path)
     }

@@ -15,7 +15,7 @@ mod api;
 mod paging;
 
 pub use api::{ApiHeader, Endpoint, HeaderSource, HttpRequest, Page, ReportApi};
-pub use paging::Pages;
+pub use paging::{Pages, ROWS_PER_SEND};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -139,11 +139,33 @@ impl Answer<'_> {
 }
 
 /// The shared client. Cheap to clone.
+/// One request the driver sent and what came back, for a dry run's transcript (`mdp connector test`).
+/// The URL carries no credential (they travel in headers, which are never shown).
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub method: String,
+    /// The path and query string.
+    pub url: String,
+    /// The JSON body sent, if any.
+    pub body: Option<String>,
+    /// `None` when no answer came (a transport error).
+    pub status: Option<u16>,
+    pub bytes: usize,
+    pub millis: u128,
+    pub attempt: u32,
+    /// The first characters of the answer.
+    pub preview: String,
+}
+
+/// Called with every exchange of a driver that has one.
+pub type Trace = Arc<dyn Fn(&Exchange) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct HttpDriver {
     client: reqwest::Client,
     policy: RetryPolicy,
     pub stats: Arc<ReadStats>,
+    trace: Option<Trace>,
 }
 
 impl std::fmt::Debug for HttpDriver {
@@ -160,7 +182,42 @@ impl HttpDriver {
             .user_agent(concat!("mdp/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(HttpDriver { client, policy, stats: Arc::new(ReadStats::default()) })
+        Ok(HttpDriver { client, policy, stats: Arc::new(ReadStats::default()), trace: None })
+    }
+
+    /// The same driver, calling `trace` with every exchange.
+    pub fn with_trace(mut self, trace: Trace) -> HttpDriver {
+        self.trace = Some(trace);
+        self
+    }
+
+    fn traced(
+        &self,
+        request: &HttpRequest,
+        url: &str,
+        attempt: u32,
+        started: std::time::Instant,
+        answer: Option<(u16, &[u8])>,
+    ) {
+        let Some(trace) = &self.trace else { return };
+        let mut shown =
+            url.split_once("://").map_or(url, |(_, rest)| rest.find('/').map_or(rest, |i| &rest[i..])).to_string();
+        if !request.query.is_empty() {
+            let query: Vec<String> = request.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            shown.push(if shown.contains('?') { '&' } else { '?' });
+            shown.push_str(&query.join("&"));
+        }
+        let (status, body) = answer.map_or((None, &[][..]), |(status, body)| (Some(status), body));
+        trace(&Exchange {
+            method: request.method.to_string(),
+            url: shown,
+            body: request.json_body.clone(),
+            status,
+            bytes: body.len(),
+            millis: started.elapsed().as_millis(),
+            attempt,
+            preview: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+        });
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -221,11 +278,16 @@ impl HttpDriver {
             attempt += 1;
             let token = endpoint.current_token(&self.client).await?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
             let verdict = match endpoint.build(&self.client, &url, request, token.as_ref())?.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
-                    match response.bytes().await {
+                    let body = response.bytes().await;
+                    if let Ok(body) = &body {
+                        self.traced(request, &url, attempt, started, Some((status.as_u16(), body)));
+                    }
+                    match body {
                         Ok(body) => match (&accept, status.is_success()) {
                             (Some(accept), true) => match accepted_text(body, accept.clone()).await {
                                 Ok((text, read)) => return Ok(Body::Text(text, read)),
@@ -241,10 +303,13 @@ impl HttpDriver {
                         },
                     }
                 }
-                Err(e) => Verdict::Retry {
-                    after: None,
-                    error: SourceError::Transport { platform, attempts: attempt, message: without_url(&e) },
-                },
+                Err(e) => {
+                    self.traced(request, &url, attempt, started, None);
+                    Verdict::Retry {
+                        after: None,
+                        error: SourceError::Transport { platform, attempts: attempt, message: without_url(&e) },
+                    }
+                }
             };
             match verdict {
                 Verdict::Done(value) => return Ok(Body::Json(value)),

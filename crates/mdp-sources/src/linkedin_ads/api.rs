@@ -82,7 +82,7 @@ impl LinkedInApi {
     pub(super) fn new(settings: &SourceSettings) -> Result<LinkedInApi, SourceError> {
         let headers = [
             ApiHeader::bearer("access_token"),
-            ApiHeader { name: "linkedin-version", value: HeaderSource::ApiVersion },
+            ApiHeader { name: "linkedin-version".into(), value: HeaderSource::ApiVersion },
             ApiHeader::text("x-restli-protocol-version", "2.0.0"),
         ];
         Ok(LinkedInApi { endpoint: Endpoint::new(settings, "/rest", &headers)? })

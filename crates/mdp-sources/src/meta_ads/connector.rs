@@ -289,8 +289,8 @@ mod tests {
             format!("/{}/act_456/insights", crate::kind(PLATFORM).default_api_version)
         );
         assert!(
-            request.query.contains(&("limit", "25".to_string()))
-                && request.query.contains(&("after", "c2".to_string()))
+            request.query.contains(&("limit".into(), "25".to_string()))
+                && request.query.contains(&("after".into(), "c2".to_string()))
         );
         let mut wrong = settings(MetaAdsOptions::default());
         wrong.accounts = vec!["acct-1".into()];

@@ -3,6 +3,7 @@
 mod auth;
 mod bench;
 mod check;
+mod connector;
 mod demo;
 mod docs;
 mod doctor;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => init::run(args).map(|()| ExitCode::SUCCESS),
         Command::Doctor => doctor::run(&cli.global).await,
         Command::Auth(args) => auth::run(&cli.global, args).await,
+        Command::Connector(args) => connector::run(&cli.global, args).await,
         Command::Migrate => migrate::run(&cli.global).await.map(|()| ExitCode::SUCCESS),
         Command::Ingest(args) => ingest::run(&cli.global, args).await,
         Command::Sandbox(args) => sandbox::run(args).await.map(|()| ExitCode::SUCCESS),

@@ -8,14 +8,14 @@
 
 /// A position in the file, 1-based, counted in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Position {
-    pub(crate) line: usize,
-    pub(crate) column: usize,
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
 }
 
 /// Every key and sequence item of a document, with its path and position, in file order.
 #[derive(Debug)]
-pub(crate) struct Outline {
+pub struct Outline {
     entries: Vec<(String, Position)>,
 }
 
@@ -33,7 +33,7 @@ enum Segment {
 }
 
 impl Outline {
-    pub(crate) fn new(text: &str) -> Outline {
+    pub fn new(text: &str) -> Outline {
         let mut entries = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         // While inside a block scalar (`key: |`), lines indented deeper than this are its content.
@@ -88,9 +88,14 @@ impl Outline {
         Outline { entries }
     }
 
+    /// Every key and item, with its path and position, in file order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, Position)> {
+        self.entries.iter().map(|(path, position)| (path.as_str(), *position))
+    }
+
     /// Where `path` is written; when it is not (a missing key, a path inside a flow collection), where its
     /// closest written ancestor is; `None` only when not even the first segment is in the file.
-    pub(crate) fn locate(&self, path: &str) -> Option<Position> {
+    pub fn locate(&self, path: &str) -> Option<Position> {
         let mut path = path;
         loop {
             if let Some(position) = self.find(path) {
@@ -101,12 +106,12 @@ impl Outline {
     }
 
     /// Where exactly `path` is written, if it is.
-    pub(crate) fn find(&self, path: &str) -> Option<Position> {
+    pub fn find(&self, path: &str) -> Option<Position> {
         self.entries.iter().find(|(entry_path, _)| entry_path == path).map(|(_, position)| *position)
     }
 
     /// The path of the last key or item that starts on `line` or before it, e.g. for an error inside a value.
-    pub(crate) fn path_at_line(&self, line: usize) -> Option<&str> {
+    pub fn path_at_line(&self, line: usize) -> Option<&str> {
         self.entries.iter().take_while(|(_, position)| position.line <= line).last().map(|(path, _)| path.as_str())
     }
 }

@@ -1,0 +1,200 @@
+//! A declared API as the shared driver reads it: the request of each page (the paginator's cursor
+//! added), where a page's records are and where the next page starts, and the spec's error rules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mdp_spec::model::{Decoder, ErrorAction, ErrorRule, Paginator};
+use serde_json::value::RawValue;
+
+use super::row::{at, records};
+use crate::error::SourceError;
+use crate::http::{Answer, Endpoint, HttpRequest, Page, ReportApi, Verdict};
+use crate::json::scalar;
+
+/// How one stream's answers are read.
+#[derive(Debug)]
+pub(crate) struct Reading {
+    pub(crate) paginator: Paginator,
+    pub(crate) decoder: Decoder,
+    pub(crate) records: String,
+}
+
+/// One paged read: the first page's request and how its answers are read.
+#[derive(Debug, Clone)]
+pub(crate) struct Read {
+    pub(crate) request: HttpRequest,
+    pub(crate) reading: Arc<Reading>,
+}
+
+/// Where the next page starts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Cursor {
+    Token(String),
+    Url(String),
+    Number(u64),
+}
+
+#[derive(Debug)]
+pub(crate) struct DeclaredApi {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) rules: Vec<ErrorRule>,
+}
+
+impl ReportApi for DeclaredApi {
+    type Query = Read;
+    type Cursor = Cursor;
+
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn request(&self, read: &Read, cursor: Option<&Cursor>) -> HttpRequest {
+        let request = read.request.clone();
+        match (&read.reading.paginator, cursor) {
+            (_, Some(Cursor::Url(url))) => HttpRequest::get(url.clone()),
+            (Paginator::Cursor { param, .. }, Some(Cursor::Token(token))) => {
+                request.param(param.clone(), token.clone())
+            }
+            (Paginator::Page { param, start, size, size_param, .. }, cursor) => {
+                let page = match cursor {
+                    Some(Cursor::Number(n)) => *n,
+                    _ => *start,
+                };
+                let request = request.param(param.clone(), page.to_string());
+                match size_param {
+                    Some(name) => request.param(name.clone(), size.to_string()),
+                    None => request,
+                }
+            }
+            (Paginator::Offset { param, limit_param, limit }, cursor) => {
+                let offset = match cursor {
+                    Some(Cursor::Number(n)) => *n,
+                    _ => 0,
+                };
+                request.param(param.clone(), offset.to_string()).param(limit_param.clone(), limit.to_string())
+            }
+            _ => request,
+        }
+    }
+
+    fn parse_page<'a>(&self, read: &Read, cursor: Option<&Cursor>, body: &'a str) -> Result<Page<'a, Cursor>, String> {
+        let reading = &read.reading;
+        if reading.decoder == Decoder::Jsonl {
+            let rows = body
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| !line.trim().is_empty())
+                .map(|(i, line)| {
+                    serde_json::from_str::<&RawValue>(line).map_err(|e| format!("line {} is not JSON: {e}", i + 1))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Page { rows, next: None });
+        }
+        let root: &'a RawValue =
+            serde_json::from_str(body).map_err(|e| format!("the body is not JSON ({e}); {} bytes", body.len()))?;
+        let rows = records(root, &reading.records)?;
+        let next = match &reading.paginator {
+            Paginator::None => None,
+            Paginator::Cursor { cursor: path, .. } => {
+                scalar(at(root, path)?).text().filter(|token| !token.is_empty()).map(Cursor::Token)
+            }
+            Paginator::NextUrl { next_url } => match scalar(at(root, next_url)?).text().filter(|url| !url.is_empty()) {
+                Some(url) if self.endpoint.under_root(&url) => Some(Cursor::Url(url)),
+                Some(url) => {
+                    let host = url.split('/').take(3).collect::<Vec<_>>().join("/");
+                    return Err(format!(
+                        "the next page's URL is on {host}, not under the source's base_url; mdp sends credentials \
+                         nowhere else (set base_url to the API's root)"
+                    ));
+                }
+                None => None,
+            },
+            Paginator::Page { start, size, total_pages, .. } => {
+                let current = match cursor {
+                    Some(Cursor::Number(n)) => *n,
+                    _ => *start,
+                };
+                let total = match total_pages {
+                    Some(path) => scalar(at(root, path)?).text().and_then(|t| t.parse::<u64>().ok()),
+                    None => None,
+                };
+                let last = (rows.len() as u64) < *size || total.is_some_and(|total| current >= total);
+                (!last).then_some(Cursor::Number(current + 1))
+            }
+            Paginator::Offset { limit, .. } => {
+                let current = match cursor {
+                    Some(Cursor::Number(n)) => *n,
+                    _ => 0,
+                };
+                ((rows.len() as u64) >= *limit).then_some(Cursor::Number(current + limit))
+            }
+        };
+        Ok(Page { rows, next })
+    }
+
+    fn classify(&self, answer: Answer<'_>) -> Verdict {
+        let platform = self.endpoint.platform();
+        for rule in &self.rules {
+            if !matches(rule, &answer) {
+                continue;
+            }
+            let message = rule
+                .message_path
+                .as_deref()
+                .and_then(|path| answer.json.as_ref().ok().and_then(|json| value_at(json, path)))
+                .unwrap_or_else(|| answer.detail());
+            let code = rule
+                .body_path
+                .as_deref()
+                .and_then(|path| answer.json.as_ref().ok().and_then(|json| value_at(json, path)))
+                .unwrap_or_else(|| answer.status.as_u16().to_string());
+            let after = answer.retry_after().or(rule.wait_seconds.map(Duration::from_secs));
+            return match rule.action {
+                ErrorAction::Retry => Verdict::Retry {
+                    after,
+                    error: SourceError::Transport { platform, attempts: 0, message: format!("{code}: {message}") },
+                },
+                ErrorAction::RateLimited => {
+                    Verdict::Retry { after, error: SourceError::RateLimited { platform, attempts: 0, code, message } }
+                }
+                ErrorAction::Auth => Verdict::Fail(SourceError::Auth { platform, code, message }),
+                ErrorAction::Sunset => Verdict::SunsetVersion(message),
+                ErrorAction::Fail => Verdict::Fail(SourceError::Platform { platform, code, message }),
+                ErrorAction::Success => match answer.json {
+                    Ok(json) => Verdict::Done(json),
+                    Err(e) => Verdict::Fail(SourceError::malformed(platform, e)),
+                },
+            };
+        }
+        answer.standard(platform)
+    }
+}
+
+fn matches(rule: &ErrorRule, answer: &Answer<'_>) -> bool {
+    if !rule.status.is_empty() && !rule.status.contains(&answer.status.as_u16()) {
+        return false;
+    }
+    let Some(path) = &rule.body_path else { return true };
+    let Some(value) = answer.json.as_ref().ok().and_then(|json| value_at(json, path)) else { return false };
+    let equals = rule.equals.is_empty() || rule.equals.iter().any(|expected| *expected == value);
+    let contains = rule.contains.as_ref().is_none_or(|needle| value.contains(needle.as_str()));
+    equals && contains
+}
+
+/// The text of the value at `path` in a parsed answer (a string as is, anything else as JSON).
+fn value_at(json: &serde_json::Value, path: &str) -> Option<String> {
+    let mut current = json;
+    for segment in path.split('.') {
+        current = match current {
+            serde_json::Value::Object(object) => object.get(segment)?,
+            serde_json::Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match current {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
+}

@@ -1,0 +1,319 @@
+//! The connector spec as written: serde types, every key documented (README "Add a platform in an
+//! afternoon" shows them in use). Unknown keys are refused, so a typo is an error at its line, not a
+//! silently ignored setting.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One `connectors/<name>.yml` file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSpec {
+    /// The spec format's version; `1`.
+    pub version: u32,
+    /// The platform's name in mdp.yml (`platform:`), in raw table and model names and in the marts'
+    /// `platform` column: lowercase, digits and underscores, e.g. `reddit_ads`.
+    pub name: String,
+    /// How people write the platform's name (`Reddit Ads`).
+    pub title: String,
+    /// The API reference the spec was written from.
+    pub docs_url: String,
+    /// Scheme and host (and path prefix) of the API; a source's `base_url` overrides it.
+    pub base_url: String,
+    /// The API version requested by default (`{{ api_version }}` in templates); a source's
+    /// `api_version` overrides it.
+    pub api_version: String,
+    /// Days re-read on every incremental run because the platform restates them.
+    pub lookback_days: u32,
+    /// What a source on this platform counts as conversions, as written on every raw row
+    /// (`conversion_definition`); `{option}` is replaced by that option's value.
+    #[serde(default)]
+    pub conversion_label: Option<String>,
+    /// The credentials a source configures under `credentials:`.
+    #[serde(default)]
+    pub credentials: Vec<CredentialDef>,
+    /// The keys a source may set under `options:`, each with its default (`{{ options.<name> }}`).
+    #[serde(default)]
+    pub options: Vec<OptionDef>,
+    /// How requests are authorized.
+    pub auth: Auth,
+    /// Headers every request carries: a template (`"{{ api_version }}"`) or a credential.
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderValueDef>,
+    /// How answers are classified beyond HTTP's own rules (429 and 5xx retried, 401 an auth error, 404
+    /// not found, other non-2xx failures): the platform's error envelopes, first match wins.
+    #[serde(default)]
+    pub errors: Vec<ErrorRule>,
+    /// The request that describes one account: its currency and time zone.
+    pub account: AccountDef,
+    /// `campaigns`, `ad_groups`, `ads` (entity snapshots) and `ad_daily` (daily performance).
+    pub streams: BTreeMap<String, StreamDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialDef {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionDef {
+    pub name: String,
+    /// The value when a source does not set it (text; numbers are written as text to templates).
+    pub default: String,
+    pub description: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How a request is authorized. A credential is only ever sent in a header marked sensitive (URLs
+/// appear in errors and logs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// No authorization (a public or proxied API).
+    None,
+    /// `Authorization: Bearer <credential>`. With `oauth:`, the credential `access_token` is renewed
+    /// from `client_id`, `client_secret` and `refresh_token` at `token_url` (a rotated refresh token
+    /// is saved back to its file).
+    Bearer {
+        #[serde(default = "access_token")]
+        credential: String,
+        #[serde(default)]
+        oauth: Option<OAuthDef>,
+    },
+    /// `<header>: <prefix><credential>` (an API key).
+    Header {
+        header: String,
+        credential: String,
+        #[serde(default)]
+        prefix: String,
+    },
+    /// `Authorization: Basic base64(<username>:<password>)`, both credentials.
+    Basic { username: String, password: String },
+}
+
+fn access_token() -> String {
+    mdp_core::ACCESS_TOKEN.to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthDef {
+    /// Where refresh grants (and `mdp auth`'s code exchange) are posted.
+    pub token_url: String,
+    /// Where a user consents (`mdp auth`).
+    pub authorize_url: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// A header's value: a template, or a credential sent as written (marked sensitive).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderValueDef {
+    Template(String),
+    Credential(CredentialHeader),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialHeader {
+    pub credential: String,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// One rule of `errors:`: when an answer matches every condition written, `action` says what it means.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// HTTP statuses the rule applies to (any when left out).
+    #[serde(default)]
+    pub status: Vec<u16>,
+    /// A field of the JSON body that must be present and not null (`error.code`).
+    #[serde(default)]
+    pub body_path: Option<String>,
+    /// ... and whose value, as text, must be one of these.
+    #[serde(default)]
+    pub equals: Vec<String>,
+    /// ... or whose text must contain this.
+    #[serde(default)]
+    pub contains: Option<String>,
+    pub action: ErrorAction,
+    /// The field of the body with the platform's message, for the error shown.
+    #[serde(default)]
+    pub message_path: Option<String>,
+    /// How long to wait before retrying (`retry`, `rate_limited`) when the answer has no
+    /// `Retry-After` header, in seconds.
+    #[serde(default)]
+    pub wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorAction {
+    /// A transient failure: retried with backoff.
+    Retry,
+    /// The platform's rate limit: retried after its wait.
+    RateLimited,
+    /// The credentials were refused: a refreshing token is renewed once, otherwise the run stops and
+    /// says to check them.
+    Auth,
+    /// The API version is no longer served.
+    Sunset,
+    /// Final: the platform's error, shown with its message.
+    Fail,
+    /// Not an error after all: the body is read as data.
+    Success,
+}
+
+/// The request for one account's description and where its fields are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDef {
+    pub request: RequestDef,
+    /// Where the account object is in the answer (`data`); the whole body when left out.
+    #[serde(default)]
+    pub record: Option<String>,
+    pub fields: BTreeMap<String, FieldExpr>,
+}
+
+/// One stream: the request of its pages, the paginator, where its records are, how each maps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamDef {
+    /// A daily stream's longest window per request, in days (the API's limit).
+    #[serde(default)]
+    pub max_window_days: Option<u32>,
+    pub request: RequestDef,
+    #[serde(default)]
+    pub paginator: Paginator,
+    /// How the answer is decoded.
+    #[serde(default)]
+    pub decoder: Decoder,
+    /// Where the records are: a path to an array (`data`), or empty for a body that is the array.
+    #[serde(default)]
+    pub records: String,
+    /// A field of each record that holds an array: each of its entries becomes a record of its own,
+    /// with the outer record's other fields (the entry's win).
+    #[serde(default)]
+    pub explode: Option<String>,
+    /// The harmonized columns, each from the record.
+    pub fields: BTreeMap<String, FieldExpr>,
+}
+
+/// A request, every text a template over `account`, `window`, `options`, `api_version` (and the page
+/// cursor, which the paginator adds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestDef {
+    #[serde(default)]
+    pub method: Method,
+    /// Relative to the base URL (`/api/{{ api_version }}/ad_accounts/{{ account.id }}`).
+    pub path: String,
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// A JSON body, as a template rendering JSON text (`tojson` quotes values).
+    #[serde(default)]
+    pub json: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    #[default]
+    Get,
+    Post,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decoder {
+    /// One JSON document.
+    #[default]
+    Json,
+    /// One JSON record per line (`records` is then left out).
+    Jsonl,
+}
+
+/// How the next page is asked for. The paginator's state belongs to one request (one account and
+/// window, one stream): it never carries over to the next.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Paginator {
+    /// One page.
+    #[default]
+    None,
+    /// A token in the body (`cursor`) sent back as the query parameter `param`; no token = last page.
+    Cursor { cursor: String, param: String },
+    /// The next page's full URL in the body (`next_url`); it must be under the base URL.
+    NextUrl { next_url: String },
+    /// Page numbers in the query parameter `param`, from `start`; the last page is one with fewer
+    /// records than `size` (sent as `size_param` when given), or the one numbered `total_pages`.
+    Page {
+        param: String,
+        #[serde(default = "one")]
+        start: u64,
+        size: u64,
+        #[serde(default)]
+        size_param: Option<String>,
+        #[serde(default)]
+        total_pages: Option<String>,
+    },
+    /// Record offsets in `param`, `limit` records a page (sent as `limit_param`); the last page is
+    /// one with fewer records than `limit`.
+    Offset { param: String, limit_param: String, limit: u64 },
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// Where a harmonized column's value comes from: a path (`metrics.spend`), or an object with one of
+/// `path`, `sum`, `pick`, `value`, then optionally `divide` (money in micros: `1000000`) and `format`
+/// (of a date: a chrono format such as `%Y%m%d`; a date-time's first ten characters are its date).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FieldExpr {
+    Path(String),
+    Rich(RichField),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RichField {
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Several fields added (a missing or null one counts 0).
+    #[serde(default)]
+    pub sum: Option<Vec<String>>,
+    /// The entry of an array whose `key` equals `equals`, and its field `value` (Meta's
+    /// `actions[action_type=purchase].value`); 0 when no entry matches.
+    #[serde(default)]
+    pub pick: Option<Pick>,
+    /// A constant (`USD`, `UTC`).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Divide the number by this (exactly: decimals, never floats).
+    #[serde(default)]
+    pub divide: Option<u64>,
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pick {
+    pub array: String,
+    pub key: String,
+    pub equals: String,
+    pub value: String,
+}

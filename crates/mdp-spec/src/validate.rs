@@ -1,0 +1,352 @@
+//! A spec's text → a validated [`ConnectorSpec`], or every problem at its line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use mdp_core::locate::Outline;
+
+use crate::model::{Auth, ConnectorSpec, ErrorRule, FieldExpr, HeaderValueDef, Paginator, RequestDef};
+use crate::{SpecError, SpecErrors, STREAMS};
+
+/// The harmonized columns a stream maps: (required, optional).
+fn columns(stream: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match stream {
+        "account" => (&["currency", "timezone"], &["name", "status"]),
+        "campaigns" => (&["id", "name"], &["status"]),
+        "ad_groups" => (&["id", "name"], &["status", "campaign_id"]),
+        "ads" => (&["id", "name"], &["status", "campaign_id", "ad_group_id"]),
+        _ => (
+            &["date", "ad_id", "impressions", "clicks", "spend", "conversions", "conversion_value"],
+            &["campaign_id", "ad_group_id", "video_views", "likes", "comments", "shares"],
+        ),
+    }
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    outline: Outline,
+    errors: Vec<SpecError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, key: &str, message: impl Into<String>) {
+        let (line, column) = self.outline.locate(key).map_or((0, 0), |p| (p.line, p.column));
+        self.errors.push(SpecError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// A template compiles and reads only the variables it may.
+    fn template(&mut self, key: &str, source: &str, allowed: &[&str]) {
+        let env = minijinja::Environment::new();
+        match env.template_from_str(source) {
+            Err(e) => {
+                let at = e.line().filter(|line| *line > 1).map(|line| format!(" (line {line} of the template)"));
+                self.error(
+                    key,
+                    format!("not a valid template: {}{}", e.detail().unwrap_or("syntax error"), at.unwrap_or_default()),
+                );
+            }
+            Ok(template) => {
+                let mut unknown: Vec<String> = template
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|v| !allowed.contains(&v.as_str()))
+                    .collect();
+                unknown.sort();
+                if !unknown.is_empty() {
+                    self.error(
+                        key,
+                        format!(
+                            "the template reads {}, which {} not defined here; it may read {}",
+                            unknown.join(", "),
+                            if unknown.len() == 1 { "is" } else { "are" },
+                            allowed.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, key: &str, request: &RequestDef, allowed: &[&str]) {
+        self.template(&format!("{key}.path"), &request.path, allowed);
+        for (name, value) in &request.query {
+            self.template(&format!("{key}.query.{name}"), value, allowed);
+        }
+        if let Some(json) = &request.json {
+            self.template(&format!("{key}.json"), json, allowed);
+            if request.method == crate::model::Method::Get {
+                self.error(&format!("{key}.json"), "a JSON body needs `method: POST`");
+            }
+        }
+    }
+
+    fn path(&mut self, key: &str, path: &str) {
+        if path.trim().is_empty() || path.split('.').any(|segment| segment.trim().is_empty()) {
+            self.error(
+                key,
+                format!("'{path}' is not a field path; write fields separated by dots, e.g. metrics.spend"),
+            );
+        }
+    }
+
+    fn fields(&mut self, key: &str, stream: &str, fields: &BTreeMap<String, FieldExpr>) {
+        let (required, optional) = columns(stream);
+        for column in required {
+            if !fields.contains_key(*column) {
+                self.error(
+                    &format!("{key}.fields"),
+                    format!(
+                        "`{column}` is not mapped; every {stream} record needs it (write `{column}: <field path>`)"
+                    ),
+                );
+            }
+        }
+        for (column, expr) in fields {
+            let at = format!("{key}.fields.{column}");
+            if !required.contains(&column.as_str()) && !optional.contains(&column.as_str()) {
+                let all: Vec<&str> = required.iter().chain(optional).copied().collect();
+                self.error(&at, format!("{stream} has no column `{column}`; its columns are {}", all.join(", ")));
+                continue;
+            }
+            match expr {
+                FieldExpr::Path(path) => self.path(&at, path),
+                FieldExpr::Rich(rich) => {
+                    let given = [rich.path.is_some(), rich.sum.is_some(), rich.pick.is_some(), rich.value.is_some()];
+                    if given.iter().filter(|g| **g).count() != 1 {
+                        self.error(&at, "write exactly one of path, sum, pick or value");
+                    }
+                    if let Some(path) = &rich.path {
+                        self.path(&format!("{at}.path"), path);
+                    }
+                    for path in rich.sum.iter().flatten() {
+                        self.path(&format!("{at}.sum"), path);
+                    }
+                    if let Some(pick) = &rich.pick {
+                        self.path(&format!("{at}.pick.array"), &pick.array);
+                        self.path(&format!("{at}.pick.key"), &pick.key);
+                        self.path(&format!("{at}.pick.value"), &pick.value);
+                        self.template(&format!("{at}.pick.equals"), &pick.equals, &["options"]);
+                    }
+                    if rich.divide == Some(0) {
+                        self.error(&format!("{at}.divide"), "cannot divide by 0");
+                    }
+                    if rich.format.is_some() && column != "date" {
+                        self.error(&format!("{at}.format"), "`format` reads dates: only `date` takes it");
+                    }
+                    if let Some(format) = &rich.format {
+                        let mut items = chrono::format::StrftimeItems::new(format);
+                        if items.any(|item| matches!(item, chrono::format::Item::Error)) {
+                            self.error(
+                                &format!("{at}.format"),
+                                format!("'{format}' is not a chrono date format such as %Y%m%d"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn paginator(&mut self, key: &str, paginator: &Paginator) {
+        match paginator {
+            Paginator::None => {}
+            Paginator::Cursor { cursor, param } => {
+                self.path(&format!("{key}.cursor"), cursor);
+                if param.trim().is_empty() {
+                    self.error(&format!("{key}.param"), "the query parameter the cursor is sent in cannot be empty");
+                }
+            }
+            Paginator::NextUrl { next_url } => self.path(&format!("{key}.next_url"), next_url),
+            Paginator::Page { size, total_pages, .. } => {
+                if *size == 0 {
+                    self.error(&format!("{key}.size"), "a page holds at least 1 record");
+                }
+                if let Some(path) = total_pages {
+                    self.path(&format!("{key}.total_pages"), path);
+                }
+            }
+            Paginator::Offset { limit, .. } => {
+                if *limit == 0 {
+                    self.error(&format!("{key}.limit"), "a page holds at least 1 record");
+                }
+            }
+        }
+    }
+
+    fn error_rule(&mut self, key: &str, rule: &ErrorRule) {
+        if rule.status.is_empty() && rule.body_path.is_none() {
+            self.error(key, "a rule needs `status:` or `body_path:` (or both), or it would match every answer");
+        }
+        if (!rule.equals.is_empty() || rule.contains.is_some()) && rule.body_path.is_none() {
+            self.error(key, "`equals` and `contains` test the field at `body_path`; add it");
+        }
+        for status in &rule.status {
+            if !(100..=599).contains(status) {
+                self.error(&format!("{key}.status"), format!("{status} is not an HTTP status"));
+            }
+        }
+    }
+}
+
+pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<String, usize>), SpecErrors> {
+    let outline = Outline::new(text);
+    let spec: ConnectorSpec = match serde_yaml::from_str(text) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            let key = if line > 0 { outline.path_at_line(line).unwrap_or_default().to_string() } else { String::new() };
+            let message = e.to_string();
+            // serde_yaml appends " at line L column C": the place is shown in front already.
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            return Err(SpecErrors(vec![SpecError { file: file.to_path_buf(), line, column, key, message }]));
+        }
+    };
+    let lines = outline.entries().map(|(path, position)| (path.to_string(), position.line)).collect();
+    let mut check = Checker { file, outline, errors: Vec::new() };
+
+    if spec.version != 1 {
+        check.error("version", format!("this mdp reads spec version 1, not {}", spec.version));
+    }
+    let name_ok = spec.name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !name_ok {
+        check.error(
+            "name",
+            format!("'{}' is not a platform name: lowercase letters, digits and _, e.g. reddit_ads", spec.name),
+        );
+    }
+    if mdp_core::Platform::ALL.iter().any(|p| p.as_str() == spec.name) {
+        check.error("name", format!("{} is a built-in platform of mdp; name yours differently", spec.name));
+    }
+    for (key, url) in [("base_url", &spec.base_url), ("docs_url", &spec.docs_url)] {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            check.error(key, format!("'{url}' is not an http(s) URL"));
+        }
+    }
+    if spec.lookback_days > 400 {
+        check.error("lookback_days", "at most 400 days");
+    }
+    if spec.api_version.trim().is_empty() {
+        check.error("api_version", "cannot be empty (write the version the spec was written for)");
+    }
+
+    let mut credentials = BTreeSet::new();
+    for (i, credential) in spec.credentials.iter().enumerate() {
+        if !credentials.insert(credential.name.as_str()) {
+            check.error(
+                &format!("credentials[{i}].name"),
+                format!("credential `{}` is declared twice", credential.name),
+            );
+        }
+    }
+    let declared = |check: &mut Checker, key: &str, name: &str| {
+        if !credentials.contains(name) {
+            check.error(key, format!("credential `{name}` is not declared under `credentials:`"));
+        }
+    };
+    match &spec.auth {
+        Auth::None => {}
+        Auth::Bearer { credential, oauth } => {
+            declared(&mut check, "auth.credential", credential);
+            if oauth.is_some() && credential != mdp_core::ACCESS_TOKEN {
+                check.error("auth.credential", "a token renewed with `oauth:` is the credential `access_token`");
+            }
+            if let Some(oauth) = oauth {
+                for (key, url) in
+                    [("auth.oauth.token_url", &oauth.token_url), ("auth.oauth.authorize_url", &oauth.authorize_url)]
+                {
+                    if !url.starts_with("https://") && !url.starts_with("http://") {
+                        check.error(key, format!("'{url}' is not an http(s) URL"));
+                    }
+                }
+            }
+        }
+        Auth::Header { header, credential, .. } => {
+            declared(&mut check, "auth.credential", credential);
+            if header.trim().is_empty() {
+                check.error("auth.header", "the header's name cannot be empty");
+            }
+        }
+        Auth::Basic { username, password } => {
+            declared(&mut check, "auth.username", username);
+            declared(&mut check, "auth.password", password);
+        }
+    }
+    let mut options = BTreeSet::new();
+    for (i, option) in spec.options.iter().enumerate() {
+        if !options.insert(option.name.as_str()) {
+            check.error(&format!("options[{i}].name"), format!("option `{}` is declared twice", option.name));
+        }
+    }
+    for (name, value) in &spec.headers {
+        let key = format!("headers.{name}");
+        match value {
+            HeaderValueDef::Template(template) => check.template(&key, template, &["api_version", "options"]),
+            HeaderValueDef::Credential(header) => declared(&mut check, &key, &header.credential),
+        }
+    }
+    for (i, rule) in spec.errors.iter().enumerate() {
+        check.error_rule(&format!("errors[{i}]"), rule);
+    }
+
+    check.request("account.request", &spec.account.request, &["account", "api_version", "options"]);
+    check.fields("account", "account", &spec.account.fields);
+
+    for name in spec.streams.keys() {
+        if !STREAMS.contains(&name.as_str()) {
+            check.error(
+                &format!("streams.{name}"),
+                format!("mdp has no stream `{name}`; a spec defines {}", STREAMS.join(", ")),
+            );
+        }
+    }
+    for name in STREAMS {
+        let Some(stream) = spec.streams.get(name) else {
+            check.error(
+                "streams",
+                format!("stream `{name}` is missing: a spec defines {} (the marts need each)", STREAMS.join(", ")),
+            );
+            continue;
+        };
+        let key = format!("streams.{name}");
+        let daily = name == "ad_daily";
+        match (daily, stream.max_window_days) {
+            (true, None) => {
+                check.error(&key, "`max_window_days` is missing: the longest date range one request may ask for")
+            }
+            (true, Some(days)) if !(1..=400).contains(&days) => {
+                check.error(&format!("{key}.max_window_days"), "between 1 and 400 days")
+            }
+            (false, Some(_)) => {
+                check.error(&format!("{key}.max_window_days"), "only the daily stream reads date windows")
+            }
+            _ => {}
+        }
+        let allowed: &[&str] = if daily {
+            &["account", "window", "api_version", "options"]
+        } else {
+            &["account", "api_version", "options"]
+        };
+        check.request(&format!("{key}.request"), &stream.request, allowed);
+        check.paginator(&format!("{key}.paginator"), &stream.paginator);
+        if !stream.records.is_empty() {
+            check.path(&format!("{key}.records"), &stream.records);
+        }
+        if let Some(explode) = &stream.explode {
+            check.path(&format!("{key}.explode"), explode);
+        }
+        check.fields(&key, name, &stream.fields);
+    }
+
+    if check.errors.is_empty() {
+        Ok((spec, lines))
+    } else {
+        Err(SpecErrors(check.errors))
+    }
+}

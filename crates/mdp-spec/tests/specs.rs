@@ -1,0 +1,147 @@
+//! Connector specs: the README's walkthrough spec loads and registers its platform; every kind of
+//! mistake is reported at its file and line with what to write instead.
+
+use std::path::{Path, PathBuf};
+
+use mdp_core::{Platform, SourceOptions, StreamKind};
+
+/// The spec of the README's walkthrough ("Add a platform in an afternoon"), as written there.
+fn readme_spec() -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let start = readme.find("<!-- walkthrough: connectors/acme_ads.yml -->").expect("the README has the walkthrough");
+    let block = &readme[start..];
+    let body = &block[block.find("```yaml\n").unwrap() + 8..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match mdp_spec::parse(Path::new("connectors/acme_ads.yml"), text) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The README's spec with `from` replaced by `to` (exactly once).
+fn edited(from: &str, to: &str) -> String {
+    let spec = readme_spec();
+    assert_eq!(spec.matches(from).count(), 1, "{from:?} is in the walkthrough spec once");
+    spec.replacen(from, to, 1)
+}
+
+/// The line of `needle`'s last line (a needle may span lines).
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).expect("the needle is in the text") + needle.trim_end_matches('\n').len();
+    text[..at].lines().count()
+}
+
+#[test]
+fn the_readme_spec_loads_and_its_platform_becomes_known() {
+    let text = readme_spec();
+    assert_eq!(errors(&text), Vec::<String>::new());
+    let dir = tempfile::tempdir().unwrap();
+    let connectors = dir.path().join("connectors");
+    std::fs::create_dir(&connectors).unwrap();
+    std::fs::write(connectors.join("acme_ads.yml"), &text).unwrap();
+    let platforms = mdp_spec::load_dir(&connectors).unwrap();
+    let platform: Platform = "acme_ads".parse().expect("a registered spec's name parses");
+    assert_eq!(platforms, vec![platform]);
+    assert!(platform.is_declared());
+
+    let kind = mdp_core::kind(platform);
+    assert_eq!(kind.default_base_url, "https://ads.acme.example");
+    assert_eq!(kind.default_lookback_days, 7);
+    assert!(kind.credential("api_key").unwrap().required);
+    let streams: Vec<(&str, StreamKind)> = kind.streams.iter().map(|s| (s.name, s.kind)).collect();
+    assert_eq!(
+        streams,
+        [
+            ("campaigns", StreamKind::Entity),
+            ("ad_groups", StreamKind::Entity),
+            ("ads", StreamKind::Entity),
+            ("ad_daily", StreamKind::Daily)
+        ]
+    );
+    assert_eq!(kind.stream("ad_daily").unwrap().max_window_days, 14);
+
+    // Options: the declared ones with their defaults, a set one replacing it, an unknown one refused.
+    let defaults = SourceOptions::defaults(platform);
+    assert_eq!(defaults.conversion_definition(), "purchases / purchase_value_cents (7d_click)");
+    let set = serde_json::json!({"attribution": "28d_click"});
+    let serde_json::Value::Object(set) = set else { unreachable!() };
+    assert_eq!(
+        SourceOptions::parse(platform, set).unwrap().conversion_definition(),
+        "purchases / purchase_value_cents (28d_click)"
+    );
+    let typo = serde_json::json!({"atribution": "1d_click"});
+    let serde_json::Value::Object(typo) = typo else { unreachable!() };
+    let refused = SourceOptions::parse(platform, typo).unwrap_err();
+    assert!(refused[0].message.contains("did you mean 'attribution'"), "{:?}", refused);
+    assert!(mdp_spec::get(platform)
+        .unwrap()
+        .place("streams.ad_daily.fields.spend")
+        .ends_with(&format!("acme_ads.yml:{}", line_of(&text, "spend: { path: spend_micros"))));
+}
+
+#[test]
+fn mistakes_are_reported_at_their_line_with_what_to_do() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (replace, with, the line holding, the message holds)
+        ("    records: rows\n", "    recods: rows\n", "recods: rows", "unknown field `recods`"),
+        (
+            "path: /{{ api_version }}/accounts/{{ account.id }}/ads\n",
+            "path: /{{ api_version }}/accounts/{{ acount.id }}/ads\n",
+            "acount.id",
+            "the template reads acount, which is not defined here; it may read account, api_version, options",
+        ),
+        (
+            "      spend: { path: spend_micros, divide: 1000000 }\n",
+            "      spend_usd: spend_micros\n",
+            "spend_usd",
+            "ad_daily has no column `spend_usd`",
+        ),
+        (
+            "  credential: api_key\n",
+            "  credential: apikey\n",
+            "credential: apikey",
+            "credential `apikey` is not declared",
+        ),
+        ("    max_window_days: 14\n", "", "  ad_daily:", "`max_window_days` is missing"),
+        (
+            "      id: id\n      name: name\n      status: state\n\n  ad_groups:",
+            "      name: name\n      status: state\n\n  ad_groups:",
+            "records: campaigns\n    fields:",
+            "`id` is not mapped",
+        ),
+        ("      type: page\n", "      type: pages\n", "type: pages", "unknown variant `pages`"),
+        ("name: acme_ads\n", "name: google_ads\n", "name: google_ads", "google_ads is a built-in platform"),
+        ("{{ window.end | tojson }}", "{{ window.end | tojson }", "json: |", "not a valid template"),
+    ];
+    for (from, to, at, message) in cases {
+        let text = edited(from, to);
+        let found = errors(&text);
+        let line = line_of(&text, at);
+        assert!(
+            found.iter().any(|e| e.starts_with(&format!("connectors/acme_ads.yml:{line}:")) && e.contains(message)),
+            "{from:?} → {to:?}: expected {message:?} at line {line}, got {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_folder_with_a_bad_spec_reports_it_and_registers_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = readme_spec().replace("name: acme_ads", "name: good_ads");
+    std::fs::write(dir.path().join("good_ads.yml"), good).unwrap();
+    std::fs::write(dir.path().join("bad_ads.yml"), "version: 1\nname: bad_ads\n").unwrap();
+    // A spec whose name is not its file's: refused, naming the file to write.
+    std::fs::write(dir.path().join("other.yml"), readme_spec().replace("name: acme_ads", "name: named_ads")).unwrap();
+    std::fs::write(dir.path().join("README.txt"), "not a spec").unwrap();
+    let errors = mdp_spec::load_dir(dir.path()).unwrap_err().to_string();
+    let bad: PathBuf = dir.path().join("bad_ads.yml");
+    assert!(errors.contains(&format!("{}:", bad.display())) && errors.contains("missing field"), "{errors}");
+    assert!(errors.contains("must be named named_ads.yml"), "{errors}");
+    assert!(!errors.contains("README"), "{errors}");
+    assert!("good_ads".parse::<Platform>().is_ok(), "the valid spec is registered all the same");
+    // A missing folder has no specs.
+    assert_eq!(mdp_spec::load_dir(&dir.path().join("nothing")).unwrap(), Vec::new());
+}
