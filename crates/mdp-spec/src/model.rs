@@ -144,6 +144,10 @@ pub struct ErrorRule {
     /// ... and whose value, as text, must be one of these.
     #[serde(default)]
     pub equals: Vec<String>,
+    /// ... and whose value, as text, must be none of these (`code` other than `"0"`: an error envelope
+    /// sent with HTTP 200).
+    #[serde(default)]
+    pub not_equals: Vec<String>,
     /// ... or whose text must contain this.
     #[serde(default)]
     pub contains: Option<String>,

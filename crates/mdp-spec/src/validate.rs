@@ -183,8 +183,10 @@ impl Checker<'_> {
         if rule.status.is_empty() && rule.body_path.is_none() {
             self.error(key, "a rule needs `status:` or `body_path:` (or both), or it would match every answer");
         }
-        if (!rule.equals.is_empty() || rule.contains.is_some()) && rule.body_path.is_none() {
-            self.error(key, "`equals` and `contains` test the field at `body_path`; add it");
+        if (!rule.equals.is_empty() || !rule.not_equals.is_empty() || rule.contains.is_some())
+            && rule.body_path.is_none()
+        {
+            self.error(key, "`equals`, `not_equals` and `contains` test the field at `body_path`; add it");
         }
         for status in &rule.status {
             if !(100..=599).contains(status) {

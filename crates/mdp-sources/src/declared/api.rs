@@ -178,8 +178,9 @@ fn matches(rule: &ErrorRule, answer: &Answer<'_>) -> bool {
     let Some(path) = &rule.body_path else { return true };
     let Some(value) = answer.json.as_ref().ok().and_then(|json| value_at(json, path)) else { return false };
     let equals = rule.equals.is_empty() || rule.equals.iter().any(|expected| *expected == value);
+    let not_equals = !rule.not_equals.iter().any(|excluded| *excluded == value);
     let contains = rule.contains.as_ref().is_none_or(|needle| value.contains(needle.as_str()));
-    equals && contains
+    equals && not_equals && contains
 }
 
 /// The text of the value at `path` in a parsed answer (a string as is, anything else as JSON).
@@ -196,5 +197,121 @@ fn value_at(json: &serde_json::Value, path: &str) -> Option<String> {
         serde_json::Value::Null => None,
         serde_json::Value::String(text) => Some(text.clone()),
         other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use mdp_core::{Platform, SourceOptions};
+
+    use super::*;
+    use crate::source::SourceSettings;
+
+    fn api(base: &str) -> DeclaredApi {
+        let settings = SourceSettings {
+            name: "t".into(),
+            platform: Platform::TikTokAds,
+            base_url: base.into(),
+            api_version: "v1".into(),
+            accounts: vec!["1".into()],
+            credentials: BTreeMap::new(),
+            token_url: None,
+            options: SourceOptions::defaults(Platform::TikTokAds),
+        };
+        DeclaredApi { endpoint: Endpoint::new(&settings, "", &[]).unwrap(), rules: Vec::new() }
+    }
+
+    fn read(paginator: &str, records: &str) -> Read {
+        Read {
+            request: HttpRequest::get("/v1/report"),
+            reading: Arc::new(Reading {
+                paginator: serde_yaml::from_str(paginator).unwrap(),
+                decoder: Decoder::Json,
+                records: records.into(),
+            }),
+        }
+    }
+
+    fn params(request: &HttpRequest) -> Vec<String> {
+        request.query.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    #[test]
+    fn a_body_cursor_is_sent_back_until_it_is_empty() {
+        let api = api("http://api.test");
+        let read = read("{type: cursor, cursor: paging.after, param: after}", "data");
+        let page = api.parse_page(&read, None, r#"{"data":[{"a":1},{"a":2}],"paging":{"after":"x9"}}"#).unwrap();
+        assert_eq!(page.rows.len(), 2);
+        assert_eq!(page.next, Some(Cursor::Token("x9".into())));
+        assert_eq!(params(&api.request(&read, page.next.as_ref())), ["after=x9"]);
+        let last = api.parse_page(&read, page.next.as_ref(), r#"{"data":[],"paging":{"after":""}}"#).unwrap();
+        assert_eq!(last.next, None);
+    }
+
+    #[test]
+    fn a_next_url_must_stay_under_the_base_url() {
+        let api = api("http://api.test");
+        let read = read("{type: next_url, next_url: pagination.next_url}", "data.metrics");
+        let body = r#"{"data":{"metrics":[{}]},"pagination":{"next_url":"http://api.test/v1/report?page=2"}}"#;
+        let page = api.parse_page(&read, None, body).unwrap();
+        let next = api.request(&read, page.next.as_ref());
+        assert_eq!(api.endpoint.url(&next), "http://api.test/v1/report?page=2");
+        let elsewhere = r#"{"data":{"metrics":[]},"pagination":{"next_url":"http://evil.test/steal"}}"#;
+        let error = api.parse_page(&read, None, elsewhere).unwrap_err();
+        assert!(error.contains("http://evil.test") && error.contains("sends credentials nowhere else"), "{error}");
+        // A look-alike host is not under the root either.
+        let lookalike = r#"{"data":{"metrics":[]},"pagination":{"next_url":"http://api.test.evil/x"}}"#;
+        assert!(api.parse_page(&read, None, lookalike).is_err());
+    }
+
+    #[test]
+    fn pages_and_offsets_stop_at_a_short_page_or_the_total() {
+        let api = api("http://api.test");
+        let read_pages =
+            read("{type: page, param: page, size: 2, size_param: per_page, total_pages: meta.pages}", "items");
+        assert_eq!(params(&api.request(&read_pages, None)), ["page=1", "per_page=2"]);
+        let full = api.parse_page(&read_pages, None, r#"{"items":[1,2],"meta":{"pages":3}}"#).unwrap();
+        assert_eq!(full.next, Some(Cursor::Number(2)));
+        let at_total =
+            api.parse_page(&read_pages, Some(&Cursor::Number(3)), r#"{"items":[1,2],"meta":{"pages":3}}"#).unwrap();
+        assert_eq!(at_total.next, None, "page 3 of 3 is the last even when full");
+        let read_offsets = read("{type: offset, param: offset, limit_param: limit, limit: 2}", "");
+        let full = api.parse_page(&read_offsets, None, "[1,2]").unwrap();
+        assert_eq!(params(&api.request(&read_offsets, full.next.as_ref())), ["offset=2", "limit=2"]);
+        assert_eq!(api.parse_page(&read_offsets, Some(&Cursor::Number(2)), "[3]").unwrap().next, None);
+    }
+
+    #[test]
+    fn error_rules_classify_before_http_and_an_envelope_is_no_page() {
+        let mut api = api("http://api.test");
+        api.rules = serde_yaml::from_str(
+            "- {status: [200], body_path: error.code, equals: ['17'], action: rate_limited, wait_seconds: 3}\n\
+             - {status: [200], body_path: error.code, action: fail, message_path: error.message}",
+        )
+        .unwrap();
+        let headers = reqwest::header::HeaderMap::new();
+        let answer = |body: &str| Answer {
+            status: reqwest::StatusCode::OK,
+            headers: &headers,
+            json: Ok(serde_json::from_str(body).unwrap()),
+        };
+        match api.classify(answer(r#"{"error":{"code":17,"message":"slow down"}}"#)) {
+            Verdict::Retry { after, error: SourceError::RateLimited { .. } } => {
+                assert_eq!(after, Some(Duration::from_secs(3)))
+            }
+            other => panic!("{other:?}"),
+        }
+        match api.classify(answer(r#"{"error":{"code":"X","message":"no access"}}"#)) {
+            Verdict::Fail(SourceError::Platform { code, message, .. }) => {
+                assert_eq!((code.as_str(), message.as_str()), ("X", "no access"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(api.classify(answer(r#"{"data":[]}"#)), Verdict::Done(_)));
+        // The same envelope is not read as a page of no records.
+        let read = read("{type: none}", "data");
+        assert!(api.parse_page(&read, None, r#"{"error":{"code":"X"}}"#).unwrap_err().contains("no `data`"));
     }
 }
