@@ -71,12 +71,22 @@ pub fn package(
     project.vars.insert("mdp_sources".into(), json!(by_platform));
     project.vars.insert("mdp_reporting_currency".into(), Value::from(reporting_currency.to_ascii_uppercase()));
     files.insert(PathBuf::from("models/staging/_mdp_raw_sources.yml"), sources_yaml(sources, raw_schema));
-    for platform in declared_platforms(sources) {
+    let declared = declared_platforms(sources);
+    if !declared.is_empty() {
+        // The marts' accepted platform values name the declared platforms of this project too.
+        let marts = files.get_mut(&PathBuf::from(MARTS_YML)).expect("the package documents its marts");
+        let extra: String = declared.iter().map(|p| format!("\n          - {p}")).collect();
+        *marts = marts.replace("\n          - linkedin_ads", &format!("\n          - linkedin_ads{extra}"));
+    }
+    for platform in declared {
         files.extend(declared_staging(platform));
     }
     files.insert(PathBuf::from(kpi::MACROS_PATH), kpi::macros_sql());
     Ok(Some(EmbeddedPackage { project, files }))
 }
+
+/// The marts' properties file (its `accepted_values` of `platform` list the built-in platforms).
+const MARTS_YML: &str = "models/marts/_marts.yml";
 
 /// The declared platforms (connector specs) among the enabled sources, each once.
 fn declared_platforms(sources: &[SourceTables]) -> Vec<Platform> {

@@ -14,7 +14,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use common::*;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -239,7 +239,7 @@ fn a_yaml_platform_is_ingested_and_built_into_the_marts_without_recompiling() {
         &project,
         "SELECT count(*), sum(impressions), sum(clicks), sum(spend), sum(conversions), sum(conversion_value), \
          sum(spend_reporting), count(DISTINCT ad_name), min(account_name) \
-         FROM main.fct_ad_performance_daily WHERE platform = 'acme_ads'",
+         FROM main_marts.fct_ad_performance_daily WHERE platform = 'acme_ads'",
     );
     let m = &marts[0];
     assert_eq!(m[0].as_deref(), Some(rows.to_string().as_str()), "one row per ad and day");
@@ -255,7 +255,7 @@ fn a_yaml_platform_is_ingested_and_built_into_the_marts_without_recompiling() {
     // The campaign mart too (from ad_daily summed), with campaign names from the paged campaigns stream.
     let campaigns = query(
         &project,
-        "SELECT count(DISTINCT campaign_name), sum(spend) FROM main.fct_campaign_performance_daily WHERE platform = 'acme_ads'",
+        "SELECT count(DISTINCT campaign_name), sum(spend) FROM main_marts.fct_campaign_performance_daily WHERE platform = 'acme_ads'",
     );
     assert_eq!(campaigns[0][0].as_deref(), Some("3"));
     assert_eq!(dec(&campaigns[0][1]), Decimal::new(spend_micros, 6));

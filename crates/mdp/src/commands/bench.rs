@@ -29,6 +29,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     if args.what == BenchWhat::Scheduler {
         return scheduler(&args).await;
     }
+    if args.what == BenchWhat::Connector {
+        return connector(&args).await;
+    }
     match args.adapter {
         BenchAdapter::All => run_children(&args),
         BenchAdapter::Duckdb => {
@@ -217,19 +220,10 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 
 /// `mdp bench ingest`: the sandbox in a child process (so its memory is not counted), every platform,
 /// a history long enough for `--rows` daily rows, ingested end to end into a temporary DuckDB.
-async fn ingest(args: &BenchArgs) -> Result<()> {
+/// The sandbox in a process of its own (its CPU and memory are not the measured process's), with
+/// `ads_per_ad_group` ads per ad group: the child and its address.
+fn start_sandbox_process(today: chrono::NaiveDate, ads_per_ad_group: u64) -> Result<(std::process::Child, String)> {
     use std::io::BufRead;
-
-    use mdp_orchestrator::ingest::{Ingest, IngestOptions, SourceJob};
-    use mdp_sources::http::{HttpDriver, RetryPolicy};
-    use mdp_sources::{Credential, ReadContext, SourceSettings};
-
-    let today = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
-    let history_days = 165u64;
-    // Per ad of each ad group: 2 accounts × 3 campaigns × 2 ad groups on Meta, TikTok and LinkedIn, one
-    // campaign fewer with ads on Google (its third is Performance Max); ~11 of 12 days deliver.
-    let rows_per_ad_slot = (3 * 12 + 8) * history_days * 11 / 12;
-    let ads_per_ad_group = args.rows.div_ceil(rows_per_ad_slot * 97 / 100).max(1); // 3% margin: days vary
     let exe = std::env::current_exe().context("cannot find the mdp executable")?;
     let mut sandbox = std::process::Command::new(exe)
         .args([
@@ -254,6 +248,21 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         .find(|w| w.starts_with("http://"))
         .context("the sandbox did not print its address")?
         .to_string();
+    Ok((sandbox, url))
+}
+
+async fn ingest(args: &BenchArgs) -> Result<()> {
+    use mdp_orchestrator::ingest::{Ingest, IngestOptions, SourceJob};
+    use mdp_sources::http::{HttpDriver, RetryPolicy};
+    use mdp_sources::{Credential, ReadContext, SourceSettings};
+
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
+    let history_days = 165u64;
+    // Per ad of each ad group: 2 accounts × 3 campaigns × 2 ad groups on Meta, TikTok and LinkedIn, one
+    // campaign fewer with ads on Google (its third is Performance Max); ~11 of 12 days deliver.
+    let rows_per_ad_slot = (3 * 12 + 8) * history_days * 11 / 12;
+    let ads_per_ad_group = args.rows.div_ceil(rows_per_ad_slot * 97 / 100).max(1); // 3% margin: days vary
+    let (mut sandbox, url) = start_sandbox_process(today, ads_per_ad_group)?;
     let accounts: serde_json::Value = reqwest_get_json(&format!("{url}/_sandbox/accounts")).await?;
 
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -497,6 +506,83 @@ async fn scheduler(args: &BenchArgs) -> Result<()> {
         bare * 1000.0 / n as f64,
         recorded * 1000.0 / n as f64
     );
+    Ok(())
+}
+
+/// The TikTok API written as a connector spec (the test suite checks it reads the same records as the
+/// hand-written connector).
+const TIKTOK_SPEC: &str = include_str!("../../../mdp-sources/tests/fixtures/tiktok_spec_ads.yml");
+
+/// `mdp bench connector`: TikTok's daily rows of both sandbox accounts over 165 days, read by the
+/// hand-written connector and by the spec, records counted and dropped (no warehouse): what the
+/// declarative engine costs against Rust written for the API.
+async fn connector(args: &BenchArgs) -> Result<()> {
+    use mdp_sources::http::{HttpDriver, RetryPolicy};
+    use mdp_sources::{Credential, ReadContext, SourceSettings};
+
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
+    let history_days = 165u64;
+    // TikTok: 2 accounts × 3 campaigns × 2 ad groups per ad slot, ~11 of 12 days deliver.
+    let ads_per_ad_group = args.rows.div_ceil(12 * history_days * 11 / 12).max(1);
+    let (mut sandbox, url) = start_sandbox_process(today, ads_per_ad_group)?;
+    let accounts: serde_json::Value = reqwest_get_json(&format!("{url}/_sandbox/accounts")).await?;
+    let ids: Vec<String> = accounts["accounts"]["tiktok_ads"]
+        .as_array()
+        .context("sandbox accounts")?
+        .iter()
+        .filter_map(|a| a["id"].as_str().map(String::from))
+        .collect();
+    let file = std::path::PathBuf::from("<bench>/tiktok_spec_ads.yml");
+    let (spec, lines) = mdp_spec::parse(&file, TIKTOK_SPEC).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let declared = mdp_spec::register(spec, file, lines).platform();
+    let window = mdp_core::DateWindow::new(today - chrono::Days::new(history_days - 1), today)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sandbox_pid = sandbox.id().to_string();
+    for (label, platform) in [("hand-written", mdp_core::Platform::TikTokAds), ("spec", declared)] {
+        let settings = SourceSettings {
+            name: platform.as_str().to_string(),
+            platform,
+            base_url: url.clone(),
+            api_version: "v1.3".into(),
+            accounts: ids.clone(),
+            credentials: [("access_token".to_string(), Credential::new("bench-token"))].into(),
+            token_url: None,
+            options: mdp_sources::SourceOptions::defaults(platform),
+        };
+        let source = mdp_sources::configure(settings)?;
+        let http = HttpDriver::new(RetryPolicy::default()).map_err(|e| anyhow::anyhow!(e))?;
+        let ctx = ReadContext { http: http.clone() };
+        let stream = source.streams().iter().find(|s| s.name == "ad_daily").context("an ad_daily stream")?;
+        let cpu_before = (cpu_seconds("self"), cpu_seconds(&sandbox_pid));
+        let start = std::time::Instant::now();
+        let mut rows = 0usize;
+        for id in &ids {
+            let account = source.account(id, &ctx).await?;
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<mdp_sources::record::PerformanceRecord>>(4);
+            let counter = tokio::spawn(async move {
+                let mut n = 0usize;
+                while let Some(page) = rx.recv().await {
+                    n += page.len();
+                }
+                n
+            });
+            source.read_daily(stream, &account, window, &ctx, &tx).await?;
+            drop(tx);
+            rows += counter.await?;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let cpu = cpu_seconds("self").zip(cpu_before.0).map(|(after, before)| after - before);
+        let server = cpu_seconds(&sandbox_pid).zip(cpu_before.1).map(|(after, before)| after - before);
+        println!(
+            "{label:<13} {rows} TikTok daily rows ({history_days} days, 2 accounts) in {seconds:.2} s = {:>8.0} rows/s | {} requests | CPU: mdp {}, sandbox {}",
+            rows as f64 / seconds,
+            http.stats.requests.load(std::sync::atomic::Ordering::Relaxed),
+            cpu.map_or("?".into(), |c| format!("{c:.2} s ({:.2} µs/row)", c * 1e6 / rows.max(1) as f64)),
+            server.map_or("?".into(), |c| format!("{c:.2} s")),
+        );
+    }
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
     Ok(())
 }
 

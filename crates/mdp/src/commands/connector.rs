@@ -9,7 +9,7 @@ use mdp_core::{DateWindow, Platform, StreamKind};
 use mdp_project::Project;
 use mdp_sources::http::{Exchange, HttpDriver, RetryPolicy};
 use mdp_sources::record::{EntityRecord, PerformanceRecord};
-use mdp_sources::{ReadContext, Source};
+use mdp_sources::ReadContext;
 
 use crate::cli::{ConnectorArgs, ConnectorCommand, GlobalArgs};
 
@@ -108,16 +108,16 @@ async fn test(
         println!("\n{}:", stream.name);
         let result = match stream.kind {
             StreamKind::Entity => {
-                collect(|out| async move { source.read_entities(stream, &info, &ctx, &out).await }, shown, show_entity)
-                    .await
+                let (out, printed) = printer(shown, show_entity);
+                let result = source.read_entities(stream, &info, &ctx, &out).await;
+                drop(out);
+                finish(printed, result).await
             }
             StreamKind::Daily => {
-                collect(
-                    |out| async move { source.read_daily(stream, &info, window, &ctx, &out).await },
-                    shown,
-                    show_performance,
-                )
-                .await
+                let (out, printed) = printer(shown, show_performance);
+                let result = source.read_daily(stream, &info, window, &ctx, &out).await;
+                drop(out);
+                finish(printed, result).await
             }
         };
         if let Err(error) = result {
@@ -128,14 +128,13 @@ async fn test(
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// Run a read into a channel; print the first `shown` records and the count.
-async fn collect<'s, T: Send + 'static, F, Fut>(read: F, shown: usize, show: fn(&T) -> String) -> Result<()>
-where
-    F: FnOnce(mdp_sources::Sink<T>) -> Fut,
-    Fut: std::future::Future<Output = Result<(), mdp_sources::SourceError>> + 's,
-{
+/// A sink whose records are counted, the first `shown` printed as they arrive.
+fn printer<T: Send + 'static>(
+    shown: usize,
+    show: fn(&T) -> String,
+) -> (mdp_sources::Sink<T>, tokio::task::JoinHandle<usize>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<T>>(4);
-    let printer = tokio::spawn(async move {
+    let printed = tokio::spawn(async move {
         let mut count = 0usize;
         while let Some(page) = rx.recv().await {
             for record in &page {
@@ -147,10 +146,17 @@ where
         }
         count
     });
-    let result = read(tx).await;
-    let count = printer.await.unwrap_or(0);
+    (tx, printed)
+}
+
+/// The count line once the sink is closed, and the read's outcome.
+async fn finish(
+    printed: tokio::task::JoinHandle<usize>,
+    result: Result<(), mdp_sources::SourceError>,
+) -> Result<(), mdp_sources::SourceError> {
+    let count = printed.await.unwrap_or(0);
     println!("  {count} record(s)");
-    result.map_err(Into::into)
+    result
 }
 
 fn show_entity(record: &EntityRecord) -> String {
