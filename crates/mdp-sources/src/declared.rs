@@ -329,7 +329,7 @@ impl Source for DeclaredSource {
                 .ok_or_else(|| self.malformed(format!("the account answer has no `{path}`")))?,
             None => body,
         };
-        let record = Record { own, outer: None };
+        let record = Record::new(own, None);
         let fields = &self.account.fields;
         let required = |column: &str| -> Result<String, SourceError> {
             self.text(fields, column, &record)?.ok_or_else(|| {

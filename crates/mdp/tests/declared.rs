@@ -317,7 +317,7 @@ fn connector_test_prints_requests_and_records_and_errors_point_at_the_spec() {
     assert!(log.contains("3 record(s)") && log.contains(&format!("{} record(s)", ADS * 2)), "{log}");
     let (_, _, _, spend, _, _) = metrics(0, NaiveDate::from_ymd_opt(2026, 6, 28).unwrap());
     assert!(
-        log.contains(&format!("2026-06-28 ad a0 (campaign c0, ad group g0)"))
+        log.contains("2026-06-28 ad a0 (campaign c0, ad group g0)")
             && log.contains(&Decimal::new(spend, 6).normalize().to_string()),
         "{log}"
     );

@@ -177,8 +177,8 @@ fn matches(rule: &ErrorRule, answer: &Answer<'_>) -> bool {
     }
     let Some(path) = &rule.body_path else { return true };
     let Some(value) = answer.json.as_ref().ok().and_then(|json| value_at(json, path)) else { return false };
-    let equals = rule.equals.is_empty() || rule.equals.iter().any(|expected| *expected == value);
-    let not_equals = !rule.not_equals.iter().any(|excluded| *excluded == value);
+    let equals = rule.equals.is_empty() || rule.equals.contains(&value);
+    let not_equals = !rule.not_equals.contains(&value);
     let contains = rule.contains.as_ref().is_none_or(|needle| value.contains(needle.as_str()));
     equals && not_equals && contains
 }

@@ -3,7 +3,8 @@
 //! record's fields.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::fmt;
 
 use chrono::NaiveDate;
 use mdp_core::Platform;
@@ -14,7 +15,61 @@ use serde_json::value::RawValue;
 use crate::error::SourceError;
 use crate::json::{scalar, Normalized, Scalar};
 
-type Object<'a> = HashMap<Cow<'a, str>, &'a RawValue>;
+/// A JSON object's fields, borrowed from its text (a key is copied only when it has escapes), in order.
+pub(crate) struct Object<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Object<'a> {
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| *value)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.0.iter().any(|(key, _)| key == name)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.0.iter().map(|(key, value)| (key.as_ref(), *value))
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Object<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Key<'a>(Cow<'a, str>);
+        impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct KeyVisitor;
+                impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+                    type Value = Key<'de>;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a field name")
+                    }
+                    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                        Ok(Key(Cow::Borrowed(v)))
+                    }
+                    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                        Ok(Key(Cow::Owned(v.to_string())))
+                    }
+                }
+                deserializer.deserialize_str(KeyVisitor)
+            }
+        }
+        struct ObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for ObjectVisitor<'a> {
+            type Value = Object<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Object<'a>, M::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    fields.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Object(fields))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
+}
 
 /// The value at `path` (dot-separated; a number indexes an array) under `raw`, or `None` when a step
 /// is missing or null. `Err` when a step that should be an object or array is something else.
@@ -34,7 +89,7 @@ fn step<'a>(raw: &'a RawValue, segment: &str) -> Result<Option<&'a RawValue>, St
     match text.as_bytes().first() {
         Some(b'{') => {
             let object: Object<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-            Ok(object.get(segment).copied())
+            Ok(object.get(segment))
         }
         Some(b'[') => {
             let Ok(index) = segment.parse::<usize>() else {
@@ -95,21 +150,54 @@ fn missing_records<'a>(body: &'a RawValue, records: &str) -> Result<Option<&'a R
     }
 }
 
-/// One record: its own fields, and the outer record's when it was exploded out of an array.
+/// One record: its own fields, and the outer record's when it was exploded out of an array. Each
+/// object on the way to a field is parsed once per record, however many fields are read from it.
 pub(crate) struct Record<'a> {
     pub(crate) own: &'a RawValue,
     pub(crate) outer: Option<&'a RawValue>,
+    /// Parsed objects by the address of their text.
+    parsed: RefCell<Vec<(usize, Object<'a>)>>,
 }
 
 impl<'a> Record<'a> {
+    pub(crate) fn new(own: &'a RawValue, outer: Option<&'a RawValue>) -> Record<'a> {
+        Record { own, outer, parsed: RefCell::new(Vec::new()) }
+    }
+
     pub(crate) fn get(&self, path: &str) -> Result<Option<&'a RawValue>, String> {
-        match at(self.own, path)? {
+        match self.at(self.own, path)? {
             Some(value) => Ok(Some(value)),
             None => match self.outer {
-                Some(outer) => at(outer, path),
+                Some(outer) => self.at(outer, path),
                 None => Ok(None),
             },
         }
+    }
+
+    /// [`at`], with objects parsed once.
+    fn at(&self, raw: &'a RawValue, path: &str) -> Result<Option<&'a RawValue>, String> {
+        let mut current = raw;
+        for segment in path.split('.') {
+            let next =
+                if current.get().starts_with('{') { self.field(current, segment)? } else { step(current, segment)? };
+            match next {
+                Some(next) => current = next,
+                None => return Ok(None),
+            }
+        }
+        Ok((current.get() != "null").then_some(current))
+    }
+
+    fn field(&self, object: &'a RawValue, name: &str) -> Result<Option<&'a RawValue>, String> {
+        let address = object.get().as_ptr() as usize;
+        let mut parsed = self.parsed.borrow_mut();
+        if let Some((_, fields)) = parsed.iter().find(|(known, _)| *known == address) {
+            return Ok(fields.get(name));
+        }
+        let fields: Object<'a> = serde_json::from_str(object.get()).map_err(|e| e.to_string())?;
+        let found = fields.get(name);
+        parsed.push((address, fields));
+        Ok(found)
     }
 
     /// The record's payload: its JSON text, or for an exploded record the outer record's fields
@@ -119,12 +207,9 @@ impl<'a> Record<'a> {
         let outer: Object<'_> = serde_json::from_str(outer.get()).map_err(|e| e.to_string())?;
         let own: Object<'_> = serde_json::from_str(self.own.get()).map_err(|e| e.to_string())?;
         let array = explode.and_then(|path| path.split('.').next()).unwrap_or_default();
-        let mut fields: Vec<(&str, &RawValue)> = outer
-            .iter()
-            .filter(|(key, _)| key.as_ref() != array && !own.contains_key(key.as_ref()))
-            .map(|(key, value)| (key.as_ref(), *value))
-            .collect();
-        fields.extend(own.iter().map(|(key, value)| (key.as_ref(), *value)));
+        let mut fields: Vec<(&str, &RawValue)> =
+            outer.iter().filter(|(key, _)| *key != array && !own.contains_key(key)).collect();
+        fields.extend(own.iter());
         fields.sort_by_key(|(key, _)| *key);
         let mut text = String::from("{");
         for (i, (key, value)) in fields.iter().enumerate() {
@@ -142,7 +227,7 @@ impl<'a> Record<'a> {
 
 /// The records of one answer's array entry: itself, or one per entry of its `explode` array.
 pub(crate) fn expand<'a>(item: &'a RawValue, explode: Option<&str>) -> Result<Vec<Record<'a>>, String> {
-    let Some(path) = explode else { return Ok(vec![Record { own: item, outer: None }]) };
+    let Some(path) = explode else { return Ok(vec![Record::new(item, None)]) };
     let entries = match at(item, path)? {
         None => Vec::new(),
         Some(raw) if raw.get().starts_with('[') => {
@@ -150,7 +235,7 @@ pub(crate) fn expand<'a>(item: &'a RawValue, explode: Option<&str>) -> Result<Ve
         }
         Some(raw) => return Err(format!("`{path}` is a {}, not an array", kind_of(raw.get()))),
     };
-    Ok(entries.into_iter().map(|own| Record { own, outer: Some(item) }).collect())
+    Ok(entries.into_iter().map(|own| Record::new(own, Some(item))).collect())
 }
 
 /// A field expression of the spec, ready to read records (a pick's `equals` rendered).
@@ -323,7 +408,7 @@ mod tests {
         let row = raw(
             r#"{"spend_micros":"1234567891","a":"0.1","b":0.2,"actions":[{"t":"lead","v":"2"},{"t":"purchase","v":"3.5"}]}"#,
         );
-        let record = Record { own: row, outer: None };
+        let record = Record::new(row, None);
         let mut notes = Normalized::default();
         let field = |expr: &str| {
             let expr: FieldExpr = serde_yaml::from_str(expr).unwrap();

@@ -26,16 +26,20 @@ fn list(global: &GlobalArgs) -> Result<ExitCode> {
     // The project's own specs, when there is a project here.
     let dir = global.project_dir.join(mdp_project::CONNECTORS_DIR);
     mdp_spec::load_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{:<16} {:<10} {}", "platform", "connector", "API");
+    println!("{}", row("platform", "connector", "API reference"));
     for platform in Platform::known() {
         let kind = mdp_core::kind(platform);
         let (how, api) = match mdp_spec::get(platform) {
             Some(loaded) => (format!("spec {}", loaded.file.display()), loaded.spec.docs_url.clone()),
             None => ("built-in".to_string(), kind.docs_url.to_string()),
         };
-        println!("{:<16} {:<10} {api}", platform.as_str(), how);
+        println!("{}", row(platform.as_str(), &how, &api));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn row(platform: &str, connector: &str, api: &str) -> String {
+    format!("{platform:<16} {connector:<40} {api}")
 }
 
 async fn test(
