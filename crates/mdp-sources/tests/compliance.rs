@@ -4,28 +4,19 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
 use mdp_core::{DateWindow, Platform};
-use mdp_sandbox::{Fault, FaultKind, Sandbox, Scale, World};
-use mdp_sources::http::{HttpDriver, RetryPolicy};
-use mdp_sources::record::{EntityRecord, PerformanceRecord};
+use mdp_sandbox::{Fault, FaultKind, Sandbox};
+use mdp_sources::record::PerformanceRecord;
 use mdp_sources::{configure, Credential, ReadContext, Source, SourceError, SourceSettings, StreamKind};
 use rust_decimal::Decimal;
 
+mod common;
+
+use common::{collect_daily, collect_entities, context, start_sandbox, today};
+
 const TOKEN: &str = "sandbox-token-DO-NOT-LEAK-8c1f";
-
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()
-}
-
-async fn start_sandbox() -> (Arc<Sandbox>, SocketAddr) {
-    let sandbox = Sandbox::new(World::new(42, today(), Scale::default()));
-    let (addr, _) = mdp_sandbox::serve(sandbox.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    (sandbox, addr)
-}
 
 fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox) -> SourceSettings {
     let kind = mdp_sources::kind(platform);
@@ -47,58 +38,6 @@ fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox) -> SourceSe
         token_url: None,
         options: mdp_sources::SourceOptions::defaults(platform),
     }
-}
-
-fn context() -> ReadContext {
-    let policy = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(10),
-    };
-    ReadContext { http: HttpDriver::new(policy).unwrap() }
-}
-
-async fn collect_daily(
-    source: &dyn Source,
-    stream_name: &str,
-    account: &mdp_sources::AccountInfo,
-    window: DateWindow,
-    ctx: &ReadContext,
-) -> Result<Vec<PerformanceRecord>, SourceError> {
-    let stream = source.streams().iter().find(|s| s.name == stream_name).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let reader = async move { source.read_daily(stream, account, window, ctx, &tx).await };
-    let collector = async {
-        let mut all = Vec::new();
-        while let Some(page) = rx.recv().await {
-            all.extend(page);
-        }
-        all
-    };
-    let (result, rows) = tokio::join!(reader, collector);
-    result.map(|()| rows)
-}
-
-async fn collect_entities(
-    source: &dyn Source,
-    stream_name: &str,
-    account: &mdp_sources::AccountInfo,
-    ctx: &ReadContext,
-) -> Vec<EntityRecord> {
-    let stream = source.streams().iter().find(|s| s.name == stream_name).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let reader = async move { source.read_entities(stream, account, ctx, &tx).await };
-    let collector = async {
-        let mut all = Vec::new();
-        while let Some(page) = rx.recv().await {
-            all.extend(page);
-        }
-        all
-    };
-    let (result, rows) = tokio::join!(reader, collector);
-    result.unwrap();
-    rows
 }
 
 /// The daily streams whose rows together cover all of an account's spend: the finest one, plus the
@@ -158,7 +97,7 @@ async fn reconciles_with_ground_truth(platform: Platform) {
         let truth_account = sandbox.world.account(platform, account_id).unwrap();
         assert_eq!(account.currency, truth_account.currency, "{platform} currency");
         for stream in source.streams().iter().filter(|s| s.kind == StreamKind::Entity) {
-            let entities = collect_entities(source.as_ref(), stream.name, &account, &ctx).await;
+            let entities = collect_entities(source.as_ref(), stream.name, &account, &ctx).await.unwrap();
             assert!(!entities.is_empty(), "{platform} {}: entities", stream.name);
             assert!(entities.iter().all(|e| e.account_id == *account_id && !e.id.is_empty()));
         }

@@ -6,22 +6,19 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{Days, NaiveDate};
+use chrono::Days;
 use mdp_core::{DateWindow, Platform};
-use mdp_sandbox::{Fault, FaultKind, Sandbox, Scale, World};
-use mdp_sources::http::{HttpDriver, RetryPolicy};
+use mdp_sandbox::{Fault, FaultKind, Sandbox};
 use mdp_sources::record::PerformanceRecord;
-use mdp_sources::{configure, Credential, ReadContext, Source, SourceError, SourceSettings, StreamKind};
+use mdp_sources::{configure, Credential, ReadContext, Source, SourceError, SourceSettings};
 use rust_decimal::Decimal;
 
-const TOKEN: &str = "sandbox-token-DO-NOT-LEAK-d41e";
+mod common;
 
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()
-}
+use common::{collect_daily, collect_entities, context, start_sandbox, today};
+
+const TOKEN: &str = "sandbox-token-DO-NOT-LEAK-d41e";
 
 /// The spec, registered (once per test process; the same text each time).
 fn spec_platform() -> Platform {
@@ -29,12 +26,6 @@ fn spec_platform() -> Platform {
     let text = std::fs::read_to_string(&file).unwrap();
     let (spec, lines) = mdp_spec::parse(&file, &text).unwrap_or_else(|e| panic!("{e}"));
     mdp_spec::register(spec, file, lines).platform()
-}
-
-async fn start_sandbox() -> (Arc<Sandbox>, SocketAddr) {
-    let sandbox = Sandbox::new(World::new(42, today(), Scale::default()));
-    let (addr, _) = mdp_sandbox::serve(sandbox.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    (sandbox, addr)
 }
 
 fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox) -> SourceSettings {
@@ -50,49 +41,17 @@ fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox) -> SourceSe
     }
 }
 
-fn context() -> ReadContext {
-    let policy = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(10),
-    };
-    ReadContext { http: HttpDriver::new(policy).unwrap() }
-}
-
 async fn daily(
     source: &dyn Source,
     account: &mdp_sources::AccountInfo,
     window: DateWindow,
     ctx: &ReadContext,
 ) -> Result<Vec<PerformanceRecord>, SourceError> {
-    let stream = source.streams().iter().find(|s| s.kind == StreamKind::Daily).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let reader = async move { source.read_daily(stream, account, window, ctx, &tx).await };
-    let collector = async {
-        let mut all = Vec::new();
-        while let Some(page) = rx.recv().await {
-            all.extend(page);
-        }
-        all
-    };
-    let (result, rows) = tokio::join!(reader, collector);
-    result.map(|()| rows)
+    collect_daily(source, "ad_daily", account, window, ctx).await
 }
 
 async fn entities(source: &dyn Source, name: &str, account: &mdp_sources::AccountInfo, ctx: &ReadContext) -> usize {
-    let stream = source.streams().iter().find(|s| s.name == name).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let reader = async move { source.read_entities(stream, account, ctx, &tx).await };
-    let collector = async {
-        let mut all = Vec::new();
-        while let Some(page) = rx.recv().await {
-            all.extend(page);
-        }
-        all
-    };
-    let (result, rows) = tokio::join!(reader, collector);
-    result.unwrap();
+    let rows = collect_entities(source, name, account, ctx).await.unwrap();
     assert!(rows.iter().all(|e| e.account_id == account.id && !e.id.is_empty() && e.name.is_some()));
     rows.len()
 }

@@ -5,29 +5,21 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{Days, NaiveDate};
+use chrono::Days;
 use mdp_core::{DateWindow, Platform};
-use mdp_sandbox::{Fault, FaultKind, OAuthSettings, Sandbox, Scale, World};
-use mdp_sources::http::{HttpDriver, RetryPolicy};
+use mdp_sandbox::{Fault, FaultKind, OAuthSettings, Sandbox};
 use mdp_sources::record::PerformanceRecord;
-use mdp_sources::{configure, Credential, ReadContext, Source, SourceError, SourceSettings};
+use mdp_sources::{configure, Credential, Source, SourceError, SourceSettings};
 use rust_decimal::Decimal;
 
 const CLIENT_ID: &str = "mdp-test-client.apps.example";
+mod common;
+
+use common::{context, start_sandbox, today};
+
 const CLIENT_SECRET: &str = "client-secret-7c1d";
-
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()
-}
-
-async fn sandbox() -> (Arc<Sandbox>, SocketAddr) {
-    let sandbox = Sandbox::new(World::new(42, today(), Scale::default()));
-    let (addr, _) = mdp_sandbox::serve(sandbox.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    (sandbox, addr)
-}
 
 /// A source that refreshes its token at the sandbox; the refresh token is read from `refresh_file`
 /// when given (as the CLI passes a `{ file: }` credential).
@@ -55,16 +47,6 @@ fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox, refresh: Cr
         token_url: Some(format!("http://{addr}{token_path}")),
         options: mdp_sources::SourceOptions::defaults(platform),
     }
-}
-
-fn context() -> ReadContext {
-    let policy = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(20),
-        max_delay: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(10),
-    };
-    ReadContext { http: HttpDriver::new(policy).unwrap() }
 }
 
 /// The stream whose rows add up to an account's totals.
@@ -126,7 +108,7 @@ async fn read_and_reconcile(source: &dyn Source, sandbox: &Sandbox, days: u64) -
 /// during the read, and the platform also refuses a still-valid token once; everything reconciles.
 #[tokio::test]
 async fn tokens_that_expire_during_a_read_are_refreshed_and_everything_reconciles() {
-    let (sandbox, addr) = sandbox().await;
+    let (sandbox, addr) = start_sandbox().await;
     sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, rotate_refresh_tokens: false, ..Default::default() });
     for platform in [Platform::GoogleAds, Platform::LinkedInAds] {
         let issued_before = sandbox.oauth.issued();
@@ -158,7 +140,7 @@ async fn tokens_that_expire_during_a_read_are_refreshed_and_everything_reconcile
 
 #[tokio::test]
 async fn a_revoked_refresh_token_fails_with_a_message_to_run_mdp_auth() {
-    let (sandbox, addr) = sandbox().await;
+    let (sandbox, addr) = start_sandbox().await;
     for platform in [Platform::GoogleAds, Platform::LinkedInAds] {
         let refresh = sandbox.oauth.grant(platform, CLIENT_ID);
         sandbox.oauth.revoke(Some(&refresh));
@@ -188,7 +170,7 @@ fn read_token(path: &Path) -> String {
 
 #[tokio::test]
 async fn a_rotated_refresh_token_is_saved_to_its_file_and_the_next_run_uses_it() {
-    let (sandbox, addr) = sandbox().await;
+    let (sandbox, addr) = start_sandbox().await;
     sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, rotate_refresh_tokens: true, ..Default::default() });
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secrets/google_refresh_token");
@@ -241,7 +223,7 @@ async fn service_account_settings(addr: SocketAddr, sandbox: &Sandbox, subject: 
 /// JWT (there is no refresh token), and everything reconciles.
 #[tokio::test]
 async fn a_service_account_signs_for_new_tokens_as_they_expire() {
-    let (sandbox, addr) = sandbox().await;
+    let (sandbox, addr) = start_sandbox().await;
     sandbox.oauth.set(OAuthSettings { access_token_ttl_secs: 1, ..Default::default() });
     let source = configure(service_account_settings(addr, &sandbox, None).await).unwrap();
     sandbox.faults.push(Fault {
@@ -261,7 +243,7 @@ async fn a_service_account_signs_for_new_tokens_as_they_expire() {
 /// says what to grant to whom, or how to do without.
 #[tokio::test]
 async fn impersonation_needs_domain_wide_delegation_and_says_so() {
-    let (sandbox, addr) = sandbox().await;
+    let (sandbox, addr) = start_sandbox().await;
     let account = sandbox.world.accounts(Platform::GoogleAds).next().unwrap().id.clone();
     let source = configure(service_account_settings(addr, &sandbox, Some("ads@example.com")).await).unwrap();
     let error = source.account(&account, &context()).await.unwrap_err();
@@ -282,7 +264,7 @@ async fn impersonation_needs_domain_wide_delegation_and_says_so() {
 /// by its signature; the error says to download a current key, and never shows the key.
 #[tokio::test]
 async fn a_key_the_platform_does_not_hold_is_refused_by_its_signature() {
-    let (sandbox, addr) = sandbox().await;
+    let (sandbox, addr) = start_sandbox().await;
     let mut settings = service_account_settings(addr, &sandbox, None).await;
     let mut key: serde_json::Value =
         serde_json::from_str(settings.credentials["service_account_key"].expose()).unwrap();
