@@ -27,6 +27,7 @@ mod json;
 pub mod linkedin;
 pub mod meta;
 pub mod oauth;
+pub mod reddit;
 pub mod service_account;
 pub mod tiktok;
 pub mod world;
@@ -159,6 +160,7 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .merge(meta::routes())
         .merge(tiktok::routes())
         .merge(linkedin::routes())
+        .merge(reddit::routes())
         .merge(oauth::routes())
         .with_state(sandbox)
 }
@@ -181,7 +183,7 @@ pub async fn serve(
 
 async fn accounts(State(sandbox): State<Arc<Sandbox>>) -> Json<serde_json::Value> {
     let mut by_platform = serde_json::Map::new();
-    for platform in Platform::ALL {
+    for platform in world::imitated() {
         let accounts: Vec<_> = sandbox
             .world
             .accounts(platform)

@@ -153,9 +153,19 @@ fn account_profiles(platform: Platform) -> &'static [(&'static str, &'static str
         Platform::TikTokAds => &[("GBP", "Europe/London"), ("JPY", "Asia/Tokyo")],
         // LinkedIn reports in UTC whatever the account's time zone.
         Platform::LinkedInAds => &[("EUR", "Europe/Paris"), ("USD", "America/Chicago")],
-        // A platform of a connector spec has no imitation here (yet): no accounts.
+        Platform::Declared(declared) if declared.as_str() == crate::reddit::NAME => {
+            &[("USD", "America/Los_Angeles"), ("EUR", "Europe/Berlin")]
+        }
+        // Another platform of a connector spec has no imitation here: no accounts.
         Platform::Declared(_) => &[],
     }
+}
+
+/// Every platform the sandbox imitates: the built-in ones, then those mdp reads through a connector spec.
+pub fn imitated() -> Vec<Platform> {
+    let mut platforms = Platform::ALL.to_vec();
+    platforms.push(crate::reddit::platform());
+    platforms
 }
 
 /// Whether a currency has no minor unit.
@@ -179,7 +189,7 @@ impl World {
     /// The world for `seed`, with "today" as given (tests pin it; `mdp sandbox` uses the real date).
     pub fn new(seed: u64, today: NaiveDate, scale: Scale) -> World {
         let mut accounts = Vec::new();
-        for platform in Platform::ALL {
+        for platform in imitated() {
             for (a, (currency, timezone)) in account_profiles(platform).iter().enumerate() {
                 let account_path = format!("a{a}");
                 let id = id_for(platform, seed, "account", &account_path);

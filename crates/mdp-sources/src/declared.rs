@@ -5,7 +5,7 @@
 mod api;
 mod row;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,6 +32,8 @@ struct StreamPlan {
     reading: Arc<Reading>,
     explode: Option<String>,
     fields: BTreeMap<String, FieldReader>,
+    /// Missing campaign and ad group ids come from the ads stream.
+    parents_from_ads: bool,
 }
 
 impl StreamPlan {
@@ -47,6 +49,7 @@ impl StreamPlan {
                 records: stream.records.clone(),
             }),
             explode: stream.explode.clone(),
+            parents_from_ads: stream.parents.is_some(),
         }
     }
 
@@ -272,6 +275,38 @@ impl DeclaredSource {
     }
 }
 
+impl DeclaredSource {
+    /// Each ad's campaign and ad group, from the ads stream (read now: an ad created since the last
+    /// window is known).
+    async fn ad_parents(
+        &self,
+        account: &AccountInfo,
+        ctx: &ReadContext,
+    ) -> Result<HashMap<String, (Option<String>, Option<String>)>, SourceError> {
+        let ads = self.loaded.kind.stream("ads").expect("a spec has an ads stream");
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<EntityRecord>>(4);
+        let collect = async {
+            let (mut parents, mut read) = (HashMap::new(), 0u64);
+            while let Some(page) = rx.recv().await {
+                read += page.len() as u64;
+                for ad in page {
+                    parents.insert(ad.id, (ad.campaign_id, ad.ad_group_id));
+                }
+            }
+            (parents, read)
+        };
+        let read = async {
+            let result = self.read_entities(ads, account, ctx, &tx).await;
+            drop(tx);
+            result
+        };
+        let (result, (parents, read)) = tokio::join!(read, collect);
+        // Its requests count; its records are not rows of this stream (the ads snapshot is the `ads` stream's).
+        ctx.http.stats.rows.fetch_sub(read, std::sync::atomic::Ordering::Relaxed);
+        result.map(|()| parents)
+    }
+}
+
 fn chunks<T>(mut records: Vec<T>, size: usize) -> Vec<Vec<T>> {
     let mut out = Vec::new();
     while records.len() > size {
@@ -383,6 +418,16 @@ impl Source for DeclaredSource {
     ) -> Result<(), SourceError> {
         let plan = self.plan(stream.name)?;
         let platform = self.platform();
+        // ad id → (campaign id, ad group id), for reports that name the ad only.
+        let parents = match plan.parents_from_ads {
+            true => self.ad_parents(account, ctx).await?,
+            false => HashMap::new(),
+        };
+        let parent = |ad_id: &str, which: usize| {
+            parents.get(ad_id).and_then(
+                |ids: &(Option<String>, Option<String>)| if which == 0 { ids.0.clone() } else { ids.1.clone() },
+            )
+        };
         let field = |column: &str| plan.field(column).expect("validated: the spec maps every required column");
         let optional = |column: &str, record: &Record<'_>| -> Result<Option<i64>, SourceError> {
             plan.field(column).map(|f| f.integer(platform, record)).transpose()
@@ -408,11 +453,16 @@ impl Source for DeclaredSource {
                 let ad_id = self.text(&plan.fields, "ad_id", record)?.ok_or_else(|| {
                     self.malformed(format!("a row of {date} has no ad id ({}.fields.ad_id)", plan.key))
                 })?;
+                let campaign_id = self.text(&plan.fields, "campaign_id", record)?.or_else(|| parent(&ad_id, 0));
+                let ad_group_id = self.text(&plan.fields, "ad_group_id", record)?.or_else(|| parent(&ad_id, 1));
+                if plan.parents_from_ads && !parents.contains_key(&ad_id) {
+                    tracing::warn!(platform = %platform, account = %account.id, ad = %ad_id, "a report row names an ad the ads stream does not list: its campaign and ad group stay empty");
+                }
                 let record = PerformanceRecord {
                     date: Some(date),
                     account_id: account.id.clone(),
-                    campaign_id: self.text(&plan.fields, "campaign_id", record)?,
-                    ad_group_id: self.text(&plan.fields, "ad_group_id", record)?,
+                    campaign_id,
+                    ad_group_id,
                     ad_id: Some(ad_id),
                     impressions: field("impressions").integer(platform, record)?,
                     clicks: field("clicks").integer(platform, record)?,

@@ -139,3 +139,102 @@ async fn the_platforms_error_envelopes_follow_the_specs_rules() {
     assert!(matches!(error, SourceError::Platform { ref code, .. } if code == "40002"), "{error}");
     assert!(error.to_string().contains("does not exist or you have no permission"), "{error}");
 }
+
+/// Reddit Ads, a built-in spec, against the sandbox's Reddit imitation.
+fn reddit(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
+    mdp_spec::register_builtin();
+    let platform: Platform = "reddit_ads".parse().expect("a built-in spec");
+    let settings = SourceSettings {
+        name: "reddit_ads".into(),
+        platform,
+        base_url: format!("http://{addr}"),
+        api_version: "v3".into(),
+        accounts: sandbox.world.accounts(platform).map(|a| a.id.clone()).collect(),
+        credentials: BTreeMap::from([("access_token".to_string(), Credential::new(TOKEN))]),
+        token_url: None,
+        options: mdp_sources::SourceOptions::defaults(platform),
+    };
+    (platform, settings)
+}
+
+#[tokio::test]
+async fn reddit_reconciles_with_the_sandbox_truth_and_takes_parents_from_the_ads() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, settings) = reddit(addr, &sandbox);
+    assert_eq!(settings.accounts.len(), 2, "the sandbox imitates two Reddit accounts");
+    let source = configure(settings).unwrap();
+    let ctx = context();
+    // 45 days: two report windows of at most 30 days, each paged by next_url (POSTed again).
+    let window = DateWindow::new(today() - Days::new(44), today()).unwrap();
+    for account_id in &source.settings().accounts {
+        let account = source.account(account_id, &ctx).await.unwrap();
+        let truth_account = sandbox.world.account(platform, account_id).unwrap();
+        assert_eq!(
+            (account.currency.as_str(), account.timezone.as_str()),
+            (truth_account.currency, truth_account.timezone)
+        );
+        let ads = collect_entities(source.as_ref(), "ads", &account, &ctx).await.unwrap();
+        let parents: std::collections::HashMap<String, (Option<String>, Option<String>)> =
+            ads.into_iter().map(|ad| (ad.id, (ad.campaign_id, ad.ad_group_id))).collect();
+        assert!(entities(source.as_ref(), "campaigns", &account, &ctx).await > 0);
+
+        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            let ad = row.ad_id.as_ref().unwrap();
+            assert_eq!(
+                (row.campaign_id.clone(), row.ad_group_id.clone()),
+                parents[ad],
+                "parents of {ad} from the ads stream"
+            );
+        }
+        let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
+        let options = &source.settings().options;
+        let conversions = sandbox.conversion_truth(account_id, window.start(), window.end(), options).unwrap();
+        for ((day, m), (_, count, value)) in truth.into_iter().zip(conversions) {
+            let day_rows: Vec<&PerformanceRecord> = rows.iter().filter(|r| r.date == Some(day)).collect();
+            let got = (
+                day_rows.iter().map(|r| r.impressions).sum::<i64>(),
+                day_rows.iter().map(|r| r.clicks).sum::<i64>(),
+                day_rows.iter().map(|r| r.spend).sum::<Decimal>(),
+                day_rows.iter().map(|r| r.conversions).sum::<Decimal>(),
+                day_rows.iter().map(|r| r.conversion_value).sum::<Decimal>(),
+            );
+            let expected = (
+                m.impressions,
+                m.clicks,
+                Decimal::new(m.spend_micros, 6),
+                Decimal::new(count, 6),
+                Decimal::new(value, 6),
+            );
+            assert_eq!(got, expected, "reddit {account_id} on {day}: (impressions, clicks, spend, conversions, value)");
+        }
+    }
+}
+
+#[tokio::test]
+async fn reddit_survives_rate_limits_and_reports_auth_and_sunset() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, mut settings) = reddit(addr, &sandbox);
+    let source = configure(settings.clone()).unwrap();
+    let ctx = context();
+    let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
+    let window = DateWindow::new(today() - Days::new(6), today()).unwrap();
+    let clean = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+    for kind in [FaultKind::RateLimit { retry_after_secs: 0 }, FaultKind::ServerError, FaultKind::TruncatedJson] {
+        sandbox.faults.push(Fault { platform: Some(platform), kind, count: 2 });
+        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(rows.len(), clean.len(), "{kind:?}");
+    }
+    sandbox.faults.push(Fault { platform: Some(platform), kind: FaultKind::Unauthorized, count: 1 });
+    let error = daily(source.as_ref(), &account, window, &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::Auth { .. }), "{error}");
+    assert!(!error.to_string().contains(TOKEN));
+
+    // The v2 API is gone: the spec's rule makes the 410 a sunset, naming the version to use.
+    settings.api_version = "v2.0".into();
+    let old = configure(settings).unwrap();
+    let error = old.account(&old.settings().accounts[0], &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::SunsetVersion { .. }), "{error}");
+    assert!(error.to_string().contains("v3") && error.to_string().contains("2025-09-30"), "{error}");
+}

@@ -212,6 +212,11 @@ pub struct StreamDef {
     pub explode: Option<String>,
     /// The harmonized columns, each from the record.
     pub fields: BTreeMap<String, FieldExpr>,
+    /// `ads`: a daily row's `campaign_id` and `ad_group_id`, when the report does not carry them (an API
+    /// that breaks down by a few dimensions only), come from the ads stream's record of its `ad_id`,
+    /// read at the start of each window.
+    #[serde(default)]
+    pub parents: Option<String>,
 }
 
 /// A request, every text a template over `account`, `window`, `options`, `api_version` (and the page

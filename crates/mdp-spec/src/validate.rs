@@ -344,6 +344,15 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
             check.path(&format!("{key}.explode"), explode);
         }
         check.fields(&key, name, &stream.fields);
+        match (&stream.parents, daily) {
+            (Some(parents), true) if parents != "ads" => {
+                check.error(&format!("{key}.parents"), format!("'{parents}': parents come from the `ads` stream"))
+            }
+            (Some(_), false) => {
+                check.error(&format!("{key}.parents"), "only the daily stream takes its parents from ads")
+            }
+            _ => {}
+        }
     }
 
     if check.errors.is_empty() {

@@ -145,3 +145,16 @@ fn a_folder_with_a_bad_spec_reports_it_and_registers_the_good_ones() {
     // A missing folder has no specs.
     assert_eq!(mdp_spec::load_dir(&dir.path().join("nothing")).unwrap(), Vec::new());
 }
+
+#[test]
+fn every_built_in_spec_is_valid_and_named_after_its_file() {
+    assert!(!mdp_spec::BUILTIN.is_empty());
+    for (file, text) in mdp_spec::BUILTIN {
+        let (spec, _) = mdp_spec::parse(Path::new(file), text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(format!("{}.yml", spec.name), *file);
+    }
+    mdp_spec::register_builtin();
+    let reddit: Platform = "reddit_ads".parse().expect("registered");
+    assert_eq!(mdp_core::kind(reddit).default_lookback_days, 28);
+    assert!(mdp_spec::get(reddit).unwrap().file.starts_with("<built-in>"));
+}

@@ -52,7 +52,9 @@ impl ReportApi for DeclaredApi {
     fn request(&self, read: &Read, cursor: Option<&Cursor>) -> HttpRequest {
         let request = read.request.clone();
         match (&read.reading.paginator, cursor) {
-            (_, Some(Cursor::Url(url))) => HttpRequest::get(url.clone()),
+            // The same request (method and body: a POST report pages by POSTing again) at the API's URL, whose
+            // query string is its own.
+            (_, Some(Cursor::Url(url))) => HttpRequest { path: url.clone(), query: Vec::new(), ..request },
             (Paginator::Cursor { param, .. }, Some(Cursor::Token(token))) => {
                 request.param(param.clone(), token.clone())
             }
