@@ -89,6 +89,9 @@ pub struct OAuthSpec {
     /// Whether the consent flow adds PKCE (RFC 7636, S256): Google recommends it for installed apps;
     /// LinkedIn documents it for native clients only, so a web app's flow goes without.
     pub pkce: bool,
+    /// Whether the token endpoint takes the client's id and secret as HTTP Basic authentication (RFC 6749
+    /// §2.3.1: Reddit, Pinterest) rather than as form fields (Google, LinkedIn).
+    pub client_auth_basic: bool,
     /// Whether the platform takes a service account's key instead (Google: the JWT-bearer grant with the
     /// key file the Cloud console downloads; the service account is a user of the ads account, or acts
     /// as a Workspace user through domain-wide delegation).

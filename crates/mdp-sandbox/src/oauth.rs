@@ -271,6 +271,7 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route(GOOGLE_CONSENT, get(google_consent))
         .route(LINKEDIN_TOKEN, post(linkedin_token))
         .route(LINKEDIN_CONSENT, get(linkedin_consent))
+        .route(REDDIT_TOKEN, post(reddit_token))
         .route("/_sandbox/oauth", get(stats).post(configure))
         .route("/_sandbox/oauth/grant", post(control_grant))
         .route("/_sandbox/oauth/revoke", post(control_revoke))
@@ -387,6 +388,45 @@ fn service_account_grant(sandbox: &Sandbox, headers: &HeaderMap, assertion: &str
             refused.error,
             refused.description,
         ),
+    }
+}
+
+/// Reddit's token endpoint (www.reddit.com/api/v1/access_token): the client authenticates with HTTP
+/// Basic (`client_id:client_secret`), never in the form; a refresh grant answers
+/// `{access_token, token_type, expires_in, scope}` (and the refresh token when it rotates).
+pub const REDDIT_TOKEN: &str = "/api/v1/access_token";
+
+async fn reddit_token(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, body: String) -> Response {
+    use base64::Engine;
+    let platform = crate::reddit::platform();
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|encoded| base64::engine::general_purpose::STANDARD.decode(encoded).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok());
+    let Some(client_id) = basic.and_then(|pair| pair.split_once(':').map(|(id, _)| id.to_string())) else {
+        // Reddit answers 401 to a client that is not in the Basic header (form fields do not count).
+        return (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthorized", "error": 401}))).into_response();
+    };
+    let Ok(form) = serde_urlencoded::from_str::<TokenForm>(&body) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body must be form-encoded");
+    };
+    match (form.grant_type.as_deref(), form.refresh_token.as_deref()) {
+        (Some("refresh_token"), Some(refresh_token)) => {
+            match sandbox.oauth.refresh(platform, refresh_token, &client_id) {
+                Ok((access, ttl, next)) => {
+                    let mut answer =
+                        json!({"access_token": access, "token_type": "bearer", "expires_in": ttl, "scope": "adsread"});
+                    if next != refresh_token {
+                        answer["refresh_token"] = json!(next);
+                    }
+                    Json(answer).into_response()
+                }
+                Err(()) => Json(json!({"error": "invalid_grant"})).into_response(),
+            }
+        }
+        _ => Json(json!({"error": "unsupported_grant_type"})).into_response(),
     }
 }
 

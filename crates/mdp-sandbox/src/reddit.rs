@@ -59,7 +59,11 @@ async fn guard(sandbox: &Sandbox, version: &str, headers: &HeaderMap) -> Result<
         return Err(error(StatusCode::NOT_FOUND, &format!("no API version {version}")));
     }
     let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if bearer.is_none_or(str::is_empty) {
+    let Some(token) = bearer.filter(|token| !token.is_empty()) else {
+        return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized"));
+    };
+    // A token issued by the sandbox's token endpoint lives an hour (or as /_sandbox/oauth sets).
+    if sandbox.oauth.check(platform(), token) == crate::TokenCheck::Expired {
         return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized"));
     }
     match sandbox.faults.take(platform(), false) {

@@ -238,3 +238,26 @@ async fn reddit_survives_rate_limits_and_reports_auth_and_sunset() {
     assert!(matches!(error, SourceError::SunsetVersion { .. }), "{error}");
     assert!(error.to_string().contains("v3") && error.to_string().contains("2025-09-30"), "{error}");
 }
+
+#[tokio::test]
+async fn reddit_renews_its_hour_long_token_with_basic_client_authentication() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, mut settings) = reddit(addr, &sandbox);
+    let refresh_token = sandbox.oauth.grant(platform, "reddit-app-id");
+    settings.credentials = BTreeMap::from([
+        ("client_id".to_string(), Credential::new("reddit-app-id")),
+        ("client_secret".to_string(), Credential::new("reddit-app-secret")),
+        ("refresh_token".to_string(), Credential::new(refresh_token)),
+    ]);
+    // The sandbox's token endpoint refuses a client that is not in the Basic header.
+    settings.token_url = Some(format!("http://{addr}/api/v1/access_token"));
+    let source = configure(settings).unwrap();
+    let ctx = context();
+    let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
+    let rows = daily(source.as_ref(), &account, DateWindow::new(today() - Days::new(2), today()).unwrap(), &ctx)
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    assert_eq!(sandbox.oauth.issued(), 1, "one access token, renewed from the refresh token and used since");
+    assert_eq!(sandbox.oauth.refused_expired(), 0);
+}

@@ -233,9 +233,12 @@ fn source_kind(spec: &ConnectorSpec) -> SourceKind {
                 token_url: leak(&oauth.token_url),
                 authorize_url: leak(&oauth.authorize_url),
                 scopes: leak_slice(oauth.scopes.iter().map(|s| leak(s)).collect()),
-                authorize_params: &[],
+                authorize_params: leak_slice(
+                    oauth.authorize_params.iter().map(|(name, value)| (leak(name), leak(value))).collect(),
+                ),
                 lifetimes: "as the platform documents",
                 pkce: false,
+                client_auth_basic: oauth.client_auth == model::ClientAuth::Basic,
                 service_account: false,
             })
         }

@@ -113,6 +113,22 @@ pub struct OAuthDef {
     pub authorize_url: String,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// How the client authenticates at `token_url`: `body` (client_id and client_secret as form fields,
+    /// the default) or `basic` (HTTP Basic, as Reddit and Pinterest require).
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Extra query parameters of the consent URL (Reddit issues a refresh token only with
+    /// `duration: permanent`).
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    #[default]
+    Body,
+    Basic,
 }
 
 /// A header's value: a template, or a credential sent as written (marked sensitive).

@@ -64,6 +64,7 @@ pub const KIND: SourceKind = SourceKind {
         authorize_params: &[("access_type", "offline"), ("prompt", "consent")],
         lifetimes: "access tokens live 1 hour; refresh tokens until revoked (7 days for apps in testing)",
         pkce: true,
+        client_auth_basic: false,
         service_account: true,
     }),
     options: &[

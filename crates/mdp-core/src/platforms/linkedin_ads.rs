@@ -43,6 +43,7 @@ pub const KIND: SourceKind = SourceKind {
         lifetimes: "access tokens live 60 days; refresh tokens 365 days from consent (programmatic refresh is \
                     granted to approved Marketing API apps)",
         pkce: false,
+        client_auth_basic: false,
         service_account: false,
     }),
     options: &[

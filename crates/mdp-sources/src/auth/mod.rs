@@ -212,14 +212,11 @@ impl OAuthTokens {
     async fn refresh(&self, state: &mut State, client: &reqwest::Client) -> Result<Credential, SourceError> {
         let grant = match (&self.authority, &state.refresh_token) {
             (Authority::User { client_id, client_secret }, Some(refresh_token)) => {
-                let form = [
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh_token.expose()),
-                    ("client_id", client_id.expose()),
-                    ("client_secret", client_secret.expose()),
-                ];
+                let (client_fields, basic) = client_authentication(self.platform, client_id, client_secret);
+                let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
+                form.extend(client_fields);
                 let refuse = |status, body: &[u8]| refusal(self.platform, &self.source_name, status, body);
-                post_grant(client, self.platform, &self.token_url, &form, refuse).await
+                post_grant(client, self.platform, &self.token_url, &form, basic, refuse).await
             }
             (Authority::ServiceAccount { key, scope, subject }, _) => {
                 let assertion = key
@@ -227,7 +224,7 @@ impl OAuthTokens {
                     .map_err(|e| SourceError::Config { source_name: self.source_name.clone(), message: e })?;
                 let form = [("grant_type", JWT_BEARER), ("assertion", assertion.as_str())];
                 let refuse = |status, body: &[u8]| self.service_account_refusal(status, body, key, subject.as_deref());
-                post_grant(client, self.platform, &self.token_url, &form, refuse).await
+                post_grant(client, self.platform, &self.token_url, &form, None, refuse).await
             }
             (Authority::User { .. }, None) => unreachable!("a user's grant is built with its refresh token"),
         }?;
@@ -385,16 +382,27 @@ pub async fn exchange_code(
     redirect_uri: &str,
     code_verifier: Option<&str>,
 ) -> Result<Grant, SourceError> {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("client_id", client_id.expose()),
-        ("client_secret", client_secret.expose()),
-    ];
+    let (client_fields, basic) = client_authentication(platform, client_id, client_secret);
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)];
+    form.extend(client_fields);
     form.extend(code_verifier.map(|verifier| ("code_verifier", verifier)));
     let refuse = |status, body: &[u8]| refusal(platform, source_name, status, body);
-    post_grant(&token_client()?, platform, token_url, &form, refuse).await
+    post_grant(&token_client()?, platform, token_url, &form, basic, refuse).await
+}
+
+/// How the client proves itself at the token endpoint, as the platform takes it: its id and secret as
+/// form fields, or (`OAuthSpec::client_auth_basic`) as HTTP Basic credentials.
+#[allow(clippy::type_complexity, reason = "the form's fields and the Basic pair, used side by side")]
+fn client_authentication<'a>(
+    platform: Platform,
+    client_id: &'a Credential,
+    client_secret: &'a Credential,
+) -> (Vec<(&'static str, &'a str)>, Option<(&'a str, &'a str)>) {
+    if mdp_core::kind(platform).oauth.is_some_and(|oauth| oauth.client_auth_basic) {
+        (Vec::new(), Some((client_id.expose(), client_secret.expose())))
+    } else {
+        (vec![("client_id", client_id.expose()), ("client_secret", client_secret.expose())], None)
+    }
 }
 
 /// A client for one-off token requests (`mdp auth`, `mdp doctor`); runs share the HTTP driver's.
@@ -441,12 +449,17 @@ async fn post_grant(
     platform: Platform,
     token_url: &str,
     form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
     refuse: impl Fn(StatusCode, &[u8]) -> SourceError,
 ) -> Result<Grant, SourceError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (retry_after, problem) = match client.post(token_url).form(form).send().await {
+        let mut request = client.post(token_url);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let (retry_after, problem) = match request.form(form).send().await {
             Ok(response) => {
                 let status = response.status();
                 let retry_after = response
