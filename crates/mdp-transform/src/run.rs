@@ -212,12 +212,34 @@ impl WarehouseIntrospector {
         if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
             return Err("querying the warehouse while compiling needs tokio's multi-threaded runtime".into());
         }
-        Ok(WarehouseIntrospector { wh: wh.session(), runtime })
+        let wh = block_on_other_thread(&runtime, wh.session())
+            .map_err(|e| format!("could not open a session for the model's queries: {e}"))?;
+        Ok(WarehouseIntrospector { wh, runtime })
     }
 
-    fn block<T>(&self, work: impl std::future::Future<Output = T>) -> T {
-        tokio::task::block_in_place(|| self.runtime.block_on(work))
+    fn block<T: Send>(&self, work: impl std::future::Future<Output = T> + Send) -> T {
+        block_on_other_thread(&self.runtime, work)
     }
+}
+
+/// Run `work` to its end on a thread of its own and wait for it (the render is synchronous).
+///
+/// Never `block_on` on the render's own thread: that thread may be the one driving the whole run
+/// (`Runtime::block_on` of `mdp build`, of a test), and tokio's `block_on`s on one thread share its
+/// parker, so a nested one swallows the wake-ups meant for the outer one. The nodes the run has in
+/// flight are woken while the render waits (their answers arrive), the outer `block_on` misses it, and
+/// once the render is done the run sleeps forever with every answer in (the hang CI met on the
+/// introspection fixture: Postgres sessions idle in transaction, nothing waiting on a lock). The render's
+/// thread waits in `join` instead, which leaves tokio's parker alone.
+fn block_on_other_thread<T: Send>(
+    runtime: &tokio::runtime::Handle,
+    work: impl std::future::Future<Output = T> + Send,
+) -> T {
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            scope.spawn(|| runtime.block_on(work)).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
 }
 
 impl Introspector for WarehouseIntrospector {
@@ -912,4 +934,79 @@ async fn load_seed(
 pub(crate) fn relation_name(d: &dyn mdp_warehouse::Dialect, rel: &crate::manifest::RelationName) -> String {
     // A name no quoting makes safe (empty) cannot be built: the node fails; show the name as written.
     d.qualified(&materialization::table_ref(rel)).unwrap_or_else(|_| format!("{}.{}", rel.schema, rel.identifier))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::time::Duration;
+
+    use futures::stream::{FuturesUnordered, StreamExt};
+
+    use super::block_on_other_thread;
+
+    /// The run's nodes are futures polled by one task; an introspective node's render blocks that task's
+    /// thread on its queries. A node woken meanwhile (its answer arrived) must still be polled, and the
+    /// run must still hear of later answers: before the fix the render's nested `block_on` swallowed the
+    /// wake-up and the run slept forever with every answer in.
+    #[test]
+    fn a_blocking_render_loses_no_wake_up_of_the_nodes_in_flight() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let handle = runtime.handle().clone();
+            let finished = runtime.block_on(async move {
+                let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+                let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
+                let (later_tx, later_rx) = tokio::sync::watch::channel(false);
+                let mut in_flight: FuturesUnordered<Pin<Box<dyn Future<Output = &str> + Send>>> =
+                    FuturesUnordered::new();
+                // Two more nodes in flight, answered later: the task polls fewer nodes than it holds when
+                // the render returns, so nothing but the wake-ups brings it back.
+                for _ in 0..2 {
+                    let mut later = later_rx.clone();
+                    in_flight.push(Box::pin(async move {
+                        later.wait_for(|answered| *answered).await.unwrap();
+                        "later node"
+                    }));
+                }
+                // A node waiting for two answers in turn (a materialization: CREATE, then COMMIT).
+                in_flight.push(Box::pin(async {
+                    first_rx.await.unwrap();
+                    second_rx.await.unwrap();
+                    "waiting node"
+                }));
+                // An introspective node: its render blocks on a query, during which the other node's first
+                // answer arrives; then it goes on to its own await.
+                in_flight.push(Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    block_on_other_thread(&handle, async move {
+                        first_tx.send(()).unwrap();
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    });
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        second_tx.send(()).unwrap();
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        later_tx.send(true).unwrap();
+                    });
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    "rendering node"
+                }));
+                let mut finished = Vec::new();
+                while let Some(name) = in_flight.next().await {
+                    finished.push(name);
+                }
+                finished.sort();
+                finished
+            });
+            let _ = done_tx.send(finished);
+        });
+        // Nothing else would wake a run that missed its wake-ups: it never ends.
+        let finished = done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the run ends: a wake-up that arrived while a render blocked was not lost");
+        assert_eq!(finished, ["later node", "later node", "rendering node", "waiting node"]);
+    }
 }

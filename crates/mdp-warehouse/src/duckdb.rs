@@ -194,8 +194,9 @@ impl Warehouse for DuckDbWarehouse {
         &self.metadata_schema
     }
 
-    fn session(&self) -> Arc<dyn Warehouse> {
-        Arc::new(DuckDbWarehouse {
+    async fn session(&self) -> Result<Arc<dyn Warehouse>> {
+        // Each query takes a connection of the pool, so a second handle on the pool is enough.
+        Ok(Arc::new(DuckDbWarehouse {
             root: self.root.clone(),
             idle: self.idle.clone(),
             path: self.path.clone(),
@@ -203,7 +204,7 @@ impl Warehouse for DuckDbWarehouse {
             lock: None,
             memory_limit: self.memory_limit.clone(),
             ingests: AtomicUsize::new(0),
-        })
+        }))
     }
 
     async fn execute(&self, sql: &str) -> Result<()> {

@@ -100,10 +100,13 @@ pub trait Warehouse: Send + Sync {
     /// Start a transaction: everything done through it commits or rolls back together.
     async fn begin(&self) -> Result<Box<dyn Transaction>>;
 
-    /// Another handle on this warehouse's connections, holding no lock of its own: for work that
-    /// needs an owned handle while this one is in use (a model's Jinja reading the warehouse while
-    /// the run that builds it goes on). Closing it releases nothing; the original keeps the lock.
-    fn session(&self) -> std::sync::Arc<dyn Warehouse>;
+    /// Another handle on this warehouse, on connections of its own and holding no lock: for work
+    /// that blocks a thread on its queries while this handle goes on being used (a model's Jinja
+    /// reading the warehouse while the run that builds it goes on). Its queries never wait behind
+    /// this handle's: a Postgres connection answers in order, and a result another node has not read
+    /// yet would hold up the answer the blocked thread waits for. Closing it releases nothing; the
+    /// original keeps the lock.
+    async fn session(&self) -> Result<std::sync::Arc<dyn Warehouse>>;
 
     /// Release the writer lock cleanly and close. Dropping without `close` is safe but a Postgres
     /// writer then leaves its lock details behind, reported as stale by the next writer.

@@ -23,7 +23,7 @@ impl Warehouse for Recorder {
     fn metadata_schema(&self) -> &str {
         "mdp_meta"
     }
-    fn session(&self) -> std::sync::Arc<dyn Warehouse> {
+    async fn session(&self) -> Result<std::sync::Arc<dyn Warehouse>> {
         unreachable!("the metadata layer never asks for a second handle")
     }
     async fn execute(&self, sql: &str) -> Result<()> {

@@ -214,14 +214,18 @@ impl Warehouse for PostgresWarehouse {
         &self.metadata_schema
     }
 
-    fn session(&self) -> Arc<dyn Warehouse> {
-        Arc::new(PostgresWarehouse {
-            client: self.client.clone(),
+    async fn session(&self) -> Result<Arc<dyn Warehouse>> {
+        // A connection of its own: one connection answers its queries in order, and a node whose result
+        // is half read (its future not polled while another node's Jinja blocks the task they share)
+        // would hold up the query that Jinja waits for.
+        let client = connect_client(&self.endpoint, &self.display).await?;
+        Ok(Arc::new(PostgresWarehouse {
+            client: Arc::new(client),
             endpoint: self.endpoint.clone(),
             display: self.display.clone(),
             metadata_schema: self.metadata_schema.clone(),
             holder: None,
-        })
+        }))
     }
 
     async fn execute(&self, sql: &str) -> Result<()> {
