@@ -20,6 +20,7 @@
     reason = "handlers return the HTTP answer to send as their error: an axum Response, large by design"
 )]
 
+pub mod amazon;
 pub mod conversions;
 pub mod faults;
 pub mod google;
@@ -62,6 +63,8 @@ pub struct Sandbox {
     /// Report fields a platform no longer serves (renamed or deprecated), refused as it refuses an
     /// unknown field: (platform, field as the API names it).
     retired: std::sync::Mutex<Vec<(Platform, String)>>,
+    /// Amazon Ads' report jobs (the one imitated platform whose reports are asynchronous).
+    pub amazon: amazon::Reports,
 }
 
 impl Sandbox {
@@ -73,6 +76,7 @@ impl Sandbox {
             oauth: OAuthServer::default(),
             requests: AtomicU64::new(0),
             retired: Default::default(),
+            amazon: Default::default(),
         })
     }
 
@@ -161,6 +165,7 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .merge(tiktok::routes())
         .merge(linkedin::routes())
         .merge(reddit::routes())
+        .merge(amazon::routes())
         .merge(oauth::routes())
         .with_state(sandbox)
 }

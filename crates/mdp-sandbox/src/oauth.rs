@@ -272,6 +272,7 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route(LINKEDIN_TOKEN, post(linkedin_token))
         .route(LINKEDIN_CONSENT, get(linkedin_consent))
         .route(REDDIT_TOKEN, post(reddit_token))
+        .route(AMAZON_TOKEN, post(amazon_token))
         .route("/_sandbox/oauth", get(stats).post(configure))
         .route("/_sandbox/oauth/grant", post(control_grant))
         .route("/_sandbox/oauth/revoke", post(control_revoke))
@@ -427,6 +428,35 @@ async fn reddit_token(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, b
             }
         }
         _ => Json(json!({"error": "unsupported_grant_type"})).into_response(),
+    }
+}
+
+/// Login with Amazon's token endpoint (api.amazon.com/auth/o2/token): a refresh grant with the client
+/// in the form body answers `{access_token, token_type: bearer, expires_in: 3600, refresh_token}` (the
+/// same refresh token: Amazon's do not rotate or expire).
+pub const AMAZON_TOKEN: &str = "/auth/o2/token";
+
+async fn amazon_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Response {
+    let platform = crate::amazon::platform();
+    let (form, client_id) = match read_form(&body) {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    match (form.grant_type.as_deref(), form.refresh_token.as_deref()) {
+        (Some("refresh_token"), Some(refresh_token)) => {
+            match sandbox.oauth.refresh(platform, refresh_token, &client_id) {
+                Ok((access, ttl, next)) => Json(json!({
+                    "access_token": access, "token_type": "bearer", "expires_in": ttl, "refresh_token": next,
+                }))
+                .into_response(),
+                Err(()) => oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "The request has an invalid grant parameter : refresh_token",
+                ),
+            }
+        }
+        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be refresh_token"),
     }
 }
 

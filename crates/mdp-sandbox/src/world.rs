@@ -156,6 +156,10 @@ fn account_profiles(platform: Platform) -> &'static [(&'static str, &'static str
         Platform::Declared(declared) if declared.as_str() == crate::reddit::NAME => {
             &[("USD", "America/Los_Angeles"), ("EUR", "Europe/Berlin")]
         }
+        // Amazon profiles: a marketplace each (amazon.com, amazon.co.jp).
+        Platform::Declared(declared) if declared.as_str() == crate::amazon::NAME => {
+            &[("USD", "America/Los_Angeles"), ("JPY", "Asia/Tokyo")]
+        }
         // Another platform of a connector spec has no imitation here: no accounts.
         Platform::Declared(_) => &[],
     }
@@ -165,6 +169,7 @@ fn account_profiles(platform: Platform) -> &'static [(&'static str, &'static str
 pub fn imitated() -> Vec<Platform> {
     let mut platforms = Platform::ALL.to_vec();
     platforms.push(crate::reddit::platform());
+    platforms.push(crate::amazon::platform());
     platforms
 }
 

@@ -3,6 +3,7 @@
 //! error wording as a hand-written one, and the loader's guarantees unchanged.
 
 mod api;
+mod job;
 mod row;
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,6 +18,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use self::api::{DeclaredApi, Read, Reading};
+use self::job::JobPlan;
 use self::row::{expand, FieldReader, Record};
 use crate::error::SourceError;
 use crate::http::{ApiHeader, Endpoint, HeaderSource, HttpRequest};
@@ -34,12 +36,21 @@ struct StreamPlan {
     fields: BTreeMap<String, FieldReader>,
     /// Missing campaign and ad group ids come from the ads stream.
     parents_from_ads: bool,
+    /// A report job instead of pages.
+    job: Option<JobPlan>,
 }
 
 impl StreamPlan {
-    fn new(name: &str, stream: &StreamDef, loaded: &Loaded, render: &impl Fn(&str) -> String) -> StreamPlan {
+    fn new(
+        name: &str,
+        stream: &StreamDef,
+        loaded: &Loaded,
+        api: &Arc<DeclaredApi>,
+        render: &impl Fn(&str) -> String,
+    ) -> StreamPlan {
         let key = format!("streams.{name}");
         StreamPlan {
+            job: stream.job.as_ref().map(|def| JobPlan::new(def, api)),
             fields: readers(&stream.fields, &format!("{key}.fields"), loaded, render),
             key,
             request: stream.request.clone(),
@@ -79,6 +90,8 @@ pub struct DeclaredSource {
     loaded: Arc<Loaded>,
     api: Arc<DeclaredApi>,
     templates: minijinja::Environment<'static>,
+    /// The spec's template headers, sent with every request (`headers.<name>` in `templates`).
+    header_templates: Vec<String>,
     account: FieldsOf,
     streams: BTreeMap<String, StreamPlan>,
 }
@@ -137,19 +150,19 @@ impl DeclaredSource {
                 value: HeaderSource::Basic { username: credential(username)?, password: credential(password)? },
             }),
         }
+        // Credential headers are the endpoint's; template headers are rendered per request (they may read
+        // the account).
         for (name, value) in &spec.headers {
-            let value = match value {
-                HeaderValueDef::Template(template) => HeaderSource::Text(render_now(template).map_err(|e| {
-                    settings.config_error(format!("{}: headers.{name}: {e}", loaded.place(&format!("headers.{name}"))))
-                })?),
-                HeaderValueDef::Credential(header) => HeaderSource::Credential {
+            if let HeaderValueDef::Credential(header) = value {
+                let value = HeaderSource::Credential {
                     name: credential(&header.credential)?,
                     prefix: header.prefix.clone().into(),
-                },
-            };
-            headers.push(ApiHeader { name: name.to_ascii_lowercase().into(), value });
+                };
+                headers.push(ApiHeader { name: name.to_ascii_lowercase().into(), value });
+            }
         }
         let endpoint = Endpoint::new(&settings, "", &headers)?;
+        let api = Arc::new(DeclaredApi { endpoint, rules: spec.errors.clone() });
         let render_equals = |source: &str| render_now(source).unwrap_or_else(|_| source.to_string());
         let account = FieldsOf {
             request: spec.account.request.clone(),
@@ -159,7 +172,7 @@ impl DeclaredSource {
         let streams = spec
             .streams
             .iter()
-            .map(|(name, stream)| (name.clone(), StreamPlan::new(name, stream, &loaded, &render_equals)))
+            .map(|(name, stream)| (name.clone(), StreamPlan::new(name, stream, &loaded, &api, &render_equals)))
             .collect();
         // Every request template, named by its key path (errors then point at the spec).
         let mut add = |key: String, source: &str| {
@@ -168,18 +181,32 @@ impl DeclaredSource {
                 .map_err(|e| settings.config_error(format!("{}: {key}: {e}", loaded.place(&key))))
         };
         let mut requests = vec![("account.request".to_string(), &spec.account.request)];
-        requests.extend(spec.streams.iter().map(|(name, stream)| (format!("streams.{name}.request"), &stream.request)));
+        for (name, stream) in &spec.streams {
+            requests.push((format!("streams.{name}.request"), &stream.request));
+            if let Some(job) = &stream.job {
+                requests.push((format!("streams.{name}.job.poll"), &job.poll));
+            }
+        }
         for (key, request) in requests {
             add(format!("{key}.path"), &request.path)?;
             for (name, value) in &request.query {
                 add(format!("{key}.query.{name}"), value)?;
             }
+            for (name, value) in &request.headers {
+                add(format!("{key}.headers.{name}"), value)?;
+            }
             if let Some(body) = &request.json {
                 add(format!("{key}.json"), body)?;
             }
         }
-        let api = Arc::new(DeclaredApi { endpoint, rules: spec.errors.clone() });
-        Ok(DeclaredSource { settings, loaded, api, templates, account, streams })
+        let mut header_templates = Vec::new();
+        for (name, value) in &spec.headers {
+            if let HeaderValueDef::Template(template) = value {
+                add(format!("headers.{name}"), template)?;
+                header_templates.push(name.clone());
+            }
+        }
+        Ok(DeclaredSource { settings, loaded, api, templates, header_templates, account, streams })
     }
 
     fn platform(&self) -> Platform {
@@ -213,6 +240,14 @@ impl DeclaredSource {
         for name in def.query.keys() {
             let value = self.render(&format!("{key}.query.{name}"), context)?;
             request = request.param(name.clone(), value);
+        }
+        for name in &self.header_templates {
+            let value = self.render(&format!("headers.{name}"), context)?;
+            request = request.header(name.to_ascii_lowercase(), value);
+        }
+        for name in def.headers.keys() {
+            let value = self.render(&format!("{key}.headers.{name}"), context)?;
+            request = request.header(name.to_ascii_lowercase(), value);
         }
         Ok(request)
     }
@@ -248,16 +283,28 @@ impl DeclaredSource {
             let mut records = Vec::with_capacity(rows.len());
             for range in rows {
                 let item: &RawValue = serde_json::from_str(&body[range]).map_err(|e| self.malformed(e))?;
-                let expanded = expand(item, plan.explode.as_deref())
-                    .map_err(|e| self.malformed(format!("{}.explode: {e}", plan.key)))?;
-                for record in expanded {
-                    let payload = record.payload(plan.explode.as_deref()).map_err(|e| self.malformed(e))?;
-                    records.push(map(&record, payload)?);
-                }
+                self.map_item(plan, item, &map, &mut records)?;
             }
             for chunk in chunks(records, crate::http::ROWS_PER_SEND) {
                 emit(out, ctx, chunk).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// The records of one item of an answer (several when the stream explodes an array), mapped.
+    fn map_item<T>(
+        &self,
+        plan: &StreamPlan,
+        item: &RawValue,
+        map: &impl Fn(&Record<'_>, String) -> Result<T, SourceError>,
+        records: &mut Vec<T>,
+    ) -> Result<(), SourceError> {
+        let expanded =
+            expand(item, plan.explode.as_deref()).map_err(|e| self.malformed(format!("{}.explode: {e}", plan.key)))?;
+        for record in expanded {
+            let payload = record.payload(plan.explode.as_deref()).map_err(|e| self.malformed(e))?;
+            records.push(map(&record, payload)?);
         }
         Ok(())
     }
@@ -438,9 +485,7 @@ impl Source for DeclaredSource {
                 json!({ "id": account.id, "currency": account.currency, "timezone": account.timezone }),
                 Some(window_values),
             );
-            let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
-            let read = Read { request, reading: plan.reading.clone() };
-            self.read_pages(plan, read, ctx, out, |record, payload| {
+            let map = |record: &Record<'_>, payload: String| {
                 let date = field("date").date(platform, record)?;
                 if !part.contains(date) {
                     return Err(self.malformed(format!(
@@ -476,8 +521,15 @@ impl Source for DeclaredSource {
                     payload: notes.into_payload(payload),
                 };
                 Ok(record)
-            })
-            .await?;
+            };
+            match &plan.job {
+                Some(job) => self.read_report(plan, job, &context, ctx, out, map).await?,
+                None => {
+                    let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
+                    let read = Read { request, reading: plan.reading.clone() };
+                    self.read_pages(plan, read, ctx, out, map).await?;
+                }
+            }
         }
         Ok(())
     }

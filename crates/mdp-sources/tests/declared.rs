@@ -261,3 +261,136 @@ async fn reddit_renews_its_hour_long_token_with_basic_client_authentication() {
     assert_eq!(sandbox.oauth.issued(), 1, "one access token, renewed from the refresh token and used since");
     assert_eq!(sandbox.oauth.refused_expired(), 0);
 }
+
+/// Amazon Ads, a built-in spec whose report is an asynchronous job, against the sandbox's Amazon. Its
+/// tokens are renewed at Login with Amazon's endpoint (the client in the form body).
+fn amazon(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
+    mdp_spec::register_builtin();
+    let platform: Platform = "amazon_ads".parse().expect("a built-in spec");
+    let refresh_token = sandbox.oauth.grant(platform, "amzn1.application-oa2-client.sandbox");
+    let settings = SourceSettings {
+        name: "amazon_ads".into(),
+        platform,
+        base_url: format!("http://{addr}"),
+        api_version: "v3".into(),
+        accounts: sandbox.world.accounts(platform).map(|a| a.id.clone()).collect(),
+        credentials: BTreeMap::from([
+            ("client_id".to_string(), Credential::new("amzn1.application-oa2-client.sandbox")),
+            ("client_secret".to_string(), Credential::new("amazon-app-secret")),
+            ("refresh_token".to_string(), Credential::new(refresh_token)),
+        ]),
+        token_url: Some(format!("http://{addr}/auth/o2/token")),
+        options: mdp_sources::SourceOptions::defaults(platform),
+    };
+    (platform, settings)
+}
+
+/// A driver whose waits (retries and report polls alike) are short: Amazon's 15 s between polls would
+/// make a test of minutes.
+fn quick_polls() -> ReadContext {
+    let policy = mdp_sources::http::RetryPolicy {
+        max_attempts: 4,
+        base_delay: std::time::Duration::from_millis(5),
+        max_delay: std::time::Duration::from_millis(40),
+        request_timeout: std::time::Duration::from_secs(10),
+    };
+    ReadContext { http: mdp_sources::http::HttpDriver::new(policy).unwrap() }
+}
+
+#[tokio::test]
+async fn amazon_reports_run_as_jobs_and_reconcile_with_the_truth() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, settings) = amazon(addr, &sandbox);
+    assert_eq!(settings.accounts.len(), 2, "the sandbox imitates two Amazon profiles");
+    let source = configure(settings).unwrap();
+    let ctx = quick_polls();
+    // 45 days: two reports of at most 31 days per profile, each created, polled, downloaded, gunzipped.
+    let window = DateWindow::new(today() - Days::new(44), today()).unwrap();
+    for account_id in &source.settings().accounts {
+        let account = source.account(account_id, &ctx).await.unwrap();
+        let truth_account = sandbox.world.account(platform, account_id).unwrap();
+        assert_eq!(
+            (account.currency.as_str(), account.timezone.as_str()),
+            (truth_account.currency, truth_account.timezone)
+        );
+        // Entity lists are POSTed with their media types and paged by a body token.
+        let ads = collect_entities(source.as_ref(), "ads", &account, &ctx).await.unwrap();
+        let parents: std::collections::HashMap<String, (Option<String>, Option<String>)> =
+            ads.into_iter().map(|ad| (ad.id, (ad.campaign_id, ad.ad_group_id))).collect();
+        assert!(entities(source.as_ref(), "campaigns", &account, &ctx).await > 0);
+        assert!(entities(source.as_ref(), "ad_groups", &account, &ctx).await > 0);
+
+        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            // The report's numeric ids read as the entity lists' string ids.
+            let ad = row.ad_id.as_ref().unwrap();
+            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
+        }
+        let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
+        let options = &source.settings().options;
+        let conversions = sandbox.conversion_truth(account_id, window.start(), window.end(), options).unwrap();
+        for ((day, m), (_, count, value)) in truth.into_iter().zip(conversions) {
+            let day_rows: Vec<&PerformanceRecord> = rows.iter().filter(|r| r.date == Some(day)).collect();
+            let got = (
+                day_rows.iter().map(|r| r.impressions).sum::<i64>(),
+                day_rows.iter().map(|r| r.clicks).sum::<i64>(),
+                day_rows.iter().map(|r| r.spend).sum::<Decimal>(),
+                day_rows.iter().map(|r| r.conversions).sum::<Decimal>(),
+                day_rows.iter().map(|r| r.conversion_value).sum::<Decimal>(),
+            );
+            let expected = (
+                m.impressions,
+                m.clicks,
+                Decimal::new(m.spend_micros, 6),
+                Decimal::new(count, 6),
+                Decimal::new(value, 6),
+            );
+            assert_eq!(got, expected, "amazon {account_id} on {day}: (impressions, clicks, spend, conversions, value)");
+        }
+    }
+    assert_eq!(sandbox.amazon.created(), 4, "two reports a profile");
+    assert_eq!(sandbox.amazon.downloads_with_auth(), 0, "the storage URL is fetched without credentials");
+    assert_eq!(sandbox.oauth.issued(), 1, "one access token, renewed from the refresh token and used since");
+}
+
+#[tokio::test]
+async fn amazon_jobs_survive_duplicates_expired_urls_rate_limits_and_report_failures() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, settings) = amazon(addr, &sandbox);
+    let source = configure(settings).unwrap();
+    let ctx = quick_polls();
+    let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
+    let window = DateWindow::new(today() - Days::new(6), today()).unwrap();
+    let clean = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+    assert!(!clean.is_empty());
+    assert_eq!(sandbox.amazon.created(), 1);
+
+    // The same report again is refused as a duplicate (425) naming the first: that one is read.
+    let again = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+    assert_eq!(again, clean);
+    assert_eq!(sandbox.amazon.created(), 1, "no second report was made");
+
+    // An expired storage URL (403) is asked for again; rate limits and server errors are retried.
+    sandbox.amazon.expire_next_urls(1);
+    sandbox.faults.push(Fault {
+        platform: Some(platform),
+        kind: FaultKind::RateLimit { retry_after_secs: 0 },
+        count: 2,
+    });
+    sandbox.faults.push(Fault { platform: Some(platform), kind: FaultKind::ServerError, count: 1 });
+    let retried = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+    assert_eq!(retried, clean);
+
+    // A report Amazon fails stops the read with its reason; nothing is made up.
+    sandbox.amazon.fail_next(1);
+    let other = DateWindow::new(today() - Days::new(20), today() - Days::new(14)).unwrap();
+    let error = daily(source.as_ref(), &account, other, &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::Platform { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("FAILED") && message.contains("Report generation failed"), "{message}");
+    // The next run makes it again (a failed report is no duplicate) and reads it.
+    assert!(!daily(source.as_ref(), &account, other, &ctx).await.unwrap().is_empty());
+    // No secret reached an error.
+    assert!(!message.contains("amazon-app-secret") && !message.contains("X-Amz-Signature"), "{message}");
+}

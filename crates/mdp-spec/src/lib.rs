@@ -25,7 +25,10 @@ use mdp_core::{
 pub use model::ConnectorSpec;
 
 /// The specs built into the binary (`specs/*.yml`), as (file name, text).
-pub const BUILTIN: &[(&str, &str)] = &[("reddit_ads.yml", include_str!("../specs/reddit_ads.yml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("amazon_ads.yml", include_str!("../specs/amazon_ads.yml")),
+    ("reddit_ads.yml", include_str!("../specs/reddit_ads.yml")),
+];
 
 /// The streams a spec defines, entity streams first (the order they are read in).
 pub const STREAMS: [&str; 4] = ["campaigns", "ad_groups", "ads", "ad_daily"];

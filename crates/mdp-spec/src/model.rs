@@ -38,7 +38,8 @@ pub struct ConnectorSpec {
     pub options: Vec<OptionDef>,
     /// How requests are authorized.
     pub auth: Auth,
-    /// Headers every request carries: a template (`"{{ api_version }}"`) or a credential.
+    /// Headers every request carries: a template over `account`, `api_version` and `options`
+    /// (`"{{ account.id }}"`: Amazon's profile scope) or a credential.
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderValueDef>,
     /// How answers are classified beyond HTTP's own rules (429 and 5xx retried, 401 an auth error, 404
@@ -233,6 +234,81 @@ pub struct StreamDef {
     /// read at the start of each window.
     #[serde(default)]
     pub parents: Option<String>,
+    /// An asynchronous report: `request` creates a job, which is polled until it is done, and its file
+    /// is downloaded and read with `decoder` and `records` (the paginator is then `none`).
+    #[serde(default)]
+    pub job: Option<JobDef>,
+}
+
+/// An asynchronous report job (Amazon Ads, Pinterest, Microsoft Advertising, X): create, poll,
+/// download. Each window's job runs to its end before the next window's is created.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDef {
+    /// Where the new job's id is in the create request's answer (`reportId`).
+    pub id: String,
+    /// An answer that refuses the create request as a duplicate of a job already made (Amazon: HTTP 425)
+    /// and names that job: its id is read from it and that job polled instead.
+    #[serde(default)]
+    pub duplicate: Option<DuplicateDef>,
+    /// The status request; its templates also read `job.id`.
+    pub poll: RequestDef,
+    /// Where the job's status is in the poll answer.
+    pub status: String,
+    /// Statuses of a job still being made: polled again.
+    pub running: Vec<String>,
+    /// Statuses of a finished job: its file is downloaded.
+    pub done: Vec<String>,
+    /// Statuses of a job that failed: the run stops with the platform's reason (`message`).
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// Where the file's URL is in a done job's answer. A done job without one has no rows (Microsoft's
+    /// empty reports). The file is fetched without the source's credentials (a presigned storage URL
+    /// refuses them), unless `download_auth` is set and the URL is under the base URL.
+    pub url: String,
+    #[serde(default)]
+    pub download_auth: bool,
+    /// Where the platform's reason for a failed job is.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The job is polled at once, then after this many seconds; each later wait is half again as long,
+    /// up to a minute.
+    #[serde(default = "five")]
+    pub poll_seconds: u64,
+    /// How long a job may take before the run gives up on it (Amazon's take up to three hours).
+    #[serde(default = "three_hours")]
+    pub timeout_minutes: u64,
+    /// How the file is compressed: `none` or `gzip`.
+    #[serde(default)]
+    pub compression: Compression,
+}
+
+fn five() -> u64 {
+    5
+}
+
+fn three_hours() -> u64 {
+    180
+}
+
+/// How a create request's refusal names the job already made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateDef {
+    /// The HTTP statuses of the refusal (`425`).
+    pub status: Vec<u16>,
+    /// The field of its body holding the text that names the job (`detail`).
+    pub path: String,
+    /// The id is the word after this text (`"duplicate of : "`).
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
 }
 
 /// A request, every text a template over `account`, `window`, `options`, `api_version` (and the page
@@ -246,6 +322,9 @@ pub struct RequestDef {
     pub path: String,
     #[serde(default)]
     pub query: BTreeMap<String, String>,
+    /// Headers of this request only (`Content-Type: application/vnd.spCampaign.v3+json`), templates.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     /// A JSON body, as a template rendering JSON text (`tojson` quotes values).
     #[serde(default)]
     pub json: Option<String>,
@@ -277,8 +356,14 @@ pub enum Paginator {
     /// One page.
     #[default]
     None,
-    /// A token in the body (`cursor`) sent back as the query parameter `param`; no token = last page.
-    Cursor { cursor: String, param: String },
+    /// A token in the body (`cursor`) sent back as `param`: a query parameter, or with `in: body` a
+    /// top-level field of the JSON body (Amazon's `nextToken`); no token = last page.
+    Cursor {
+        cursor: String,
+        param: String,
+        #[serde(default, rename = "in")]
+        location: CursorIn,
+    },
     /// The next page's full URL in the body (`next_url`); it must be under the base URL.
     NextUrl { next_url: String },
     /// Page numbers in the query parameter `param`, from `start`; the last page is one with fewer
@@ -296,6 +381,15 @@ pub enum Paginator {
     /// Record offsets in `param`, `limit` records a page (sent as `limit_param`); the last page is
     /// one with fewer records than `limit`.
     Offset { param: String, limit_param: String, limit: u64 },
+}
+
+/// Where a cursor is sent back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorIn {
+    #[default]
+    Query,
+    Body,
 }
 
 fn one() -> u64 {

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use mdp_core::locate::Outline;
 
-use crate::model::{Auth, ConnectorSpec, ErrorRule, FieldExpr, HeaderValueDef, Paginator, RequestDef};
+use crate::model::{
+    Auth, ConnectorSpec, CursorIn, ErrorRule, FieldExpr, HeaderValueDef, JobDef, Paginator, RequestDef,
+};
 use crate::{SpecError, SpecErrors, STREAMS};
 
 /// The harmonized columns a stream maps: (required, optional).
@@ -77,6 +79,12 @@ impl Checker<'_> {
         self.template(&format!("{key}.path"), &request.path, allowed);
         for (name, value) in &request.query {
             self.template(&format!("{key}.query.{name}"), value, allowed);
+        }
+        for (name, value) in &request.headers {
+            self.template(&format!("{key}.headers.{name}"), value, allowed);
+            if !is_header_name(name) {
+                self.error(&format!("{key}.headers.{name}"), format!("'{name}' is not an HTTP header name"));
+            }
         }
         if let Some(json) = &request.json {
             self.template(&format!("{key}.json"), json, allowed);
@@ -156,10 +164,10 @@ impl Checker<'_> {
     fn paginator(&mut self, key: &str, paginator: &Paginator) {
         match paginator {
             Paginator::None => {}
-            Paginator::Cursor { cursor, param } => {
+            Paginator::Cursor { cursor, param, .. } => {
                 self.path(&format!("{key}.cursor"), cursor);
                 if param.trim().is_empty() {
-                    self.error(&format!("{key}.param"), "the query parameter the cursor is sent in cannot be empty");
+                    self.error(&format!("{key}.param"), "the parameter the cursor is sent in cannot be empty");
                 }
             }
             Paginator::NextUrl { next_url } => self.path(&format!("{key}.next_url"), next_url),
@@ -175,6 +183,48 @@ impl Checker<'_> {
                 if *limit == 0 {
                     self.error(&format!("{key}.limit"), "a page holds at least 1 record");
                 }
+            }
+        }
+    }
+
+    fn job(&mut self, key: &str, job: &JobDef, allowed: &[&str], paginator: &Paginator) {
+        if !matches!(paginator, Paginator::None) {
+            self.error(key, "a report job's file is read whole: leave `paginator` out");
+        }
+        self.path(&format!("{key}.id"), &job.id);
+        self.path(&format!("{key}.status"), &job.status);
+        self.path(&format!("{key}.url"), &job.url);
+        if let Some(message) = &job.message {
+            self.path(&format!("{key}.message"), message);
+        }
+        let mut allowed = allowed.to_vec();
+        allowed.push("job");
+        self.request(&format!("{key}.poll"), &job.poll, &allowed);
+        for (list, statuses) in [("running", &job.running), ("done", &job.done)] {
+            if statuses.is_empty() {
+                self.error(&format!("{key}.{list}"), format!("name the statuses of a job that is {list}"));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for status in job.running.iter().chain(&job.done).chain(&job.failed) {
+            if !seen.insert(status) {
+                self.error(key, format!("status `{status}` is in more than one of running, done and failed"));
+            }
+        }
+        if job.poll_seconds == 0 {
+            self.error(&format!("{key}.poll_seconds"), "wait at least 1 second between polls");
+        }
+        if job.timeout_minutes == 0 {
+            self.error(&format!("{key}.timeout_minutes"), "give a job at least 1 minute");
+        }
+        if let Some(duplicate) = &job.duplicate {
+            let at = format!("{key}.duplicate");
+            if duplicate.status.is_empty() || duplicate.status.iter().any(|s| !(400..=599).contains(s)) {
+                self.error(&format!("{at}.status"), "the HTTP error statuses (4xx, 5xx) of the refusal");
+            }
+            self.path(&format!("{at}.path"), &duplicate.path);
+            if duplicate.after.is_empty() {
+                self.error(&format!("{at}.after"), "the text the job's id follows cannot be empty");
             }
         }
     }
@@ -289,7 +339,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
     for (name, value) in &spec.headers {
         let key = format!("headers.{name}");
         match value {
-            HeaderValueDef::Template(template) => check.template(&key, template, &["api_version", "options"]),
+            HeaderValueDef::Template(template) => {
+                check.template(&key, template, &["account", "api_version", "options"])
+            }
             HeaderValueDef::Credential(header) => declared(&mut check, &key, &header.credential),
         }
     }
@@ -337,6 +389,20 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
         };
         check.request(&format!("{key}.request"), &stream.request, allowed);
         check.paginator(&format!("{key}.paginator"), &stream.paginator);
+        if matches!(&stream.paginator, Paginator::Cursor { location: CursorIn::Body, .. })
+            && stream.request.json.is_none()
+        {
+            check
+                .error(&format!("{key}.paginator"), "a cursor sent `in: body` needs the request's JSON body (`json:`)");
+        }
+        match (&stream.job, daily) {
+            (Some(job), true) => check.job(&format!("{key}.job"), job, allowed, &stream.paginator),
+            (Some(_), false) => check.error(
+                &format!("{key}.job"),
+                "only the daily stream reads reports; entity lists are read page by page",
+            ),
+            (None, _) => {}
+        }
         if !stream.records.is_empty() {
             check.path(&format!("{key}.records"), &stream.records);
         }
@@ -360,4 +426,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
     } else {
         Err(SpecErrors(check.errors))
     }
+}
+
+/// Whether `name` is a valid HTTP header name (RFC 9110 token characters).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }

@@ -158,3 +158,45 @@ fn every_built_in_spec_is_valid_and_named_after_its_file() {
     assert_eq!(mdp_core::kind(reddit).default_lookback_days, 28);
     assert!(mdp_spec::get(reddit).unwrap().file.starts_with("<built-in>"));
 }
+
+#[test]
+fn report_job_mistakes_are_reported_at_their_line() {
+    let (_, amazon) = mdp_spec::BUILTIN.iter().find(|(file, _)| *file == "amazon_ads.yml").expect("built in");
+    let file = Path::new("connectors/amazon_ads.yml");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("running: [PENDING, PROCESSING]", "running: []", "running: []", "name the statuses of a job that is running"),
+        ("done: [COMPLETED]", "done: [COMPLETED, PROCESSING]", "  job:", "status `PROCESSING` is in more than one"),
+        (
+            "path: /reporting/reports/{{ job.id }}",
+            "path: /reporting/reports/{{ jobs.id }}",
+            "jobs.id",
+            "the template reads jobs, which is not defined here; it may read account, window, api_version, options, job",
+        ),
+        ("compression: gzip", "compression: zip", "compression: zip", "unknown variant `zip`"),
+        (
+            "      json: '{\"maxResults\": 1000}'\n    paginator: { type: cursor, cursor: nextToken, param: nextToken, in: body }\n    records: campaigns",
+            "    paginator: { type: cursor, cursor: nextToken, param: nextToken, in: body }\n    records: campaigns",
+            "paginator: { type: cursor, cursor: nextToken, param: nextToken, in: body }",
+            "a cursor sent `in: body` needs the request's JSON body",
+        ),
+        (
+            "duplicate: { status: [425], path: detail, after: \"duplicate of : \" }",
+            "duplicate: { status: [200], path: detail, after: \"\" }",
+            "duplicate:",
+            "the HTTP error statuses (4xx, 5xx) of the refusal",
+        ),
+    ];
+    for (from, to, at, message) in cases {
+        assert_eq!(amazon.matches(from).count(), 1, "{from:?} is in the Amazon spec once");
+        let text = amazon.replacen(from, to, 1);
+        let found: Vec<String> = match mdp_spec::parse(file, &text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        };
+        let line = line_of(&text, at);
+        assert!(
+            found.iter().any(|e| e.starts_with(&format!("connectors/amazon_ads.yml:{line}:")) && e.contains(message)),
+            "{from:?} → {to:?}: expected {message:?} at line {line}, got {found:#?}"
+        );
+    }
+}

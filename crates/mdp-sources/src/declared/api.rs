@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mdp_spec::model::{Decoder, ErrorAction, ErrorRule, Paginator};
+use mdp_spec::model::{CursorIn, Decoder, ErrorAction, ErrorRule, Paginator};
 use serde_json::value::RawValue;
 
 use super::row::{at, records};
@@ -55,8 +55,15 @@ impl ReportApi for DeclaredApi {
             // The same request (method and body: a POST report pages by POSTing again) at the API's URL, whose
             // query string is its own.
             (_, Some(Cursor::Url(url))) => HttpRequest { path: url.clone(), query: Vec::new(), ..request },
-            (Paginator::Cursor { param, .. }, Some(Cursor::Token(token))) => {
+            (Paginator::Cursor { param, location: CursorIn::Query, .. }, Some(Cursor::Token(token))) => {
                 request.param(param.clone(), token.clone())
+            }
+            (Paginator::Cursor { param, location: CursorIn::Body, .. }, Some(Cursor::Token(token))) => {
+                // Validated: the request has a JSON object body; the token is one more field of it.
+                let mut body: serde_json::Map<String, serde_json::Value> =
+                    request.json_body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+                body.insert(param.clone(), serde_json::Value::String(token.clone()));
+                HttpRequest { json_body: Some(serde_json::Value::Object(body).to_string()), ..request }
             }
             (Paginator::Page { param, start, size, size_param, .. }, cursor) => {
                 let page = match cursor {

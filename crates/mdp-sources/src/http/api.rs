@@ -62,21 +62,35 @@ pub struct HttpRequest {
     pub path: String,
     /// Query parameters, percent-encoded when sent.
     pub query: Vec<(Cow<'static, str>, String)>,
-    /// A JSON body (sent with `Content-Type: application/json`).
+    /// A JSON body (sent with `Content-Type: application/json` unless `headers` names another).
     pub json_body: Option<String>,
+    /// Headers of this request only, after the endpoint's (never credentials: those are the endpoint's).
+    pub headers: Vec<(Cow<'static, str>, String)>,
 }
 
 impl HttpRequest {
     pub fn get(path: impl Into<String>) -> HttpRequest {
-        HttpRequest { method: Method::GET, path: path.into(), query: Vec::new(), json_body: None }
+        HttpRequest { method: Method::GET, path: path.into(), query: Vec::new(), json_body: None, headers: Vec::new() }
     }
 
     pub fn post_json(path: impl Into<String>, body: String) -> HttpRequest {
-        HttpRequest { method: Method::POST, path: path.into(), query: Vec::new(), json_body: Some(body) }
+        HttpRequest {
+            method: Method::POST,
+            path: path.into(),
+            query: Vec::new(),
+            json_body: Some(body),
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_query(mut self, query: Vec<(&'static str, String)>) -> HttpRequest {
         self.query = query.into_iter().map(|(name, value)| (Cow::Borrowed(name), value)).collect();
+        self
+    }
+
+    /// One more header of this request.
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> HttpRequest {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
@@ -298,8 +312,24 @@ impl Endpoint {
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
         }
+        let mut typed = false;
+        for (name, value) in &request.headers {
+            let invalid = |what: &str| {
+                SourceError::malformed(
+                    self.platform,
+                    format!("the request header {name} has {what} not allowed in a header"),
+                )
+            };
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("a name"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| invalid("characters"))?;
+            typed |= name == CONTENT_TYPE;
+            builder = builder.header(name, value);
+        }
         if let Some(body) = &request.json_body {
-            builder = builder.header(CONTENT_TYPE, "application/json").body(body.clone());
+            if !typed {
+                builder = builder.header(CONTENT_TYPE, "application/json");
+            }
+            builder = builder.body(body.clone());
         }
         Ok(builder)
     }

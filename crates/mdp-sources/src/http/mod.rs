@@ -336,6 +336,79 @@ impl HttpDriver {
         }
     }
 
+    /// Fetch a file an asynchronous report made (the URL its job gave), retrying transport errors,
+    /// 429 and 5xx. It carries none of the endpoint's headers (a presigned storage URL refuses them, and
+    /// credentials go nowhere but the API) unless `with_credentials` and the URL is under the endpoint's
+    /// root. Any other 4xx is returned with its status: the caller decides (an expired URL is asked for
+    /// again). Neither errors nor traces show the URL's query string (a presigned URL's signature).
+    pub async fn download(
+        &self,
+        endpoint: &Endpoint,
+        url: &str,
+        with_credentials: bool,
+    ) -> Result<(StatusCode, Vec<u8>), SourceError> {
+        let platform = endpoint.platform();
+        let request = HttpRequest::get(url);
+        let shown = match url.split_once('?') {
+            Some((path, _)) => format!("{path}?…"),
+            None => url.to_string(),
+        };
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
+            let builder = if with_credentials && endpoint.under_root(url) {
+                let token = endpoint.current_token(&self.client).await?;
+                endpoint.build(&self.client, url, &request, token.as_ref())?
+            } else {
+                self.client.get(url)
+            };
+            let (error, after) = match builder.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    match response.bytes().await {
+                        Ok(body) => {
+                            self.traced(
+                                &HttpRequest::get(&shown),
+                                &shown,
+                                attempt,
+                                started,
+                                Some((status.as_u16(), &body)),
+                            );
+                            let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                            if !transient {
+                                return Ok((status, body.to_vec()));
+                            }
+                            let message = format!("the report file answered HTTP {status}");
+                            (SourceError::Transport { platform, attempts: attempt, message }, after)
+                        }
+                        Err(e) => {
+                            (SourceError::Transport { platform, attempts: attempt, message: without_url(&e) }, None)
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.traced(&HttpRequest::get(&shown), &shown, attempt, started, None);
+                    (SourceError::Transport { platform, attempts: attempt, message: without_url(&e) }, None)
+                }
+            };
+            if attempt >= self.policy.max_attempts {
+                return Err(with_attempts(error, attempt));
+            }
+            let delay = after.unwrap_or_else(|| self.backoff(attempt)).min(self.policy.max_delay);
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%platform, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying a report download");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     /// Exponential backoff with full jitter: uniform in [base·2^(n-1)/2, base·2^(n-1)].
     fn backoff(&self, attempt: u32) -> Duration {
         let ceiling = self.policy.base_delay.saturating_mul(1u32 << (attempt - 1).min(16)).min(self.policy.max_delay);
