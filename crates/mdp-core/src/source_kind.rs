@@ -187,7 +187,11 @@ impl SourceKind {
         if service_account {
             return Ok(Some(TokenGrant::ServiceAccount));
         }
-        if !absent.is_empty() && absent.len() < refresh.len() {
+        // A credential of the set the platform needs for itself (Amazon's client_id, also a header of
+        // every call) is there whatever the grant: only the others say a refresh set was meant.
+        let needed_anyway = |name: &str| self.credentials.iter().any(|c| c.name == name && c.required);
+        let chosen = refresh.iter().any(|name| configured(name) && !needed_anyway(name));
+        if !absent.is_empty() && chosen {
             return Err(format!(
                 "{} refreshes access tokens with client_id, client_secret and refresh_token together; '{}' {} missing",
                 self.name(),

@@ -140,6 +140,51 @@ async fn the_platforms_error_envelopes_follow_the_specs_rules() {
     assert!(error.to_string().contains("does not exist or you have no permission"), "{error}");
 }
 
+/// An account as the source describes it (its currency and time zone checked against the sandbox's),
+/// with each ad's campaign and ad group from the ads stream; the campaigns stream is read too.
+async fn account_and_ad_parents(
+    sandbox: &Sandbox,
+    source: &dyn Source,
+    account_id: &str,
+    ctx: &ReadContext,
+) -> (mdp_sources::AccountInfo, std::collections::HashMap<String, (Option<String>, Option<String>)>) {
+    let account = source.account(account_id, ctx).await.unwrap();
+    let truth = sandbox.world.account(source.settings().platform, account_id).unwrap();
+    assert_eq!((account.currency.as_str(), account.timezone.as_str()), (truth.currency, truth.timezone));
+    let ads = collect_entities(source, "ads", &account, ctx).await.unwrap();
+    let parents = ads.into_iter().map(|ad| (ad.id, (ad.campaign_id, ad.ad_group_id))).collect();
+    assert!(entities(source, "campaigns", &account, ctx).await > 0);
+    (account, parents)
+}
+
+/// Each day's totals of `rows` (an account's daily records over `window`) equal the sandbox's truth, with
+/// conversions counted as the source is configured to count them.
+fn assert_days_match_truth(
+    sandbox: &Sandbox,
+    source: &dyn Source,
+    account_id: &str,
+    window: DateWindow,
+    rows: &[PerformanceRecord],
+) {
+    let platform = source.settings().platform;
+    let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
+    let options = &source.settings().options;
+    let conversions = sandbox.conversion_truth(account_id, window.start(), window.end(), options).unwrap();
+    for ((day, m), (_, count, value)) in truth.into_iter().zip(conversions) {
+        let day_rows: Vec<&PerformanceRecord> = rows.iter().filter(|r| r.date == Some(day)).collect();
+        let got = (
+            day_rows.iter().map(|r| r.impressions).sum::<i64>(),
+            day_rows.iter().map(|r| r.clicks).sum::<i64>(),
+            day_rows.iter().map(|r| r.spend).sum::<Decimal>(),
+            day_rows.iter().map(|r| r.conversions).sum::<Decimal>(),
+            day_rows.iter().map(|r| r.conversion_value).sum::<Decimal>(),
+        );
+        let expected =
+            (m.impressions, m.clicks, Decimal::new(m.spend_micros, 6), Decimal::new(count, 6), Decimal::new(value, 6));
+        assert_eq!(got, expected, "{platform} {account_id} on {day}: (impressions, clicks, spend, conversions, value)");
+    }
+}
+
 /// Reddit Ads, a built-in spec, against the sandbox's Reddit imitation.
 fn reddit(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
     mdp_spec::register_builtin();
@@ -160,23 +205,14 @@ fn reddit(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
 #[tokio::test]
 async fn reddit_reconciles_with_the_sandbox_truth_and_takes_parents_from_the_ads() {
     let (sandbox, addr) = start_sandbox().await;
-    let (platform, settings) = reddit(addr, &sandbox);
+    let (_, settings) = reddit(addr, &sandbox);
     assert_eq!(settings.accounts.len(), 2, "the sandbox imitates two Reddit accounts");
     let source = configure(settings).unwrap();
     let ctx = context();
     // 45 days: two report windows of at most 30 days, each paged by next_url (POSTed again).
     let window = DateWindow::new(today() - Days::new(44), today()).unwrap();
     for account_id in &source.settings().accounts {
-        let account = source.account(account_id, &ctx).await.unwrap();
-        let truth_account = sandbox.world.account(platform, account_id).unwrap();
-        assert_eq!(
-            (account.currency.as_str(), account.timezone.as_str()),
-            (truth_account.currency, truth_account.timezone)
-        );
-        let ads = collect_entities(source.as_ref(), "ads", &account, &ctx).await.unwrap();
-        let parents: std::collections::HashMap<String, (Option<String>, Option<String>)> =
-            ads.into_iter().map(|ad| (ad.id, (ad.campaign_id, ad.ad_group_id))).collect();
-        assert!(entities(source.as_ref(), "campaigns", &account, &ctx).await > 0);
+        let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
 
         let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
         assert!(!rows.is_empty());
@@ -188,27 +224,7 @@ async fn reddit_reconciles_with_the_sandbox_truth_and_takes_parents_from_the_ads
                 "parents of {ad} from the ads stream"
             );
         }
-        let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
-        let options = &source.settings().options;
-        let conversions = sandbox.conversion_truth(account_id, window.start(), window.end(), options).unwrap();
-        for ((day, m), (_, count, value)) in truth.into_iter().zip(conversions) {
-            let day_rows: Vec<&PerformanceRecord> = rows.iter().filter(|r| r.date == Some(day)).collect();
-            let got = (
-                day_rows.iter().map(|r| r.impressions).sum::<i64>(),
-                day_rows.iter().map(|r| r.clicks).sum::<i64>(),
-                day_rows.iter().map(|r| r.spend).sum::<Decimal>(),
-                day_rows.iter().map(|r| r.conversions).sum::<Decimal>(),
-                day_rows.iter().map(|r| r.conversion_value).sum::<Decimal>(),
-            );
-            let expected = (
-                m.impressions,
-                m.clicks,
-                Decimal::new(m.spend_micros, 6),
-                Decimal::new(count, 6),
-                Decimal::new(value, 6),
-            );
-            assert_eq!(got, expected, "reddit {account_id} on {day}: (impressions, clicks, spend, conversions, value)");
-        }
+        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
     }
 }
 
@@ -300,24 +316,15 @@ fn quick_polls() -> ReadContext {
 #[tokio::test]
 async fn amazon_reports_run_as_jobs_and_reconcile_with_the_truth() {
     let (sandbox, addr) = start_sandbox().await;
-    let (platform, settings) = amazon(addr, &sandbox);
+    let (_, settings) = amazon(addr, &sandbox);
     assert_eq!(settings.accounts.len(), 2, "the sandbox imitates two Amazon profiles");
     let source = configure(settings).unwrap();
     let ctx = quick_polls();
     // 45 days: two reports of at most 31 days per profile, each created, polled, downloaded, gunzipped.
     let window = DateWindow::new(today() - Days::new(44), today()).unwrap();
     for account_id in &source.settings().accounts {
-        let account = source.account(account_id, &ctx).await.unwrap();
-        let truth_account = sandbox.world.account(platform, account_id).unwrap();
-        assert_eq!(
-            (account.currency.as_str(), account.timezone.as_str()),
-            (truth_account.currency, truth_account.timezone)
-        );
         // Entity lists are POSTed with their media types and paged by a body token.
-        let ads = collect_entities(source.as_ref(), "ads", &account, &ctx).await.unwrap();
-        let parents: std::collections::HashMap<String, (Option<String>, Option<String>)> =
-            ads.into_iter().map(|ad| (ad.id, (ad.campaign_id, ad.ad_group_id))).collect();
-        assert!(entities(source.as_ref(), "campaigns", &account, &ctx).await > 0);
+        let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
         assert!(entities(source.as_ref(), "ad_groups", &account, &ctx).await > 0);
 
         let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
@@ -327,27 +334,7 @@ async fn amazon_reports_run_as_jobs_and_reconcile_with_the_truth() {
             let ad = row.ad_id.as_ref().unwrap();
             assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
         }
-        let truth = sandbox.truth(platform, account_id, window.start(), window.end()).unwrap();
-        let options = &source.settings().options;
-        let conversions = sandbox.conversion_truth(account_id, window.start(), window.end(), options).unwrap();
-        for ((day, m), (_, count, value)) in truth.into_iter().zip(conversions) {
-            let day_rows: Vec<&PerformanceRecord> = rows.iter().filter(|r| r.date == Some(day)).collect();
-            let got = (
-                day_rows.iter().map(|r| r.impressions).sum::<i64>(),
-                day_rows.iter().map(|r| r.clicks).sum::<i64>(),
-                day_rows.iter().map(|r| r.spend).sum::<Decimal>(),
-                day_rows.iter().map(|r| r.conversions).sum::<Decimal>(),
-                day_rows.iter().map(|r| r.conversion_value).sum::<Decimal>(),
-            );
-            let expected = (
-                m.impressions,
-                m.clicks,
-                Decimal::new(m.spend_micros, 6),
-                Decimal::new(count, 6),
-                Decimal::new(value, 6),
-            );
-            assert_eq!(got, expected, "amazon {account_id} on {day}: (impressions, clicks, spend, conversions, value)");
-        }
+        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
     }
     assert_eq!(sandbox.amazon.created(), 4, "two reports a profile");
     assert_eq!(sandbox.amazon.downloads_with_auth(), 0, "the storage URL is fetched without credentials");

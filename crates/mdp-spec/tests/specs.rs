@@ -21,13 +21,6 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
-/// The README's spec with `from` replaced by `to` (exactly once).
-fn edited(from: &str, to: &str) -> String {
-    let spec = readme_spec();
-    assert_eq!(spec.matches(from).count(), 1, "{from:?} is in the walkthrough spec once");
-    spec.replacen(from, to, 1)
-}
-
 /// The line of `needle`'s last line (a needle may span lines).
 fn line_of(text: &str, needle: &str) -> usize {
     let at = text.find(needle).expect("the needle is in the text") + needle.trim_end_matches('\n').len();
@@ -116,12 +109,22 @@ fn mistakes_are_reported_at_their_line_with_what_to_do() {
         ("name: acme_ads\n", "name: google_ads\n", "name: google_ads", "google_ads is a built-in platform"),
         ("{{ window.end | tojson }}", "{{ window.end | tojson }", "json: |", "not a valid template"),
     ];
+    assert_mistakes("connectors/acme_ads.yml", &readme_spec(), cases);
+}
+
+/// Each case — (replace, with, the line holding, the message holds) — edits `spec` (where `replace` is
+/// once) and is reported at that line of `file` with that message.
+fn assert_mistakes(file: &str, spec: &str, cases: &[(&str, &str, &str, &str)]) {
     for (from, to, at, message) in cases {
-        let text = edited(from, to);
-        let found = errors(&text);
+        assert_eq!(spec.matches(from).count(), 1, "{from:?} is in the spec once");
+        let text = spec.replacen(from, to, 1);
+        let found: Vec<String> = match mdp_spec::parse(Path::new(file), &text) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        };
         let line = line_of(&text, at);
         assert!(
-            found.iter().any(|e| e.starts_with(&format!("connectors/acme_ads.yml:{line}:")) && e.contains(message)),
+            found.iter().any(|e| e.starts_with(&format!("{file}:{line}:")) && e.contains(message)),
             "{from:?} → {to:?}: expected {message:?} at line {line}, got {found:#?}"
         );
     }
@@ -162,7 +165,6 @@ fn every_built_in_spec_is_valid_and_named_after_its_file() {
 #[test]
 fn report_job_mistakes_are_reported_at_their_line() {
     let (_, amazon) = mdp_spec::BUILTIN.iter().find(|(file, _)| *file == "amazon_ads.yml").expect("built in");
-    let file = Path::new("connectors/amazon_ads.yml");
     let cases: &[(&str, &str, &str, &str)] = &[
         ("running: [PENDING, PROCESSING]", "running: []", "running: []", "name the statuses of a job that is running"),
         ("done: [COMPLETED]", "done: [COMPLETED, PROCESSING]", "  job:", "status `PROCESSING` is in more than one"),
@@ -186,17 +188,20 @@ fn report_job_mistakes_are_reported_at_their_line() {
             "the HTTP error statuses (4xx, 5xx) of the refusal",
         ),
     ];
-    for (from, to, at, message) in cases {
-        assert_eq!(amazon.matches(from).count(), 1, "{from:?} is in the Amazon spec once");
-        let text = amazon.replacen(from, to, 1);
-        let found: Vec<String> = match mdp_spec::parse(file, &text) {
-            Ok(_) => Vec::new(),
-            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
-        };
-        let line = line_of(&text, at);
-        assert!(
-            found.iter().any(|e| e.starts_with(&format!("connectors/amazon_ads.yml:{line}:")) && e.contains(message)),
-            "{from:?} → {to:?}: expected {message:?} at line {line}, got {found:#?}"
-        );
-    }
+    assert_mistakes("connectors/amazon_ads.yml", amazon, cases);
+}
+
+#[test]
+fn amazon_needs_its_client_id_with_a_fixed_token_or_a_refresh_set() {
+    use mdp_core::TokenGrant;
+    mdp_spec::register_builtin();
+    let amazon = mdp_core::kind("amazon_ads".parse().expect("registered"));
+    let with = |names: &'static [&'static str]| amazon.token_grant(|name| names.contains(&name));
+    // The client id is also the Amazon-Advertising-API-ClientId header: beside a fixed token it is no
+    // half-written refresh set.
+    assert_eq!(with(&["access_token", "client_id"]), Ok(Some(TokenGrant::AccessToken)));
+    assert_eq!(with(&["client_id", "client_secret", "refresh_token"]), Ok(Some(TokenGrant::RefreshToken)));
+    let partial = with(&["access_token", "client_id", "client_secret"]).unwrap_err();
+    assert!(partial.contains("'refresh_token' is missing"), "{partial}");
+    assert!(amazon.required_credentials().any(|c| c.name == "client_id"));
 }

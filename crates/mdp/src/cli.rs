@@ -402,7 +402,7 @@ pub enum BenchWhat {
     /// Run a DAG of --models no-op tasks through the scheduler's executor; report the overhead per task.
     Scheduler,
     /// Read TikTok's daily rows from the sandbox with the hand-written connector and with the same API written as a
-    /// connector spec (no warehouse): rows/s and CPU per row of each.
+    /// connector spec, then Amazon Ads' through its asynchronous report jobs (no warehouse): rows/s and CPU per row.
     Connector,
 }
 

@@ -462,12 +462,7 @@ async fn post_grant(
         let (retry_after, problem) = match request.form(form).send().await {
             Ok(response) => {
                 let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                let retry_after = crate::http::retry_after(response.headers());
                 match response.bytes().await {
                     Ok(body) if status.is_success() => return read_grant(platform, &body),
                     Ok(body) if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {

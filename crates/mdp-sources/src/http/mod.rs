@@ -91,8 +91,7 @@ pub struct Answer<'a> {
 impl Answer<'_> {
     /// `Retry-After` in seconds, if sent.
     pub fn retry_after(&self) -> Option<Duration> {
-        let value = self.headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-        value.trim().parse::<u64>().ok().map(Duration::from_secs)
+        retry_after(self.headers)
     }
 
     /// The body, shortened, for error messages (or why it is not JSON).
@@ -367,12 +366,7 @@ impl HttpDriver {
             let (error, after) = match builder.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    let after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                    let after = retry_after(response.headers());
                     match response.bytes().await {
                         Ok(body) => {
                             self.traced(
@@ -416,6 +410,12 @@ impl HttpDriver {
         let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
         ceiling.mul_f64(fraction)
     }
+}
+
+/// An answer's `Retry-After`, in seconds, if sent.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Reads a successful body as data (see [`HttpDriver::text`]); `None` when it is not.
