@@ -215,7 +215,7 @@ impl HttpDriver {
             bytes: body.len(),
             millis: started.elapsed().as_millis(),
             attempt,
-            preview: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+            preview: preview(body),
         });
     }
 
@@ -412,6 +412,20 @@ impl HttpDriver {
     }
 }
 
+/// The first characters of an answer, or what it is when it is not text (a report's gzip file).
+fn preview(body: &[u8]) -> String {
+    let head = &body[..body.len().min(300)];
+    if body.starts_with(&[0x1f, 0x8b]) {
+        return format!("(gzip, {} bytes)", body.len());
+    }
+    match std::str::from_utf8(head) {
+        Ok(text) => text.to_string(),
+        // Cut inside a character: the text up to it.
+        Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned(),
+        Err(_) => format!("(binary, {} bytes)", body.len()),
+    }
+}
+
 /// An answer's `Retry-After`, in seconds, if sent.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
@@ -496,5 +510,21 @@ fn without_url(error: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind}: {detail}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preview;
+
+    #[test]
+    fn a_dry_runs_preview_shows_text_and_names_files() {
+        assert_eq!(preview(br#"{"data":[]}"#), r#"{"data":[]}"#);
+        // A report file is named, not printed as mojibake.
+        assert_eq!(preview(&[0x1f, 0x8b, 8, 0, 0, 0]), "(gzip, 6 bytes)");
+        assert_eq!(preview(&[0xff, 0xfe, 0x00, 0x41]), "(binary, 4 bytes)");
+        // Text cut inside a character at 300 bytes keeps what came before it.
+        let text = format!("{}é", "a".repeat(299));
+        assert_eq!(preview(text.as_bytes()), "a".repeat(299));
     }
 }
