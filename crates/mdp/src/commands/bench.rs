@@ -218,14 +218,28 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
 
-/// `mdp bench ingest`: the sandbox in a child process (so its memory is not counted), every platform,
-/// a history long enough for `--rows` daily rows, ingested end to end into a temporary DuckDB.
+/// The sandbox's child process, stopped when dropped: a benchmark that fails half-way leaves none behind.
+struct SandboxProcess(std::process::Child);
+
+impl SandboxProcess {
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The sandbox in a process of its own (its CPU and memory are not the measured process's), with
 /// `ads_per_ad_group` ads per ad group: the child and its address.
-fn start_sandbox_process(today: chrono::NaiveDate, ads_per_ad_group: u64) -> Result<(std::process::Child, String)> {
+fn start_sandbox_process(today: chrono::NaiveDate, ads_per_ad_group: u64) -> Result<(SandboxProcess, String)> {
     use std::io::BufRead;
     let exe = std::env::current_exe().context("cannot find the mdp executable")?;
-    let mut sandbox = std::process::Command::new(exe)
+    let mut child = std::process::Command::new(exe)
         .args([
             "sandbox",
             "--port",
@@ -239,7 +253,9 @@ fn start_sandbox_process(today: chrono::NaiveDate, ads_per_ad_group: u64) -> Res
         .stderr(std::process::Stdio::null())
         .spawn()
         .context("cannot start the sandbox")?;
-    let mut stdout = std::io::BufReader::new(sandbox.stdout.take().context("sandbox stdout")?);
+    let stdout = child.stdout.take();
+    let sandbox = SandboxProcess(child);
+    let mut stdout = std::io::BufReader::new(stdout.context("sandbox stdout")?);
     let mut first = String::new();
     stdout.read_line(&mut first)?;
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -251,6 +267,8 @@ fn start_sandbox_process(today: chrono::NaiveDate, ads_per_ad_group: u64) -> Res
     Ok((sandbox, url))
 }
 
+/// `mdp bench ingest`: the sandbox in a child process (so its memory is not counted), every platform,
+/// a history long enough for `--rows` daily rows, ingested end to end into a temporary DuckDB.
 async fn ingest(args: &BenchArgs) -> Result<()> {
     use mdp_orchestrator::ingest::{Ingest, IngestOptions, SourceJob};
     use mdp_sources::http::{HttpDriver, RetryPolicy};
@@ -262,7 +280,7 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
     // campaign fewer with ads on Google (its third is Performance Max); ~11 of 12 days deliver.
     let rows_per_ad_slot = (3 * 12 + 8) * history_days * 11 / 12;
     let ads_per_ad_group = args.rows.div_ceil(rows_per_ad_slot * 97 / 100).max(1); // 3% margin: days vary
-    let (mut sandbox, url) = start_sandbox_process(today, ads_per_ad_group)?;
+    let (sandbox, url) = start_sandbox_process(today, ads_per_ad_group)?;
     let accounts: serde_json::Value = reqwest_get_json(&format!("{url}/_sandbox/accounts")).await?;
 
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -310,7 +328,7 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
         accounts: None,
     };
     let rss_before = memory_kib("VmRSS");
-    let sandbox_pid = sandbox.id().to_string();
+    let sandbox_pid = sandbox.pid();
     let cpu_before = (cpu_seconds("self"), cpu_seconds(&sandbox_pid));
     let start = std::time::Instant::now();
     let report =
@@ -324,8 +342,7 @@ async fn ingest(args: &BenchArgs) -> Result<()> {
     );
     let failures: Vec<String> = report.failures().filter_map(|s| s.error.clone()).collect();
     session.finish(failures.first().map(String::as_str)).await?;
-    let _ = sandbox.kill();
-    let _ = sandbox.wait();
+    drop(sandbox);
     anyhow::ensure!(failures.is_empty(), "ingest failed: {}", failures.join("; "));
     let daily: u64 = report.streams.iter().filter(|s| s.stream.ends_with("_daily")).map(|s| s.rows).sum();
     for platform in mdp_core::Platform::ALL {
@@ -525,7 +542,7 @@ async fn connector(args: &BenchArgs) -> Result<()> {
     let history_days = 165u64;
     // TikTok: 2 accounts × 3 campaigns × 2 ad groups per ad slot, ~11 of 12 days deliver.
     let ads_per_ad_group = args.rows.div_ceil(12 * history_days * 11 / 12).max(1);
-    let (mut sandbox, url) = start_sandbox_process(today, ads_per_ad_group)?;
+    let (sandbox, url) = start_sandbox_process(today, ads_per_ad_group)?;
     let accounts: serde_json::Value = reqwest_get_json(&format!("{url}/_sandbox/accounts")).await?;
     let ids: Vec<String> = accounts["accounts"]["tiktok_ads"]
         .as_array()
@@ -538,7 +555,7 @@ async fn connector(args: &BenchArgs) -> Result<()> {
     let declared = mdp_spec::register(spec, file, lines).platform();
     let window = mdp_core::DateWindow::new(today - chrono::Days::new(history_days - 1), today)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let sandbox_pid = sandbox.id().to_string();
+    let sandbox_pid = sandbox.pid();
     for (label, platform) in [("hand-written", mdp_core::Platform::TikTokAds), ("spec", declared)] {
         let settings = SourceSettings {
             name: platform.as_str().to_string(),
@@ -599,8 +616,7 @@ async fn connector(args: &BenchArgs) -> Result<()> {
         read.seconds,
         read.costs
     );
-    let _ = sandbox.kill();
-    let _ = sandbox.wait();
+    drop(sandbox);
     Ok(())
 }
 
