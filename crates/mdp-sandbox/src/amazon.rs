@@ -108,6 +108,8 @@ struct Job {
     polls: u32,
     fails: bool,
     created_at: String,
+    /// An hour after it was made, as Amazon's URLs last.
+    url_expires_at: String,
 }
 
 pub fn routes() -> Router<Arc<Sandbox>> {
@@ -341,7 +343,7 @@ fn report_json(id: &str, job: &Job, status: &str, url: Option<String>) -> Value 
             Value::Null
         },
         "fileSize": if url.is_some() { json!(1024) } else { Value::Null },
-        "urlExpiresAt": if url.is_some() { json!("2026-12-31T23:59:59.000Z") } else { Value::Null },
+        "urlExpiresAt": if url.is_some() { json!(job.url_expires_at) } else { Value::Null },
         "url": url,
     })
 }
@@ -441,6 +443,7 @@ async fn create_report(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, 
         polls: 0,
         fails,
         created_at: format!("{}T12:00:00.000Z", sandbox.world.today),
+        url_expires_at: format!("{}T13:00:00.000Z", sandbox.world.today),
     };
     let answer = report_json(&id, &job, "PENDING", None);
     jobs.insert(id, job);

@@ -192,8 +192,9 @@ fn matches(rule: &ErrorRule, answer: &Answer<'_>) -> bool {
     equals && not_equals && contains
 }
 
-/// The text of the value at `path` in a parsed answer (a string as is, anything else as JSON).
-fn value_at(json: &serde_json::Value, path: &str) -> Option<String> {
+/// The text of the value at `path` in a parsed answer (a string as is, anything else as JSON); `None`
+/// when missing or null.
+pub(super) fn value_at(json: &serde_json::Value, path: &str) -> Option<String> {
     let mut current = json;
     for segment in path.split('.') {
         current = match current {

@@ -11,7 +11,7 @@ use mdp_spec::model::{Compression, ErrorAction, ErrorRule, JobDef};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::api::{DeclaredApi, Read};
+use super::api::{value_at, DeclaredApi, Read};
 use super::row::Record;
 use super::{DeclaredSource, StreamPlan};
 use crate::error::SourceError;
@@ -56,24 +56,6 @@ impl JobPlan {
     }
 }
 
-/// The text of the value at `path` (a string as is, a number or boolean as JSON); `None` when
-/// missing or null.
-fn text_at(value: &Value, path: &str) -> Option<String> {
-    let mut current = value;
-    for segment in path.split('.') {
-        current = match current {
-            Value::Object(object) => object.get(segment)?,
-            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    match current {
-        Value::Null => None,
-        Value::String(text) => Some(text.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
 /// The id after `after` in `text` (up to the next blank or quote).
 fn id_after(text: &str, after: &str) -> Option<String> {
     let rest = &text[text.find(after)? + after.len()..];
@@ -96,13 +78,13 @@ impl DeclaredSource {
         let key = format!("{}.job", plan.key);
         let create = self.request(&format!("{}.request", plan.key), &plan.request, context)?;
         let created = ctx.http.json(job.create_api.as_ref(), &create).await?;
-        let id = match text_at(&created, &def.id) {
+        let id = match value_at(&created, &def.id) {
             Some(id) => id,
             None => def
                 .duplicate
                 .as_ref()
                 .and_then(|duplicate| {
-                    text_at(&created, &duplicate.path).and_then(|text| id_after(&text, &duplicate.after))
+                    value_at(&created, &duplicate.path).and_then(|text| id_after(&text, &duplicate.after))
                 })
                 .ok_or_else(|| {
                     let shown: String = created.to_string().chars().take(300).collect();
@@ -132,7 +114,7 @@ impl DeclaredSource {
             }
             polls += 1;
             let answer = ctx.http.json(self.api.as_ref(), &poll).await?;
-            let status = text_at(&answer, &def.status).ok_or_else(|| {
+            let status = value_at(&answer, &def.status).ok_or_else(|| {
                 self.malformed(format!("report job {id}: the status answer has no `{}` ({key}.status)", def.status))
             })?;
             if def.running.contains(&status) {
@@ -151,7 +133,7 @@ impl DeclaredSource {
                 continue;
             }
             if def.failed.contains(&status) {
-                let reason = def.message.as_deref().and_then(|path| text_at(&answer, path));
+                let reason = def.message.as_deref().and_then(|path| value_at(&answer, path));
                 return Err(SourceError::Platform {
                     platform: self.platform(),
                     code: status,
@@ -171,7 +153,7 @@ impl DeclaredSource {
                 )));
             }
             // Done: a job without a file has no rows.
-            let Some(url) = text_at(&answer, &def.url) else { return Ok(()) };
+            let Some(url) = value_at(&answer, &def.url) else { return Ok(()) };
             let (status, file) = ctx.http.download(&self.api.endpoint, &url, def.download_auth).await?;
             if status.is_success() {
                 break file;

@@ -352,6 +352,7 @@ impl HttpDriver {
             Some((path, _)) => format!("{path}?…"),
             None => url.to_string(),
         };
+        let shown_request = HttpRequest::get(&shown);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -369,13 +370,7 @@ impl HttpDriver {
                     let after = retry_after(response.headers());
                     match response.bytes().await {
                         Ok(body) => {
-                            self.traced(
-                                &HttpRequest::get(&shown),
-                                &shown,
-                                attempt,
-                                started,
-                                Some((status.as_u16(), &body)),
-                            );
+                            self.traced(&shown_request, &shown, attempt, started, Some((status.as_u16(), &body)));
                             let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                             if !transient {
                                 return Ok((status, body.to_vec()));
@@ -389,7 +384,7 @@ impl HttpDriver {
                     }
                 }
                 Err(e) => {
-                    self.traced(&HttpRequest::get(&shown), &shown, attempt, started, None);
+                    self.traced(&shown_request, &shown, attempt, started, None);
                     (SourceError::Transport { platform, attempts: attempt, message: without_url(&e) }, None)
                 }
             };
