@@ -20,10 +20,8 @@
 //! Errors are `{code, details}` (v2), `{code, message}` (sp v3) or `{code, detail}` (reporting v3), as
 //! Amazon's own differ. Rate limiting is HTTP 429 with `Retry-After`.
 
-use std::collections::HashMap;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -34,7 +32,7 @@ use chrono::NaiveDate;
 use mdp_core::Platform;
 use serde_json::{json, Value};
 
-use crate::faults::{truncate, FaultKind};
+use crate::faults::{truncate, FaultKind, Refusal};
 use crate::world::{mix, Account, Status};
 use crate::Sandbox;
 
@@ -65,40 +63,12 @@ const COLUMNS: &[&str] = &[
     "campaignBudgetCurrencyCode",
 ];
 
-/// The report jobs the sandbox is making, and the faults only jobs have.
-#[derive(Debug, Default)]
-pub struct Reports {
-    jobs: Mutex<HashMap<String, Job>>,
-    created: AtomicU64,
-    fail_next: AtomicU32,
-    expire_next: AtomicU32,
-    downloads_with_auth: AtomicU32,
-}
+/// Amazon's report jobs (see [`crate::jobs`]).
+pub type Reports = crate::jobs::Reports<Job>;
 
-impl Reports {
-    /// The next `n` reports created fail (`FAILED`, with Amazon's reason).
-    pub fn fail_next(&self, n: u32) {
-        self.fail_next.store(n, Ordering::SeqCst);
-    }
-
-    /// The next `n` downloads find their URL expired (403), as one fetched after `urlExpiresAt`.
-    pub fn expire_next_urls(&self, n: u32) {
-        self.expire_next.store(n, Ordering::SeqCst);
-    }
-
-    /// Reports created so far (a duplicate refused with 425 is not one).
-    pub fn created(&self) -> u64 {
-        self.created.load(Ordering::SeqCst)
-    }
-
-    /// Downloads refused because they carried an `Authorization` header.
-    pub fn downloads_with_auth(&self) -> u32 {
-        self.downloads_with_auth.load(Ordering::SeqCst)
-    }
-}
-
+/// One report Amazon is making.
 #[derive(Debug, Clone)]
-struct Job {
+pub struct Job {
     profile: String,
     /// The request that made it: an identical one is a duplicate.
     request: Value,
@@ -164,23 +134,20 @@ async fn guard<'s>(
             None => return Err(unauthorized("No matching advertiser found for scope")),
         },
     };
-    match sandbox.faults.take(platform(), false) {
-        Some(FaultKind::Unauthorized) => Err(unauthorized("Not authorized to access this advertising resource.")),
-        Some(FaultKind::RateLimit { retry_after_secs }) => Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", retry_after_secs.to_string())],
-            axum::Json(json!({"code": "429", "details": "Too Many Requests"})),
-        )
-            .into_response()),
-        Some(FaultKind::ServerError) => {
-            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "details", "Internal Server Error"))
-        }
-        Some(FaultKind::Slow { millis }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-            Ok((account, None))
-        }
-        other => Ok((account, other)),
-    }
+    let fault = sandbox
+        .faults
+        .apply(platform(), |refusal| match refusal {
+            Refusal::Unauthorized => unauthorized("Not authorized to access this advertising resource."),
+            Refusal::RateLimit { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after_secs.to_string())],
+                axum::Json(json!({"code": "429", "details": "Too Many Requests"})),
+            )
+                .into_response(),
+            Refusal::ServerError => error(StatusCode::INTERNAL_SERVER_ERROR, "details", "Internal Server Error"),
+        })
+        .await?;
+    Ok((account, fault))
 }
 
 fn country(account: &Account) -> (&'static str, &'static str) {
@@ -421,9 +388,13 @@ async fn create_report(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, 
         jobs.iter().find(|(_, job)| job.profile == account.id && job.request == request && !job.fails)
     {
         let detail = format!("The Request is a duplicate of : {id}");
-        return error(StatusCode::from_u16(425).expect("425 is a status"), "detail", &detail);
+        let body = json!({"code": "425", "detail": detail}).to_string();
+        // A dropped connection cuts an error answer short as well.
+        let body = if fault == Some(FaultKind::TruncatedJson) { truncate(&body) } else { body };
+        let status = StatusCode::from_u16(425).expect("425 is a status");
+        return (status, [("content-type", "application/json")], body).into_response();
     }
-    let n = reports.created.fetch_add(1, Ordering::SeqCst) + 1;
+    let (n, fails) = reports.create();
     let h = mix(sandbox.world.seed ^ n);
     let id = format!(
         "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
@@ -433,7 +404,6 @@ async fn create_report(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, 
         (h >> 12) & 0xfff,
         mix(h) & 0xffff_ffff_ffff
     );
-    let fails = reports.fail_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
     let job = Job {
         profile: account.id.clone(),
         request,
@@ -477,34 +447,17 @@ async fn report_status(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<Strin
     finish(report_json(&id, job, status, url), fault)
 }
 
-/// S3's XML error.
-fn storage_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    );
-    (status, [("content-type", "application/xml")], xml).into_response()
-}
-
 async fn download(State(sandbox): State<Arc<Sandbox>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
     let reports = &sandbox.amazon;
-    if headers.contains_key("authorization") {
-        reports.downloads_with_auth.fetch_add(1, Ordering::SeqCst);
-        return storage_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidArgument",
-            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string \
-             parameter or the Authorization header should be specified",
-        );
-    }
-    if reports.expire_next.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-        return storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+    if let Some(refusal) = reports.refuse_download(&headers) {
+        return refusal;
     }
     let id = file.trim_end_matches(".json.gz");
     let Some(job) = reports.jobs.lock().expect("reports lock").get(id).cloned() else {
-        return storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+        return crate::jobs::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
     };
     let Some(account) = sandbox.world.account(platform(), &job.profile) else {
-        return storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+        return crate::jobs::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
     };
     let rows = report_rows(&sandbox, account, &job);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

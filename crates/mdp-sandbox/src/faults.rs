@@ -27,6 +27,17 @@ pub enum FaultKind {
     Unauthorized,
 }
 
+/// What an injected fault makes a platform refuse; each platform answers it in its own envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The access token (expired or revoked).
+    Unauthorized,
+    RateLimit {
+        retry_after_secs: u64,
+    },
+    ServerError,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     /// `None`: the next request to any platform.
@@ -69,6 +80,26 @@ impl Faults {
         }
         self.injected.lock().expect("faults lock").push((platform, kind));
         Some(kind)
+    }
+
+    /// The fault the next request to `platform` suffers, applied: a refusal is the answer `refuse`
+    /// renders in the platform's own envelope (`Err`), a slow answer is waited out here, and a fault that
+    /// shapes the answer (a cut body) is handed back.
+    pub(crate) async fn apply(
+        &self,
+        platform: Platform,
+        refuse: impl Fn(Refusal) -> axum::response::Response,
+    ) -> Result<Option<FaultKind>, axum::response::Response> {
+        match self.take(platform, false) {
+            Some(FaultKind::Unauthorized) => Err(refuse(Refusal::Unauthorized)),
+            Some(FaultKind::RateLimit { retry_after_secs }) => Err(refuse(Refusal::RateLimit { retry_after_secs })),
+            Some(FaultKind::ServerError) => Err(refuse(Refusal::ServerError)),
+            Some(FaultKind::Slow { millis }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                Ok(None)
+            }
+            other => Ok(other),
+        }
     }
 
     /// Faults served so far, for tests.

@@ -24,12 +24,15 @@ pub mod amazon;
 pub mod conversions;
 pub mod faults;
 pub mod google;
+pub mod jobs;
 mod json;
 pub mod linkedin;
 pub mod meta;
 pub mod oauth;
+pub mod pinterest;
 pub mod reddit;
 pub mod service_account;
+pub mod snapchat;
 pub mod tiktok;
 pub mod world;
 
@@ -63,8 +66,9 @@ pub struct Sandbox {
     /// Report fields a platform no longer serves (renamed or deprecated), refused as it refuses an
     /// unknown field: (platform, field as the API names it).
     retired: std::sync::Mutex<Vec<(Platform, String)>>,
-    /// Amazon Ads' report jobs (the one imitated platform whose reports are asynchronous).
+    /// Amazon Ads' and Pinterest's report jobs (the imitated platforms whose reports are asynchronous).
     pub amazon: amazon::Reports,
+    pub pinterest: pinterest::Reports,
 }
 
 impl Sandbox {
@@ -77,6 +81,7 @@ impl Sandbox {
             requests: AtomicU64::new(0),
             retired: Default::default(),
             amazon: Default::default(),
+            pinterest: Default::default(),
         })
     }
 
@@ -166,6 +171,8 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .merge(linkedin::routes())
         .merge(reddit::routes())
         .merge(amazon::routes())
+        .merge(snapchat::routes())
+        .merge(pinterest::routes())
         .merge(oauth::routes())
         .with_state(sandbox)
 }

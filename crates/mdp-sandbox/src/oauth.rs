@@ -273,6 +273,8 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route(LINKEDIN_CONSENT, get(linkedin_consent))
         .route(REDDIT_TOKEN, post(reddit_token))
         .route(AMAZON_TOKEN, post(amazon_token))
+        .route(SNAPCHAT_TOKEN, post(snapchat_token))
+        .route(PINTEREST_TOKEN, post(pinterest_token))
         .route("/_sandbox/oauth", get(stats).post(configure))
         .route("/_sandbox/oauth/grant", post(control_grant))
         .route("/_sandbox/oauth/revoke", post(control_revoke))
@@ -397,16 +399,21 @@ fn service_account_grant(sandbox: &Sandbox, headers: &HeaderMap, assertion: &str
 /// `{access_token, token_type, expires_in, scope}` (and the refresh token when it rotates).
 pub const REDDIT_TOKEN: &str = "/api/v1/access_token";
 
-async fn reddit_token(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, body: String) -> Response {
+/// The client id of an HTTP Basic `Authorization` header (`client_id:client_secret`).
+fn basic_client(headers: &HeaderMap) -> Option<String> {
     use base64::Engine;
-    let platform = crate::reddit::platform();
-    let basic = headers
+    let pair = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|encoded| base64::engine::general_purpose::STANDARD.decode(encoded).ok())
-        .and_then(|decoded| String::from_utf8(decoded).ok());
-    let Some(client_id) = basic.and_then(|pair| pair.split_once(':').map(|(id, _)| id.to_string())) else {
+        .and_then(|decoded| String::from_utf8(decoded).ok())?;
+    pair.split_once(':').map(|(id, _)| id.to_string()).filter(|id| !id.is_empty())
+}
+
+async fn reddit_token(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, body: String) -> Response {
+    let platform = crate::reddit::platform();
+    let Some(client_id) = basic_client(&headers) else {
         // Reddit answers 401 to a client that is not in the Basic header (form fields do not count).
         return (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthorized", "error": 401}))).into_response();
     };
@@ -437,27 +444,106 @@ async fn reddit_token(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, b
 pub const AMAZON_TOKEN: &str = "/auth/o2/token";
 
 async fn amazon_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Response {
-    let platform = crate::amazon::platform();
     let (form, client_id) = match read_form(&body) {
         Ok(read) => read,
         Err(answer) => return answer,
     };
-    match (form.grant_type.as_deref(), form.refresh_token.as_deref()) {
-        (Some("refresh_token"), Some(refresh_token)) => {
-            match sandbox.oauth.refresh(platform, refresh_token, &client_id) {
-                Ok((access, ttl, next)) => Json(json!({
-                    "access_token": access, "token_type": "bearer", "expires_in": ttl, "refresh_token": next,
-                }))
-                .into_response(),
-                Err(()) => oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    "The request has an invalid grant parameter : refresh_token",
-                ),
-            }
+    refresh_grant(&sandbox, crate::amazon::platform(), &form, &client_id, |access, ttl, next| {
+        json!({"access_token": access, "token_type": "bearer", "expires_in": ttl, "refresh_token": next})
+    })
+    .unwrap_or_else(|refused| match refused {
+        Refused::Grant => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The request has an invalid grant parameter : refresh_token",
+        ),
+        Refused::GrantType => {
+            oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be refresh_token")
         }
-        _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be refresh_token"),
+    })
+}
+
+/// Why a refresh grant was refused.
+enum Refused {
+    /// A refresh token the sandbox did not issue, or revoked.
+    Grant,
+    /// Not a refresh grant.
+    GrantType,
+}
+
+/// A refresh grant whose client is already authenticated: the platform's answer `issued` builds from
+/// (access token, its lifetime, the refresh token: a new one when they rotate).
+fn refresh_grant(
+    sandbox: &Sandbox,
+    platform: Platform,
+    form: &TokenForm,
+    client_id: &str,
+    issued: impl FnOnce(String, u64, String) -> serde_json::Value,
+) -> Result<Response, Refused> {
+    match (form.grant_type.as_deref(), form.refresh_token.as_deref()) {
+        (Some("refresh_token"), Some(refresh_token)) => match sandbox.oauth.refresh(platform, refresh_token, client_id)
+        {
+            Ok((access, ttl, next)) => Ok(Json(issued(access, ttl, next)).into_response()),
+            Err(()) => Err(Refused::Grant),
+        },
+        _ => Err(Refused::GrantType),
     }
+}
+
+/// Snap's token endpoint (accounts.snapchat.com/login/oauth2/access_token): a refresh grant with the
+/// client in the form body answers `{access_token, token_type: Bearer, expires_in, refresh_token, scope}`.
+pub const SNAPCHAT_TOKEN: &str = "/login/oauth2/access_token";
+
+async fn snapchat_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Response {
+    let (form, client_id) = match read_form(&body) {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    refresh_grant(&sandbox, crate::snapchat::platform(), &form, &client_id, |access, ttl, next| {
+        json!({"access_token": access, "token_type": "Bearer", "expires_in": ttl, "refresh_token": next,
+               "scope": "snapchat-marketing-api"})
+    })
+    .unwrap_or_else(|refused| match refused {
+        Refused::Grant => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid refresh token"),
+        Refused::GrantType => {
+            oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be refresh_token")
+        }
+    })
+}
+
+/// Pinterest's token endpoint (api.pinterest.com/v5/oauth/token): the app authenticates with HTTP Basic;
+/// a refresh grant answers `{access_token, refresh_token, response_type, token_type, expires_in,
+/// refresh_token_expires_in, scope}` (continuous refresh tokens: a new one each time when rotating).
+pub const PINTEREST_TOKEN: &str = "/{version}/oauth/token";
+
+async fn pinterest_token(
+    State(sandbox): State<Arc<Sandbox>>,
+    axum::extract::Path(version): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let platform = crate::pinterest::platform();
+    if version != "v5" {
+        return (StatusCode::NOT_FOUND, Json(json!({"code": 404, "message": "Not found"}))).into_response();
+    }
+    let Some(client_id) = basic_client(&headers) else {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"code": 2, "message": "Authentication failed."})))
+            .into_response();
+    };
+    let Ok(form) = serde_urlencoded::from_str::<TokenForm>(&body) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "the body must be form-encoded");
+    };
+    refresh_grant(&sandbox, platform, &form, &client_id, |access, ttl, next| {
+        json!({"access_token": access, "refresh_token": next, "response_type": "refresh_token",
+               "token_type": "bearer", "expires_in": ttl, "refresh_token_expires_in": 5_184_000, "scope": "ads:read"})
+    })
+    .unwrap_or_else(|refused| {
+        let message = match refused {
+            Refused::Grant => "Invalid refresh token.",
+            Refused::GrantType => "grant_type must be refresh_token",
+        };
+        (StatusCode::BAD_REQUEST, Json(json!({"code": 1, "message": message}))).into_response()
+    })
 }
 
 async fn linkedin_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Response {

@@ -21,7 +21,7 @@ use chrono::{DateTime, NaiveDate, Timelike};
 use mdp_core::Platform;
 use serde_json::{json, Value};
 
-use crate::faults::{truncate, FaultKind};
+use crate::faults::{truncate, FaultKind, Refusal};
 use crate::world::{Account, Status};
 use crate::Sandbox;
 
@@ -66,16 +66,14 @@ async fn guard(sandbox: &Sandbox, version: &str, headers: &HeaderMap) -> Result<
     if sandbox.oauth.check(platform(), token) == crate::TokenCheck::Expired {
         return Err(error(StatusCode::UNAUTHORIZED, "Unauthorized"));
     }
-    match sandbox.faults.take(platform(), false) {
-        Some(FaultKind::Unauthorized) => Err(error(StatusCode::UNAUTHORIZED, "Unauthorized")),
-        Some(FaultKind::RateLimit { .. }) => Err(error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests")),
-        Some(FaultKind::ServerError) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
-        Some(FaultKind::Slow { millis }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-            Ok(None)
-        }
-        other => Ok(other),
-    }
+    sandbox
+        .faults
+        .apply(platform(), |refusal| match refusal {
+            Refusal::Unauthorized => error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Refusal::RateLimit { .. } => error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests"),
+            Refusal::ServerError => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        })
+        .await
 }
 
 fn finish(body: Value, fault: Option<FaultKind>) -> Response {

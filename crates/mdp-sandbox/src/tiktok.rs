@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use mdp_core::Platform;
 use serde_json::{json, Value};
 
-use crate::faults::{truncate, FaultKind};
+use crate::faults::{truncate, FaultKind, Refusal};
 use crate::json::{into_text, json_key, json_str};
 use crate::world::{zero_decimal, Status};
 use crate::Sandbox;
@@ -59,20 +59,17 @@ async fn guard(sandbox: &Sandbox, version: &str, headers: &HeaderMap) -> Result<
     if token.is_empty() {
         return Err(error(40104, "Access token is null, please add Access-Token in the request header."));
     }
-    let fault = sandbox.faults.take(PLATFORM, false);
-    match fault {
-        Some(FaultKind::Unauthorized) => Err(error(40105, "The access token is invalid or has expired. Please re-authorize.")),
-        Some(FaultKind::RateLimit { .. }) => Err(error(
-            40100,
-            "Too many requests: requests from this app are temporarily restricted due to rate limits, please retry later.",
-        )),
-        Some(FaultKind::ServerError) => Err(error(50000, "System error. Please try again later.")),
-        Some(FaultKind::Slow { millis }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-            Ok(None)
-        }
-        other => Ok(other),
-    }
+    sandbox
+        .faults
+        .apply(PLATFORM, |refusal| match refusal {
+            Refusal::Unauthorized => error(40105, "The access token is invalid or has expired. Please re-authorize."),
+            Refusal::RateLimit { .. } => error(
+                40100,
+                "Too many requests: requests from this app are temporarily restricted due to rate limits, please retry later.",
+            ),
+            Refusal::ServerError => error(50000, "System error. Please try again later."),
+        })
+        .await
 }
 
 /// Apply a body-level fault to a successful answer.

@@ -160,6 +160,14 @@ fn account_profiles(platform: Platform) -> &'static [(&'static str, &'static str
         Platform::Declared(declared) if declared.as_str() == crate::amazon::NAME => {
             &[("USD", "America/Los_Angeles"), ("JPY", "Asia/Tokyo")]
         }
+        // Days at local midnight in zones whose offsets change in spring 2026 (March 8 and April 5).
+        Platform::Declared(declared) if declared.as_str() == crate::snapchat::NAME => {
+            &[("USD", "America/New_York"), ("AUD", "Australia/Sydney")]
+        }
+        // Pinterest's analytics days are UTC days, whatever the advertiser's zone.
+        Platform::Declared(declared) if declared.as_str() == crate::pinterest::NAME => {
+            &[("USD", "UTC"), ("GBP", "UTC")]
+        }
         // Another platform of a connector spec has no imitation here: no accounts.
         Platform::Declared(_) => &[],
     }
@@ -170,6 +178,8 @@ pub fn imitated() -> Vec<Platform> {
     let mut platforms = Platform::ALL.to_vec();
     platforms.push(crate::reddit::platform());
     platforms.push(crate::amazon::platform());
+    platforms.push(crate::snapchat::platform());
+    platforms.push(crate::pinterest::platform());
     platforms
 }
 
@@ -186,6 +196,18 @@ fn id_for(platform: Platform, seed: u64, kind: &str, path: &str) -> String {
         Platform::MetaAds => format!("{}", 23_800_000_000_000_000 + h % 99_999_999_999_999),
         Platform::TikTokAds => format!("{}", 1_700_000_000_000_000_000 + h % 99_999_999_999_999_999),
         Platform::LinkedInAds => format!("{}", 500_000_000 + h % 99_999_999),
+        // Snap's ids are UUIDs.
+        Platform::Declared(declared) if declared.as_str() == crate::snapchat::NAME => {
+            let low = mix(h);
+            format!(
+                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                h >> 32,
+                (h >> 16) & 0xffff,
+                h & 0xfff,
+                0x8000 | (low >> 48) & 0x3fff,
+                low & 0xffff_ffff_ffff
+            )
+        }
         Platform::Declared(_) => format!("{}", 10_000_000 + h % 89_999_999),
     }
 }

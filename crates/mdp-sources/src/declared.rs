@@ -3,6 +3,7 @@
 //! error wording as a hand-written one, and the loader's guarantees unchanged.
 
 mod api;
+mod files;
 mod job;
 mod row;
 
@@ -34,10 +35,13 @@ struct StreamPlan {
     reading: Arc<Reading>,
     explode: Option<String>,
     fields: BTreeMap<String, FieldReader>,
-    /// Missing campaign and ad group ids come from the ads stream.
-    parents_from_ads: bool,
+    /// Missing parent ids come from the parent stream: a daily row's from the ads stream, an ad's
+    /// campaign from the ad groups stream.
+    fill_parents: bool,
     /// A report job instead of pages.
     job: Option<JobPlan>,
+    /// A CSV report file's layout.
+    csv: Option<mdp_spec::model::CsvDef>,
 }
 
 impl StreamPlan {
@@ -60,7 +64,8 @@ impl StreamPlan {
                 records: stream.records.clone(),
             }),
             explode: stream.explode.clone(),
-            parents_from_ads: stream.parents.is_some(),
+            fill_parents: stream.parents.is_some(),
+            csv: stream.csv.clone(),
         }
     }
 
@@ -322,33 +327,32 @@ impl DeclaredSource {
     }
 }
 
+/// An entity's parents by its id: (campaign id, ad group id).
+type Parents = HashMap<String, (Option<String>, Option<String>)>;
+
 impl DeclaredSource {
-    /// Each ad's campaign and ad group, from the ads stream (read now: an ad created since the last
-    /// window is known).
-    async fn ad_parents(
-        &self,
-        account: &AccountInfo,
-        ctx: &ReadContext,
-    ) -> Result<HashMap<String, (Option<String>, Option<String>)>, SourceError> {
-        let ads = self.loaded.kind.stream("ads").expect("a spec has an ads stream");
+    /// Each entity's campaign and ad group, from the entity stream `stream` (`ads`, `ad_groups`), read
+    /// now: an entity created since the last window is known.
+    async fn parents(&self, stream: &str, account: &AccountInfo, ctx: &ReadContext) -> Result<Parents, SourceError> {
+        let entities = self.loaded.kind.stream(stream).expect("a spec has every entity stream");
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<EntityRecord>>(4);
         let collect = async {
             let (mut parents, mut read) = (HashMap::new(), 0u64);
             while let Some(page) = rx.recv().await {
                 read += page.len() as u64;
-                for ad in page {
-                    parents.insert(ad.id, (ad.campaign_id, ad.ad_group_id));
+                for entity in page {
+                    parents.insert(entity.id, (entity.campaign_id, entity.ad_group_id));
                 }
             }
             (parents, read)
         };
         let read = async {
-            let result = self.read_entities(ads, account, ctx, &tx).await;
+            let result = self.read_entities(entities, account, ctx, &tx).await;
             drop(tx);
             result
         };
         let (result, (parents, read)) = tokio::join!(read, collect);
-        // Its requests count; its records are not rows of this stream (the ads snapshot is the `ads` stream's).
+        // Its requests count; its records are not rows of this stream (the snapshot is that stream's own).
         ctx.http.stats.rows.fetch_sub(read, std::sync::atomic::Ordering::Relaxed);
         result.map(|()| parents)
     }
@@ -432,6 +436,11 @@ impl Source for DeclaredSource {
         out: &Sink<EntityRecord>,
     ) -> Result<(), SourceError> {
         let plan = self.plan(stream.name)?;
+        // An ad's campaign, when its record names only its ad group (validated: only ads take parents).
+        let groups = match plan.fill_parents {
+            true => self.parents("ad_groups", account, ctx).await?,
+            false => HashMap::new(),
+        };
         let context =
             self.context(json!({ "id": account.id, "currency": account.currency, "timezone": account.timezone }), None);
         let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
@@ -440,13 +449,21 @@ impl Source for DeclaredSource {
             let id = self.text(&plan.fields, "id", record)?.ok_or_else(|| {
                 self.malformed(format!("a record of {} has no id ({}.fields.id)", stream.name, plan.key))
             })?;
+            let ad_group_id = self.text(&plan.fields, "ad_group_id", record)?;
+            let campaign_id = match self.text(&plan.fields, "campaign_id", record)? {
+                Some(campaign_id) => Some(campaign_id),
+                None => ad_group_id.as_ref().and_then(|group| groups.get(group)).and_then(|(c, _)| c.clone()),
+            };
+            if plan.fill_parents && campaign_id.is_none() {
+                tracing::warn!(platform = %self.platform(), account = %account.id, ad = %id, "an ad's ad group is not in the ad groups stream: its campaign stays empty");
+            }
             Ok(EntityRecord {
                 account_id: account.id.clone(),
                 id,
                 name: self.text(&plan.fields, "name", record)?,
                 status: self.text(&plan.fields, "status", record)?,
-                campaign_id: self.text(&plan.fields, "campaign_id", record)?,
-                ad_group_id: self.text(&plan.fields, "ad_group_id", record)?,
+                campaign_id,
+                ad_group_id,
                 currency: None,
                 timezone: None,
                 payload,
@@ -466,8 +483,8 @@ impl Source for DeclaredSource {
         let plan = self.plan(stream.name)?;
         let platform = self.platform();
         // ad id → (campaign id, ad group id), for reports that name the ad only.
-        let parents = match plan.parents_from_ads {
-            true => self.ad_parents(account, ctx).await?,
+        let parents = match plan.fill_parents {
+            true => self.parents("ads", account, ctx).await?,
             false => HashMap::new(),
         };
         let parent = |ad_id: &str, which: usize| {
@@ -500,7 +517,7 @@ impl Source for DeclaredSource {
                 })?;
                 let campaign_id = self.text(&plan.fields, "campaign_id", record)?.or_else(|| parent(&ad_id, 0));
                 let ad_group_id = self.text(&plan.fields, "ad_group_id", record)?.or_else(|| parent(&ad_id, 1));
-                if plan.parents_from_ads && !parents.contains_key(&ad_id) {
+                if plan.fill_parents && !parents.contains_key(&ad_id) {
                     tracing::warn!(platform = %platform, account = %account.id, ad = %ad_id, "a report row names an ad the ads stream does not list: its campaign and ad group stay empty");
                 }
                 let record = PerformanceRecord {

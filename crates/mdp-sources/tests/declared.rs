@@ -185,21 +185,54 @@ fn assert_days_match_truth(
     }
 }
 
-/// Reddit Ads, a built-in spec, against the sandbox's Reddit imitation.
-fn reddit(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
+/// A source on the built-in spec `name`, reading every account the sandbox imitates for it with a fixed
+/// access token.
+fn built_in(name: &str, api_version: &str, addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
     mdp_spec::register_builtin();
-    let platform: Platform = "reddit_ads".parse().expect("a built-in spec");
+    let platform: Platform = name.parse().expect("a built-in spec");
     let settings = SourceSettings {
-        name: "reddit_ads".into(),
+        name: name.into(),
         platform,
         base_url: format!("http://{addr}"),
-        api_version: "v3".into(),
+        api_version: api_version.into(),
         accounts: sandbox.world.accounts(platform).map(|a| a.id.clone()).collect(),
         credentials: BTreeMap::from([("access_token".to_string(), Credential::new(TOKEN))]),
         token_url: None,
         options: mdp_sources::SourceOptions::defaults(platform),
     };
     (platform, settings)
+}
+
+/// `settings` renewing their access token at the sandbox's `token_path` from a refresh token the sandbox
+/// granted the app `client_id` (kept in memory, or in `file` to be rewritten when it rotates).
+fn with_refresh_set(
+    mut settings: SourceSettings,
+    sandbox: &Sandbox,
+    client_id: &str,
+    token_path: &str,
+    file: Option<&Path>,
+) -> SourceSettings {
+    let refresh_token = sandbox.oauth.grant(settings.platform, client_id);
+    let refresh = match file {
+        Some(file) => {
+            mdp_sources::auth::write_secret_file(file, &refresh_token).unwrap();
+            Credential::new(refresh_token).with_file(file.to_path_buf())
+        }
+        None => Credential::new(refresh_token),
+    };
+    settings.credentials = BTreeMap::from([
+        ("client_id".to_string(), Credential::new(client_id)),
+        ("client_secret".to_string(), Credential::new(format!("{client_id}-secret"))),
+        ("refresh_token".to_string(), refresh),
+    ]);
+    let origin = settings.base_url.clone();
+    settings.token_url = Some(format!("{origin}{token_path}"));
+    settings
+}
+
+/// Reddit Ads, a built-in spec, against the sandbox's Reddit imitation.
+fn reddit(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
+    built_in("reddit_ads", "v3", addr, sandbox)
 }
 
 #[tokio::test]
@@ -258,15 +291,9 @@ async fn reddit_survives_rate_limits_and_reports_auth_and_sunset() {
 #[tokio::test]
 async fn reddit_renews_its_hour_long_token_with_basic_client_authentication() {
     let (sandbox, addr) = start_sandbox().await;
-    let (platform, mut settings) = reddit(addr, &sandbox);
-    let refresh_token = sandbox.oauth.grant(platform, "reddit-app-id");
-    settings.credentials = BTreeMap::from([
-        ("client_id".to_string(), Credential::new("reddit-app-id")),
-        ("client_secret".to_string(), Credential::new("reddit-app-secret")),
-        ("refresh_token".to_string(), Credential::new(refresh_token)),
-    ]);
+    let (_, settings) = reddit(addr, &sandbox);
     // The sandbox's token endpoint refuses a client that is not in the Basic header.
-    settings.token_url = Some(format!("http://{addr}/api/v1/access_token"));
+    let settings = with_refresh_set(settings, &sandbox, "reddit-app-id", "/api/v1/access_token", None);
     let source = configure(settings).unwrap();
     let ctx = context();
     let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
@@ -278,27 +305,174 @@ async fn reddit_renews_its_hour_long_token_with_basic_client_authentication() {
     assert_eq!(sandbox.oauth.refused_expired(), 0);
 }
 
+/// Snapchat Ads, a built-in spec, against the sandbox's Snapchat: its accounts keep days in New York and
+/// Sydney, whose offsets change on 2026-03-08 and 2026-04-05.
+fn snapchat(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
+    built_in("snapchat_ads", "v1", addr, sandbox)
+}
+
+#[tokio::test]
+async fn snapchat_reads_days_at_local_midnights_across_dst_changes_and_reconciles() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, settings) = snapchat(addr, &sandbox);
+    assert_eq!(settings.accounts.len(), 2, "the sandbox imitates two Snapchat ad accounts");
+    let source = configure(settings).unwrap();
+    let ctx = context();
+    // 55 days over both accounts' DST changes: two stats windows (31 + 24 days), each bounded by local
+    // midnights whose offsets differ from one end to the other.
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let window = DateWindow::new(day(2, 20), day(4, 15)).unwrap();
+    for account_id in &source.settings().accounts {
+        let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
+        // An ad names its ad squad only: its campaign comes from the ad squads stream, and is the world's.
+        let world = sandbox.world.account(platform, account_id).unwrap();
+        for campaign in &world.campaigns {
+            for ad in campaign.ad_groups.iter().flat_map(|g| &g.ads) {
+                assert_eq!(parents[&ad.id].0.as_deref(), Some(campaign.id.as_str()), "campaign of ad {}", ad.id);
+            }
+        }
+        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+        assert!(rows.iter().any(|r| r.date == Some(day(3, 8))) && rows.iter().any(|r| r.date == Some(day(4, 5))));
+        for row in &rows {
+            let ad = row.ad_id.as_ref().unwrap();
+            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "parents of ad {ad}");
+        }
+        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
+    }
+}
+
+/// The trap the spec's `window.start_at` avoids is real in the imitation: a day bound written with a fixed
+/// offset (the one of the window's first day) is 01:00 on the far side of a DST change, and Snap refuses it.
+#[tokio::test]
+async fn snapchat_refuses_day_bounds_with_another_days_offset() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, _) = snapchat(addr, &sandbox);
+    let account = sandbox.world.accounts(platform).find(|a| a.timezone == "America/New_York").unwrap();
+    let stats = |start: &str, end: &str| {
+        let url = format!("http://{addr}/v1/adaccounts/{}/stats", account.id);
+        let query = [
+            ("granularity", "DAY"),
+            ("breakdown", "ad"),
+            ("fields", "spend"),
+            ("start_time", start),
+            ("end_time", end),
+        ];
+        let request = reqwest::Client::new().get(url).query(&query).bearer_auth(TOKEN);
+        async move {
+            let answer = request.send().await.unwrap();
+            (answer.status().as_u16(), answer.text().await.unwrap())
+        }
+    };
+    let (status, body) = stats("2026-03-01T00:00:00-05:00", "2026-03-20T00:00:00-05:00").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("start of a day (00:00:00)") && body.contains("America/New_York"), "{body}");
+    let (status, body) = stats("2026-03-01T00:00:00-05:00", "2026-03-20T00:00:00-04:00").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = stats("2026-03-01T00:00:00-05:00", "2026-04-03T00:00:00-04:00").await;
+    assert_eq!(status, 400, "33 days: {body}");
+    assert!(body.contains("more than 32 days"), "{body}");
+}
+
+#[tokio::test]
+async fn snapchat_survives_faults_and_renews_its_half_hour_token() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, settings) = snapchat(addr, &sandbox);
+    let settings = with_refresh_set(settings, &sandbox, "snap-app-id", "/login/oauth2/access_token", None);
+    let source = configure(settings).unwrap();
+    let ctx = context();
+    let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
+    let window = DateWindow::new(today() - Days::new(6), today()).unwrap();
+    let clean = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+    assert!(!clean.is_empty());
+    assert_eq!(sandbox.oauth.issued(), 1, "one access token, renewed from the refresh token and used since");
+    // An access token refused (expired early) is renewed once and the read goes on.
+    sandbox.faults.push(Fault { platform: Some(platform), kind: FaultKind::Unauthorized, count: 1 });
+    assert_eq!(daily(source.as_ref(), &account, window, &ctx).await.unwrap(), clean);
+    assert_eq!(sandbox.oauth.issued(), 2);
+    // A day without delivery yet is no ads in the stats (omit_empty): no rows, not an error.
+    let tomorrow = DateWindow::new(today() + Days::new(1), today() + Days::new(1)).unwrap();
+    assert!(daily(source.as_ref(), &account, tomorrow, &ctx).await.unwrap().is_empty());
+    // Snap's 400 envelope is a final error that carries its debug message.
+    sandbox.retire_field(platform, "conversion_purchases_value");
+    let error = daily(source.as_ref(), &account, window, &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::Platform { .. }), "{error}");
+    assert!(error.to_string().contains("Invalid stats field: conversion_purchases_value"), "{error}");
+    assert!(!error.to_string().contains("snap-app-id-secret"), "{error}");
+}
+
+/// Pinterest, a built-in spec whose report is an asynchronous job with a JSON file keyed by ad, against
+/// the sandbox's Pinterest. Its app authenticates at the token endpoint with HTTP Basic, and its continuous
+/// refresh tokens rotate: the new one is saved to the credential's file.
+fn pinterest(addr: SocketAddr, sandbox: &Sandbox, refresh_file: &Path) -> (Platform, SourceSettings) {
+    let (platform, settings) = built_in("pinterest_ads", "v5", addr, sandbox);
+    (platform, with_refresh_set(settings, sandbox, "pinterest-app-id", "/v5/oauth/token", Some(refresh_file)))
+}
+
+#[tokio::test]
+async fn pinterest_reports_keyed_by_ad_reconcile_and_rotated_refresh_tokens_are_saved() {
+    let (sandbox, addr) = start_sandbox().await;
+    sandbox.oauth.set(mdp_sandbox::OAuthSettings { rotate_refresh_tokens: true, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pinterest_refresh_token");
+    let (_, settings) = pinterest(addr, &sandbox, &file);
+    let first = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(settings.accounts.len(), 2, "the sandbox imitates two Pinterest ad accounts");
+    let source = configure(settings).unwrap();
+    let ctx = quick_polls();
+    // 45 days: one report per account (Pinterest's reports span up to 186 days), its rows under each ad's key.
+    let window = DateWindow::new(today() - Days::new(44), today()).unwrap();
+    for account_id in &source.settings().accounts {
+        let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
+        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            let ad = row.ad_id.as_ref().unwrap();
+            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
+        }
+        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
+    }
+    assert_eq!(sandbox.pinterest.created(), 2, "one report an account");
+    assert_eq!(sandbox.pinterest.downloads_with_auth(), 0, "the storage URL is fetched without credentials");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert_ne!(saved.trim(), first.trim(), "the rotated refresh token replaced the first in its file");
+    assert!(sandbox.oauth.refresh_token_valid(saved.trim()), "the file holds the current refresh token");
+}
+
+#[tokio::test]
+async fn pinterest_jobs_survive_expired_urls_and_report_failures() {
+    let (sandbox, addr) = start_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (platform, settings) = pinterest(addr, &sandbox, &dir.path().join("rt"));
+    let source = configure(settings).unwrap();
+    let ctx = quick_polls();
+    let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
+    let window = DateWindow::new(today() - Days::new(6), today()).unwrap();
+    let clean = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+    assert!(!clean.is_empty());
+    // An expired storage URL (403) is asked for again; a rate limit (429, code 8) is waited out.
+    sandbox.pinterest.expire_next_urls(1);
+    sandbox.faults.push(Fault {
+        platform: Some(platform),
+        kind: FaultKind::RateLimit { retry_after_secs: 0 },
+        count: 2,
+    });
+    assert_eq!(daily(source.as_ref(), &account, window, &ctx).await.unwrap(), clean);
+    // A report Pinterest fails stops the read, naming its status.
+    sandbox.pinterest.fail_next(1);
+    let error = daily(source.as_ref(), &account, window, &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::Platform { .. }) && error.to_string().contains("FAILED"), "{error}");
+    // A column Pinterest no longer serves is its 400 {code, message}: final, with the message.
+    sandbox.retire_field(platform, "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR");
+    let error = daily(source.as_ref(), &account, window, &ctx).await.unwrap_err();
+    assert!(error.to_string().contains("Invalid column: TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR"), "{error}");
+    assert!(!error.to_string().contains("pinterest-app-id-secret"), "{error}");
+}
+
 /// Amazon Ads, a built-in spec whose report is an asynchronous job, against the sandbox's Amazon. Its
 /// tokens are renewed at Login with Amazon's endpoint (the client in the form body).
 fn amazon(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
-    mdp_spec::register_builtin();
-    let platform: Platform = "amazon_ads".parse().expect("a built-in spec");
-    let refresh_token = sandbox.oauth.grant(platform, "amzn1.application-oa2-client.sandbox");
-    let settings = SourceSettings {
-        name: "amazon_ads".into(),
-        platform,
-        base_url: format!("http://{addr}"),
-        api_version: "v3".into(),
-        accounts: sandbox.world.accounts(platform).map(|a| a.id.clone()).collect(),
-        credentials: BTreeMap::from([
-            ("client_id".to_string(), Credential::new("amzn1.application-oa2-client.sandbox")),
-            ("client_secret".to_string(), Credential::new("amazon-app-secret")),
-            ("refresh_token".to_string(), Credential::new(refresh_token)),
-        ]),
-        token_url: Some(format!("http://{addr}/auth/o2/token")),
-        options: mdp_sources::SourceOptions::defaults(platform),
-    };
-    (platform, settings)
+    let (platform, settings) = built_in("amazon_ads", "v3", addr, sandbox);
+    (platform, with_refresh_set(settings, sandbox, "amzn1.application-oa2-client.sandbox", "/auth/o2/token", None))
 }
 
 /// A driver whose waits (retries and report polls alike) are short: Amazon's 15 s between polls would
@@ -379,5 +553,8 @@ async fn amazon_jobs_survive_duplicates_expired_urls_rate_limits_and_report_fail
     // The next run makes it again (a failed report is no duplicate) and reads it.
     assert!(!daily(source.as_ref(), &account, other, &ctx).await.unwrap().is_empty());
     // No secret reached an error.
-    assert!(!message.contains("amazon-app-secret") && !message.contains("X-Amz-Signature"), "{message}");
+    assert!(
+        !message.contains("amzn1.application-oa2-client.sandbox-secret") && !message.contains("X-Amz-Signature"),
+        "{message}"
+    );
 }

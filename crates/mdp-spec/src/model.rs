@@ -220,6 +220,9 @@ pub struct StreamDef {
     /// How the answer is decoded.
     #[serde(default)]
     pub decoder: Decoder,
+    /// With `decoder: csv`, the file's layout.
+    #[serde(default)]
+    pub csv: Option<CsvDef>,
     /// Where the records are: a path to an array (`data`), or empty for a body that is the array.
     #[serde(default)]
     pub records: String,
@@ -229,9 +232,11 @@ pub struct StreamDef {
     pub explode: Option<String>,
     /// The harmonized columns, each from the record.
     pub fields: BTreeMap<String, FieldExpr>,
-    /// `ads`: a daily row's `campaign_id` and `ad_group_id`, when the report does not carry them (an API
-    /// that breaks down by a few dimensions only), come from the ads stream's record of its `ad_id`,
-    /// read at the start of each window.
+    /// Where missing parent ids come from. On the daily stream, `ads`: a row's `campaign_id` and
+    /// `ad_group_id`, when the report does not carry them (an API that breaks down by a few dimensions
+    /// only), come from the ads stream's record of its `ad_id`, read at the start of each window. On the
+    /// ads stream, `ad_groups`: an ad's `campaign_id`, when its record names only its ad group
+    /// (Snapchat's ads), is its ad group's, read before the ads.
     #[serde(default)]
     pub parents: Option<String>,
     /// An asynchronous report: `request` creates a job, which is polled until it is done, and its file
@@ -278,7 +283,7 @@ pub struct JobDef {
     /// How long a job may take before the run gives up on it (Amazon's take up to three hours).
     #[serde(default = "three_hours")]
     pub timeout_minutes: u64,
-    /// How the file is compressed: `none` or `gzip`.
+    /// How the file is compressed: `none`, `gzip` or `zip` (an archive of one file: Microsoft's).
     #[serde(default)]
     pub compression: Compression,
 }
@@ -309,6 +314,7 @@ pub enum Compression {
     #[default]
     None,
     Gzip,
+    Zip,
 }
 
 /// A request, every text a template over `account`, `window`, `options`, `api_version` (and the page
@@ -346,6 +352,34 @@ pub enum Decoder {
     Json,
     /// One JSON record per line (`records` is then left out).
     Jsonl,
+    /// A CSV report file (`job:`): a row of column names, then records whose fields are those names
+    /// (values as text; an empty cell is a missing field); `csv:` says which lines to skip.
+    Csv,
+}
+
+/// How a CSV report file is laid out around its column row and records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvDef {
+    /// Lines before the column row (a report's title and period lines).
+    #[serde(default)]
+    pub skip_lines: usize,
+    /// Lines after the last record (a copyright line); blank lines at the end are always skipped.
+    #[serde(default)]
+    pub skip_footer_lines: usize,
+    /// The separator: `,` (default) or a tab for TSV.
+    #[serde(default = "comma")]
+    pub delimiter: String,
+}
+
+fn comma() -> String {
+    ",".into()
+}
+
+impl Default for CsvDef {
+    fn default() -> Self {
+        CsvDef { skip_lines: 0, skip_footer_lines: 0, delimiter: comma() }
+    }
 }
 
 /// How the next page is asked for. The paginator's state belongs to one request (one account and

@@ -6,7 +6,7 @@ use std::path::Path;
 use mdp_core::locate::Outline;
 
 use crate::model::{
-    Auth, ConnectorSpec, CursorIn, ErrorRule, FieldExpr, HeaderValueDef, JobDef, Paginator, RequestDef,
+    Auth, ConnectorSpec, CursorIn, Decoder, ErrorRule, FieldExpr, HeaderValueDef, JobDef, Paginator, RequestDef,
 };
 use crate::{SpecError, SpecErrors, STREAMS};
 
@@ -100,6 +100,8 @@ impl Checker<'_> {
                 key,
                 format!("'{path}' is not a field path; write fields separated by dots, e.g. metrics.spend"),
             );
+        } else if path.split('.').any(|segment| segment == "*") && !key.ends_with(".records") {
+            self.error(key, format!("'{path}': `*` (every value of an object) is read only in `records`"));
         }
     }
 
@@ -406,17 +408,45 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
         if !stream.records.is_empty() {
             check.path(&format!("{key}.records"), &stream.records);
         }
+        match (stream.decoder, &stream.csv) {
+            (Decoder::Csv, _) if stream.job.is_none() => check.error(
+                &format!("{key}.decoder"),
+                "`csv` reads report files: the stream needs a `job:` (API pages are JSON or JSONL)",
+            ),
+            (Decoder::Csv, _) if !stream.records.is_empty() => {
+                check.error(&format!("{key}.records"), "a CSV file's records are its rows: leave `records` out")
+            }
+            (Decoder::Csv, Some(csv)) if !matches!(csv.delimiter.as_str(), "," | ";" | "\t" | "|") => check.error(
+                &format!("{key}.csv.delimiter"),
+                format!("'{}': the delimiter is one of , ; | or a tab", csv.delimiter.escape_default()),
+            ),
+            (Decoder::Json | Decoder::Jsonl, Some(_)) => {
+                check.error(&format!("{key}.csv"), "`csv:` describes a `decoder: csv` file; this stream's is JSON")
+            }
+            _ => {}
+        }
         if let Some(explode) = &stream.explode {
             check.path(&format!("{key}.explode"), explode);
         }
         check.fields(&key, name, &stream.fields);
-        match (&stream.parents, daily) {
-            (Some(parents), true) if parents != "ads" => {
-                check.error(&format!("{key}.parents"), format!("'{parents}': parents come from the `ads` stream"))
-            }
-            (Some(_), false) => {
-                check.error(&format!("{key}.parents"), "only the daily stream takes its parents from ads")
-            }
+        // The daily stream's missing parents come from the ads, an ad's missing campaign from its ad group.
+        match (&stream.parents, name) {
+            (Some(parents), "ad_daily") if parents != "ads" => check.error(
+                &format!("{key}.parents"),
+                format!("'{parents}': the daily stream's parents come from the `ads` stream"),
+            ),
+            (Some(parents), "ads") if parents != "ad_groups" => check.error(
+                &format!("{key}.parents"),
+                format!("'{parents}': an ad's campaign comes from the `ad_groups` stream"),
+            ),
+            (Some(_), "ads") if !stream.fields.contains_key("ad_group_id") => check.error(
+                &format!("{key}.parents"),
+                "an ad's campaign comes from its ad group: map `ad_group_id` to find it",
+            ),
+            (Some(_), "campaigns" | "ad_groups") => check.error(
+                &format!("{key}.parents"),
+                "only the daily stream (from `ads`) and `ads` (from `ad_groups`) take parents",
+            ),
             _ => {}
         }
     }

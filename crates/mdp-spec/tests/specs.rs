@@ -174,7 +174,7 @@ fn report_job_mistakes_are_reported_at_their_line() {
             "jobs.id",
             "the template reads jobs, which is not defined here; it may read account, window, api_version, options, job",
         ),
-        ("compression: gzip", "compression: zip", "compression: zip", "unknown variant `zip`"),
+        ("compression: gzip", "compression: brotli", "compression: brotli", "unknown variant `brotli`"),
         (
             "      json: '{\"maxResults\": 1000}'\n    paginator: { type: cursor, cursor: nextToken, param: nextToken, in: body }\n    records: campaigns",
             "    paginator: { type: cursor, cursor: nextToken, param: nextToken, in: body }\n    records: campaigns",
@@ -204,4 +204,42 @@ fn amazon_needs_its_client_id_with_a_fixed_token_or_a_refresh_set() {
     let partial = with(&["access_token", "client_id", "client_secret"]).unwrap_err();
     assert!(partial.contains("'refresh_token' is missing"), "{partial}");
     assert!(amazon.required_credentials().any(|c| c.name == "client_id"));
+}
+
+#[test]
+fn parents_wildcards_and_csv_files_are_checked_at_their_line() {
+    let builtin = |name: &str| mdp_spec::BUILTIN.iter().find(|(file, _)| *file == name).expect("built in").1;
+    let snapchat: &[(&str, &str, &str, &str)] = &[
+        (
+            "    parents: ad_groups\n",
+            "    parents: ads\n",
+            "    records: ads\n    parents: ads",
+            "'ads': an ad's campaign comes from the `ad_groups` stream",
+        ),
+        (" ad_group_id: ad.ad_squad_id }", " }", "    parents: ad_groups", "map `ad_group_id` to find it"),
+        ("    explode: timeseries", "    explode: timeseries.*", "explode: timeseries.*", "read only in `records`"),
+    ];
+    assert_mistakes("connectors/snapchat_ads.yml", builtin("snapchat_ads.yml"), snapchat);
+    let pinterest: &[(&str, &str, &str, &str)] = &[
+        ("    records: \"*\"", "    decoder: csv\n    records: \"*\"", "    records: \"*\"", "leave `records` out"),
+        (
+            "    records: items\n    fields: { id: id, name: name, status: status }",
+            "    decoder: csv\n    records: items\n    fields: { id: id, name: name, status: status }",
+            "    decoder: csv",
+            "`csv` reads report files: the stream needs a `job:`",
+        ),
+        (
+            "    records: \"*\"",
+            "    csv: { skip_lines: 1 }\n    records: \"*\"",
+            "    csv: { skip_lines: 1 }",
+            "describes a `decoder: csv` file",
+        ),
+        (
+            "    records: \"*\"",
+            "    decoder: csv\n    csv: { delimiter: \"x\" }",
+            "    csv: { delimiter",
+            "the delimiter is one of , ; | or a tab",
+        ),
+    ];
+    assert_mistakes("connectors/pinterest_ads.yml", builtin("pinterest_ads.yml"), pinterest);
 }

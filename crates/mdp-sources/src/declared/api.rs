@@ -172,7 +172,8 @@ impl ReportApi for DeclaredApi {
                 ErrorAction::Fail => Verdict::Fail(SourceError::Platform { platform, code, message }),
                 ErrorAction::Success => match answer.json {
                     Ok(json) => Verdict::Done(json),
-                    Err(e) => Verdict::Fail(SourceError::malformed(platform, e)),
+                    // As for a 200: a body that does not parse was most likely cut short.
+                    Err(e) => Verdict::Retry { after: None, error: SourceError::malformed(platform, e) },
                 },
             };
         }

@@ -3,15 +3,15 @@
 //! Every request goes through the shared driver (retries, token renewal, error rules); the download
 //! carries no credential unless the spec says so.
 
-use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mdp_spec::model::{Compression, ErrorAction, ErrorRule, JobDef};
+use mdp_spec::model::{Decoder, ErrorAction, ErrorRule, JobDef};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use super::api::{value_at, DeclaredApi, Read};
+use super::api::{value_at, DeclaredApi, Read, Reading};
+use super::files;
 use super::row::Record;
 use super::{DeclaredSource, StreamPlan};
 use crate::error::SourceError;
@@ -175,11 +175,23 @@ impl DeclaredSource {
 
         let compression = def.compression;
         let bytes = body.len();
-        let text = tokio::task::spawn_blocking(move || decode(body, compression))
-            .await
-            .map_err(|e| self.malformed(format!("internal: decoding a report file: {e}")))?
-            .map_err(|e| self.malformed(format!("the file of report job {id} ({bytes} bytes): {e}")))?;
-        let read = Read { request: poll, reading: plan.reading.clone() };
+        // A CSV file is turned into JSON records (its rows keyed by its column row), read like a JSON file.
+        let csv = (plan.reading.decoder == Decoder::Csv).then(|| plan.csv.clone().unwrap_or_default());
+        let text = tokio::task::spawn_blocking(move || {
+            let text = files::decompress(body, compression)?;
+            match csv {
+                Some(layout) => files::csv_as_json(&text, &layout),
+                None => Ok(text),
+            }
+        })
+        .await
+        .map_err(|e| self.malformed(format!("internal: decoding a report file: {e}")))?
+        .map_err(|e| self.malformed(format!("the file of report job {id} ({bytes} bytes): {e}")))?;
+        let reading = match csv_reading(&plan.reading) {
+            Some(json) => Arc::new(json),
+            None => plan.reading.clone(),
+        };
+        let read = Read { request: poll, reading };
         let page = self
             .api
             .parse_page(&read, None, &text)
@@ -198,19 +210,13 @@ impl DeclaredSource {
     }
 }
 
-/// The file's text, decompressed.
-fn decode(file: Vec<u8>, compression: Compression) -> Result<String, String> {
-    let bytes = match compression {
-        Compression::None => file,
-        Compression::Gzip => {
-            let mut out = Vec::with_capacity(file.len() * 8);
-            flate2::read::MultiGzDecoder::new(file.as_slice())
-                .read_to_end(&mut out)
-                .map_err(|e| format!("it is not gzip ({e}); check the spec's job.compression"))?;
-            out
-        }
-    };
-    String::from_utf8(bytes).map_err(|e| format!("it is not UTF-8 text ({e})"))
+/// How a CSV file, once turned into a JSON array of records, is read: as that array.
+fn csv_reading(reading: &Reading) -> Option<Reading> {
+    (reading.decoder == Decoder::Csv).then(|| Reading {
+        paginator: reading.paginator.clone(),
+        decoder: Decoder::Json,
+        records: String::new(),
+    })
 }
 
 #[cfg(test)]
@@ -224,17 +230,5 @@ mod tests {
         assert_eq!(id_after("duplicate of : \"abc\", retry", "duplicate of : ").as_deref(), None);
         assert_eq!(id_after("duplicate of :    abc.", "duplicate of :").as_deref(), Some("abc."));
         assert_eq!(id_after("another error", "duplicate of : "), None);
-    }
-
-    #[test]
-    fn gzip_files_are_decompressed_and_bad_ones_named() {
-        use std::io::Write as _;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(br#"[{"date":"2026-11-01"}]"#).unwrap();
-        let file = gz.finish().unwrap();
-        assert_eq!(decode(file, Compression::Gzip).unwrap(), r#"[{"date":"2026-11-01"}]"#);
-        let error = decode(b"[]".to_vec(), Compression::Gzip).unwrap_err();
-        assert!(error.contains("not gzip") && error.contains("job.compression"), "{error}");
-        assert_eq!(decode(b"[]".to_vec(), Compression::None).unwrap(), "[]");
     }
 }

@@ -114,8 +114,16 @@ fn kind_of(text: &str) -> &'static str {
 }
 
 /// The records of an answer: the array at `records` (the body itself when empty). A missing or null
-/// array is no records; anything else there is an error.
+/// array is no records; anything else there is an error. A `*` segment stands for every value of an
+/// object (or entry of an array) there: the records are then the entries of every array reached
+/// (Pinterest's report file, `{"<ad id>": [rows…], …}`, is `*`), in order.
 pub(crate) fn records<'a>(body: &'a RawValue, records: &str) -> Result<Vec<&'a RawValue>, String> {
+    if records.split('.').any(|segment| segment == "*") {
+        let mut found = Vec::new();
+        let segments: Vec<&str> = records.split('.').collect();
+        select(body, &segments, records, &mut found)?;
+        return Ok(found);
+    }
     let array = if records.is_empty() {
         Some(body)
     } else {
@@ -126,6 +134,40 @@ pub(crate) fn records<'a>(body: &'a RawValue, records: &str) -> Result<Vec<&'a R
         Some(raw) if raw.get().starts_with('[') => serde_json::from_str(raw.get()).map_err(|e| e.to_string()),
         Some(raw) => Err(format!("`{records}` is a {}, not an array of records", kind_of(raw.get()))),
     }
+}
+
+/// [`records`] through `*` segments: what is missing or null under a wildcard is no records.
+fn select<'a>(raw: &'a RawValue, segments: &[&str], path: &str, found: &mut Vec<&'a RawValue>) -> Result<(), String> {
+    let text = raw.get();
+    let Some((first, rest)) = segments.split_first() else {
+        return match text.as_bytes().first() {
+            Some(b'[') => {
+                found.extend(serde_json::from_str::<Vec<&RawValue>>(text).map_err(|e| e.to_string())?);
+                Ok(())
+            }
+            Some(b'n') => Ok(()),
+            _ => Err(format!("`{path}` reaches a {}, not an array of records", kind_of(text))),
+        };
+    };
+    if *first != "*" {
+        return match step(raw, first)? {
+            Some(next) => select(next, rest, path, found),
+            None => Ok(()),
+        };
+    }
+    let children: Vec<&'a RawValue> = match text.as_bytes().first() {
+        Some(b'{') => {
+            let object: Object<'a> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            object.iter().map(|(_, value)| value).collect()
+        }
+        Some(b'[') => serde_json::from_str(text).map_err(|e| e.to_string())?,
+        Some(b'n') => Vec::new(),
+        _ => return Err(format!("`*` in `{path}` stands for an object's values, but here is a {}", kind_of(text))),
+    };
+    for child in children {
+        select(child, rest, path, found)?;
+    }
+    Ok(())
 }
 
 /// A body without the records' path at all is not a data page (an error envelope, most likely): only
@@ -400,6 +442,20 @@ mod tests {
         assert!(records(raw(r#"{"error":{"code":5}}"#), "data.rows").unwrap_err().contains("no `data.rows`"));
         assert!(records(raw(r#"{"data":null}"#), "data").unwrap().is_empty());
         assert!(records(raw(r#"{"data":{"rows":null}}"#), "data.rows").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_wildcard_reads_the_arrays_under_every_key() {
+        // Pinterest's report file: rows keyed by the entity they belong to.
+        let body =
+            raw(r#"{"111":[{"AD_ID":"111","DATE":"2026-01-01"}],"222":[{"AD_ID":"222"},{"AD_ID":"222"}],"333":null}"#);
+        let rows = records(body, "*").unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].get(), r#"{"AD_ID":"111","DATE":"2026-01-01"}"#);
+        let nested = raw(r#"{"data":[{"rows":[1,2]},{"rows":[3]},{}]}"#);
+        assert_eq!(records(nested, "data.*.rows").unwrap().len(), 3);
+        assert!(records(raw(r#"{"a":{"b":1}}"#), "*").unwrap_err().contains("not an array"));
+        assert!(records(raw(r#"[1]"#), "*").unwrap_err().contains("number"));
     }
 
     #[test]

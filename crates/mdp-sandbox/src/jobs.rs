@@ -1,0 +1,86 @@
+//! What the imitated report-job APIs (Amazon Ads, Pinterest) share: the jobs made, the faults only jobs
+//! have (a job the platform fails, a download URL found expired), and the storage that serves their files
+//! refusing a request that carries credentials as well as its presigned signature.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// One platform's report jobs, by id.
+#[derive(Debug)]
+pub struct Reports<J> {
+    pub(crate) jobs: Mutex<HashMap<String, J>>,
+    created: AtomicU64,
+    fail_next: AtomicU32,
+    expire_next: AtomicU32,
+    downloads_with_auth: AtomicU32,
+}
+
+impl<J> Default for Reports<J> {
+    fn default() -> Self {
+        Reports {
+            jobs: Mutex::new(HashMap::new()),
+            created: AtomicU64::new(0),
+            fail_next: AtomicU32::new(0),
+            expire_next: AtomicU32::new(0),
+            downloads_with_auth: AtomicU32::new(0),
+        }
+    }
+}
+
+fn take_one(counter: &AtomicU32) -> bool {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+impl<J> Reports<J> {
+    /// The next `n` reports created fail, with the platform's reason.
+    pub fn fail_next(&self, n: u32) {
+        self.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` downloads find their URL expired (403), as one fetched after it lapsed.
+    pub fn expire_next_urls(&self, n: u32) {
+        self.expire_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Reports created so far (a duplicate refused is not one).
+    pub fn created(&self) -> u64 {
+        self.created.load(Ordering::SeqCst)
+    }
+
+    /// Downloads refused because they carried an `Authorization` header.
+    pub fn downloads_with_auth(&self) -> u32 {
+        self.downloads_with_auth.load(Ordering::SeqCst)
+    }
+
+    /// A new job: its number (1, 2, …) and whether it is one of those to fail.
+    pub(crate) fn create(&self) -> (u64, bool) {
+        (self.created.fetch_add(1, Ordering::SeqCst) + 1, take_one(&self.fail_next))
+    }
+
+    /// The storage's refusal of a download, if it refuses: credentials sent beside the signature (400),
+    /// or a URL whose time ran out (403).
+    pub(crate) fn refuse_download(&self, headers: &HeaderMap) -> Option<Response> {
+        if headers.contains_key("authorization") {
+            self.downloads_with_auth.fetch_add(1, Ordering::SeqCst);
+            return Some(storage_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidArgument",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query \
+                 string parameter or the Authorization header should be specified",
+            ));
+        }
+        take_one(&self.expire_next).then(|| storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired"))
+    }
+}
+
+/// S3's XML error.
+pub(crate) fn storage_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    (status, [("content-type", "application/xml")], xml).into_response()
+}
