@@ -447,17 +447,17 @@ async fn report_status(State(sandbox): State<Arc<Sandbox>>, Path(id): Path<Strin
     finish(report_json(&id, job, status, url), fault)
 }
 
+/// The storage's answer for a file it does not hold.
+const NO_FILE: (&str, &str) = ("NoSuchKey", "The specified key does not exist.");
+
 async fn download(State(sandbox): State<Arc<Sandbox>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
-    let reports = &sandbox.amazon;
-    if let Some(refusal) = reports.refuse_download(&headers) {
-        return refusal;
-    }
     let id = file.trim_end_matches(".json.gz");
-    let Some(job) = reports.jobs.lock().expect("reports lock").get(id).cloned() else {
-        return crate::jobs::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+    let job = match sandbox.amazon.to_download(&headers, id, NO_FILE) {
+        Ok(job) => job,
+        Err(refusal) => return refusal,
     };
     let Some(account) = sandbox.world.account(platform(), &job.profile) else {
-        return crate::jobs::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+        return crate::jobs::storage_error(StatusCode::NOT_FOUND, NO_FILE.0, NO_FILE.1);
     };
     let rows = report_rows(&sandbox, account, &job);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

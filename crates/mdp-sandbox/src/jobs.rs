@@ -77,6 +77,18 @@ impl<J> Reports<J> {
     }
 }
 
+impl<J: Clone> Reports<J> {
+    /// The job whose file `id` names, unless the storage refuses the download (`not_found`: the storage's
+    /// code and message for a file it does not hold).
+    pub(crate) fn to_download(&self, headers: &HeaderMap, id: &str, not_found: (&str, &str)) -> Result<J, Response> {
+        if let Some(refusal) = self.refuse_download(headers) {
+            return Err(refusal);
+        }
+        let job = self.jobs.lock().expect("reports lock").get(id).cloned();
+        job.ok_or_else(|| storage_error(StatusCode::NOT_FOUND, not_found.0, not_found.1))
+    }
+}
+
 /// S3's XML error.
 pub(crate) fn storage_error(status: StatusCode, code: &str, message: &str) -> Response {
     let xml = format!(

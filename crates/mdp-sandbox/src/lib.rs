@@ -28,6 +28,7 @@ pub mod jobs;
 mod json;
 pub mod linkedin;
 pub mod meta;
+pub mod microsoft;
 pub mod oauth;
 pub mod pinterest;
 pub mod reddit;
@@ -66,9 +67,11 @@ pub struct Sandbox {
     /// Report fields a platform no longer serves (renamed or deprecated), refused as it refuses an
     /// unknown field: (platform, field as the API names it).
     retired: std::sync::Mutex<Vec<(Platform, String)>>,
-    /// Amazon Ads' and Pinterest's report jobs (the imitated platforms whose reports are asynchronous).
+    /// Amazon Ads', Pinterest's and Microsoft Advertising's report jobs (the imitated platforms whose
+    /// reports are asynchronous).
     pub amazon: amazon::Reports,
     pub pinterest: pinterest::Reports,
+    pub microsoft: microsoft::Reports,
 }
 
 impl Sandbox {
@@ -82,6 +85,7 @@ impl Sandbox {
             retired: Default::default(),
             amazon: Default::default(),
             pinterest: Default::default(),
+            microsoft: Default::default(),
         })
     }
 
@@ -173,6 +177,7 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .merge(amazon::routes())
         .merge(snapchat::routes())
         .merge(pinterest::routes())
+        .merge(microsoft::routes())
         .merge(oauth::routes())
         .with_state(sandbox)
 }

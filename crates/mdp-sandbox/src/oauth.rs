@@ -275,6 +275,7 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route(AMAZON_TOKEN, post(amazon_token))
         .route(SNAPCHAT_TOKEN, post(snapchat_token))
         .route(PINTEREST_TOKEN, post(pinterest_token))
+        .route(MICROSOFT_TOKEN, post(microsoft_token))
         .route("/_sandbox/oauth", get(stats).post(configure))
         .route("/_sandbox/oauth/grant", post(control_grant))
         .route("/_sandbox/oauth/revoke", post(control_revoke))
@@ -543,6 +544,35 @@ async fn pinterest_token(
             Refused::GrantType => "grant_type must be refresh_token",
         };
         (StatusCode::BAD_REQUEST, Json(json!({"code": 1, "message": message}))).into_response()
+    })
+}
+
+/// The Microsoft identity platform's token endpoint (login.microsoftonline.com/common/oauth2/v2.0/token;
+/// the first segment is the tenant, `common` for Microsoft Advertising): a refresh grant with the client
+/// in the form answers `{token_type: Bearer, scope, expires_in, ext_expires_in, access_token,
+/// refresh_token}`; Microsoft's refresh tokens rotate.
+pub const MICROSOFT_TOKEN: &str = "/{version}/oauth2/v2.0/token";
+
+async fn microsoft_token(State(sandbox): State<Arc<Sandbox>>, body: String) -> Response {
+    let (form, client_id) = match read_form(&body) {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    refresh_grant(&sandbox, crate::microsoft::platform(), &form, &client_id, |access, ttl, next| {
+        json!({"token_type": "Bearer", "scope": "https://ads.microsoft.com/msads.manage", "expires_in": ttl,
+               "ext_expires_in": ttl, "access_token": access, "refresh_token": next})
+    })
+    .unwrap_or_else(|refused| match refused {
+        Refused::Grant => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "AADSTS70000: The provided value for the 'refresh_token' is not valid.",
+        ),
+        Refused::GrantType => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "AADSTS70003: The app requested an unsupported grant type.",
+        ),
     })
 }
 

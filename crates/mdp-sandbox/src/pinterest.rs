@@ -318,17 +318,17 @@ async fn report_status(
     finish(answer, fault)
 }
 
+/// The storage's answer for a file it does not hold.
+const NO_FILE: (&str, &str) = ("NoSuchKey", "The specified key does not exist.");
+
 async fn download(State(sandbox): State<Arc<Sandbox>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
-    let reports = &sandbox.pinterest;
-    if let Some(refusal) = reports.refuse_download(&headers) {
-        return refusal;
-    }
-    let token = file.trim_end_matches(".json");
-    let job = reports.jobs.lock().expect("reports lock").get(token).cloned();
-    let Some((job, account)) =
-        job.and_then(|job| Some((job.clone(), sandbox.world.account(platform(), &job.account)?)))
-    else {
-        return crate::jobs::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+    let id = file.trim_end_matches(".json");
+    let job = match sandbox.pinterest.to_download(&headers, id, NO_FILE) {
+        Ok(job) => job,
+        Err(refusal) => return refusal,
+    };
+    let Some(account) = sandbox.world.account(platform(), &job.account) else {
+        return crate::jobs::storage_error(StatusCode::NOT_FOUND, NO_FILE.0, NO_FILE.1);
     };
     let file = Value::Object(report_file(&sandbox, account, &job)).to_string();
     (StatusCode::OK, [("content-type", "application/json")], file).into_response()

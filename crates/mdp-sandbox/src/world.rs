@@ -168,6 +168,9 @@ fn account_profiles(platform: Platform) -> &'static [(&'static str, &'static str
         Platform::Declared(declared) if declared.as_str() == crate::pinterest::NAME => {
             &[("USD", "UTC"), ("GBP", "UTC")]
         }
+        Platform::Declared(declared) if declared.as_str() == crate::microsoft::NAME => {
+            &[("USD", "America/New_York"), ("EUR", "Europe/Berlin")]
+        }
         // Another platform of a connector spec has no imitation here: no accounts.
         Platform::Declared(_) => &[],
     }
@@ -180,6 +183,7 @@ pub fn imitated() -> Vec<Platform> {
     platforms.push(crate::amazon::platform());
     platforms.push(crate::snapchat::platform());
     platforms.push(crate::pinterest::platform());
+    platforms.push(crate::microsoft::platform());
     platforms
 }
 

@@ -42,6 +42,8 @@ struct StreamPlan {
     job: Option<JobPlan>,
     /// A CSV report file's layout.
     csv: Option<mdp_spec::model::CsvDef>,
+    /// The parent entity stream the list is asked for per entity of.
+    for_each: Option<String>,
 }
 
 impl StreamPlan {
@@ -66,6 +68,7 @@ impl StreamPlan {
             explode: stream.explode.clone(),
             fill_parents: stream.parents.is_some(),
             csv: stream.csv.clone(),
+            for_each: stream.for_each.clone(),
         }
     }
 
@@ -97,6 +100,8 @@ pub struct DeclaredSource {
     templates: minijinja::Environment<'static>,
     /// The spec's template headers, sent with every request (`headers.<name>` in `templates`).
     header_templates: Vec<String>,
+    /// The spec's other hosts, by name: where a request with `host:` goes.
+    hosts: BTreeMap<String, String>,
     account: FieldsOf,
     streams: BTreeMap<String, StreamPlan>,
 }
@@ -166,7 +171,18 @@ impl DeclaredSource {
                 headers.push(ApiHeader { name: name.to_ascii_lowercase().into(), value });
             }
         }
-        let endpoint = Endpoint::new(&settings, "", &headers)?;
+        // The spec's other hosts; a source with a base_url of its own (a proxy, an imitation) is served
+        // every host there.
+        let own_base = settings.base() != spec.base_url.trim_end_matches('/');
+        let hosts: BTreeMap<String, String> = spec
+            .hosts
+            .iter()
+            .map(|(name, url)| {
+                let url = if own_base { settings.base() } else { url.trim_end_matches('/') };
+                (name.clone(), url.to_string())
+            })
+            .collect();
+        let endpoint = Endpoint::new(&settings, "", &headers)?.with_roots(hosts.values().cloned());
         let api = Arc::new(DeclaredApi { endpoint, rules: spec.errors.clone() });
         let render_equals = |source: &str| render_now(source).unwrap_or_else(|_| source.to_string());
         let account = FieldsOf {
@@ -211,7 +227,7 @@ impl DeclaredSource {
                 header_templates.push(name.clone());
             }
         }
-        Ok(DeclaredSource { settings, loaded, api, templates, header_templates, account, streams })
+        Ok(DeclaredSource { settings, loaded, api, templates, header_templates, hosts, account, streams })
     }
 
     fn platform(&self) -> Platform {
@@ -228,6 +244,11 @@ impl DeclaredSource {
 
     fn request(&self, key: &str, def: &RequestDef, context: &Value) -> Result<HttpRequest, SourceError> {
         let path = self.render(&format!("{key}.path"), context)?;
+        // Validated: a request's host is one of the spec's.
+        let path = match def.host.as_ref().and_then(|host| self.hosts.get(host)) {
+            Some(root) => format!("{root}/{}", path.trim_start_matches('/')),
+            None => path,
+        };
         let mut request = match (def.method, &def.json) {
             (Method::Post, Some(_)) => {
                 let body = self.render(&format!("{key}.json"), context)?;
@@ -246,9 +267,12 @@ impl DeclaredSource {
             let value = self.render(&format!("{key}.query.{name}"), context)?;
             request = request.param(name.clone(), value);
         }
+        // A spec header that renders empty (an option left unset) is not sent.
         for name in &self.header_templates {
             let value = self.render(&format!("headers.{name}"), context)?;
-            request = request.header(name.to_ascii_lowercase(), value);
+            if !value.is_empty() {
+                request = request.header(name.to_ascii_lowercase(), value);
+            }
         }
         for name in def.headers.keys() {
             let value = self.render(&format!("{key}.headers.{name}"), context)?;
@@ -327,10 +351,65 @@ impl DeclaredSource {
     }
 }
 
+/// The account as templates see it: `id`, `currency`, `timezone` (IANA), and `raw`, the account record
+/// as the API gave it (Microsoft's own time zone name for its report requests).
+fn account_context(account: &AccountInfo) -> Value {
+    let raw: Value = serde_json::from_str(&account.record.payload).unwrap_or(Value::Null);
+    json!({ "id": account.id, "currency": account.currency, "timezone": account.timezone, "raw": raw })
+}
+
 /// An entity's parents by its id: (campaign id, ad group id).
 type Parents = HashMap<String, (Option<String>, Option<String>)>;
 
 impl DeclaredSource {
+    /// One entity list's pages (of one parent, when the stream is asked for per parent: its campaign and
+    /// ad group ids fill the records' missing ones).
+    #[allow(clippy::too_many_arguments, reason = "one read's parts, passed down from read_entities")]
+    async fn read_entity_pages(
+        &self,
+        plan: &StreamPlan,
+        stream: &StreamSpec,
+        context: Value,
+        parent: Option<(Option<String>, Option<String>)>,
+        groups: &Parents,
+        account: &AccountInfo,
+        ctx: &ReadContext,
+        out: &Sink<EntityRecord>,
+    ) -> Result<(), SourceError> {
+        let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
+        let read = Read { request, reading: plan.reading.clone() };
+        let (parent_campaign, parent_group) = parent.unwrap_or_default();
+        self.read_pages(plan, read, ctx, out, |record, payload| {
+            let id = self.text(&plan.fields, "id", record)?.ok_or_else(|| {
+                self.malformed(format!("a record of {} has no id ({}.fields.id)", stream.name, plan.key))
+            })?;
+            let ad_group_id = self.text(&plan.fields, "ad_group_id", record)?.or_else(|| parent_group.clone());
+            let campaign_id = match self.text(&plan.fields, "campaign_id", record)? {
+                Some(campaign_id) => Some(campaign_id),
+                None => ad_group_id
+                    .as_ref()
+                    .and_then(|group| groups.get(group))
+                    .and_then(|(c, _)| c.clone())
+                    .or_else(|| parent_campaign.clone()),
+            };
+            if plan.fill_parents && campaign_id.is_none() {
+                tracing::warn!(platform = %self.platform(), account = %account.id, ad = %id, "an ad's ad group is not in the ad groups stream: its campaign stays empty");
+            }
+            Ok(EntityRecord {
+                account_id: account.id.clone(),
+                id,
+                name: self.text(&plan.fields, "name", record)?,
+                status: self.text(&plan.fields, "status", record)?,
+                campaign_id,
+                ad_group_id,
+                currency: None,
+                timezone: None,
+                payload,
+            })
+        })
+        .await
+    }
+
     /// Each entity's campaign and ad group, from the entity stream `stream` (`ads`, `ad_groups`), read
     /// now: an entity created since the last window is known.
     async fn parents(&self, stream: &str, account: &AccountInfo, ctx: &ReadContext) -> Result<Parents, SourceError> {
@@ -441,35 +520,25 @@ impl Source for DeclaredSource {
             true => self.parents("ad_groups", account, ctx).await?,
             false => HashMap::new(),
         };
-        let context =
-            self.context(json!({ "id": account.id, "currency": account.currency, "timezone": account.timezone }), None);
-        let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
-        let read = Read { request, reading: plan.reading.clone() };
-        self.read_pages(plan, read, ctx, out, |record, payload| {
-            let id = self.text(&plan.fields, "id", record)?.ok_or_else(|| {
-                self.malformed(format!("a record of {} has no id ({}.fields.id)", stream.name, plan.key))
-            })?;
-            let ad_group_id = self.text(&plan.fields, "ad_group_id", record)?;
-            let campaign_id = match self.text(&plan.fields, "campaign_id", record)? {
-                Some(campaign_id) => Some(campaign_id),
-                None => ad_group_id.as_ref().and_then(|group| groups.get(group)).and_then(|(c, _)| c.clone()),
+        let Some(parent_stream) = plan.for_each.as_deref() else {
+            let context = self.context(account_context(account), None);
+            return self.read_entity_pages(plan, stream, context, None, &groups, account, ctx, out).await;
+        };
+        // Asked for per parent entity (validated: ad groups per campaign, ads per campaign or ad group).
+        let parents = self.parents(parent_stream, account, ctx).await?;
+        let mut ids: Vec<(&String, &Option<String>)> =
+            parents.iter().map(|(id, (campaign, _))| (id, campaign)).collect();
+        ids.sort();
+        for (id, campaign) in ids {
+            let mut context = self.context(account_context(account), None);
+            context["parent"] = json!({ "id": id, "campaign_id": campaign });
+            let parent = match parent_stream {
+                "campaigns" => (Some(id.clone()), None),
+                _ => (campaign.clone(), Some(id.clone())),
             };
-            if plan.fill_parents && campaign_id.is_none() {
-                tracing::warn!(platform = %self.platform(), account = %account.id, ad = %id, "an ad's ad group is not in the ad groups stream: its campaign stays empty");
-            }
-            Ok(EntityRecord {
-                account_id: account.id.clone(),
-                id,
-                name: self.text(&plan.fields, "name", record)?,
-                status: self.text(&plan.fields, "status", record)?,
-                campaign_id,
-                ad_group_id,
-                currency: None,
-                timezone: None,
-                payload,
-            })
-        })
-        .await
+            self.read_entity_pages(plan, stream, context, Some(parent), &groups, account, ctx, out).await?;
+        }
+        Ok(())
     }
 
     async fn read_daily(
@@ -498,10 +567,7 @@ impl Source for DeclaredSource {
         };
         for part in window.split(stream.max_window_days.max(1)) {
             let window_values = window_context(part, &account.timezone).map_err(|e| self.malformed(e))?;
-            let context = self.context(
-                json!({ "id": account.id, "currency": account.currency, "timezone": account.timezone }),
-                Some(window_values),
-            );
+            let context = self.context(account_context(account), Some(window_values));
             let map = |record: &Record<'_>, payload: String| {
                 let date = field("date").date(platform, record)?;
                 if !part.contains(date) {

@@ -217,7 +217,7 @@ enum Versions {
 
 fn versions(platform: Platform) -> Versions {
     match platform.as_str() {
-        "snapchat_ads" | "pinterest_ads" => Versions::OneServed,
+        "snapchat_ads" | "pinterest_ads" | "microsoft_ads" => Versions::OneServed,
         "amazon_ads" => Versions::InPaths,
         "reddit_ads" => Versions::Sunset("v2"),
         _ => Versions::Sunset("v0"),
@@ -421,5 +421,6 @@ declared_compliance!(
     reddit_ads => "reddit_ads",
     snapchat_ads => "snapchat_ads",
     pinterest_ads => "pinterest_ads",
+    microsoft_ads => "microsoft_ads",
     amazon_ads => "amazon_ads",
 );

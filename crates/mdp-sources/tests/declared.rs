@@ -444,28 +444,108 @@ async fn pinterest_jobs_survive_expired_urls_and_report_failures() {
     let dir = tempfile::tempdir().unwrap();
     let (platform, settings) = pinterest(addr, &sandbox, &dir.path().join("rt"));
     let source = configure(settings).unwrap();
+    let (account, window) = job_faults(&sandbox, platform, source.as_ref(), &sandbox.pinterest, "FAILED").await;
     let ctx = quick_polls();
-    let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
-    let window = DateWindow::new(today() - Days::new(6), today()).unwrap();
-    let clean = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
-    assert!(!clean.is_empty());
-    // An expired storage URL (403) is asked for again; a rate limit (429, code 8) is waited out.
-    sandbox.pinterest.expire_next_urls(1);
-    sandbox.faults.push(Fault {
-        platform: Some(platform),
-        kind: FaultKind::RateLimit { retry_after_secs: 0 },
-        count: 2,
-    });
-    assert_eq!(daily(source.as_ref(), &account, window, &ctx).await.unwrap(), clean);
-    // A report Pinterest fails stops the read, naming its status.
-    sandbox.pinterest.fail_next(1);
-    let error = daily(source.as_ref(), &account, window, &ctx).await.unwrap_err();
-    assert!(matches!(error, SourceError::Platform { .. }) && error.to_string().contains("FAILED"), "{error}");
     // A column Pinterest no longer serves is its 400 {code, message}: final, with the message.
     sandbox.retire_field(platform, "TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR");
     let error = daily(source.as_ref(), &account, window, &ctx).await.unwrap_err();
     assert!(error.to_string().contains("Invalid column: TOTAL_CHECKOUT_VALUE_IN_MICRO_DOLLAR"), "{error}");
     assert!(!error.to_string().contains("pinterest-app-id-secret"), "{error}");
+}
+
+/// A report job's faults, on the first account over the last week: an expired storage URL and rate limits
+/// are waited out (the same rows as a clean read), and a job the platform fails stops the read naming its
+/// status `failed`. Gives the account and the week.
+async fn job_faults<J>(
+    sandbox: &Sandbox,
+    platform: Platform,
+    source: &dyn Source,
+    jobs: &mdp_sandbox::jobs::Reports<J>,
+    failed: &str,
+) -> (mdp_sources::AccountInfo, DateWindow) {
+    let ctx = quick_polls();
+    let account = source.account(&source.settings().accounts[0], &ctx).await.unwrap();
+    let window = DateWindow::new(today() - Days::new(6), today()).unwrap();
+    let clean = daily(source, &account, window, &ctx).await.unwrap();
+    assert!(!clean.is_empty());
+    jobs.expire_next_urls(1);
+    sandbox.faults.push(Fault {
+        platform: Some(platform),
+        kind: FaultKind::RateLimit { retry_after_secs: 0 },
+        count: 2,
+    });
+    assert_eq!(daily(source, &account, window, &ctx).await.unwrap(), clean);
+    jobs.fail_next(1);
+    let error = daily(source, &account, window, &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::Platform { .. }) && error.to_string().contains(failed), "{error}");
+    (account, window)
+}
+
+/// Microsoft Advertising, a built-in spec over three hosts (one sandbox serves them all, as a source's own
+/// base_url does), ad groups listed per campaign and ads per ad group, and a report job whose file is a
+/// zip archive of one CSV file.
+fn microsoft(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
+    let (platform, mut settings) = built_in("microsoft_ads", "v13", addr, sandbox);
+    settings.credentials.insert("developer_token".into(), Credential::new("sandbox-developer-token"));
+    (platform, settings)
+}
+
+#[tokio::test]
+async fn microsoft_lists_entities_per_parent_and_its_zipped_csv_reports_reconcile() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, settings) = microsoft(addr, &sandbox);
+    assert_eq!(settings.accounts.len(), 2, "the sandbox imitates two Microsoft Advertising accounts");
+    let source = configure(settings).unwrap();
+    let ctx = quick_polls();
+    let window = DateWindow::new(today() - Days::new(44), today()).unwrap();
+    for account_id in &source.settings().accounts {
+        // The account's Microsoft time zone name maps to its IANA zone.
+        let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
+        // Ad groups name no campaign and ads no ad group: the parent each was asked for fills them.
+        let world = sandbox.world.account(platform, account_id).unwrap();
+        let groups = collect_entities(source.as_ref(), "ad_groups", &account, &ctx).await.unwrap();
+        for campaign in &world.campaigns {
+            for group in &campaign.ad_groups {
+                let read = groups.iter().find(|g| g.id == group.id).expect("every ad group is listed");
+                assert_eq!(read.campaign_id.as_deref(), Some(campaign.id.as_str()));
+                for ad in &group.ads {
+                    assert_eq!(parents[&ad.id], (Some(campaign.id.clone()), Some(group.id.clone())), "ad {}", ad.id);
+                }
+            }
+        }
+        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            let ad = row.ad_id.as_ref().unwrap();
+            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
+        }
+        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
+    }
+    assert_eq!(sandbox.microsoft.created(), 2, "one report an account (92-day windows)");
+    assert_eq!(sandbox.microsoft.downloads_with_auth(), 0, "the storage URL is fetched without credentials");
+}
+
+#[tokio::test]
+async fn microsoft_jobs_survive_rate_limits_and_expired_urls_and_report_errors_and_empty_reports() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (platform, settings) = microsoft(addr, &sandbox);
+    let source = configure(settings.clone()).unwrap();
+    // (Its rate limit is 117 CallRateExceeded, a rate limit by the spec's rule.)
+    let (account, window) = job_faults(&sandbox, platform, source.as_ref(), &sandbox.microsoft, "Error").await;
+    let ctx = quick_polls();
+    // A report without rows has no download URL: no rows, no error.
+    let tomorrow = DateWindow::new(today() + Days::new(1), today() + Days::new(1)).unwrap();
+    assert!(daily(source.as_ref(), &account, tomorrow, &ctx).await.unwrap().is_empty());
+    // An operation error is final, with Microsoft's message.
+    sandbox.retire_field(platform, "Revenue");
+    let error = daily(source.as_ref(), &account, window, &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::Platform { .. }), "{error}");
+    assert!(error.to_string().contains("Invalid column: Revenue"), "{error}");
+    // The developer token is required: a source without one is refused at configuration.
+    let mut without = settings;
+    without.credentials.remove("developer_token");
+    let error = configure(without).err().expect("refused without a developer token").to_string();
+    assert!(error.contains("developer_token"), "{error}");
 }
 
 /// Amazon Ads, a built-in spec whose report is an asynchronous job, against the sandbox's Amazon. Its

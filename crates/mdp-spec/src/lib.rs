@@ -27,6 +27,7 @@ pub use model::ConnectorSpec;
 /// The specs built into the binary (`specs/*.yml`), as (file name, text).
 pub const BUILTIN: &[(&str, &str)] = &[
     ("amazon_ads.yml", include_str!("../specs/amazon_ads.yml")),
+    ("microsoft_ads.yml", include_str!("../specs/microsoft_ads.yml")),
     ("pinterest_ads.yml", include_str!("../specs/pinterest_ads.yml")),
     ("reddit_ads.yml", include_str!("../specs/reddit_ads.yml")),
     ("snapchat_ads.yml", include_str!("../specs/snapchat_ads.yml")),

@@ -24,6 +24,12 @@ pub struct ConnectorSpec {
     /// The API version requested by default (`{{ api_version }}` in templates); a source's
     /// `api_version` overrides it.
     pub api_version: String,
+    /// Other hosts of the same API, by name (Microsoft Advertising: `campaign:
+    /// https://campaign.api.bingads.microsoft.com`); a request names one with `host:`. Credentials go to
+    /// them as to `base_url`. A source that sets its own `base_url` (a proxy, an imitation) is served
+    /// every host there.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, String>,
     /// Days re-read on every incremental run because the platform restates them.
     pub lookback_days: u32,
     /// What a source on this platform counts as conversions, as written on every raw row
@@ -243,6 +249,11 @@ pub struct StreamDef {
     /// is downloaded and read with `decoder` and `records` (the paginator is then `none`).
     #[serde(default)]
     pub job: Option<JobDef>,
+    /// An entity list asked for per parent entity (Microsoft's ad groups per campaign, ads per ad group):
+    /// `campaigns` or `ad_groups`, read first; the request's templates read `parent.id` (and
+    /// `parent.campaign_id`), and a record's missing `campaign_id` / `ad_group_id` are its parent's.
+    #[serde(default)]
+    pub for_each: Option<String>,
 }
 
 /// An asynchronous report job (Amazon Ads, Pinterest, Microsoft Advertising, X): create, poll,
@@ -317,13 +328,17 @@ pub enum Compression {
     Zip,
 }
 
-/// A request, every text a template over `account`, `window`, `options`, `api_version` (and the page
-/// cursor, which the paginator adds).
+/// A request, every text a template over `account` (`id`, `currency`, `timezone`, and `raw`: the account
+/// record as the API gave it), `window`, `options`, `api_version` (and the page cursor, which the
+/// paginator adds).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestDef {
     #[serde(default)]
     pub method: Method,
+    /// One of the spec's `hosts` (the base URL when left out).
+    #[serde(default)]
+    pub host: Option<String>,
     /// Relative to the base URL (`/api/{{ api_version }}/ad_accounts/{{ account.id }}`).
     pub path: String,
     #[serde(default)]
@@ -431,13 +446,14 @@ fn one() -> u64 {
 }
 
 /// Where a harmonized column's value comes from: a path (`metrics.spend`), or an object with one of
-/// `path`, `sum`, `pick`, `value`, then optionally `divide` (money in micros: `1000000`) and `format`
+/// `path`, `sum`, `pick`, `value`, then optionally `map` (of a path's text), `divide` (money in micros:
+/// `1000000`) and `format`
 /// (of a date: a chrono format such as `%Y%m%d`; a date-time's first ten characters are its date).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum FieldExpr {
     Path(String),
-    Rich(RichField),
+    Rich(Box<RichField>),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -455,6 +471,10 @@ pub struct RichField {
     /// A constant (`USD`, `UTC`).
     #[serde(default)]
     pub value: Option<String>,
+    /// The value read is looked up here and replaced (Microsoft's `EasternTimeUSCanada` →
+    /// `America/New_York`); a value the map lacks is an error naming it.
+    #[serde(default)]
+    pub map: Option<BTreeMap<String, String>>,
     /// Divide the number by this (exactly: decimals, never floats).
     #[serde(default)]
     pub divide: Option<u64>,

@@ -143,6 +143,9 @@ impl Checker<'_> {
                         self.path(&format!("{at}.pick.value"), &pick.value);
                         self.template(&format!("{at}.pick.equals"), &pick.equals, &["options"]);
                     }
+                    if rich.map.is_some() && rich.path.is_none() {
+                        self.error(&format!("{at}.map"), "`map` replaces the text read at a `path`: write one");
+                    }
                     if rich.divide == Some(0) {
                         self.error(&format!("{at}.divide"), "cannot divide by 0");
                     }
@@ -351,6 +354,26 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
         check.error_rule(&format!("errors[{i}]"), rule);
     }
 
+    for (name, url) in &spec.hosts {
+        let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or_default();
+        if host.is_empty() || host.contains(char::is_whitespace) || host.ends_with('/') {
+            check.error(&format!("hosts.{name}"), format!("'{url}' is not a base URL (https://host, no trailing /)"));
+        }
+    }
+    let mut requests = vec![("account.request".to_string(), &spec.account.request)];
+    for (name, stream) in &spec.streams {
+        requests.push((format!("streams.{name}.request"), &stream.request));
+        if let Some(job) = &stream.job {
+            requests.push((format!("streams.{name}.job.poll"), &job.poll));
+        }
+    }
+    for (key, request) in requests {
+        if let Some(host) = request.host.as_deref().filter(|host| !spec.hosts.contains_key(*host)) {
+            let known: Vec<&str> = spec.hosts.keys().map(String::as_str).collect();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            check.error(&format!("{key}.host"), format!("no host `{host}` in `hosts` (it names {known})"));
+        }
+    }
     check.request("account.request", &spec.account.request, &["account", "api_version", "options"]);
     check.fields("account", "account", &spec.account.fields);
 
@@ -384,11 +407,21 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
             }
             _ => {}
         }
-        let allowed: &[&str] = if daily {
-            &["account", "window", "api_version", "options"]
-        } else {
-            &["account", "api_version", "options"]
+        let allowed: &[&str] = match (daily, &stream.for_each) {
+            (true, _) => &["account", "window", "api_version", "options"],
+            (false, Some(_)) => &["account", "api_version", "options", "parent"],
+            (false, None) => &["account", "api_version", "options"],
         };
+        match (name, stream.for_each.as_deref()) {
+            (_, None) | ("ad_groups", Some("campaigns")) | ("ads", Some("campaigns" | "ad_groups")) => {}
+            (_, Some(parent)) => check.error(
+                &format!("{key}.for_each"),
+                format!(
+                    "'{parent}': ad groups are asked for per campaign (`for_each: campaigns`), ads per campaign or \
+                     ad group; {name} are not asked for per parent"
+                ),
+            ),
+        }
         check.request(&format!("{key}.request"), &stream.request, allowed);
         check.paginator(&format!("{key}.paginator"), &stream.paginator);
         if matches!(&stream.paginator, Paginator::Cursor { location: CursorIn::Body, .. })

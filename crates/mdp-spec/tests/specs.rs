@@ -243,3 +243,41 @@ fn parents_wildcards_and_csv_files_are_checked_at_their_line() {
     ];
     assert_mistakes("connectors/pinterest_ads.yml", builtin("pinterest_ads.yml"), pinterest);
 }
+
+#[test]
+fn hosts_parent_fan_out_and_maps_are_checked_at_their_line() {
+    let (_, microsoft) = mdp_spec::BUILTIN.iter().find(|(file, _)| *file == "microsoft_ads.yml").expect("built in");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "    for_each: campaigns\n",
+            "    for_each: ads\n",
+            "    for_each: ads",
+            "ad groups are asked for per campaign",
+        ),
+        (
+            "      host: campaign\n      path: /CampaignManagement/{{ api_version }}/Campaigns",
+            "      host: campain\n      path: /CampaignManagement/{{ api_version }}/Campaigns",
+            "      host: campain",
+            "no host `campain` in `hosts` (it names campaign, customer)",
+        ),
+        (
+            r#"      json: '{"AccountId": {{ account.id | tojson }}, "CampaignType": "Search"}'"#,
+            r#"      json: '{"AccountId": {{ parent.id | tojson }}, "CampaignType": "Search"}'"#,
+            r#"      json: '{"AccountId": {{ parent.id"#,
+            "the template reads parent, which is not defined here",
+        ),
+        (
+            "      path: TimeZone\n      map:",
+            "      value: UTC\n      map:",
+            "      map:",
+            "`map` replaces the text read at a `path`",
+        ),
+        (
+            "  customer: https://clientcenter.api.bingads.microsoft.com",
+            "  customer: clientcenter.api.bingads.microsoft.com",
+            "  customer: clientcenter",
+            "is not a base URL",
+        ),
+    ];
+    assert_mistakes("connectors/microsoft_ads.yml", microsoft, cases);
+}

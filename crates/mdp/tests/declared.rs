@@ -352,7 +352,7 @@ fn connector_test_prints_requests_and_records_and_errors_point_at_the_spec() {
 /// A built-in spec's platform from `mdp init` to the marts against the sandbox's imitation: the raw rows
 /// equal the truth, `mdp build` passes every test (reconciliation included), and every row and ad has its
 /// named campaign and ad group, also where the report names only the ad.
-fn a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(platform: &str) {
+fn a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(platform: &str, more_credentials: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let sandbox = start_sandbox();
     let dir = tmp.path().join("project");
@@ -363,7 +363,7 @@ fn a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(platform: &str)
     let head = &config[..config.find("sources:").unwrap()];
     let sources = format!(
         "sources:\n  - platform: {platform}\n    accounts: [{}]\n    base_url: {}\n    start_date: 2026-05-16\n    \
-         credentials:\n      access_token: {{ env: PLATFORM_ACCESS_TOKEN }}\n",
+         credentials:\n      access_token: {{ env: PLATFORM_ACCESS_TOKEN }}\n{more_credentials}",
         account_ids(&sandbox, platform),
         sandbox.url
     );
@@ -417,19 +417,29 @@ fn a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(platform: &str)
 
 #[test]
 fn reddit_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
-    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts("reddit_ads");
+    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts("reddit_ads", "");
 }
 
 /// Snapchat's stats nest days in ads, are bounded by local midnights (New York, Sydney), and name the ad
 /// only; its ads name their ad squad only.
 #[test]
 fn snapchat_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
-    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts("snapchat_ads");
+    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts("snapchat_ads", "");
 }
 
 /// Pinterest's report is an asynchronous job whose JSON file keys rows by ad (`records: "*"`); its days
 /// are UTC days.
 #[test]
 fn pinterest_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
-    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts("pinterest_ads");
+    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts("pinterest_ads", "");
+}
+
+/// Microsoft Advertising: three hosts served by the sandbox at the source's base_url, ad groups and ads
+/// listed per parent, a zipped CSV report; its developer token is a second credential.
+#[test]
+fn microsoft_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
+    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(
+        "microsoft_ads",
+        "      developer_token: { env: PLATFORM_ACCESS_TOKEN }\n",
+    );
 }

@@ -296,15 +296,17 @@ pub(crate) struct FieldReader {
     /// Where the spec maps it (`connectors/x.yml:42`), for errors.
     pub(crate) place: String,
     pub(crate) field: Field,
+    pub(crate) map: Option<std::collections::BTreeMap<String, String>>,
     pub(crate) divide: Option<u64>,
     pub(crate) format: Option<String>,
 }
 
 impl FieldReader {
     pub(crate) fn new(column: &str, place: String, expr: &FieldExpr, render: impl Fn(&str) -> String) -> FieldReader {
-        let (field, divide, format) = match expr {
-            FieldExpr::Path(path) => (Field::Path(path.clone()), None, None),
-            FieldExpr::Rich(RichField { path, sum, pick, value, divide, format }) => {
+        let (field, map, divide, format) = match expr {
+            FieldExpr::Path(path) => (Field::Path(path.clone()), None, None, None),
+            FieldExpr::Rich(rich) => {
+                let RichField { path, sum, pick, value, map, divide, format } = rich.as_ref();
                 let field = match (path, sum, pick, value) {
                     (Some(path), ..) => Field::Path(path.clone()),
                     (_, Some(sum), ..) => Field::Sum(sum.clone()),
@@ -317,10 +319,10 @@ impl FieldReader {
                     (.., Some(value)) => Field::Const(value.clone()),
                     _ => Field::Const(String::new()),
                 };
-                (field, *divide, format.clone())
+                (field, map.clone(), *divide, format.clone())
             }
         };
-        FieldReader { column: column.to_string(), place, field, divide, format }
+        FieldReader { column: column.to_string(), place, field, map, divide, format }
     }
 
     fn what(&self) -> String {
@@ -341,7 +343,17 @@ impl FieldReader {
                     Scalar::Other(other) => {
                         Err(malformed(platform, &self.what(), format!("expected text or a number, got {other}")))
                     }
-                    value => Ok(value.text()),
+                    value => match (value.text(), &self.map) {
+                        (Some(text), Some(map)) => match map.get(&text) {
+                            Some(mapped) => Ok(Some(mapped.clone())),
+                            None => Err(malformed(
+                                platform,
+                                &self.what(),
+                                format!("{text:?} is not in the field's `map`; add it there"),
+                            )),
+                        },
+                        (text, _) => Ok(text),
+                    },
                 }
             }
             _ => Err(malformed(platform, &self.what(), "a sum or pick is a number, not text".into())),
@@ -475,6 +487,10 @@ mod tests {
             "1234.567891"
         );
         assert_eq!(field("{sum: [a, b, missing]}").decimal(platform, &record, &mut notes).unwrap().to_string(), "0.3");
+        let zone = field("{path: a, map: {'0.1': Europe/Paris}}");
+        assert_eq!(zone.text(platform, &record).unwrap().as_deref(), Some("Europe/Paris"));
+        let error = field("{path: b, map: {'0.1': Europe/Paris}}").text(platform, &record).unwrap_err().to_string();
+        assert!(error.contains("\"0.2\" is not in the field's `map`"), "{error}");
         let pick = field("{pick: {array: actions, key: t, equals: purchase, value: v}}");
         assert_eq!(pick.decimal(platform, &record, &mut notes).unwrap().to_string(), "3.5");
         let error = field("a").integer(platform, &record).unwrap_err().to_string();

@@ -152,6 +152,9 @@ pub struct Endpoint {
     root: String,
     /// The path part of `root` (`/v23.0`), for error messages.
     root_path: String,
+    /// Other roots of the same API (Microsoft Advertising's campaign and customer hosts): their full URLs
+    /// are sent as they are, with the endpoint's credentials.
+    also: Vec<String>,
     headers: HeaderMap,
     /// The header whose token is refreshed, on a source that refreshes its access token.
     refreshing: Option<RefreshingHeader>,
@@ -233,6 +236,7 @@ impl Endpoint {
             platform: settings.platform,
             root,
             root_path,
+            also: Vec::new(),
             headers: map,
             refreshing,
             api_version: settings.api_version.clone(),
@@ -277,14 +281,29 @@ impl Endpoint {
         format!("{}/{}", self.root, request.path.trim_start_matches('/'))
     }
 
-    /// Whether `url` is a full URL under this endpoint's root (so its requests may carry the
+    /// The endpoint with more roots of the same API (hosts a connector spec names), which its credentials
+    /// may go to.
+    pub fn with_roots(mut self, roots: impl IntoIterator<Item = String>) -> Endpoint {
+        let roots = roots.into_iter().map(|root| root.trim_end_matches('/').to_string());
+        self.also.extend(roots.filter(|root| *root != self.root));
+        self
+    }
+
+    /// Whether `url` is a full URL under one of this endpoint's roots (so its requests may carry the
     /// endpoint's credentials).
     pub fn under_root(&self, url: &str) -> bool {
-        url.strip_prefix(&self.root).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        let under = |root: &String| {
+            url.strip_prefix(root.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        };
+        under(&self.root) || self.also.iter().any(under)
     }
 
     /// The URL path of `request`, without host or query string: safe for error messages.
     pub fn path_of(&self, request: &HttpRequest) -> String {
+        if let Some(root) = self.also.iter().find(|root| request.path.starts_with(root.as_str())) {
+            let path = &request.path[root.len()..];
+            return path.split_once('?').map_or(path, |(path, _)| path).to_string();
+        }
         let path = request.path.strip_prefix(&self.root).unwrap_or(&request.path);
         let path = path.trim_start_matches('/');
         let path = path.split_once('?').map_or(path, |(path, _)| path);
