@@ -155,6 +155,15 @@ impl DeclaredSource {
                 name: header.to_ascii_lowercase().into(),
                 value: HeaderSource::Credential { name: credential(name)?, prefix: prefix.clone().into() },
             }),
+            Auth::OAuth1 { consumer_key, consumer_secret, token, token_secret } => headers.push(ApiHeader {
+                name: "authorization".into(),
+                value: HeaderSource::OAuth1 {
+                    consumer_key: credential(consumer_key)?,
+                    consumer_secret: credential(consumer_secret)?,
+                    token: credential(token)?,
+                    token_secret: credential(token_secret)?,
+                },
+            }),
             Auth::Basic { username, password } => headers.push(ApiHeader {
                 name: "authorization".into(),
                 value: HeaderSource::Basic { username: credential(username)?, password: credential(password)? },

@@ -105,6 +105,10 @@ pub enum Auth {
     },
     /// `Authorization: Basic base64(<username>:<password>)`, both credentials.
     Basic { username: String, password: String },
+    /// OAuth 1.0a user context (X's Ads API): every request signed with HMAC-SHA1 over its method, URL
+    /// and query, from four credentials (the app's consumer key and secret, the user's token and secret).
+    #[serde(rename = "oauth1")]
+    OAuth1 { consumer_key: String, consumer_secret: String, token: String, token_secret: String },
 }
 
 fn access_token() -> String {

@@ -330,6 +330,12 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
                 check.error("auth.header", "the header's name cannot be empty");
             }
         }
+        Auth::OAuth1 { consumer_key, consumer_secret, token, token_secret } => {
+            declared(&mut check, "auth.consumer_key", consumer_key);
+            declared(&mut check, "auth.consumer_secret", consumer_secret);
+            declared(&mut check, "auth.token", token);
+            declared(&mut check, "auth.token_secret", token_secret);
+        }
         Auth::Basic { username, password } => {
             declared(&mut check, "auth.username", username);
             declared(&mut check, "auth.password", password);

@@ -281,3 +281,23 @@ fn hosts_parent_fan_out_and_maps_are_checked_at_their_line() {
     ];
     assert_mistakes("connectors/microsoft_ads.yml", microsoft, cases);
 }
+
+#[test]
+fn an_oauth1_spec_names_its_four_credentials() {
+    let spec = readme_spec();
+    let start = spec.find("auth:").expect("the README spec has auth");
+    let end = start + spec[start..].find("\n\n").expect("auth ends at a blank line");
+    let oauth1 = "auth:\n  type: oauth1\n  consumer_key: api_key\n  consumer_secret: api_secret\n  token: api_key\n  \
+                  token_secret: user_secret";
+    let text = format!("{}{oauth1}{}", &spec[..start], &spec[end..]);
+    let found = errors(&text);
+    // The README spec declares `api_key` only: the other three are named, each at its line.
+    for (name, key) in [("api_secret", "consumer_secret"), ("user_secret", "token_secret")] {
+        let line = line_of(&text, &format!("{key}: {name}"));
+        assert!(
+            found.iter().any(|e| e.contains(&format!("acme_ads.yml:{line}:")) && e.contains(name)),
+            "{name} at line {line}: {found:#?}"
+        );
+    }
+    assert!(!found.iter().any(|e| e.contains("consumer_key")), "api_key is declared: {found:#?}");
+}

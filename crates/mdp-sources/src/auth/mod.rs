@@ -23,6 +23,7 @@ use serde::Deserialize;
 use crate::error::SourceError;
 use crate::source::{Credential, SourceSettings};
 
+pub mod oauth1;
 pub mod service_account;
 
 use service_account::{ServiceAccountKey, JWT_BEARER};

@@ -115,6 +115,14 @@ pub enum HeaderSource {
     Credential { name: &'static str, prefix: Cow<'static, str> },
     /// `Basic base64(<username>:<password>)` from two credentials, marked sensitive.
     Basic { username: &'static str, password: &'static str },
+    /// An OAuth 1.0a signature of each request (`OAuth oauth_consumer_key=…, oauth_signature=…`), made at
+    /// send time from four credentials; sensitive.
+    OAuth1 {
+        consumer_key: &'static str,
+        consumer_secret: &'static str,
+        token: &'static str,
+        token_secret: &'static str,
+    },
     /// The source's `api_version` (LinkedIn's `LinkedIn-Version`).
     ApiVersion,
     /// A fixed value (`X-Restli-Protocol-Version: 2.0.0`) or one from the source's options.
@@ -158,6 +166,8 @@ pub struct Endpoint {
     headers: HeaderMap,
     /// The header whose token is refreshed, on a source that refreshes its access token.
     refreshing: Option<RefreshingHeader>,
+    /// The keys every request is signed with, on an OAuth 1.0a source.
+    oauth1: Option<crate::auth::oauth1::OAuth1Keys>,
     api_version: String,
 }
 
@@ -185,6 +195,7 @@ impl Endpoint {
             .to_string();
         let mut map = HeaderMap::new();
         let mut refreshing = None;
+        let mut oauth1 = None;
         // Fails when no request could be authorized (neither a fixed token nor a complete grant).
         let mut tokens = OAuthTokens::from_settings(settings)?.map(Arc::new);
         for header in headers {
@@ -214,6 +225,15 @@ impl Endpoint {
                     value.set_sensitive(true);
                     value
                 }
+                HeaderSource::OAuth1 { consumer_key, consumer_secret, token, token_secret } => {
+                    oauth1 = Some(crate::auth::oauth1::OAuth1Keys {
+                        consumer_key: settings.credential(consumer_key)?.clone(),
+                        consumer_secret: settings.credential(consumer_secret)?.clone(),
+                        token: settings.credential(token)?.clone(),
+                        token_secret: settings.credential(token_secret)?.clone(),
+                    });
+                    continue;
+                }
                 HeaderSource::Basic { username, password } => {
                     use base64::Engine;
                     let (username, password) = (settings.credential(username)?, settings.credential(password)?);
@@ -239,6 +259,7 @@ impl Endpoint {
             also: Vec::new(),
             headers: map,
             refreshing,
+            oauth1,
             api_version: settings.api_version.clone(),
         })
     }
@@ -327,6 +348,18 @@ impl Endpoint {
             })?;
             value.set_sensitive(true);
             builder = builder.header(header.name.clone(), value);
+        }
+        if let Some(keys) = &self.oauth1 {
+            let parsed = reqwest::Url::parse(url).map_err(|e| {
+                SourceError::malformed(self.platform, format!("the request URL cannot be signed ({e})"))
+            })?;
+            let query: Vec<(String, String)> = request.query.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            let mut value =
+                HeaderValue::from_str(&keys.sign(request.method.as_str(), &parsed, &query)).map_err(|_| {
+                    SourceError::malformed(self.platform, "an OAuth 1.0a key has characters not allowed in a header")
+                })?;
+            value.set_sensitive(true);
+            builder = builder.header(reqwest::header::AUTHORIZATION, value);
         }
         if !request.query.is_empty() {
             builder = builder.query(&request.query);

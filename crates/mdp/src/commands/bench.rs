@@ -532,8 +532,9 @@ const TIKTOK_SPEC: &str = include_str!("../../../mdp-sources/tests/fixtures/tikt
 
 /// `mdp bench connector`: TikTok's daily rows of both sandbox accounts over 165 days, read by the
 /// hand-written connector and by the spec, records counted and dropped (no warehouse): what the
-/// declarative engine costs against Rust written for the API. Then Amazon Ads' built-in spec over 93
-/// days: asynchronous report jobs and their gzipped files.
+/// declarative engine costs against Rust written for the API. Then the built-in specs whose reports are
+/// asynchronous jobs (Amazon, Pinterest, Microsoft) over 93 days: their files gzipped JSON, JSON keyed by
+/// ad, and zipped CSV.
 async fn connector(args: &BenchArgs) -> Result<()> {
     use mdp_sources::http::{HttpDriver, RetryPolicy};
     use mdp_sources::{Credential, SourceSettings};
@@ -579,43 +580,53 @@ async fn connector(args: &BenchArgs) -> Result<()> {
         );
     }
 
-    // Amazon Ads (a built-in spec): asynchronous report jobs, each a gzipped JSON file of up to 31 days
-    // (93 days: Amazon keeps 95). Waits between polls are capped at 1 s here (the spec's 15 s would time
+    // The built-in specs whose reports are asynchronous jobs, over 93 days: Amazon (gzipped JSON, up to
+    // 31 days a report), Pinterest (a JSON object keyed by ad, up to 186 days) and Microsoft (a zip archive of
+    // one CSV file, up to 92 days). Waits between polls are capped at 1 s here (the specs' 5-15 s would time
     // the sleeping): the CPU per row is the figure that matters.
-    let amazon: Vec<String> = accounts["accounts"]["amazon_ads"]
-        .as_array()
-        .context("sandbox accounts")?
-        .iter()
-        .filter_map(|a| a["id"].as_str().map(String::from))
-        .collect();
-    let platform: mdp_core::Platform = "amazon_ads".parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let jobs: [(&str, &str, u64, &str, &[&str]); 3] = [
+        ("amazon_ads", "v3", 3, "gzip JSON", &["client_id"]),
+        ("pinterest_ads", "v5", 1, "JSON by ad", &[]),
+        ("microsoft_ads", "v13", 2, "zip CSV", &["developer_token"]),
+    ];
     let window = mdp_core::DateWindow::new(today - chrono::Days::new(92), today).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let settings = SourceSettings {
-        name: platform.as_str().to_string(),
-        platform,
-        base_url: url.clone(),
-        api_version: "v3".into(),
-        accounts: amazon.clone(),
-        credentials: [
-            ("access_token".to_string(), Credential::new("bench-token")),
-            ("client_id".to_string(), Credential::new("bench-client")),
-        ]
-        .into(),
-        token_url: None,
-        options: mdp_sources::SourceOptions::defaults(platform),
-    };
-    let source = mdp_sources::configure(settings)?;
-    let policy = RetryPolicy { max_delay: std::time::Duration::from_secs(1), ..RetryPolicy::default() };
-    let http = HttpDriver::new(policy).map_err(|e| anyhow::anyhow!(e))?;
-    let read = read_daily_measured(source.as_ref(), window, &http, &sandbox_pid).await?;
-    println!(
-        "{:<13} {} Amazon daily rows (93 days, 2 profiles, {} report jobs) in {:.2} s (waits included) | {}",
-        "spec (async)",
-        read.rows,
-        amazon.len() * 3,
-        read.seconds,
-        read.costs
-    );
+    for (name, api_version, reports_per_account, file, more) in jobs {
+        let ids: Vec<String> = accounts["accounts"][name]
+            .as_array()
+            .context("sandbox accounts")?
+            .iter()
+            .filter_map(|a| a["id"].as_str().map(String::from))
+            .collect();
+        let platform: mdp_core::Platform = name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut credentials: std::collections::BTreeMap<String, Credential> =
+            [("access_token".to_string(), Credential::new("bench-token"))].into();
+        for credential in more {
+            credentials.insert(credential.to_string(), Credential::new("bench-credential"));
+        }
+        let settings = SourceSettings {
+            name: name.to_string(),
+            platform,
+            base_url: url.clone(),
+            api_version: api_version.into(),
+            accounts: ids.clone(),
+            credentials,
+            token_url: None,
+            options: mdp_sources::SourceOptions::defaults(platform),
+        };
+        let source = mdp_sources::configure(settings)?;
+        let policy = RetryPolicy { max_delay: std::time::Duration::from_secs(1), ..RetryPolicy::default() };
+        let http = HttpDriver::new(policy).map_err(|e| anyhow::anyhow!(e))?;
+        let read = read_daily_measured(source.as_ref(), window, &http, &sandbox_pid).await?;
+        println!(
+            "{:<13} {} {name} daily rows (93 days, {} accounts, {} report jobs, {file}) in {:.2} s (waits included) | {}",
+            "spec (async)",
+            read.rows,
+            ids.len(),
+            ids.len() as u64 * reports_per_account,
+            read.seconds,
+            read.costs
+        );
+    }
     drop(sandbox);
     Ok(())
 }
