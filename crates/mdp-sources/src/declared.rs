@@ -44,6 +44,8 @@ struct StreamPlan {
     csv: Option<mdp_spec::model::CsvDef>,
     /// The parent entity stream the list is asked for per entity of.
     for_each: Option<String>,
+    /// The daily stream's records hold a value per day of the window in their arrays.
+    per_day: bool,
 }
 
 impl StreamPlan {
@@ -69,6 +71,7 @@ impl StreamPlan {
             fill_parents: stream.parents.is_some(),
             csv: stream.csv.clone(),
             for_each: stream.for_each.clone(),
+            per_day: stream.per_day,
         }
     }
 
@@ -308,10 +311,12 @@ impl DeclaredSource {
     }
 
     /// Read every page of `read`, mapping each record with `map`, sending them to `out` page by page.
+    /// `days`: the window's length when each record holds a value per day in its arrays (`per_day`), else 0.
     async fn read_pages<T: Send>(
         &self,
         plan: &StreamPlan,
         read: Read,
+        days: u32,
         ctx: &ReadContext,
         out: &Sink<T>,
         map: impl Fn(&Record<'_>, String) -> Result<T, SourceError>,
@@ -321,7 +326,7 @@ impl DeclaredSource {
             let mut records = Vec::with_capacity(rows.len());
             for range in rows {
                 let item: &RawValue = serde_json::from_str(&body[range]).map_err(|e| self.malformed(e))?;
-                self.map_item(plan, item, &map, &mut records)?;
+                self.map_item(plan, item, days, &map, &mut records)?;
             }
             for chunk in chunks(records, crate::http::ROWS_PER_SEND) {
                 emit(out, ctx, chunk).await?;
@@ -330,11 +335,13 @@ impl DeclaredSource {
         Ok(())
     }
 
-    /// The records of one item of an answer (several when the stream explodes an array), mapped.
+    /// The records of one item of an answer (several when the stream explodes an array, and one per day
+    /// of the `days` when its values are arrays by day), mapped.
     fn map_item<T>(
         &self,
         plan: &StreamPlan,
         item: &RawValue,
+        days: u32,
         map: &impl Fn(&Record<'_>, String) -> Result<T, SourceError>,
         records: &mut Vec<T>,
     ) -> Result<(), SourceError> {
@@ -342,7 +349,16 @@ impl DeclaredSource {
             expand(item, plan.explode.as_deref()).map_err(|e| self.malformed(format!("{}.explode: {e}", plan.key)))?;
         for record in expanded {
             let payload = record.payload(plan.explode.as_deref()).map_err(|e| self.malformed(e))?;
-            records.push(map(&record, payload)?);
+            if days == 0 {
+                records.push(map(&record, payload)?);
+                continue;
+            }
+            // The record's arrays hold a value per day: a row per day, each carrying the whole record once
+            // with the index of its day.
+            for day in 0..days as usize {
+                let payload = format!("{{\"_mdp_day_index\":{day},\"record\":{payload}}}");
+                records.push(map(&record.on_day(day), payload)?);
+            }
         }
         Ok(())
     }
@@ -388,7 +404,7 @@ impl DeclaredSource {
         let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
         let read = Read { request, reading: plan.reading.clone() };
         let (parent_campaign, parent_group) = parent.unwrap_or_default();
-        self.read_pages(plan, read, ctx, out, |record, payload| {
+        self.read_pages(plan, read, 0, ctx, out, |record, payload| {
             let id = self.text(&plan.fields, "id", record)?.ok_or_else(|| {
                 self.malformed(format!("a record of {} has no id ({}.fields.id)", stream.name, plan.key))
             })?;
@@ -577,8 +593,13 @@ impl Source for DeclaredSource {
         for part in window.split(stream.max_window_days.max(1)) {
             let window_values = window_context(part, &account.timezone).map_err(|e| self.malformed(e))?;
             let context = self.context(account_context(account), Some(window_values));
+            // Rows of a per-day record are dated by their index in its arrays.
+            let days = if plan.per_day { part.days() } else { 0 };
             let map = |record: &Record<'_>, payload: String| {
-                let date = field("date").date(platform, record)?;
+                let date = match record.day {
+                    Some(index) => part.start() + chrono::Days::new(index as u64),
+                    None => field("date").date(platform, record)?,
+                };
                 if !part.contains(date) {
                     return Err(self.malformed(format!(
                         "a row is dated {date}, outside the requested window {part} (check the request's date \
@@ -615,11 +636,11 @@ impl Source for DeclaredSource {
                 Ok(record)
             };
             match &plan.job {
-                Some(job) => self.read_report(plan, job, &context, ctx, out, map).await?,
+                Some(job) => self.read_report(plan, job, &context, days, ctx, out, map).await?,
                 None => {
                     let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
                     let read = Read { request, reading: plan.reading.clone() };
-                    self.read_pages(plan, read, ctx, out, map).await?;
+                    self.read_pages(plan, read, days, ctx, out, map).await?;
                 }
             }
         }

@@ -258,6 +258,12 @@ pub struct StreamDef {
     /// `parent.campaign_id`), and a record's missing `campaign_id` / `ad_group_id` are its parent's.
     #[serde(default)]
     pub for_each: Option<String>,
+    /// The daily stream's records hold their metrics as arrays with one entry per day of the window,
+    /// from its first day (X's stats): each record becomes a row per day, a field holding an array reads
+    /// that day's entry (null or past the end: missing), and `date` is left unmapped: it is the window's
+    /// first day plus the entry's index.
+    #[serde(default)]
+    pub per_day: bool,
 }
 
 /// An asynchronous report job (Amazon Ads, Pinterest, Microsoft Advertising, X): create, poll,

@@ -467,7 +467,23 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
         if let Some(explode) = &stream.explode {
             check.path(&format!("{key}.explode"), explode);
         }
-        check.fields(&key, name, &stream.fields);
+        if stream.per_day {
+            if !daily {
+                check.error(&format!("{key}.per_day"), "only the daily stream reads values per day");
+            } else if stream.fields.contains_key("date") {
+                check.error(
+                    &format!("{key}.fields.date"),
+                    "`per_day` rows are dated by their index in the arrays (the window's first day + index): leave \
+                     `date` out",
+                );
+            }
+        }
+        let mut fields = stream.fields.clone();
+        if daily && stream.per_day {
+            // Dated by index: `date` counts as mapped.
+            fields.entry("date".to_string()).or_insert_with(|| FieldExpr::Path("date".to_string()));
+        }
+        check.fields(&key, name, &fields);
         // The daily stream's missing parents come from the ads, an ad's missing campaign from its ad group.
         match (&stream.parents, name) {
             (Some(parents), "ad_daily") if parents != "ads" => check.error(

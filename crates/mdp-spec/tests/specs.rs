@@ -301,3 +301,22 @@ fn an_oauth1_spec_names_its_four_credentials() {
     }
     assert!(!found.iter().any(|e| e.contains("consumer_key")), "api_key is declared: {found:#?}");
 }
+
+#[test]
+fn per_day_rows_are_dated_by_index_and_only_daily() {
+    let (_, reddit) = mdp_spec::BUILTIN.iter().find(|(file, _)| *file == "reddit_ads.yml").expect("built in");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("    parents: ads\n", "    parents: ads\n    per_day: true\n", "      date: date", "leave `date` out"),
+        (
+            "    records: data\n    fields: { id: id, name: name, status: configured_status }",
+            "    records: data\n    per_day: true\n    fields: { id: id, name: name, status: configured_status }",
+            "    per_day: true",
+            "only the daily stream reads values per day",
+        ),
+    ];
+    assert_mistakes("connectors/reddit_ads.yml", reddit, cases);
+    // Left out, `date` is no missing column.
+    let dated_by_index =
+        reddit.replace("    parents: ads\n", "    parents: ads\n    per_day: true\n").replace("      date: date\n", "");
+    mdp_spec::parse(Path::new("connectors/reddit_ads.yml"), &dated_by_index).unwrap_or_else(|e| panic!("{e}"));
+}

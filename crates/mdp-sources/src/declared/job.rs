@@ -65,11 +65,13 @@ fn id_after(text: &str, after: &str) -> Option<String> {
 
 impl DeclaredSource {
     /// Run the report job of one window and send its records to `out`.
+    #[allow(clippy::too_many_arguments, reason = "a window's read, as read_pages takes it, plus the job")]
     pub(super) async fn read_report<T: Send>(
         &self,
         plan: &StreamPlan,
         job: &JobPlan,
         context: &Value,
+        days: u32,
         ctx: &ReadContext,
         out: &Sink<T>,
         map: impl Fn(&Record<'_>, String) -> Result<T, SourceError>,
@@ -198,7 +200,7 @@ impl DeclaredSource {
             .map_err(|e| self.malformed(format!("the file of report job {id}: {e}")))?;
         let mut records = Vec::with_capacity(ROWS_PER_SEND);
         for item in page.rows {
-            self.map_item(plan, item, &map, &mut records)?;
+            self.map_item(plan, item, days, &map, &mut records)?;
             if records.len() >= ROWS_PER_SEND {
                 emit(out, ctx, std::mem::take(&mut records)).await?;
             }

@@ -197,22 +197,37 @@ fn missing_records<'a>(body: &'a RawValue, records: &str) -> Result<Option<&'a R
 pub(crate) struct Record<'a> {
     pub(crate) own: &'a RawValue,
     pub(crate) outer: Option<&'a RawValue>,
+    /// For a record whose values are arrays by day (`per_day`): the day's index, whose entry a field
+    /// holding an array reads.
+    pub(crate) day: Option<usize>,
     /// Parsed objects by the address of their text.
     parsed: RefCell<Vec<(usize, Object<'a>)>>,
 }
 
 impl<'a> Record<'a> {
     pub(crate) fn new(own: &'a RawValue, outer: Option<&'a RawValue>) -> Record<'a> {
-        Record { own, outer, parsed: RefCell::new(Vec::new()) }
+        Record { own, outer, day: None, parsed: RefCell::new(Vec::new()) }
+    }
+
+    /// The same record on its `day` (an index into its arrays by day).
+    pub(crate) fn on_day(&self, day: usize) -> Record<'a> {
+        Record { own: self.own, outer: self.outer, day: Some(day), parsed: RefCell::new(Vec::new()) }
     }
 
     pub(crate) fn get(&self, path: &str) -> Result<Option<&'a RawValue>, String> {
-        match self.at(self.own, path)? {
-            Some(value) => Ok(Some(value)),
+        let found = match self.at(self.own, path)? {
+            Some(value) => Some(value),
             None => match self.outer {
-                Some(outer) => self.at(outer, path),
-                None => Ok(None),
+                Some(outer) => self.at(outer, path)?,
+                None => None,
             },
+        };
+        match (self.day, found) {
+            // A value per day: the day's entry (none when the array is shorter, or the entry null).
+            (Some(day), Some(value)) if value.get().starts_with('[') => {
+                Ok(step(value, &day.to_string())?.filter(|entry| entry.get() != "null"))
+            }
+            _ => Ok(found),
         }
     }
 
@@ -454,6 +469,20 @@ mod tests {
         assert!(records(raw(r#"{"error":{"code":5}}"#), "data.rows").unwrap_err().contains("no `data.rows`"));
         assert!(records(raw(r#"{"data":null}"#), "data").unwrap().is_empty());
         assert!(records(raw(r#"{"data":{"rows":null}}"#), "data.rows").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_record_on_a_day_reads_the_days_entry_of_its_arrays() {
+        // X's stats: a promoted tweet's metrics, one entry per day of the window (null: no delivery).
+        let item =
+            raw(r#"{"id":"8u94t","metrics":{"impressions":[10,null,30],"conversion_purchases":{"metric":[1,0]}}}"#);
+        let record = Record::new(item, None);
+        let day = |i: usize, path: &str| record.on_day(i).get(path).unwrap().map(|v| v.get().to_string());
+        assert_eq!(day(0, "metrics.impressions").as_deref(), Some("10"));
+        assert_eq!(day(1, "metrics.impressions"), None, "a null entry is a missing value");
+        assert_eq!(day(2, "metrics.conversion_purchases.metric"), None, "past the end of a shorter array");
+        assert_eq!(day(2, "id").as_deref(), Some(r#""8u94t""#), "a value that is no array is every day's");
+        assert_eq!(record.get("metrics.impressions").unwrap().unwrap().get(), "[10,null,30]");
     }
 
     #[test]
