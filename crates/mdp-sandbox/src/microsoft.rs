@@ -187,6 +187,19 @@ async fn guard<'s>(
     Ok((account, body, fault))
 }
 
+/// [`guard`] for an operation on the `CustomerAccountId` header's account.
+async fn scoped<'s>(
+    sandbox: &'s Sandbox,
+    version: &str,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<(&'s Account, Value, Option<FaultKind>), Response> {
+    match guard(sandbox, version, headers, body, true).await? {
+        (Some(account), body, fault) => Ok((account, body, fault)),
+        (None, ..) => unreachable!("a scoped call has its account"),
+    }
+}
+
 fn finish(body: Value, fault: Option<FaultKind>) -> Response {
     let text = body.to_string();
     let text = if fault == Some(FaultKind::TruncatedJson) { truncate(&text) } else { text };
@@ -250,9 +263,8 @@ async fn list(
     body: String,
     level: Level,
 ) -> Response {
-    let (account, body, fault) = match guard(&sandbox, &version, &headers, &body, true).await {
-        Ok((Some(account), body, fault)) => (account, body, fault),
-        Ok((None, ..)) => unreachable!("a scoped call has its account"),
+    let (account, body, fault) = match scoped(&sandbox, &version, &headers, &body).await {
+        Ok(checked) => checked,
         Err(answer) => return answer,
     };
     let answer = match level {
@@ -398,9 +410,8 @@ async fn submit(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let (account, body, fault) = match guard(&sandbox, &version, &headers, &body, true).await {
-        Ok((Some(account), body, fault)) => (account, body, fault),
-        Ok((None, ..)) => unreachable!("a scoped call has its account"),
+    let (account, body, fault) = match scoped(&sandbox, &version, &headers, &body).await {
+        Ok(checked) => checked,
         Err(answer) => return answer,
     };
     let mut job = match check_report(&sandbox, account, &body) {
@@ -421,9 +432,8 @@ async fn poll(
     headers: HeaderMap,
     body: String,
 ) -> Response {
-    let (account, body, fault) = match guard(&sandbox, &version, &headers, &body, true).await {
-        Ok((Some(account), body, fault)) => (account, body, fault),
-        Ok((None, ..)) => unreachable!("a scoped call has its account"),
+    let (account, body, fault) = match scoped(&sandbox, &version, &headers, &body).await {
+        Ok(checked) => checked,
         Err(answer) => return answer,
     };
     let id = body["ReportRequestId"].as_str().unwrap_or_default().to_string();
@@ -441,7 +451,7 @@ async fn poll(
         1 => json!({"Status": "Pending", "ReportDownloadUrl": null}),
         _ if job.fails => json!({"Status": "Error", "ReportDownloadUrl": null}),
         // A report without rows has no file.
-        _ if report_rows(&sandbox, account, job).is_empty() => json!({"Status": "Success", "ReportDownloadUrl": null}),
+        _ if !has_rows(&sandbox, account, job) => json!({"Status": "Success", "ReportDownloadUrl": null}),
         _ => {
             let host = header(&headers, "host").unwrap_or("127.0.0.1");
             let signature = format!("{:016x}", mix(sandbox.world.seed ^ u64::from(job.polls)));
@@ -474,6 +484,16 @@ async fn download(State(sandbox): State<Arc<Sandbox>>, Path(file): Path<String>,
 /// Money as Microsoft's CSV writes it: the currency's decimals, no thousands separator (FormatVersion 2.0).
 fn money(micros: i64) -> String {
     rust_decimal::Decimal::new(micros, 6).normalize().to_string()
+}
+
+/// Whether the report has a row: any ad delivering on any of its days (the file is made at download).
+fn has_rows(sandbox: &Sandbox, account: &Account, job: &Job) -> bool {
+    let (world, version) = (&sandbox.world, sandbox.version());
+    job.start.iter_days().take_while(|d| *d <= job.end).any(|day| {
+        world
+            .units(account)
+            .any(|unit| unit.ad.is_some() && !world.unit_metrics(account, &unit, day, version).is_zero())
+    })
 }
 
 fn report_rows(sandbox: &Sandbox, account: &Account, job: &Job) -> Vec<Vec<String>> {

@@ -185,6 +185,26 @@ fn assert_days_match_truth(
     }
 }
 
+/// The account's daily rows over `window`: there are some, each has its ad's campaign and ad group as
+/// `parents` (the ads stream) has them, and each day's totals equal the sandbox's truth.
+async fn daily_rows_reconcile(
+    sandbox: &Sandbox,
+    source: &dyn Source,
+    account: &mdp_sources::AccountInfo,
+    parents: &std::collections::HashMap<String, (Option<String>, Option<String>)>,
+    window: DateWindow,
+    ctx: &ReadContext,
+) -> Vec<PerformanceRecord> {
+    let rows = daily(source, account, window, ctx).await.unwrap();
+    assert!(!rows.is_empty());
+    for row in &rows {
+        let ad = row.ad_id.as_ref().unwrap();
+        assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
+    }
+    assert_days_match_truth(sandbox, source, &account.id, window, &rows);
+    rows
+}
+
 /// A source on the built-in spec `name`, reading every account the sandbox imitates for it with a fixed
 /// access token.
 fn built_in(name: &str, api_version: &str, addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
@@ -247,17 +267,7 @@ async fn reddit_reconciles_with_the_sandbox_truth_and_takes_parents_from_the_ads
     for account_id in &source.settings().accounts {
         let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
 
-        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
-        assert!(!rows.is_empty());
-        for row in &rows {
-            let ad = row.ad_id.as_ref().unwrap();
-            assert_eq!(
-                (row.campaign_id.clone(), row.ad_group_id.clone()),
-                parents[ad],
-                "parents of {ad} from the ads stream"
-            );
-        }
-        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
+        daily_rows_reconcile(&sandbox, source.as_ref(), &account, &parents, window, &ctx).await;
     }
 }
 
@@ -331,13 +341,8 @@ async fn snapchat_reads_days_at_local_midnights_across_dst_changes_and_reconcile
                 assert_eq!(parents[&ad.id].0.as_deref(), Some(campaign.id.as_str()), "campaign of ad {}", ad.id);
             }
         }
-        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
+        let rows = daily_rows_reconcile(&sandbox, source.as_ref(), &account, &parents, window, &ctx).await;
         assert!(rows.iter().any(|r| r.date == Some(day(3, 8))) && rows.iter().any(|r| r.date == Some(day(4, 5))));
-        for row in &rows {
-            let ad = row.ad_id.as_ref().unwrap();
-            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "parents of ad {ad}");
-        }
-        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
     }
 }
 
@@ -423,13 +428,7 @@ async fn pinterest_reports_keyed_by_ad_reconcile_and_rotated_refresh_tokens_are_
     let window = DateWindow::new(today() - Days::new(44), today()).unwrap();
     for account_id in &source.settings().accounts {
         let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
-        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
-        assert!(!rows.is_empty());
-        for row in &rows {
-            let ad = row.ad_id.as_ref().unwrap();
-            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
-        }
-        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
+        daily_rows_reconcile(&sandbox, source.as_ref(), &account, &parents, window, &ctx).await;
     }
     assert_eq!(sandbox.pinterest.created(), 2, "one report an account");
     assert_eq!(sandbox.pinterest.downloads_with_auth(), 0, "the storage URL is fetched without credentials");
@@ -513,13 +512,7 @@ async fn microsoft_lists_entities_per_parent_and_its_zipped_csv_reports_reconcil
                 }
             }
         }
-        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
-        assert!(!rows.is_empty());
-        for row in &rows {
-            let ad = row.ad_id.as_ref().unwrap();
-            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
-        }
-        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
+        daily_rows_reconcile(&sandbox, source.as_ref(), &account, &parents, window, &ctx).await;
     }
     assert_eq!(sandbox.microsoft.created(), 2, "one report an account (92-day windows)");
     assert_eq!(sandbox.microsoft.downloads_with_auth(), 0, "the storage URL is fetched without credentials");
@@ -581,14 +574,8 @@ async fn amazon_reports_run_as_jobs_and_reconcile_with_the_truth() {
         let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
         assert!(entities(source.as_ref(), "ad_groups", &account, &ctx).await > 0);
 
-        let rows = daily(source.as_ref(), &account, window, &ctx).await.unwrap();
-        assert!(!rows.is_empty());
-        for row in &rows {
-            // The report's numeric ids read as the entity lists' string ids.
-            let ad = row.ad_id.as_ref().unwrap();
-            assert_eq!((row.campaign_id.clone(), row.ad_group_id.clone()), parents[ad], "ids of ad {ad}");
-        }
-        assert_days_match_truth(&sandbox, source.as_ref(), account_id, window, &rows);
+        // The report's numeric ids read as the entity lists' string ids.
+        daily_rows_reconcile(&sandbox, source.as_ref(), &account, &parents, window, &ctx).await;
     }
     assert_eq!(sandbox.amazon.created(), 4, "two reports a profile");
     assert_eq!(sandbox.amazon.downloads_with_auth(), 0, "the storage URL is fetched without credentials");

@@ -177,8 +177,18 @@ impl DeclaredSource {
 
         let compression = def.compression;
         let bytes = body.len();
-        // A CSV file is turned into JSON records (its rows keyed by its column row), read like a JSON file.
-        let csv = (plan.reading.decoder == Decoder::Csv).then(|| plan.csv.clone().unwrap_or_default());
+        // A CSV file is turned into JSON records (its rows keyed by its column row), read as that array.
+        let (csv, reading) = match plan.reading.decoder {
+            Decoder::Csv => {
+                let json = Reading {
+                    paginator: plan.reading.paginator.clone(),
+                    decoder: Decoder::Json,
+                    records: String::new(),
+                };
+                (Some(plan.csv.clone().unwrap_or_default()), Arc::new(json))
+            }
+            Decoder::Json | Decoder::Jsonl => (None, plan.reading.clone()),
+        };
         let text = tokio::task::spawn_blocking(move || {
             let text = files::decompress(body, compression)?;
             match csv {
@@ -189,10 +199,6 @@ impl DeclaredSource {
         .await
         .map_err(|e| self.malformed(format!("internal: decoding a report file: {e}")))?
         .map_err(|e| self.malformed(format!("the file of report job {id} ({bytes} bytes): {e}")))?;
-        let reading = match csv_reading(&plan.reading) {
-            Some(json) => Arc::new(json),
-            None => plan.reading.clone(),
-        };
         let read = Read { request: poll, reading };
         let page = self
             .api
@@ -210,15 +216,6 @@ impl DeclaredSource {
         }
         Ok(())
     }
-}
-
-/// How a CSV file, once turned into a JSON array of records, is read: as that array.
-fn csv_reading(reading: &Reading) -> Option<Reading> {
-    (reading.decoder == Decoder::Csv).then(|| Reading {
-        paginator: reading.paginator.clone(),
-        decoder: Decoder::Json,
-        records: String::new(),
-    })
 }
 
 #[cfg(test)]
