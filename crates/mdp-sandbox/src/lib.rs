@@ -36,6 +36,7 @@ pub mod service_account;
 pub mod snapchat;
 pub mod tiktok;
 pub mod world;
+pub mod x_ads;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,6 +73,8 @@ pub struct Sandbox {
     pub amazon: amazon::Reports,
     pub pinterest: pinterest::Reports,
     pub microsoft: microsoft::Reports,
+    /// X's users' synchronous stats requests in the current rate-limit window.
+    pub x: x_ads::RateLimits,
 }
 
 impl Sandbox {
@@ -86,6 +89,7 @@ impl Sandbox {
             amazon: Default::default(),
             pinterest: Default::default(),
             microsoft: Default::default(),
+            x: Default::default(),
         })
     }
 
@@ -178,6 +182,7 @@ pub fn app(sandbox: Arc<Sandbox>) -> Router {
         .merge(snapchat::routes())
         .merge(pinterest::routes())
         .merge(microsoft::routes())
+        .merge(x_ads::routes())
         .merge(oauth::routes())
         .with_state(sandbox)
 }

@@ -171,6 +171,10 @@ fn account_profiles(platform: Platform) -> &'static [(&'static str, &'static str
         Platform::Declared(declared) if declared.as_str() == crate::microsoft::NAME => {
             &[("USD", "America/New_York"), ("EUR", "Europe/Berlin")]
         }
+        // X asks for days at midnight with the offset the zone has today: zones with DST, one each side of UTC.
+        Platform::Declared(declared) if declared.as_str() == crate::x_ads::NAME => {
+            &[("USD", "America/Los_Angeles"), ("EUR", "Europe/Berlin")]
+        }
         // Another platform of a connector spec has no imitation here: no accounts.
         Platform::Declared(_) => &[],
     }
@@ -184,6 +188,7 @@ pub fn imitated() -> Vec<Platform> {
     platforms.push(crate::snapchat::platform());
     platforms.push(crate::pinterest::platform());
     platforms.push(crate::microsoft::platform());
+    platforms.push(crate::x_ads::platform());
     platforms
 }
 
@@ -211,6 +216,18 @@ fn id_for(platform: Platform, seed: u64, kind: &str, path: &str) -> String {
                 0x8000 | (low >> 48) & 0x3fff,
                 low & 0xffff_ffff_ffff
             )
+        }
+        // X's ids are short base-36 words (`18ce54d4x5t` an account, `8wku2` a campaign).
+        Platform::Declared(declared) if declared.as_str() == crate::x_ads::NAME => {
+            let (digits, mut n) = (if kind == "account" { 11 } else { 5 }, h);
+            let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
+            (0..digits)
+                .map(|_| {
+                    let c = alphabet[(n % 36) as usize] as char;
+                    n /= 36;
+                    c
+                })
+                .collect()
         }
         Platform::Declared(_) => format!("{}", 10_000_000 + h % 89_999_999),
     }

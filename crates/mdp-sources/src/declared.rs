@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{NaiveDate, TimeZone};
+use chrono::{NaiveDate, Offset, TimeZone};
 use mdp_core::{DateWindow, Platform};
 use mdp_spec::model::{Auth, ConnectorSpec, FieldExpr, HeaderValueDef, Method, RequestDef, StreamDef};
 use mdp_spec::Loaded;
@@ -46,6 +46,23 @@ struct StreamPlan {
     for_each: Option<String>,
     /// The daily stream's records hold a value per day of the window in their arrays.
     per_day: bool,
+    /// The daily stream asked for a batch of ids a request.
+    batch: Option<BatchPlan>,
+}
+
+/// How a batched stream's ids are found and split.
+#[derive(Debug)]
+struct BatchPlan {
+    size: usize,
+    /// `None`: every ad of the ads stream; else the request listing the window's entities.
+    list: Option<ListPlan>,
+}
+
+#[derive(Debug)]
+struct ListPlan {
+    request: RequestDef,
+    reading: Arc<Reading>,
+    id: FieldReader,
 }
 
 impl StreamPlan {
@@ -72,6 +89,23 @@ impl StreamPlan {
             csv: stream.csv.clone(),
             for_each: stream.for_each.clone(),
             per_day: stream.per_day,
+            batch: stream.batch.as_ref().map(|batch| BatchPlan {
+                size: batch.size.max(1),
+                list: batch.request.as_ref().map(|request| ListPlan {
+                    request: request.clone(),
+                    reading: Arc::new(Reading {
+                        paginator: Default::default(),
+                        decoder: Default::default(),
+                        records: batch.records.clone(),
+                    }),
+                    id: FieldReader::new(
+                        "id",
+                        loaded.place(&format!("streams.{name}.batch.id")),
+                        &FieldExpr::Path(batch.id.clone().unwrap_or_default()),
+                        render,
+                    ),
+                }),
+            }),
         }
     }
 
@@ -114,6 +148,8 @@ struct FieldsOf {
     request: RequestDef,
     record: Option<String>,
     fields: BTreeMap<String, FieldReader>,
+    /// The account's second request, for the columns the first does not give.
+    also: Option<Box<FieldsOf>>,
 }
 
 impl std::fmt::Debug for DeclaredSource {
@@ -194,13 +230,26 @@ impl DeclaredSource {
                 (name.clone(), url.to_string())
             })
             .collect();
-        let endpoint = Endpoint::new(&settings, "", &headers)?.with_roots(hosts.values().cloned());
-        let api = Arc::new(DeclaredApi { endpoint, rules: spec.errors.clone() });
+        let mut endpoint = Endpoint::new(&settings, "", &headers)?.with_roots(hosts.values().cloned());
+        let limit = spec.rate_limit.as_ref();
+        if let Some((requests, seconds)) = limit.and_then(|l| l.requests.zip(l.per_seconds)) {
+            endpoint = endpoint.with_rate_limit(requests, std::time::Duration::from_secs(seconds));
+        }
+        let reset_headers = limit.map(|l| l.reset_headers.clone()).unwrap_or_default();
+        let api = Arc::new(DeclaredApi { endpoint, rules: spec.errors.clone(), reset_headers });
         let render_equals = |source: &str| render_now(source).unwrap_or_else(|_| source.to_string());
         let account = FieldsOf {
             request: spec.account.request.clone(),
             record: spec.account.record.clone(),
             fields: readers(&spec.account.fields, "account.fields", &loaded, &render_equals),
+            also: spec.account.also.as_ref().map(|also| {
+                Box::new(FieldsOf {
+                    request: also.request.clone(),
+                    record: also.record.clone(),
+                    fields: readers(&also.fields, "account.also.fields", &loaded, &render_equals),
+                    also: None,
+                })
+            }),
         };
         let streams = spec
             .streams
@@ -214,10 +263,16 @@ impl DeclaredSource {
                 .map_err(|e| settings.config_error(format!("{}: {key}: {e}", loaded.place(&key))))
         };
         let mut requests = vec![("account.request".to_string(), &spec.account.request)];
+        if let Some(also) = &spec.account.also {
+            requests.push(("account.also.request".to_string(), &also.request));
+        }
         for (name, stream) in &spec.streams {
             requests.push((format!("streams.{name}.request"), &stream.request));
             if let Some(job) = &stream.job {
                 requests.push((format!("streams.{name}.job.poll"), &job.poll));
+            }
+            if let Some(list) = stream.batch.as_ref().and_then(|batch| batch.request.as_ref()) {
+                requests.push((format!("streams.{name}.batch.request"), list));
             }
         }
         for (key, request) in requests {
@@ -354,13 +409,42 @@ impl DeclaredSource {
                 continue;
             }
             // The record's arrays hold a value per day: a row per day, each carrying the whole record once
-            // with the index of its day.
+            // with the index of its day. A day whose metrics are all zero or missing is no row (X writes a
+            // zero for each day without delivery; other platforms leave such days out).
             for day in 0..days as usize {
+                let on_day = record.on_day(day);
+                if self.nothing_on(plan, &on_day)? {
+                    continue;
+                }
                 let payload = format!("{{\"_mdp_day_index\":{day},\"record\":{payload}}}");
-                records.push(map(&record.on_day(day), payload)?);
+                records.push(map(&on_day, payload)?);
             }
         }
         Ok(())
+    }
+
+    /// Whether every metric a daily record maps is zero or missing.
+    fn nothing_on(&self, plan: &StreamPlan, record: &Record<'_>) -> Result<bool, SourceError> {
+        const METRICS: [&str; 9] = [
+            "impressions",
+            "clicks",
+            "spend",
+            "conversions",
+            "conversion_value",
+            "video_views",
+            "likes",
+            "comments",
+            "shares",
+        ];
+        let mut notes = Normalized::default();
+        for column in METRICS {
+            if let Some(field) = plan.field(column) {
+                if !field.decimal(self.platform(), record, &mut notes)?.is_zero() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn text(
@@ -472,9 +556,12 @@ fn chunks<T>(mut records: Vec<T>, size: usize) -> Vec<Vec<T>> {
     out
 }
 
-/// The window as templates see it: dates (`start`, `end` inclusive, `end_exclusive`), and the
-/// account-local midnights that open and close it as RFC 3339 (`start_at`, `end_at`).
-fn window_context(window: DateWindow, timezone: &str) -> Result<Value, String> {
+/// The window as templates see it: dates (`start`, `end` inclusive, `end_exclusive`); the
+/// account-local midnights that open and close it as RFC 3339 (`start_at`, `end_at`), each with its
+/// own day's UTC offset; and the same midnights written with the offset the zone has `now`
+/// (`start_at_offset_now`, `end_at_offset_now`: X's rule, "the offset of the current day, not the offset
+/// of the day in question").
+fn window_context(window: DateWindow, timezone: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Value, String> {
     let zone: chrono_tz::Tz =
         timezone.parse().map_err(|_| format!("the account's time zone {timezone:?} is not an IANA name"))?;
     let midnight = |day: NaiveDate| {
@@ -486,6 +573,11 @@ fn window_context(window: DateWindow, timezone: &str) -> Result<Value, String> {
             .map(|t| t.to_rfc3339())
             .unwrap_or_default()
     };
+    let offset_now = zone.offset_from_utc_datetime(&now.naive_utc()).fix();
+    let midnight_now = |day: NaiveDate| {
+        let naive = day.and_hms_opt(0, 0, 0).expect("midnight exists");
+        offset_now.from_local_datetime(&naive).single().map(|t| t.to_rfc3339()).unwrap_or_default()
+    };
     let after = window.end().succ_opt().unwrap_or(window.end());
     Ok(json!({
         "start": window.start().to_string(),
@@ -493,6 +585,8 @@ fn window_context(window: DateWindow, timezone: &str) -> Result<Value, String> {
         "end_exclusive": after.to_string(),
         "start_at": midnight(window.start()),
         "end_at": midnight(after),
+        "start_at_offset_now": midnight_now(window.start()),
+        "end_at_offset_now": midnight_now(after),
         "days": window.days(),
     }))
 }
@@ -509,27 +603,33 @@ impl Source for DeclaredSource {
 
     async fn account(&self, account_id: &str, ctx: &ReadContext) -> Result<AccountInfo, SourceError> {
         let context = self.context(json!({ "id": account_id }), None);
-        let request = self.request("account.request", &self.account.request, &context)?;
-        let answer = ctx.http.json(self.api.as_ref(), &request).await?;
-        let text = answer.to_string();
-        let body: &RawValue = serde_json::from_str(&text).map_err(|e| self.malformed(e))?;
-        let own = match &self.account.record {
-            Some(path) => row::at(body, path)
-                .map_err(|e| self.malformed(format!("account.record: {e}")))?
-                .ok_or_else(|| self.malformed(format!("the account answer has no `{path}`")))?,
-            None => body,
+        let first = self.account_record("account", &self.account, &context, ctx).await?;
+        let also = match &self.account.also {
+            Some(also) => Some(self.account_record("account.also", also, &context, ctx).await?),
+            None => None,
         };
-        let record = Record::new(own, None);
-        let fields = &self.account.fields;
-        let required = |column: &str| -> Result<String, SourceError> {
-            self.text(fields, column, &record)?.ok_or_else(|| {
-                self.malformed(format!("account {account_id} has no {column} (account.fields.{column})"))
+        // A column comes from the request that maps it (validated: one of them does).
+        let column = |column: &str| -> Result<Option<String>, SourceError> {
+            let record = Record::new(&first, None);
+            match (self.account.fields.contains_key(column), &also, &self.account.also) {
+                (false, Some(also_record), Some(also)) => {
+                    self.text(&also.fields, column, &Record::new(also_record, None))
+                }
+                _ => self.text(&self.account.fields, column, &record),
+            }
+        };
+        let required = |name: &str| -> Result<String, SourceError> {
+            column(name)?.ok_or_else(|| {
+                let key = match self.account.fields.contains_key(name) {
+                    true => "account.fields",
+                    false => "account.also.fields",
+                };
+                self.malformed(format!("account {account_id} has no {name} ({key}.{name})"))
             })
         };
         let (currency, timezone) = (required("currency")?, required("timezone")?);
-        let name = self.text(fields, "name", &record)?;
-        let status = self.text(fields, "status", &record)?;
-        Ok(AccountInfo::new(account_id.to_string(), name, status, currency, timezone, own.get().to_string()))
+        let (name, status) = (column("name")?, column("status")?);
+        Ok(AccountInfo::new(account_id.to_string(), name, status, currency, timezone, first.get().to_string()))
     }
 
     async fn read_entities(
@@ -576,8 +676,9 @@ impl Source for DeclaredSource {
     ) -> Result<(), SourceError> {
         let plan = self.plan(stream.name)?;
         let platform = self.platform();
-        // ad id → (campaign id, ad group id), for reports that name the ad only.
-        let parents = match plan.fill_parents {
+        // ad id → (campaign id, ad group id), for reports that name the ad only (and the ids batched).
+        let every_ad = plan.batch.as_ref().is_some_and(|batch| batch.list.is_none());
+        let parents = match plan.fill_parents || every_ad {
             true => self.parents("ads", account, ctx).await?,
             false => HashMap::new(),
         };
@@ -591,7 +692,8 @@ impl Source for DeclaredSource {
             plan.field(column).map(|f| f.integer(platform, record)).transpose()
         };
         for part in window.split(stream.max_window_days.max(1)) {
-            let window_values = window_context(part, &account.timezone).map_err(|e| self.malformed(e))?;
+            let window_values =
+                window_context(part, &account.timezone, chrono::Utc::now()).map_err(|e| self.malformed(e))?;
             let context = self.context(account_context(account), Some(window_values));
             // Rows of a per-day record are dated by their index in its arrays.
             let days = if plan.per_day { part.days() } else { 0 };
@@ -635,15 +737,119 @@ impl Source for DeclaredSource {
                 };
                 Ok(record)
             };
-            match &plan.job {
-                Some(job) => self.read_report(plan, job, &context, days, ctx, out, map).await?,
-                None => {
-                    let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
-                    let read = Read { request, reading: plan.reading.clone() };
-                    self.read_pages(plan, read, days, ctx, out, map).await?;
+            // A request per batch of ids, or one.
+            let batches = match &plan.batch {
+                None => vec![context],
+                Some(batch) => {
+                    let ids = match &batch.list {
+                        Some(list) => self.listed_ids(plan, list, &context, ctx).await?,
+                        None => {
+                            let mut ids: Vec<String> = parents.keys().cloned().collect();
+                            ids.sort();
+                            ids
+                        }
+                    };
+                    ids.chunks(batch.size)
+                        .map(|ids| {
+                            let mut context = context.clone();
+                            context["batch"] = json!({ "ids": ids });
+                            context
+                        })
+                        .collect()
+                }
+            };
+            for context in batches {
+                match &plan.job {
+                    Some(job) => self.read_report(plan, job, &context, days, ctx, out, &map).await?,
+                    None => {
+                        let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
+                        let read = Read { request, reading: plan.reading.clone() };
+                        self.read_pages(plan, read, days, ctx, out, &map).await?;
+                    }
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl DeclaredSource {
+    /// One account request's record (`key`: `account` or `account.also`), as the API gave it.
+    async fn account_record(
+        &self,
+        key: &str,
+        part: &FieldsOf,
+        context: &Value,
+        ctx: &ReadContext,
+    ) -> Result<Box<RawValue>, SourceError> {
+        let request = self.request(&format!("{key}.request"), &part.request, context)?;
+        let answer = ctx.http.json(self.api.as_ref(), &request).await?;
+        let text = answer.to_string();
+        let body: &RawValue = serde_json::from_str(&text).map_err(|e| self.malformed(e))?;
+        let own = match &part.record {
+            Some(path) => row::at(body, path)
+                .map_err(|e| self.malformed(format!("{key}.record: {e}")))?
+                .ok_or_else(|| self.malformed(format!("the answer of {key}.request has no `{path}`")))?,
+            None => body,
+        };
+        Ok(own.to_owned())
+    }
+
+    /// The ids a batched stream's list request names for one window (X's active entities), each once, in
+    /// order.
+    async fn listed_ids(
+        &self,
+        plan: &StreamPlan,
+        list: &ListPlan,
+        context: &Value,
+        ctx: &ReadContext,
+    ) -> Result<Vec<String>, SourceError> {
+        let key = format!("{}.batch", plan.key);
+        let request = self.request(&format!("{key}.request"), &list.request, context)?;
+        let mut pages = ctx.http.pages(&self.api, Read { request, reading: list.reading.clone() });
+        let mut ids = std::collections::BTreeSet::new();
+        while let Some((body, rows)) = pages.next_text().await? {
+            for range in rows {
+                let item: &RawValue = serde_json::from_str(&body[range]).map_err(|e| self.malformed(e))?;
+                let id = list.id.text(self.platform(), &Record::new(item, None))?.ok_or_else(|| {
+                    self.malformed(format!("an entity the batch list names has no id ({key}.id): {}", item.get()))
+                })?;
+                ids.insert(id);
+            }
+        }
+        Ok(ids.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use mdp_core::DateWindow;
+
+    use super::window_context;
+
+    #[test]
+    fn a_window_has_its_midnights_with_each_days_offset_and_with_todays() {
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+        let window = DateWindow::new(day(7, 1), day(7, 7)).unwrap();
+        let december = Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        let la = window_context(window, "America/Los_Angeles", december).unwrap();
+        assert_eq!(la["start_at"], "2026-07-01T00:00:00-07:00");
+        assert_eq!(la["end_at"], "2026-07-08T00:00:00-07:00");
+        // X's rule: the offset Los Angeles has today (December: standard time).
+        assert_eq!(la["start_at_offset_now"], "2026-07-01T00:00:00-08:00");
+        assert_eq!(la["end_at_offset_now"], "2026-07-08T00:00:00-08:00");
+        assert_eq!(
+            (la["start"].as_str(), la["end_exclusive"].as_str(), la["days"].as_u64()),
+            (Some("2026-07-01"), Some("2026-07-08"), Some(7))
+        );
+        let berlin = window_context(window, "Europe/Berlin", december).unwrap();
+        assert_eq!(berlin["start_at_offset_now"], "2026-07-01T00:00:00+01:00");
+        let july = Utc.with_ymd_and_hms(2026, 7, 15, 12, 0, 0).unwrap();
+        assert_eq!(
+            window_context(window, "Europe/Berlin", july).unwrap()["start_at_offset_now"],
+            "2026-07-01T00:00:00+02:00"
+        );
+        assert!(window_context(window, "Mars/Olympus", july).unwrap_err().contains("not an IANA name"));
     }
 }

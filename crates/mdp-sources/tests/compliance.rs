@@ -27,7 +27,11 @@ fn settings(platform: Platform, addr: SocketAddr, sandbox: &Sandbox) -> SourceSe
             // (A credential the platform requires for itself, Amazon's client_id, is set too.)
             .filter(|c| c.required || ![mdp_core::CLIENT_ID, mdp_core::CLIENT_SECRET, mdp_core::REFRESH_TOKEN, mdp_core::SERVICE_ACCOUNT_KEY]
                 .contains(&c.name))
-            .map(|c| (c.name.to_string(), Credential::new(TOKEN)))
+            // A signing secret is the sandbox's secret of the key (X's OAuth 1.0a: `<key>-secret`).
+            .map(|c| {
+                let value = if c.name.ends_with("_secret") { format!("{TOKEN}-secret") } else { TOKEN.to_string() };
+                (c.name.to_string(), Credential::new(value))
+            })
             .collect();
     SourceSettings {
         name: platform.as_str().to_string(),
@@ -220,6 +224,8 @@ fn versions(platform: Platform) -> Versions {
         "snapchat_ads" | "pinterest_ads" | "microsoft_ads" => Versions::OneServed,
         "amazon_ads" => Versions::InPaths,
         "reddit_ads" => Versions::Sunset("v2"),
+        // X answers a version before 11 as "not available".
+        "x_ads" => Versions::Sunset("10"),
         _ => Versions::Sunset("v0"),
     }
 }
@@ -423,4 +429,5 @@ declared_compliance!(
     pinterest_ads => "pinterest_ads",
     microsoft_ads => "microsoft_ads",
     amazon_ads => "amazon_ads",
+    x_ads => "x_ads",
 );

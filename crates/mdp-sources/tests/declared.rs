@@ -625,3 +625,108 @@ async fn amazon_jobs_survive_duplicates_expired_urls_rate_limits_and_report_fail
         "{message}"
     );
 }
+
+/// X Ads, a built-in spec signed with OAuth 1.0a, against the sandbox's X, which checks each signature
+/// with its own code (the sandbox's secret of a key `K` is `K-secret`).
+fn x(addr: SocketAddr, sandbox: &Sandbox) -> (Platform, SourceSettings) {
+    let (platform, mut settings) = built_in("x_ads", "12", addr, sandbox);
+    settings.credentials = BTreeMap::from([
+        ("consumer_key".to_string(), Credential::new("x-app-key")),
+        ("consumer_secret".to_string(), Credential::new("x-app-key-secret")),
+        ("access_token".to_string(), Credential::new("x-user-token")),
+        ("access_token_secret".to_string(), Credential::new("x-user-token-secret")),
+    ]);
+    (platform, settings)
+}
+
+/// A sandbox whose ad groups hold more ads than one stats request may name (X: 20).
+async fn start_sandbox_with_many_ads() -> (std::sync::Arc<Sandbox>, SocketAddr) {
+    let scale = mdp_sandbox::Scale { campaigns_per_account: 3, ad_groups_per_campaign: 2, ads_per_ad_group: 6 };
+    let sandbox = Sandbox::new(mdp_sandbox::World::new(42, today(), scale));
+    let (addr, _) = mdp_sandbox::serve(sandbox.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (sandbox, addr)
+}
+
+#[tokio::test]
+async fn x_signs_each_request_batches_its_active_promoted_tweets_and_reconciles_across_dst() {
+    let (sandbox, addr) = start_sandbox_with_many_ads().await;
+    let (platform, settings) = x(addr, &sandbox);
+    let source = configure(settings).unwrap();
+    let ctx = context();
+    // 41 days over both accounts' spring DST changes (Los Angeles on March 8, Berlin on March 29): six
+    // 7-day stats windows whose bounds carry the offset the zone has now, which on one side of each
+    // change is not the day's own (the sandbox refuses the day's own there).
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let window = DateWindow::new(day(3, 1), day(4, 10)).unwrap();
+    for account_id in &source.settings().accounts {
+        let (account, parents) = account_and_ad_parents(&sandbox, source.as_ref(), account_id, &ctx).await;
+        // 36 promoted tweets, the deleted ones listed too (with_deleted), each with its line item's campaign.
+        let world = sandbox.world.account(platform, account_id).unwrap();
+        assert_eq!(parents.len(), 36);
+        for campaign in &world.campaigns {
+            for (group, ad) in campaign.ad_groups.iter().flat_map(|g| g.ads.iter().map(move |ad| (g, ad))) {
+                assert_eq!(parents[&ad.id], (Some(campaign.id.clone()), Some(group.id.clone())), "ad {}", ad.id);
+            }
+        }
+        let rows = daily_rows_reconcile(&sandbox, source.as_ref(), &account, &parents, window, &ctx).await;
+        // More promoted tweets delivered than one stats request may name (the sandbox refuses more than 20):
+        // their ids went in batches.
+        let delivered: std::collections::BTreeSet<_> = rows.iter().map(|r| r.ad_id.clone()).collect();
+        assert!(delivered.len() > mdp_sandbox::x_ads::MAX_ENTITY_IDS, "{} ads", delivered.len());
+        // X's zeros (a day without delivery in an array) are no rows.
+        assert!(rows.iter().all(|r| r.impressions > 0 || !r.spend.is_zero() || r.clicks > 0));
+        assert!(rows.iter().any(|r| r.date == Some(day(3, 8))) && rows.iter().any(|r| r.date == Some(day(3, 29))));
+    }
+}
+
+#[tokio::test]
+async fn x_refuses_a_bad_signature_and_says_which_credentials_to_check() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (_, mut settings) = x(addr, &sandbox);
+    settings.credentials.insert("access_token_secret".into(), Credential::new("not-the-secret-7f3a"));
+    let source = configure(settings).unwrap();
+    let ctx = context();
+    let error = source.account(&source.settings().accounts[0], &ctx).await.unwrap_err();
+    assert!(matches!(error, SourceError::Auth { .. }), "{error}");
+    assert!(error.to_string().contains("not properly authenticated"), "{error}");
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains("not-the-secret-7f3a") && !shown.contains("x-app-key-secret"), "{shown}");
+}
+
+/// Batching every ad of the ads stream (`of: ads`, five ids a request) reads the same numbers as
+/// batching only the ads X lists as active (the built-in spec's twenty): a spec registered from the
+/// built-in text with its batch changed, served by the same imitation.
+#[tokio::test]
+async fn batching_every_ad_reads_what_batching_the_active_ones_reads() {
+    let (sandbox, addr) = start_sandbox().await;
+    let (_, settings) = x(addr, &sandbox);
+    let (_, text) = mdp_spec::BUILTIN.iter().find(|(file, _)| *file == "x_ads.yml").unwrap();
+    let batch = text.find("    batch:\n").unwrap();
+    let request = batch + text[batch..].find("\n    request:\n").unwrap() + 1;
+    let every_ad = format!(
+        "{}    batch: {{ size: 5, of: ads }}\n{}",
+        &text[..batch].replace("name: x_ads", "name: x_ads_every_ad"),
+        &text[request..]
+    );
+    let file = Path::new("connectors/x_ads_every_ad.yml");
+    let (spec, lines) = mdp_spec::parse(file, &every_ad).unwrap_or_else(|e| panic!("{e}"));
+    let platform = mdp_spec::register(spec, file.to_path_buf(), lines).platform();
+    let active = configure(settings.clone()).unwrap();
+    let options = mdp_sources::SourceOptions::defaults(platform);
+    let every = configure(SourceSettings { platform, name: "every".into(), options, ..settings }).unwrap();
+    let ctx = context();
+    let window = DateWindow::new(today() - Days::new(13), today()).unwrap();
+    let account = active.account(&active.settings().accounts[1], &ctx).await.unwrap();
+    let key = |r: &PerformanceRecord| (r.date, r.ad_id.clone());
+    let mut by_active = daily(active.as_ref(), &account, window, &ctx).await.unwrap();
+    let mut by_every = daily(every.as_ref(), &account, window, &ctx).await.unwrap();
+    by_active.sort_by_key(key);
+    by_every.sort_by_key(key);
+    assert!(!by_active.is_empty());
+    // Ads listed but inactive (deleted ones) have only nulls and zeros: no rows. The same rows, ids and
+    // parents included.
+    assert_eq!(
+        by_every.iter().map(|r| (key(r), r.spend, r.campaign_id.clone())).collect::<Vec<_>>(),
+        by_active.iter().map(|r| (key(r), r.spend, r.campaign_id.clone())).collect::<Vec<_>>()
+    );
+}

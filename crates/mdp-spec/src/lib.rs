@@ -31,6 +31,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("pinterest_ads.yml", include_str!("../specs/pinterest_ads.yml")),
     ("reddit_ads.yml", include_str!("../specs/reddit_ads.yml")),
     ("snapchat_ads.yml", include_str!("../specs/snapchat_ads.yml")),
+    ("x_ads.yml", include_str!("../specs/x_ads.yml")),
 ];
 
 /// The streams a spec defines, entity streams first (the order they are read in).

@@ -52,6 +52,9 @@ pub struct ConnectorSpec {
     /// not found, other non-2xx failures): the platform's error envelopes, first match wins.
     #[serde(default)]
     pub errors: Vec<ErrorRule>,
+    /// How fast a source may send, and where a refusal says when to come back.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitDef>,
     /// The request that describes one account: its currency and time zone.
     pub account: AccountDef,
     /// `campaigns`, `ad_groups`, `ads` (entity snapshots) and `ad_daily` (daily performance).
@@ -158,6 +161,23 @@ pub struct CredentialHeader {
     pub prefix: String,
 }
 
+/// The platform's rate limit, kept by the client (X: 250 stats requests per 15 minutes per user).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitDef {
+    /// At most this many requests of a source (one set of credentials) ...
+    #[serde(default)]
+    pub requests: Option<u32>,
+    /// ... in any this many seconds: a request that would exceed it waits.
+    #[serde(default)]
+    pub per_seconds: Option<u64>,
+    /// Headers of a rate-limited answer holding the Unix time (seconds) from which to retry, the first
+    /// present wins (X: `x-account-rate-limit-reset`, then `x-rate-limit-reset`); `Retry-After` is read
+    /// first in any case.
+    #[serde(default)]
+    pub reset_headers: Vec<String>,
+}
+
 /// One rule of `errors:`: when an answer matches every condition written, `action` says what it means.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +235,20 @@ pub struct AccountDef {
     #[serde(default)]
     pub record: Option<String>,
     pub fields: BTreeMap<String, FieldExpr>,
+    /// A second request for the columns the first does not give (X: an ad account has no currency; its
+    /// funding instruments have one).
+    #[serde(default)]
+    pub also: Option<AccountPart>,
+}
+
+/// The second request of an account: its own record path and the columns it maps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPart {
+    pub request: RequestDef,
+    #[serde(default)]
+    pub record: Option<String>,
+    pub fields: BTreeMap<String, FieldExpr>,
 }
 
 /// One stream: the request of its pages, the paginator, where its records are, how each maps.
@@ -261,9 +295,37 @@ pub struct StreamDef {
     /// The daily stream's records hold their metrics as arrays with one entry per day of the window,
     /// from its first day (X's stats): each record becomes a row per day, a field holding an array reads
     /// that day's entry (null or past the end: missing), and `date` is left unmapped: it is the window's
-    /// first day plus the entry's index.
+    /// first day plus the entry's index. A day whose metrics are all zero or missing is no row.
     #[serde(default)]
     pub per_day: bool,
+    /// The daily stream asked for a few entities at a time (X's stats take at most 20 ids a request):
+    /// each window's ids are split into batches of `size`, a request each, whose templates read
+    /// `batch.ids`.
+    #[serde(default)]
+    pub batch: Option<BatchDef>,
+}
+
+/// Where a batched stream's ids come from, and how many go in one request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDef {
+    /// At most this many ids a request.
+    pub size: usize,
+    /// The ids of this entity stream (`ads`: every ad of the account, listed at the start of each
+    /// window) ...
+    #[serde(default)]
+    pub of: Option<String>,
+    /// ... or of the entities a request lists for the window (X's active entities: only those with
+    /// activity in it, so an account's thousands of old ads cost no requests). Its templates read what
+    /// the stream's request reads, but `batch`.
+    #[serde(default)]
+    pub request: Option<RequestDef>,
+    /// With `request`: where its records are (`data`).
+    #[serde(default)]
+    pub records: String,
+    /// With `request`: where each record's id is (`entity_id`).
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 /// An asynchronous report job (Amazon Ads, Pinterest, Microsoft Advertising, X): create, poll,

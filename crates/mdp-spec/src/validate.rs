@@ -6,7 +6,8 @@ use std::path::Path;
 use mdp_core::locate::Outline;
 
 use crate::model::{
-    Auth, ConnectorSpec, CursorIn, Decoder, ErrorRule, FieldExpr, HeaderValueDef, JobDef, Paginator, RequestDef,
+    Auth, BatchDef, ConnectorSpec, CursorIn, Decoder, ErrorRule, FieldExpr, HeaderValueDef, JobDef, Paginator,
+    RequestDef,
 };
 use crate::{SpecError, SpecErrors, STREAMS};
 
@@ -106,9 +107,20 @@ impl Checker<'_> {
     }
 
     fn fields(&mut self, key: &str, stream: &str, fields: &BTreeMap<String, FieldExpr>) {
+        self.fields_besides(key, stream, fields, &BTreeMap::new());
+    }
+
+    /// As [`Checker::fields`], where `elsewhere` maps some columns already (an account's second request).
+    fn fields_besides(
+        &mut self,
+        key: &str,
+        stream: &str,
+        fields: &BTreeMap<String, FieldExpr>,
+        elsewhere: &BTreeMap<String, FieldExpr>,
+    ) {
         let (required, optional) = columns(stream);
         for column in required {
-            if !fields.contains_key(*column) {
+            if !fields.contains_key(*column) && !elsewhere.contains_key(*column) {
                 self.error(
                     &format!("{key}.fields"),
                     format!(
@@ -231,6 +243,52 @@ impl Checker<'_> {
             if duplicate.after.is_empty() {
                 self.error(&format!("{at}.after"), "the text the job's id follows cannot be empty");
             }
+        }
+    }
+
+    fn batch(&mut self, key: &str, batch: &BatchDef, daily: bool, request: &RequestDef) {
+        if !daily {
+            self.error(key, "only the daily stream is asked for in batches of ids");
+            return;
+        }
+        if batch.size == 0 {
+            self.error(&format!("{key}.size"), "a batch holds at least 1 id");
+        }
+        match (&batch.of, &batch.request) {
+            (Some(of), None) if of != "ads" => self.error(
+                &format!("{key}.of"),
+                format!("'{of}': the daily stream is read by ad, so its batches are of `ads`"),
+            ),
+            (Some(_), None) => {
+                if batch.id.is_some() || !batch.records.is_empty() {
+                    self.error(key, "`records` and `id` read the answer of a batch `request`; `of: ads` has none");
+                }
+            }
+            (None, Some(list)) => {
+                self.request(&format!("{key}.request"), list, &["account", "window", "api_version", "options"]);
+                if !batch.records.is_empty() {
+                    self.path(&format!("{key}.records"), &batch.records);
+                }
+                match &batch.id {
+                    Some(id) => self.path(&format!("{key}.id"), id),
+                    None => self.error(key, "`id` is missing: where each listed entity's id is (`entity_id`)"),
+                }
+            }
+            _ => self.error(
+                key,
+                "write one of `of: ads` (every ad of the account) or `request:` (the entities a request lists for \
+                 the window)",
+            ),
+        }
+        let mut reads = vec![request.path.as_str()];
+        reads.extend(request.query.values().map(String::as_str));
+        reads.extend(request.json.as_deref());
+        if !reads.iter().any(|template| template.contains("batch")) {
+            self.error(
+                key,
+                "the stream's request never reads `batch.ids`: every batch would ask for the same thing (send the \
+                 ids, e.g. `entity_ids: \"{{ batch.ids | join(',') }}\"`)",
+            );
         }
     }
 
@@ -359,6 +417,19 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
     for (i, rule) in spec.errors.iter().enumerate() {
         check.error_rule(&format!("errors[{i}]"), rule);
     }
+    if let Some(limit) = &spec.rate_limit {
+        match (limit.requests, limit.per_seconds) {
+            (Some(0), _) => check.error("rate_limit.requests", "at least 1 request"),
+            (_, Some(0)) => check.error("rate_limit.per_seconds", "at least 1 second"),
+            (Some(_), None) | (None, Some(_)) => {
+                check.error("rate_limit", "write both `requests` and `per_seconds` (e.g. 250 requests per 900 seconds)")
+            }
+            _ => {}
+        }
+        for header in limit.reset_headers.iter().filter(|header| !is_header_name(header)) {
+            check.error("rate_limit.reset_headers", format!("'{header}' is not an HTTP header name"));
+        }
+    }
 
     for (name, url) in &spec.hosts {
         let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).unwrap_or_default();
@@ -367,10 +438,16 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
         }
     }
     let mut requests = vec![("account.request".to_string(), &spec.account.request)];
+    if let Some(also) = &spec.account.also {
+        requests.push(("account.also.request".to_string(), &also.request));
+    }
     for (name, stream) in &spec.streams {
         requests.push((format!("streams.{name}.request"), &stream.request));
         if let Some(job) = &stream.job {
             requests.push((format!("streams.{name}.job.poll"), &job.poll));
+        }
+        if let Some(list) = stream.batch.as_ref().and_then(|batch| batch.request.as_ref()) {
+            requests.push((format!("streams.{name}.batch.request"), list));
         }
     }
     for (key, request) in requests {
@@ -381,7 +458,23 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
         }
     }
     check.request("account.request", &spec.account.request, &["account", "api_version", "options"]);
-    check.fields("account", "account", &spec.account.fields);
+    match &spec.account.also {
+        Some(also) => {
+            check.request("account.also.request", &also.request, &["account", "api_version", "options"]);
+            if let Some(record) = &also.record {
+                check.path("account.also.record", record);
+            }
+            check.fields_besides("account", "account", &spec.account.fields, &also.fields);
+            check.fields_besides("account.also", "account", &also.fields, &spec.account.fields);
+            for column in also.fields.keys().filter(|column| spec.account.fields.contains_key(*column)) {
+                check.error(
+                    &format!("account.also.fields.{column}"),
+                    format!("`{column}` is mapped by both account requests; keep one"),
+                );
+            }
+        }
+        None => check.fields("account", "account", &spec.account.fields),
+    }
 
     for name in spec.streams.keys() {
         if !STREAMS.contains(&name.as_str()) {
@@ -414,6 +507,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
             _ => {}
         }
         let allowed: &[&str] = match (daily, &stream.for_each) {
+            (true, _) if stream.batch.is_some() => &["account", "window", "api_version", "options", "batch"],
             (true, _) => &["account", "window", "api_version", "options"],
             (false, Some(_)) => &["account", "api_version", "options", "parent"],
             (false, None) => &["account", "api_version", "options"],
@@ -466,6 +560,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
         }
         if let Some(explode) = &stream.explode {
             check.path(&format!("{key}.explode"), explode);
+        }
+        if let Some(batch) = &stream.batch {
+            check.batch(&format!("{key}.batch"), batch, daily, &stream.request);
         }
         if stream.per_day {
             if !daily {

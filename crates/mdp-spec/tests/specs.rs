@@ -320,3 +320,51 @@ fn per_day_rows_are_dated_by_index_and_only_daily() {
         reddit.replace("    parents: ads\n", "    parents: ads\n    per_day: true\n").replace("      date: date\n", "");
     mdp_spec::parse(Path::new("connectors/reddit_ads.yml"), &dated_by_index).unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn batches_second_account_requests_and_rate_limits_are_checked_at_their_line() {
+    let (_, x) = mdp_spec::BUILTIN.iter().find(|(file, _)| *file == "x_ads.yml").expect("built in");
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("      size: 20\n", "      size: 0\n", "      size: 0", "a batch holds at least 1 id"),
+        ("      id: entity_id\n", "", "    batch:", "`id` is missing"),
+        (
+            "      records: data\n      id: entity_id\n",
+            "      records: data\n      id: entity_id\n      of: ads\n",
+            "    batch:",
+            "write one of `of: ads`",
+        ),
+        (
+            r#"        entity_ids: "{{ batch.ids | join(',') }}""#,
+            r#"        entity_ids: "all""#,
+            "    batch:",
+            "never reads `batch.ids`",
+        ),
+        (
+            "          entity: PROMOTED_TWEET\n          start_time",
+            "          entity: \"{{ batch.ids }}\"\n          start_time",
+            "          entity: \"{{ batch.ids }}\"",
+            "the template reads batch, which is not defined here",
+        ),
+        (
+            "    fields:\n      currency: currency\n",
+            "    fields:\n      currency: currency\n      timezone: timezone\n",
+            "      timezone: timezone",
+            "`timezone` is mapped by both account requests",
+        ),
+        (
+            "    fields:\n      currency: currency\n",
+            "    fields:\n      name: name\n",
+            "  record: data\n  fields:",
+            "`currency` is not mapped",
+        ),
+        ("  per_seconds: 900\n", "", "rate_limit:", "write both `requests` and `per_seconds`"),
+        ("  requests: 250\n", "  requests: 0\n", "  requests: 0", "at least 1 request"),
+        (
+            "  reset_headers: [x-account-rate-limit-reset, x-rate-limit-reset]",
+            "  reset_headers: [x rate limit reset]",
+            "  reset_headers",
+            "'x rate limit reset' is not an HTTP header name",
+        ),
+    ];
+    assert_mistakes("connectors/x_ads.yml", x, cases);
+}

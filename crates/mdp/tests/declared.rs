@@ -368,7 +368,13 @@ fn a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(platform: &str,
         sandbox.url
     );
     std::fs::write(&file, format!("{head}{sources}")).unwrap();
-    let run = |args: &[&str]| mdp().args(args).env("PLATFORM_ACCESS_TOKEN", TOKEN).current_dir(&dir).output().unwrap();
+    // The sandbox's secret of a key or token `K` is `K-secret` (X's OAuth 1.0a signatures).
+    let run = |args: &[&str]| {
+        let secret = format!("{TOKEN}-secret");
+        let mut command = mdp();
+        command.args(args).env("PLATFORM_ACCESS_TOKEN", TOKEN).env("PLATFORM_SECRET", secret);
+        command.current_dir(&dir).output().unwrap()
+    };
 
     let out = run(&["ingest"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -441,5 +447,16 @@ fn microsoft_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
     a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(
         "microsoft_ads",
         "      developer_token: { env: PLATFORM_ACCESS_TOKEN }\n",
+    );
+}
+
+/// X: every request signed with OAuth 1.0a (four credentials), stats asked for 20 active promoted tweets
+/// at a time, days bounded by midnights with the zone's offset of today, metrics as arrays by day.
+#[test]
+fn x_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
+    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(
+        "x_ads",
+        "      consumer_key: { env: PLATFORM_ACCESS_TOKEN }\n      consumer_secret: { env: PLATFORM_SECRET }\n      \
+         access_token_secret: { env: PLATFORM_SECRET }\n",
     );
 }

@@ -39,6 +39,19 @@ pub(crate) enum Cursor {
 pub(crate) struct DeclaredApi {
     pub(crate) endpoint: Endpoint,
     pub(crate) rules: Vec<ErrorRule>,
+    /// Headers of a rate-limited answer with the Unix time to retry at (`rate_limit.reset_headers`).
+    pub(crate) reset_headers: Vec<String>,
+}
+
+impl DeclaredApi {
+    /// How long until the retry time the answer's first reset header gives (zero when it is past).
+    fn reset_wait(&self, answer: &Answer<'_>) -> Option<Duration> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        self.reset_headers.iter().find_map(|name| {
+            let at = answer.headers.get(name.as_str())?.to_str().ok()?.trim().parse::<u64>().ok()?;
+            Some(Duration::from_secs(at.saturating_sub(now)))
+        })
+    }
 }
 
 impl ReportApi for DeclaredApi {
@@ -158,7 +171,10 @@ impl ReportApi for DeclaredApi {
                 .as_deref()
                 .and_then(|path| answer.json.as_ref().ok().and_then(|json| value_at(json, path)))
                 .unwrap_or_else(|| answer.status.as_u16().to_string());
-            let after = answer.retry_after().or(rule.wait_seconds.map(Duration::from_secs));
+            let after = answer
+                .retry_after()
+                .or_else(|| self.reset_wait(&answer))
+                .or(rule.wait_seconds.map(Duration::from_secs));
             return match rule.action {
                 ErrorAction::Retry => Verdict::Retry {
                     after,
@@ -177,7 +193,13 @@ impl ReportApi for DeclaredApi {
                 },
             };
         }
-        answer.standard(platform)
+        let reset = self.reset_wait(&answer);
+        match answer.standard(platform) {
+            Verdict::Retry { after: None, error: error @ SourceError::RateLimited { .. } } => {
+                Verdict::Retry { after: reset, error }
+            }
+            verdict => verdict,
+        }
     }
 }
 
@@ -231,7 +253,11 @@ mod tests {
             token_url: None,
             options: SourceOptions::defaults(Platform::TikTokAds),
         };
-        DeclaredApi { endpoint: Endpoint::new(&settings, "", &[]).unwrap(), rules: Vec::new() }
+        DeclaredApi {
+            endpoint: Endpoint::new(&settings, "", &[]).unwrap(),
+            rules: Vec::new(),
+            reset_headers: Vec::new(),
+        }
     }
 
     fn read(paginator: &str, records: &str) -> Read {
@@ -292,6 +318,37 @@ mod tests {
         let full = api.parse_page(&read_offsets, None, "[1,2]").unwrap();
         assert_eq!(params(&api.request(&read_offsets, full.next.as_ref())), ["offset=2", "limit=2"]);
         assert_eq!(api.parse_page(&read_offsets, Some(&Cursor::Number(2)), "[3]").unwrap().next, None);
+    }
+
+    #[test]
+    fn a_refusal_waits_until_the_reset_time_the_platform_gives() {
+        let mut api = api("http://api.test");
+        api.reset_headers = vec!["x-account-rate-limit-reset".into(), "x-rate-limit-reset".into()];
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-rate-limit-reset", (now + 600).into());
+        fn refused(headers: &reqwest::header::HeaderMap) -> Answer<'_> {
+            Answer {
+                status: reqwest::StatusCode::TOO_MANY_REQUESTS,
+                headers,
+                json: Ok(serde_json::json!({"errors": [{"code": "TOO_MANY_REQUESTS"}]})),
+            }
+        }
+        let after = |verdict| match verdict {
+            Verdict::Retry { after, error: SourceError::RateLimited { .. } } => after,
+            other => panic!("a 429 is a rate limit: {other:?}"),
+        };
+        let waited = after(api.classify(refused(&headers))).expect("a wait from the header");
+        assert!((598..=600).contains(&waited.as_secs()), "{waited:?}");
+        // The account's own limit wins when both are sent; a reset in the past is no wait.
+        headers.insert("x-account-rate-limit-reset", (now - 5).into());
+        assert_eq!(after(api.classify(refused(&headers))), Some(Duration::ZERO));
+        // Retry-After, when sent, is read first.
+        headers.insert("retry-after", 7.into());
+        assert_eq!(after(api.classify(refused(&headers))), Some(Duration::from_secs(7)));
+        api.reset_headers.clear();
+        headers.remove("retry-after");
+        assert_eq!(after(api.classify(refused(&headers))), None, "no reset headers named: backoff");
     }
 
     #[test]

@@ -49,7 +49,11 @@ impl JobPlan {
                     wait_seconds: None,
                 }];
                 rules.extend(api.rules.iter().cloned());
-                Arc::new(DeclaredApi { endpoint: api.endpoint.clone(), rules })
+                Arc::new(DeclaredApi {
+                    endpoint: api.endpoint.clone(),
+                    rules,
+                    reset_headers: api.reset_headers.clone(),
+                })
             }
         };
         JobPlan { def: def.clone(), create_api }

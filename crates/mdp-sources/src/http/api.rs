@@ -169,6 +169,8 @@ pub struct Endpoint {
     /// The keys every request is signed with, on an OAuth 1.0a source.
     oauth1: Option<crate::auth::oauth1::OAuth1Keys>,
     api_version: String,
+    /// The platform's rate limit, kept before each request (shared by the endpoint's clones).
+    pacer: Option<Arc<super::Pacer>>,
 }
 
 /// A credential header whose value comes from an [`OAuthTokens`] at send time.
@@ -261,7 +263,19 @@ impl Endpoint {
             refreshing,
             oauth1,
             api_version: settings.api_version.clone(),
+            pacer: None,
         })
+    }
+
+    /// The endpoint keeping a rate limit: at most `limit` requests in any `period`.
+    pub fn with_rate_limit(mut self, limit: u32, period: std::time::Duration) -> Endpoint {
+        self.pacer = Some(Arc::new(super::Pacer::new(limit, period)));
+        self
+    }
+
+    /// The rate limit each request waits for, on an endpoint that keeps one.
+    pub fn pacer(&self) -> Option<&super::Pacer> {
+        self.pacer.as_deref()
     }
 
     /// The refreshing access token of this endpoint's source, if it has one.

@@ -12,9 +12,11 @@
 //! and logs); this module never logs headers or bodies.
 
 mod api;
+mod pace;
 mod paging;
 
 pub use api::{ApiHeader, Endpoint, HeaderSource, HttpRequest, Page, ReportApi};
+pub use pace::Pacer;
 pub use paging::{Pages, ROWS_PER_SEND};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -276,6 +278,9 @@ impl HttpDriver {
         loop {
             attempt += 1;
             let token = endpoint.current_token(&self.client).await?;
+            if let Some(pacer) = endpoint.pacer() {
+                pacer.acquire().await;
+            }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let started = std::time::Instant::now();
             let verdict = match endpoint.build(&self.client, &url, request, token.as_ref())?.send().await {
