@@ -14,6 +14,9 @@ use axum::response::{IntoResponse, Response};
 pub struct Reports<J> {
     pub(crate) jobs: Mutex<HashMap<String, J>>,
     created: AtomicU64,
+    /// Files served, and the most reports created and not yet downloaded at any time.
+    downloaded: AtomicU64,
+    most_in_flight: AtomicU64,
     fail_next: AtomicU32,
     expire_next: AtomicU32,
     downloads_with_auth: AtomicU32,
@@ -24,6 +27,8 @@ impl<J> Default for Reports<J> {
         Reports {
             jobs: Mutex::new(HashMap::new()),
             created: AtomicU64::new(0),
+            downloaded: AtomicU64::new(0),
+            most_in_flight: AtomicU64::new(0),
             fail_next: AtomicU32::new(0),
             expire_next: AtomicU32::new(0),
             downloads_with_auth: AtomicU32::new(0),
@@ -51,6 +56,11 @@ impl<J> Reports<J> {
         self.created.load(Ordering::SeqCst)
     }
 
+    /// The most reports that were made and not yet downloaded at one time (a client's concurrency).
+    pub fn most_in_flight(&self) -> u64 {
+        self.most_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Downloads refused because they carried an `Authorization` header.
     pub fn downloads_with_auth(&self) -> u32 {
         self.downloads_with_auth.load(Ordering::SeqCst)
@@ -58,7 +68,10 @@ impl<J> Reports<J> {
 
     /// A new job: its number (1, 2, …) and whether it is one of those to fail.
     pub(crate) fn create(&self) -> (u64, bool) {
-        (self.created.fetch_add(1, Ordering::SeqCst) + 1, take_one(&self.fail_next))
+        let number = self.created.fetch_add(1, Ordering::SeqCst) + 1;
+        let in_flight = number.saturating_sub(self.downloaded.load(Ordering::SeqCst));
+        self.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+        (number, take_one(&self.fail_next))
     }
 
     /// The storage's refusal of a download, if it refuses: credentials sent beside the signature (400),
@@ -85,7 +98,9 @@ impl<J: Clone> Reports<J> {
             return Err(refusal);
         }
         let job = self.jobs.lock().expect("reports lock").get(id).cloned();
-        job.ok_or_else(|| storage_error(StatusCode::NOT_FOUND, not_found.0, not_found.1))
+        let job = job.ok_or_else(|| storage_error(StatusCode::NOT_FOUND, not_found.0, not_found.1))?;
+        self.downloaded.fetch_add(1, Ordering::SeqCst);
+        Ok(job)
     }
 }
 

@@ -285,18 +285,28 @@ fn account<'s>(sandbox: &'s Sandbox, id: &str, params: &HashMap<String, String>)
         .ok_or_else(|| error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Account {id} was not found"), params))
 }
 
+/// What every handler starts from: its request, guarded (version, signature, faults), and its account.
+struct Opened<'s> {
+    request: Request,
+    user: String,
+    fault: Option<FaultKind>,
+    account: &'s Account,
+}
+
+async fn open<'s>(sandbox: &'s Sandbox, version: &str, id: &str, parts: Parts) -> Result<Opened<'s>, Response> {
+    let request = request(parts);
+    let (user, fault) = guard(sandbox, version, &request).await?;
+    let account = account(sandbox, id, &request.params)?;
+    Ok(Opened { request, user, fault, account })
+}
+
 async fn ad_account(
     State(sandbox): State<Arc<Sandbox>>,
     Path((version, id)): Path<(String, String)>,
     parts: Parts,
 ) -> Response {
-    let request = request(parts);
-    let fault = match guard(&sandbox, &version, &request).await {
-        Ok((_, fault)) => fault,
-        Err(answer) => return answer,
-    };
-    let account = match account(&sandbox, &id, &request.params) {
-        Ok(account) => account,
+    let Opened { fault, account, .. } = match open(&sandbox, &version, &id, parts).await {
+        Ok(opened) => opened,
         Err(answer) => return answer,
     };
     let data = json!({
@@ -362,15 +372,14 @@ async fn list(
     parts: Parts,
     level: Level,
 ) -> Response {
-    let request = request(parts);
-    let params = &request.params;
-    let fault = match guard(&sandbox, &version, &request).await {
-        Ok((_, fault)) => fault,
+    let Opened { request, fault, account, .. } = match open(&sandbox, &version, &id, parts).await {
+        Ok(opened) => opened,
         Err(answer) => return answer,
     };
-    let (account, (offset, count)) = match (account(&sandbox, &id, params), paging(params)) {
-        (Ok(account), Ok(paging)) => (account, paging),
-        (Err(answer), _) | (_, Err(answer)) => return answer,
+    let params = &request.params;
+    let (offset, count) = match paging(params) {
+        Ok(paging) => paging,
+        Err(answer) => return answer,
     };
     let with_deleted = params.get("with_deleted").is_some_and(|v| v == "true");
     let funding = format!("{}f", &account.id[..account.id.len().min(4)]);
@@ -478,16 +487,11 @@ async fn active_entities(
     Path((version, id)): Path<(String, String)>,
     parts: Parts,
 ) -> Response {
-    let request = request(parts);
+    let Opened { request, fault, account, .. } = match open(&sandbox, &version, &id, parts).await {
+        Ok(opened) => opened,
+        Err(answer) => return answer,
+    };
     let params = &request.params;
-    let fault = match guard(&sandbox, &version, &request).await {
-        Ok((_, fault)) => fault,
-        Err(answer) => return answer,
-    };
-    let account = match account(&sandbox, &id, params) {
-        Ok(account) => account,
-        Err(answer) => return answer,
-    };
     if params.get("entity").map(String::as_str) != Some("PROMOTED_TWEET") {
         return invalid("entity", "the sandbox serves entity=PROMOTED_TWEET", params);
     }
@@ -539,17 +543,16 @@ async fn stats(
     Path((version, id)): Path<(String, String)>,
     parts: Parts,
 ) -> Response {
-    let request = request(parts);
-    let params = &request.params;
-    let (user, fault) = match guard(&sandbox, &version, &request).await {
-        Ok(guarded) => guarded,
+    let Opened { request, user, fault, account } = match open(&sandbox, &version, &id, parts).await {
+        Ok(opened) => opened,
         Err(answer) => return answer,
     };
+    let params = &request.params;
     let (remaining, reset) = match sandbox.x.take(&user, Utc::now().timestamp()) {
         Ok(counted) => counted,
         Err(reset) => return too_many(reset, params),
     };
-    let mut answer = stats_answer(&sandbox, &id, params, fault);
+    let mut answer = stats_answer(&sandbox, account, params, fault);
     let headers = answer.headers_mut();
     headers.insert("x-rate-limit-limit", STATS_PER_WINDOW.into());
     headers.insert("x-rate-limit-remaining", remaining.into());
@@ -557,11 +560,12 @@ async fn stats(
     answer
 }
 
-fn stats_answer(sandbox: &Sandbox, id: &str, params: &HashMap<String, String>, fault: Option<FaultKind>) -> Response {
-    let account = match account(sandbox, id, params) {
-        Ok(account) => account,
-        Err(answer) => return answer,
-    };
+fn stats_answer(
+    sandbox: &Sandbox,
+    account: &Account,
+    params: &HashMap<String, String>,
+    fault: Option<FaultKind>,
+) -> Response {
     for (name, expected) in [("entity", "PROMOTED_TWEET"), ("granularity", "DAY")] {
         if params.get(name).map(String::as_str) != Some(expected) {
             return invalid(name, &format!("the sandbox serves {name}={expected}"), params);

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{NaiveDate, Offset, TimeZone};
+use futures::StreamExt;
 use mdp_core::{DateWindow, Platform};
 use mdp_spec::model::{Auth, ConnectorSpec, FieldExpr, HeaderValueDef, Method, RequestDef, StreamDef};
 use mdp_spec::Loaded;
@@ -691,80 +692,91 @@ impl Source for DeclaredSource {
         let optional = |column: &str, record: &Record<'_>| -> Result<Option<i64>, SourceError> {
             plan.field(column).map(|f| f.integer(platform, record)).transpose()
         };
+        // A daily row of `part` from a record.
+        let row = |part: DateWindow, record: &Record<'_>, payload: String| {
+            let date = match record.day {
+                Some(index) => part.start() + chrono::Days::new(index as u64),
+                None => field("date").date(platform, record)?,
+            };
+            if !part.contains(date) {
+                return Err(self.malformed(format!(
+                    "a row is dated {date}, outside the requested window {part} (check the request's date \
+                     parameters and {}.fields.date)",
+                    plan.key
+                )));
+            }
+            let mut notes = Normalized::default();
+            let ad_id = self
+                .text(&plan.fields, "ad_id", record)?
+                .ok_or_else(|| self.malformed(format!("a row of {date} has no ad id ({}.fields.ad_id)", plan.key)))?;
+            let campaign_id = self.text(&plan.fields, "campaign_id", record)?.or_else(|| parent(&ad_id, 0));
+            let ad_group_id = self.text(&plan.fields, "ad_group_id", record)?.or_else(|| parent(&ad_id, 1));
+            if plan.fill_parents && !parents.contains_key(&ad_id) {
+                tracing::warn!(platform = %platform, account = %account.id, ad = %ad_id, "a report row names an ad the ads stream does not list: its campaign and ad group stay empty");
+            }
+            let record = PerformanceRecord {
+                date: Some(date),
+                account_id: account.id.clone(),
+                campaign_id,
+                ad_group_id,
+                ad_id: Some(ad_id),
+                impressions: field("impressions").integer(platform, record)?,
+                clicks: field("clicks").integer(platform, record)?,
+                spend: field("spend").decimal(platform, record, &mut notes)?,
+                conversions: field("conversions").decimal(platform, record, &mut notes)?,
+                conversion_value: field("conversion_value").decimal(platform, record, &mut notes)?,
+                video_views: optional("video_views", record)?,
+                likes: optional("likes", record)?,
+                comments: optional("comments", record)?,
+                shares: optional("shares", record)?,
+                payload: notes.into_payload(payload),
+            };
+            Ok(record)
+        };
+        // Rows of a per-day record are dated by their index in its arrays.
+        let days = |part: DateWindow| if plan.per_day { part.days() } else { 0 };
+        // Every window's reads, found first: a request per batch of ids, or one.
+        let mut reads: Vec<(DateWindow, Value)> = Vec::new();
         for part in window.split(stream.max_window_days.max(1)) {
             let window_values =
                 window_context(part, &account.timezone, chrono::Utc::now()).map_err(|e| self.malformed(e))?;
             let context = self.context(account_context(account), Some(window_values));
-            // Rows of a per-day record are dated by their index in its arrays.
-            let days = if plan.per_day { part.days() } else { 0 };
-            let map = |record: &Record<'_>, payload: String| {
-                let date = match record.day {
-                    Some(index) => part.start() + chrono::Days::new(index as u64),
-                    None => field("date").date(platform, record)?,
-                };
-                if !part.contains(date) {
-                    return Err(self.malformed(format!(
-                        "a row is dated {date}, outside the requested window {part} (check the request's date \
-                         parameters and {}.fields.date)",
-                        plan.key
-                    )));
-                }
-                let mut notes = Normalized::default();
-                let ad_id = self.text(&plan.fields, "ad_id", record)?.ok_or_else(|| {
-                    self.malformed(format!("a row of {date} has no ad id ({}.fields.ad_id)", plan.key))
-                })?;
-                let campaign_id = self.text(&plan.fields, "campaign_id", record)?.or_else(|| parent(&ad_id, 0));
-                let ad_group_id = self.text(&plan.fields, "ad_group_id", record)?.or_else(|| parent(&ad_id, 1));
-                if plan.fill_parents && !parents.contains_key(&ad_id) {
-                    tracing::warn!(platform = %platform, account = %account.id, ad = %ad_id, "a report row names an ad the ads stream does not list: its campaign and ad group stay empty");
-                }
-                let record = PerformanceRecord {
-                    date: Some(date),
-                    account_id: account.id.clone(),
-                    campaign_id,
-                    ad_group_id,
-                    ad_id: Some(ad_id),
-                    impressions: field("impressions").integer(platform, record)?,
-                    clicks: field("clicks").integer(platform, record)?,
-                    spend: field("spend").decimal(platform, record, &mut notes)?,
-                    conversions: field("conversions").decimal(platform, record, &mut notes)?,
-                    conversion_value: field("conversion_value").decimal(platform, record, &mut notes)?,
-                    video_views: optional("video_views", record)?,
-                    likes: optional("likes", record)?,
-                    comments: optional("comments", record)?,
-                    shares: optional("shares", record)?,
-                    payload: notes.into_payload(payload),
-                };
-                Ok(record)
+            let Some(batch) = &plan.batch else {
+                reads.push((part, context));
+                continue;
             };
-            // A request per batch of ids, or one.
-            let batches = match &plan.batch {
-                None => vec![context],
-                Some(batch) => {
-                    let ids = match &batch.list {
-                        Some(list) => self.listed_ids(plan, list, &context, ctx).await?,
-                        None => {
-                            let mut ids: Vec<String> = parents.keys().cloned().collect();
-                            ids.sort();
-                            ids
-                        }
-                    };
-                    ids.chunks(batch.size)
-                        .map(|ids| {
-                            let mut context = context.clone();
-                            context["batch"] = json!({ "ids": ids });
-                            context
-                        })
-                        .collect()
+            let ids = match &batch.list {
+                Some(list) => self.listed_ids(plan, list, &context, ctx).await?,
+                None => {
+                    let mut ids: Vec<String> = parents.keys().cloned().collect();
+                    ids.sort();
+                    ids
                 }
             };
-            for context in batches {
-                match &plan.job {
-                    Some(job) => self.read_report(plan, job, &context, days, ctx, out, &map).await?,
-                    None => {
-                        let request = self.request(&format!("{}.request", plan.key), &plan.request, &context)?;
-                        let read = Read { request, reading: plan.reading.clone() };
-                        self.read_pages(plan, read, days, ctx, out, &map).await?;
+            for ids in ids.chunks(batch.size) {
+                let mut context = context.clone();
+                context["batch"] = json!({ "ids": ids });
+                reads.push((part, context));
+            }
+        }
+        match &plan.job {
+            None => {
+                for (part, context) in &reads {
+                    let request = self.request(&format!("{}.request", plan.key), &plan.request, context)?;
+                    let read = Read { request, reading: plan.reading.clone() };
+                    self.read_pages(plan, read, days(*part), ctx, out, |r, p| row(*part, r, p)).await?;
+                }
+            }
+            // Up to `concurrency` of the account's reports in flight; their files are read in window order
+            // (each waits, downloaded, for those before it).
+            Some(job) => {
+                let fetches: Vec<_> =
+                    reads.iter().map(|(_, context)| self.fetch_report(plan, job, context, ctx)).collect();
+                let mut files = futures::stream::iter(fetches).buffered(job.concurrency());
+                for (part, _) in &reads {
+                    let file = files.next().await.expect("a report for each read")?;
+                    if let Some(file) = file {
+                        self.read_report_file(plan, job, file, days(*part), ctx, out, |r, p| row(*part, r, p)).await?;
                     }
                 }
             }

@@ -578,6 +578,8 @@ async fn amazon_reports_run_as_jobs_and_reconcile_with_the_truth() {
         daily_rows_reconcile(&sandbox, source.as_ref(), &account, &parents, window, &ctx).await;
     }
     assert_eq!(sandbox.amazon.created(), 4, "two reports a profile");
+    // A profile's two reports were in flight together (`concurrency: 3`), never more than a profile's.
+    assert_eq!(sandbox.amazon.most_in_flight(), 2, "a profile's windows at once, one profile at a time");
     assert_eq!(sandbox.amazon.downloads_with_auth(), 0, "the storage URL is fetched without credentials");
     assert_eq!(sandbox.oauth.issued(), 1, "one access token, renewed from the refresh token and used since");
 }

@@ -329,7 +329,7 @@ pub struct BatchDef {
 }
 
 /// An asynchronous report job (Amazon Ads, Pinterest, Microsoft Advertising, X): create, poll,
-/// download. Each window's job runs to its end before the next window's is created.
+/// download; `concurrency` of an account's jobs at once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobDef {
@@ -369,6 +369,15 @@ pub struct JobDef {
     /// How the file is compressed: `none`, `gzip` or `zip` (an archive of one file: Microsoft's).
     #[serde(default)]
     pub compression: Compression,
+    /// How many of one account's reports (its windows, its batches) may be in flight at once; their files
+    /// are read in window order, each waiting, downloaded, for those before it. 1 (the default): each
+    /// report runs to its end before the next is created.
+    #[serde(default = "one_job")]
+    pub concurrency: u32,
+}
+
+fn one_job() -> u32 {
+    1
 }
 
 fn five() -> u64 {

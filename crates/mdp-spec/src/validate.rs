@@ -231,6 +231,9 @@ impl Checker<'_> {
         if job.poll_seconds == 0 {
             self.error(&format!("{key}.poll_seconds"), "wait at least 1 second between polls");
         }
+        if !(1..=20).contains(&job.concurrency) {
+            self.error(&format!("{key}.concurrency"), "between 1 and 20 reports of an account at once");
+        }
         if job.timeout_minutes == 0 {
             self.error(&format!("{key}.timeout_minutes"), "give a job at least 1 minute");
         }

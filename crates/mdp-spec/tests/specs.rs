@@ -175,6 +175,7 @@ fn report_job_mistakes_are_reported_at_their_line() {
             "the template reads jobs, which is not defined here; it may read account, window, api_version, options, job",
         ),
         ("compression: gzip", "compression: brotli", "compression: brotli", "unknown variant `brotli`"),
+        ("concurrency: 3", "concurrency: 0", "concurrency: 0", "between 1 and 20 reports of an account at once"),
         (
             "      json: '{\"maxResults\": 1000}'\n    paginator: { type: cursor, cursor: nextToken, param: nextToken, in: body }\n    records: campaigns",
             "    paginator: { type: cursor, cursor: nextToken, param: nextToken, in: body }\n    records: campaigns",

@@ -67,19 +67,31 @@ fn id_after(text: &str, after: &str) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// A done report's file, as downloaded: its job's id and the bytes (compressed as the spec says).
+pub(crate) struct ReportFile {
+    id: String,
+    body: Vec<u8>,
+    /// The status request, whose reading of a page reads the file.
+    poll: crate::http::HttpRequest,
+}
+
+impl JobPlan {
+    /// How many of an account's reports may be in flight at once (`job.concurrency`).
+    pub(crate) fn concurrency(&self) -> usize {
+        self.def.concurrency.max(1) as usize
+    }
+}
+
 impl DeclaredSource {
-    /// Run the report job of one window and send its records to `out`.
-    #[allow(clippy::too_many_arguments, reason = "a window's read, as read_pages takes it, plus the job")]
-    pub(super) async fn read_report<T: Send>(
+    /// Run the report job of one window (`context`) to its end: create it, poll it until it is done, and
+    /// download its file. `None`: the job is done without a file (no rows).
+    pub(super) async fn fetch_report(
         &self,
         plan: &StreamPlan,
         job: &JobPlan,
         context: &Value,
-        days: u32,
         ctx: &ReadContext,
-        out: &Sink<T>,
-        map: impl Fn(&Record<'_>, String) -> Result<T, SourceError>,
-    ) -> Result<(), SourceError> {
+    ) -> Result<Option<ReportFile>, SourceError> {
         let def = &job.def;
         let key = format!("{}.job", plan.key);
         let create = self.request(&format!("{}.request", plan.key), &plan.request, context)?;
@@ -159,7 +171,7 @@ impl DeclaredSource {
                 )));
             }
             // Done: a job without a file has no rows.
-            let Some(url) = value_at(&answer, &def.url) else { return Ok(()) };
+            let Some(url) = value_at(&answer, &def.url) else { return Ok(None) };
             let (status, file) = ctx.http.download(&self.api.endpoint, &url, def.download_auth).await?;
             if status.is_success() {
                 break file;
@@ -178,8 +190,23 @@ impl DeclaredSource {
                 message: format!("the file of report job {id} could not be downloaded (HTTP {status})"),
             });
         };
+        Ok(Some(ReportFile { id, body, poll }))
+    }
 
-        let compression = def.compression;
+    /// Decompress and decode a report's file and send its records to `out`, mapped.
+    #[allow(clippy::too_many_arguments, reason = "a window's read, as read_pages takes it, plus the file")]
+    pub(super) async fn read_report_file<T: Send>(
+        &self,
+        plan: &StreamPlan,
+        job: &JobPlan,
+        file: ReportFile,
+        days: u32,
+        ctx: &ReadContext,
+        out: &Sink<T>,
+        map: impl Fn(&Record<'_>, String) -> Result<T, SourceError>,
+    ) -> Result<(), SourceError> {
+        let ReportFile { id, body, poll } = file;
+        let compression = job.def.compression;
         let bytes = body.len();
         // A CSV file is turned into JSON records (its rows keyed by its column row), read as that array.
         let (csv, reading) = match plan.reading.decoder {
