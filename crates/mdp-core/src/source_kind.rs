@@ -136,6 +136,9 @@ pub struct SourceKind {
     pub options: &'static [OptionSpec],
     /// Days re-read on every incremental run, because the platform restates recent days.
     pub default_lookback_days: u32,
+    /// Days before the account's today whose data the platform does not have yet: daily windows end that
+    /// many days back (0: today, provisional and re-read).
+    pub lag_days: u32,
     pub default_api_version: &'static str,
     /// The versions mdp knows, oldest first, with their announced sunsets (the API version watch).
     pub api_versions: &'static [ApiVersion],

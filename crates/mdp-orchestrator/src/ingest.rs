@@ -509,6 +509,9 @@ impl<'w> Ingest<'w> {
             .cursor(&settings.name, stream.name, &account.id)
             .await?
             .and_then(|c| c.cursor_date);
+        // The latest day the platform has: today, or `lag_days` before it.
+        let lag = mdp_core::kind(settings.platform).lag_days;
+        let today = today.checked_sub_days(Days::new(u64::from(lag))).unwrap_or(today);
         let lookback_start =
             today.checked_sub_days(Days::new(u64::from(job.lookback_days.max(1)) - 1)).unwrap_or(today);
         let (start, end) = match (self.options.from, self.options.to) {

@@ -274,6 +274,7 @@ fn source_kind(spec: &ConnectorSpec) -> SourceKind {
         oauth,
         options: leak_slice(options),
         default_lookback_days: spec.lookback_days,
+        lag_days: spec.lag_days,
         default_api_version: leak(&spec.api_version),
         api_versions: leak_slice(vec![ApiVersion {
             version: leak(&spec.api_version),

@@ -32,6 +32,10 @@ pub struct ConnectorSpec {
     pub hosts: BTreeMap<String, String>,
     /// Days re-read on every incremental run because the platform restates them.
     pub lookback_days: u32,
+    /// Days before the account's today whose data the API does not have yet (a report that refuses
+    /// today, or fills it the next day): daily windows end that many days back. 0 by default.
+    #[serde(default)]
+    pub lag_days: u32,
     /// What a source on this platform counts as conversions, as written on every raw row
     /// (`conversion_definition`); `{option}` is replaced by that option's value.
     #[serde(default)]

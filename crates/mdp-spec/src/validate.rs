@@ -350,6 +350,9 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<(ConnectorSpec, BTreeMap<
     if spec.lookback_days > 400 {
         check.error("lookback_days", "at most 400 days");
     }
+    if spec.lag_days > 30 {
+        check.error("lag_days", "at most 30 days (a platform further behind is a backfill to schedule, not a lag)");
+    }
     if spec.api_version.trim().is_empty() {
         check.error("api_version", "cannot be empty (write the version the spec was written for)");
     }

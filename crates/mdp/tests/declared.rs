@@ -460,3 +460,22 @@ fn x_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
          access_token_secret: { env: PLATFORM_SECRET }\n",
     );
 }
+
+/// A platform whose data lags (`lag_days: 2`): the windows end two days before the account's today, and
+/// the cursor stops there, so the next run asks for those days once they exist.
+#[test]
+fn a_lagging_platform_is_read_up_to_its_latest_day() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (url, _) = serve_acme();
+    let project = acme_project(tmp.path(), &url, "\"1001\"");
+    let spec = readme_spec().replace("lookback_days: 7\n", "lookback_days: 7\nlag_days: 2\n");
+    assert!(spec.contains("lag_days: 2"));
+    std::fs::write(project.join("connectors/acme_ads.yml"), spec).unwrap();
+    let out = acme(&project, &["ingest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let latest =
+        query(&project, "SELECT CAST(max(date) AS VARCHAR), CAST(min(date) AS VARCHAR) FROM raw.acme_ads__ad_daily");
+    let today = NaiveDate::from_str(TODAY).unwrap();
+    assert_eq!(latest[0][0].as_deref(), Some((today - chrono::Days::new(2)).to_string().as_str()));
+    assert_eq!(latest[0][1].as_deref(), Some(START));
+}

@@ -104,6 +104,7 @@ pub const KIND: SourceKind = SourceKind {
     ],
     // Google's default click-through conversion window is 30 days: conversions keep arriving that long.
     default_lookback_days: 30,
+    lag_days: 0,
     // Google sunsets a version about a year after its release. v23–v26 have no announced date yet
     // (Google's projections: v23 Feb 2027, v24 May 2027, v25 Aug 2027, v26 Nov 2027).
     default_api_version: "v26",

@@ -76,6 +76,7 @@ pub const KIND: SourceKind = SourceKind {
         },
     ],
     default_lookback_days: 30,
+    lag_days: 0,
     // Sent as the `LinkedIn-Version` header (YYYYMM); each version is served for at least a year. 202603 is
     // the newest whose sunset LinkedIn's versioning page confirms; newer monthly versions work when set.
     default_api_version: "202603",

@@ -77,6 +77,7 @@ pub const KIND: SourceKind = SourceKind {
     ],
     // Meta attributes conversions up to 28 days after the click (its longest attribution window).
     default_lookback_days: 28,
+    lag_days: 0,
     // The Marketing API's own expiry dates (shorter than the Graph API's for the same version).
     default_api_version: "v27.0",
     api_versions: &[

@@ -52,6 +52,7 @@ pub const KIND: SourceKind = SourceKind {
     ],
     // TikTok restates the last few days; a week covers it with margin.
     default_lookback_days: 7,
+    lag_days: 0,
     // The path segment after `/open_api/`.
     default_api_version: "v1.3",
     // No deprecation of v1.3 is announced (v1.2 ended on 2023-08-15).

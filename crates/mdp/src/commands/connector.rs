@@ -70,7 +70,9 @@ async fn test(
         Some(account) => account,
         None => settings.accounts.first().cloned().context("the source lists no accounts")?,
     };
-    let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(1));
+    // Yesterday by default, or the platform's latest day when its data lags more.
+    let lag = i64::from(mdp_core::kind(settings.platform).lag_days.max(1));
+    let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Duration::days(lag));
     let from = from.unwrap_or(to - chrono::Duration::days(2));
     let window = DateWindow::new(from, to).map_err(|e| anyhow::anyhow!("--from/--to: {e}"))?;
     println!("{} ({}), account {account}, window {window}", settings.name, settings.platform);
