@@ -287,6 +287,9 @@ impl DeclaredSource {
             if let Some(body) = &request.json {
                 add(format!("{key}.json"), body)?;
             }
+            for (name, value) in &request.form {
+                add(format!("{key}.form.{name}"), value)?;
+            }
         }
         let mut header_templates = Vec::new();
         for (name, value) in &spec.headers {
@@ -334,6 +337,10 @@ impl DeclaredSource {
         for name in def.query.keys() {
             let value = self.render(&format!("{key}.query.{name}"), context)?;
             request = request.param(name.clone(), value);
+        }
+        for name in def.form.keys() {
+            let value = self.render(&format!("{key}.form.{name}"), context)?;
+            request.form_body.push((name.clone().into(), value));
         }
         // A spec header that renders empty (an option left unset) is not sent.
         for name in &self.header_templates {

@@ -210,6 +210,10 @@ pub struct ErrorRule {
     /// `Retry-After` header, in seconds.
     #[serde(default)]
     pub wait_seconds: Option<u64>,
+    /// A field of the body with the seconds to wait (a number, or text holding one: `"retry in 30
+    /// seconds"`), read before `wait_seconds`.
+    #[serde(default)]
+    pub wait_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -434,6 +438,10 @@ pub struct RequestDef {
     /// A JSON body, as a template rendering JSON text (`tojson` quotes values).
     #[serde(default)]
     pub json: Option<String>,
+    /// A form body (`application/x-www-form-urlencoded`: X's asynchronous stats jobs), field by field,
+    /// each a template.
+    #[serde(default)]
+    pub form: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

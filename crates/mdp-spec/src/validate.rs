@@ -93,6 +93,17 @@ impl Checker<'_> {
                 self.error(&format!("{key}.json"), "a JSON body needs `method: POST`");
             }
         }
+        for (name, value) in &request.form {
+            self.template(&format!("{key}.form.{name}"), value, allowed);
+        }
+        if !request.form.is_empty() {
+            if request.method == crate::model::Method::Get {
+                self.error(&format!("{key}.form"), "a form body needs `method: POST`");
+            }
+            if request.json.is_some() {
+                self.error(&format!("{key}.form"), "a request has one body: `json` or `form`, not both");
+            }
+        }
     }
 
     fn path(&mut self, key: &str, path: &str) {
@@ -303,6 +314,9 @@ impl Checker<'_> {
             && rule.body_path.is_none()
         {
             self.error(key, "`equals`, `not_equals` and `contains` test the field at `body_path`; add it");
+        }
+        if let Some(path) = &rule.wait_path {
+            self.path(&format!("{key}.wait_path"), path);
         }
         for status in &rule.status {
             if !(100..=599).contains(status) {

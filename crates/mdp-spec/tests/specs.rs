@@ -359,6 +359,12 @@ fn batches_second_account_requests_and_rate_limits_are_checked_at_their_line() {
             "`currency` is not mapped",
         ),
         ("  per_seconds: 900\n", "", "rate_limit:", "write both `requests` and `per_seconds`"),
+        (
+            "    path: /{{ api_version }}/accounts/{{ account.id }}\n  record: data",
+            "    path: /{{ api_version }}/accounts/{{ account.id }}\n    form: { a: b }\n  record: data",
+            "    form: { a: b }",
+            "a form body needs `method: POST`",
+        ),
         ("  requests: 250\n", "  requests: 0\n", "  requests: 0", "at least 1 request"),
         (
             "  reset_headers: [x-account-rate-limit-reset, x-rate-limit-reset]",

@@ -171,9 +171,17 @@ impl ReportApi for DeclaredApi {
                 .as_deref()
                 .and_then(|path| answer.json.as_ref().ok().and_then(|json| value_at(json, path)))
                 .unwrap_or_else(|| answer.status.as_u16().to_string());
+            // The body's own wait: a number of seconds, or the first number in its text.
+            let said = rule.wait_path.as_deref().and_then(|path| {
+                let text = answer.json.as_ref().ok().and_then(|json| value_at(json, path))?;
+                let digits: String =
+                    text.chars().skip_while(|c| !c.is_ascii_digit()).take_while(char::is_ascii_digit).collect();
+                digits.parse::<u64>().ok().map(Duration::from_secs)
+            });
             let after = answer
                 .retry_after()
                 .or_else(|| self.reset_wait(&answer))
+                .or(said)
                 .or(rule.wait_seconds.map(Duration::from_secs));
             return match rule.action {
                 ErrorAction::Retry => Verdict::Retry {
@@ -355,7 +363,8 @@ mod tests {
     fn error_rules_classify_before_http_and_an_envelope_is_no_page() {
         let mut api = api("http://api.test");
         api.rules = serde_yaml::from_str(
-            "- {status: [200], body_path: error.code, equals: ['17'], action: rate_limited, wait_seconds: 3}\n\
+            "- {status: [200], body_path: error.code, equals: ['17'], action: rate_limited, wait_seconds: 3, \
+                wait_path: error.message}\n\
              - {status: [200], body_path: error.code, action: fail, message_path: error.message}",
         )
         .unwrap();
@@ -367,8 +376,13 @@ mod tests {
         };
         match api.classify(answer(r#"{"error":{"code":17,"message":"slow down"}}"#)) {
             Verdict::Retry { after, error: SourceError::RateLimited { .. } } => {
-                assert_eq!(after, Some(Duration::from_secs(3)))
+                assert_eq!(after, Some(Duration::from_secs(3)), "no number in the body: the rule's wait")
             }
+            other => panic!("{other:?}"),
+        }
+        // A wait the body says, in its text, comes first.
+        match api.classify(answer(r#"{"error":{"code":17,"message":"Retry in 42 seconds."}}"#)) {
+            Verdict::Retry { after, .. } => assert_eq!(after, Some(Duration::from_secs(42))),
             other => panic!("{other:?}"),
         }
         match api.classify(answer(r#"{"error":{"code":"X","message":"no access"}}"#)) {

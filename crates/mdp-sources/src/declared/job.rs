@@ -47,6 +47,7 @@ impl JobPlan {
                     action: ErrorAction::Success,
                     message_path: None,
                     wait_seconds: None,
+                    wait_path: None,
                 }];
                 rules.extend(api.rules.iter().cloned());
                 Arc::new(DeclaredApi {
