@@ -479,3 +479,14 @@ fn a_lagging_platform_is_read_up_to_its_latest_day() {
     assert_eq!(latest[0][0].as_deref(), Some((today - chrono::Days::new(2)).to_string().as_str()));
     assert_eq!(latest[0][1].as_deref(), Some(START));
 }
+
+/// Amazon Ads: each profile's report jobs (two windows of at most 31 days, in flight together) created,
+/// polled after the spec's 15 s, downloaded from storage without credentials and gunzipped; its
+/// `Amazon-Advertising-API-ClientId` is a second credential.
+#[test]
+fn amazon_a_built_in_spec_reconciles_with_the_sandbox_through_the_marts() {
+    a_built_in_spec_reconciles_with_the_sandbox_through_the_marts(
+        "amazon_ads",
+        "      client_id: { env: PLATFORM_ACCESS_TOKEN }\n",
+    );
+}
