@@ -556,6 +556,7 @@ fn quick_polls() -> ReadContext {
         base_delay: std::time::Duration::from_millis(5),
         max_delay: std::time::Duration::from_millis(40),
         request_timeout: std::time::Duration::from_secs(10),
+        max_rate_limit_wait: std::time::Duration::from_millis(40),
     };
     ReadContext { http: mdp_sources::http::HttpDriver::new(policy).unwrap() }
 }

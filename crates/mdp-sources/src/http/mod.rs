@@ -37,6 +37,9 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     pub max_delay: Duration,
     pub request_timeout: Duration,
+    /// The longest wait a platform's own rate-limit answer is honoured for (its `Retry-After`, a reset
+    /// time: X's windows are 15 minutes), where other waits stop at `max_delay`.
+    pub max_rate_limit_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -46,6 +49,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
             request_timeout: Duration::from_secs(120),
+            max_rate_limit_wait: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -331,7 +335,7 @@ impl HttpDriver {
                     if attempt >= self.policy.max_attempts {
                         return Err(with_attempts(error, attempt));
                     }
-                    let delay = after.unwrap_or_else(|| self.backoff(attempt)).min(self.policy.max_delay);
+                    let delay = self.delay(attempt, after, &error);
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%platform, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
                     tokio::time::sleep(delay).await;
@@ -400,6 +404,18 @@ impl HttpDriver {
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%platform, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying a report download");
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The wait before retry `attempt`: the platform's own (`after`), up to `max_rate_limit_wait` for a
+    /// rate limit and `max_delay` otherwise, or the backoff.
+    fn delay(&self, attempt: u32, after: Option<Duration>, error: &SourceError) -> Duration {
+        match (after, error) {
+            (Some(after), SourceError::RateLimited { .. }) => {
+                after.min(self.policy.max_rate_limit_wait.max(self.policy.max_delay))
+            }
+            (Some(after), _) => after.min(self.policy.max_delay),
+            (None, _) => self.backoff(attempt),
         }
     }
 
@@ -515,7 +531,30 @@ fn without_url(error: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::preview;
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_is_waited_out_as_long_as_the_platform_says_up_to_its_own_cap() {
+        let policy = RetryPolicy {
+            max_delay: Duration::from_secs(60),
+            max_rate_limit_wait: Duration::from_secs(900),
+            ..RetryPolicy::default()
+        };
+        let driver = HttpDriver::new(policy).unwrap();
+        let limited = SourceError::RateLimited {
+            platform: Platform::TikTokAds,
+            attempts: 0,
+            code: "429".into(),
+            message: String::new(),
+        };
+        let transport = SourceError::Transport { platform: Platform::TikTokAds, attempts: 0, message: String::new() };
+        // X's reset in ten minutes: waited, not retried after a minute into the same window.
+        assert_eq!(driver.delay(1, Some(Duration::from_secs(600)), &limited), Duration::from_secs(600));
+        assert_eq!(driver.delay(1, Some(Duration::from_secs(3600)), &limited), Duration::from_secs(900));
+        // A 503's Retry-After stays under the general cap.
+        assert_eq!(driver.delay(1, Some(Duration::from_secs(600)), &transport), Duration::from_secs(60));
+        assert!(driver.delay(3, None, &limited) <= Duration::from_secs(2), "no wait given: backoff");
+    }
 
     #[test]
     fn a_dry_runs_preview_shows_text_and_names_files() {

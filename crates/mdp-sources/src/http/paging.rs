@@ -278,6 +278,7 @@ mod tests {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(5),
             request_timeout: Duration::from_secs(5),
+            max_rate_limit_wait: Duration::from_millis(5),
         })
         .unwrap()
     }

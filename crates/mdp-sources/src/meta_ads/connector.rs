@@ -312,6 +312,7 @@ mod tests {
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_secs(1),
             request_timeout: Duration::from_secs(20),
+            max_rate_limit_wait: Duration::from_secs(1),
         };
         (sandbox, MetaAds::new(s).unwrap(), ReadContext { http: HttpDriver::new(policy).unwrap() })
     }

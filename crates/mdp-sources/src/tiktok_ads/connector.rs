@@ -191,6 +191,7 @@ mod tests {
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(50),
             request_timeout: Duration::from_secs(10),
+            max_rate_limit_wait: Duration::from_millis(50),
         };
         (TikTokAds::new(settings).unwrap(), account, ReadContext { http: HttpDriver::new(policy).unwrap() })
     }

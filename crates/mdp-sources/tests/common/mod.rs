@@ -32,6 +32,7 @@ pub fn context() -> ReadContext {
         base_delay: Duration::from_millis(20),
         max_delay: Duration::from_secs(2),
         request_timeout: Duration::from_secs(10),
+        max_rate_limit_wait: Duration::from_secs(2),
     };
     ReadContext { http: HttpDriver::new(policy).unwrap() }
 }
