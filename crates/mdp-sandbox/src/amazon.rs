@@ -66,6 +66,12 @@ const COLUMNS: &[&str] = &[
 /// Amazon's report jobs (see [`crate::jobs`]).
 pub type Reports = crate::jobs::Reports<Job>;
 
+impl crate::jobs::ReportJob for Job {
+    fn account(&self) -> &str {
+        &self.profile
+    }
+}
+
 /// One report Amazon is making.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -452,12 +458,9 @@ const NO_FILE: (&str, &str) = ("NoSuchKey", "The specified key does not exist.")
 
 async fn download(State(sandbox): State<Arc<Sandbox>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
     let id = file.trim_end_matches(".json.gz");
-    let job = match sandbox.amazon.to_download(&headers, id, NO_FILE) {
-        Ok(job) => job,
+    let (job, account) = match sandbox.amazon.to_download(&headers, id, NO_FILE, &sandbox.world, platform()) {
+        Ok(found) => found,
         Err(refusal) => return refusal,
-    };
-    let Some(account) = sandbox.world.account(platform(), &job.profile) else {
-        return crate::jobs::storage_error(StatusCode::NOT_FOUND, NO_FILE.0, NO_FILE.1);
     };
     let rows = report_rows(&sandbox, account, &job);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

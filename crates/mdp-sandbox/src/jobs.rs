@@ -90,17 +90,30 @@ impl<J> Reports<J> {
     }
 }
 
-impl<J: Clone> Reports<J> {
-    /// The job whose file `id` names, unless the storage refuses the download (`not_found`: the storage's
-    /// code and message for a file it does not hold).
-    pub(crate) fn to_download(&self, headers: &HeaderMap, id: &str, not_found: (&str, &str)) -> Result<J, Response> {
+/// A report job of an imitated platform: the account (or profile) it reports on.
+pub trait ReportJob: Clone {
+    fn account(&self) -> &str;
+}
+
+impl<J: ReportJob> Reports<J> {
+    /// The job whose file `id` names, with its account of `platform`'s in `world`, unless the storage
+    /// refuses the download (`not_found`: the storage's code and message for a file it does not hold).
+    pub(crate) fn to_download<'w>(
+        &self,
+        headers: &HeaderMap,
+        id: &str,
+        not_found: (&str, &str),
+        world: &'w crate::World,
+        platform: mdp_core::Platform,
+    ) -> Result<(J, &'w crate::world::Account), Response> {
         if let Some(refusal) = self.refuse_download(headers) {
             return Err(refusal);
         }
-        let job = self.jobs.lock().expect("reports lock").get(id).cloned();
-        let job = job.ok_or_else(|| storage_error(StatusCode::NOT_FOUND, not_found.0, not_found.1))?;
+        let missing = || storage_error(StatusCode::NOT_FOUND, not_found.0, not_found.1);
+        let job = self.jobs.lock().expect("reports lock").get(id).cloned().ok_or_else(missing)?;
+        let account = world.account(platform, job.account()).ok_or_else(missing)?;
         self.downloaded.fetch_add(1, Ordering::SeqCst);
-        Ok(job)
+        Ok((job, account))
     }
 }
 

@@ -72,6 +72,12 @@ fn zone_name(timezone: &str) -> &'static str {
 /// Microsoft's report jobs (see [`crate::jobs`]).
 pub type Reports = crate::jobs::Reports<Job>;
 
+impl crate::jobs::ReportJob for Job {
+    fn account(&self) -> &str {
+        &self.account
+    }
+}
+
 /// One report Microsoft is making.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -469,12 +475,9 @@ const NO_FILE: (&str, &str) = ("BlobNotFound", "The specified blob does not exis
 
 async fn download(State(sandbox): State<Arc<Sandbox>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
     let id = file.trim_end_matches(".zip");
-    let job = match sandbox.microsoft.to_download(&headers, id, NO_FILE) {
-        Ok(job) => job,
+    let (job, account) = match sandbox.microsoft.to_download(&headers, id, NO_FILE, &sandbox.world, platform()) {
+        Ok(found) => found,
         Err(refusal) => return refusal,
-    };
-    let Some(account) = sandbox.world.account(platform(), &job.account) else {
-        return crate::jobs::storage_error(StatusCode::NOT_FOUND, NO_FILE.0, NO_FILE.1);
     };
     let csv = report_csv(&sandbox, account, &job);
     (StatusCode::OK, [("content-type", "application/zip")], zip_one(&format!("{id}.csv"), csv.as_bytes()))

@@ -59,6 +59,12 @@ const COLUMNS: &[&str] = &[
 /// Pinterest's report jobs (see [`crate::jobs`]).
 pub type Reports = crate::jobs::Reports<Job>;
 
+impl crate::jobs::ReportJob for Job {
+    fn account(&self) -> &str {
+        &self.account
+    }
+}
+
 /// One report Pinterest is making.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -323,12 +329,9 @@ const NO_FILE: (&str, &str) = ("NoSuchKey", "The specified key does not exist.")
 
 async fn download(State(sandbox): State<Arc<Sandbox>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
     let id = file.trim_end_matches(".json");
-    let job = match sandbox.pinterest.to_download(&headers, id, NO_FILE) {
-        Ok(job) => job,
+    let (job, account) = match sandbox.pinterest.to_download(&headers, id, NO_FILE, &sandbox.world, platform()) {
+        Ok(found) => found,
         Err(refusal) => return refusal,
-    };
-    let Some(account) = sandbox.world.account(platform(), &job.account) else {
-        return crate::jobs::storage_error(StatusCode::NOT_FOUND, NO_FILE.0, NO_FILE.1);
     };
     let file = Value::Object(report_file(&sandbox, account, &job)).to_string();
     (StatusCode::OK, [("content-type", "application/json")], file).into_response()

@@ -201,7 +201,11 @@ impl ReportApi for DeclaredApi {
                 },
             };
         }
-        let reset = self.reset_wait(&answer);
+        // A refusal without Retry-After waits for the reset header's time (read only then: most answers are
+        // pages).
+        let reset = (answer.status == reqwest::StatusCode::TOO_MANY_REQUESTS && !self.reset_headers.is_empty())
+            .then(|| self.reset_wait(&answer))
+            .flatten();
         match answer.standard(platform) {
             Verdict::Retry { after: None, error: error @ SourceError::RateLimited { .. } } => {
                 Verdict::Retry { after: reset, error }
