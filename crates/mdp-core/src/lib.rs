@@ -25,6 +25,7 @@
 //! ```
 
 mod date_window;
+pub mod jwt;
 pub mod locate;
 mod platform;
 pub mod platforms;

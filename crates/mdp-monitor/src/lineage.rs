@@ -347,6 +347,11 @@ impl WarehouseNamespace {
                 WarehouseNamespace { namespace: format!("duckdb://{}", path.display()), database: None }
             }
             ConnectOptions::Postgres { connection_string, .. } => postgres_namespace(connection_string),
+            // OpenLineage's naming: `snowflake://{organization}-{account}`, datasets `database.schema.table`.
+            ConnectOptions::Snowflake { config, .. } => WarehouseNamespace {
+                namespace: format!("snowflake://{}", config.account.to_ascii_lowercase()),
+                database: Some(config.database.clone()),
+            },
         }
     }
 

@@ -17,6 +17,7 @@ pub enum TargetConfig {
     /// An embedded DuckDB file: the default, nothing to install.
     DuckDb(DuckDbTarget),
     Postgres(PostgresTarget),
+    Snowflake(SnowflakeTarget),
 }
 
 impl TargetConfig {
@@ -25,14 +26,16 @@ impl TargetConfig {
         match self {
             TargetConfig::DuckDb(target) => &target.schema,
             TargetConfig::Postgres(target) => &target.schema,
+            TargetConfig::Snowflake(target) => &target.schema,
         }
     }
 
-    /// `"duckdb"` or `"postgres"`, as written after `type:`.
+    /// `"duckdb"`, `"postgres"` or `"snowflake"`, as written after `type:`.
     pub fn type_name(&self) -> &'static str {
         match self {
             TargetConfig::DuckDb(_) => "duckdb",
             TargetConfig::Postgres(_) => "postgres",
+            TargetConfig::Snowflake(_) => "snowflake",
         }
     }
 }
@@ -118,6 +121,30 @@ impl fmt::Debug for PostgresTarget {
     }
 }
 
+/// A Snowflake account. Credentials are references (`{ env: NAME }` or `{ file: path }`), never values.
+#[derive(Debug, Clone)]
+pub struct SnowflakeTarget {
+    /// The account identifier: `myorg-myaccount`, or a locator such as `xy12345.eu-west-1`.
+    pub account: String,
+    pub user: String,
+    /// The user's password (service users; Snowflake is retiring single-factor passwords for people).
+    pub password: Option<SecretRef>,
+    /// The PEM text of the user's unencrypted RSA private key (key-pair authentication), usually
+    /// `{ file: ~/.snowflake/mdp_key.p8 }`.
+    pub private_key: Option<SecretRef>,
+    pub database: String,
+    /// The virtual warehouse that runs the queries; the user's default when unset.
+    pub warehouse: Option<String>,
+    /// The role to use; the user's default when unset.
+    pub role: Option<String>,
+    /// Default: `public`. mdp quotes every name, so on Snowflake its schemas keep their lower-case
+    /// names (`"public"` is not Snowflake's `PUBLIC`).
+    pub schema: Identifier,
+    /// The API's address when it is not `https://<account>.snowflakecomputing.com` (a private-link
+    /// host, or a local stand-in such as fakesnow).
+    pub url: Option<String>,
+}
+
 // By hand, reading one key at a time, rather than serde's internally tagged enum: that buffers the whole
 // mapping first, and serde_yaml then loses the line and key of any error inside it.
 impl<'de> Deserialize<'de> for TargetConfig {
@@ -131,11 +158,27 @@ impl<'de> Deserialize<'de> for TargetConfig {
 enum TargetType {
     DuckDb,
     Postgres,
+    Snowflake,
 }
 
 const DUCKDB_KEYS: &[&str] = &["type", "path", "schema", "memory_limit"];
 const POSTGRES_KEYS: &[&str] = &["type", "url", "password", "schema"];
-const ALL_KEYS: &[&str] = &["type", "path", "url", "password", "schema", "memory_limit"];
+const SNOWFLAKE_KEYS: &[&str] =
+    &["type", "account", "user", "password", "private_key", "database", "warehouse", "role", "schema", "url"];
+const ALL_KEYS: &[&str] = &[
+    "type",
+    "path",
+    "url",
+    "password",
+    "schema",
+    "memory_limit",
+    "account",
+    "user",
+    "private_key",
+    "database",
+    "warehouse",
+    "role",
+];
 
 /// A size DuckDB accepts for `memory_limit`: a number and a unit, e.g. `512MB`, `1.5GB`, `2GiB`.
 fn valid_memory_limit(value: &str) -> bool {
@@ -158,8 +201,16 @@ impl<'de> Visitor<'de> for TargetVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TargetConfig, A::Error> {
         let (mut target_type, mut path, mut url, mut password, mut schema) = (None, None, None, None, None);
         let mut memory_limit: Option<String> = None;
+        let (mut account, mut user, mut private_key, mut database, mut warehouse, mut role) =
+            (None, None, None, None, None, None);
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
+                "account" => account = Some(map.next_value::<String>()?),
+                "user" => user = Some(map.next_value::<String>()?),
+                "private_key" => private_key = Some(map.next_value::<SecretRef>()?),
+                "database" => database = Some(map.next_value::<String>()?),
+                "warehouse" => warehouse = Some(map.next_value::<String>()?),
+                "role" => role = Some(map.next_value::<String>()?),
                 "type" => target_type = Some(map.next_value::<TargetType>()?),
                 "path" => path = Some(map.next_value::<PathBuf>()?),
                 "url" => url = Some(map.next_value::<String>()?),
@@ -178,7 +229,50 @@ impl<'de> Visitor<'de> for TargetVisitor {
                 other => return Err(de::Error::unknown_field(other, ALL_KEYS)),
             }
         }
-        match target_type.ok_or_else(|| de::Error::missing_field("type"))? {
+        let target_type = target_type.ok_or_else(|| de::Error::missing_field("type"))?;
+        if !matches!(target_type, TargetType::Snowflake) {
+            let keys = if matches!(target_type, TargetType::DuckDb) { DUCKDB_KEYS } else { POSTGRES_KEYS };
+            for (key, given) in [
+                ("account", account.is_some()),
+                ("user", user.is_some()),
+                ("private_key", private_key.is_some()),
+                ("database", database.is_some()),
+                ("warehouse", warehouse.is_some()),
+                ("role", role.is_some()),
+            ] {
+                if given {
+                    return Err(de::Error::unknown_field(key, keys));
+                }
+            }
+        }
+        match target_type {
+            TargetType::Snowflake => {
+                for (key, given) in [("path", path.is_some()), ("memory_limit", memory_limit.is_some())] {
+                    if given {
+                        return Err(de::Error::unknown_field(key, SNOWFLAKE_KEYS));
+                    }
+                }
+                if password.is_none() && private_key.is_none() {
+                    return Err(de::Error::custom(
+                        "a snowflake target needs `private_key: { file: path/to/key.p8 }` (key-pair \
+                         authentication) or `password: { env: NAME }`",
+                    ));
+                }
+                if password.is_some() && private_key.is_some() {
+                    return Err(de::Error::custom("a snowflake target takes `password` or `private_key`, not both"));
+                }
+                Ok(TargetConfig::Snowflake(SnowflakeTarget {
+                    account: account.ok_or_else(|| de::Error::missing_field("account"))?,
+                    user: user.ok_or_else(|| de::Error::missing_field("user"))?,
+                    password,
+                    private_key,
+                    database: database.ok_or_else(|| de::Error::missing_field("database"))?,
+                    warehouse,
+                    role,
+                    schema: schema.unwrap_or_else(default_postgres_schema),
+                    url,
+                }))
+            }
             TargetType::DuckDb => {
                 if url.is_some() {
                     return Err(de::Error::unknown_field("url", DUCKDB_KEYS));

@@ -111,7 +111,7 @@ fn errors_from_parsing_point_at_the_line() {
     check(&replace("name: demo", "name: My-Demo"), "mdp.yml:1:7: name: expected a lowercase name such as google_ads");
     check(
         &replace("type: duckdb", "type: sqlite"),
-        "mdp.yml:9:13: warehouse.targets.local.type: unknown variant `sqlite`, expected `duckdb` or `postgres`",
+        "mdp.yml:9:13: warehouse.targets.local.type: unknown variant `sqlite`, expected one of `duckdb`, `postgres`, `snowflake`",
     );
     check(
         &replace("    platform: google_ads\n", "    platform: google_ads\n    start_date: 2026-13-01\n"),
@@ -353,4 +353,29 @@ fn oauth_sources_take_a_refresh_set_and_their_endpoints_can_be_overridden() {
     let typo = sandbox.replace("      token_url:", "      token_uri:");
     let error = load(&typo).unwrap_err().to_string();
     assert!(error.contains("unknown field `token_uri`"), "{error}");
+}
+
+#[test]
+fn a_snowflake_target_names_its_account_and_refers_to_its_credentials() {
+    let snowflake =
+        "      password: { env: PGPASSWORD }\n    snow:\n      type: snowflake\n      account: myorg-myaccount\n      \
+                     user: MDP_LOADER\n      private_key: { file: keys/mdp.p8 }\n      database: ANALYTICS\n      \
+                     warehouse: LOAD_WH\n      role: MDP\n";
+    let config = load(&replace("      password: { env: PGPASSWORD }\n", snowflake)).unwrap_or_else(|e| panic!("{e}"));
+    let TargetConfig::Snowflake(target) = &config.warehouse.targets["snow"] else { panic!("not a snowflake target") };
+    assert_eq!((target.account.as_str(), target.user.as_str()), ("myorg-myaccount", "MDP_LOADER"));
+    assert_eq!(target.private_key, Some(SecretRef::File("keys/mdp.p8".into())));
+    assert_eq!((target.database.as_str(), target.schema.as_str()), ("ANALYTICS", "public"));
+    assert_eq!(target.warehouse.as_deref(), Some("LOAD_WH"));
+    assert!(target.password.is_none() && target.url.is_none());
+
+    let no_credentials = snowflake.replace("      private_key: { file: keys/mdp.p8 }\n", "");
+    check(&replace("      password: { env: PGPASSWORD }\n", &no_credentials), "needs `private_key: { file:");
+    let both = snowflake.replace("role: MDP\n", "role: MDP\n      password: { env: SNOWFLAKE_PASSWORD }\n");
+    check(&replace("      password: { env: PGPASSWORD }\n", &both), "takes `password` or `private_key`, not both");
+    let no_account = snowflake.replace("      account: myorg-myaccount\n", "");
+    check(&replace("      password: { env: PGPASSWORD }\n", &no_account), "missing field `account`");
+    let duckdb_with_account =
+        replace("      path: warehouse.duckdb\n", "      path: warehouse.duckdb\n      account: x\n");
+    check(&duckdb_with_account, "unknown field `account`");
 }

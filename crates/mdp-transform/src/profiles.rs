@@ -41,6 +41,9 @@ impl std::fmt::Debug for TargetKind {
                 write!(f, "duckdb {}", path.display())
             }
             TargetKind::Preset(mdp_warehouse::ConnectOptions::Postgres { display, .. }) => write!(f, "{display}"),
+            TargetKind::Preset(mdp_warehouse::ConnectOptions::Snowflake { config, .. }) => {
+                write!(f, "snowflake {}/{} as {}", config.account, config.database, config.user)
+            }
         }
     }
 }
@@ -57,7 +60,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// `duckdb` or `postgres`: dbt's adapter type, the name of the target's dialect.
+    /// `duckdb`, `postgres` or `snowflake`: dbt's adapter type, the name of the target's dialect.
     pub fn type_name(&self) -> &'static str {
         self.dialect().name()
     }
@@ -112,6 +115,12 @@ impl Target {
         }
         if let TargetKind::DuckDb { path } = &self.kind {
             m["path"] = Value::from(path.display().to_string());
+        }
+        if let TargetKind::Preset(mdp_warehouse::ConnectOptions::Snowflake { config, .. }) = &self.kind {
+            m["account"] = Value::from(config.account.clone());
+            m["user"] = Value::from(config.user.clone());
+            m["warehouse"] = config.warehouse.clone().map(Value::from).unwrap_or(Value::Null);
+            m["role"] = config.role.clone().map(Value::from).unwrap_or(Value::Null);
         }
         m
     }
@@ -179,8 +188,9 @@ pub fn load_target(
         }
     };
     let where_ = |k: &str| format!("profile `{profile}`, target `{target_name}`: {k}");
-    let ty = key("type")?
-        .ok_or_else(|| TransformError::config(file, format!("{} is required (duckdb or postgres)", where_("type"))))?;
+    let ty = key("type")?.ok_or_else(|| {
+        TransformError::config(file, format!("{} is required (duckdb, postgres or snowflake)", where_("type")))
+    })?;
     let threads = key("threads")?
         .map(|t| t.parse::<usize>())
         .transpose()
@@ -223,15 +233,119 @@ pub fn load_target(
             };
             (kind, required("schema")?, dbname)
         }
+        "snowflake" => {
+            let required = |k: &str| -> Result<String> {
+                key(k)?.ok_or_else(|| TransformError::config(file, format!("{} is required", where_(k))))
+            };
+            let refuse = |k: &str, why: &str| TransformError::config(file, format!("{}: {why}", where_(k)));
+            if let Some(authenticator) = key("authenticator")? {
+                if !matches!(authenticator.to_ascii_lowercase().as_str(), "snowflake" | "snowflake_jwt") {
+                    return Err(refuse(
+                        "authenticator",
+                        &format!(
+                            "`{authenticator}` is not supported; mdp signs in with a password or a key pair \
+                                  (private_key_path)"
+                        ),
+                    ));
+                }
+            }
+            if key("private_key_passphrase")?.is_some() {
+                return Err(refuse(
+                    "private_key_passphrase",
+                    "encrypted private keys are not supported; write the key unencrypted with `openssl pkcs8 -in \
+                     key.p8 -out key.pem` (keep that file private) and give its path as private_key_path",
+                ));
+            }
+            let auth = if let Some(path) = key("private_key_path")? {
+                let pem = std::fs::read_to_string(&path).map_err(|e| {
+                    refuse("private_key_path", &format!("cannot read the private key file {path}: {e}"))
+                })?;
+                mdp_warehouse::SnowflakeAuth::KeyPair(pem)
+            } else if let Some(pem) = key("private_key")? {
+                mdp_warehouse::SnowflakeAuth::KeyPair(pem)
+            } else if let Some(password) = key("password")? {
+                mdp_warehouse::SnowflakeAuth::Password(password)
+            } else {
+                return Err(refuse("password", "a snowflake target needs a password or a private_key_path"));
+            };
+            // dbt-snowflake's `host`/`port`/`protocol` point at another address (a proxy, a stand-in).
+            let base_url = match key("host")? {
+                Some(host) => {
+                    let protocol = key("protocol")?.unwrap_or_else(|| "https".into());
+                    let port = key("port")?.map(|p| format!(":{p}")).unwrap_or_default();
+                    Some(format!("{protocol}://{host}{port}"))
+                }
+                None => None,
+            };
+            let database = required("database")?;
+            let schema = required("schema")?;
+            let config = mdp_warehouse::SnowflakeConfig {
+                account: required("account")?,
+                user: required("user")?,
+                auth,
+                database: database.clone(),
+                schema: Some(schema.clone()),
+                warehouse: key("warehouse")?,
+                role: key("role")?,
+                base_url,
+            };
+            (TargetKind::Preset(mdp_warehouse::ConnectOptions::snowflake(config)), schema, database)
+        }
         other => {
             return Err(TransformError::config(
                 file,
                 format!(
-                    "{}: adapter type `{other}` is not supported; mdp runs duckdb and postgres targets",
+                    "{}: adapter type `{other}` is not supported; mdp runs duckdb, postgres and snowflake targets",
                     where_("type")
                 ),
             ))
         }
     };
     Ok(Target { profile_name: profile.to_string(), name: target_name, schema, database, threads, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(outputs: &str) -> Result<Target> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("profiles.yml");
+        std::fs::write(&file, format!("p:\n  target: snow\n  outputs:\n    snow:\n{outputs}")).unwrap();
+        load_target(&file, "p", None, &|s: &str| Ok(s.to_string()))
+    }
+
+    #[test]
+    fn a_snowflake_profile_reads_as_dbt_snowflake_writes_it() {
+        let t = target(
+            "      type: snowflake\n      account: xy12345.eu-west-1\n      user: DBT\n      password: pw\n      \
+             database: ANALYTICS\n      warehouse: TRANSFORMING\n      schema: MARTS\n      role: DBT_ROLE\n      \
+             host: 127.0.0.1\n      port: 18616\n      protocol: http\n      threads: 4\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.type_name(), t.database.as_str(), t.schema.as_str(), t.threads),
+            ("snowflake", "ANALYTICS", "MARTS", 4)
+        );
+        let mdp_warehouse::ConnectOptions::Snowflake { config, .. } = t.connect_options() else {
+            panic!("not snowflake")
+        };
+        assert_eq!(config.base_url.as_deref(), Some("http://127.0.0.1:18616"));
+        assert_eq!((config.warehouse.as_deref(), config.role.as_deref()), (Some("TRANSFORMING"), Some("DBT_ROLE")));
+        assert!(matches!(config.auth, mdp_warehouse::SnowflakeAuth::Password(ref p) if p == "pw"));
+        let context = t.to_context();
+        assert_eq!(context["account"], "xy12345.eu-west-1");
+        assert!(!context.to_string().contains("pw"), "no secret in the Jinja context");
+        assert!(!format!("{:?}", t.kind).contains("pw"), "nor in Debug");
+    }
+
+    #[test]
+    fn snowflake_sign_ins_mdp_cannot_do_are_refused_with_what_to_do() {
+        let base = "      type: snowflake\n      account: a\n      user: u\n      database: d\n      schema: s\n";
+        let error = |extra: &str| target(&format!("{base}{extra}")).unwrap_err().to_string();
+        assert!(error("      authenticator: externalbrowser\n").contains("`externalbrowser` is not supported"));
+        assert!(error("      private_key_path: k.p8\n      private_key_passphrase: x\n").contains("openssl pkcs8"));
+        assert!(error("      private_key_path: /nonexistent/k.p8\n").contains("cannot read the private key file"));
+        assert!(error("").contains("needs a password or a private_key_path"));
+    }
 }

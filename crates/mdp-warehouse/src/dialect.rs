@@ -110,6 +110,13 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
         })
     }
 
+    /// The sum of an exact (integer or decimal) column `expr` of type `ty`, exact: engines that could sum through
+    /// a float cast the argument first (dbt-snowflake's advice; fakesnow sums an uncast `NUMBER` as
+    /// `DOUBLE`). The default is plain `sum(expr)`.
+    fn sum_exact(&self, expr: &str, _ty: ColumnType) -> String {
+        format!("sum({expr})")
+    }
+
     /// `numerator / denominator`, NULL when the denominator is 0 or NULL (KPIs: CTR, CPC, CPA, ROAS…).
     fn safe_divide(&self, numerator: &str, denominator: &str) -> String {
         format!("(({numerator}) / NULLIF(({denominator}), 0))")
@@ -550,6 +557,7 @@ impl crate::ConnectOptions {
         match self {
             crate::ConnectOptions::DuckDb { .. } => &DuckDbDialect,
             crate::ConnectOptions::Postgres { .. } => &PostgresDialect,
+            crate::ConnectOptions::Snowflake { .. } => &crate::snowflake::SnowflakeDialect,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! A [`Warehouse`] runs statements, streams query results as Arrow record batches, bulk-loads
 //! record batches (DuckDB appender, Postgres binary `COPY`), runs several operations in one
 //! [`Transaction`], introspects relations and columns, and supplies its SQL [`Dialect`] to the layers
-//! above. Adapters: embedded DuckDB ([`duckdb`]) and Postgres ([`postgres`]).
+//! above. Adapters: embedded DuckDB ([`duckdb`]), Postgres ([`postgres`]) and Snowflake ([`snowflake`], over
+//! the HTTP client of `mdp-cloud`).
 //!
 //! [`connect`] opens a warehouse for reading or for writing. A writer holds the warehouse's writer
 //! lock ([`lock`]) and brings the metadata schema ([`meta`]) up to date before anything else runs.
@@ -24,10 +25,12 @@
 pub mod dialect;
 pub mod duckdb;
 pub mod error;
+pub mod lease;
 pub mod lock;
 pub mod meta;
 pub mod postgres;
 pub mod rows;
+pub mod snowflake;
 pub mod types;
 
 use std::path::PathBuf;
@@ -42,7 +45,9 @@ pub use crate::dialect::{
 };
 pub use crate::error::{Result, WarehouseError};
 pub use crate::lock::LockHolder;
+pub use crate::snowflake::SnowflakeDialect;
 pub use crate::types::{ColumnDef, ColumnType, TableSchema};
+pub use mdp_cloud::snowflake::{SnowflakeAuth, SnowflakeConfig};
 
 /// A stream of record batches (query results, data to load).
 pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
@@ -288,6 +293,13 @@ pub enum ConnectOptions {
         display: String,
         metadata_schema: String,
     },
+    Snowflake {
+        /// Account, user, credentials (never printed), database, schema, warehouse, role.
+        config: SnowflakeConfig,
+        metadata_schema: String,
+        /// How long a writer's lease lasts without renewal (see [`lease`]).
+        lease: std::time::Duration,
+    },
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -304,6 +316,12 @@ impl std::fmt::Debug for ConnectOptions {
                 .field("display", display)
                 .field("metadata_schema", metadata_schema)
                 .finish_non_exhaustive(),
+            ConnectOptions::Snowflake { config, metadata_schema, lease } => f
+                .debug_struct("Snowflake")
+                .field("config", config)
+                .field("metadata_schema", metadata_schema)
+                .field("lease", lease)
+                .finish(),
         }
     }
 }
@@ -326,6 +344,21 @@ impl ConnectOptions {
             metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(),
         }
     }
+    pub fn snowflake(config: SnowflakeConfig) -> Self {
+        ConnectOptions::Snowflake {
+            config,
+            metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(),
+            lease: lease::DEFAULT_LEASE,
+        }
+    }
+    /// How long a writer's lease lasts without renewal, on warehouses locked by a lease (no effect
+    /// on DuckDB and Postgres, whose locks end with their process).
+    pub fn with_lease(mut self, length: std::time::Duration) -> Self {
+        if let ConnectOptions::Snowflake { lease, .. } = &mut self {
+            *lease = length;
+        }
+        self
+    }
     /// Cap DuckDB's buffer pool (no effect on Postgres).
     pub fn with_memory_limit(mut self, limit: impl Into<String>) -> Self {
         if let ConnectOptions::DuckDb { memory_limit, .. } = &mut self {
@@ -336,9 +369,9 @@ impl ConnectOptions {
 
     pub fn with_metadata_schema(mut self, schema: impl Into<String>) -> Self {
         match &mut self {
-            ConnectOptions::DuckDb { metadata_schema, .. } | ConnectOptions::Postgres { metadata_schema, .. } => {
-                *metadata_schema = schema.into()
-            }
+            ConnectOptions::DuckDb { metadata_schema, .. }
+            | ConnectOptions::Postgres { metadata_schema, .. }
+            | ConnectOptions::Snowflake { metadata_schema, .. } => *metadata_schema = schema.into(),
         }
         self
     }
@@ -380,6 +413,10 @@ pub async fn connect(options: &ConnectOptions, access: Access) -> Result<Opened>
         ConnectOptions::Postgres { connection_string, display, metadata_schema } => {
             let (w, stale) =
                 postgres::PostgresWarehouse::open(connection_string, display, metadata_schema, &access).await?;
+            (Box::new(w), stale)
+        }
+        ConnectOptions::Snowflake { config, metadata_schema, lease } => {
+            let (w, stale) = snowflake::SnowflakeWarehouse::open(config, metadata_schema, *lease, &access).await?;
             (Box::new(w), stale)
         }
     };

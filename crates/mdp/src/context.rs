@@ -73,5 +73,33 @@ pub fn connect_options(project: &Project, target: &TargetConfig) -> Result<Conne
             ConnectOptions::postgres(connection_string.expose_secret(), postgres.display_redacted())
                 .with_metadata_schema(metadata_schema)
         }
+        TargetConfig::Snowflake(snowflake) => {
+            let secret = |reference: &mdp_project::SecretRef, what: &str| {
+                reference.resolve(&project.root).map_err(|source| mdp_project::ProjectError::Secret {
+                    what: format!("the Snowflake {what} ({})", reference.describe()),
+                    source,
+                })
+            };
+            let auth = match (&snowflake.private_key, &snowflake.password) {
+                (Some(key), _) => {
+                    mdp_warehouse::SnowflakeAuth::KeyPair(secret(key, "private key")?.expose_secret().to_string())
+                }
+                (None, Some(password)) => {
+                    mdp_warehouse::SnowflakeAuth::Password(secret(password, "password")?.expose_secret().to_string())
+                }
+                (None, None) => anyhow::bail!("the Snowflake target has neither a private_key nor a password"),
+            };
+            ConnectOptions::snowflake(mdp_warehouse::SnowflakeConfig {
+                account: snowflake.account.clone(),
+                user: snowflake.user.clone(),
+                auth,
+                database: snowflake.database.clone(),
+                schema: Some(snowflake.schema.as_str().to_string()),
+                warehouse: snowflake.warehouse.clone(),
+                role: snowflake.role.clone(),
+                base_url: snowflake.url.clone(),
+            })
+            .with_metadata_schema(metadata_schema)
+        }
     })
 }

@@ -14,7 +14,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // Pure vocabulary: no I/O, no other mdp crate.
     ("mdp-core", &[]),
     // The only crate that runs SQL; knows nothing of platforms, projects or models.
-    ("mdp-warehouse", &["mdp-core"]),
+    ("mdp-warehouse", &["mdp-core", "mdp-cloud"]),
+    // The warehouse layer's HTTP clients to cloud warehouses (no DuckDB, so it builds on its own).
+    ("mdp-cloud", &["mdp-core"]),
     // The only crate that speaks HTTP to platforms; never runs SQL, never reads mdp.yml.
     ("mdp-sources", &["mdp-core", "mdp-spec"]),
     // Connector specs: pure data (YAML → a validated spec and its platform's kind).
@@ -38,8 +40,9 @@ const LAYERED: &[(&str, &[&str])] = &[
     ("tokio-postgres", &["mdp-warehouse"]),
     ("tokio-postgres-rustls", &["mdp-warehouse"]),
     ("postgres-types", &["mdp-warehouse"]),
-    // An HTTP client: the connectors, and the monitor's notifiers and lineage endpoint.
-    ("reqwest", &["mdp-sources", "mdp-monitor"]),
+    // An HTTP client: the connectors, the monitor's notifiers and lineage endpoint, and the cloud
+    // warehouses' clients.
+    ("reqwest", &["mdp-sources", "mdp-monitor", "mdp-cloud"]),
     // An HTTP server: the sandbox's imitated APIs and the web UI.
     ("axum", &["mdp-sandbox", "mdp-server"]),
 ];

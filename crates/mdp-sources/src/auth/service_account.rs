@@ -11,8 +11,7 @@
 //! Nothing here speaks HTTP: the grant is posted by [`super::OAuthTokens`]. Nothing here prints the
 //! private key: errors name the file's fields, never their values.
 
-use base64::Engine;
-use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use mdp_core::jwt::RsaKey;
 use serde::Deserialize;
 
 /// The grant type of RFC 7523 §2.1.
@@ -31,7 +30,7 @@ pub struct ServiceAccountKey {
     pub private_key_id: Option<String>,
     /// Where the grant is posted, and the JWT's audience.
     pub token_uri: String,
-    key: RsaKeyPair,
+    key: RsaKey,
 }
 
 impl std::fmt::Debug for ServiceAccountKey {
@@ -81,7 +80,7 @@ impl ServiceAccountKey {
             .filter(|email| email.contains('@'))
             .ok_or("has no client_email (the service account's email)")?;
         let pem = file.private_key.ok_or("has no private_key")?;
-        let key = private_key(&pem)?;
+        let key = RsaKey::from_pem(&pem).map_err(|e| format!("has a private_key that {e}"))?;
         let token_uri = file.token_uri.filter(|uri| !uri.trim().is_empty()).unwrap_or(GOOGLE_TOKEN_URI.to_string());
         reqwest::Url::parse(&token_uri).map_err(|e| format!("has a token_uri that is not a URL ({e})"))?;
         Ok(ServiceAccountKey {
@@ -96,7 +95,7 @@ impl ServiceAccountKey {
     /// A signed assertion for `scope` (space-separated scopes), valid from `now` (Unix seconds) for an
     /// hour, acting as `subject` when given (domain-wide delegation).
     pub fn assertion(&self, scope: &str, subject: Option<&str>, now: i64) -> Result<String, String> {
-        let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+        let mut header = serde_json::json!({});
         if let Some(kid) = &self.private_key_id {
             header["kid"] = kid.as_str().into();
         }
@@ -110,45 +109,14 @@ impl ServiceAccountKey {
         if let Some(subject) = subject {
             claims["sub"] = subject.into();
         }
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let signed = format!("{}.{}", b64.encode(header.to_string()), b64.encode(claims.to_string()));
-        let mut signature = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(&RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signed.as_bytes(), &mut signature)
-            .map_err(|_| "could not sign the token request with the key".to_string())?;
-        Ok(format!("{signed}.{}", b64.encode(signature)))
+        self.key.sign(header, &claims).map_err(|e| format!("{e} (the token request)"))
     }
-}
-
-/// The RSA key of a PEM block: PKCS#8 (`BEGIN PRIVATE KEY`, what Google writes) or PKCS#1
-/// (`BEGIN RSA PRIVATE KEY`, what `openssl genrsa` wrote before 3.0).
-fn private_key(pem: &str) -> Result<RsaKeyPair, String> {
-    let (label, der) =
-        pem_block(pem).ok_or("has a private_key that is not a PEM block (-----BEGIN PRIVATE KEY-----)")?;
-    let parsed = match label.as_str() {
-        "PRIVATE KEY" => RsaKeyPair::from_pkcs8(&der),
-        "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der),
-        other => return Err(format!("has a private_key of kind {other:?}; Google's keys are RSA (PRIVATE KEY)")),
-    };
-    parsed.map_err(|e| format!("has a private_key that is not a usable RSA key ({e})"))
-}
-
-/// The label and the decoded bytes of the first PEM block of `text`.
-fn pem_block(text: &str) -> Option<(String, Vec<u8>)> {
-    let begin = text.find("-----BEGIN ")?;
-    let rest = &text[begin + "-----BEGIN ".len()..];
-    let label_end = rest.find("-----")?;
-    let label = rest[..label_end].to_string();
-    let body_start = label_end + "-----".len();
-    let end = rest.find(&format!("-----END {label}-----"))?;
-    let body: String = rest[body_start..end].chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(body).ok()?;
-    Some((label, der))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 
     /// The sandbox's published test key (not a secret: it signs for the local imitation only).
@@ -183,7 +151,7 @@ mod tests {
                 "aud": "https://oauth2.googleapis.com/token", "iat": 1_700_000_000, "exp": 1_700_003_600,
                 "sub": "ads@example.com"})
         );
-        let public = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.key.public().as_ref().to_vec());
+        let public = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.key.public_key_der().to_vec());
         let signed = format!("{}.{}", parts[0], parts[1]);
         public.verify(signed.as_bytes(), &b64.decode(parts[2]).unwrap()).expect("the signature verifies");
         assert!(public.verify(b"x.y", &b64.decode(parts[2]).unwrap()).is_err(), "and binds the content");
@@ -196,7 +164,7 @@ mod tests {
             .contains("client_id, client_secret and refresh_token"));
         assert!(error(serde_json::json!({"client_email": null})).contains("has no client_email"));
         let not_a_key = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n";
-        assert!(error(serde_json::json!({"private_key": not_a_key})).contains("not a usable RSA key"));
+        assert!(error(serde_json::json!({"private_key": not_a_key})).contains("not a usable RSA private key"));
         assert!(error(serde_json::json!({"private_key": "abc"})).contains("not a PEM block"));
         assert!(ServiceAccountKey::parse("{").unwrap_err().contains("not a service account key file"));
         let old = ServiceAccountKey::parse(&key_file(serde_json::json!({"token_uri": null}))).unwrap();

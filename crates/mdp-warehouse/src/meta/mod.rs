@@ -258,9 +258,15 @@ impl<'w> Metadata<'w> {
                 self.lit(Literal::Timestamp(now()))?,
                 self.lit(Literal::Text(env!("CARGO_PKG_VERSION")))?
             ));
-            let mut tx = self.warehouse.begin().await?;
-            tx.execute(&statements.join(";\n")).await?;
-            tx.commit().await?;
+            if d.transactional_ddl() {
+                let mut tx = self.warehouse.begin().await?;
+                tx.execute(&statements.join(";\n")).await?;
+                tx.commit().await?;
+            } else {
+                // DDL commits by itself (Snowflake): the tables first, the version row last. A crash
+                // in between leaves tables that `IF NOT EXISTS` skips on the next run.
+                self.warehouse.execute(&statements.join(";\n")).await?;
+            }
             tracing::info!(version = migration.version, "migrated metadata schema");
             applied.push(migration.version);
         }

@@ -308,7 +308,8 @@ impl Metadata<'_> {
                 return Err(WarehouseError::Internal(format!("histogram bound {bound} is not a finite number")));
             }
             columns.push(
-                self.aliased(&format!("sum(CASE WHEN {seconds} <= {bound} THEN 1 ELSE 0 END)"), &format!("le_{i}"))?,
+                // count, not sum: a whole number on every engine (fakesnow sums as DOUBLE).
+                self.aliased(&format!("count(CASE WHEN {seconds} <= {bound} THEN 1 END)"), &format!("le_{i}"))?,
             );
         }
         let (started, finished) = (self.quoted("started_at")?, self.quoted("finished_at")?);
@@ -337,7 +338,7 @@ impl Metadata<'_> {
         let sql = format!(
             "SELECT {}, {} FROM {} WHERE {} GROUP BY {task_id} ORDER BY {task_id}",
             self.aliased(&task_id, "task_id")?,
-            self.aliased(&format!("sum({})", self.quoted("rows")?), "rows")?,
+            self.aliased(&self.warehouse.dialect().sum_exact(&self.quoted("rows")?, ColumnType::Int64), "rows")?,
             self.qualified(TASK_INSTANCES)?,
             self.warehouse.dialect().conditions_sql(&conditions)?
         );

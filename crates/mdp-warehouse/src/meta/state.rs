@@ -59,8 +59,11 @@ pub struct StreamFreshness {
 }
 
 impl Metadata<'_> {
-    /// The SQL that upserts a stream's cursor. Run it in the transaction that writes the window, so
-    /// the data and the cursor commit together.
+    /// The SQL that upserts a stream's cursor: its row deleted and written again. Run it in the
+    /// transaction that writes the window, so the data and the cursor commit together (and the two
+    /// statements with them). Not a `MERGE`: the row is written whole, and a delete and an insert run
+    /// inside a transaction on every engine (fakesnow, the Snowflake stand-in, cannot run a `MERGE`
+    /// inside one).
     pub fn set_cursor_sql(
         &self,
         cursor: &StreamCursor,
@@ -69,9 +72,18 @@ impl Metadata<'_> {
     ) -> Result<String> {
         let d = self.warehouse.dialect();
         let cursor_date = cursor.cursor_date.map_or(Literal::Null, Literal::Date);
-        let source = format!(
-            "(SELECT {} AS source, {} AS stream, {} AS account_id, {} AS cursor_date, {} AS last_window_start, \
-             {} AS last_window_end, {} AS last_run_id, {} AS rows_loaded, {} AS updated_at)",
+        let delete = d.delete_where_sql(
+            &self.table(STREAM_STATE),
+            &[
+                Condition::eq("source", Literal::Text(&cursor.source)),
+                Condition::eq("stream", Literal::Text(&cursor.stream)),
+                Condition::eq("account_id", Literal::Text(&cursor.account_id)),
+            ],
+        )?;
+        let insert = format!(
+            "INSERT INTO {} (source, stream, account_id, cursor_date, last_window_start, last_window_end, \
+             last_run_id, rows_loaded, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+            self.qualified(STREAM_STATE)?,
             self.lit(Literal::Text(&cursor.source))?,
             self.lit(Literal::Text(&cursor.stream))?,
             self.lit(Literal::Text(&cursor.account_id))?,
@@ -82,11 +94,7 @@ impl Metadata<'_> {
             d.cast(&rows_loaded.to_string(), ColumnType::Int64),
             self.lit(Literal::Timestamp(now()))?
         );
-        let key = ["source", "stream", "account_id"].map(String::from);
-        let update =
-            ["cursor_date", "last_window_start", "last_window_end", "last_run_id", "rows_loaded", "updated_at"]
-                .map(String::from);
-        d.merge_sql(&self.table(STREAM_STATE), &source, &key, &update)
+        Ok(format!("{delete};\n{insert}"))
     }
 
     /// The cursor of a stream for an account, if it was ever loaded.
@@ -139,7 +147,7 @@ impl Metadata<'_> {
             self.aliased("count(*)", "accounts")?,
             self.aliased(&d.cast_to_text(&format!("min({})", self.quoted("cursor_date")?)), "oldest_cursor")?,
             self.aliased(&d.cast_to_text(&format!("max({})", self.quoted("updated_at")?)), "last_loaded_at")?,
-            self.aliased(&format!("sum({})", self.quoted("rows_loaded")?), "last_window_rows")?,
+            self.aliased(&d.sum_exact(&self.quoted("rows_loaded")?, ColumnType::Int64), "last_window_rows")?,
             self.qualified(STREAM_STATE)?
         );
         self.named_rows(&sql).await?.decode(|r| {

@@ -77,7 +77,7 @@ fn task_durations_bucket_seconds_computed_by_the_dialect() {
     let expected = |double: &str| {
         format!(
             "SELECT \"k\" AS \"kind\", count(*) AS \"tasks\", sum(\"d\") AS \"total_seconds\", \
-             sum(CASE WHEN \"d\" <= 0.5 THEN 1 ELSE 0 END) AS \"le_0\", sum(CASE WHEN \"d\" <= 60 THEN 1 ELSE 0 END) AS \"le_1\" \
+             count(CASE WHEN \"d\" <= 0.5 THEN 1 END) AS \"le_0\", count(CASE WHEN \"d\" <= 60 THEN 1 END) AS \"le_1\" \
              FROM (SELECT \"kind\" AS \"k\", CAST(EXTRACT(EPOCH FROM \"finished_at\") - EXTRACT(EPOCH FROM \"started_at\") AS {double}) AS \"d\" \
              FROM \"mdp_meta\".\"task_instances\" WHERE \"started_at\" IS NOT NULL AND \"finished_at\" IS NOT NULL) t \
              GROUP BY \"k\" ORDER BY \"k\""

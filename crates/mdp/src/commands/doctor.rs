@@ -214,6 +214,10 @@ async fn check_warehouse(report: &mut Report, target_name: &str, options: &Conne
                 ConnectOptions::Postgres { .. } => {
                     "check that the server is running and the target's url (user, host, port, database) is right"
                 }
+                ConnectOptions::Snowflake { .. } => {
+                    "check the target's account, user and credentials (password or private key file), and that the \
+                     user may use its database, warehouse and role"
+                }
             };
             report.fail("warehouse", format!("target '{target_name}': {e}\n{hint}"));
             return;
