@@ -236,13 +236,13 @@ pub trait Warehouse: Send + Sync {
         Ok(added)
     }
 
-    /// How many rows a table holds and the exact sums of `sum_columns` (in their order, as the
-    /// engine prints them; `None` for an empty table), in one query.
-    async fn table_totals(&self, table: &TableRef, sum_columns: &[&str]) -> Result<TableTotals> {
+    /// How many rows a table holds and the exact sums of `sum_columns` (name and type, in their
+    /// order, as the engine prints them; `None` for an empty table), in one query.
+    async fn table_totals(&self, table: &TableRef, sum_columns: &[(&str, ColumnType)]) -> Result<TableTotals> {
         let d = self.dialect();
         let mut columns = vec![format!("count(*) AS {}", d.quote_identifier("rows")?)];
-        for (i, column) in sum_columns.iter().enumerate() {
-            let sum = d.cast_to_text(&format!("sum({})", d.quote_identifier(column)?));
+        for (i, (column, ty)) in sum_columns.iter().enumerate() {
+            let sum = d.cast_to_text(&d.sum_exact(&d.quote_identifier(column)?, *ty));
             columns.push(format!("{sum} AS {}", d.quote_identifier(&format!("sum_{i}"))?));
         }
         let sql = format!("SELECT {} FROM {}", columns.join(", "), d.qualified(table)?);

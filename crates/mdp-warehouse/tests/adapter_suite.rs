@@ -803,7 +803,10 @@ async fn replace_where_deletes_only_the_window_and_totals_are_exact(h: Harness) 
         ColumnDef::new("spend", ColumnType::Decimal(18, 6)),
     ]);
     w.create_table(&t, &schema).await.unwrap();
-    assert_eq!(w.table_totals(&t, &["spend"]).await.unwrap(), TableTotals { rows: 0, sums: vec![None] });
+    assert_eq!(
+        w.table_totals(&t, &[("spend", ColumnType::Decimal(18, 6))]).await.unwrap(),
+        TableTotals { rows: 0, sums: vec![None] }
+    );
     let q = d.qualified(&t).unwrap();
     w.execute(&format!(
         "INSERT INTO {q} VALUES ('a', DATE '2026-06-01', 1.25), ('a', DATE '2026-06-02', 2.5), \
@@ -825,7 +828,10 @@ async fn replace_where_deletes_only_the_window_and_totals_are_exact(h: Harness) 
     let mut tx = w.begin().await.unwrap();
     tx.execute(&delete).await.unwrap();
     tx.commit().await.unwrap();
-    let totals = w.table_totals(&t, &["spend", "spend"]).await.unwrap();
+    let totals = w
+        .table_totals(&t, &[("spend", ColumnType::Decimal(18, 6)), ("spend", ColumnType::Decimal(18, 6))])
+        .await
+        .unwrap();
     assert_eq!(totals.rows, 2, "only account a's 2nd and 3rd days are gone");
     let sum: rust_decimal::Decimal = totals.sums[0].as_deref().unwrap().parse().unwrap();
     assert_eq!(sum, rust_decimal::Decimal::new(925, 2), "exact: 1.25 + 8 = {:?}", totals.sums);

@@ -389,6 +389,8 @@ pub enum BenchAdapter {
     All,
     Duckdb,
     Postgres,
+    /// A Snowflake account's API address (`--snowflake-url`; the fakesnow stand-in, say).
+    Snowflake,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -432,6 +434,10 @@ pub struct BenchArgs {
     /// Postgres server to measure (default: MDP_BENCH_POSTGRES_URL or MDP_TEST_POSTGRES_URL; skipped if none).
     #[arg(long, env = "MDP_BENCH_POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: Option<String>,
+    /// Snowflake API address to measure (default: MDP_BENCH_SNOWFLAKE_URL or MDP_TEST_SNOWFLAKE_URL, e.g. a
+    /// local fakesnow; skipped if none). It signs in with user `mdp` and the password in SNOWFLAKE_PASSWORD.
+    #[arg(long, env = "MDP_BENCH_SNOWFLAKE_URL")]
+    pub snowflake_url: Option<String>,
     /// DuckDB file to load into (default: a temporary file, deleted afterwards).
     #[arg(long)]
     pub duckdb_path: Option<PathBuf>,

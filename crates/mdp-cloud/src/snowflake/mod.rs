@@ -153,6 +153,20 @@ impl Snowflake {
 
     /// Sign in and open a session in the configured database, schema, warehouse and role.
     pub async fn login(&self) -> Result<Session, CloudError> {
+        let token = self.sign_in().await?;
+        Ok(Session {
+            account: self.clone(),
+            token: std::sync::Mutex::new(token),
+            renews: false,
+            expired: std::sync::atomic::AtomicBool::new(false),
+            sequence: AtomicU64::new(0),
+            turn: tokio::sync::Mutex::new(()),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// A new session token.
+    async fn sign_in(&self) -> Result<String, CloudError> {
         let c = &self.inner.config;
         let mut url = self.endpoint("/session/v1/login-request")?;
         {
@@ -212,13 +226,7 @@ impl Snowflake {
             .and_then(Value::as_str)
             .ok_or_else(|| protocol("the sign-in answer has no session token"))?
             .to_string();
-        Ok(Session {
-            account: self.clone(),
-            token,
-            sequence: AtomicU64::new(0),
-            turn: tokio::sync::Mutex::new(()),
-            closed: std::sync::atomic::AtomicBool::new(false),
-        })
+        Ok(token)
     }
 
     fn endpoint(&self, path: &str) -> Result<reqwest::Url, CloudError> {
@@ -231,7 +239,11 @@ impl Snowflake {
 /// A signed-in session: runs one statement at a time; its transaction (after `BEGIN`) is its own.
 pub struct Session {
     account: Snowflake,
-    token: String,
+    token: std::sync::Mutex<String>,
+    /// Whether an expired session signs in again by itself (see [`Session::renewing`]).
+    renews: bool,
+    /// Set when the last request found the session expired.
+    expired: std::sync::atomic::AtomicBool,
     sequence: AtomicU64,
     turn: tokio::sync::Mutex<()>,
     closed: std::sync::atomic::AtomicBool,
@@ -256,7 +268,19 @@ struct Envelope {
 /// Codes that mean "still running, ask again at `getResultUrl`".
 const IN_PROGRESS: &[&str] = &["333333", "333334"];
 
+/// Snowflake's code for a session that expired (idle too long, or its token's validity ended).
+const SESSION_EXPIRED: &str = "390112";
+
 impl Session {
+    /// A session that signs in again by itself when Snowflake expires it, and reruns the statement
+    /// that found it expired. Only for a session that holds no transaction (a transaction dies with
+    /// its session, and a new one cannot go on with it): the warehouse's own session, not a
+    /// transaction's.
+    pub fn renewing(mut self) -> Session {
+        self.renews = true;
+        self
+    }
+
     /// Run one statement (no bindings).
     pub async fn execute(&self, sql: &str) -> Result<QueryResult, CloudError> {
         self.query(sql, None).await
@@ -266,6 +290,22 @@ impl Session {
     /// first part is read, its chunks are fetched as the caller reads on.
     pub async fn query(&self, sql: &str, bindings: Option<Value>) -> Result<QueryResult, CloudError> {
         let _turn = self.turn.lock().await;
+        let mut renewed = false;
+        loop {
+            match self.request(sql, bindings.clone()).await {
+                Err(CloudError::Auth(_)) if self.renews && !renewed && self.expired.swap(false, Ordering::SeqCst) => {
+                    tracing::info!("the Snowflake session expired; signing in again");
+                    let token = self.account.sign_in().await?;
+                    *self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = token;
+                    renewed = true;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One attempt at a statement.
+    async fn request(&self, sql: &str, bindings: Option<Value>) -> Result<QueryResult, CloudError> {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let mut url = self.account.endpoint("/queries/v1/query-request")?;
         url.query_pairs_mut().append_pair("requestId", &uuid::Uuid::new_v4().to_string());
@@ -305,6 +345,9 @@ impl Session {
             envelope = read_envelope(response, "waiting for a query").await?;
         }
         if !envelope.success {
+            if envelope.code.as_deref() == Some(SESSION_EXPIRED) {
+                self.expired.store(true, Ordering::SeqCst);
+            }
             return Err(statement_error(envelope));
         }
         let data = envelope.data.ok_or_else(|| protocol("a successful answer without data"))?;
@@ -326,9 +369,13 @@ impl Session {
         read_envelope(response, "closing the session").await.map(|_| ())
     }
 
+    fn token(&self) -> String {
+        self.token.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request
-            .header("Authorization", format!("Snowflake Token=\"{}\"", self.token))
+            .header("Authorization", format!("Snowflake Token=\"{}\"", self.token()))
             .header("Accept", "application/snowflake")
     }
 }

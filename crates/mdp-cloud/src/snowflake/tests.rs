@@ -42,13 +42,17 @@ fn arrow_ints(values: &[i64]) -> Vec<u8> {
 
 async fn serve(seen: Arc<Seen>) -> String {
     async fn login(State(seen): State<Arc<Seen>>, Json(body): Json<Value>) -> Json<Value> {
-        seen.logins.lock().unwrap().push(body["data"].clone());
+        let n = {
+            let mut logins = seen.logins.lock().unwrap();
+            logins.push(body["data"].clone());
+            logins.len()
+        };
         if body["data"]["PASSWORD"] == "wrong" {
             return Json(
                 json!({"success": false, "code": "390100", "message": "Incorrect username or password was specified.", "data": null}),
             );
         }
-        Json(json!({"success": true, "data": {"token": "session-token-1"}}))
+        Json(json!({"success": true, "data": {"token": format!("session-token-{n}")}}))
     }
     async fn query(
         State(seen): State<Arc<Seen>>,
@@ -56,10 +60,23 @@ async fn serve(seen: Arc<Seen>) -> String {
         Json(body): Json<Value>,
     ) -> (StatusCode, Json<Value>) {
         let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        seen.auth_headers.lock().unwrap().push(auth);
+        seen.auth_headers.lock().unwrap().push(auth.clone());
         let sql = body["sqlText"].as_str().unwrap_or_default();
         let port = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         match sql {
+            "select 1" if auth == "Snowflake Token=\"session-token-1\"" => (
+                StatusCode::OK,
+                Json(
+                    json!({"success": false, "code": "390112", "message": "Your session has expired. Please login again.", "data": null}),
+                ),
+            ),
+            "select 1" => (
+                StatusCode::OK,
+                Json(
+                    json!({"success": true, "data": {"rowtype": [{"name": "ONE", "type": "fixed", "scale": 0, "precision": 1}],
+                            "queryResultFormat": "json", "rowset": [["1"]]}}),
+                ),
+            ),
             "slow" => (
                 StatusCode::OK,
                 Json(json!({"success": false, "code": "333333", "message": "Query execution in progress",
@@ -239,4 +256,24 @@ fn settings_that_cannot_work_are_refused_before_any_request() {
     default_host.base_url = None;
     default_host.account = "MyOrg-MyAccount".into();
     assert_eq!(Snowflake::new(default_host).unwrap().base_url(), "https://myorg-myaccount.snowflakecomputing.com/");
+}
+
+#[tokio::test]
+async fn an_expired_session_signs_in_again_only_where_no_transaction_is_lost() {
+    // A transaction's session: its expiry is an error (the transaction is gone with it).
+    let seen = Arc::new(Seen::default());
+    let account = Snowflake::new(config(serve(seen.clone()).await, SnowflakeAuth::Password("pw".into()))).unwrap();
+    let error = account.login().await.unwrap().execute("select 1").await.unwrap_err();
+    assert!(error.to_string().contains("390112") && !error.is_retryable(), "{error}");
+    assert_eq!(seen.logins.lock().unwrap().len(), 1, "no second sign-in");
+
+    // The warehouse's own session signs in again and reruns the statement.
+    let seen = Arc::new(Seen::default());
+    let account = Snowflake::new(config(serve(seen.clone()).await, SnowflakeAuth::Password("pw".into()))).unwrap();
+    let session = account.login().await.unwrap().renewing();
+    let batches = session.execute("select 1").await.unwrap().collect().await.unwrap();
+    assert_eq!(batches[0].column(0).as_primitive::<Int64Type>().value(0), 1);
+    assert_eq!(seen.logins.lock().unwrap().len(), 2, "signed in once more");
+    let headers = seen.auth_headers.lock().unwrap().clone();
+    assert_eq!(headers, ["Snowflake Token=\"session-token-1\"", "Snowflake Token=\"session-token-2\""]);
 }

@@ -72,10 +72,12 @@ impl SnowflakeWarehouse {
         let display = format!("{}/{} as {}", config.account, config.database, config.user);
         let account = Snowflake::new(config.clone())
             .map_err(|e| WarehouseError::Connect { target: display.clone(), message: e.to_string() })?;
+        // The warehouse's own session holds no transaction: it signs in again if Snowflake expires it.
         let session = account
             .login()
             .await
-            .map_err(|e| WarehouseError::Connect { target: display.clone(), message: e.to_string() })?;
+            .map_err(|e| WarehouseError::Connect { target: display.clone(), message: e.to_string() })?
+            .renewing();
         let mut warehouse = SnowflakeWarehouse {
             account,
             session: Arc::new(session),
@@ -168,7 +170,7 @@ impl Warehouse for SnowflakeWarehouse {
     }
 
     async fn session(&self) -> Result<Arc<dyn Warehouse>> {
-        let session = self.account.login().await.map_err(|e| self.connect_error(e))?;
+        let session = self.account.login().await.map_err(|e| self.connect_error(e))?.renewing();
         Ok(Arc::new(SnowflakeWarehouse {
             account: self.account.clone(),
             session: Arc::new(session),
