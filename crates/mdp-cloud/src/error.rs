@@ -24,15 +24,3 @@ pub enum CloudError {
     #[error("{0}")]
     Config(String),
 }
-
-impl CloudError {
-    /// Whether trying again later may succeed.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            CloudError::Unavailable(_) => true,
-            // A rejected statement fails the same way again (the warehouse layer decides about lock
-            // conflicts from the message, as it does for every engine).
-            CloudError::Sql { .. } | CloudError::Auth(_) | CloudError::Protocol { .. } | CloudError::Config(_) => false,
-        }
-    }
-}

@@ -168,16 +168,7 @@ pub trait Warehouse: Send + Sync {
             text("table_name")?,
             text("table_type")?
         );
-        rows::Rows::new(self.query_all(&sql).await?).decode(|r| {
-            Ok(Relation {
-                table: TableRef::new(r.text("table_schema")?, r.text("table_name")?),
-                kind: if r.opt_text("table_type")?.as_deref() == Some("VIEW") {
-                    RelationKind::View
-                } else {
-                    RelationKind::Table
-                },
-            })
-        })
+        decode_relations(self.query_all(&sql).await?)
     }
 
     /// The columns of a table or view in order; empty when it does not exist.
@@ -255,6 +246,20 @@ pub trait Warehouse: Send + Sync {
             })?
             .ok_or_else(|| WarehouseError::Internal(format!("counting the rows of {table} returned no row")))
     }
+}
+
+/// Relations from rows of `table_schema`, `table_name` and `table_type` (`VIEW` for a view).
+pub(crate) fn decode_relations(batches: Vec<RecordBatch>) -> Result<Vec<Relation>> {
+    rows::Rows::new(batches).decode(|r| {
+        Ok(Relation {
+            table: TableRef::new(r.text("table_schema")?, r.text("table_name")?),
+            kind: if r.opt_text("table_type")?.as_deref() == Some("VIEW") {
+                RelationKind::View
+            } else {
+                RelationKind::Table
+            },
+        })
+    })
 }
 
 /// What [`Warehouse::table_totals`] found.

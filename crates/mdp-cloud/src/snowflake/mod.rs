@@ -5,8 +5,7 @@
 //!   `sub = ACCOUNT.USER`, an hour at most). The answer's session token authorizes every request after
 //!   (`Authorization: Snowflake Token="…"`); the token is never logged.
 //! - Run: `POST /queries/v1/query-request`, **one statement** per request (Snowflake refuses several
-//!   unless told how many; split with [`crate::split_statements`]), bindings as JSON (`?` placeholders,
-//!   an array of values per placeholder inserts many rows in one request). A query still running after
+//!   unless told how many; split with [`crate::split_statements`]). A query still running after
 //!   the request's wait answers code 333333 with a `getResultUrl`, polled until it finishes.
 //! - Errors: a rejected statement is HTTP 200 with `success: false` and Snowflake's code, SQL state and
 //!   message; 401/403 and codes 390xxx are sign-in or session errors; 429 and 5xx are worth a retry.
@@ -281,18 +280,13 @@ impl Session {
         self
     }
 
-    /// Run one statement (no bindings).
+    /// Run one statement; the result's first part is read, its chunks are fetched as the caller
+    /// reads on.
     pub async fn execute(&self, sql: &str) -> Result<QueryResult, CloudError> {
-        self.query(sql, None).await
-    }
-
-    /// Run one statement with `bindings` (`{"1": {"type": "TEXT", "value": …}, …}`); the result's
-    /// first part is read, its chunks are fetched as the caller reads on.
-    pub async fn query(&self, sql: &str, bindings: Option<Value>) -> Result<QueryResult, CloudError> {
         let _turn = self.turn.lock().await;
         let mut renewed = false;
         loop {
-            match self.request(sql, bindings.clone()).await {
+            match self.request(sql).await {
                 Err(CloudError::Auth(_)) if self.renews && !renewed && self.expired.swap(false, Ordering::SeqCst) => {
                     tracing::info!("the Snowflake session expired; signing in again");
                     let token = self.account.sign_in().await?;
@@ -305,19 +299,16 @@ impl Session {
     }
 
     /// One attempt at a statement.
-    async fn request(&self, sql: &str, bindings: Option<Value>) -> Result<QueryResult, CloudError> {
+    async fn request(&self, sql: &str) -> Result<QueryResult, CloudError> {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let mut url = self.account.endpoint("/queries/v1/query-request")?;
         url.query_pairs_mut().append_pair("requestId", &uuid::Uuid::new_v4().to_string());
-        let mut body = json!({
+        let body = json!({
             "sqlText": sql,
             "asyncExec": false,
             "sequenceId": sequence,
             "querySubmissionTime": chrono::Utc::now().timestamp_millis(),
         });
-        if let Some(bindings) = bindings {
-            body["bindings"] = bindings;
-        }
         let response = self
             .authorized(self.account.inner.http.post(url))
             .json(&body)

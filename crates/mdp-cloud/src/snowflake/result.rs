@@ -189,34 +189,6 @@ impl QueryResult {
         Ok(out)
     }
 
-    /// The rows a DML statement changed, summed over its "number of rows …" columns; `None` for a
-    /// statement that reports no count.
-    pub fn rows_affected(&self) -> Option<u64> {
-        let counted: Vec<usize> = (self.schema.fields().iter().enumerate())
-            .filter(|(_, f)| f.name().starts_with("number of rows") && !f.name().contains("multi-joined"))
-            .map(|(i, _)| i)
-            .collect();
-        if counted.is_empty() {
-            return None;
-        }
-        let mut total = 0u64;
-        for batch in &self.inline {
-            for &i in &counted {
-                let column = batch.column(i);
-                for row in 0..column.len() {
-                    total += match column.data_type() {
-                        DataType::Int64 => column.as_primitive::<Int64Type>().value(row) as u64,
-                        DataType::Decimal128(..) => {
-                            column.as_primitive::<arrow::datatypes::Decimal128Type>().value(row) as u64
-                        }
-                        _ => 0,
-                    };
-                }
-            }
-        }
-        Some(total)
-    }
-
     async fn fetch_chunk(&self, chunk: &Chunk) -> Result<Vec<RecordBatch>, CloudError> {
         let mut request = self.http.get(&chunk.url);
         for (k, v) in &self.chunk_headers {

@@ -14,11 +14,11 @@ use crate::error::CloudError;
 /// Rows one `VALUES` clause may hold (Snowflake's limit).
 pub const MAX_VALUES_ROWS: usize = 16_384;
 
-/// The rows `offset..offset + len` of `batch`, column by column, as exact text (`None` for NULL).
-pub fn column_texts(batch: &RecordBatch, offset: usize, len: usize) -> Result<Vec<Vec<Option<String>>>, CloudError> {
+/// The rows of `batch`, column by column, as exact text (`None` for NULL).
+pub fn column_texts(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, CloudError> {
+    let len = batch.num_rows();
     let mut out = Vec::with_capacity(batch.num_columns());
     for (index, column) in batch.columns().iter().enumerate() {
-        let column = column.slice(offset, len);
         let name = batch.schema().field(index).name().clone();
         let unsupported =
             || CloudError::Config(format!("column {name:?} is {}: mdp cannot load that type", column.data_type()));
@@ -97,7 +97,7 @@ mod tests {
         let fields: Vec<Field> =
             columns.iter().enumerate().map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true)).collect();
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-        let texts = column_texts(&batch, 0, 2).unwrap();
+        let texts = column_texts(&batch).unwrap();
         let s = |v: &str| Some(v.to_string());
         assert_eq!(texts[0], [s("ad-'1'"), None]);
         assert_eq!(texts[1], [s("1000000000000"), None]);
@@ -106,6 +106,6 @@ mod tests {
         assert_eq!(texts[4], [s("true"), None]);
         assert_eq!(texts[5], [s("2026-01-01"), None]);
         assert_eq!(texts[6], [s("2026-01-01 00:00:00.123456"), s("1970-01-01 00:00:00.000000")]);
-        assert_eq!(column_texts(&batch, 1, 1).unwrap()[2], [s("0.012340000")], "a slice reads its own rows");
+        assert_eq!(column_texts(&batch.slice(1, 1)).unwrap()[2], [s("0.012340000")], "a slice reads its own rows");
     }
 }

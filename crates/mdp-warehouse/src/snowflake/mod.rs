@@ -195,16 +195,7 @@ impl Warehouse for SnowflakeWarehouse {
              UNION ALL SELECT table_schema, table_name, 'VIEW' AS table_type FROM information_schema.views \
              WHERE {filter} ORDER BY 1, 2"
         );
-        crate::rows::Rows::new(self.query_all(&sql).await?).decode(|r| {
-            Ok(crate::Relation {
-                table: TableRef::new(r.text("table_schema")?, r.text("table_name")?),
-                kind: if r.text("table_type")? == "VIEW" {
-                    crate::RelationKind::View
-                } else {
-                    crate::RelationKind::Table
-                },
-            })
-        })
+        crate::decode_relations(self.query_all(&sql).await?)
     }
 
     async fn check_no_other_writer(&self) -> Result<()> {
@@ -334,7 +325,7 @@ impl Transaction for SnowflakeTransaction {
             if batch.schema().fields() != schema.fields() {
                 return Err(load_error("all batches of one load must have the same columns".into()));
             }
-            let columns = text::column_texts(&batch, 0, batch.num_rows()).map_err(|e| load_error(e.to_string()))?;
+            let columns = text::column_texts(&batch).map_err(|e| load_error(e.to_string()))?;
             for row in 0..batch.num_rows() {
                 if rows_in_sql > 0 {
                     sql.push_str(", ");
