@@ -2,7 +2,8 @@
 //! query-request, as dbt-snowflake splits client-side; BigQuery's jobs.query outside scripts).
 //!
 //! A `;` ends a statement unless it is inside a string (`'…'`, with `''` and, as Snowflake and
-//! BigQuery read them, backslash escapes), a quoted identifier (`"…"` or `` `…` ``), a dollar-quoted
+//! BigQuery read them, backslash escapes), a quoted identifier (`"…"`, or BigQuery's `` `…` `` with
+//! backslash escapes), a dollar-quoted
 //! body (`$$…$$`, Snowflake's procedure and UDF bodies), or a comment (`-- …` to the end of the line,
 //! `/* … */`). Statements that hold nothing but blanks and comments are dropped.
 
@@ -19,7 +20,7 @@ pub fn split_statements(sql: &str) -> Vec<&str> {
                 let quote = bytes[i];
                 i += 1;
                 while i < bytes.len() {
-                    if bytes[i] == b'\\' && quote == b'\'' {
+                    if bytes[i] == b'\\' && quote != b'"' {
                         i += 2;
                         continue;
                     }
@@ -100,5 +101,10 @@ mod tests {
     fn blank_and_comment_only_text_holds_no_statement() {
         assert!(split_statements("  ;; -- nothing\n /* at all */ ;").is_empty());
         assert_eq!(split_statements("select 1"), ["select 1"]);
+    }
+
+    #[test]
+    fn bigquery_backquoted_names_may_escape_their_quote() {
+        assert_eq!(split_statements("select 1 as `a\\`;b`; select 2"), ["select 1 as `a\\`;b`", "select 2"]);
     }
 }

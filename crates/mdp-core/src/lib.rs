@@ -25,6 +25,7 @@
 //! ```
 
 mod date_window;
+pub mod google_key;
 pub mod jwt;
 pub mod locate;
 mod platform;

@@ -352,6 +352,10 @@ impl WarehouseNamespace {
                 namespace: format!("snowflake://{}", config.account.to_ascii_lowercase()),
                 database: Some(config.database.clone()),
             },
+            // OpenLineage's naming: namespace `bigquery`, datasets `project.dataset.table`.
+            ConnectOptions::BigQuery { config, .. } => {
+                WarehouseNamespace { namespace: "bigquery".into(), database: Some(config.project.clone()) }
+            }
         }
     }
 

@@ -56,7 +56,7 @@ pub use error::ProjectError;
 pub use project::{parse, Project, CONNECTORS_DIR, PROJECT_FILE_NAME};
 pub use scaffold::{project_name_for, scaffold};
 pub use secret::{Secret, SecretError, SecretRef};
-pub use target::{DuckDbTarget, PostgresTarget, SnowflakeTarget, TargetConfig};
+pub use target::{BigQueryTarget, DuckDbTarget, PostgresTarget, SnowflakeTarget, TargetConfig};
 pub use validate::LOOKBACK_DAYS_RANGE;
 pub use values::{Currency, Identifier, InvalidCurrency, InvalidIdentifier, InvalidTimeZone};
 

@@ -18,6 +18,7 @@ pub enum TargetConfig {
     DuckDb(DuckDbTarget),
     Postgres(PostgresTarget),
     Snowflake(SnowflakeTarget),
+    BigQuery(BigQueryTarget),
 }
 
 impl TargetConfig {
@@ -27,15 +28,17 @@ impl TargetConfig {
             TargetConfig::DuckDb(target) => &target.schema,
             TargetConfig::Postgres(target) => &target.schema,
             TargetConfig::Snowflake(target) => &target.schema,
+            TargetConfig::BigQuery(target) => &target.dataset,
         }
     }
 
-    /// `"duckdb"`, `"postgres"` or `"snowflake"`, as written after `type:`.
+    /// `"duckdb"`, `"postgres"`, `"snowflake"` or `"bigquery"`, as written after `type:`.
     pub fn type_name(&self) -> &'static str {
         match self {
             TargetConfig::DuckDb(_) => "duckdb",
             TargetConfig::Postgres(_) => "postgres",
             TargetConfig::Snowflake(_) => "snowflake",
+            TargetConfig::BigQuery(_) => "bigquery",
         }
     }
 }
@@ -145,6 +148,25 @@ pub struct SnowflakeTarget {
     pub url: Option<String>,
 }
 
+/// A BigQuery project. Credentials are references, never values; with neither `keyfile` nor `token`,
+/// Google's application default credentials are used (`GOOGLE_APPLICATION_CREDENTIALS`, or what
+/// `gcloud auth application-default login` wrote).
+#[derive(Debug, Clone)]
+pub struct BigQueryTarget {
+    /// The project jobs run in and tables live in.
+    pub project: String,
+    /// The dataset mdp's tables go to by default (BigQuery's schema).
+    pub dataset: Identifier,
+    /// Where datasets are created and jobs run (`US`, `EU`, `europe-west1`).
+    pub location: Option<String>,
+    /// A service account's JSON key (or gcloud's credentials file), usually `{ file: path/to/key.json }`.
+    pub keyfile: Option<SecretRef>,
+    /// An OAuth access token (`{ env: GOOGLE_OAUTH_ACCESS_TOKEN }`), used as is and not renewed.
+    pub token: Option<SecretRef>,
+    /// The API's address when it is not `https://bigquery.googleapis.com` (a local stand-in).
+    pub url: Option<String>,
+}
+
 // By hand, reading one key at a time, rather than serde's internally tagged enum: that buffers the whole
 // mapping first, and serde_yaml then loses the line and key of any error inside it.
 impl<'de> Deserialize<'de> for TargetConfig {
@@ -159,12 +181,14 @@ enum TargetType {
     DuckDb,
     Postgres,
     Snowflake,
+    BigQuery,
 }
 
 const DUCKDB_KEYS: &[&str] = &["type", "path", "schema", "memory_limit"];
 const POSTGRES_KEYS: &[&str] = &["type", "url", "password", "schema"];
 const SNOWFLAKE_KEYS: &[&str] =
     &["type", "account", "user", "password", "private_key", "database", "warehouse", "role", "schema", "url"];
+const BIGQUERY_KEYS: &[&str] = &["type", "project", "dataset", "location", "keyfile", "token", "url"];
 const ALL_KEYS: &[&str] = &[
     "type",
     "path",
@@ -178,6 +202,11 @@ const ALL_KEYS: &[&str] = &[
     "database",
     "warehouse",
     "role",
+    "project",
+    "dataset",
+    "location",
+    "keyfile",
+    "token",
 ];
 
 /// A size DuckDB accepts for `memory_limit`: a number and a unit, e.g. `512MB`, `1.5GB`, `2GiB`.
@@ -191,6 +220,28 @@ fn valid_memory_limit(value: &str) -> bool {
 
 struct TargetVisitor;
 
+/// Every key a target may have, as read (which ones a type takes is checked after `type` is known).
+#[derive(Default)]
+struct Keys {
+    given: Vec<&'static str>,
+    path: Option<PathBuf>,
+    url: Option<String>,
+    password: Option<SecretRef>,
+    schema: Option<Identifier>,
+    memory_limit: Option<String>,
+    account: Option<String>,
+    user: Option<String>,
+    private_key: Option<SecretRef>,
+    database: Option<String>,
+    warehouse: Option<String>,
+    role: Option<String>,
+    project: Option<String>,
+    dataset: Option<Identifier>,
+    location: Option<String>,
+    keyfile: Option<SecretRef>,
+    token: Option<SecretRef>,
+}
+
 impl<'de> Visitor<'de> for TargetVisitor {
     type Value = TargetConfig;
 
@@ -199,23 +250,27 @@ impl<'de> Visitor<'de> for TargetVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TargetConfig, A::Error> {
-        let (mut target_type, mut path, mut url, mut password, mut schema) = (None, None, None, None, None);
-        let mut memory_limit: Option<String> = None;
-        let (mut account, mut user, mut private_key, mut database, mut warehouse, mut role) =
-            (None, None, None, None, None, None);
+        let mut target_type = None;
+        let mut k = Keys::default();
         while let Some(key) = map.next_key::<String>()? {
+            let known = ALL_KEYS.iter().find(|known| **known == key).copied();
             match key.as_str() {
-                "account" => account = Some(map.next_value::<String>()?),
-                "user" => user = Some(map.next_value::<String>()?),
-                "private_key" => private_key = Some(map.next_value::<SecretRef>()?),
-                "database" => database = Some(map.next_value::<String>()?),
-                "warehouse" => warehouse = Some(map.next_value::<String>()?),
-                "role" => role = Some(map.next_value::<String>()?),
                 "type" => target_type = Some(map.next_value::<TargetType>()?),
-                "path" => path = Some(map.next_value::<PathBuf>()?),
-                "url" => url = Some(map.next_value::<String>()?),
-                "password" => password = Some(map.next_value::<SecretRef>()?),
-                "schema" => schema = Some(map.next_value::<Identifier>()?),
+                "account" => k.account = Some(map.next_value::<String>()?),
+                "user" => k.user = Some(map.next_value::<String>()?),
+                "private_key" => k.private_key = Some(map.next_value::<SecretRef>()?),
+                "database" => k.database = Some(map.next_value::<String>()?),
+                "warehouse" => k.warehouse = Some(map.next_value::<String>()?),
+                "role" => k.role = Some(map.next_value::<String>()?),
+                "path" => k.path = Some(map.next_value::<PathBuf>()?),
+                "url" => k.url = Some(map.next_value::<String>()?),
+                "password" => k.password = Some(map.next_value::<SecretRef>()?),
+                "schema" => k.schema = Some(map.next_value::<Identifier>()?),
+                "project" => k.project = Some(map.next_value::<String>()?),
+                "dataset" => k.dataset = Some(map.next_value::<Identifier>()?),
+                "location" => k.location = Some(map.next_value::<String>()?),
+                "keyfile" => k.keyfile = Some(map.next_value::<SecretRef>()?),
+                "token" => k.token = Some(map.next_value::<SecretRef>()?),
                 "memory_limit" => {
                     let value = map.next_value::<String>()?;
                     if !valid_memory_limit(&value) {
@@ -224,81 +279,70 @@ impl<'de> Visitor<'de> for TargetVisitor {
                             &"a size such as 512MB or 2GB",
                         ));
                     }
-                    memory_limit = Some(value);
+                    k.memory_limit = Some(value);
                 }
                 other => return Err(de::Error::unknown_field(other, ALL_KEYS)),
             }
+            if let Some(known) = known.filter(|known| *known != "type") {
+                k.given.push(known);
+            }
         }
         let target_type = target_type.ok_or_else(|| de::Error::missing_field("type"))?;
-        if !matches!(target_type, TargetType::Snowflake) {
-            let keys = if matches!(target_type, TargetType::DuckDb) { DUCKDB_KEYS } else { POSTGRES_KEYS };
-            for (key, given) in [
-                ("account", account.is_some()),
-                ("user", user.is_some()),
-                ("private_key", private_key.is_some()),
-                ("database", database.is_some()),
-                ("warehouse", warehouse.is_some()),
-                ("role", role.is_some()),
-            ] {
-                if given {
-                    return Err(de::Error::unknown_field(key, keys));
-                }
-            }
+        let allowed = match target_type {
+            TargetType::DuckDb => DUCKDB_KEYS,
+            TargetType::Postgres => POSTGRES_KEYS,
+            TargetType::Snowflake => SNOWFLAKE_KEYS,
+            TargetType::BigQuery => BIGQUERY_KEYS,
+        };
+        if let Some(key) = k.given.iter().find(|key| !allowed.contains(key)) {
+            return Err(de::Error::unknown_field(key, allowed));
         }
         match target_type {
             TargetType::Snowflake => {
-                for (key, given) in [("path", path.is_some()), ("memory_limit", memory_limit.is_some())] {
-                    if given {
-                        return Err(de::Error::unknown_field(key, SNOWFLAKE_KEYS));
-                    }
-                }
-                if password.is_none() && private_key.is_none() {
+                if k.password.is_none() && k.private_key.is_none() {
                     return Err(de::Error::custom(
                         "a snowflake target needs `private_key: { file: path/to/key.p8 }` (key-pair \
                          authentication) or `password: { env: NAME }`",
                     ));
                 }
-                if password.is_some() && private_key.is_some() {
+                if k.password.is_some() && k.private_key.is_some() {
                     return Err(de::Error::custom("a snowflake target takes `password` or `private_key`, not both"));
                 }
                 Ok(TargetConfig::Snowflake(SnowflakeTarget {
-                    account: account.ok_or_else(|| de::Error::missing_field("account"))?,
-                    user: user.ok_or_else(|| de::Error::missing_field("user"))?,
-                    password,
-                    private_key,
-                    database: database.ok_or_else(|| de::Error::missing_field("database"))?,
-                    warehouse,
-                    role,
-                    schema: schema.unwrap_or_else(default_postgres_schema),
-                    url,
+                    account: k.account.ok_or_else(|| de::Error::missing_field("account"))?,
+                    user: k.user.ok_or_else(|| de::Error::missing_field("user"))?,
+                    password: k.password,
+                    private_key: k.private_key,
+                    database: k.database.ok_or_else(|| de::Error::missing_field("database"))?,
+                    warehouse: k.warehouse,
+                    role: k.role,
+                    schema: k.schema.unwrap_or_else(default_postgres_schema),
+                    url: k.url,
                 }))
             }
-            TargetType::DuckDb => {
-                if url.is_some() {
-                    return Err(de::Error::unknown_field("url", DUCKDB_KEYS));
+            TargetType::BigQuery => {
+                if k.keyfile.is_some() && k.token.is_some() {
+                    return Err(de::Error::custom("a bigquery target takes `keyfile` or `token`, not both"));
                 }
-                if password.is_some() {
-                    return Err(de::Error::unknown_field("password", DUCKDB_KEYS));
-                }
-                Ok(TargetConfig::DuckDb(DuckDbTarget {
-                    path: path.ok_or_else(|| de::Error::missing_field("path"))?,
-                    schema: schema.unwrap_or_else(default_duckdb_schema),
-                    memory_limit,
+                Ok(TargetConfig::BigQuery(BigQueryTarget {
+                    project: k.project.ok_or_else(|| de::Error::missing_field("project"))?,
+                    dataset: k.dataset.ok_or_else(|| de::Error::missing_field("dataset"))?,
+                    location: k.location,
+                    keyfile: k.keyfile,
+                    token: k.token,
+                    url: k.url,
                 }))
             }
-            TargetType::Postgres => {
-                if path.is_some() {
-                    return Err(de::Error::unknown_field("path", POSTGRES_KEYS));
-                }
-                if memory_limit.is_some() {
-                    return Err(de::Error::unknown_field("memory_limit", POSTGRES_KEYS));
-                }
-                Ok(TargetConfig::Postgres(PostgresTarget {
-                    url: url.ok_or_else(|| de::Error::missing_field("url"))?,
-                    password,
-                    schema: schema.unwrap_or_else(default_postgres_schema),
-                }))
-            }
+            TargetType::DuckDb => Ok(TargetConfig::DuckDb(DuckDbTarget {
+                path: k.path.ok_or_else(|| de::Error::missing_field("path"))?,
+                schema: k.schema.unwrap_or_else(default_duckdb_schema),
+                memory_limit: k.memory_limit,
+            })),
+            TargetType::Postgres => Ok(TargetConfig::Postgres(PostgresTarget {
+                url: k.url.ok_or_else(|| de::Error::missing_field("url"))?,
+                password: k.password,
+                schema: k.schema.unwrap_or_else(default_postgres_schema),
+            })),
         }
     }
 }

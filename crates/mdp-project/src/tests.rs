@@ -111,7 +111,7 @@ fn errors_from_parsing_point_at_the_line() {
     check(&replace("name: demo", "name: My-Demo"), "mdp.yml:1:7: name: expected a lowercase name such as google_ads");
     check(
         &replace("type: duckdb", "type: sqlite"),
-        "mdp.yml:9:13: warehouse.targets.local.type: unknown variant `sqlite`, expected one of `duckdb`, `postgres`, `snowflake`",
+        "mdp.yml:9:13: warehouse.targets.local.type: unknown variant `sqlite`, expected one of `duckdb`, `postgres`, `snowflake`, `bigquery`",
     );
     check(
         &replace("    platform: google_ads\n", "    platform: google_ads\n    start_date: 2026-13-01\n"),
@@ -378,4 +378,30 @@ fn a_snowflake_target_names_its_account_and_refers_to_its_credentials() {
     let duckdb_with_account =
         replace("      path: warehouse.duckdb\n", "      path: warehouse.duckdb\n      account: x\n");
     check(&duckdb_with_account, "unknown field `account`");
+}
+
+#[test]
+fn a_bigquery_target_names_its_project_and_dataset_and_refers_to_its_key() {
+    let bigquery =
+        "      password: { env: PGPASSWORD }\n    bq:\n      type: bigquery\n      project: my-proj-123\n      \
+                    dataset: marketing\n      location: EU\n      keyfile: { file: keys/sa.json }\n";
+    let config = load(&replace("      password: { env: PGPASSWORD }\n", bigquery)).unwrap_or_else(|e| panic!("{e}"));
+    let TargetConfig::BigQuery(target) = &config.warehouse.targets["bq"] else { panic!("not a bigquery target") };
+    assert_eq!((target.project.as_str(), target.dataset.as_str()), ("my-proj-123", "marketing"));
+    assert_eq!(target.location.as_deref(), Some("EU"));
+    assert_eq!(target.keyfile, Some(SecretRef::File("keys/sa.json".into())));
+    assert_eq!(config.warehouse.targets["bq"].schema().as_str(), "marketing", "the dataset is the target's schema");
+    let adc = bigquery.replace("      keyfile: { file: keys/sa.json }\n", "");
+    let config = load(&replace("      password: { env: PGPASSWORD }\n", &adc)).unwrap_or_else(|e| panic!("{e}"));
+    let TargetConfig::BigQuery(target) = &config.warehouse.targets["bq"] else { panic!("not a bigquery target") };
+    assert!(target.keyfile.is_none() && target.token.is_none(), "neither: application default credentials");
+    let both = bigquery.replace("location: EU\n", "location: EU\n      token: { env: GOOGLE_OAUTH_ACCESS_TOKEN }\n");
+    check(&replace("      password: { env: PGPASSWORD }\n", &both), "takes `keyfile` or `token`, not both");
+    let no_dataset = bigquery.replace("      dataset: marketing\n", "");
+    check(&replace("      password: { env: PGPASSWORD }\n", &no_dataset), "missing field `dataset`");
+    let with_account = bigquery.replace("location: EU\n", "location: EU\n      account: x\n");
+    check(
+        &replace("      password: { env: PGPASSWORD }\n", &with_account),
+        "unknown field `account`, expected one of `type`, `project`",
+    );
 }

@@ -44,6 +44,9 @@ impl std::fmt::Debug for TargetKind {
             TargetKind::Preset(mdp_warehouse::ConnectOptions::Snowflake { config, .. }) => {
                 write!(f, "snowflake {}/{} as {}", config.account, config.database, config.user)
             }
+            TargetKind::Preset(mdp_warehouse::ConnectOptions::BigQuery { config, .. }) => {
+                write!(f, "bigquery {}.{}", config.project, config.dataset)
+            }
         }
     }
 }
@@ -60,7 +63,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// `duckdb`, `postgres` or `snowflake`: dbt's adapter type, the name of the target's dialect.
+    /// `duckdb`, `postgres`, `snowflake` or `bigquery`: dbt's adapter type, the name of the target's dialect.
     pub fn type_name(&self) -> &'static str {
         self.dialect().name()
     }
@@ -121,6 +124,12 @@ impl Target {
             m["user"] = Value::from(config.user.clone());
             m["warehouse"] = config.warehouse.clone().map(Value::from).unwrap_or(Value::Null);
             m["role"] = config.role.clone().map(Value::from).unwrap_or(Value::Null);
+        }
+        if let TargetKind::Preset(mdp_warehouse::ConnectOptions::BigQuery { config, .. }) = &self.kind {
+            // dbt-bigquery's target: `project`/`dataset` beside `database`/`schema`.
+            m["project"] = Value::from(config.project.clone());
+            m["dataset"] = Value::from(config.dataset.clone());
+            m["location"] = config.location.clone().map(Value::from).unwrap_or(Value::Null);
         }
         m
     }
@@ -189,7 +198,10 @@ pub fn load_target(
     };
     let where_ = |k: &str| format!("profile `{profile}`, target `{target_name}`: {k}");
     let ty = key("type")?.ok_or_else(|| {
-        TransformError::config(file, format!("{} is required (duckdb, postgres or snowflake)", where_("type")))
+        TransformError::config(
+            file,
+            format!("{} is required (duckdb, postgres, snowflake or bigquery)", where_("type")),
+        )
     })?;
     let threads = key("threads")?
         .map(|t| t.parse::<usize>())
@@ -291,11 +303,71 @@ pub fn load_target(
             };
             (TargetKind::Preset(mdp_warehouse::ConnectOptions::snowflake(config)), schema, database)
         }
+        "bigquery" => {
+            let refuse = |k: &str, why: &str| TransformError::config(file, format!("{}: {why}", where_(k)));
+            let project = key("project")?
+                .or(key("database")?)
+                .ok_or_else(|| TransformError::config(file, format!("{} is required", where_("project"))))?;
+            let dataset = key("dataset")?
+                .or(key("schema")?)
+                .ok_or_else(|| TransformError::config(file, format!("{} is required", where_("dataset"))))?;
+            // mdp's own key: BigQuery's address, for a local stand-in (Google's client libraries call it
+            // apiEndpoint); dbt-bigquery has none.
+            let base_url = key("api_endpoint")?;
+            let method = key("method")?.unwrap_or_else(|| "oauth".into());
+            let auth = match method.as_str() {
+                "service-account" => {
+                    let path = key("keyfile")?
+                        .ok_or_else(|| refuse("keyfile", "method service-account needs the key file's path"))?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| refuse("keyfile", &format!("cannot read the key file {path}: {e}")))?;
+                    mdp_warehouse::BigQueryAuth::Credentials(text)
+                }
+                "service-account-json" => mdp_warehouse::BigQueryAuth::Credentials(
+                    key("keyfile_json")?
+                        .ok_or_else(|| refuse("keyfile_json", "method service-account-json needs the key's fields"))?,
+                ),
+                "oauth-secrets" => match (key("token")?, key("refresh_token")?) {
+                    (Some(token), _) => mdp_warehouse::BigQueryAuth::AccessToken(token),
+                    (None, Some(refresh_token)) => {
+                        let mut user = serde_json::json!({
+                            "type": "authorized_user", "refresh_token": refresh_token,
+                            "client_id": key("client_id")?, "client_secret": key("client_secret")?,
+                        });
+                        if let Some(uri) = key("token_uri")? {
+                            user["token_uri"] = uri.into();
+                        }
+                        mdp_warehouse::BigQueryAuth::Credentials(user.to_string())
+                    }
+                    (None, None) => return Err(refuse("token", "method oauth-secrets needs a token or a refresh_token")),
+                },
+                // gcloud's application default credentials, or none for a stand-in at its own address.
+                "oauth" if base_url.is_some() => mdp_warehouse::BigQueryAuth::None,
+                "oauth" => mdp_warehouse::BigQueryAuth::application_default(|name| std::env::var(name).ok())
+                    .map_err(|e| refuse("method", &e.to_string()))?,
+                other => {
+                    return Err(refuse(
+                        "method",
+                        &format!("`{other}` is not one of oauth, service-account, service-account-json, oauth-secrets"),
+                    ))
+                }
+            };
+            let mut config = mdp_warehouse::BigQueryConfig::new(&project, &dataset, auth);
+            config.location = key("location")?;
+            config.base_url = base_url;
+            if let Some(seconds) = key("job_execution_timeout_seconds")? {
+                let seconds = seconds
+                    .parse::<u64>()
+                    .map_err(|_| refuse("job_execution_timeout_seconds", "must be a whole number of seconds"))?;
+                config.job_timeout = std::time::Duration::from_secs(seconds);
+            }
+            (TargetKind::Preset(mdp_warehouse::ConnectOptions::bigquery(config)), dataset, project)
+        }
         other => {
             return Err(TransformError::config(
                 file,
                 format!(
-                    "{}: adapter type `{other}` is not supported; mdp runs duckdb, postgres and snowflake targets",
+                    "{}: adapter type `{other}` is not supported; mdp runs duckdb, postgres, snowflake and bigquery targets",
                     where_("type")
                 ),
             ))
@@ -347,5 +419,43 @@ mod tests {
         assert!(error("      private_key_path: k.p8\n      private_key_passphrase: x\n").contains("openssl pkcs8"));
         assert!(error("      private_key_path: /nonexistent/k.p8\n").contains("cannot read the private key file"));
         assert!(error("").contains("needs a password or a private_key_path"));
+    }
+
+    #[test]
+    fn a_bigquery_profile_reads_as_dbt_bigquery_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("sa.json");
+        std::fs::write(&key, "{}").unwrap();
+        let t = target(&format!(
+            "      type: bigquery\n      method: service-account\n      project: my-proj\n      dataset: marts\n      \
+             keyfile: {}\n      location: EU\n      job_execution_timeout_seconds: 300\n      threads: 8\n",
+            key.display()
+        ))
+        .unwrap();
+        assert_eq!(
+            (t.type_name(), t.database.as_str(), t.schema.as_str(), t.threads),
+            ("bigquery", "my-proj", "marts", 8)
+        );
+        let mdp_warehouse::ConnectOptions::BigQuery { config, .. } = t.connect_options() else {
+            panic!("not bigquery")
+        };
+        assert_eq!((config.location.as_deref(), config.job_timeout.as_secs()), (Some("EU"), 300));
+        assert!(matches!(config.auth, mdp_warehouse::BigQueryAuth::Credentials(ref text) if text == "{}"));
+        assert_eq!(t.to_context()["dataset"], "marts");
+        let error = |extra: &str| {
+            target(&format!("      type: bigquery\n      project: p\n      dataset: d\n{extra}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error("      method: service-account\n").contains("needs the key file's path"));
+        assert!(error("      method: external-oauth\n").contains("`external-oauth` is not one of"));
+        assert!(error("      method: oauth-secrets\n").contains("needs a token or a refresh_token"));
+        let stand_in = target(
+            "      type: bigquery\n      project: p\n      schema: d\n      api_endpoint: http://127.0.0.1:9050\n",
+        )
+        .unwrap();
+        let mdp_warehouse::ConnectOptions::BigQuery { config, .. } = stand_in.connect_options() else { panic!() };
+        assert!(matches!(config.auth, mdp_warehouse::BigQueryAuth::None), "a stand-in takes no credentials");
+        assert_eq!(config.base_url.as_deref(), Some("http://127.0.0.1:9050"));
     }
 }

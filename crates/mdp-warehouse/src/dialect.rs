@@ -70,9 +70,6 @@ pub trait Dialect: Send + Sync + std::fmt::Debug {
     /// The DDL spelling of a column type.
     fn column_type(&self, ty: ColumnType) -> String;
 
-    /// The default schema of a fresh database (`main` in DuckDB, `public` in Postgres).
-    fn default_schema(&self) -> &'static str;
-
     /// `expr + days` as a date.
     fn date_add_days(&self, date_expr: &str, days: i64) -> String;
 
@@ -445,9 +442,6 @@ impl Dialect for DuckDbDialect {
     fn name(&self) -> &'static str {
         "duckdb"
     }
-    fn default_schema(&self) -> &'static str {
-        "main"
-    }
     fn column_type(&self, ty: ColumnType) -> String {
         match ty {
             ColumnType::Text => "VARCHAR".into(),
@@ -513,9 +507,6 @@ impl Dialect for PostgresDialect {
     fn name(&self) -> &'static str {
         "postgres"
     }
-    fn default_schema(&self) -> &'static str {
-        "public"
-    }
     fn column_type(&self, ty: ColumnType) -> String {
         match ty {
             ColumnType::Text => "text".into(),
@@ -558,6 +549,7 @@ impl crate::ConnectOptions {
             crate::ConnectOptions::DuckDb { .. } => &DuckDbDialect,
             crate::ConnectOptions::Postgres { .. } => &PostgresDialect,
             crate::ConnectOptions::Snowflake { .. } => &crate::snowflake::SnowflakeDialect,
+            crate::ConnectOptions::BigQuery { .. } => &crate::bigquery::BigQueryDialect,
         }
     }
 }

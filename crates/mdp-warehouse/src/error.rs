@@ -100,6 +100,8 @@ fn sql_error_is_transient(engine: &str, message: &str) -> bool {
                 || (first.contains("TransactionContext Error") && first.contains("Conflict"))
                 || first.contains("Could not set lock on file")
         }
+        // A write that collided with a concurrent one (the adapter retries a few times itself).
+        "bigquery" => first.contains("concurrent update") || first.contains("Transaction is aborted"),
         _ => false,
     }
 }

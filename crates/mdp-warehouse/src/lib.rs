@@ -3,8 +3,8 @@
 //! A [`Warehouse`] runs statements, streams query results as Arrow record batches, bulk-loads
 //! record batches (DuckDB appender, Postgres binary `COPY`), runs several operations in one
 //! [`Transaction`], introspects relations and columns, and supplies its SQL [`Dialect`] to the layers
-//! above. Adapters: embedded DuckDB ([`duckdb`]), Postgres ([`postgres`]) and Snowflake ([`snowflake`], over
-//! the HTTP client of `mdp-cloud`).
+//! above. Adapters: embedded DuckDB ([`duckdb`]), Postgres ([`postgres`]), and Snowflake ([`snowflake`]) and
+//! BigQuery ([`bigquery`]) over the HTTP clients of `mdp-cloud`.
 //!
 //! [`connect`] opens a warehouse for reading or for writing. A writer holds the warehouse's writer
 //! lock ([`lock`]) and brings the metadata schema ([`meta`]) up to date before anything else runs.
@@ -22,6 +22,8 @@
 //! Architecture invariant: nothing here knows about ad platforms, projects or models; the crate
 //! takes connection options and SQL, and gives back batches.
 
+pub mod bigquery;
+mod cloud;
 pub mod dialect;
 pub mod duckdb;
 pub mod error;
@@ -40,6 +42,7 @@ use arrow::datatypes::DataType;
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
+pub use crate::bigquery::BigQueryDialect;
 pub use crate::dialect::{
     Comparison, Condition, DatePart, Dialect, DuckDbDialect, Literal, PostgresDialect, SeedCsv, TableRef,
 };
@@ -47,7 +50,9 @@ pub use crate::error::{Result, WarehouseError};
 pub use crate::lock::LockHolder;
 pub use crate::snowflake::SnowflakeDialect;
 pub use crate::types::{ColumnDef, ColumnType, TableSchema};
+pub use mdp_cloud::bigquery::{BigQueryAuth, BigQueryConfig};
 pub use mdp_cloud::snowflake::{SnowflakeAuth, SnowflakeConfig};
+use mdp_cloud::CloudError;
 
 /// A stream of record batches (query results, data to load).
 pub type BatchStream = BoxStream<'static, Result<RecordBatch>>;
@@ -211,7 +216,7 @@ pub trait Warehouse: Send + Sync {
             self.execute(&sql).await?;
             return Ok(Vec::new());
         }
-        let mut added = Vec::new();
+        let mut missing = Vec::new();
         for column in &schema.columns {
             if !existing.iter().any(|known| known.name == column.name) {
                 if !column.nullable {
@@ -220,11 +225,21 @@ pub trait Warehouse: Send + Sync {
                         column.name
                     )));
                 }
-                self.execute(&d.add_column_sql(table, column)?).await?;
-                added.push(column.name.clone());
+                missing.push(column.clone());
             }
         }
-        Ok(added)
+        if !missing.is_empty() {
+            self.add_columns(table, &missing).await?;
+        }
+        Ok(missing.into_iter().map(|c| c.name).collect())
+    }
+
+    /// Append nullable `columns` to an existing table (rows already there get NULL).
+    async fn add_columns(&self, table: &TableRef, columns: &[ColumnDef]) -> Result<()> {
+        for column in columns {
+            self.execute(&self.dialect().add_column_sql(table, column)?).await?;
+        }
+        Ok(())
     }
 
     /// How many rows a table holds and the exact sums of `sum_columns` (name and type, in their
@@ -305,6 +320,13 @@ pub enum ConnectOptions {
         /// How long a writer's lease lasts without renewal (see [`lease`]).
         lease: std::time::Duration,
     },
+    BigQuery {
+        /// Project, dataset, location, credentials (never printed).
+        config: BigQueryConfig,
+        metadata_schema: String,
+        /// How long a writer's lease lasts without renewal (see [`lease`]).
+        lease: std::time::Duration,
+    },
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -323,6 +345,12 @@ impl std::fmt::Debug for ConnectOptions {
                 .finish_non_exhaustive(),
             ConnectOptions::Snowflake { config, metadata_schema, lease } => f
                 .debug_struct("Snowflake")
+                .field("config", config)
+                .field("metadata_schema", metadata_schema)
+                .field("lease", lease)
+                .finish(),
+            ConnectOptions::BigQuery { config, metadata_schema, lease } => f
+                .debug_struct("BigQuery")
                 .field("config", config)
                 .field("metadata_schema", metadata_schema)
                 .field("lease", lease)
@@ -356,10 +384,17 @@ impl ConnectOptions {
             lease: lease::DEFAULT_LEASE,
         }
     }
+    pub fn bigquery(config: BigQueryConfig) -> Self {
+        ConnectOptions::BigQuery {
+            config,
+            metadata_schema: DEFAULT_METADATA_SCHEMA.to_string(),
+            lease: lease::DEFAULT_LEASE,
+        }
+    }
     /// How long a writer's lease lasts without renewal, on warehouses locked by a lease (no effect
     /// on DuckDB and Postgres, whose locks end with their process).
     pub fn with_lease(mut self, length: std::time::Duration) -> Self {
-        if let ConnectOptions::Snowflake { lease, .. } = &mut self {
+        if let ConnectOptions::Snowflake { lease, .. } | ConnectOptions::BigQuery { lease, .. } = &mut self {
             *lease = length;
         }
         self
@@ -376,7 +411,8 @@ impl ConnectOptions {
         match &mut self {
             ConnectOptions::DuckDb { metadata_schema, .. }
             | ConnectOptions::Postgres { metadata_schema, .. }
-            | ConnectOptions::Snowflake { metadata_schema, .. } => *metadata_schema = schema.into(),
+            | ConnectOptions::Snowflake { metadata_schema, .. }
+            | ConnectOptions::BigQuery { metadata_schema, .. } => *metadata_schema = schema.into(),
         }
         self
     }
@@ -424,6 +460,10 @@ pub async fn connect(options: &ConnectOptions, access: Access) -> Result<Opened>
             let (w, stale) = snowflake::SnowflakeWarehouse::open(config, metadata_schema, *lease, &access).await?;
             (Box::new(w), stale)
         }
+        ConnectOptions::BigQuery { config, metadata_schema, lease } => {
+            let (w, stale) = bigquery::BigQueryWarehouse::open(config, metadata_schema, *lease, &access).await?;
+            (Box::new(w), stale)
+        }
     };
     if let Access::Write(holder) = &access {
         let meta = meta::Metadata::new(warehouse.as_ref());
@@ -433,6 +473,22 @@ pub async fn connect(options: &ConnectOptions, access: Access) -> Result<Opened>
         }
     }
     Ok(Opened { warehouse, stale_lock })
+}
+
+/// An error of a cloud warehouse's client as the warehouse layer's: a statement the warehouse rejected
+/// is an SQL error with the warehouse's own code; anything else (unreachable, credentials, protocol)
+/// is a connection error of `target`.
+pub(crate) fn cloud_error(engine: &'static str, e: CloudError, sql: &str, target: &str) -> WarehouseError {
+    match e {
+        CloudError::Sql { code, sql_state, message } => {
+            let state = sql_state.map(|s| format!(", SQL state {s}")).unwrap_or_default();
+            WarehouseError::sql(engine, format!("{message} (code {code}{state})"), sql)
+        }
+        CloudError::Unavailable(message) | CloudError::Auth(message) | CloudError::Config(message) => {
+            WarehouseError::Connect { target: target.to_string(), message }
+        }
+        CloudError::Protocol { .. } => WarehouseError::Connect { target: target.to_string(), message: e.to_string() },
+    }
 }
 
 /// Read every column of small results as optional strings (introspection, metadata reads).

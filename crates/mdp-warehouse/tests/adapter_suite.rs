@@ -35,21 +35,40 @@ fn postgres_url(what: &str) -> Option<String> {
     }
 }
 
-/// The Snowflake stand-in's address (`.ci/run` starts fakesnow and sets it), or `None` (with a
-/// notice) to skip; a failure instead when `MDP_TEST_REQUIRE_SNOWFLAKE=1`.
-fn snowflake_url(what: &str) -> Option<String> {
-    match std::env::var("MDP_TEST_SNOWFLAKE_URL") {
+/// A local stand-in's address from `url_var` (`.ci/run` starts the stand-in and sets it), or `None`
+/// (with a notice) to skip; a failure instead when `require_var` is `1`, so that a machine with the
+/// stand-in never passes these tests vacuously.
+fn stand_in_url(url_var: &str, require_var: &str, what: &str, how: &str) -> Option<String> {
+    match std::env::var(url_var) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("MDP_TEST_REQUIRE_SNOWFLAKE").as_deref() == Ok("1") => panic!(
-            "MDP_TEST_REQUIRE_SNOWFLAKE=1 but MDP_TEST_SNOWFLAKE_URL is not set, so the {what} cannot run: start \
-             fakesnow (`fakesnow -s -p 18616`) and set it to http://127.0.0.1:18616, or unset \
-             MDP_TEST_REQUIRE_SNOWFLAKE to skip the Snowflake variants"
+        _ if std::env::var(require_var).as_deref() == Ok("1") => panic!(
+            "{require_var}=1 but {url_var} is not set, so the {what} cannot run: {how}, or unset {require_var} to \
+             skip these variants"
         ),
         _ => {
-            eprintln!("NOTICE: skipping the {what}: MDP_TEST_SNOWFLAKE_URL is not set (.ci/run sets it)");
+            eprintln!("NOTICE: skipping the {what}: {url_var} is not set (.ci/run sets it)");
             None
         }
     }
+}
+
+fn snowflake_url(what: &str) -> Option<String> {
+    stand_in_url(
+        "MDP_TEST_SNOWFLAKE_URL",
+        "MDP_TEST_REQUIRE_SNOWFLAKE",
+        what,
+        "start fakesnow (`fakesnow -s -p 18616`) and set it to http://127.0.0.1:18616",
+    )
+}
+
+fn bigquery_url(what: &str) -> Option<String> {
+    stand_in_url(
+        "MDP_TEST_BIGQUERY_URL",
+        "MDP_TEST_REQUIRE_BIGQUERY",
+        what,
+        "start bqemulator (`python .ci/bqemulator_offline.py start --rest-port 19050 --project mdp-test`) and set \
+         it to http://127.0.0.1:19050",
+    )
 }
 
 struct Harness {
@@ -95,6 +114,19 @@ impl Harness {
         Some(Harness { options, schema: unique("t"), _dir: None })
     }
 
+    fn bigquery() -> Option<Harness> {
+        let url = bigquery_url("BigQuery adapter test")?;
+        let schema = unique("t");
+        let mut config =
+            mdp_warehouse::BigQueryConfig::new("mdp-test", schema.clone(), mdp_warehouse::BigQueryAuth::None);
+        config.base_url = Some(url);
+        // A short lease, so the killed-writer test sees it run out within seconds.
+        let options = ConnectOptions::bigquery(config)
+            .with_metadata_schema(unique("mdp_meta_t"))
+            .with_lease(std::time::Duration::from_secs(2));
+        Some(Harness { options, schema, _dir: None })
+    }
+
     async fn writer(&self, run_id: &str) -> Opened {
         connect(&self.options, Access::Write(LockHolder::current(run_id, "test"))).await.expect("open writer")
     }
@@ -106,8 +138,17 @@ impl Harness {
     fn evil_names(&self) -> (&'static str, &'static str) {
         match self.options {
             ConnectOptions::Snowflake { .. } => ("evil\" DROP TABLE keep", "x\"y z"),
+            // BigQuery's table names hold letters, digits, `_`, `-` and spaces (bqemulator: no spaces), never a
+            // backquote: only the column can try.
+            ConnectOptions::BigQuery { .. } => ("evil-DROP-TABLE-keep", "x'y; -- z"),
             _ => ("evil\"; DROP TABLE keep; --", "x\"y'; --"),
         }
+    }
+
+    /// Whether a transaction runs as one script at commit, so that a read inside it first commits the
+    /// writes before it (BigQuery: no transaction spans requests outside a session).
+    fn commits_before_a_read(&self) -> bool {
+        matches!(self.options, ConnectOptions::BigQuery { .. })
     }
 
     fn table(&self, name: &str) -> TableRef {
@@ -151,6 +192,16 @@ macro_rules! adapter_suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     if let Some(harness) = super::Harness::snowflake() {
+                        super::$test(harness).await
+                    }
+                }
+            )*
+        }
+        mod bigquery {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some(harness) = super::Harness::bigquery() {
                         super::$test(harness).await
                     }
                 }
@@ -355,14 +406,30 @@ async fn transactions_commit_together_and_roll_back(h: Harness) {
     let mut tx = w.begin().await.unwrap();
     tx.execute(&format!("DELETE FROM {q} WHERE id >= 50")).await.unwrap();
     tx.bulk_load(&t, batch_stream(numbered_batches(40_000, 8_192))).await.unwrap();
-    let inside = string_rows(&tx.query_all(&format!("SELECT count(*) FROM {q}")).await.unwrap()).unwrap();
-    assert_eq!(inside[0][0].as_deref(), Some("40050"), "the transaction sees its own writes");
-    tx.rollback().await.unwrap();
+    if h.commits_before_a_read() {
+        // BigQuery: a transaction is one script at commit; a read inside it commits what came before.
+        tx.rollback().await.unwrap();
+        assert_eq!(count(w, &t).await, 100, "a rollback before any read sends nothing");
+        let mut tx = w.begin().await.unwrap();
+        tx.execute(&format!("DELETE FROM {q} WHERE id >= 50")).await.unwrap();
+        tx.bulk_load(&t, batch_stream(numbered_batches(40_000, 8_192))).await.unwrap();
+        let inside = string_rows(&tx.query_all(&format!("SELECT count(*) FROM {q}")).await.unwrap()).unwrap();
+        assert_eq!(inside[0][0].as_deref(), Some("40050"), "the transaction sees its own writes");
+        tx.commit().await.unwrap();
+        assert_eq!(count(w, &t).await, 40_050);
+        // Back to the 100 rows the rest of the test starts from.
+        w.execute(&format!("DELETE FROM {q} WHERE TRUE")).await.unwrap();
+        w.bulk_load(&t, batch_stream(numbered_batches(100, 100))).await.unwrap();
+    } else {
+        let inside = string_rows(&tx.query_all(&format!("SELECT count(*) FROM {q}")).await.unwrap()).unwrap();
+        assert_eq!(inside[0][0].as_deref(), Some("40050"), "the transaction sees its own writes");
+        tx.rollback().await.unwrap();
+    }
     assert_eq!(count(w, &t).await, 100);
 
     // Dropped without commit (a crash mid-window): rolled back too.
     let mut tx = w.begin().await.unwrap();
-    tx.execute(&format!("DELETE FROM {q}")).await.unwrap();
+    tx.execute(&format!("DELETE FROM {q} WHERE TRUE")).await.unwrap();
     drop(tx);
     assert_eq!(count(w, &t).await, 100);
 
@@ -376,9 +443,16 @@ async fn transactions_commit_together_and_roll_back(h: Harness) {
 
     // A failing statement inside a transaction is reported, and commit-less drop loses nothing.
     let mut tx = w.begin().await.unwrap();
-    tx.execute(&format!("DELETE FROM {q}")).await.unwrap();
-    assert!(tx.execute("INSERT INTO no_such_table VALUES (1)").await.is_err());
-    drop(tx);
+    tx.execute(&format!("DELETE FROM {q} WHERE TRUE")).await.unwrap();
+    let missing = format!("INSERT INTO {} VALUES (1)", w.dialect().qualified(&h.table("no_such_table")).unwrap());
+    if h.commits_before_a_read() {
+        // BigQuery: the script fails at commit, all or nothing.
+        tx.execute(&missing).await.unwrap();
+        assert!(tx.commit().await.is_err(), "the failing statement fails the commit");
+    } else {
+        assert!(tx.execute(&missing).await.is_err());
+        drop(tx);
+    }
     assert_eq!(count(w, &t).await, 61);
     h.cleanup(w).await;
     opened.warehouse.close().await.unwrap();
@@ -652,9 +726,19 @@ async fn dialect_functions_agree_across_engines(h: Harness) {
         (d.date_trunc(DatePart::Month, "DATE '2026-02-27'"), Some("2026-02-01")),
         (d.date_diff_days("DATE '2026-02-27'", "DATE '2026-03-02'"), Some("3")),
     ];
+    // The same value: decimals as their digits without trailing zeros (BigQuery prints 2.50 as 2.5).
+    let value = |text: Option<&str>| {
+        text.map(|t| {
+            if t.contains('.') {
+                t.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                t.to_string()
+            }
+        })
+    };
     for (expr, expected) in cases {
-        let rows = string_rows(&w.query_all(&format!("SELECT CAST({expr} AS VARCHAR)")).await.unwrap()).unwrap();
-        assert_eq!(rows[0][0].as_deref(), expected, "{} on {}", expr, d.name());
+        let rows = string_rows(&w.query_all(&format!("SELECT {}", d.cast_to_text(&expr))).await.unwrap()).unwrap();
+        assert_eq!(value(rows[0][0].as_deref()), value(expected), "{} on {}", expr, d.name());
     }
     h.cleanup(w).await;
     opened.warehouse.close().await.unwrap();

@@ -391,6 +391,8 @@ pub enum BenchAdapter {
     Postgres,
     /// A Snowflake account's API address (`--snowflake-url`; the fakesnow stand-in, say).
     Snowflake,
+    /// A BigQuery API address (`--bigquery-url`; the bqemulator stand-in, say).
+    Bigquery,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -438,6 +440,10 @@ pub struct BenchArgs {
     /// local fakesnow; skipped if none). It signs in with user `mdp` and the password in SNOWFLAKE_PASSWORD.
     #[arg(long, env = "MDP_BENCH_SNOWFLAKE_URL")]
     pub snowflake_url: Option<String>,
+    /// BigQuery API address to measure (default: MDP_BENCH_BIGQUERY_URL or MDP_TEST_BIGQUERY_URL, e.g. a local
+    /// bqemulator; skipped if none). Project `mdp-bench`, no credentials (a stand-in takes none).
+    #[arg(long, env = "MDP_BENCH_BIGQUERY_URL")]
+    pub bigquery_url: Option<String>,
     /// DuckDB file to load into (default: a temporary file, deleted afterwards).
     #[arg(long)]
     pub duckdb_path: Option<PathBuf>,

@@ -101,5 +101,30 @@ pub fn connect_options(project: &Project, target: &TargetConfig) -> Result<Conne
             })
             .with_metadata_schema(metadata_schema)
         }
+        TargetConfig::BigQuery(bigquery) => {
+            let secret = |reference: &mdp_project::SecretRef, what: &str| {
+                reference.resolve(&project.root).map_err(|source| mdp_project::ProjectError::Secret {
+                    what: format!("the BigQuery {what} ({})", reference.describe()),
+                    source,
+                })
+            };
+            let auth = match (&bigquery.keyfile, &bigquery.token, &bigquery.url) {
+                (Some(keyfile), _, _) => {
+                    mdp_warehouse::BigQueryAuth::Credentials(secret(keyfile, "keyfile")?.expose_secret().to_string())
+                }
+                (None, Some(token), _) => {
+                    mdp_warehouse::BigQueryAuth::AccessToken(secret(token, "token")?.expose_secret().to_string())
+                }
+                // A local stand-in (an address of its own, no credentials) takes none.
+                (None, None, Some(_)) => mdp_warehouse::BigQueryAuth::None,
+                (None, None, None) => {
+                    mdp_warehouse::BigQueryAuth::application_default(|name| std::env::var(name).ok())?
+                }
+            };
+            let mut config = mdp_warehouse::BigQueryConfig::new(&bigquery.project, bigquery.dataset.as_str(), auth);
+            config.location = bigquery.location.clone();
+            config.base_url = bigquery.url.clone();
+            ConnectOptions::bigquery(config).with_metadata_schema(metadata_schema)
+        }
     })
 }

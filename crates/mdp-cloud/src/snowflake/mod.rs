@@ -16,7 +16,6 @@
 //! driver that interleaved statements of several callers on one would mix their transactions.
 
 pub mod result;
-pub mod text;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +27,9 @@ use serde_json::{json, Value};
 
 use crate::error::CloudError;
 pub use result::QueryResult;
+
+/// Rows one `VALUES` clause may hold (Snowflake's limit).
+pub const MAX_VALUES_ROWS: usize = 16_384;
 
 const SERVICE: &str = "Snowflake";
 

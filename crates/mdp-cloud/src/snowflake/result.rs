@@ -34,6 +34,7 @@ use serde_json::Value;
 
 use super::{protocol, unreachable_error};
 use crate::error::CloudError;
+use crate::text::parse_decimal;
 
 /// A column of a result, as Snowflake describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -459,39 +460,6 @@ pub fn decode_json(columns: &[RowType], schema: &SchemaRef, rows: &[Value]) -> R
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| protocol(format!("the JSON row set does not fit: {e}")))
 }
 
-/// Exact decimal text (`-12.5`, `1E-9`) as an integer × 10^-scale; `None` if it does not fit.
-pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
-    let text = text.trim();
-    let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
-        None => (text, 0),
-    };
-    let (negative, digits) = match mantissa.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
-    };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty() && fraction.is_empty() || !(whole.chars().chain(fraction.chars())).all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let mut value: i128 = 0;
-    for c in whole.chars().chain(fraction.chars()) {
-        value = value.checked_mul(10)?.checked_add(i128::from(c as u8 - b'0'))?;
-    }
-    // value × 10^(exponent - fraction digits), to scale digits.
-    let shift = i32::from(scale) + exponent - fraction.len() as i32;
-    if shift >= 0 {
-        value = value.checked_mul(10i128.checked_pow(shift as u32)?)?;
-    } else {
-        let divisor = 10i128.checked_pow((-shift) as u32)?;
-        if value % divisor != 0 {
-            return None; // more digits than the column's scale: never round money silently
-        }
-        value /= divisor;
-    }
-    Some(if negative { -value } else { value })
-}
-
 fn parse_date(text: &str) -> Option<i32> {
     let text = text.trim();
     if text.contains('-') && text.len() >= 10 {
@@ -522,21 +490,6 @@ fn parse_timestamp(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decimal_text_is_read_exactly_or_refused() {
-        assert_eq!(parse_decimal("12.34", 9), Some(12_340_000_000));
-        assert_eq!(parse_decimal("-0.000000001", 9), Some(-1));
-        assert_eq!(parse_decimal("1E-9", 9), Some(1));
-        assert_eq!(parse_decimal("1.500000000", 2), Some(150));
-        assert_eq!(
-            parse_decimal("99999999999999999999999999999.123456789", 9),
-            Some(99_999_999_999_999_999_999_999_999_999_123_456_789)
-        );
-        assert_eq!(parse_decimal("0.0000000001", 9), None, "a digit beyond the scale is never rounded away");
-        assert_eq!(parse_decimal("abc", 2), None);
-        assert_eq!(parse_decimal("", 2), None);
-    }
 
     #[test]
     fn json_rows_follow_the_rowtype() {

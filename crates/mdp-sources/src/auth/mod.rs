@@ -1,7 +1,7 @@
 //! OAuth 2.0 for the connectors.
 //!
 //! - [`OAuthTokens`]: access tokens from a refresh token (RFC 6749 §6) or from a service account's
-//!   signed JWT ([`service_account`], RFC 7523), cached in memory for the run, renewed shortly before
+//!   signed JWT ([`mdp_core::google_key`], RFC 7523), cached in memory for the run, renewed shortly before
 //!   they expire and once more when the platform refuses one mid-run (the HTTP driver asks, see
 //!   `http::Endpoint`); a refresh token the platform rotates is saved back to its file. Concurrent
 //!   requests wait for one renewal instead of each starting their own.
@@ -24,9 +24,8 @@ use crate::error::SourceError;
 use crate::source::{Credential, SourceSettings};
 
 pub mod oauth1;
-pub mod service_account;
 
-use service_account::{ServiceAccountKey, JWT_BEARER};
+use mdp_core::google_key::{ServiceAccountKey, JWT_BEARER};
 
 /// How often a token request is tried when the token endpoint fails on its side.
 const TOKEN_ATTEMPTS: u32 = 4;

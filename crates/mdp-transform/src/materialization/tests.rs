@@ -307,9 +307,6 @@ impl Dialect for Minimal {
     fn column_type(&self, ty: mdp_warehouse::ColumnType) -> String {
         PostgresDialect.column_type(ty)
     }
-    fn default_schema(&self) -> &'static str {
-        "public"
-    }
     fn date_add_days(&self, date_expr: &str, days: i64) -> String {
         PostgresDialect.date_add_days(date_expr, days)
     }

@@ -12,9 +12,6 @@ impl Dialect for SnowflakeDialect {
     fn name(&self) -> &'static str {
         "snowflake"
     }
-    fn default_schema(&self) -> &'static str {
-        "PUBLIC"
-    }
     fn column_type(&self, ty: ColumnType) -> String {
         match ty {
             ColumnType::Text => "VARCHAR".into(),

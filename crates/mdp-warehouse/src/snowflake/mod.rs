@@ -25,11 +25,13 @@ use std::time::Duration;
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use futures::StreamExt;
-use mdp_cloud::snowflake::{text, Session, Snowflake, SnowflakeConfig};
+use mdp_cloud::snowflake::{Session, Snowflake, SnowflakeConfig, MAX_VALUES_ROWS};
+use mdp_cloud::text;
 use mdp_cloud::{split_statements, CloudError};
 
 pub use dialect::SnowflakeDialect;
 
+use crate::cloud::{self, Runner};
 use crate::dialect::{Dialect, TableRef};
 use crate::error::{Result, WarehouseError};
 use crate::lease::{self, Lease};
@@ -40,19 +42,6 @@ const ENGINE: &str = "snowflake";
 
 /// The text of one load statement, at most (Snowflake takes statements of up to 1 MB).
 const MAX_STATEMENT_BYTES: usize = 900_000;
-
-fn cloud_error(e: CloudError, sql: &str, target: &str) -> WarehouseError {
-    match e {
-        CloudError::Sql { code, sql_state, message } => {
-            let state = sql_state.map(|s| format!(", SQL state {s}")).unwrap_or_default();
-            WarehouseError::sql(ENGINE, format!("{message} (code {code}{state})"), sql)
-        }
-        CloudError::Unavailable(message) | CloudError::Auth(message) | CloudError::Config(message) => {
-            WarehouseError::Connect { target: target.to_string(), message }
-        }
-        CloudError::Protocol { .. } => WarehouseError::Connect { target: target.to_string(), message: e.to_string() },
-    }
-}
 
 pub struct SnowflakeWarehouse {
     account: Snowflake,
@@ -102,49 +91,26 @@ impl SnowflakeWarehouse {
     }
 }
 
-/// Run every statement of `sql` on `session`.
-/// Whether a statement is DDL, which Snowflake never runs inside a transaction.
-fn is_ddl(statement: &str) -> bool {
-    let first = statement
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty() && !line.starts_with("--"))
-        .and_then(|line| line.split_whitespace().next())
-        .unwrap_or_default()
-        .to_ascii_uppercase();
-    matches!(first.as_str(), "CREATE" | "ALTER" | "DROP" | "TRUNCATE" | "COMMENT" | "UNDROP")
+/// Statements Snowflake never runs inside a transaction (it commits before them).
+const DDL: &[&str] = &["CREATE", "ALTER", "DROP", "TRUNCATE", "COMMENT", "UNDROP"];
+
+/// Runs statements on one session.
+struct OnSession<'a> {
+    session: &'a Session,
+    target: &'a str,
 }
 
-async fn run_all(session: &Session, sql: &str, target: &str) -> Result<()> {
-    for statement in split_statements(sql) {
-        session.execute(statement).await.map_err(|e| cloud_error(e, statement, target))?;
+impl Runner for OnSession<'_> {
+    type Answer = mdp_cloud::snowflake::QueryResult;
+    fn engine(&self) -> &'static str {
+        ENGINE
     }
-    Ok(())
-}
-
-/// Run the statements of `sql` and stream the last one's result.
-async fn query_stream(session: Arc<Session>, sql: &str, target: &str) -> Result<BatchStream> {
-    let statements = split_statements(sql);
-    let Some((last, before)) = statements.split_last() else {
-        return Err(WarehouseError::sql(ENGINE, "the query holds no statement", sql));
-    };
-    for statement in before {
-        session.execute(statement).await.map_err(|e| cloud_error(e, statement, target))?;
+    fn target(&self) -> &str {
+        self.target
     }
-    let result = session.execute(last).await.map_err(|e| cloud_error(e, last, target))?;
-    let (sql, target) = (last.to_string(), target.to_string());
-    let stream = futures::stream::unfold(Some(result), move |state| {
-        let (sql, target) = (sql.clone(), target.clone());
-        async move {
-            let mut result = state?;
-            match result.next_batch().await {
-                Ok(Some(batch)) => Some((Ok(batch), Some(result))),
-                Ok(None) => None,
-                Err(e) => Some((Err(cloud_error(e, &sql, &target)), None)),
-            }
-        }
-    });
-    Ok(stream.boxed())
+    async fn run(&self, statement: &str) -> Result<Self::Answer> {
+        self.session.execute(statement).await.map_err(|e| crate::cloud_error(ENGINE, e, statement, self.target))
+    }
 }
 
 #[async_trait]
@@ -162,11 +128,11 @@ impl Warehouse for SnowflakeWarehouse {
     }
 
     async fn execute(&self, sql: &str) -> Result<()> {
-        run_all(&self.session, sql, &self.display).await
+        cloud::run_all(&OnSession { session: &self.session, target: &self.display }, sql).await
     }
 
     async fn query(&self, sql: &str) -> Result<BatchStream> {
-        query_stream(self.session.clone(), sql, &self.display).await
+        cloud::query_stream(&OnSession { session: &self.session, target: &self.display }, sql).await
     }
 
     async fn session(&self) -> Result<Arc<dyn Warehouse>> {
@@ -204,7 +170,7 @@ impl Warehouse for SnowflakeWarehouse {
 
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
         let session = self.account.login().await.map_err(|e| self.connect_error(e))?;
-        session.execute("BEGIN").await.map_err(|e| cloud_error(e, "BEGIN", &self.display))?;
+        session.execute("BEGIN").await.map_err(|e| crate::cloud_error(ENGINE, e, "BEGIN", &self.display))?;
         Ok(Box::new(SnowflakeTransaction { session: Some(Arc::new(session)), display: self.display.clone() }))
     }
 
@@ -230,8 +196,11 @@ impl SnowflakeTransaction {
     async fn end(&mut self, statement: &str) -> Result<()> {
         let session =
             self.session.take().ok_or_else(|| WarehouseError::Internal("the transaction has ended".into()))?;
-        let outcome =
-            session.execute(statement).await.map(|_| ()).map_err(|e| cloud_error(e, statement, &self.display));
+        let outcome = session
+            .execute(statement)
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::cloud_error(ENGINE, e, statement, &self.display));
         let _ = session.close().await;
         outcome
     }
@@ -254,13 +223,13 @@ impl Transaction for SnowflakeTransaction {
     async fn execute(&mut self, sql: &str) -> Result<()> {
         let session = self.session()?.clone();
         for statement in split_statements(sql) {
-            let ddl = is_ddl(statement);
+            let ddl = cloud::starts_with_keyword(statement, DDL);
             if ddl {
-                session.execute("COMMIT").await.map_err(|e| cloud_error(e, "COMMIT", &self.display))?;
+                session.execute("COMMIT").await.map_err(|e| crate::cloud_error(ENGINE, e, "COMMIT", &self.display))?;
             }
-            session.execute(statement).await.map_err(|e| cloud_error(e, statement, &self.display))?;
+            session.execute(statement).await.map_err(|e| crate::cloud_error(ENGINE, e, statement, &self.display))?;
             if ddl {
-                session.execute("BEGIN").await.map_err(|e| cloud_error(e, "BEGIN", &self.display))?;
+                session.execute("BEGIN").await.map_err(|e| crate::cloud_error(ENGINE, e, "BEGIN", &self.display))?;
             }
         }
         Ok(())
@@ -268,7 +237,10 @@ impl Transaction for SnowflakeTransaction {
 
     async fn query_all(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
         use futures::TryStreamExt;
-        query_stream(self.session()?.clone(), sql, &self.display).await?.try_collect().await
+        cloud::query_stream(&OnSession { session: self.session()?, target: &self.display }, sql)
+            .await?
+            .try_collect()
+            .await
     }
 
     async fn bulk_load(&mut self, table: &TableRef, mut batches: BatchStream) -> Result<u64> {
@@ -342,8 +314,8 @@ impl Transaction for SnowflakeTransaction {
                 }
                 sql.push(')');
                 rows_in_sql += 1;
-                if rows_in_sql >= text::MAX_VALUES_ROWS || sql.len() >= MAX_STATEMENT_BYTES {
-                    session.execute(&sql).await.map_err(|e| cloud_error(e, &sql, &self.display))?;
+                if rows_in_sql >= MAX_VALUES_ROWS || sql.len() >= MAX_STATEMENT_BYTES {
+                    session.execute(&sql).await.map_err(|e| crate::cloud_error(ENGINE, e, &sql, &self.display))?;
                     loaded += rows_in_sql as u64;
                     sql.clone_from(&head);
                     rows_in_sql = 0;
@@ -352,7 +324,7 @@ impl Transaction for SnowflakeTransaction {
             next = batches.next().await.transpose()?;
         }
         if rows_in_sql > 0 {
-            session.execute(&sql).await.map_err(|e| cloud_error(e, &sql, &self.display))?;
+            session.execute(&sql).await.map_err(|e| crate::cloud_error(ENGINE, e, &sql, &self.display))?;
             loaded += rows_in_sql as u64;
         }
         Ok(loaded)

@@ -67,7 +67,22 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             let options = ConnectOptions::snowflake(config).with_metadata_schema(BENCH_METADATA_SCHEMA);
             measure("snowflake", &options, &args).await
         }
+        BenchAdapter::Bigquery => {
+            let Some(url) = bigquery_url(&args) else {
+                println!("bigquery  skipped: no address given (--bigquery-url, MDP_BENCH_BIGQUERY_URL or MDP_TEST_BIGQUERY_URL)");
+                return Ok(());
+            };
+            let mut config =
+                mdp_warehouse::BigQueryConfig::new("mdp-bench", BENCH_SCHEMA, mdp_warehouse::BigQueryAuth::None);
+            config.base_url = Some(url);
+            let options = ConnectOptions::bigquery(config).with_metadata_schema(BENCH_METADATA_SCHEMA);
+            measure("bigquery", &options, &args).await
+        }
     }
+}
+
+fn bigquery_url(args: &BenchArgs) -> Option<String> {
+    args.bigquery_url.clone().or_else(|| std::env::var("MDP_TEST_BIGQUERY_URL").ok()).filter(|u| !u.is_empty())
 }
 
 fn snowflake_url(args: &BenchArgs) -> Option<String> {
@@ -82,10 +97,13 @@ fn postgres_url(args: &BenchArgs) -> Option<String> {
 fn run_children(args: &BenchArgs) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the mdp executable")?;
     println!("loading {} ad-performance rows per adapter, {} rows per batch", args.rows, args.batch_rows);
-    // Snowflake only when asked for by name: a stand-in loads a thousand times slower than the others.
+    // The cloud stand-ins only when their address is given: they load far slower than the others.
     let snowflake = args.snowflake_url.clone().filter(|u| !u.is_empty());
-    let adapters = if snowflake.is_some() { &["duckdb", "postgres", "snowflake"][..] } else { &["duckdb", "postgres"] };
-    for &adapter in adapters {
+    let bigquery = args.bigquery_url.clone().filter(|u| !u.is_empty());
+    let mut adapters = vec!["duckdb", "postgres"];
+    adapters.extend(snowflake.as_ref().map(|_| "snowflake"));
+    adapters.extend(bigquery.as_ref().map(|_| "bigquery"));
+    for adapter in adapters {
         let mut command = std::process::Command::new(&exe);
         command.args(["bench", "--adapter", adapter, "--rows", &args.rows.to_string()]);
         command.args(["--batch-rows", &args.batch_rows.to_string()]);
@@ -97,6 +115,9 @@ fn run_children(args: &BenchArgs) -> Result<()> {
         }
         if let Some(url) = &snowflake {
             command.env("MDP_BENCH_SNOWFLAKE_URL", url);
+        }
+        if let Some(url) = &bigquery {
+            command.env("MDP_BENCH_BIGQUERY_URL", url);
         }
         let status = command.status().with_context(|| format!("cannot run the {adapter} benchmark"))?;
         anyhow::ensure!(status.success(), "the {adapter} benchmark failed ({status})");

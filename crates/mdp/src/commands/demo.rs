@@ -98,9 +98,9 @@ pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     session.finish(error.as_deref()).await?;
     let warehouse = match &context.options {
         mdp_warehouse::ConnectOptions::DuckDb { path, .. } => path.display().to_string(),
-        mdp_warehouse::ConnectOptions::Postgres { .. } | mdp_warehouse::ConnectOptions::Snowflake { .. } => {
-            format!("target {}", context.target_name)
-        }
+        mdp_warehouse::ConnectOptions::Postgres { .. }
+        | mdp_warehouse::ConnectOptions::Snowflake { .. }
+        | mdp_warehouse::ConnectOptions::BigQuery { .. } => format!("target {}", context.target_name),
     };
     match error {
         None => {

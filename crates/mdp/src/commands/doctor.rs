@@ -218,6 +218,11 @@ async fn check_warehouse(report: &mut Report, target_name: &str, options: &Conne
                     "check the target's account, user and credentials (password or private key file), and that the \
                      user may use its database, warehouse and role"
                 }
+                ConnectOptions::BigQuery { .. } => {
+                    "check the target's project and credentials (keyfile, token, or `gcloud auth application-default \
+                     login`), and that they may run jobs in the project (roles/bigquery.jobUser) and write its datasets \
+                     (roles/bigquery.dataEditor)"
+                }
             };
             report.fail("warehouse", format!("target '{target_name}': {e}\n{hint}"));
             return;

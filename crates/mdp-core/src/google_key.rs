@@ -8,10 +8,15 @@
 //! longer) and, for domain-wide delegation, `sub` (the Workspace user to act as). Signing is ring's
 //! RSASSA-PKCS1-v1_5 with SHA-256, the TLS stack's own crypto (no new C build).
 //!
-//! Nothing here speaks HTTP: the grant is posted by [`super::OAuthTokens`]. Nothing here prints the
-//! private key: errors name the file's fields, never their values.
+//! A credentials file may also hold a person's OAuth client and refresh token (`type:
+//! authorized_user`, what `gcloud auth application-default login` writes): [`GoogleCredentials`] reads
+//! either kind, for clients (the BigQuery adapter) that take both.
+//!
+//! Nothing here speaks HTTP: the grant is posted by the crate that talks to Google (`mdp-sources`'
+//! OAuth tokens, `mdp-cloud`'s BigQuery client). Nothing here prints a private key, secret or token:
+//! errors name the file's fields, never their values.
 
-use mdp_core::jwt::RsaKey;
+use crate::jwt::RsaKey;
 use serde::Deserialize;
 
 /// The grant type of RFC 7523 §2.1.
@@ -82,7 +87,7 @@ impl ServiceAccountKey {
         let pem = file.private_key.ok_or("has no private_key")?;
         let key = RsaKey::from_pem(&pem).map_err(|e| format!("has a private_key that {e}"))?;
         let token_uri = file.token_uri.filter(|uri| !uri.trim().is_empty()).unwrap_or(GOOGLE_TOKEN_URI.to_string());
-        reqwest::Url::parse(&token_uri).map_err(|e| format!("has a token_uri that is not a URL ({e})"))?;
+        check_token_uri(&token_uri)?;
         Ok(ServiceAccountKey {
             client_email,
             client_id: file.client_id,
@@ -113,6 +118,79 @@ impl ServiceAccountKey {
     }
 }
 
+/// `token_uri` must be an http(s) address (a typo would otherwise post the grant nowhere useful).
+fn check_token_uri(uri: &str) -> Result<(), String> {
+    let rest = uri.strip_prefix("https://").or_else(|| uri.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') && !uri.contains(char::is_whitespace) => Ok(()),
+        _ => Err(format!("has a token_uri that is not an http(s) URL ({uri:?})")),
+    }
+}
+
+/// A person's OAuth client and refresh token, as `gcloud auth application-default login` writes them.
+pub struct AuthorizedUser {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    /// Where the refresh grant is posted.
+    pub token_uri: String,
+}
+
+impl std::fmt::Debug for AuthorizedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizedUser")
+            .field("client_id", &self.client_id)
+            .field("token_uri", &self.token_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Either kind of Google credentials file: a service account's key, or a person's refresh token.
+#[derive(Debug)]
+pub enum GoogleCredentials {
+    ServiceAccount(Box<ServiceAccountKey>),
+    AuthorizedUser(AuthorizedUser),
+}
+
+#[derive(Deserialize)]
+struct UserFile {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    refresh_token: Option<String>,
+    token_uri: Option<String>,
+}
+
+impl GoogleCredentials {
+    /// Read a credentials file's text (its `type` says which kind it is).
+    pub fn parse(text: &str) -> Result<GoogleCredentials, String> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+        }
+        let kind: Kind = serde_json::from_str(text)
+            .map_err(|e| format!("is not a Google credentials file (a service account key or gcloud's application default credentials): {e}"))?;
+        if kind.kind.as_deref() != Some("authorized_user") {
+            return ServiceAccountKey::parse(text).map(|key| GoogleCredentials::ServiceAccount(Box::new(key)));
+        }
+        let file: UserFile =
+            serde_json::from_str(text).map_err(|e| format!("is not valid authorized_user credentials: {e}"))?;
+        let field = |value: Option<String>, name: &str| {
+            value.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                format!("has no {name} (run `gcloud auth application-default login` again to write a complete file)")
+            })
+        };
+        let token_uri = file.token_uri.filter(|uri| !uri.trim().is_empty()).unwrap_or(GOOGLE_TOKEN_URI.to_string());
+        check_token_uri(&token_uri)?;
+        Ok(GoogleCredentials::AuthorizedUser(AuthorizedUser {
+            client_id: field(file.client_id, "client_id")?,
+            client_secret: field(file.client_secret, "client_secret")?,
+            refresh_token: field(file.refresh_token, "refresh_token")?,
+            token_uri,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +198,7 @@ mod tests {
     use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 
     /// The sandbox's published test key (not a secret: it signs for the local imitation only).
-    const PEM: &str = include_str!("../../../mdp-sandbox/keys/service_account.pem");
+    const PEM: &str = include_str!("../../mdp-sandbox/keys/service_account.pem");
 
     fn key_file(extra: serde_json::Value) -> String {
         let mut file = serde_json::json!({
@@ -170,5 +248,27 @@ mod tests {
         let old = ServiceAccountKey::parse(&key_file(serde_json::json!({"token_uri": null}))).unwrap();
         assert_eq!(old.token_uri, GOOGLE_TOKEN_URI, "older key files name no token_uri");
         assert!(!format!("{old:?}").contains("PRIVATE"), "Debug never shows the key");
+        assert!(error(serde_json::json!({"token_uri": "oauth2.googleapis.com/token"})).contains("not an http(s) URL"));
+    }
+
+    #[test]
+    fn credentials_files_of_either_kind_are_read() {
+        let key = GoogleCredentials::parse(&key_file(serde_json::json!({}))).unwrap();
+        assert!(matches!(key, GoogleCredentials::ServiceAccount(k) if k.client_email.starts_with("reader@")));
+        let user = r#"{"type": "authorized_user", "client_id": "c.apps.googleusercontent.com",
+            "client_secret": "s3cret", "refresh_token": "1//r3fresh", "quota_project_id": "p"}"#;
+        let GoogleCredentials::AuthorizedUser(user) = GoogleCredentials::parse(user).unwrap() else {
+            panic!("an authorized_user file is a person's credentials")
+        };
+        assert_eq!(
+            (user.client_id.as_str(), user.token_uri.as_str()),
+            ("c.apps.googleusercontent.com", GOOGLE_TOKEN_URI)
+        );
+        let shown = format!("{user:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("r3fresh"), "Debug shows no secret: {shown}");
+        let incomplete = GoogleCredentials::parse(r#"{"type": "authorized_user", "client_id": "c"}"#).unwrap_err();
+        assert!(
+            incomplete.contains("no client_secret") && incomplete.contains("gcloud auth application-default login")
+        );
     }
 }

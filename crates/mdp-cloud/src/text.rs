@@ -1,5 +1,6 @@
-//! Arrow values as exact text, for the rows of a multi-row `INSERT … SELECT … FROM VALUES (…), (…)`
-//! whose statement casts each value to its column's type.
+//! Values as exact text, both ways: Arrow values as text for the rows a loader sends (Snowflake's
+//! multi-row `INSERT … SELECT … FROM VALUES (…), (…)`, BigQuery's newline-delimited JSON), and the
+//! decimal text an API answers with as exact integers ([`parse_decimal`]).
 //!
 //! Decimals as their digits (never through a float), dates as `YYYY-MM-DD`, timestamps as
 //! `YYYY-MM-DD HH:MM:SS.ffffff`, booleans as `true`/`false`, floats in their shortest round-tripping
@@ -10,9 +11,6 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 
 use crate::error::CloudError;
-
-/// Rows one `VALUES` clause may hold (Snowflake's limit).
-pub const MAX_VALUES_ROWS: usize = 16_384;
 
 /// The rows of `batch`, column by column, as exact text (`None` for NULL).
 pub fn column_texts(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, CloudError> {
@@ -71,6 +69,39 @@ pub fn column_texts(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, Clo
     Ok(out)
 }
 
+/// Exact decimal text (`-12.5`, `1E-9`) as an integer × 10^-scale; `None` if it does not fit.
+pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
+    let text = text.trim();
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
+        None => (text, 0),
+    };
+    let (negative, digits) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() || !(whole.chars().chain(fraction.chars())).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let mut value: i128 = 0;
+    for c in whole.chars().chain(fraction.chars()) {
+        value = value.checked_mul(10)?.checked_add(i128::from(c as u8 - b'0'))?;
+    }
+    // value × 10^(exponent - fraction digits), to scale digits.
+    let shift = i32::from(scale) + exponent - fraction.len() as i32;
+    if shift >= 0 {
+        value = value.checked_mul(10i128.checked_pow(shift as u32)?)?;
+    } else {
+        let divisor = 10i128.checked_pow((-shift) as u32)?;
+        if value % divisor != 0 {
+            return None; // more digits than the column's scale: never round money silently
+        }
+        value /= divisor;
+    }
+    Some(if negative { -value } else { value })
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -107,5 +138,20 @@ mod tests {
         assert_eq!(texts[5], [s("2026-01-01"), None]);
         assert_eq!(texts[6], [s("2026-01-01 00:00:00.123456"), s("1970-01-01 00:00:00.000000")]);
         assert_eq!(column_texts(&batch.slice(1, 1)).unwrap()[2], [s("0.012340000")], "a slice reads its own rows");
+    }
+
+    #[test]
+    fn decimal_text_is_read_exactly_or_refused() {
+        assert_eq!(parse_decimal("12.34", 9), Some(12_340_000_000));
+        assert_eq!(parse_decimal("-0.000000001", 9), Some(-1));
+        assert_eq!(parse_decimal("1E-9", 9), Some(1));
+        assert_eq!(parse_decimal("1.500000000", 2), Some(150));
+        assert_eq!(
+            parse_decimal("99999999999999999999999999999.123456789", 9),
+            Some(99_999_999_999_999_999_999_999_999_999_123_456_789)
+        );
+        assert_eq!(parse_decimal("0.0000000001", 9), None, "a digit beyond the scale is never rounded away");
+        assert_eq!(parse_decimal("abc", 2), None);
+        assert_eq!(parse_decimal("", 2), None);
     }
 }
