@@ -56,7 +56,13 @@ impl RunSession {
                 stale.host
             );
         }
-        Metadata::new(opened.warehouse.as_ref()).start_run(&holder).await?;
+        if let Err(e) = Metadata::new(opened.warehouse.as_ref()).start_run(&holder).await {
+            // Release the lock now: a lease would otherwise keep the next writer out until it runs out.
+            if let Err(closing) = opened.warehouse.close().await {
+                tracing::warn!(error = %closing, "could not release the writer lock after a failed start");
+            }
+            return Err(e);
+        }
         Ok(RunSession { run_id, warehouse: opened.warehouse, recovered_stale_lock: opened.stale_lock })
     }
 

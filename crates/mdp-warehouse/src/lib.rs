@@ -467,9 +467,20 @@ pub async fn connect(options: &ConnectOptions, access: Access) -> Result<Opened>
     };
     if let Access::Write(holder) = &access {
         let meta = meta::Metadata::new(warehouse.as_ref());
-        meta.migrate().await?;
-        if let Some(stale) = &stale_lock {
-            meta.mark_run_abandoned(stale, holder).await?;
+        let prepared = async {
+            meta.migrate().await?;
+            if let Some(stale) = &stale_lock {
+                meta.mark_run_abandoned(stale, holder).await?;
+            }
+            Ok::<(), WarehouseError>(())
+        }
+        .await;
+        if let Err(e) = prepared {
+            // Release the lock now: a lease would otherwise keep the next writer out until it runs out.
+            if let Err(closing) = warehouse.close().await {
+                tracing::warn!(error = %closing, "could not release the writer lock after a failed open");
+            }
+            return Err(e);
         }
     }
     Ok(Opened { warehouse, stale_lock })

@@ -226,6 +226,7 @@ adapter_suite!(
     metadata_summaries_are_read_by_column_name,
     replace_where_deletes_only_the_window_and_totals_are_exact,
     a_table_made_by_an_older_version_gains_new_columns_and_keeps_its_rows,
+    a_writer_refused_at_open_leaves_no_lock_behind,
 );
 
 /// An ad-performance-like schema that uses every column type.
@@ -960,4 +961,36 @@ async fn duckdb_caps_its_memory_while_ingests_run() {
     w.ingest_mode(false).await.unwrap();
     assert_eq!(limit(w).await, users);
     opened.warehouse.close().await.unwrap();
+}
+
+/// A writer refused while opening (here: metadata written by a newer mdp) releases the lock it took,
+/// so the next attempt is told the same reason at once instead of finding the warehouse locked (a
+/// lease would otherwise keep it out until it runs out).
+async fn a_writer_refused_at_open_leaves_no_lock_behind(h: Harness) {
+    let opened = h.writer("r1").await;
+    let w = opened.warehouse.as_ref();
+    let d = w.dialect();
+    let version = TableRef::new(w.metadata_schema(), "schema_version");
+    w.execute(&format!(
+        "INSERT INTO {} (version, description, applied_at, mdp_version) VALUES (9999, {}, {}, {})",
+        d.qualified(&version).unwrap(),
+        d.literal(&Literal::Text("from the future")).unwrap(),
+        d.literal(&Literal::Timestamp(chrono::Utc::now().naive_utc())).unwrap(),
+        d.literal(&Literal::Text("99.0.0")).unwrap()
+    ))
+    .await
+    .unwrap();
+    opened.warehouse.close().await.unwrap();
+    for attempt in ["r2", "r3"] {
+        match connect(&h.options, Access::Write(LockHolder::current(attempt, "test"))).await {
+            Err(WarehouseError::MetadataTooNew { found: 9999, .. }) => {}
+            Err(other) => panic!("attempt {attempt}: expected the newer-metadata refusal, got {other}"),
+            Ok(_) => panic!("attempt {attempt}: a writer opened metadata written by a newer mdp"),
+        }
+    }
+    if !matches!(h.options, ConnectOptions::DuckDb { .. }) {
+        let reader = connect(&h.options, Access::Read).await.unwrap();
+        h.cleanup(reader.warehouse.as_ref()).await;
+        reader.warehouse.close().await.unwrap();
+    }
 }

@@ -229,3 +229,69 @@ fn postgres_ingest_reconciles_exactly_and_reruns_idempotently() {
         .current_dir(&project)
         .output();
 }
+
+#[test]
+fn bigquery_ingest_reconciles_exactly_and_reruns_idempotently() {
+    if bigquery_url("BigQuery ingest test").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    // A metadata dataset of this run's own: the stand-in keeps its datasets while it runs.
+    let metadata = format!("mdp_meta_ingest_{}", std::process::id());
+    use_bigquery(&project, &metadata);
+    let reset = "DROP SCHEMA IF EXISTS raw CASCADE";
+    let out = mdp().args(["sql", reset]).current_dir(&project).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = ingest(&project, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_matches_truth(&project, &sandbox, &PLATFORMS);
+    let out = ingest(&project, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_matches_truth(&project, &sandbox, &PLATFORMS);
+    let counts = query(
+        &project,
+        "SELECT count(*), count(DISTINCT CONCAT(account_id, '|', CAST(date AS STRING), '|', ad_id)) \
+         FROM raw.meta_ads__ad_daily",
+    );
+    assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
+    let staged = query(
+        &project,
+        "SELECT count(*) FROM raw.INFORMATION_SCHEMA.TABLES WHERE STARTS_WITH(table_name, '_mdp_stage_')",
+    );
+    assert_eq!(staged[0][0].as_deref(), Some("0"), "every staging table was deleted after its window");
+    let cleanup = format!("{reset}; DROP SCHEMA IF EXISTS {metadata} CASCADE");
+    let _ = mdp().args(["sql", &cleanup]).current_dir(&project).output();
+}
+
+#[test]
+fn snowflake_ingest_reconciles_exactly_and_reruns_idempotently() {
+    if snowflake_url("Snowflake ingest test").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sandbox = start_sandbox();
+    let project = project(tmp.path(), &sandbox);
+    let metadata = format!("mdp_meta_ingest_{}", std::process::id());
+    use_snowflake(&project, &metadata);
+    let run = |args: &[&str]| {
+        mdp().args(args).env("MDP_TEST_SNOWFLAKE_PASSWORD", "any").current_dir(&project).output().unwrap()
+    };
+    let reset = "DROP SCHEMA IF EXISTS \"raw\" CASCADE";
+    let out = run(&["sql", reset]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["ingest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_matches_truth(&project, &sandbox, &PLATFORMS);
+    let out = run(&["ingest"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_matches_truth(&project, &sandbox, &PLATFORMS);
+    let counts = query(
+        &project,
+        "SELECT count(*), count(DISTINCT account_id || '|' || CAST(date AS VARCHAR) || '|' || ad_id) \
+         FROM \"raw\".\"meta_ads__ad_daily\"",
+    );
+    assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
+    let _ = run(&["sql", &format!("{reset}; DROP SCHEMA IF EXISTS \"{metadata}\" CASCADE")]);
+}

@@ -134,10 +134,29 @@ pub fn ingest(project: &Path, extra: &[&str]) -> Output {
 
 pub fn query(project: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     // A project configured for Postgres by `use_postgres` leaves a marker with its metadata schema.
-    let options = match std::fs::read_to_string(project.join(".pg-metadata-schema")) {
-        Ok(schema) => ConnectOptions::postgres(std::env::var("MDP_TEST_POSTGRES_URL").unwrap(), "test")
-            .with_metadata_schema(schema.trim()),
-        Err(_) => ConnectOptions::duckdb(project.join("warehouse.duckdb")),
+    // A project pointed elsewhere by `use_postgres`, `use_bigquery` or `use_snowflake` leaves a marker
+    // naming its metadata schema.
+    let marker = |name: &str| std::fs::read_to_string(project.join(name)).ok().map(|s| s.trim().to_string());
+    let options = if let Some(schema) = marker(".pg-metadata-schema") {
+        ConnectOptions::postgres(std::env::var("MDP_TEST_POSTGRES_URL").unwrap(), "test").with_metadata_schema(schema)
+    } else if let Some(schema) = marker(".bq-metadata-schema") {
+        let mut config = mdp_warehouse::BigQueryConfig::new("mdp-test", "raw", mdp_warehouse::BigQueryAuth::None);
+        config.base_url = Some(std::env::var("MDP_TEST_BIGQUERY_URL").unwrap());
+        ConnectOptions::bigquery(config).with_metadata_schema(schema)
+    } else if let Some(schema) = marker(".sf-metadata-schema") {
+        ConnectOptions::snowflake(mdp_warehouse::SnowflakeConfig {
+            account: "mdp_test".into(),
+            user: "mdp".into(),
+            auth: mdp_warehouse::SnowflakeAuth::Password("any".into()),
+            database: SNOWFLAKE_TEST_DATABASE.into(),
+            schema: None,
+            warehouse: None,
+            role: None,
+            base_url: Some(std::env::var("MDP_TEST_SNOWFLAKE_URL").unwrap()),
+        })
+        .with_metadata_schema(schema)
+    } else {
+        ConnectOptions::duckdb(project.join("warehouse.duckdb"))
     };
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let opened = connect(&options, Access::Read).await.unwrap();
@@ -176,6 +195,80 @@ pub fn use_postgres(project: &Path, metadata_schema: &str) {
     std::fs::write(project.join(".pg-metadata-schema"), metadata_schema).unwrap();
 }
 
+/// The BigQuery stand-in's address, or `None` (with a notice) to skip; a failure instead when
+/// `MDP_TEST_REQUIRE_BIGQUERY=1`.
+pub fn bigquery_url(what: &str) -> Option<String> {
+    match std::env::var("MDP_TEST_BIGQUERY_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("MDP_TEST_REQUIRE_BIGQUERY").as_deref() == Ok("1") => panic!(
+            "MDP_TEST_REQUIRE_BIGQUERY=1 but MDP_TEST_BIGQUERY_URL is not set, so the {what} cannot run: start \
+             bqemulator (`python .ci/bqemulator_offline.py start --rest-port 19050 --project mdp-test`) and set it \
+             to http://127.0.0.1:19050, or unset MDP_TEST_REQUIRE_BIGQUERY to skip"
+        ),
+        _ => {
+            eprintln!("NOTICE: skipping the {what}: MDP_TEST_BIGQUERY_URL is not set (.ci/run sets it)");
+            None
+        }
+    }
+}
+
+/// Point a project at the BigQuery stand-in (project `mdp-test`), with its own metadata dataset.
+pub fn use_bigquery(project: &Path, metadata_schema: &str) {
+    let file = project.join("mdp.yml");
+    let config = std::fs::read_to_string(&file)
+        .unwrap()
+        .replacen("  default: local\n", "  default: bq\n", 1)
+        .replacen(
+            "  targets:\n",
+            "  targets:\n    bq:\n      type: bigquery\n      project: mdp-test\n      dataset: analytics\n      \
+             url: ${MDP_TEST_BIGQUERY_URL}\n",
+            1,
+        )
+        .replacen("metadata_schema: mdp_meta\n", &format!("metadata_schema: {metadata_schema}\n"), 1);
+    std::fs::write(&file, config).unwrap();
+    std::fs::write(project.join(".bq-metadata-schema"), metadata_schema).unwrap();
+}
+
+/// The Snowflake stand-in's address, or `None` (with a notice) to skip; a failure instead when
+/// `MDP_TEST_REQUIRE_SNOWFLAKE=1`.
+pub fn snowflake_url(what: &str) -> Option<String> {
+    match std::env::var("MDP_TEST_SNOWFLAKE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("MDP_TEST_REQUIRE_SNOWFLAKE").as_deref() == Ok("1") => panic!(
+            "MDP_TEST_REQUIRE_SNOWFLAKE=1 but MDP_TEST_SNOWFLAKE_URL is not set, so the {what} cannot run: start \
+             fakesnow (`fakesnow -s -p 18616`) and set it to http://127.0.0.1:18616, or unset \
+             MDP_TEST_REQUIRE_SNOWFLAKE to skip"
+        ),
+        _ => {
+            eprintln!("NOTICE: skipping the {what}: MDP_TEST_SNOWFLAKE_URL is not set (.ci/run sets it)");
+            None
+        }
+    }
+}
+
+/// The database the Snowflake end-to-end tests use on the stand-in.
+pub const SNOWFLAKE_TEST_DATABASE: &str = "mdp_e2e";
+
+/// Point a project at the Snowflake stand-in, with its own metadata schema.
+pub fn use_snowflake(project: &Path, metadata_schema: &str) {
+    let file = project.join("mdp.yml");
+    let config = std::fs::read_to_string(&file)
+        .unwrap()
+        .replacen("  default: local\n", "  default: sf\n", 1)
+        .replacen(
+            "  targets:\n",
+            &format!(
+                "  targets:\n    sf:\n      type: snowflake\n      account: mdp_test\n      user: mdp\n      \
+                 password: {{ env: MDP_TEST_SNOWFLAKE_PASSWORD }}\n      database: {SNOWFLAKE_TEST_DATABASE}\n      \
+                 url: ${{MDP_TEST_SNOWFLAKE_URL}}\n"
+            ),
+            1,
+        )
+        .replacen("metadata_schema: mdp_meta\n", &format!("metadata_schema: {metadata_schema}\n"), 1);
+    std::fs::write(&file, config).unwrap();
+    std::fs::write(project.join(".sf-metadata-schema"), metadata_schema).unwrap();
+}
+
 /// Daily totals per account from the raw layer, from the stream that carries all of a platform's
 /// spend (Google: campaign level, which includes Performance Max; others: ad level).
 pub fn raw_totals(project: &Path, platform: &str) -> Vec<(String, String, i64, i64, Decimal, Decimal, Decimal)> {
@@ -183,8 +276,10 @@ pub fn raw_totals(project: &Path, platform: &str) -> Vec<(String, String, i64, i
     let rows = query(
         project,
         &format!(
-            "SELECT account_id, CAST(date AS VARCHAR), sum(impressions), sum(clicks), CAST(sum(spend) AS VARCHAR), \
-             CAST(sum(conversions) AS VARCHAR), CAST(sum(conversion_value) AS VARCHAR) \
+            // Sums cast to exact types inside and out: the Snowflake stand-in sums NUMBER as DOUBLE otherwise.
+            "SELECT account_id, CAST(date AS VARCHAR), CAST(sum(impressions) AS BIGINT), CAST(sum(clicks) AS BIGINT), \
+             CAST(sum(CAST(spend AS DECIMAL(38,9))) AS VARCHAR), CAST(sum(CAST(conversions AS DECIMAL(38,9))) AS VARCHAR), \
+             CAST(sum(CAST(conversion_value AS DECIMAL(38,9))) AS VARCHAR) \
              FROM raw.{platform}__{stream} GROUP BY 1, 2 ORDER BY 1, 2"
         ),
     );
