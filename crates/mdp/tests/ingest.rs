@@ -202,6 +202,28 @@ fn the_demo_ingests_builds_the_marts_reconciles_and_reruns_incrementally() {
     assert!(!config.contains("sandbox-demo-token"), "the demo references its token file, never the value");
 }
 
+/// On a server warehouse (a project pointed there, `run` running `mdp` in it): start from an empty raw
+/// schema, ingest, reconcile exactly with the sandbox's truth, ingest again, reconcile again, and find
+/// no duplicated row (`distinct_key` spells `account_id|date|ad_id` in the engine's SQL).
+fn ingest_reconciles_and_reruns(
+    project: &Path,
+    sandbox: &SandboxProcess,
+    run: impl Fn(&[&str]) -> std::process::Output,
+    reset: &str,
+    distinct_key: &str,
+) {
+    let out = run(&["sql", reset]);
+    assert!(out.status.success(), "{}", text(&out));
+    for _ in 0..2 {
+        let out = run(&["ingest"]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_matches_truth(project, sandbox, &PLATFORMS);
+    }
+    let counts =
+        query(project, &format!("SELECT count(*), count(DISTINCT {distinct_key}) FROM raw.meta_ads__ad_daily"));
+    assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
+}
+
 #[test]
 fn postgres_ingest_reconciles_exactly_and_reruns_idempotently() {
     if postgres_url("Postgres ingest test").is_none() {
@@ -211,23 +233,16 @@ fn postgres_ingest_reconciles_exactly_and_reruns_idempotently() {
     let sandbox = start_sandbox();
     let project = project(tmp.path(), &sandbox);
     use_postgres(&project, "mdp_meta_ingest_test");
+    let run = |args: &[&str]| mdp().args(args).current_dir(&project).output().unwrap();
     // The raw schema is shared in the test database: start from a clean one.
-    let reset = "DROP SCHEMA IF EXISTS raw CASCADE";
-    let out = mdp().args(["sql", reset]).current_dir(&project).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let out = ingest(&project, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_matches_truth(&project, &sandbox, &PLATFORMS);
-    let out = ingest(&project, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_matches_truth(&project, &sandbox, &PLATFORMS);
-    let counts =
-        query(&project, "SELECT count(*), count(DISTINCT (account_id, date, ad_id)) FROM raw.meta_ads__ad_daily");
-    assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
-    let _ = mdp()
-        .args(["sql", "DROP SCHEMA raw CASCADE; DROP SCHEMA mdp_meta_ingest_test CASCADE"])
-        .current_dir(&project)
-        .output();
+    ingest_reconciles_and_reruns(
+        &project,
+        &sandbox,
+        run,
+        "DROP SCHEMA IF EXISTS raw CASCADE",
+        "(account_id, date, ad_id)",
+    );
+    let _ = run(&["sql", "DROP SCHEMA raw CASCADE; DROP SCHEMA mdp_meta_ingest_test CASCADE"]);
 }
 
 #[test]
@@ -241,28 +256,16 @@ fn bigquery_ingest_reconciles_exactly_and_reruns_idempotently() {
     // A metadata dataset of this run's own: the stand-in keeps its datasets while it runs.
     let metadata = format!("mdp_meta_ingest_{}", std::process::id());
     use_bigquery(&project, &metadata);
+    let run = |args: &[&str]| mdp().args(args).current_dir(&project).output().unwrap();
     let reset = "DROP SCHEMA IF EXISTS raw CASCADE";
-    let out = mdp().args(["sql", reset]).current_dir(&project).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let out = ingest(&project, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_matches_truth(&project, &sandbox, &PLATFORMS);
-    let out = ingest(&project, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_matches_truth(&project, &sandbox, &PLATFORMS);
-    let counts = query(
-        &project,
-        "SELECT count(*), count(DISTINCT CONCAT(account_id, '|', CAST(date AS STRING), '|', ad_id)) \
-         FROM raw.meta_ads__ad_daily",
-    );
-    assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
+    let key = "CONCAT(account_id, '|', CAST(date AS STRING), '|', ad_id)";
+    ingest_reconciles_and_reruns(&project, &sandbox, run, reset, key);
     let staged = query(
         &project,
         "SELECT count(*) FROM raw.INFORMATION_SCHEMA.TABLES WHERE STARTS_WITH(table_name, '_mdp_stage_')",
     );
     assert_eq!(staged[0][0].as_deref(), Some("0"), "every staging table was deleted after its window");
-    let cleanup = format!("{reset}; DROP SCHEMA IF EXISTS {metadata} CASCADE");
-    let _ = mdp().args(["sql", &cleanup]).current_dir(&project).output();
+    let _ = run(&["sql", &format!("{reset}; DROP SCHEMA IF EXISTS {metadata} CASCADE")]);
 }
 
 #[test]
@@ -279,19 +282,7 @@ fn snowflake_ingest_reconciles_exactly_and_reruns_idempotently() {
         mdp().args(args).env("MDP_TEST_SNOWFLAKE_PASSWORD", "any").current_dir(&project).output().unwrap()
     };
     let reset = "DROP SCHEMA IF EXISTS \"raw\" CASCADE";
-    let out = run(&["sql", reset]);
-    assert!(out.status.success(), "{}", text(&out));
-    let out = run(&["ingest"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_matches_truth(&project, &sandbox, &PLATFORMS);
-    let out = run(&["ingest"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_matches_truth(&project, &sandbox, &PLATFORMS);
-    let counts = query(
-        &project,
-        "SELECT count(*), count(DISTINCT account_id || '|' || CAST(date AS VARCHAR) || '|' || ad_id) \
-         FROM \"raw\".\"meta_ads__ad_daily\"",
-    );
-    assert_eq!(counts[0][0], counts[0][1], "no duplicated rows after a rerun");
+    let key = "account_id || '|' || CAST(date AS VARCHAR) || '|' || ad_id";
+    ingest_reconciles_and_reruns(&project, &sandbox, run, reset, key);
     let _ = run(&["sql", &format!("{reset}; DROP SCHEMA IF EXISTS \"{metadata}\" CASCADE")]);
 }

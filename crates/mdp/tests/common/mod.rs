@@ -166,21 +166,31 @@ pub fn query(project: &Path, sql: &str) -> Vec<Vec<Option<String>>> {
     })
 }
 
-/// The test server's URL, or `None` (with a notice) to skip a Postgres test; a failure instead when
-/// `MDP_TEST_REQUIRE_POSTGRES=1`, so that a machine with a server never passes these tests vacuously.
-pub fn postgres_url(what: &str) -> Option<String> {
-    match std::env::var("MDP_TEST_POSTGRES_URL") {
+/// A service's address from `url_var` (`.ci/run` sets it), or `None` (with a notice) to skip; a
+/// failure instead when `require_var` is `1`, so that a machine with the service never passes these
+/// tests vacuously.
+fn service_url(url_var: &str, require_var: &str, what: &str, how: &str) -> Option<String> {
+    match std::env::var(url_var) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("MDP_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
-            "MDP_TEST_REQUIRE_POSTGRES=1 but MDP_TEST_POSTGRES_URL is not set, so the {what} cannot run: set it to \
-             the test server's URL (e.g. postgres://postgres@127.0.0.1:5432/test), or unset MDP_TEST_REQUIRE_POSTGRES \
-             to skip the Postgres variants"
+        _ if std::env::var(require_var).as_deref() == Ok("1") => panic!(
+            "{require_var}=1 but {url_var} is not set, so the {what} cannot run: {how}, or unset {require_var} to \
+             skip it"
         ),
         _ => {
-            eprintln!("NOTICE: skipping the {what}: MDP_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+            eprintln!("NOTICE: skipping the {what}: {url_var} is not set (.ci/run sets it)");
             None
         }
     }
+}
+
+/// The test Postgres server's URL, or `None` to skip (see [`service_url`]).
+pub fn postgres_url(what: &str) -> Option<String> {
+    service_url(
+        "MDP_TEST_POSTGRES_URL",
+        "MDP_TEST_REQUIRE_POSTGRES",
+        what,
+        "set it to the test server's URL (e.g. postgres://postgres@127.0.0.1:5432/test)",
+    )
 }
 
 /// Point a project at the test Postgres server, with its own metadata schema.
@@ -195,21 +205,15 @@ pub fn use_postgres(project: &Path, metadata_schema: &str) {
     std::fs::write(project.join(".pg-metadata-schema"), metadata_schema).unwrap();
 }
 
-/// The BigQuery stand-in's address, or `None` (with a notice) to skip; a failure instead when
-/// `MDP_TEST_REQUIRE_BIGQUERY=1`.
+/// The BigQuery stand-in's address, or `None` to skip (see [`service_url`]).
 pub fn bigquery_url(what: &str) -> Option<String> {
-    match std::env::var("MDP_TEST_BIGQUERY_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("MDP_TEST_REQUIRE_BIGQUERY").as_deref() == Ok("1") => panic!(
-            "MDP_TEST_REQUIRE_BIGQUERY=1 but MDP_TEST_BIGQUERY_URL is not set, so the {what} cannot run: start \
-             bqemulator (`python .ci/bqemulator_offline.py start --rest-port 19050 --project mdp-test`) and set it \
-             to http://127.0.0.1:19050, or unset MDP_TEST_REQUIRE_BIGQUERY to skip"
-        ),
-        _ => {
-            eprintln!("NOTICE: skipping the {what}: MDP_TEST_BIGQUERY_URL is not set (.ci/run sets it)");
-            None
-        }
-    }
+    service_url(
+        "MDP_TEST_BIGQUERY_URL",
+        "MDP_TEST_REQUIRE_BIGQUERY",
+        what,
+        "start bqemulator (`python .ci/bqemulator_offline.py start --rest-port 19050 --project mdp-test`) and set it \
+         to http://127.0.0.1:19050",
+    )
 }
 
 /// Point a project at the BigQuery stand-in (project `mdp-test`), with its own metadata dataset.
@@ -229,21 +233,14 @@ pub fn use_bigquery(project: &Path, metadata_schema: &str) {
     std::fs::write(project.join(".bq-metadata-schema"), metadata_schema).unwrap();
 }
 
-/// The Snowflake stand-in's address, or `None` (with a notice) to skip; a failure instead when
-/// `MDP_TEST_REQUIRE_SNOWFLAKE=1`.
+/// The Snowflake stand-in's address, or `None` to skip (see [`service_url`]).
 pub fn snowflake_url(what: &str) -> Option<String> {
-    match std::env::var("MDP_TEST_SNOWFLAKE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("MDP_TEST_REQUIRE_SNOWFLAKE").as_deref() == Ok("1") => panic!(
-            "MDP_TEST_REQUIRE_SNOWFLAKE=1 but MDP_TEST_SNOWFLAKE_URL is not set, so the {what} cannot run: start \
-             fakesnow (`fakesnow -s -p 18616`) and set it to http://127.0.0.1:18616, or unset \
-             MDP_TEST_REQUIRE_SNOWFLAKE to skip"
-        ),
-        _ => {
-            eprintln!("NOTICE: skipping the {what}: MDP_TEST_SNOWFLAKE_URL is not set (.ci/run sets it)");
-            None
-        }
-    }
+    service_url(
+        "MDP_TEST_SNOWFLAKE_URL",
+        "MDP_TEST_REQUIRE_SNOWFLAKE",
+        what,
+        "start fakesnow (`fakesnow -s -p 18616`) and set it to http://127.0.0.1:18616",
+    )
 }
 
 /// The database the Snowflake end-to-end tests use on the stand-in.
