@@ -110,8 +110,14 @@ pub async fn acquire(
         ColumnDef::new("expires_at", ColumnType::Timestamp),
     ]);
     w.create_table(&t, &schema).await?;
-    let seed = d.merge_sql(&t, "(SELECT 1 AS id)", &["id".to_string()], &[])?;
-    w.execute(&seed).await?;
+    // The lease's one row, if missing. Not a MERGE: the Snowflake stand-in runs every MERGE through one
+    // shared scratch table, so two writers opening at once made one of them fail.
+    let (q, id) = (d.qualified(&t)?, d.quote_identifier("id")?);
+    // (A FROM clause: BigQuery refuses a WHERE without one.)
+    w.execute(&format!(
+        "INSERT INTO {q} ({id}) SELECT 1 FROM (SELECT 1 AS one) AS seed WHERE NOT EXISTS (SELECT 1 FROM {q} WHERE {id} = 1)"
+    ))
+    .await?;
     let before = read(w, metadata_schema).await?;
     let token = uuid::Uuid::new_v4().simple().to_string();
     let json = serde_json::to_string(holder).map_err(|e| WarehouseError::Internal(e.to_string()))?;
