@@ -568,7 +568,7 @@ impl Load {
         while self.buffer.len() >= UPLOAD_CHUNK {
             let rest = self.buffer.split_off(UPLOAD_CHUNK);
             let chunk = std::mem::replace(&mut self.buffer, rest);
-            self.put(&chunk, None).await?;
+            self.put(chunk, None).await?;
         }
         Ok(())
     }
@@ -582,7 +582,7 @@ impl Load {
     pub async fn finish(mut self) -> Result<u64, CloudError> {
         let last = std::mem::take(&mut self.buffer);
         let total = self.sent + last.len() as u64;
-        let job = self.put(&last, Some(total)).await?;
+        let job = self.put(last, Some(total)).await?;
         let doing = format!("loading into {}", self.table);
         let job = self.client.wait_job(&job, &doing).await?;
         let loaded = job
@@ -600,7 +600,7 @@ impl Load {
     }
 
     /// Send a chunk (the last one with the total size); returns the job when the upload completed.
-    async fn put(&mut self, chunk: &[u8], total: Option<u64>) -> Result<Value, CloudError> {
+    async fn put(&mut self, chunk: Vec<u8>, total: Option<u64>) -> Result<Value, CloudError> {
         let start = self.sent;
         let range = match (chunk.is_empty(), total) {
             (true, Some(total)) => format!("bytes */{total}"),
@@ -610,7 +610,8 @@ impl Load {
                 total.map(|t| t.to_string()).unwrap_or_else(|| "*".into())
             ),
         };
-        let body = chunk.to_vec();
+        // Shared, not copied, by each attempt.
+        let body = bytes::Bytes::from(chunk);
         let session = self.session.clone();
         let (status, answer, _) = self
             .client
@@ -618,7 +619,7 @@ impl Load {
                 http.put(&session).header("Content-Range", &range).body(body.clone()).timeout(Duration::from_secs(300))
             })
             .await?;
-        self.sent += chunk.len() as u64;
+        self.sent += body.len() as u64;
         match (status.as_u16(), total) {
             (308, None) => Ok(Value::Null),
             (200 | 201, Some(_)) => Ok(answer),

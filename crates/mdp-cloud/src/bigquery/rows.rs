@@ -19,10 +19,13 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
-    RecordBatch, RecordBatchOptions, StringBuilder, Time64MicrosecondBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, PrimitiveArray, PrimitiveBuilder, RecordBatch, RecordBatchOptions,
+    StringBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Date32Type, Decimal128Type, Field, Float64Type, Int64Type, Schema, SchemaRef,
+    Time64MicrosecondType, TimeUnit, TimestampMicrosecondType,
+};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::Value;
@@ -179,52 +182,43 @@ fn parse_time(text: &str) -> Option<i64> {
     )
 }
 
+/// A column of a primitive Arrow type, each cell's text read by `parse`.
+fn primitive<'a, T: ArrowPrimitiveType>(
+    field: &FieldSchema,
+    cells: impl Iterator<Item = Option<&'a Value>>,
+    parse: impl Fn(&str) -> Option<T::Native>,
+) -> Result<PrimitiveArray<T>, CloudError> {
+    let mut b = PrimitiveBuilder::<T>::new();
+    for v in cells {
+        match v {
+            Some(v) => {
+                let t = text(v, field)?;
+                b.append_value(parse(t).ok_or_else(|| bad(field, t))?);
+            }
+            None => b.append_null(),
+        }
+    }
+    Ok(b.finish())
+}
+
+fn bad(field: &FieldSchema, value: &str) -> CloudError {
+    protocol(format!("column {:?} ({}): cannot read {value:?}", field.name, field.field_type))
+}
+
 /// Decode `rows` (one page of an answer) into a batch of `schema`.
 pub fn decode(fields: &[FieldSchema], schema: &SchemaRef, rows: &[Value]) -> Result<RecordBatch, CloudError> {
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(fields.len());
     for (index, field) in fields.iter().enumerate() {
-        let bad = |v: &str| protocol(format!("column {:?} ({}): cannot read {v:?}", field.name, field.field_type));
+        let bad = |v: &str| bad(field, v);
         let cells = rows.iter().map(|row| cell(row, index));
         let array: ArrayRef = match schema.field(index).data_type() {
-            DataType::Int64 => {
-                let mut b = Int64Builder::with_capacity(rows.len());
-                for v in cells {
-                    match v {
-                        Some(v) => {
-                            let t = text(v, field)?;
-                            b.append_value(t.parse().map_err(|_| bad(t))?);
-                        }
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Float64 => {
-                let mut b = Float64Builder::with_capacity(rows.len());
-                for v in cells {
-                    match v {
-                        Some(v) => {
-                            let t = text(v, field)?;
-                            b.append_value(parse_float(t).ok_or_else(|| bad(t))?);
-                        }
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Decimal128(p, s) => {
-                let mut b = Decimal128Builder::with_capacity(rows.len());
-                for v in cells {
-                    match v {
-                        Some(v) => {
-                            let t = text(v, field)?;
-                            b.append_value(parse_decimal(t, *s).ok_or_else(|| bad(t))?);
-                        }
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish().with_precision_and_scale(*p, *s).map_err(|e| protocol(e.to_string()))?)
-            }
+            DataType::Int64 => Arc::new(primitive::<Int64Type>(field, cells, |t| t.parse().ok())?),
+            DataType::Float64 => Arc::new(primitive::<Float64Type>(field, cells, parse_float)?),
+            DataType::Decimal128(p, s) => Arc::new(
+                primitive::<Decimal128Type>(field, cells, |t| parse_decimal(t, *s))?
+                    .with_precision_and_scale(*p, *s)
+                    .map_err(|e| protocol(e.to_string()))?,
+            ),
             DataType::Boolean => {
                 let mut b = BooleanBuilder::with_capacity(rows.len());
                 for v in cells {
@@ -239,46 +233,12 @@ pub fn decode(fields: &[FieldSchema], schema: &SchemaRef, rows: &[Value]) -> Res
                 }
                 Arc::new(b.finish())
             }
-            DataType::Date32 => {
-                let mut b = Date32Builder::with_capacity(rows.len());
-                for v in cells {
-                    match v {
-                        Some(v) => {
-                            let t = text(v, field)?;
-                            b.append_value(parse_date(t).ok_or_else(|| bad(t))?);
-                        }
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
+            DataType::Date32 => Arc::new(primitive::<Date32Type>(field, cells, parse_date)?),
             DataType::Timestamp(_, zone) => {
-                let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len());
                 let parse = if zone.is_some() { parse_timestamp } else { parse_datetime };
-                for v in cells {
-                    match v {
-                        Some(v) => {
-                            let t = text(v, field)?;
-                            b.append_value(parse(t).ok_or_else(|| bad(t))?);
-                        }
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish().with_timezone_opt(zone.clone()))
+                Arc::new(primitive::<TimestampMicrosecondType>(field, cells, parse)?.with_timezone_opt(zone.clone()))
             }
-            DataType::Time64(_) => {
-                let mut b = Time64MicrosecondBuilder::with_capacity(rows.len());
-                for v in cells {
-                    match v {
-                        Some(v) => {
-                            let t = text(v, field)?;
-                            b.append_value(parse_time(t).ok_or_else(|| bad(t))?);
-                        }
-                        None => b.append_null(),
-                    }
-                }
-                Arc::new(b.finish())
-            }
+            DataType::Time64(_) => Arc::new(primitive::<Time64MicrosecondType>(field, cells, parse_time)?),
             DataType::Binary => {
                 let mut b = BinaryBuilder::with_capacity(rows.len(), 0);
                 for v in cells {
@@ -320,7 +280,6 @@ pub fn decode(fields: &[FieldSchema], schema: &SchemaRef, rows: &[Value]) -> Res
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
     use serde_json::json;
 
     fn field(name: &str, ty: &str) -> FieldSchema {

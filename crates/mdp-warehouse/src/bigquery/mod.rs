@@ -68,10 +68,13 @@ impl BigQueryWarehouse {
             .map_err(|e| WarehouseError::Connect { target: display.clone(), message: e.to_string() })?;
         let mut warehouse =
             BigQueryWarehouse { client, display, metadata_schema: metadata_schema.to_string(), lease: None };
-        // Reach the API (and get a token) now, so a bad address or credentials fail here.
-        warehouse.client.query("SELECT 1").await.map_err(|e| warehouse.connect_error(e))?;
         let stale = match access {
-            Access::Read => None,
+            Access::Read => {
+                // Reach the API (and get a token) now, so a bad address or credentials fail here; a
+                // writer's lease does that anyway.
+                warehouse.client.query("SELECT 1").await.map_err(|e| warehouse.connect_error(e))?;
+                None
+            }
             Access::Write(holder) => {
                 let renewer = warehouse.session().await?;
                 let (lease, stale) = lease::acquire(&warehouse, renewer, metadata_schema, holder, lease_length).await?;
@@ -90,23 +93,21 @@ impl BigQueryWarehouse {
     }
 }
 
-fn is_conflict(e: &CloudError) -> bool {
-    matches!(e, CloudError::Sql { message, .. } if message.contains("concurrent update") || message.contains("Transaction is aborted"))
-}
-
-/// Run one statement or script; a collision with a concurrent write is retried.
+/// Run one statement or script; a collision with a concurrent write (what [`WarehouseError::is_retryable`]
+/// calls a transient SQL error on BigQuery) is retried. Unreachable-service errors were already retried
+/// by the client.
 async fn run(client: &BigQuery, sql: &str, target: &str) -> Result<mdp_cloud::bigquery::QueryResult> {
     let mut wait = Duration::from_millis(500);
     let mut attempt = 1;
     loop {
-        match client.query(sql).await {
-            Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
-                tracing::info!(attempt, "a BigQuery write collided with another; retrying");
+        match client.query(sql).await.map_err(|e| crate::cloud_error(ENGINE, e, sql, target)) {
+            Err(e @ WarehouseError::Sql { .. }) if e.is_retryable() && attempt < CONFLICT_ATTEMPTS => {
+                tracing::info!(attempt, error = %e, "a BigQuery write collided with another; retrying");
                 tokio::time::sleep(wait).await;
                 wait *= 2;
                 attempt += 1;
             }
-            outcome => return outcome.map_err(|e| crate::cloud_error(ENGINE, e, sql, target)),
+            outcome => return outcome,
         }
     }
 }
@@ -422,7 +423,8 @@ impl ValueKind {
 
     fn write(self, value: &str, out: &mut Vec<u8>) {
         let quoted = |value: &str, out: &mut Vec<u8>| {
-            out.extend_from_slice(serde_json::to_string(value).unwrap_or_default().as_bytes());
+            // Writing into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, value);
         };
         match self {
             ValueKind::Bare | ValueKind::Json => out.extend_from_slice(value.as_bytes()),
